@@ -1,0 +1,3 @@
+from snnlab.cli import main
+
+main()
