@@ -7,8 +7,9 @@ line (``Event.to_dict``); tensors carried by :class:`ProbeRecorded` are written 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 
 @dataclass

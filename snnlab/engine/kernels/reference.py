@@ -1,0 +1,127 @@
+"""Reference path: one time step at a time, plain autograd. These functions *are* the neuron equations.
+
+Every fused kernel is tested against these, value for value and gradient for gradient. Conventions:
+``x = membrane - threshold``; ``H`` is the Heaviside step (``H(0) = 0``); the reset of step ``t`` is
+decided by the previous membrane and carries no gradient (snnTorch's delayed, detached reset).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+SpikeFn = Callable[[Tensor], Tensor]
+RESETS = ("subtract", "zero", "none")
+
+
+def _reset(mem_prev: Tensor, threshold: Tensor) -> Tensor:
+    """reset[t] = H(mem[t-1] - threshold), detached from the graph."""
+    return (mem_prev - threshold > 0).to(mem_prev.dtype).detach()
+
+
+def _integrate(mem_prev: Tensor, current: Tensor, beta: Tensor, threshold: Tensor, reset: str) -> Tensor:
+    r = _reset(mem_prev, threshold)
+    if reset == "subtract":
+        return beta * mem_prev + current - r * threshold
+    if reset == "zero":
+        return beta * (1 - r) * mem_prev + current
+    return beta * mem_prev + current
+
+
+def leaky_step(
+    current: Tensor, mem: Tensor, beta: Tensor, threshold: Tensor, reset: str, spike_fn: SpikeFn
+) -> tuple[Tensor, Tensor]:
+    """One step of the leaky integrate-and-fire neuron. Returns ``(spike_t, mem_t)``.
+
+    subtract: mem[t] = beta*mem[t-1] + I[t] - reset[t]*threshold
+    zero:     mem[t] = beta*(1 - reset[t])*mem[t-1] + I[t]
+    none:     mem[t] = beta*mem[t-1] + I[t]
+    spike[t] = H(mem[t] - threshold)
+    """
+    mem = _integrate(mem, current, beta, threshold, reset)
+    return spike_fn(mem - threshold), mem
+
+
+def synaptic_step(
+    current: Tensor,
+    syn: Tensor,
+    mem: Tensor,
+    alpha: Tensor,
+    beta: Tensor,
+    threshold: Tensor,
+    reset: str,
+    spike_fn: SpikeFn,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One step of the current-based (second-order) neuron. Returns ``(spike_t, syn_t, mem_t)``.
+
+    syn[t] = alpha*syn[t-1] + I[t]
+    mem[t] = beta*mem[t-1] + syn[t] - reset[t]*threshold     (reset modes as in :func:`leaky_step`)
+    """
+    syn = alpha * syn + current
+    mem = _integrate(mem, syn, beta, threshold, reset)
+    return spike_fn(mem - threshold), syn, mem
+
+
+def rleaky_step(
+    current: Tensor,
+    spk: Tensor,
+    mem: Tensor,
+    recurrent: Callable[[Tensor], Tensor],
+    beta: Tensor,
+    threshold: Tensor,
+    reset: str,
+    spike_fn: SpikeFn,
+) -> tuple[Tensor, Tensor]:
+    """One step of the recurrent leaky neuron: the previous spikes feed back through ``recurrent``.
+
+    mem[t] = beta*mem[t-1] + I[t] + R(spike[t-1]) - reset[t]*threshold    (R: linear map or per-neuron gain)
+    The feedback spike carries the surrogate gradient; the reset does not.
+    """
+    mem = _integrate(mem, current + recurrent(spk), beta, threshold, reset)
+    return spike_fn(mem - threshold), mem
+
+
+def _steps(current: Tensor, time_steps: int | None):
+    """Yield the input of each step: ``current[t]``, or ``current`` itself when it is static."""
+    if time_steps is None:
+        yield from current
+    else:
+        for _ in range(time_steps):
+            yield current
+
+
+def leaky(current, beta, threshold, reset, spike_fn, time_steps=None) -> tuple[Tensor, Tensor]:
+    """Run :func:`leaky_step` over ``current [T, B, ...]`` (or static ``[B, ...]`` for ``time_steps``)."""
+    mem = current.new_zeros(current.shape[1:] if time_steps is None else current.shape)
+    spikes, mems = [], []
+    for i_t in _steps(current, time_steps):
+        spk, mem = leaky_step(i_t, mem, beta, threshold, reset, spike_fn)
+        spikes.append(spk)
+        mems.append(mem)
+    return torch.stack(spikes), torch.stack(mems)
+
+
+def synaptic(current, alpha, beta, threshold, reset, spike_fn, time_steps=None) -> tuple[Tensor, ...]:
+    """Run :func:`synaptic_step` over the sequence; returns ``(spikes, syn, mem)``, each ``[T, B, ...]``."""
+    zeros = current.new_zeros(current.shape[1:] if time_steps is None else current.shape)
+    syn, mem = zeros, zeros
+    out = [], [], []
+    for i_t in _steps(current, time_steps):
+        spk, syn, mem = synaptic_step(i_t, syn, mem, alpha, beta, threshold, reset, spike_fn)
+        for lst, value in zip(out, (spk, syn, mem), strict=True):
+            lst.append(value)
+    return tuple(torch.stack(v) for v in out)
+
+
+def rleaky(current, recurrent, beta, threshold, reset, spike_fn, time_steps=None) -> tuple[Tensor, Tensor]:
+    """Run :func:`rleaky_step` over the sequence; returns ``(spikes, mem)``."""
+    zeros = current.new_zeros(current.shape[1:] if time_steps is None else current.shape)
+    spk, mem = zeros, zeros
+    spikes, mems = [], []
+    for i_t in _steps(current, time_steps):
+        spk, mem = rleaky_step(i_t, spk, mem, recurrent, beta, threshold, reset, spike_fn)
+        spikes.append(spk)
+        mems.append(mem)
+    return torch.stack(spikes), torch.stack(mems)

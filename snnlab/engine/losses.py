@@ -1,0 +1,78 @@
+"""Losses on the output layer's spikes and membrane ``[T, B, C]``, decoders to class predictions, accuracy."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+LOSSES: dict[str, str] = {
+    "ce_membrane": "cross-entropy on the output membrane at every step, summed over time",
+    "ce_rate": "cross-entropy on the output spike counts",
+    "mse_count": "MSE between output firing rates and target rates (correct_rate / incorrect_rate)",
+}
+DECODERS: dict[str, str] = {
+    "rate": "most spikes wins; ties broken by the highest membrane",
+    "latency": "first spike wins; ties (and silent outputs) broken by the highest membrane",
+    "membrane": "highest membrane potential over time wins",
+}
+
+
+def ce_membrane(spikes: Tensor, membrane: Tensor, targets: Tensor) -> Tensor:
+    """``sum_t CE(membrane[t], targets)``, each term averaged over the batch."""
+    T, B = membrane.shape[:2]
+    return F.cross_entropy(membrane.flatten(0, 1), targets.repeat(T), reduction="sum") / B
+
+
+def ce_rate(spikes: Tensor, membrane: Tensor, targets: Tensor) -> Tensor:
+    """``CE(sum_t spikes[t], targets)``: spike counts used as logits."""
+    return F.cross_entropy(spikes.sum(0), targets)
+
+
+def mse_count(
+    spikes: Tensor,
+    membrane: Tensor,
+    targets: Tensor,
+    correct_rate: float = 1.0,
+    incorrect_rate: float = 0.0,
+) -> Tensor:
+    """``MSE(mean_t spikes[t], target_rates)`` where the target rate is ``correct_rate`` for the true class
+    and ``incorrect_rate`` for the others."""
+    rates = spikes.mean(0)
+    target = torch.full_like(rates, incorrect_rate)
+    target.scatter_(1, targets.unsqueeze(1), correct_rate)
+    return F.mse_loss(rates, target)
+
+
+def loss_fn(name: str, **params: float):
+    """The loss called ``name`` as ``f(spikes, membrane, targets) -> scalar``."""
+    fns = {"ce_membrane": ce_membrane, "ce_rate": ce_rate, "mse_count": mse_count}
+    if name not in fns:
+        raise ValueError(f"unknown loss {name!r} (choose from: {', '.join(fns)})")
+    fn = fns[name]
+    return (lambda s, m, y: fn(s, m, y, **params)) if params else fn
+
+
+def _break_ties(primary: Tensor, membrane: Tensor) -> Tensor:
+    """Among classes where ``primary`` is maximal, the one with the highest membrane."""
+    best = primary == primary.max(dim=1, keepdim=True).values
+    return membrane.max(0).values.masked_fill(~best, float("-inf")).argmax(1)
+
+
+def decode(name: str, spikes: Tensor, membrane: Tensor) -> Tensor:
+    """Class predictions ``[B]`` from output ``spikes`` and ``membrane`` ``[T, B, C]``."""
+    if name == "rate":
+        return _break_ties(spikes.sum(0), membrane)
+    if name == "latency":
+        T = spikes.shape[0]
+        steps = torch.arange(T, device=spikes.device, dtype=spikes.dtype).view(-1, 1, 1)
+        first = torch.where(spikes > 0, steps, torch.full_like(spikes, T)).min(0).values
+        return _break_ties(-first, membrane)
+    if name == "membrane":
+        return membrane.max(0).values.argmax(1)
+    raise ValueError(f"unknown decoder {name!r} (choose from: {', '.join(DECODERS)})")
+
+
+def accuracy(predictions: Tensor, targets: Tensor) -> float:
+    """Fraction of correct predictions."""
+    return (predictions == targets).float().mean().item()

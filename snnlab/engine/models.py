@@ -1,0 +1,178 @@
+"""Build spiking networks from a plain description: a list of layers, each optionally followed by a neuron.
+
+A layer description is a dict such as ``{"type": "linear", "out_features": 1000, "neuron": {"type":
+"leaky", "beta": 0.95}}``. Layer types: linear, conv2d, maxpool, avgpool, flatten, dropout, batchnorm.
+
+Layers act on the whole sequence in one call (``[T*B, ...]``), not in a loop over time. While the
+activity is still static (direct encoding, before the first neuron) layers run once on ``[B, ...]``
+and the first neuron integrates that constant current for T steps; a dropout there therefore keeps
+one mask for all steps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from snnlab.engine.encoders import is_static
+from snnlab.engine.neurons import NEURONS, RLeaky
+
+LAYER_TYPES = ("linear", "conv2d", "maxpool", "avgpool", "flatten", "dropout", "batchnorm")
+
+
+@dataclass
+class NetOutput:
+    """What a forward pass returns. ``spikes`` / ``membrane``: the output layer's ``[T, B, C]``;
+    ``layers``: every spiking layer's ``(spikes, membrane)`` by name, in order."""
+
+    spikes: Tensor
+    membrane: Tensor
+    layers: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
+
+
+class Block(nn.Module):
+    """One layer (or none) and the neuron after it (or none)."""
+
+    def __init__(self, name: str, op: nn.Module | None, neuron: nn.Module | None):
+        super().__init__()
+        self.name = name
+        self.op = op if op is not None else nn.Identity()
+        self.neuron = neuron
+
+
+class SpikingNet(nn.Module):
+    """A feed-forward stack of :class:`Block`. ``forward(x [T, B, ...]) -> NetOutput``."""
+
+    def __init__(self, blocks: list[Block], input_shape: tuple[int, ...], output_shape: tuple[int, ...]):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.input_shape = input_shape
+        self.output_shape = output_shape
+
+    def forward(self, x: Tensor) -> NetOutput:
+        T, B = x.shape[:2]
+        static = is_static(x)
+        h = x[0] if static else x
+        layers: dict[str, tuple[Tensor, Tensor]] = {}
+        for block in self.blocks:
+            if static:
+                h = block.op(h)
+            else:
+                h = block.op(h.flatten(0, 1)).unflatten(0, (T, B))
+            if block.neuron is not None:
+                outputs = block.neuron(h, T) if static else block.neuron(h)
+                static = False
+                h = outputs[0]
+                layers[block.name] = (outputs[0], outputs[-1])
+        spikes, membrane = layers[self.blocks[-1].name]
+        return NetOutput(spikes, membrane, layers)
+
+    def spiking_layers(self) -> list[str]:
+        return [b.name for b in self.blocks if b.neuron is not None]
+
+    def set_fused(self, fused: bool) -> None:
+        """Use the fused kernels (True) or the reference loops (False) in every neuron."""
+        for block in self.blocks:
+            if block.neuron is not None:
+                block.neuron.fused = fused
+
+
+def _neuron(spec: dict[str, Any], shape: tuple[int, ...]) -> nn.Module:
+    spec = dict(spec)
+    kind = spec.pop("type", "leaky")
+    if kind not in NEURONS:
+        raise ValueError(f"unknown neuron {kind!r} (choose from: {', '.join(NEURONS)})")
+    cls = NEURONS[kind]
+    if cls is RLeaky and spec.get("all_to_all", True):
+        if len(shape) != 1:
+            raise ValueError("an all-to-all rleaky neuron needs a linear layer before it")
+        spec.setdefault("features", shape[0])
+    return cls(**spec)
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    return math.floor((size + 2 * padding - kernel) / stride) + 1
+
+
+def build_model(layers: list[dict[str, Any]], input_shape: tuple[int, ...]) -> SpikingNet:
+    """Build a :class:`SpikingNet` for per-sample inputs of ``input_shape`` (e.g. ``(1, 28, 28)``).
+
+    Raises ValueError naming the layer (``model.layers[2]: ...``) when a layer does not fit its input.
+    """
+    if not layers:
+        raise ValueError("model.layers: the network needs at least one layer")
+    shape = tuple(input_shape)
+    blocks: list[Block] = []
+    counts: dict[str, int] = {}
+    for i, raw in enumerate(layers):
+        spec = dict(raw)
+        kind = spec.pop("type")
+        neuron_spec = spec.pop("neuron", None)
+        where = f"model.layers[{i}] ({kind})"
+        try:
+            op, shape = _layer(kind, spec, shape)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        counts[kind] = counts.get(kind, 0) + 1
+        prefix = {"linear": "fc", "conv2d": "conv"}.get(kind, kind)
+        name = f"{prefix}{counts[kind]}"
+        try:
+            neuron = _neuron(neuron_spec, shape) if neuron_spec is not None else None
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{where} neuron: {exc}") from None
+        blocks.append(Block(name, op, neuron))
+    if blocks[-1].neuron is None:
+        raise ValueError(f"model.layers[{len(layers) - 1}]: the last layer needs a neuron (the output layer spikes)")
+    return SpikingNet(blocks, tuple(input_shape), shape)
+
+
+def _layer(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) -> tuple[nn.Module, tuple[int, ...]]:
+    if kind == "linear":
+        if len(shape) != 1:
+            raise ValueError(f"input has shape {list(shape)}; add a flatten layer before a linear layer")
+        out = spec.pop("out_features")
+        return nn.Linear(shape[0], out, **spec), (out,)
+    if kind == "conv2d":
+        if len(shape) != 3:
+            raise ValueError(f"input has shape {list(shape)}; conv2d needs [C, H, W]")
+        out, k = spec.pop("out_channels"), spec.pop("kernel_size")
+        stride, padding = spec.pop("stride", 1), spec.pop("padding", 0)
+        conv = nn.Conv2d(shape[0], out, k, stride=stride, padding=padding, **spec)
+        h, w = (_conv_out(s, k, stride, padding) for s in shape[1:])
+        if h < 1 or w < 1:
+            raise ValueError(f"kernel {k} does not fit input {list(shape)}")
+        return conv, (out, h, w)
+    if kind in ("maxpool", "avgpool"):
+        if len(shape) != 3:
+            raise ValueError(f"input has shape {list(shape)}; pooling needs [C, H, W]")
+        k = spec.pop("kernel_size", 2)
+        stride = spec.pop("stride", None) or k
+        pool = (nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d)(k, stride=stride, **spec)
+        h, w = (_conv_out(s, k, stride, 0) for s in shape[1:])
+        if h < 1 or w < 1:
+            raise ValueError(f"kernel {k} does not fit input {list(shape)}")
+        return pool, (shape[0], h, w)
+    if kind == "flatten":
+        return nn.Flatten(), (math.prod(shape),)
+    if kind == "dropout":
+        return nn.Dropout(spec.pop("p", 0.5)), shape
+    if kind == "batchnorm":
+        norm = nn.BatchNorm1d if len(shape) == 1 else nn.BatchNorm2d
+        if len(shape) not in (1, 3):
+            raise ValueError(f"batchnorm needs [N] or [C, H, W] inputs, got {list(shape)}")
+        return norm(shape[0], **spec), shape
+    raise ValueError(f"unknown layer type {kind!r} (choose from: {', '.join(LAYER_TYPES)})")
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@torch.no_grad()
+def spike_rates(output: NetOutput) -> dict[str, float]:
+    """Mean spikes per neuron per step for each spiking layer."""
+    return {name: spk.mean().item() for name, (spk, _) in output.layers.items()}

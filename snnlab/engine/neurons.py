@@ -1,0 +1,288 @@
+"""Spiking neurons as modules over whole sequences.
+
+Every neuron takes an input current ``[T, B, ...]`` (time first) and returns spikes and membrane
+``[T, B, ...]``. When the input is the same at every step (direct encoding of a static image) pass it once
+as ``[B, ...]`` with ``time_steps=T``: it is then integrated without being copied T times.
+
+Two paths compute the same thing: ``reference`` steps through time with plain autograd (the equations in
+``kernels/reference.py``), ``fused`` runs one custom autograd function over the whole sequence
+(``kernels/fused.py``). ``forward`` uses the fused path unless ``fused=False`` or the surrogate is a
+plain callable without a closed-form gradient.
+
+For users who loop over time themselves, ``step(input_t, state) -> (spike_t, state)`` runs one step.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from snnlab.engine import surrogates
+from snnlab.engine.kernels import fused as fk
+from snnlab.engine.kernels import reference as ref
+
+RESETS = ref.RESETS
+
+
+def _as_tensor(value: float | Tensor, name: str) -> Tensor:
+    tensor = torch.as_tensor(value, dtype=torch.float32).clone().detach()
+    if not torch.isfinite(tensor).all():
+        raise ValueError(f"{name} must be finite (got {value})")
+    return tensor
+
+
+class LeakyState(NamedTuple):
+    mem: Tensor
+
+
+class SynapticState(NamedTuple):
+    syn: Tensor
+    mem: Tensor
+
+
+class RLeakyState(NamedTuple):
+    spk: Tensor
+    mem: Tensor
+
+
+class _SpikingNeuron(nn.Module):
+    """Shared parameters: ``beta`` (membrane decay, clamped to [0, 1] in the forward pass), ``threshold``,
+    ``reset`` ("subtract" | "zero" | "none") and the ``surrogate`` used for the spike's gradient."""
+
+    def __init__(
+        self,
+        beta: float | Tensor = 0.9,
+        threshold: float | Tensor = 1.0,
+        reset: str = "subtract",
+        surrogate: str | surrogates.Surrogate | surrogates.SpikeFn = surrogates.DEFAULT,
+        surrogate_params: dict[str, float] | None = None,
+        learn_beta: bool = False,
+        learn_threshold: bool = False,
+        fused: bool = True,
+    ) -> None:
+        super().__init__()
+        if reset not in RESETS:
+            raise ValueError(f"reset must be one of {', '.join(RESETS)} (got {reset!r})")
+        threshold_t = _as_tensor(threshold, "threshold")
+        if not (threshold_t > 0).all():
+            raise ValueError(f"threshold must be > 0 (got {threshold})")
+        self._register("beta", _as_tensor(beta, "beta"), learn_beta)
+        self._register("threshold", threshold_t, learn_threshold)
+        self.reset = reset
+        self.spike_fn = surrogates.resolve(surrogate, **(surrogate_params or {}))
+        self.fused = fused
+
+    def _register(self, name: str, value: Tensor, learn: bool) -> None:
+        if learn:
+            setattr(self, name, nn.Parameter(value))
+        else:
+            self.register_buffer(name, value)
+
+    @property
+    def uses_fused(self) -> bool:
+        return self.fused and isinstance(self.spike_fn, surrogates.Surrogate)
+
+    def _params(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        """beta clamped to [0, 1] and threshold, in the input's dtype."""
+        return self.beta.clamp(0, 1).to(like.dtype), self.threshold.to(like.dtype)
+
+    def extra_repr(self) -> str:
+        beta = f"{self.beta.item():g}" if self.beta.dim() == 0 else f"[{self.beta.numel()}]"
+        thr = f"{self.threshold.item():g}" if self.threshold.dim() == 0 else f"[{self.threshold.numel()}]"
+        return f"beta={beta}, threshold={thr}, reset={self.reset}, surrogate={self.spike_fn!r}"
+
+
+class Leaky(_SpikingNeuron):
+    """Leaky integrate-and-fire neuron (first order), with snnTorch's delayed, detached reset.
+
+    ::
+
+        reset[t] = H(mem[t-1] - threshold)                       (no gradient)
+        subtract: mem[t] = beta*mem[t-1] + I[t] - reset[t]*threshold
+        zero:     mem[t] = beta*(1 - reset[t])*mem[t-1] + I[t]
+        none:     mem[t] = beta*mem[t-1] + I[t]
+        spike[t] = H(mem[t] - threshold)                         (surrogate gradient)
+        mem[-1] = 0
+
+    Args:
+        beta: membrane decay per step, scalar or per-neuron tensor broadcastable to the features.
+        threshold: firing threshold (> 0), scalar or per-neuron.
+        reset: "subtract" (default), "zero" or "none".
+        surrogate: a registry name (see ``surrogates.names()``), a Surrogate, or a callable ``spike(x)``.
+        surrogate_params: parameters of a named surrogate, e.g. ``{"alpha": 2.0}``.
+        learn_beta, learn_threshold: make beta / threshold trainable parameters.
+        fused: use the fused whole-sequence kernel (default) instead of the reference loop.
+
+    Shapes: ``current [T, B, ...]`` -> ``(spikes, mem)`` each ``[T, B, ...]``.
+    """
+
+    def forward(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
+        if not self.uses_fused:
+            return self.reference(current, time_steps)
+        beta, threshold = self._params(current)
+        return fk.LeakyScan.apply(current, beta, threshold, self.reset, self.spike_fn, time_steps)
+
+    def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
+        beta, threshold = self._params(current)
+        return ref.leaky(current, beta, threshold, self.reset, self.spike_fn, time_steps)
+
+    def init_state(self, like: Tensor) -> LeakyState:
+        return LeakyState(torch.zeros_like(like))
+
+    def step(self, current: Tensor, state: LeakyState | None = None) -> tuple[Tensor, LeakyState]:
+        """One time step: ``current [B, ...]`` -> ``(spike_t, LeakyState(mem))``."""
+        state = state or self.init_state(current)
+        beta, threshold = self._params(current)
+        spk, mem = ref.leaky_step(current, state.mem, beta, threshold, self.reset, self.spike_fn)
+        return spk, LeakyState(mem)
+
+
+class Lapicque(Leaky):
+    """Lapicque's RC neuron, integrated with forward Euler: a Leaky neuron with physical constants.
+
+    ::
+
+        mem[t] = (1 - dt/(R*C))*mem[t-1] + (dt/C)*I[t] - reset[t]*threshold
+        spike[t] = H(mem[t] - threshold)
+
+    i.e. ``beta = 1 - dt/(R*C)`` and the input is scaled by ``dt/C``. Requires ``dt <= R*C``.
+    """
+
+    def __init__(self, R: float = 5.0, C: float = 5e-3, time_step: float = 1e-3, **kwargs) -> None:
+        if not (R > 0 and C > 0 and 0 < time_step <= R * C):
+            raise ValueError(f"Lapicque needs R > 0, C > 0 and 0 < time_step <= R*C (got {R}, {C}, {time_step})")
+        super().__init__(beta=1 - time_step / (R * C), **kwargs)
+        self.R, self.C, self.time_step = R, C, time_step
+
+    def forward(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
+        return super().forward(current * (self.time_step / self.C), time_steps)
+
+    def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
+        return super().reference(current * (self.time_step / self.C), time_steps)
+
+    def step(self, current: Tensor, state: LeakyState | None = None) -> tuple[Tensor, LeakyState]:
+        return super().step(current * (self.time_step / self.C), state)
+
+
+class Synaptic(_SpikingNeuron):
+    """Current-based (second-order) leaky integrate-and-fire neuron.
+
+    ::
+
+        syn[t] = alpha*syn[t-1] + I[t]
+        mem[t] = beta*mem[t-1] + syn[t] - reset[t]*threshold      (reset modes as in Leaky)
+        spike[t] = H(mem[t] - threshold)
+
+    Args: as :class:`Leaky`, plus ``alpha`` (synaptic decay, clamped to [0, 1]) and ``learn_alpha``.
+    Shapes: ``current [T, B, ...]`` -> ``(spikes, syn, mem)`` each ``[T, B, ...]``.
+    """
+
+    def __init__(self, alpha: float | Tensor = 0.9, beta: float | Tensor = 0.8, learn_alpha: bool = False, **kw):
+        super().__init__(beta=beta, **kw)
+        self._register("alpha", _as_tensor(alpha, "alpha"), learn_alpha)
+
+    def _alpha(self, like: Tensor) -> Tensor:
+        return self.alpha.clamp(0, 1).to(like.dtype)
+
+    def forward(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        if not self.uses_fused:
+            return self.reference(current, time_steps)
+        beta, threshold = self._params(current)
+        return fk.SynapticScan.apply(
+            current, self._alpha(current), beta, threshold, self.reset, self.spike_fn, time_steps
+        )
+
+    def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        beta, threshold = self._params(current)
+        return ref.synaptic(current, self._alpha(current), beta, threshold, self.reset, self.spike_fn, time_steps)
+
+    def init_state(self, like: Tensor) -> SynapticState:
+        return SynapticState(torch.zeros_like(like), torch.zeros_like(like))
+
+    def step(self, current: Tensor, state: SynapticState | None = None) -> tuple[Tensor, SynapticState]:
+        state = state or self.init_state(current)
+        beta, threshold = self._params(current)
+        spk, syn, mem = ref.synaptic_step(
+            current, state.syn, state.mem, self._alpha(current), beta, threshold, self.reset, self.spike_fn
+        )
+        return spk, SynapticState(syn, mem)
+
+    def extra_repr(self) -> str:
+        alpha = f"{self.alpha.item():g}" if self.alpha.dim() == 0 else f"[{self.alpha.numel()}]"
+        return f"alpha={alpha}, " + super().extra_repr()
+
+
+class RLeaky(_SpikingNeuron):
+    """Recurrent leaky neuron: each neuron's spikes feed back into the layer at the next step.
+
+    ::
+
+        mem[t] = beta*mem[t-1] + I[t] + R(spike[t-1]) - reset[t]*threshold
+        R(s) = s @ W.T + b        (all_to_all=True: a learnable linear map over the layer's N neurons)
+        R(s) = V * s              (all_to_all=False: one learnable gain per neuron, or a scalar)
+        spike[-1] = 0
+
+    The feedback spike carries the surrogate gradient; the reset does not.
+
+    Args: as :class:`Leaky`, plus ``features`` (N, needed for all-to-all), ``all_to_all``, ``V`` (initial
+    one-to-one gain) and ``learn_recurrent``.
+    Shapes: ``current [T, B, N]`` -> ``(spikes, mem)``.
+    """
+
+    def __init__(
+        self,
+        features: int | None = None,
+        all_to_all: bool = True,
+        V: float | Tensor = 1.0,
+        learn_recurrent: bool = True,
+        **kw,
+    ) -> None:
+        super().__init__(**kw)
+        self.all_to_all = all_to_all
+        if all_to_all:
+            if not features:
+                raise ValueError("RLeaky with all_to_all=True needs features (the layer's neuron count)")
+            self.recurrent = nn.Linear(features, features)
+            self.recurrent.requires_grad_(learn_recurrent)
+        else:
+            self._register("V", _as_tensor(V, "V"), learn_recurrent)
+
+    def _feedback(self, spk: Tensor) -> Tensor:
+        return self.recurrent(spk) if self.all_to_all else self.V.to(spk.dtype) * spk
+
+    def forward(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
+        if not self.uses_fused:
+            return self.reference(current, time_steps)
+        beta, threshold = self._params(current)
+        if self.all_to_all:
+            weight, bias = self.recurrent.weight, self.recurrent.bias
+        else:
+            weight, bias = self.V.to(current.dtype), None
+        return fk.RLeakyScan.apply(
+            current, weight, bias, beta, threshold, self.reset, self.spike_fn, time_steps, self.all_to_all
+        )
+
+    def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
+        beta, threshold = self._params(current)
+        return ref.rleaky(current, self._feedback, beta, threshold, self.reset, self.spike_fn, time_steps)
+
+    def init_state(self, like: Tensor) -> RLeakyState:
+        return RLeakyState(torch.zeros_like(like), torch.zeros_like(like))
+
+    def step(self, current: Tensor, state: RLeakyState | None = None) -> tuple[Tensor, RLeakyState]:
+        state = state or self.init_state(current)
+        beta, threshold = self._params(current)
+        spk, mem = ref.rleaky_step(
+            current, state.spk, state.mem, self._feedback, beta, threshold, self.reset, self.spike_fn
+        )
+        return spk, RLeakyState(spk, mem)
+
+
+NEURONS: dict[str, type[_SpikingNeuron]] = {
+    "leaky": Leaky,
+    "synaptic": Synaptic,
+    "rleaky": RLeaky,
+    "lapicque": Lapicque,
+}
