@@ -87,7 +87,12 @@ class ProbeRecorded(Event):
     samples: list[int]
     labels: list[int]
     layers: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    layer_names: list[str] = field(default_factory=list)
     path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.layers and not self.layer_names:
+            self.layer_names = list(self.layers)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,7 +102,7 @@ class ProbeRecorded(Event):
             "step": self.step,
             "samples": self.samples,
             "labels": self.labels,
-            "layer_names": list(self.layers),
+            "layer_names": self.layer_names,
             "path": self.path,
         }
 

@@ -1,0 +1,397 @@
+"""Headless face: the console sink for ``snnlab run``, run summaries, and terminal plots.
+
+:class:`ConsoleSink` shows progress while training (a rich progress bar on a terminal, plain lines in a
+log file or CI). :func:`print_summary`, :func:`runs_table` and :func:`show_run` render finished runs for
+``snnlab run``, ``snnlab runs`` and ``snnlab runs show``; :func:`ascii_curves` draws the loss and accuracy
+curves with plotext. Accuracies in events are fractions in [0, 1] and are shown as percentages.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from snnlab.engine.events import (
+    EpochMetrics,
+    Event,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StepMetrics,
+)
+from snnlab.runs import RunInfo, metric_history, read_config, read_events, read_summary
+
+PLOT_WIDTH = 70
+PLOT_HEIGHT = 15
+
+
+# --------------------------------------------------------------------------------------------- formatting
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def format_duration(seconds: float | None) -> str:
+    """``12.3s``, ``4m 05s``, ``2h 03m``."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed or file-like objects without isatty
+        return False
+
+
+def epoch_line(event: EpochMetrics, epochs: int | None) -> str:
+    """One plain line per epoch, the same on a terminal and in a log file."""
+    total = f"/{epochs}" if epochs else ""
+    spikes = ", ".join(f"{name} {rate:.2f}" for name, rate in event.spike_rates.items())
+    return (
+        f"epoch {event.epoch}{total}  "
+        f"train loss {event.train_loss:.3f} acc {_pct(event.train_accuracy)}  "
+        f"test loss {event.test_loss:.3f} acc {_pct(event.test_accuracy)}  "
+        + (f"spikes [{spikes}]  " if spikes else "")
+        + format_duration(event.epoch_time)
+    )
+
+
+def _start_line(event: RunStarted) -> str:
+    what = f"run {event.run_name} on {event.device}: {event.num_parameters:,} parameters, "
+    what += f"{event.train_size:,} train / {event.test_size:,} test samples, "
+    what += f"{event.epochs} epochs of {event.steps_per_epoch} batches"
+    if event.start_epoch > 0:
+        what += f", resuming after epoch {event.start_epoch}"
+    return what
+
+
+# --------------------------------------------------------------------------------------------- live sink
+
+
+class ConsoleSink:
+    """Progress for ``snnlab run``.
+
+    On a terminal: a rich progress bar (epoch e/E, batch b/B, loss, accuracy, samples/s, ETA) and one
+    line per epoch printed above it. Elsewhere (a pipe, a log file, CI): one plain line every ~10% of an
+    epoch and one line per epoch. Only rank 0 prints, so a torchrun job shows one progress display.
+    ``quiet`` drops the per-batch progress and keeps the start line and the epoch lines.
+    Failures are left to the CLI, which prints one error line; probes are not shown.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        rank: int = 0,
+        quiet: bool = False,
+        *,
+        tty: bool | None = None,
+    ) -> None:
+        # Resolve sys.stderr at call time, not import time, so redirection and test capture work.
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = rank == 0
+        self.quiet = quiet
+        self.tty = _is_tty(self.stream) if tty is None else tty
+        self._epochs: int | None = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._task_epoch: int | None = None
+        self._next_report = 0
+
+    def __call__(self, event: Event) -> None:
+        if not self.enabled:
+            return
+        if isinstance(event, RunStarted):
+            self._epochs = event.epochs
+            self._print(_start_line(event))
+        elif isinstance(event, StepMetrics):
+            if not self.quiet:
+                self._on_step(event)
+        elif isinstance(event, EpochMetrics):
+            self._print(epoch_line(event, self._epochs))
+        elif isinstance(event, (RunFinished, RunFailed)):
+            self.close()
+
+    def close(self) -> None:
+        """Stop the progress bar (restoring the cursor); safe to call more than once."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+            self._task = None
+            self._task_epoch = None
+
+    def _print(self, line: str) -> None:
+        if self._progress is not None:
+            # Printed through the live display, so the line lands above the bar instead of through it.
+            self._progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        else:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def _on_step(self, event: StepMetrics) -> None:
+        if self.tty:
+            self._update_bar(event)
+            return
+        if event.batch == 1 or event.epoch != self._task_epoch:
+            self._task_epoch = event.epoch
+            self._next_report = max(1, math.ceil(event.batches / 10))
+        # The epoch line covers the last batch; the plain lines mark the way there.
+        if event.batch >= self._next_report and event.batch < event.batches:
+            self._next_report = event.batch + max(1, math.ceil(event.batches / 10))
+            total = f"/{self._epochs}" if self._epochs else ""
+            self._print(
+                f"epoch {event.epoch}{total}  batch {event.batch}/{event.batches}  "
+                f"loss {event.loss:.3f}  acc {_pct(event.accuracy)}  {event.samples_per_s:,.0f} samples/s"
+            )
+
+    def _update_bar(self, event: StepMetrics) -> None:
+        if self._progress is None:
+            console = Console(file=self.stream, force_terminal=True)
+            self._progress = Progress(
+                TextColumn("epoch {task.fields[epoch]}"),
+                BarColumn(),
+                TextColumn("batch {task.completed}/{task.total}"),
+                TextColumn("loss {task.fields[loss]}"),
+                TextColumn("acc {task.fields[acc]}"),
+                TextColumn("{task.fields[speed]} samples/s"),
+                TimeRemainingColumn(),
+                console=console,
+            )
+            self._progress.start()
+        fields = {
+            "epoch": f"{event.epoch}/{self._epochs}" if self._epochs else str(event.epoch),
+            "loss": f"{event.loss:.3f}",
+            "acc": _pct(event.accuracy),
+            "speed": f"{event.samples_per_s:,.0f}",
+        }
+        if self._task is None:
+            self._task = self._progress.add_task("train", total=event.batches, **fields)
+        elif self._task_epoch != event.epoch:
+            # One bar reused across epochs: a fresh ETA per epoch, no stack of finished bars.
+            self._progress.reset(self._task, total=event.batches, **fields)
+        self._task_epoch = event.epoch
+        self._progress.update(self._task, completed=event.batch, total=event.batches, **fields)
+
+
+# --------------------------------------------------------------------------------------------- plots
+
+
+def _smooth(values: list[float]) -> tuple[list[float], int]:
+    """Exponential moving average with a window of ~2% of the run, bias-corrected at the start."""
+    window = max(1, len(values) // 50)
+    alpha = 2.0 / (window + 1)
+    out, avg, weight = [], 0.0, 0.0
+    for v in values:
+        avg = (1 - alpha) * avg + alpha * v
+        weight = (1 - alpha) * weight + alpha
+        out.append(avg / weight)
+    return out, window
+
+
+def _thin(xs: list[Any], ys: list[float], limit: int) -> tuple[list[Any], list[float]]:
+    # A terminal has ~2 dots per cell; plotting 100k points only costs time.
+    if len(xs) <= limit:
+        return xs, ys
+    idx = [round(i * (len(xs) - 1) / (limit - 1)) for i in range(limit)]
+    return [xs[i] for i in idx], [ys[i] for i in idx]
+
+
+def _plot(xs: list[Any], ys: list[float], title: str, xlabel: str, width: int, height: int, color: bool) -> str:
+    import plotext as plt  # lazily: only summaries draw plots
+
+    # Epochs are whole numbers: label each one rather than 1.17, 1.33, ... when there are few.
+    xticks = list(xs) if xlabel == "epoch" and len(xs) <= 12 else None
+
+    if hasattr(plt, "clear_figure"):  # plotext 5.x module-level API
+        plt.clear_figure()
+        plt.plotsize(width, height)
+        plt.theme("pro" if color else "clear")
+        plt.plot(xs, ys, marker="braille")
+        plt.title(title)
+        plt.xlabel(xlabel)
+        if xticks:
+            plt.xticks(xticks)
+        text = plt.build()
+        return text if color else plt.uncolorize(text)
+    # plotext >= 6: everything hangs off one master figure object.
+    fig = plt.figure
+    fig.clear()
+    fig.plot_size(width, height)
+    fig.theme("simple" if color else "colorless")
+    fig.draw(fig.signal(xs, ys).lines(True))
+    fig.title(title)
+    fig.label(xlabel, axis="x")
+    if xticks:
+        fig.ruler("x").ticks(xticks)
+    return fig.build().string(colorless=not color)
+
+
+def ascii_curves(
+    history: dict[str, Any] | list[Event],
+    *,
+    width: int = PLOT_WIDTH,
+    height: int = PLOT_HEIGHT,
+    color: bool = False,
+) -> str:
+    """Terminal plots of the training loss (per step, smoothed) and the test accuracy (per epoch).
+
+    ``history`` is :func:`snnlab.runs.metric_history` output, or a list of events. Returns the plots
+    stacked as one string (ANSI colors only when ``color``); a line of text stands in for a curve with
+    no data yet. Not thread-safe: plotext draws on one global figure.
+    """
+    if isinstance(history, list):
+        history = metric_history(history)
+    steps, epochs = history["steps"], history["epochs"]
+    parts = []
+
+    points = [(s, v) for s, v in zip(steps["step"], steps["loss"], strict=False) if math.isfinite(v)]
+    if points:
+        xs, raw = [p[0] for p in points], [p[1] for p in points]
+        smooth, window = _smooth(raw)
+        xs, ys = _thin(xs, smooth, 2 * width)
+        title = "train loss per step" + (f" (moving average of ~{window})" if window > 1 else "")
+        parts.append(_plot(xs, ys, title, "step", width, height, color))
+    else:
+        parts.append("train loss: no steps recorded yet")
+
+    acc = [(e, 100 * a) for e, a in zip(epochs["epoch"], epochs["test_accuracy"], strict=False) if math.isfinite(a)]
+    if acc:
+        parts.append(
+            _plot([p[0] for p in acc], [p[1] for p in acc], "test accuracy (%)", "epoch", width, height, color)
+        )
+    else:
+        parts.append("test accuracy: no epoch finished yet")
+    return "\n".join(p.rstrip("\n") for p in parts) + "\n"
+
+
+# --------------------------------------------------------------------------------------------- summaries
+
+
+def summary_table(events: list[Event], title: str | None = "run summary") -> Table:
+    """Key numbers of a run, computed from its events (works for live, finished and failed runs)."""
+    started = next((e for e in events if isinstance(e, RunStarted)), None)
+    last_started = next((e for e in reversed(events) if isinstance(e, RunStarted)), None)
+    finished = next((e for e in reversed(events) if isinstance(e, (RunFinished, RunFailed))), None)
+    epoch_events = [e for e in events if isinstance(e, EpochMetrics)]
+    last_epoch = epoch_events[-1] if epoch_events else None
+    step_events = [e for e in events if isinstance(e, StepMetrics)]
+
+    if isinstance(finished, RunFinished):
+        status, wall = finished.status, finished.wall_time
+    elif isinstance(finished, RunFailed):
+        status, wall = "failed", finished.time - started.time if started else None
+    else:
+        status, wall = ("running" if events else "empty"), (events[-1].time - started.time if started else None)
+
+    best = max((e.best_accuracy for e in epoch_events), default=None)
+    if isinstance(finished, RunFinished):
+        best = finished.best_accuracy
+    final_loss = last_epoch.test_loss if last_epoch else None
+    final_acc = last_epoch.test_accuracy if last_epoch else None
+    if isinstance(finished, RunFinished) and finished.final_test_accuracy is not None:
+        final_acc = finished.final_test_accuracy
+        final_loss = finished.final_test_loss if finished.final_test_loss is not None else final_loss
+    speeds = [e.samples_per_s for e in step_events if math.isfinite(e.samples_per_s)]
+    steps = finished.steps if isinstance(finished, RunFinished) else (step_events[-1].step if step_events else 0)
+    epochs_done = finished.epochs_done if isinstance(finished, RunFinished) else (last_epoch.epoch if last_epoch else 0)
+    planned = last_started.epochs if last_started else None
+
+    table = Table(title=title, show_header=False, title_justify="left", box=None, padding=(0, 2))
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("status", status)
+    table.add_row("epochs", f"{epochs_done}/{planned}" if planned else str(epochs_done))
+    table.add_row("steps", str(steps))
+    table.add_row("best test accuracy", _pct(best))
+    table.add_row("final test loss", _num(final_loss))
+    table.add_row("final test accuracy", _pct(final_acc))
+    table.add_row("wall time", format_duration(wall))
+    table.add_row("device", last_started.device if last_started else "-")
+    table.add_row("samples/s (mean)", f"{sum(speeds) / len(speeds):,.0f}" if speeds else "-")
+    if isinstance(finished, RunFailed):
+        table.add_row("error", finished.error)
+    return table
+
+
+def _console(stream: TextIO) -> Console:
+    # Not a terminal: no colors, no markup escapes; a fixed width keeps log files tidy.
+    tty = _is_tty(stream)
+    return Console(file=stream, force_terminal=tty, no_color=not tty, width=None if tty else 100)
+
+
+def print_summary(events: list[Event], stream: TextIO | None = None) -> None:
+    """Print the end-of-run summary: a small table, then the loss and accuracy curves."""
+    stream = stream if stream is not None else sys.stdout
+    console = _console(stream)
+    console.print(summary_table(events))
+    console.print()
+    stream.write(ascii_curves(events, color=_is_tty(stream)))
+    stream.flush()
+
+
+def runs_table(infos: list[RunInfo]) -> Table:
+    """The listing of ``snnlab runs``: one row per run, newest first as given."""
+    colors = {"completed": "green", "running": "cyan", "stopped": "yellow", "failed": "red"}
+    table = Table(title=None, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    # No "started" column: the folder name already ends in the start time, and 80 columns are tight.
+    for column in ("run", "status", "dataset", "epochs", "best acc", "wall time"):
+        table.add_column(
+            column,
+            justify="right" if column in {"epochs", "best acc", "wall time"} else "left",
+            # The run name is what people type into `runs show`, and status is the point: never cut them.
+            no_wrap=column in {"run", "status"},
+        )
+    for info in infos:
+        color = colors.get(info.status, "magenta")
+        table.add_row(
+            info.path.name,  # the folder name, which is what find_run and `runs show` accept
+            f"[{color}]{info.status}[/]",
+            info.dataset or "-",
+            f"{info.epochs_done}/{info.epochs}" if info.epochs else str(info.epochs_done),
+            _pct(info.best_accuracy),
+            format_duration(info.wall_time),
+        )
+    return table
+
+
+def show_run(path: str | Path, stream: TextIO | None = None) -> None:
+    """``snnlab runs show``: the stored config, the summary numbers and the curves of one run."""
+    stream = stream if stream is not None else sys.stdout
+    path = Path(path)
+    console = _console(stream)
+    try:
+        summary = read_summary(path) or {}
+    except (OSError, ValueError):
+        summary = {"status": "unreadable"}
+    console.print(f"[bold]{path.name}[/]  {summary.get('status', 'unknown')}  ({path})", highlight=False)
+    console.print()
+    console.print("[bold]config[/]")
+    config = read_config(path)
+    text = yaml.safe_dump(config, sort_keys=False).rstrip() if config else "(no config.yaml)"
+    console.print(text, markup=False, highlight=False)
+    console.print()
+    events = read_events(path)
+    console.print(summary_table(events, title="metrics"))
+    console.print()
+    stream.write(ascii_curves(events, color=_is_tty(stream)))
+    stream.flush()

@@ -1,0 +1,1 @@
+"""The headless engine: torch only; never imports textual, typer or rich."""

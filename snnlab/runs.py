@@ -1,0 +1,654 @@
+"""The run directory: the durable form of a run's events, readable by every face.
+
+Layout (see ARCHITECTURE.md)::
+
+    runs/<name>-<YYYYmmdd-HHMMSS>/
+      config.yaml     the fully resolved config
+      events.jsonl    one event per line, append-only, flushed per event
+      probes/         membrane/spike recordings, bounded in number
+      checkpoints/    written by the engine's checkpoint module
+      summary.json    status, best/last metrics, timings, device (replaced atomically)
+
+Writing: :class:`RunDir` creates or reopens the folder; :class:`RunWriter` is the sink that fills it.
+Reading: :func:`read_events`, :func:`follow_events` (live runs), :func:`list_runs`, :func:`find_run`,
+:func:`load_probe` and :func:`metric_history`. This module stays free of textual/rich so the engine side,
+the CLI and the TUI can all use it; torch is imported only where probes are saved or loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from snnlab.engine.events import (
+    EVENT_TYPES,
+    EpochMetrics,
+    Event,
+    ProbeRecorded,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StepMetrics,
+)
+
+CONFIG_FILE = "config.yaml"
+EVENTS_FILE = "events.jsonl"
+SUMMARY_FILE = "summary.json"
+PROBES_DIR = "probes"
+CHECKPOINTS_DIR = "checkpoints"
+MAX_PROBES = 50
+
+_PROBE_NAME = re.compile(r"^probe-e(\d+)-s(\d+)\.pt$")
+
+
+class RunDirError(Exception):
+    """A run directory cannot be created, opened or read; the message is one line meant for people."""
+
+
+class RunNotFoundError(RunDirError):
+    """``find_run`` could not resolve a name to exactly one run."""
+
+
+# --------------------------------------------------------------------------------------------- layout
+
+
+def _safe_name(name: str) -> str:
+    # Run names come from configs and the command line; keep them to one harmless path component.
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    return cleaned or "run"
+
+
+def _os_reason(error: OSError) -> str:
+    return error.strerror or str(error)
+
+
+class RunDir:
+    """One run's folder. ``RunDir(runs_dir, name, config)`` creates a fresh, uniquely named one.
+
+    The folder is ``<runs_dir>/<name>-<YYYYmmdd-HHMMSS>``; if that exists (two runs started in the same
+    second) ``-2``, ``-3``, ... is appended. Use :meth:`open` to reattach to an existing run (resume).
+
+    Raises:
+        RunDirError: when ``runs_dir`` cannot be created or written to.
+    """
+
+    def __init__(
+        self,
+        runs_dir: str | os.PathLike[str],
+        name: str,
+        config: dict[str, Any],
+        *,
+        now: float | None = None,
+    ) -> None:
+        root = Path(runs_dir).expanduser()
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+        base = f"{_safe_name(name)}-{stamp}"
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            path = root / base
+            suffix = 1
+            while True:
+                # mkdir without exist_ok is the atomic claim: two processes never get the same folder.
+                try:
+                    path.mkdir()
+                    break
+                except FileExistsError:
+                    suffix += 1
+                    path = root / f"{base}-{suffix}"
+            (path / PROBES_DIR).mkdir()
+            (path / CHECKPOINTS_DIR).mkdir()
+            with open(path / CONFIG_FILE, "w", encoding="utf-8") as f:
+                yaml.safe_dump(config, f, sort_keys=False)
+            (path / EVENTS_FILE).touch()
+        except OSError as e:
+            raise RunDirError(
+                f"cannot create run directory {root}: {_os_reason(e)}; set run.runs_dir to a writable folder"
+            ) from None
+        self._path = path
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> RunDir:
+        """Reattach to an existing run folder (for resume); recreates missing ``probes/``/``checkpoints/``."""
+        path = Path(path).expanduser()
+        if not path.is_dir():
+            raise RunDirError(f"run directory {path} does not exist")
+        if not ((path / EVENTS_FILE).exists() or (path / CONFIG_FILE).exists()):
+            raise RunDirError(f"{path} is not a run directory (no {EVENTS_FILE} or {CONFIG_FILE})")
+        try:
+            (path / PROBES_DIR).mkdir(exist_ok=True)
+            (path / CHECKPOINTS_DIR).mkdir(exist_ok=True)
+        except OSError as e:
+            raise RunDirError(f"cannot write to run directory {path}: {_os_reason(e)}") from None
+        self = cls.__new__(cls)
+        self._path = path
+        return self
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def name(self) -> str:
+        return self._path.name
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self._path / CHECKPOINTS_DIR
+
+    @property
+    def probes_dir(self) -> Path:
+        return self._path / PROBES_DIR
+
+    @property
+    def events_path(self) -> Path:
+        return self._path / EVENTS_FILE
+
+    @property
+    def summary_path(self) -> Path:
+        return self._path / SUMMARY_FILE
+
+    @property
+    def config_path(self) -> Path:
+        return self._path / CONFIG_FILE
+
+    def read_config(self) -> dict[str, Any]:
+        """The resolved config as written at creation ({} if the file is missing)."""
+        return read_config(self._path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self._path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self._path)
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    # Readers (`snnlab runs`, the TUI) may open summary.json at any moment: never let them see half a file.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _to_cpu(value: Any) -> Any:
+    """Detach tensors (possibly on GPU) nested in dicts/lists so the probe file loads anywhere."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
+
+
+# --------------------------------------------------------------------------------------------- writer
+
+
+class RunWriter:
+    """Sink that records every event into a :class:`RunDir`.
+
+    - Each event becomes one JSON line in ``events.jsonl``, flushed at once so ``snnlab watch`` and the
+      TUI see it live (no fsync: losing the last lines on a power cut is acceptable, a slow loop is not).
+    - :class:`ProbeRecorded` tensors are saved first to ``probes/probe-e{epoch:03d}-s{step:07d}.pt``
+      (``{"epoch", "step", "samples", "labels", "layers"}``) and ``event.path`` is set to that path
+      relative to the run folder, so the JSON line points at it.
+    - Probes are bounded: at most ``max_probes`` files are kept. When there are more, the oldest are
+      deleted, except the very first probe, which is kept as the "before training" reference. The
+      events of deleted probes stay in ``events.jsonl`` with a ``path`` that no longer exists;
+      :func:`load_probe` reports that clearly.
+    - ``summary.json`` is rewritten atomically on run start, each epoch, and at the end.
+    """
+
+    def __init__(self, run_dir: RunDir | str | os.PathLike[str], max_probes: int = MAX_PROBES) -> None:
+        self.run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
+        self.max_probes = max(1, max_probes)
+        self._file: Any = None
+        try:
+            self._summary: dict[str, Any] = read_summary(self.run_dir.path) or {}
+        except (OSError, ValueError):
+            self._summary = {}  # a damaged summary is rebuilt from the next events
+        self._repair_tail()
+
+    # -- sink
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, ProbeRecorded) and event.layers:
+            event.path = self._save_probe(event)
+        self._append(event)
+        self._update_summary(event)
+        if isinstance(event, (RunFinished, RunFailed)):
+            # The run is over; release the handle (a resumed run reopens it lazily).
+            self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- events.jsonl
+
+    def _repair_tail(self) -> None:
+        # A run killed mid-write leaves a partial last line; appending after it would glue two events
+        # together on resume. Cut the file back to its last complete line.
+        path = self.run_dir.events_path
+        try:
+            with open(path, "rb+") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                if size == 0:
+                    return
+                f.seek(size - 1)
+                if f.read(1) == b"\n":
+                    return
+                f.seek(0)
+                data = f.read()
+                f.truncate(data.rfind(b"\n") + 1)
+        except FileNotFoundError:
+            return
+
+    def _append(self, event: Event) -> None:
+        if self._file is None:
+            self._file = open(self.run_dir.events_path, "a", encoding="utf-8")
+        # default=str keeps an odd config value (a Path, an enum) from killing the run.
+        self._file.write(json.dumps(event.to_dict(), default=str) + "\n")
+        self._file.flush()
+
+    # -- probes
+
+    def _save_probe(self, event: ProbeRecorded) -> str:
+        import torch  # lazily: listing runs must not pay for importing torch
+
+        probes = self.run_dir.probes_dir
+        probes.mkdir(exist_ok=True)
+        name = f"probe-e{event.epoch:03d}-s{event.step:07d}.pt"
+        payload = {
+            "epoch": event.epoch,
+            "step": event.step,
+            "samples": list(event.samples),
+            "labels": list(event.labels),
+            "layers": _to_cpu(event.layers),
+        }
+        # Temp file + replace: the TUI may load the newest probe while it is being written.
+        tmp = probes / f".{name}.tmp"
+        torch.save(payload, tmp)
+        os.replace(tmp, probes / name)
+        self._prune_probes()
+        return f"{PROBES_DIR}/{name}"
+
+    def _prune_probes(self) -> None:
+        files = probe_files(self.run_dir.path)
+        excess = len(files) - self.max_probes
+        if excess <= 0:
+            return
+        # Keep files[0] (the earliest probe, the reference), drop the next-oldest ones.
+        for path in files[1 : 1 + excess]:
+            path.unlink(missing_ok=True)
+
+    # -- summary.json
+
+    def _update_summary(self, event: Event) -> None:
+        s = self._summary
+        if isinstance(event, RunStarted):
+            if event.start_epoch == 0 or not s:
+                s.clear()
+                s.update(
+                    name=event.run_name,
+                    started=event.time,
+                    epochs_done=0,
+                    steps=0,
+                    best_accuracy=None,
+                )
+            s.pop("error", None)
+            s.pop("reason", None)
+            s.pop("wall_time", None)
+            s.pop("finished", None)
+            data = event.config.get("data") if isinstance(event.config, dict) else None
+            s.update(
+                status="running",
+                dataset=data.get("dataset") if isinstance(data, dict) else None,
+                device=event.device,
+                epochs=event.epochs,
+                num_parameters=event.num_parameters,
+                steps_per_epoch=event.steps_per_epoch,
+            )
+            if event.start_epoch > 0:
+                s["resumed"] = event.time
+                s["resumed_from_epoch"] = event.start_epoch
+        elif isinstance(event, EpochMetrics):
+            best = s.get("best_accuracy")
+            s.update(
+                epochs_done=event.epoch,
+                steps=event.step,
+                best_accuracy=event.best_accuracy if best is None else max(best, event.best_accuracy),
+                test_loss=event.test_loss,
+                test_accuracy=event.test_accuracy,
+                train_loss=event.train_loss,
+                train_accuracy=event.train_accuracy,
+                spike_rates=dict(event.spike_rates),
+                updated=event.time,
+            )
+        elif isinstance(event, RunFinished):
+            s.update(
+                status=event.status,
+                epochs_done=event.epochs_done,
+                steps=event.steps,
+                best_accuracy=event.best_accuracy,
+                wall_time=event.wall_time,
+                finished=event.time,
+            )
+            if event.final_test_accuracy is not None:
+                s["test_accuracy"] = event.final_test_accuracy
+            if event.final_test_loss is not None:
+                s["test_loss"] = event.final_test_loss
+        elif isinstance(event, RunFailed):
+            s.update(status="failed", error=event.error, reason=event.reason, finished=event.time)
+            if "started" in s:
+                s["wall_time"] = event.time - s["started"]
+        else:
+            return  # steps and probes are too frequent to rewrite the summary for
+        _write_json_atomic(self.run_dir.summary_path, s)
+
+
+# --------------------------------------------------------------------------------------------- reader
+
+
+def _events_path(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    return p / EVENTS_FILE if p.is_dir() else p
+
+
+def _parse_line(line: str) -> Event | None:
+    try:
+        data = json.loads(line)
+        if data.get("event") not in EVENT_TYPES:
+            return None  # an event kind from a newer snnlab: skip rather than fail
+        return Event.from_dict(data)
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def read_events(path: str | os.PathLike[str]) -> list[Event]:
+    """All events of a run. ``path`` is a run folder or an ``events.jsonl`` file.
+
+    A live run may be caught mid-line: a last line without its newline is ignored. Lines that cannot be
+    parsed (corruption, unknown event kinds) are skipped so that the rest of the run stays viewable.
+    :class:`ProbeRecorded` events come back without tensors; use :func:`load_probe` with their ``path``.
+    """
+    file = _events_path(path)
+    try:
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise RunDirError(f"no events file at {file}") from None
+    lines = text.split("\n")
+    # After split, the last element is "" for a complete file, or a partial line still being written.
+    events = []
+    for line in lines[:-1]:
+        if line.strip():
+            event = _parse_line(line)
+            if event is not None:
+                events.append(event)
+    return events
+
+
+def follow_events(
+    path: str | os.PathLike[str],
+    poll: float = 0.2,
+    stop: Callable[[], bool] | None = None,
+    *,
+    from_start: bool = True,
+) -> Iterator[Event]:
+    """Yield a run's events as they are appended, like ``tail -f`` (for ``snnlab watch`` and the TUI).
+
+    Starts with the events already in the file (unless ``from_start`` is False), then polls every
+    ``poll`` seconds. Waits for the file if it does not exist yet. Ends when ``stop()`` returns True;
+    it does not end by itself on :class:`RunFinished`, because a resumed run appends to the same file,
+    so callers break out when they have seen what they wanted.
+    """
+    file = _events_path(path)
+    offset = 0
+    pending = b""
+    started = False
+    missing_at_start = not file.exists()  # a file that appears later is read from its beginning
+    while True:
+        try:
+            size = file.stat().st_size
+        except FileNotFoundError:
+            size = None
+        if size is not None and not started:
+            started = True
+            if not from_start and not missing_at_start:
+                # Skip history, but only up to the last complete line: a partial one is finished later.
+                with open(file, "rb") as f:
+                    offset = f.read(size).rfind(b"\n") + 1
+        if size is not None:
+            if size < offset:
+                offset, pending = 0, b""  # the file was replaced or truncated: read it again
+            if size > offset:
+                with open(file, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read(size - offset)
+                offset += len(chunk)
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                for raw in complete:
+                    if raw.strip():
+                        event = _parse_line(raw.decode("utf-8", errors="replace"))
+                        if event is not None:
+                            yield event
+        if stop is not None and stop():
+            return
+        time.sleep(poll)
+
+
+def read_summary(run_path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The run's summary.json as a dict; None if absent. Raises ``ValueError`` if it is corrupt."""
+    path = Path(run_path) / SUMMARY_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    return data
+
+
+def read_config(run_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The resolved config stored in the run folder ({} if missing)."""
+    path = Path(run_path) / CONFIG_FILE
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        return {}
+    except yaml.YAMLError as e:
+        raise RunDirError(f"cannot read {path}: {e}".splitlines()[0]) from None
+    return data if isinstance(data, dict) else {}
+
+
+@dataclass
+class RunInfo:
+    """One line of ``snnlab runs``: what summary.json says about a run."""
+
+    path: Path
+    name: str
+    status: str  # running | completed | stopped | failed | unreadable
+    dataset: str | None = None
+    best_accuracy: float | None = None
+    epochs_done: int = 0
+    epochs: int | None = None
+    wall_time: float | None = None
+    started: float | None = None
+
+    @classmethod
+    def from_dir(cls, path: str | os.PathLike[str]) -> RunInfo | None:
+        """Read a run folder's summary; None if there is no summary.json (not a run, or not started)."""
+        path = Path(path)
+        try:
+            s = read_summary(path)
+        except (OSError, ValueError):
+            # A corrupt summary must not break the listing of every other run.
+            return cls(path=path, name=path.name, status="unreadable", started=_mtime(path))
+        if s is None:
+            return None
+
+        def num(key: str) -> Any:
+            value = s.get(key)
+            return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+        return cls(
+            path=path,
+            name=str(s.get("name") or path.name),
+            status=str(s.get("status") or "unknown"),
+            dataset=s.get("dataset") if isinstance(s.get("dataset"), str) else None,
+            best_accuracy=num("best_accuracy"),
+            epochs_done=int(num("epochs_done") or 0),
+            epochs=num("epochs"),
+            wall_time=num("wall_time"),
+            started=num("started") if num("started") is not None else _mtime(path),
+        )
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def list_runs(runs_dir: str | os.PathLike[str]) -> list[RunInfo]:
+    """All runs under ``runs_dir``, newest first. Folders without summary.json are skipped."""
+    root = Path(runs_dir).expanduser()
+    if not root.is_dir():
+        return []
+    infos = [info for child in root.iterdir() if child.is_dir() and (info := RunInfo.from_dir(child))]
+    # Folder names end in a timestamp, so they break ties between runs started in the same second.
+    infos.sort(key=lambda i: (i.started or 0.0, i.path.name), reverse=True)
+    return infos
+
+
+def find_run(runs_dir: str | os.PathLike[str], name_or_path: str | os.PathLike[str]) -> Path:
+    """Resolve a run given as a path, an exact folder name under ``runs_dir``, or a unique prefix of one.
+
+    Raises:
+        RunNotFoundError: nothing matches, or a prefix matches several runs (the message lists them).
+    """
+    given = Path(name_or_path).expanduser()
+    if given.is_dir() and ((given / EVENTS_FILE).exists() or (given / SUMMARY_FILE).exists()):
+        return given
+    root = Path(runs_dir).expanduser()
+    text = str(name_or_path)
+    exact = root / text
+    if exact.is_dir():
+        return exact
+    names = sorted((p.name for p in root.iterdir() if p.is_dir()), reverse=True) if root.is_dir() else []
+    matches = [n for n in names if n.startswith(text)]
+    if len(matches) == 1:
+        return root / matches[0]
+    if matches:
+        shown = ", ".join(matches[:10]) + (f" (and {len(matches) - 10} more)" if len(matches) > 10 else "")
+        raise RunNotFoundError(f"'{text}' matches {len(matches)} runs in {root}: {shown}; give more of the name")
+    if not names:
+        raise RunNotFoundError(f"no run '{text}': {root} holds no runs")
+    shown = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
+    raise RunNotFoundError(f"no run '{text}' in {root}; runs there: {shown}")
+
+
+def probe_files(run_path: str | os.PathLike[str]) -> list[Path]:
+    """Probe files of a run, oldest first (by epoch and step, not by name, so epoch 1000 sorts right)."""
+    folder = Path(run_path) / PROBES_DIR
+    if not folder.is_dir():
+        return []
+    found = []
+    for p in folder.iterdir():
+        m = _PROBE_NAME.match(p.name)
+        if m:
+            found.append(((int(m.group(1)), int(m.group(2))), p))
+    return [p for _, p in sorted(found)]
+
+
+def load_probe(run_path: str | os.PathLike[str], relpath: str) -> dict[str, Any]:
+    """Load a probe saved by :class:`RunWriter`: ``{"epoch", "step", "samples", "labels", "layers"}``.
+
+    ``layers[name]`` holds ``membrane`` and ``spikes`` as ``[T, S, N]`` tensors, ``threshold`` and
+    ``neurons``, as described in :class:`~snnlab.engine.events.ProbeRecorded`.
+    """
+    import torch
+
+    path = Path(run_path) / relpath
+    if not path.exists():
+        raise RunDirError(f"probe {relpath} is missing from {run_path} (older probes are pruned)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several unrelated types for a damaged file
+        raise RunDirError(f"cannot read probe {path}: {str(e).splitlines()[0] if str(e) else e!r}") from None
+
+
+def metric_history(events: list[Event]) -> dict[str, Any]:
+    """Column-wise metrics for plotting.
+
+    Returns ``{"steps": {...}, "epochs": {...}}`` where ``steps`` has lists ``step, epoch, loss,
+    accuracy, samples_per_s, lr`` and ``epochs`` has lists ``epoch, step, test_loss, test_accuracy,
+    train_loss, train_accuracy, epoch_time`` plus ``spike_rates: {layer: [rate or None per epoch]}``.
+    When a run was resumed (``RunStarted`` with ``start_epoch`` k), entries of epochs after k recorded
+    before the resume are dropped, since the resumed run redoes them.
+    """
+    steps: dict[str, list[Any]] = {k: [] for k in ("step", "epoch", "loss", "accuracy", "samples_per_s", "lr")}
+    epochs: dict[str, list[Any]] = {
+        k: [] for k in ("epoch", "step", "test_loss", "test_accuracy", "train_loss", "train_accuracy", "epoch_time")
+    }
+    rates: dict[str, list[float | None]] = {}
+
+    def keep_until(columns: dict[str, Any], last_epoch: int) -> list[int]:
+        keep = [i for i, e in enumerate(columns["epoch"]) if e <= last_epoch]
+        for key, values in columns.items():
+            columns[key] = [values[i] for i in keep]
+        return keep
+
+    for event in events:
+        if isinstance(event, RunStarted) and event.start_epoch > 0:
+            keep_until(steps, event.start_epoch)
+            kept = keep_until(epochs, event.start_epoch)
+            for layer, values in rates.items():
+                rates[layer] = [values[i] for i in kept]
+        elif isinstance(event, StepMetrics):
+            steps["step"].append(event.step)
+            steps["epoch"].append(event.epoch)
+            steps["loss"].append(event.loss)
+            steps["accuracy"].append(event.accuracy)
+            steps["samples_per_s"].append(event.samples_per_s)
+            steps["lr"].append(event.lr)
+        elif isinstance(event, EpochMetrics):
+            n = len(epochs["epoch"])
+            epochs["epoch"].append(event.epoch)
+            epochs["step"].append(event.step)
+            epochs["test_loss"].append(event.test_loss)
+            epochs["test_accuracy"].append(event.test_accuracy)
+            epochs["train_loss"].append(event.train_loss)
+            epochs["train_accuracy"].append(event.train_accuracy)
+            epochs["epoch_time"].append(event.epoch_time)
+            for layer in event.spike_rates:
+                rates.setdefault(layer, [None] * n)
+            for layer, values in rates.items():
+                values.append(event.spike_rates.get(layer))
+    return {"steps": steps, "epochs": {**epochs, "spike_rates": rates}}

@@ -1,0 +1,428 @@
+"""The run directory (writer and reader) and the console sink, driven by synthetic events."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from snnlab.console import ConsoleSink, ascii_curves, print_summary, runs_table, show_run
+from snnlab.engine.events import (
+    EpochMetrics,
+    Event,
+    ProbeRecorded,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StepMetrics,
+)
+from snnlab.runs import (
+    RunDir,
+    RunDirError,
+    RunInfo,
+    RunNotFoundError,
+    RunWriter,
+    find_run,
+    follow_events,
+    list_runs,
+    load_probe,
+    metric_history,
+    read_events,
+    read_summary,
+)
+
+CONFIG = {"run": {"name": "demo"}, "data": {"dataset": "synthetic", "batch_size": 8}, "model": {"hidden": 16}}
+EPOCHS = 2
+BATCHES = 20
+
+
+def started(start_epoch: int = 0, t: float = 1000.0) -> RunStarted:
+    return RunStarted(
+        run_name="demo",
+        device="cpu",
+        config=CONFIG,
+        num_parameters=1234,
+        train_size=160,
+        test_size=40,
+        steps_per_epoch=BATCHES,
+        epochs=EPOCHS,
+        start_epoch=start_epoch,
+        time=t,
+    )
+
+
+def probe(epoch: int, step: int) -> ProbeRecorded:
+    g = torch.Generator().manual_seed(step)
+    layer = {
+        "membrane": torch.randn(5, 2, 3, generator=g),
+        "spikes": (torch.rand(5, 2, 3, generator=g) > 0.7).float(),
+        "threshold": 1.0,
+        "neurons": [0, 1, 2],
+    }
+    return ProbeRecorded(epoch=epoch, step=step, samples=[3, 7], labels=[1, 0], layers={"fc1": layer}, time=1.0)
+
+
+def training_events(epochs: int = EPOCHS, t0: float = 1000.0) -> list[Event]:
+    """A plausible short run: steps, an epoch summary and a probe per epoch, then RunFinished."""
+    events: list[Event] = [started(t=t0)]
+    step, best = 0, 0.0
+    for epoch in range(1, epochs + 1):
+        for batch in range(1, BATCHES + 1):
+            step += 1
+            events.append(
+                StepMetrics(
+                    epoch=epoch,
+                    step=step,
+                    batch=batch,
+                    batches=BATCHES,
+                    loss=2.0 / step,
+                    accuracy=min(1.0, 0.1 + 0.02 * step),
+                    samples_per_s=500.0,
+                    lr=1e-3,
+                    step_time=0.01,
+                    time=t0 + step,
+                )
+            )
+        acc = 0.5 + 0.2 * epoch
+        best = max(best, acc)
+        events.append(
+            EpochMetrics(
+                epoch=epoch,
+                step=step,
+                train_loss=0.5 / epoch,
+                train_accuracy=acc - 0.01,
+                test_loss=0.6 / epoch,
+                test_accuracy=acc,
+                spike_rates={"fc1": 0.12, "fc2": 0.05},
+                epoch_time=12.3,
+                best_accuracy=best,
+                time=t0 + step + 0.5,
+            )
+        )
+        events.append(probe(epoch, step))
+    events.append(
+        RunFinished(
+            status="completed",
+            epochs_done=epochs,
+            steps=step,
+            best_accuracy=best,
+            final_test_accuracy=acc,
+            final_test_loss=0.6 / epochs,
+            wall_time=42.0,
+            time=t0 + step + 1,
+        )
+    )
+    return events
+
+
+def write_run(runs_dir: Path, events: list[Event], name: str = "demo") -> RunDir:
+    run = RunDir(runs_dir, name, CONFIG)
+    writer = RunWriter(run)
+    for event in events:
+        writer(event)
+    writer.close()
+    return run
+
+
+def without_tensors(event: Event) -> dict:
+    # The JSON line holds no tensors, so layers (and layer_names, derived from them) do not come back;
+    # everything else, path included, must.
+    data = event.to_dict()
+    data.pop("layer_names")
+    return data
+
+
+# --------------------------------------------------------------------------------------------- writer
+
+
+def test_writer_produces_complete_directory(tmp_path: Path) -> None:
+    events = training_events()
+    run = write_run(tmp_path / "runs", events)
+
+    assert run.path.parent == tmp_path / "runs"
+    assert run.path.name.startswith("demo-")
+    for name in ("config.yaml", "events.jsonl", "summary.json", "probes", "checkpoints"):
+        assert (run.path / name).exists(), name
+    assert yaml.safe_load((run.path / "config.yaml").read_text()) == CONFIG
+    # sort_keys=False: the config keeps its section order
+    assert list(yaml.safe_load((run.path / "config.yaml").read_text())) == ["run", "data", "model"]
+
+    back = read_events(run.path)
+    assert len(back) == len(events)
+    for original, restored in zip(events, back, strict=True):
+        assert type(restored) is type(original)
+        if isinstance(original, ProbeRecorded):
+            assert without_tensors(restored) == without_tensors(original)
+        else:
+            assert restored == original
+
+
+def test_summary_status_transitions(tmp_path: Path) -> None:
+    events = training_events()
+    run = RunDir(tmp_path, "demo", CONFIG)
+    writer = RunWriter(run)
+
+    writer(events[0])
+    summary = read_summary(run.path)
+    assert summary["status"] == "running"
+    assert summary["name"] == "demo"
+    assert summary["dataset"] == "synthetic"
+    assert summary["device"] == "cpu"
+    assert summary["epochs"] == EPOCHS
+    assert summary["started"] == 1000.0
+
+    for event in events[1:-1]:
+        writer(event)
+    summary = read_summary(run.path)
+    assert summary["status"] == "running"
+    assert summary["epochs_done"] == EPOCHS
+    assert summary["best_accuracy"] == pytest.approx(0.9)
+    assert summary["test_accuracy"] == pytest.approx(0.9)
+    assert summary["train_loss"] == pytest.approx(0.25)
+
+    writer(events[-1])
+    summary = read_summary(run.path)
+    assert summary["status"] == "completed"
+    assert summary["wall_time"] == 42.0
+    assert not list(run.path.glob(".summary.json.*"))  # atomic writes leave no temp files
+
+
+def test_summary_failed_then_resumed(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, "demo", CONFIG)
+    writer = RunWriter(run)
+    events = training_events(epochs=1)
+    for event in events[:-1]:
+        writer(event)
+    writer(RunFailed(error="loss became NaN at step 21", reason="nan_loss", epoch=2, step=21, time=2000.0))
+    summary = read_summary(run.path)
+    assert summary["status"] == "failed"
+    assert summary["error"] == "loss became NaN at step 21"
+
+    # Resume in a new process: reopen the folder, keep what the summary knew, status back to running.
+    resumed = RunWriter(RunDir.open(run.path))
+    resumed(started(start_epoch=1, t=3000.0))
+    summary = read_summary(run.path)
+    assert summary["status"] == "running"
+    assert "error" not in summary
+    assert summary["started"] == 1000.0
+    assert summary["epochs_done"] == 1
+    assert summary["best_accuracy"] == pytest.approx(0.7)
+
+
+def test_probe_saved_and_loadable(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, "demo", CONFIG)
+    writer = RunWriter(run)
+    event = probe(epoch=1, step=20)
+    writer(event)
+
+    assert event.path == "probes/probe-e001-s0000020.pt"
+    line = json.loads((run.path / "events.jsonl").read_text().splitlines()[-1])
+    assert line["path"] == event.path
+    assert line["layer_names"] == ["fc1"]
+
+    data = load_probe(run.path, event.path)
+    assert data["samples"] == [3, 7] and data["labels"] == [1, 0]
+    assert torch.equal(data["layers"]["fc1"]["membrane"], event.layers["fc1"]["membrane"])
+    assert data["layers"]["fc1"]["spikes"].shape == (5, 2, 3)
+
+    with pytest.raises(RunDirError, match="missing"):
+        load_probe(run.path, "probes/probe-e999-s0000000.pt")
+
+
+def test_probes_are_bounded(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, "demo", CONFIG)
+    writer = RunWriter(run, max_probes=5)
+    for step in range(1, 13):
+        writer(probe(epoch=step // 4, step=step))
+    kept = sorted(p.name for p in run.probes_dir.glob("*.pt"))
+    assert len(kept) == 5
+    # The first probe (the untrained reference) survives; the rest are the newest.
+    assert "probe-e000-s0000001.pt" in kept
+    assert "probe-e003-s0000012.pt" in kept
+    assert "probe-e000-s0000002.pt" not in kept
+
+
+def test_truncated_last_line_tolerated(tmp_path: Path) -> None:
+    run = write_run(tmp_path, training_events())
+    path = run.path / "events.jsonl"
+    complete = len(read_events(path))
+    with open(path, "a") as f:
+        f.write('{"event": "step", "epoch": 3, "st')  # a writer caught mid-line
+    assert len(read_events(path)) == complete
+
+    # Reopening for resume cuts the partial line, so the next event starts on its own line.
+    writer = RunWriter(RunDir.open(run.path))
+    writer(started(start_epoch=2, t=5000.0))
+    back = read_events(path)
+    assert len(back) == complete + 1
+    assert isinstance(back[-1], RunStarted) and back[-1].start_epoch == 2
+
+
+def test_follow_events_sees_appended_events(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, "demo", CONFIG)
+    events = training_events(epochs=1)
+    writer = RunWriter(run)
+    writer(events[0])
+    done = threading.Event()
+    seen: list[Event] = []
+
+    def follow() -> None:
+        for event in follow_events(run.path, poll=0.01, stop=done.is_set):
+            seen.append(event)
+            if isinstance(event, RunFinished):
+                done.set()
+
+    thread = threading.Thread(target=follow)
+    thread.start()
+    for event in events[1:]:
+        writer(event)
+    thread.join(timeout=5)
+    done.set()
+    assert not thread.is_alive()
+    assert [type(e) for e in seen] == [type(e) for e in events]
+
+
+# --------------------------------------------------------------------------------------------- listing
+
+
+def test_list_runs_newest_first_and_corrupt_summary(tmp_path: Path) -> None:
+    old = write_run(tmp_path, training_events(t0=1000.0), name="old")
+    new = write_run(tmp_path, training_events(t0=9000.0), name="new")
+    broken = write_run(tmp_path, training_events(t0=5000.0), name="broken")
+    (broken.path / "summary.json").write_text("{not json")
+    (tmp_path / "not-a-run").mkdir()
+
+    infos = list_runs(tmp_path)
+    by_path = {info.path: info for info in infos}
+    assert set(by_path) == {old.path, new.path, broken.path}
+    assert by_path[broken.path].status == "unreadable"
+    completed = [info for info in infos if info.status == "completed"]
+    assert [info.path for info in completed] == [new.path, old.path]
+    info = by_path[new.path]
+    assert isinstance(info, RunInfo)
+    assert info.dataset == "synthetic" and info.epochs_done == EPOCHS and info.epochs == EPOCHS
+    assert info.best_accuracy == pytest.approx(0.9) and info.wall_time == 42.0
+
+    table = runs_table(infos)
+    out = io.StringIO()
+    from rich.console import Console
+
+    Console(file=out, width=120).print(table)
+    assert new.path.name in out.getvalue() and "unreadable" in out.getvalue()
+    assert list_runs(tmp_path / "missing") == []
+
+
+def test_find_run_resolution_and_errors(tmp_path: Path) -> None:
+    a = RunDir(tmp_path, "alpha", CONFIG, now=0)
+    b = RunDir(tmp_path, "alps", CONFIG, now=0)
+
+    assert find_run(tmp_path, str(a.path)) == a.path  # a path
+    assert find_run(tmp_path, a.path.name) == a.path  # an exact folder name
+    assert find_run(tmp_path, "alph") == a.path  # a unique prefix
+    with pytest.raises(RunNotFoundError, match="matches 2 runs") as error:
+        find_run(tmp_path, "al")
+    assert a.path.name in str(error.value) and b.path.name in str(error.value)
+    with pytest.raises(RunNotFoundError, match="no run 'zeta'"):
+        find_run(tmp_path, "zeta")
+
+
+def test_same_second_runs_get_unique_folders(tmp_path: Path) -> None:
+    first = RunDir(tmp_path, "demo", CONFIG, now=0)
+    second = RunDir(tmp_path, "demo", CONFIG, now=0)
+    assert second.path.name == first.path.name + "-2"
+
+
+def test_unwritable_runs_dir(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(RunDirError, match="cannot create run directory .*set run.runs_dir") as error:
+        RunDir(blocker / "runs", "demo", CONFIG)
+    assert "\n" not in str(error.value)
+    with pytest.raises(RunDirError):
+        RunDir.open(tmp_path / "nowhere")
+
+
+def test_metric_history_and_resume(tmp_path: Path) -> None:
+    events = training_events()
+    history = metric_history(events)
+    assert history["steps"]["step"] == list(range(1, 2 * BATCHES + 1))
+    assert history["epochs"]["epoch"] == [1, 2]
+    assert history["epochs"]["test_accuracy"] == pytest.approx([0.7, 0.9])
+    assert history["epochs"]["spike_rates"] == {"fc1": [0.12, 0.12], "fc2": [0.05, 0.05]}
+
+    # Resuming after epoch 1 redoes epoch 2: its old entries must not be plotted twice.
+    resumed = events[:-1] + [started(start_epoch=1, t=9000.0)]
+    history = metric_history(resumed)
+    assert history["epochs"]["epoch"] == [1]
+    assert max(history["steps"]["epoch"]) == 1
+    assert history["epochs"]["spike_rates"] == {"fc1": [0.12], "fc2": [0.05]}
+
+
+# --------------------------------------------------------------------------------------------- console
+
+
+def test_console_sink_plain_lines() -> None:
+    out = io.StringIO()
+    sink = ConsoleSink(stream=out)
+    for event in training_events():
+        sink(event)
+    text = out.getvalue()
+    assert "run demo on cpu" in text
+    assert (
+        "epoch 1/2  train loss 0.500 acc 69.0%  test loss 0.600 acc 70.0%  spikes [fc1 0.12, fc2 0.05]  12.3s" in text
+    )
+    assert "epoch 1/2  batch 2/20" in text
+    # ~10% of an epoch per progress line: 9 per epoch, plus the start line and two epoch lines
+    assert len(text.splitlines()) == 1 + 2 * 9 + 2
+    assert "\x1b" not in text
+
+
+def test_console_sink_quiet_and_rank() -> None:
+    quiet, other_rank = io.StringIO(), io.StringIO()
+    sinks = [ConsoleSink(stream=quiet, quiet=True), ConsoleSink(stream=other_rank, rank=1)]
+    for event in training_events():
+        for sink in sinks:
+            sink(event)
+    assert "batch 2/20" not in quiet.getvalue() and "epoch 2/2" in quiet.getvalue()
+    assert other_rank.getvalue() == ""
+
+
+def test_console_sink_progress_bar_on_tty() -> None:
+    out = io.StringIO()
+    sink = ConsoleSink(stream=out, tty=True)
+    for event in training_events():
+        sink(event)
+    assert sink._progress is None  # stopped by RunFinished
+    assert "epoch 2/2  train loss" in out.getvalue()
+    assert "samples/s" in out.getvalue()
+
+
+def test_print_summary_has_accuracy_and_plots() -> None:
+    out = io.StringIO()
+    print_summary(training_events(), stream=out)
+    text = out.getvalue()
+    assert "best test accuracy" in text and "90.0%" in text
+    assert "completed" in text and "cpu" in text
+    assert "train loss per step" in text and "test accuracy (%)" in text
+    assert "┤" in text  # plotext's axis ticks: a plot was drawn
+    assert "\x1b" not in text  # not a terminal: no colors
+
+
+def test_ascii_curves_without_data() -> None:
+    text = ascii_curves({"steps": {"step": [], "loss": []}, "epochs": {"epoch": [], "test_accuracy": []}})
+    assert "no steps recorded yet" in text and "no epoch finished yet" in text
+
+
+def test_show_run(tmp_path: Path) -> None:
+    run = write_run(tmp_path, training_events())
+    out = io.StringIO()
+    show_run(run.path, out)
+    text = out.getvalue()
+    assert run.path.name in text
+    assert "dataset: synthetic" in text
+    assert "90.0%" in text and "test accuracy (%)" in text

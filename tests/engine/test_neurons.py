@@ -1,0 +1,161 @@
+import itertools
+
+import pytest
+import torch
+
+from snnlab.engine import neurons, surrogates
+from snnlab.engine.neurons import Lapicque, Leaky, RLeaky, Synaptic
+
+SURROGATES = [i.name for i in surrogates.names()]
+RESETS = ["subtract", "zero", "none"]
+KINDS = ["leaky", "synaptic", "rleaky", "rleaky_one_to_one", "lapicque"]
+T, B, F = 7, 3, 6
+
+
+def make(kind, reset, surrogate):
+    common = dict(reset=reset, surrogate=surrogate, learn_threshold=True)
+    # Dyadic parameters keep the arithmetic exact, so inputs on a dyadic grid land exactly on threshold.
+    beta = torch.tensor([0.5, 0.75, 0.25, 1.5, 0.5, -0.25])  # includes values clamped to [0, 1]
+    if kind == "leaky":
+        return Leaky(beta=beta, learn_beta=True, **common)
+    if kind == "synaptic":
+        return Synaptic(alpha=0.5, beta=beta, learn_alpha=True, learn_beta=True, **common)
+    if kind == "rleaky":
+        torch.manual_seed(3)
+        return RLeaky(features=F, beta=beta, learn_beta=True, **common)
+    if kind == "rleaky_one_to_one":
+        return RLeaky(all_to_all=False, V=torch.full((F,), 0.25), beta=beta, learn_beta=True, **common)
+    return Lapicque(R=1.0, C=0.25, time_step=0.125, **common)
+
+
+def inputs(static: bool, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    shape = (B, F) if static else (T, B, F)
+    # Multiples of 1/4 in [-1, 2]: many membranes hit threshold 1.0 exactly.
+    return (torch.randint(-4, 9, shape, generator=g) / 4).float().requires_grad_()
+
+
+def run(neuron, x, static, path):
+    fn = neuron if path == "fused" else neuron.reference
+    outputs = fn(x, T) if static else fn(x)
+    weights = [torch.linspace(-1, 1, o.numel()).reshape(o.shape) for o in outputs]
+    loss = sum((o * w).sum() for o, w in zip(outputs, weights, strict=True))
+    params = [x] + [p for p in neuron.parameters() if p.requires_grad]
+    return outputs, torch.autograd.grad(loss, params)
+
+
+@pytest.mark.parametrize("kind,reset,surrogate", list(itertools.product(KINDS, RESETS, SURROGATES)))
+def test_fused_equals_reference(kind, reset, surrogate):
+    neuron = make(kind, reset, surrogate)
+    assert neuron.uses_fused
+    for static in (False, True):
+        x = inputs(static, seed=len(kind) + len(reset))
+        out_f, grad_f = run(neuron, x, static, "fused")
+        out_r, grad_r = run(neuron, x, static, "reference")
+        for a, b in zip(out_f, out_r, strict=True):
+            assert torch.equal(a, b)
+        for a, b in zip(grad_f, grad_r, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_inputs_do_hit_threshold_exactly():
+    neuron = Leaky(beta=0.5, threshold=1.0, reset="none")
+    x = torch.tensor([[[1.0]], [[0.5]], [[0.75]]])  # mem: 1.0, 1.0, 1.25
+    spk, mem = neuron(x)
+    assert mem.flatten().tolist() == [1.0, 1.0, 1.25]
+    assert spk.flatten().tolist() == [0.0, 0.0, 1.0]  # H(0) = 0
+
+
+def test_leaky_closed_form_subtract_and_zero():
+    # Constant input 0.6, beta 0.5, threshold 1, subtract reset; hand-computed:
+    # m0=0.6, m1=0.9, m2=1.05 (spike), m3=0.525+0.6-1=0.125, m4=0.6625
+    spk, mem = Leaky(beta=0.5, threshold=1.0)(torch.full((5, 1, 1), 0.6))
+    torch.testing.assert_close(mem.flatten(), torch.tensor([0.6, 0.9, 1.05, 0.125, 0.6625]))
+    assert spk.flatten().tolist() == [0, 0, 1, 0, 0]
+    # zero reset: m3 = 0.5*(1-1)*1.05 + 0.6 = 0.6
+    _, mem = Leaky(beta=0.5, threshold=1.0, reset="zero")(torch.full((5, 1, 1), 0.6))
+    torch.testing.assert_close(mem.flatten(), torch.tensor([0.6, 0.9, 1.05, 0.6, 0.9]))
+
+
+def test_leaky_without_reset_is_a_geometric_filter():
+    T_ = 12
+    x = torch.randn(T_, 4, 5)
+    beta = 0.8
+    _, mem = Leaky(beta=beta, threshold=100.0, reset="none")(x)
+    kernel = beta ** torch.arange(T_, dtype=torch.float32)
+    expected = torch.stack([(kernel[: t + 1].flip(0).view(-1, 1, 1) * x[: t + 1]).sum(0) for t in range(T_)])
+    torch.testing.assert_close(mem, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_synaptic_closed_form():
+    spk, syn, mem = Synaptic(alpha=0.5, beta=0.5, threshold=10.0)(torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1))
+    assert syn.flatten().tolist() == [1.0, 0.5, 0.25]
+    assert mem.flatten().tolist() == [1.0, 1.0, 0.75]
+
+
+def test_rleaky_feeds_spikes_back():
+    n = RLeaky(all_to_all=False, V=0.5, beta=0.0, threshold=1.0, learn_recurrent=False)
+    _, mem = n(torch.tensor([2.0, 0.0, 0.0]).view(3, 1, 1))
+    # t0: 2 (spike). t1: 0 + 0.5*1 - 1*1 = -0.5. t2: 0 + 0 (no spike at t1) = 0.
+    assert mem.flatten().tolist() == [2.0, -0.5, 0.0]
+
+
+def test_lapicque_is_leaky_with_rc_constants():
+    x = torch.rand(6, 2, 3)
+    _, mem_l = Lapicque(R=2.0, C=0.5, time_step=0.25)(x)
+    _, mem_k = Leaky(beta=1 - 0.25 / (2.0 * 0.5))(x * (0.25 / 0.5))
+    torch.testing.assert_close(mem_l, mem_k)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_step_matches_sequence(kind):
+    neuron = make(kind, "subtract", "atan")
+    x = inputs(False, seed=1).detach()
+    full = neuron(x)
+    state, spikes = None, []
+    for t in range(T):
+        spk, state = neuron.step(x[t], state)
+        spikes.append(spk)
+    torch.testing.assert_close(torch.stack(spikes), full[0])
+    torch.testing.assert_close(state.mem, full[-1][-1])
+
+
+def test_beta_is_clamped_and_gets_no_gradient_outside_0_1():
+    neuron = Leaky(beta=torch.tensor([1.5, 0.5]), learn_beta=True)
+    x = torch.rand(5, 2, 2)
+    _, mem = neuron(x)
+    _, mem_ref = Leaky(beta=torch.tensor([1.0, 0.5]))(x)
+    torch.testing.assert_close(mem, mem_ref)
+    mem.sum().backward()
+    assert neuron.beta.grad[0] == 0 and neuron.beta.grad[1] != 0
+
+
+def test_plain_callable_surrogate_uses_the_reference_path():
+    def spike(x):
+        return surrogates.get("sigmoid")(x)
+
+    neuron = Leaky(surrogate=spike)
+    assert not neuron.uses_fused
+    spk, _ = neuron(torch.rand(4, 2, 3) * 2)
+    assert spk.shape == (4, 2, 3)
+
+
+def test_static_input_equals_repeated_input():
+    x = torch.rand(4, 8, requires_grad=True)
+    n = Leaky(beta=0.9, threshold=0.5)
+    spk_s, mem_s = n(x, 10)
+    (g_static,) = torch.autograd.grad(mem_s.sum() + spk_s.sum(), x)
+    spk_r, mem_r = n(x.unsqueeze(0).repeat(10, 1, 1))
+    (g_repeat,) = torch.autograd.grad(mem_r.sum() + spk_r.sum(), x)
+    assert torch.equal(spk_s, spk_r) and torch.equal(mem_s, mem_r)
+    torch.testing.assert_close(g_static, g_repeat)
+
+
+def test_bad_parameters_are_rejected():
+    with pytest.raises(ValueError, match="reset must be one of"):
+        Leaky(reset="soft")
+    with pytest.raises(ValueError, match="threshold must be > 0"):
+        Leaky(threshold=0)
+    with pytest.raises(ValueError, match="needs features"):
+        RLeaky()
+    assert set(neurons.NEURONS) >= {"leaky", "synaptic", "rleaky", "lapicque"}
