@@ -1,0 +1,214 @@
+"""The ``snnlab`` command. Thin: parses, calls config and engine, maps failures to exit codes.
+
+Exit codes: 0 ok, 1 the run failed, 2 usage / config / data error, 130 interrupted (Ctrl-C).
+Errors go to stderr as one line; ``--debug`` shows the traceback as well.
+"""
+
+from __future__ import annotations
+
+import enum
+import signal
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from snnlab import __version__
+
+
+class Exit(enum.IntEnum):
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    INTERRUPTED = 130
+
+
+app = typer.Typer(
+    name="snnlab",
+    help="A terminal lab for training spiking neural networks with surrogate gradients.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+runs_app = typer.Typer(help="List and inspect run directories.", invoke_without_command=True)
+app.add_typer(runs_app, name="runs")
+
+_debug = False
+
+
+def fail(message: str, code: Exit = Exit.USAGE) -> typer.Exit:
+    """Print one error line and return the exit to raise."""
+    print(f"snnlab: error: {message}", file=sys.stderr)
+    if _debug:
+        traceback.print_exc()
+    return typer.Exit(int(code))
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"snnlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    global _debug
+    _debug = debug
+
+
+@app.command()
+def run(
+    preset: Annotated[str | None, typer.Argument(help="Preset name (see `snnlab presets`) or YAML file.")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", "-s", help="Override a config value, e.g. train.lr=1e-3.")
+    ] = None,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Continue a stopped run (its directory or name).")
+    ] = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only epoch lines and the summary.")] = False,
+) -> None:
+    """Train a network from a preset, headless."""
+    from snnlab import config as cfgmod
+    from snnlab import runs
+
+    overrides = list(set_ or [])
+    if device:
+        overrides.append(f"train.device={device}")
+    try:
+        if resume:
+            run_dir, cfg, ckpt = _resume_target(resume, preset, overrides)
+        elif preset:
+            cfg = cfgmod.load_config(cfgmod.find_preset(preset), overrides)
+            run_dir = runs.RunDir(cfg.run.runs_dir, cfg.run.name, cfg.to_dict())
+            ckpt = None
+        else:
+            raise cfgmod.ConfigError("give a preset (see `snnlab presets`) or --resume RUN")
+    except (cfgmod.ConfigError, runs.RunDirError) as exc:
+        raise fail(str(exc)) from None
+    raise typer.Exit(int(_train(cfg, run_dir, ckpt, quiet)))
+
+
+def _resume_target(resume: str, preset: str | None, overrides: list[str]):
+    from snnlab import config as cfgmod
+    from snnlab import runs
+    from snnlab.engine import checkpoint
+
+    path = runs.find_run(Path("runs"), resume) if not Path(resume).is_dir() else Path(resume)
+    run_dir = runs.RunDir.open(path)
+    source = cfgmod.find_preset(preset) if preset else run_dir.config_path
+    cfg = cfgmod.load_config(source, overrides)
+    ckpt = run_dir.checkpoints_dir / "last.pt"
+    try:
+        state = checkpoint.load(ckpt)
+    except checkpoint.CheckpointError as exc:
+        raise cfgmod.ConfigError(str(exc)) from None
+    done = state["progress"]["epoch"]
+    if done >= cfg.train.epochs and state["progress"]["batch"] == 0:
+        raise cfgmod.ConfigError(
+            f"{run_dir.path.name} already finished {done} of {cfg.train.epochs} epochs; "
+            f"continue with --set train.epochs={done + 1}"
+        )
+    run_dir.config_path.write_text(cfgmod.dump_yaml(cfg))
+    return run_dir, cfg, ckpt
+
+
+def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
+    from snnlab import runs
+    from snnlab.console import ConsoleSink, print_summary
+    from snnlab.engine.trainer import train
+
+    stop = threading.Event()
+    interrupted = False
+
+    def on_sigint(signum, frame):
+        nonlocal interrupted
+        if interrupted:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        interrupted = True
+        stop.set()
+        print("\nsnnlab: stopping at the next batch (Ctrl-C again to stop at once)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    console = ConsoleSink(quiet=quiet)
+    writer = runs.RunWriter(run_dir)
+    try:
+        result = train(cfg, [writer, console], stop=stop, run_dir=run_dir.path, resume=ckpt, run_name=run_dir.name)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        console.close()
+        writer.close()
+    if result.status == "failed":
+        print(f"snnlab: error: {result.error}", file=sys.stderr)
+        print(f"run directory: {run_dir.path}", file=sys.stderr)
+        return Exit.USAGE if result.reason in ("data", "config", "device") else Exit.FAILED
+    print_summary(runs.read_events(run_dir.path))
+    print(f"run directory: {run_dir.path}")
+    if result.status == "stopped":
+        print(f"stopped; continue with: snnlab run --resume {run_dir.path}", file=sys.stderr)
+        return Exit.INTERRUPTED
+    return Exit.OK
+
+
+@app.command()
+def presets() -> None:
+    """List the bundled presets."""
+    from snnlab import config as cfgmod
+
+    rows = cfgmod.list_presets()
+    width = max((len(name) for name, _ in rows), default=0)
+    for name, description in rows:
+        print(f"{name:<{width}}  {description}")
+
+
+@runs_app.callback()
+def runs_list(
+    ctx: typer.Context,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")] = Path("runs"),
+) -> None:
+    """List runs (name, status, dataset, best accuracy, epochs, time)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.console import Console
+
+    from snnlab import runs
+    from snnlab.console import runs_table
+
+    infos = runs.list_runs(runs_dir)
+    if not infos:
+        print(f"no runs in {runs_dir}/ yet; start one with: snnlab run quickstart")
+        return
+    Console().print(runs_table(infos))
+
+
+@runs_app.command("show")
+def runs_show(
+    run_name: Annotated[str, typer.Argument(help="Run directory, name or unique prefix.")],
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")] = Path("runs"),
+) -> None:
+    """Show one run: config, metrics and curves."""
+    from snnlab import runs
+    from snnlab.console import show_run
+
+    try:
+        path = runs.find_run(runs_dir, run_name)
+    except runs.RunDirError as exc:
+        raise fail(str(exc)) from None
+    show_run(path)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("snnlab: interrupted", file=sys.stderr)
+        sys.exit(int(Exit.INTERRUPTED))

@@ -1,0 +1,431 @@
+"""The fit loop. ``train(config, sinks, stop, pause) -> RunResult``.
+
+Reads top to bottom: set up (seed, device, data, model, optimizer), then for each epoch and batch:
+encode, forward, loss, backward, clip, step, emit. Evaluation, probes and checkpoints happen at epoch
+ends. Sinks only receive events; ``stop`` and ``pause`` (threading or multiprocessing events) are
+checked at batch boundaries. A stop writes a checkpoint that ``resume`` continues from exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import torch
+
+from snnlab.engine import checkpoint, losses
+from snnlab.engine.data import DataError, Split, batches, load_dataset
+from snnlab.engine.encoders import encode
+from snnlab.engine.events import (
+    EpochMetrics,
+    Event,
+    ProbeRecorded,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    Sink,
+    StepMetrics,
+)
+from snnlab.engine.models import SpikingNet, build_model, count_parameters
+
+if TYPE_CHECKING:
+    from snnlab.config import Config
+
+
+class Flag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+class TrainingError(Exception):
+    """A failure the user can act on; ``reason`` is a short machine-readable tag."""
+
+    def __init__(self, message: str, reason: str = "error"):
+        super().__init__(message)
+        self.reason = reason
+
+
+class _Stopped(Exception):
+    pass
+
+
+@dataclass
+class RunResult:
+    status: str  # "completed" | "stopped" | "failed"
+    epochs_done: int
+    steps: int
+    best_accuracy: float
+    final_test_accuracy: float | None
+    final_test_loss: float | None
+    wall_time: float
+    device: str
+    error: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class _Progress:
+    """Where training stands; everything a checkpoint needs besides the module states."""
+
+    epoch: int = 0  # completed epochs
+    batch: int = 0  # batches done in the epoch under way
+    step: int = 0  # optimizer steps
+    best_accuracy: float = 0.0
+    loss_sum: float = 0.0  # running train metrics of the epoch under way
+    correct: int = 0
+    seen: int = 0
+    last_test: tuple[float, float] | None = None  # (loss, accuracy)
+
+
+def pick_device(requested: str) -> torch.device:
+    """``auto`` prefers CUDA, then Apple's MPS, then the CPU."""
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'", "device")
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise TrainingError("train.device is 'mps' but MPS is not available; use 'auto' or 'cpu'", "device")
+    return torch.device(requested)
+
+
+def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg):
+    """Stepped once per epoch."""
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    if cfg.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
+    return None
+
+
+class Session:
+    """Everything built from a config: data, model, optimizer. The TUI and benchmarks reuse it."""
+
+    def __init__(self, config: Config, device: torch.device | None = None):
+        self.config = config
+        d, t = config.data, config.train
+        torch.manual_seed(t.seed)
+        self.device = device or pick_device(t.device)
+        self.dataset = load_dataset(
+            d.dataset,
+            d.data_dir,
+            train_size=d.train_size,
+            test_size=d.test_size,
+            seed=t.seed,
+            download=d.download,
+            synthetic=d.synthetic.model_dump(),
+        )
+        self.train_split = self.dataset.train.to(self.device)
+        self.test_split = self.dataset.test.to(self.device)
+        input_shape = self.dataset.input_shape[1:] if self.dataset.temporal else self.dataset.input_shape
+        try:
+            self.model: SpikingNet = build_model(config.model.layer_specs(), input_shape).to(self.device)
+        except ValueError as exc:
+            raise TrainingError(str(exc), "config") from None
+        if self.model.output_shape != (self.dataset.num_classes,):
+            raise TrainingError(
+                f"model.layers: the last layer has {list(self.model.output_shape)} outputs but "
+                f"{d.dataset} has {self.dataset.num_classes} classes; set its out_features to "
+                f"{self.dataset.num_classes}",
+                "config",
+            )
+        self.model.set_fused(config.model.fused)
+        self.optimizer = make_optimizer(self.model, t)
+        self.scheduler = make_scheduler(self.optimizer, t)
+        self.loss_fn = losses.loss_fn(t.loss, **t.loss_params)
+        self.encoder_generator = torch.Generator(device=self.device).manual_seed(t.seed)
+
+    def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        d = self.config.data
+        return encode(
+            d.encoder,
+            x,
+            d.time_steps,
+            temporal=self.dataset.temporal,
+            generator=generator or self.encoder_generator,
+            **d.encoder_params,
+        )
+
+    @torch.no_grad()
+    def evaluate(self, split: Split | None = None) -> tuple[float, float, dict[str, float]]:
+        """Loss, accuracy and spike rate per layer on a whole split (the test split by default).
+
+        The encoder draws from its own fixed-seed generator, so repeated evaluations see the same spikes.
+        """
+        split = split or self.test_split
+        self.model.eval()
+        generator = torch.Generator(device=self.device).manual_seed(self.config.train.seed + 1)
+        loss_sum, correct, rates = 0.0, 0, {}
+        for x, y in batches(split, self.config.data.batch_size, shuffle=False):
+            out = self.model(self.encode(x, generator))
+            loss_sum += self.loss_fn(out.spikes, out.membrane, y).item() * len(y)
+            correct += int((losses.decode(self.config.train.decoder, out.spikes, out.membrane) == y).sum())
+            for name, (spk, _) in out.layers.items():
+                rates[name] = rates.get(name, 0.0) + spk.mean().item() * len(y)
+        n = len(split)
+        self.model.train()
+        return loss_sum / n, correct / n, {k: v / n for k, v in rates.items()}
+
+    @torch.no_grad()
+    def probe(self, epoch: int, step: int) -> ProbeRecorded:
+        """Membrane and spikes of chosen neurons for a few fixed test samples."""
+        cfg = self.config.run.probes
+        n = len(self.test_split)
+        samples = torch.linspace(0, n - 1, min(cfg.samples, n)).long().tolist()
+        x = self.test_split.inputs[samples]
+        self.model.eval()
+        out = self.model(self.encode(x, torch.Generator(device=self.device).manual_seed(self.config.train.seed + 2)))
+        self.model.train()
+        layers: dict[str, dict[str, Any]] = {}
+        wanted = cfg.layers or list(out.layers)
+        for name in wanted:
+            if name not in out.layers:
+                continue
+            spk, mem = (v.flatten(2) for v in out.layers[name])  # [T, S, N]
+            count = spk.shape[2]
+            neurons = torch.linspace(0, count - 1, min(cfg.neurons, count)).long()
+            raster = torch.linspace(0, count - 1, min(4096, count)).long()
+            neuron = self.model.blocks[[b.name for b in self.model.blocks].index(name)].neuron
+            layers[name] = {
+                "membrane": mem[:, :, neurons].float().cpu(),
+                "spikes": spk[:, :, neurons].to(torch.uint8).cpu(),
+                "raster": spk[:, :, raster].to(torch.uint8).cpu(),
+                "neurons": neurons.tolist(),
+                "threshold": float(neuron.threshold.float().mean()),
+            }
+        labels = self.test_split.labels[samples].tolist()
+        return ProbeRecorded(epoch=epoch, step=step, samples=samples, labels=labels, layers=layers)
+
+    def state(self, progress: _Progress) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "progress": vars(progress).copy(),
+            "rng": checkpoint.rng_state(),
+            "encoder_rng": self.encoder_generator.get_state(),
+            "config": self.config.to_dict(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> _Progress:
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {first}") from None
+        if self.scheduler and state.get("scheduler"):
+            self.scheduler.load_state_dict(state["scheduler"])
+        checkpoint.restore_rng(state["rng"])
+        self.encoder_generator.set_state(state["encoder_rng"])
+        return _Progress(**state["progress"])
+
+
+def train(
+    config: Config,
+    sinks: list[Sink] | tuple[Sink, ...] = (),
+    stop: Flag | None = None,
+    pause: Flag | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    run_name: str | None = None,
+) -> RunResult:
+    """Train ``config``; every observable thing goes to ``sinks`` as an event.
+
+    Args:
+        run_dir: folder whose ``checkpoints/`` receive ``last.pt`` and ``best.pt`` (none: no checkpoints).
+        resume: a checkpoint file to continue from.
+    """
+    started = time.time()
+
+    def emit(event: Event) -> None:
+        for sink in sinks:
+            sink(event)
+
+    ckpt_dir = Path(run_dir) / "checkpoints" if run_dir is not None else None
+    progress = _Progress()
+    device = "?"
+    session = None
+    try:
+        session = Session(config)
+        device = _device_name(session.device)
+        if resume is not None:
+            progress = session.restore(checkpoint.load(resume, session.device))
+        _fit(session, progress, emit, stop, pause, ckpt_dir, run_name or config.run.name)
+        status = "completed"
+    except _Stopped:
+        status = "stopped"
+    except (TrainingError, DataError, checkpoint.CheckpointError) as exc:
+        return _fail(emit, progress, started, device, str(exc), getattr(exc, "reason", "data"))
+    except torch.OutOfMemoryError:
+        message = f"out of memory on {device}; lower data.batch_size or data.time_steps"
+        return _fail(emit, progress, started, device, message, "out_of_memory")
+    except KeyboardInterrupt:
+        status = "stopped"
+    if status == "stopped" and session is not None and ckpt_dir is not None:
+        checkpoint.save(ckpt_dir / "last.pt", session.state(progress))
+    test = progress.last_test
+    result = RunResult(
+        status=status,
+        epochs_done=progress.epoch,
+        steps=progress.step,
+        best_accuracy=progress.best_accuracy,
+        final_test_accuracy=test[1] if test else None,
+        final_test_loss=test[0] if test else None,
+        wall_time=time.time() - started,
+        device=device,
+    )
+    emit(
+        RunFinished(
+            status=status,
+            epochs_done=result.epochs_done,
+            steps=result.steps,
+            best_accuracy=result.best_accuracy,
+            final_test_accuracy=result.final_test_accuracy,
+            final_test_loss=result.final_test_loss,
+            wall_time=result.wall_time,
+        )
+    )
+    return result
+
+
+def _fit(session: Session, p: _Progress, emit, stop, pause, ckpt_dir: Path | None, run_name: str) -> None:
+    cfg, model = session.config, session.model
+    t = cfg.train
+    bs = cfg.data.batch_size
+    batches_per_epoch = math.ceil(len(session.train_split) / bs)
+    emit(
+        RunStarted(
+            run_name=run_name,
+            device=_device_name(session.device),
+            config=cfg.to_dict(),
+            num_parameters=count_parameters(model),
+            train_size=len(session.train_split),
+            test_size=len(session.test_split),
+            steps_per_epoch=batches_per_epoch,
+            epochs=t.epochs,
+            start_epoch=p.epoch,
+        )
+    )
+    model.train()
+    for epoch in range(p.epoch + 1, t.epochs + 1):
+        epoch_started = time.perf_counter()
+        # The shuffle of each epoch depends only on (seed, epoch), so a resumed run sees the same batches.
+        order = torch.Generator(device=session.device).manual_seed(t.seed * 1_000_003 + epoch)
+        for b, (x, y) in enumerate(batches(session.train_split, bs, shuffle=True, generator=order), start=1):
+            if b <= p.batch:
+                continue  # done before the checkpoint this run resumed from
+            _wait_while_paused(pause, stop)
+            if stop is not None and stop.is_set():
+                raise _Stopped
+            t0 = time.perf_counter()
+            out = model(session.encode(x))
+            loss = session.loss_fn(out.spikes, out.membrane, y)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise TrainingError(
+                    f"loss became {loss_value} at epoch {epoch}, step {p.step + 1}; lower train.lr or set "
+                    "train.grad_clip (the last good checkpoint is kept)",
+                    "nan_loss",
+                )
+            session.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if t.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+            session.optimizer.step()
+            step_time = time.perf_counter() - t0
+            with torch.no_grad():
+                correct = int((losses.decode(t.decoder, out.spikes, out.membrane) == y).sum())
+            p.step, p.batch = p.step + 1, b
+            p.loss_sum += loss_value * len(y)
+            p.correct += correct
+            p.seen += len(y)
+            if p.step % cfg.run.log_every == 0 or b == batches_per_epoch:
+                emit(
+                    StepMetrics(
+                        epoch=epoch,
+                        step=p.step,
+                        batch=b,
+                        batches=batches_per_epoch,
+                        loss=loss_value,
+                        accuracy=correct / len(y),
+                        samples_per_s=len(y) / step_time,
+                        lr=session.optimizer.param_groups[0]["lr"],
+                        step_time=step_time,
+                    )
+                )
+            if t.max_steps and p.step >= t.max_steps:
+                break
+        if session.scheduler:
+            session.scheduler.step()
+        last_epoch = epoch == t.epochs or bool(t.max_steps and p.step >= t.max_steps)
+        train_loss, train_acc = p.loss_sum / max(p.seen, 1), p.correct / max(p.seen, 1)
+        p.epoch, p.batch, p.loss_sum, p.correct, p.seen = epoch, 0, 0.0, 0, 0
+        if epoch % cfg.run.eval_every == 0 or last_epoch:
+            test_loss, test_acc, rates = session.evaluate()
+            improved = test_acc > p.best_accuracy or p.last_test is None
+            p.best_accuracy = max(p.best_accuracy, test_acc)
+            p.last_test = (test_loss, test_acc)
+            emit(
+                EpochMetrics(
+                    epoch=epoch,
+                    step=p.step,
+                    train_loss=train_loss,
+                    train_accuracy=train_acc,
+                    test_loss=test_loss,
+                    test_accuracy=test_acc,
+                    spike_rates=rates,
+                    epoch_time=time.perf_counter() - epoch_started,
+                    best_accuracy=p.best_accuracy,
+                )
+            )
+            if cfg.run.probes.enabled:
+                emit(session.probe(epoch, p.step))
+            if improved and ckpt_dir is not None:
+                checkpoint.save(ckpt_dir / "best.pt", session.state(p))
+        if ckpt_dir is not None and (epoch % cfg.run.checkpoint_every == 0 or last_epoch):
+            checkpoint.save(ckpt_dir / "last.pt", session.state(p))
+        if last_epoch:
+            break
+
+
+def _wait_while_paused(pause: Flag | None, stop: Flag | None) -> None:
+    while pause is not None and pause.is_set() and not (stop is not None and stop.is_set()):
+        time.sleep(0.05)
+
+
+def _fail(emit, progress: _Progress, started: float, device: str, message: str, reason: str) -> RunResult:
+    emit(RunFailed(error=message, reason=reason, epoch=progress.epoch, step=progress.step))
+    return RunResult(
+        status="failed",
+        epochs_done=progress.epoch,
+        steps=progress.step,
+        best_accuracy=progress.best_accuracy,
+        final_test_accuracy=progress.last_test[1] if progress.last_test else None,
+        final_test_loss=progress.last_test[0] if progress.last_test else None,
+        wall_time=time.time() - started,
+        device=device,
+        error=message,
+        reason=reason,
+    )
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
