@@ -328,6 +328,9 @@ def summary_table(events: list[Event], title: str | None = "run summary") -> Tab
     table.add_row("wall time", format_duration(wall))
     table.add_row("device", last_started.device if last_started else "-")
     table.add_row("samples/s (mean)", f"{sum(speeds) / len(speeds):,.0f}" if speeds else "-")
+    if last_epoch:
+        rates = ", ".join(f"{name} {rate:.3f}" for name, rate in last_epoch.spike_rates.items())
+        table.add_row("spike rate (test)", rates)
     if isinstance(finished, RunFailed):
         table.add_row("error", finished.error)
     return table

@@ -1,0 +1,141 @@
+"""The CLI, run as a user runs it: a subprocess, exit codes, stderr, the run directory it leaves."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def snnlab(*args, cwd, timeout=240):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "snnlab", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def write(tmp_path, data, name="preset.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False) if not isinstance(data, str) else data)
+    return path
+
+
+def only_run(tmp_path):
+    (run,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    return run
+
+
+def test_a_good_preset_trains_and_writes_a_complete_run_directory(tmp_path, tiny_config_dict):
+    preset = write(tmp_path, tiny_config_dict)
+    out = snnlab("run", str(preset), "--set", "train.epochs=1", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    run = only_run(tmp_path)
+    assert run.name.startswith("tiny-")
+    assert {"config.yaml", "events.jsonl", "summary.json", "probes", "checkpoints"} <= {p.name for p in run.iterdir()}
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_done"] == 1
+    kinds = [json.loads(line)["event"] for line in (run / "events.jsonl").read_text().splitlines()]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished" and "probe" in kinds
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["epochs"] == 1
+    assert list((run / "probes").glob("*.pt")) and (run / "checkpoints" / "last.pt").is_file()
+    assert "best test accuracy" in out.stdout.lower() or "accuracy" in out.stdout.lower()
+    assert "Traceback" not in out.stderr
+
+    listing = snnlab("runs", cwd=tmp_path)
+    assert listing.returncode == 0 and "tiny" in listing.stdout and "completed" in listing.stdout
+    shown = snnlab("runs", "show", "tiny", cwd=tmp_path)
+    assert shown.returncode == 0 and "fc1" in shown.stdout
+
+
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda d: d["data"].update(time_step=5), "did you mean 'time_steps'"),
+        (lambda d: d["train"].update(lr=-1), "train.lr"),
+        (lambda d: d["train"].update(epochs="many"), "train.epochs"),
+        (lambda d: d["model"]["neuron"].update(surrogate="atann"), "did you mean 'atan'"),
+        (lambda d: d["data"].update(dataset="mnist", data_dir="{empty}", download=False), "mnist"),
+    ],
+)
+def test_a_broken_preset_exits_2_with_one_line(tmp_path, tiny_config_dict, mutate, message):
+    mutate(tiny_config_dict)
+    if tiny_config_dict["data"].get("data_dir") == "{empty}":
+        tiny_config_dict["data"]["data_dir"] = str(tmp_path / "nodata")
+    out = snnlab("run", str(write(tmp_path, tiny_config_dict)), cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("snnlab: error:")]
+    assert len(errors) == 1 and message in errors[0], out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_invalid_yaml_and_missing_file_exit_2(tmp_path):
+    bad = write(tmp_path, "data:\n  dataset: [bundled\n", name="bad.yaml")
+    out = snnlab("run", str(bad), cwd=tmp_path)
+    assert out.returncode == 2 and "bad.yaml" in out.stderr and "invalid YAML" in out.stderr
+    out = snnlab("run", str(tmp_path / "nope.yaml"), cwd=tmp_path)
+    assert out.returncode == 2 and "nope.yaml" in out.stderr
+    assert "Traceback" not in out.stderr
+    out = snnlab("run", "quickstart", "--set", "train.lr", cwd=tmp_path)
+    assert out.returncode == 2 and "KEY=VALUE" in out.stderr
+
+
+def test_ctrl_c_stops_with_a_checkpoint_and_resume_continues(tmp_path, tiny_config_dict):
+    tiny_config_dict["data"].update(train_size=2000, batch_size=20)
+    tiny_config_dict["train"]["epochs"] = 3
+    preset = write(tmp_path, tiny_config_dict)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snnlab", "run", str(preset)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.time() + 120
+    events = None
+    while time.time() < deadline:
+        runs = list((tmp_path / "runs").glob("tiny-*/events.jsonl")) if (tmp_path / "runs").exists() else []
+        if runs and '"event": "step"' in runs[0].read_text():
+            events = runs[0]
+            break
+        time.sleep(0.1)
+    assert events is not None, "training never started"
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    run = events.parent
+    assert json.loads((run / "summary.json").read_text())["status"] == "stopped"
+    assert (run / "checkpoints" / "last.pt").is_file()
+    assert "--resume" in stderr and "Traceback" not in stderr
+
+    out = snnlab("run", "--resume", str(run), "--set", "train.epochs=1", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_done"] == 1
+    started = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    assert sum(e["event"] == "run_started" for e in started) == 2
+
+    out = snnlab("run", "--resume", str(run), "--set", "train.epochs=3", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    epochs = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in epochs if e["event"] == "epoch"] == [1, 2, 3]
+
+    out = snnlab("run", "--resume", str(run), cwd=tmp_path)
+    assert out.returncode == 2 and "--set train.epochs=4" in out.stderr
+
+
+def test_presets_version_and_help(tmp_path):
+    out = snnlab("presets", cwd=tmp_path)
+    assert out.returncode == 0
+    for name in ("quickstart", "snntorch-tutorial5", "spikingjelly-lif-fc", "brainpy-synthetic", "fashion-csnn"):
+        assert name in out.stdout
+    assert snnlab("--version", cwd=tmp_path).stdout.startswith("snnlab ")
+    assert snnlab("run", cwd=tmp_path).returncode == 2

@@ -1,0 +1,104 @@
+import math
+import threading
+
+import pytest
+import torch
+
+from snnlab.config import config_from_dict
+from snnlab.engine import checkpoint
+from snnlab.engine.events import EpochMetrics, ProbeRecorded, RunFailed, RunFinished, RunStarted, StepMetrics
+from snnlab.engine.trainer import train
+
+
+class Recorder:
+    def __init__(self, stop_at_step=None, stop=None):
+        self.events, self.stop_at_step, self.stop = [], stop_at_step, stop
+
+    def __call__(self, event):
+        self.events.append(event)
+        if self.stop_at_step and isinstance(event, StepMetrics) and event.step == self.stop_at_step:
+            self.stop.set()
+
+    def of(self, cls):
+        return [e for e in self.events if isinstance(e, cls)]
+
+
+def test_a_run_emits_the_events_in_order_and_checkpoints(tmp_path, tiny_config_dict):
+    rec = Recorder()
+    result = train(config_from_dict(tiny_config_dict), [rec], run_dir=tmp_path)
+    assert result.status == "completed" and result.epochs_done == 2 and result.steps == 8
+    kinds = [type(e).__name__ for e in rec.events]
+    assert kinds[0] == "RunStarted" and kinds[-1] == "RunFinished"
+    assert len(rec.of(StepMetrics)) == 8 and len(rec.of(EpochMetrics)) == 2 and len(rec.of(ProbeRecorded)) == 2
+    epoch = rec.of(EpochMetrics)[-1]
+    assert 0 <= epoch.test_accuracy <= 1 and set(epoch.spike_rates) == {"fc1", "fc2"}
+    probe = rec.of(ProbeRecorded)[0]
+    assert probe.layers["fc1"]["membrane"].shape == (4, 2, 4)  # [T, samples, neurons]
+    assert probe.layers["fc1"]["raster"].shape == (4, 2, 32)
+    assert (tmp_path / "checkpoints" / "last.pt").is_file() and (tmp_path / "checkpoints" / "best.pt").is_file()
+    assert rec.of(RunStarted)[0].steps_per_epoch == 4
+
+
+def test_stop_then_resume_equals_an_uninterrupted_run(tmp_path, tiny_config_dict):
+    tiny_config_dict["data"]["encoder"] = "rate"  # exercises the encoder's RNG across the resume
+    cfg = config_from_dict(tiny_config_dict)
+    straight = Recorder()
+    train(cfg, [straight], run_dir=tmp_path / "a")
+
+    stop = threading.Event()
+    first = Recorder(stop_at_step=3, stop=stop)  # stop in the middle of epoch 1
+    result = train(cfg, [first], stop=stop, run_dir=tmp_path / "b")
+    assert result.status == "stopped" and result.steps == 3
+    assert first.of(RunFinished)[0].status == "stopped"
+    second = Recorder()
+    result = train(cfg, [second], run_dir=tmp_path / "b", resume=tmp_path / "b" / "checkpoints" / "last.pt")
+    assert result.status == "completed" and result.steps == 8
+    assert second.of(RunStarted)[0].start_epoch == 0
+    losses_straight = [e.loss for e in straight.of(StepMetrics)]
+    losses_resumed = [e.loss for e in first.of(StepMetrics) + second.of(StepMetrics)]
+    assert losses_resumed == losses_straight
+    a = checkpoint.load(tmp_path / "a" / "checkpoints" / "last.pt")["model"]
+    b = checkpoint.load(tmp_path / "b" / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert straight.of(EpochMetrics)[-1].test_accuracy == second.of(EpochMetrics)[-1].test_accuracy
+
+
+def test_nan_loss_fails_cleanly_and_keeps_the_last_good_checkpoint(tmp_path, tiny_config_dict):
+    tiny_config_dict["train"].update(optimizer="sgd", lr=1e38)
+    tiny_config_dict["train"]["epochs"] = 3
+    rec = Recorder()
+    result = train(config_from_dict(tiny_config_dict), [rec], run_dir=tmp_path)
+    assert result.status == "failed" and result.reason == "nan_loss"
+    assert "lower train.lr" in result.error and "\n" not in result.error
+    assert rec.of(RunFailed) and not rec.of(RunFinished)
+
+
+def test_pause_holds_training_until_released(tiny_config_dict):
+    pause, stop = threading.Event(), threading.Event()
+    pause.set()
+    rec = Recorder()
+    thread = threading.Thread(target=train, args=(config_from_dict(tiny_config_dict), [rec], stop, pause))
+    thread.start()
+    thread.join(timeout=1.5)
+    assert thread.is_alive() and not rec.of(StepMetrics)  # paused before its first batch
+    pause.clear()
+    thread.join(timeout=60)
+    assert not thread.is_alive() and len(rec.of(StepMetrics)) == 8
+
+
+def test_max_steps_and_missing_cuda(tiny_config_dict):
+    tiny_config_dict["train"]["max_steps"] = 2
+    result = train(config_from_dict(tiny_config_dict))
+    assert result.steps == 2 and result.epochs_done == 1 and math.isfinite(result.final_test_loss)
+    if not torch.cuda.is_available():
+        tiny_config_dict["train"]["device"] = "cuda"
+        result = train(config_from_dict(tiny_config_dict))
+        assert result.status == "failed" and "no CUDA device" in result.error
+
+
+@pytest.mark.parametrize("loss,decoder,encoder", [("ce_rate", "latency", "latency"), ("mse_count", "membrane", "rate")])
+def test_other_losses_decoders_and_encoders_train(loss, decoder, encoder, tiny_config_dict):
+    tiny_config_dict["train"].update(loss=loss, decoder=decoder, epochs=1)
+    tiny_config_dict["data"]["encoder"] = encoder
+    result = train(config_from_dict(tiny_config_dict))
+    assert result.status == "completed" and math.isfinite(result.final_test_loss)
