@@ -1,0 +1,933 @@
+"""The run configuration: typed sections with defaults and descriptions, YAML presets and ``--set`` overrides.
+
+A config is four sections (``data``, ``model``, ``train``, ``run``) plus a one-line ``description``. Every
+field has a type, a default and a one-line description; :func:`schema_rows` lists them for docs and the TUI.
+
+Errors a user can make end in one :class:`ConfigError` line that names the file, the line, the key and
+what is wrong, e.g. ``presets/x.yaml:12: train.lr: must be > 0 (got -1)``.
+
+Importing this module does not import torch: the surrogate registry is read only while validating.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+import types
+import typing
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import annotated_types
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"  # also reachable as presets/ at the repo root
+
+# What each encoder accepts in data.encoder_params (mirrors snnlab.engine.encoders; a test checks it).
+ENCODER_PARAMS: dict[str, dict[str, type]] = {
+    "direct": {},
+    "rate": {"gain": float},
+    "latency": {"tau": float, "threshold": float, "linear": bool},
+    "delta": {"threshold": float, "off_spikes": bool},
+    "none": {},
+}
+LOSS_PARAMS: dict[str, tuple[str, ...]] = {
+    "ce_membrane": (),
+    "ce_rate": (),
+    "mse_count": ("correct_rate", "incorrect_rate"),
+}
+# Layer names as snnlab.engine.models.build_model gives them: fc1, conv2, maxpool1, ...
+_LAYER_PREFIX = {"linear": "fc", "conv2d": "conv"}
+
+
+class ConfigError(Exception):
+    """A config the user can fix. ``str()`` is one line; ``key`` and ``line`` say where, when known."""
+
+    def __init__(self, message: str, *, key: str | None = None, line: int | None = None) -> None:
+        super().__init__(" ".join(message.split()))
+        self.key = key
+        self.line = line
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
+    match = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
+def _fail(message: str, key: str | None = None) -> PydanticCustomError:
+    """A validation error with our own message; ``key`` (dotted) extends its location below the field."""
+    context = {"message": message} if key is None else {"message": message, "key": str(key)}
+    return PydanticCustomError("snnlab", "{message}", context)
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it, short: 'text', -1, true, null, [1, 2], {beta: 2.0}."""
+    if isinstance(value, str):
+        text = repr(value)
+    elif value is None or isinstance(value, bool):
+        text = {None: "null", True: "true", False: "false"}[value]
+    elif isinstance(value, dict | list | tuple):
+        try:
+            text = yaml.safe_dump(_plain(value), default_flow_style=True, width=10**6).strip()
+        except yaml.YAMLError:
+            text = repr(value)
+    else:
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+# --- data ----------------------------------------------------------------------------------------------
+
+
+class SyntheticConfig(_Section):
+    """Parameters of the ``synthetic`` dataset (Poisson spike trains with random labels to memorise)."""
+
+    samples: PositiveInt = Field(256, description="number of samples (the test split is the train split)")
+    inputs: PositiveInt = Field(100, description="input channels, each an independent Poisson spike train")
+    time_steps: PositiveInt = Field(200, description="steps per sample (used instead of data.time_steps)")
+    rate_hz: PositiveFloat = Field(5.0, description="firing rate of every input, in Hz")
+    dt_ms: PositiveFloat = Field(1.0, description="length of one time step, in ms")
+    classes: int = Field(2, ge=2, description="number of classes (labels are drawn uniformly at random)")
+
+    @model_validator(mode="after")
+    def _probability_per_step(self) -> SyntheticConfig:
+        p = self.rate_hz * self.dt_ms / 1000
+        if p > 1:
+            raise _fail(f"rate_hz * dt_ms / 1000 is the spike probability per step and must be <= 1 (got {p:g})",
+                        "rate_hz")  # fmt: skip
+        return self
+
+
+class DataConfig(_Section):
+    """Which dataset, how it is batched, and how inputs become spikes."""
+
+    dataset: Literal["bundled", "mnist", "fashion-mnist", "kmnist", "synthetic"] = Field(
+        "bundled", description="bundled (Fashion-MNIST sample, no download), mnist, fashion-mnist, kmnist, synthetic"
+    )
+    data_dir: str | None = Field(None, description="where downloaded datasets live (default: $SNNLAB_DATA_DIR)")
+    download: bool = Field(True, description="download a missing dataset")
+    batch_size: PositiveInt = Field(128, description="samples per mini-batch")
+    train_size: PositiveInt | None = Field(None, description="use a class-balanced subset of this many train samples")
+    test_size: PositiveInt | None = Field(None, description="use a class-balanced subset of this many test samples")
+    time_steps: PositiveInt = Field(25, description="simulation steps T per sample (synthetic uses its own)")
+    encoder: Literal["direct", "rate", "latency", "delta", "none"] = Field(
+        "direct",
+        validate_default=True,
+        description="direct (constant current), rate (Poisson), latency, delta; none for synthetic spikes",
+    )
+    encoder_params: dict[str, float | bool] = Field(
+        default_factory=dict,
+        description="encoder options: rate: gain; latency: tau, threshold, linear; delta: threshold, off_spikes",
+    )
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig, description="synthetic dataset parameters")
+
+    @field_validator("encoder")
+    @classmethod
+    def _encoder_fits_dataset(cls, encoder: str, info: ValidationInfo) -> str:
+        dataset = info.data.get("dataset")
+        if dataset == "synthetic" and encoder not in ("none", "delta"):
+            raise _fail(f"the synthetic dataset is already spike trains: use encoder none or delta (got '{encoder}')")
+        if dataset not in (None, "synthetic") and encoder == "none":
+            raise _fail(f"encoder none is only for the synthetic dataset; {dataset} images need direct, rate, "
+                        "latency or delta")  # fmt: skip
+        return encoder
+
+    @field_validator("encoder_params", mode="before")
+    @classmethod
+    def _params_fit_encoder(cls, params: Any, info: ValidationInfo) -> Any:
+        encoder = info.data.get("encoder")
+        if encoder is None or not isinstance(params, dict):
+            return params
+        allowed = ENCODER_PARAMS[encoder]
+        checked: dict[str, float | bool] = {}
+        for key, value in params.items():
+            key = str(key)
+            if key not in allowed:
+                if not allowed:
+                    raise _fail(f"encoder '{encoder}' takes no parameters", key)
+                names = ", ".join(allowed)
+                hint = did_you_mean(key, allowed) or f" (parameters: {names})"
+                raise _fail(f"unknown parameter '{key}' for encoder '{encoder}'{hint}", key)
+            if allowed[key] is bool:
+                if not isinstance(value, bool):
+                    raise _fail(f"must be true or false (got {_show(value)})", key)
+            elif isinstance(value, bool) or not isinstance(value, int | float):
+                raise _fail(f"must be a number (got {_show(value)})", key)
+            elif key in ("gain", "tau") and not value > 0:
+                raise _fail(f"must be > 0 (got {_show(value)})", key)
+            elif not value >= 0:
+                raise _fail(f"must be >= 0 (got {_show(value)})", key)
+            checked[key] = value if allowed[key] is bool else float(value)
+        return checked
+
+
+# --- model ---------------------------------------------------------------------------------------------
+
+
+class NeuronConfig(_Section):
+    """A spiking neuron: its model, its parameters and the surrogate gradient of its spike."""
+
+    type: Literal["leaky", "synaptic", "rleaky", "lapicque"] = Field(
+        "leaky", description="leaky (LIF), synaptic (current-based LIF), rleaky (recurrent LIF), lapicque (RC)"
+    )
+    beta: float | list[float] = Field(0.9, description="membrane decay per step in [0, 1], or one per neuron")
+    threshold: PositiveFloat = Field(1.0, description="firing threshold of the membrane")
+    reset: Literal["subtract", "zero", "none"] = Field(
+        "subtract", description="after a spike: subtract the threshold, set to zero, or no reset"
+    )
+    surrogate: str = Field("atan", description="surrogate gradient of the spike (see the surrogate lab for names)")
+    surrogate_params: dict[str, float] = Field(
+        default_factory=dict, description="surrogate parameters, e.g. {alpha: 2.0} for atan"
+    )
+    learn_beta: bool = Field(False, description="make beta a trained parameter")
+    learn_threshold: bool = Field(False, description="make the threshold a trained parameter")
+    alpha: float = Field(0.9, description="synaptic current decay per step in [0, 1] (synaptic only)")
+    learn_alpha: bool = Field(False, description="make alpha a trained parameter (synaptic only)")
+    all_to_all: bool = Field(True, description="recurrent weights between all neurons, else one per neuron (rleaky)")
+    R: PositiveFloat = Field(5.0, description="membrane resistance (lapicque only)")
+    C: PositiveFloat = Field(5e-3, description="membrane capacitance (lapicque only)")
+    time_step: PositiveFloat = Field(1e-3, description="Euler step dt, at most R*C (lapicque only)")
+
+    @field_validator("beta", "alpha", mode="before")
+    @classmethod
+    def _decay_in_unit_interval(cls, value: Any, info: ValidationInfo) -> Any:
+        per_neuron = info.field_name == "beta"
+        wanted = "a number in [0, 1]" + (" or a list of them" if per_neuron else "")
+
+        def check(v: Any, key: str | None = None) -> float:
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
+                raise _fail(f"must be {wanted} (got {_show(v)})", key)
+            return float(v)
+
+        if per_neuron and isinstance(value, list):
+            if not value:
+                raise _fail(f"must be {wanted} (got [])")
+            return [check(v, str(i)) for i, v in enumerate(value)]
+        return check(value)
+
+    @field_validator("surrogate")
+    @classmethod
+    def _known_surrogate(cls, name: str) -> str:
+        from snnlab.engine import surrogates
+
+        known = [info.name for info in surrogates.names()]
+        if name not in known:
+            hint = did_you_mean(name, known) or f" (choose from: {', '.join(known)})"
+            raise _fail(f"unknown surrogate '{name}'{hint}")
+        return name
+
+    @field_validator("surrogate_params")
+    @classmethod
+    def _params_fit_surrogate(cls, params: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        from snnlab.engine import surrogates
+
+        name = info.data.get("surrogate")
+        if name is not None:
+            try:
+                surrogates.get(name, **params)
+            except ValueError as exc:
+                raise _fail(str(exc)) from None
+        return params
+
+    @field_validator("time_step")
+    @classmethod
+    def _euler_step_is_stable(cls, dt: float, info: ValidationInfo) -> float:
+        R, C = info.data.get("R"), info.data.get("C")
+        if info.data.get("type") == "lapicque" and R and C and dt > R * C:
+            raise _fail(f"must be <= R*C = {R * C:g} (got {dt:g})")
+        return dt
+
+    def kwargs(self) -> dict[str, Any]:
+        """``{"type": ..., **constructor kwargs}`` for this neuron type, as ``build_model`` takes them."""
+        spec: dict[str, Any] = {"type": self.type}
+        if self.type == "lapicque":
+            spec.update(R=self.R, C=self.C, time_step=self.time_step)
+        else:
+            spec.update(beta=copy.copy(self.beta))
+        spec.update(
+            threshold=self.threshold,
+            reset=self.reset,
+            surrogate=self.surrogate,
+            surrogate_params=dict(self.surrogate_params),
+            learn_threshold=self.learn_threshold,
+        )
+        if self.type != "lapicque":
+            spec["learn_beta"] = self.learn_beta
+        if self.type == "synaptic":
+            spec.update(alpha=self.alpha, learn_alpha=self.learn_alpha)
+        if self.type == "rleaky":
+            spec["all_to_all"] = self.all_to_all
+        return spec
+
+
+def _neuron_tag(value: Any) -> str:
+    return "overrides" if isinstance(value, dict | NeuronConfig) else "switch"
+
+
+# true: the model's neuron; a mapping: settings merged over the model's neuron; false: no neuron.
+LayerNeuron = Annotated[
+    Annotated[bool, Tag("switch")] | Annotated[NeuronConfig, Tag("overrides")], Discriminator(_neuron_tag)
+]
+
+
+def _neuron_field() -> Any:
+    return Field(False, description="neuron after the layer: true (model.neuron), overrides of model.neuron, or false")
+
+
+class LinearLayer(_Section):
+    type: Literal["linear"] = Field("linear", description="fully connected layer")
+    out_features: PositiveInt = Field(10, description="output features (neurons)")
+    bias: bool = Field(True, description="add a learned bias")
+    neuron: LayerNeuron = _neuron_field()
+
+
+class Conv2dLayer(_Section):
+    type: Literal["conv2d"] = Field("conv2d", description="2-D convolution")
+    out_channels: PositiveInt = Field(16, description="output channels")
+    kernel_size: PositiveInt = Field(3, description="square kernel size")
+    stride: PositiveInt = Field(1, description="stride")
+    padding: int = Field(0, ge=0, description="zero padding on each side")
+    bias: bool = Field(True, description="add a learned bias")
+    neuron: LayerNeuron = _neuron_field()
+
+
+class MaxPoolLayer(_Section):
+    type: Literal["maxpool"] = Field("maxpool", description="2-D max pooling")
+    kernel_size: PositiveInt = Field(2, description="square window size")
+    stride: PositiveInt | None = Field(None, description="stride (default: the window size)")
+
+
+class AvgPoolLayer(_Section):
+    type: Literal["avgpool"] = Field("avgpool", description="2-D average pooling")
+    kernel_size: PositiveInt = Field(2, description="square window size")
+    stride: PositiveInt | None = Field(None, description="stride (default: the window size)")
+
+
+class FlattenLayer(_Section):
+    type: Literal["flatten"] = Field("flatten", description="flatten [C, H, W] to [C*H*W]")
+
+
+class DropoutLayer(_Section):
+    type: Literal["dropout"] = Field("dropout", description="dropout (one mask for all steps before the 1st neuron)")
+    p: float = Field(0.5, ge=0, lt=1, description="probability of zeroing an activation")
+
+
+class BatchNormLayer(_Section):
+    type: Literal["batchnorm"] = Field("batchnorm", description="batch normalisation over features or channels")
+    neuron: LayerNeuron = _neuron_field()
+
+
+LAYERS: dict[str, type[_Section]] = {
+    "linear": LinearLayer,
+    "conv2d": Conv2dLayer,
+    "maxpool": MaxPoolLayer,
+    "avgpool": AvgPoolLayer,
+    "flatten": FlattenLayer,
+    "dropout": DropoutLayer,
+    "batchnorm": BatchNormLayer,
+}
+Layer = Annotated[
+    LinearLayer | Conv2dLayer | MaxPoolLayer | AvgPoolLayer | FlattenLayer | DropoutLayer | BatchNormLayer,
+    Field(discriminator="type"),
+]
+
+
+def _quickstart_layers() -> list[Layer]:
+    return [FlattenLayer(), LinearLayer(out_features=256, neuron=True), LinearLayer(out_features=10, neuron=True)]
+
+
+class ModelConfig(_Section):
+    """The network: a default neuron and a stack of layers, each optionally followed by a neuron."""
+
+    neuron: NeuronConfig = Field(default_factory=NeuronConfig, description="the neuron of layers with neuron: true")
+    layers: list[Layer] = Field(
+        default_factory=_quickstart_layers, min_length=1, description="layers in order; the last must spike"
+    )
+    fused: bool = Field(True, description="use the fused whole-sequence kernels (false: the reference loops)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_neuron_overrides(cls, data: Any) -> Any:
+        """Turn each layer's neuron mapping into model.neuron updated by it, so that errors name the layer."""
+        if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
+            return data
+        base = data.get("neuron") or {}
+        base = base.model_dump() if isinstance(base, NeuronConfig) else base
+        try:
+            NeuronConfig.model_validate(base)
+        except ValidationError:
+            base = {}  # model.neuron reports its own error; do not repeat it for every layer
+        layers = []
+        for layer in data["layers"]:
+            if isinstance(layer, dict) and isinstance(layer.get("neuron"), dict):
+                layer = {**layer, "neuron": {**base, **layer["neuron"]}}
+            layers.append(layer)
+        return {**data, "layers": layers}
+
+    @model_validator(mode="after")
+    def _output_layer_spikes(self) -> ModelConfig:
+        last = len(self.layers) - 1
+        if getattr(self.layers[last], "neuron", False) is False:
+            raise _fail("the output layer must spike: set neuron: true (or a mapping of neuron settings)",
+                        f"layers.{last}.neuron")  # fmt: skip
+        return self
+
+    def _neuron_of(self, layer: _Section) -> NeuronConfig | None:
+        neuron = getattr(layer, "neuron", False)
+        if neuron is False:
+            return None
+        return self.neuron if neuron is True else neuron
+
+    def layer_specs(self) -> list[dict[str, Any]]:
+        """The layer dicts ``snnlab.engine.models.build_model`` takes (no "neuron" key when there is none)."""
+        specs = []
+        for layer in self.layers:
+            spec = layer.model_dump(exclude={"neuron"})
+            neuron = self._neuron_of(layer)
+            if neuron is not None:
+                spec["neuron"] = neuron.kwargs()
+            specs.append(spec)
+        return specs
+
+    def spiking_layer_names(self) -> list[str]:
+        """Names of the layers followed by a neuron, as the built model calls them (fc1, conv2, ...)."""
+        counts: dict[str, int] = {}
+        names = []
+        for layer in self.layers:
+            counts[layer.type] = counts.get(layer.type, 0) + 1
+            if self._neuron_of(layer) is not None:
+                names.append(f"{_LAYER_PREFIX.get(layer.type, layer.type)}{counts[layer.type]}")
+        return names
+
+
+# --- train and run -------------------------------------------------------------------------------------
+
+
+class TrainConfig(_Section):
+    """Optimisation: epochs, optimizer, schedule, loss and decoding."""
+
+    epochs: PositiveInt = Field(1, description="passes over the train split")
+    optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", description="adam, adamw or sgd")
+    lr: PositiveFloat = Field(5e-4, description="learning rate")
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = Field(
+        (0.9, 0.999), description="Adam's moment decay rates (adam, adamw)"
+    )
+    momentum: float = Field(0.9, ge=0, description="SGD momentum (sgd)")
+    weight_decay: float = Field(0.0, ge=0, description="L2 penalty (decoupled for adamw)")
+    scheduler: Literal["none", "cosine", "step"] = Field(
+        "none", description="learning-rate schedule, stepped per epoch: none, cosine or step"
+    )
+    step_size: PositiveInt = Field(1, description="epochs between learning-rate drops (step)")
+    gamma: float = Field(0.5, gt=0, le=1, description="factor of each learning-rate drop (step)")
+    grad_clip: PositiveFloat | None = Field(None, description="clip the gradient norm to this (null: no clipping)")
+    loss: Literal["ce_membrane", "ce_rate", "mse_count"] = Field(
+        "ce_membrane", description="ce_membrane (CE on membrane, summed over steps), ce_rate, mse_count"
+    )
+    loss_params: dict[str, float] = Field(
+        default_factory=dict, description="loss options: mse_count takes correct_rate and incorrect_rate"
+    )
+    decoder: Literal["rate", "latency", "membrane"] = Field(
+        "rate", description="how outputs become a class: rate (most spikes), latency (first spike), membrane"
+    )
+    seed: int = Field(0, ge=0, description="seed for weights, shuffling, encoders and subsets")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto picks cuda, then mps, then cpu")
+    max_steps: PositiveInt | None = Field(None, description="stop after this many optimizer steps (smoke tests)")
+
+    @field_validator("loss_params")
+    @classmethod
+    def _params_fit_loss(cls, params: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        loss = info.data.get("loss")
+        if loss is None:
+            return params
+        allowed = LOSS_PARAMS[loss]
+        for key, value in params.items():
+            if key not in allowed:
+                if not allowed:
+                    raise _fail(f"loss '{loss}' takes no parameters", key)
+                hint = did_you_mean(key, allowed) or f" (parameters: {', '.join(allowed)})"
+                raise _fail(f"unknown parameter '{key}' for loss '{loss}'{hint}", key)
+            if not 0 <= value <= 1:
+                raise _fail(f"must be a firing rate in [0, 1] (got {_show(value)})", key)
+        return params
+
+
+class ProbeConfig(_Section):
+    """Which neurons' membrane traces and spikes are recorded at each evaluation, for the viewer."""
+
+    layers: list[str] = Field(default_factory=list, description="spiking layers to record, e.g. [fc1] (empty: all)")
+    neurons: PositiveInt = Field(16, description="neurons recorded per layer")
+    samples: PositiveInt = Field(4, description="test samples recorded")
+    enabled: bool = Field(True, description="record probes at all")
+
+
+class RunConfig(_Section):
+    """Where the run is written and how often it checkpoints, evaluates and logs."""
+
+    name: str = Field("run", description="run name; the directory is <runs_dir>/<name>-<timestamp>")
+    runs_dir: str = Field("runs", description="folder holding run directories")
+    checkpoint_every: PositiveInt = Field(1, description="epochs between checkpoints")
+    eval_every: PositiveInt = Field(1, description="epochs between evaluations on the test split")
+    log_every: PositiveInt = Field(1, description="optimizer steps between logged training metrics")
+    probes: ProbeConfig = Field(default_factory=ProbeConfig, description="membrane / spike recording")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+            raise _fail(f"may contain only letters, digits, '-', '_' and '.' (got {_show(name)})")
+        return name
+
+
+# --- the whole config ----------------------------------------------------------------------------------
+
+_SECTIONS = ("data", "model", "train", "run")
+
+
+class Config(_Section):
+    """A complete, validated run configuration."""
+
+    description: str = Field("", description="one line shown by `snnlab presets`")
+    data: DataConfig = Field(default_factory=DataConfig, description="dataset, batching and encoding")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the network")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="optimisation")
+    run: RunConfig = Field(default_factory=RunConfig, description="run directory, checkpoints, logging, probes")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections_are_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if not (k in _SECTIONS and v is None)}
+        return data
+
+    @field_validator("description", mode="before")
+    @classmethod
+    def _one_line(cls, text: Any) -> Any:
+        if isinstance(text, str):
+            text = text.strip()
+            if "\n" in text:
+                raise _fail("must be one line")
+        return text
+
+    @model_validator(mode="after")
+    def _probed_layers_exist(self) -> Config:
+        known = self.model.spiking_layer_names()
+        for i, name in enumerate(self.run.probes.layers):
+            if name not in known:
+                hint = did_you_mean(name, known)
+                raise _fail(f"no spiking layer '{name}'{hint} (spiking layers: {', '.join(known)})",
+                            f"run.probes.layers.{i}")  # fmt: skip
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON / YAML safe) that :func:`config_from_dict` turns back into this config.
+
+        A layer's neuron mapping keeps only what differs from model.neuron (true when nothing does)."""
+        data = self.model_dump(mode="json")
+        base = data["model"]["neuron"]
+        for spec, layer in zip(data["model"]["layers"], self.model.layers, strict=True):
+            if isinstance(getattr(layer, "neuron", None), NeuronConfig):
+                overrides = {k: v for k, v in spec["neuron"].items() if v != base.get(k)}
+                spec["neuron"] = overrides or True
+        return data
+
+
+# --- loading -------------------------------------------------------------------------------------------
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<config>") -> Config:
+    """Validate plain data (as read from YAML) into a :class:`Config`; errors name ``source``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections ({', '.join(_SECTIONS)}), got {_kind(data)}")
+    return _validate(copy.deepcopy(data), source, {}, set())
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
+    """Read a YAML preset, apply ``--set KEY=VALUE`` overrides (``model.layers.1.out_features=500``), validate."""
+    path = Path(path)
+    source = _display(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{source}: is a directory, not a YAML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read: {exc}") from None
+    data, lines = _parse_yaml(text, source)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections ({', '.join(_SECTIONS)}), got {_kind(data)}")
+    from_set = apply_overrides(data, overrides)
+    return _validate(data, source, lines, from_set)
+
+
+def dump_yaml(config: Config) -> str:
+    """The config as YAML that :func:`load_config` reads back to the same config."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None, width=120)
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> set[tuple[str | int, ...]]:
+    """Apply ``a.b.c=value`` items to ``data`` in place (values parsed as YAML); return the paths set."""
+    paths = set()
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(f"--set {item}: expected KEY=VALUE")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or "cannot parse"
+            raise ConfigError(f"--set {item}: the value is not valid YAML: {problem}") from None
+        paths.add(_set_path(data, parts, value, item))
+    return paths
+
+
+def _set_path(data: dict, parts: list[str], value: Any, item: str) -> tuple[str | int, ...]:
+    node: Any = data
+    path: list[str | int] = []
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            index = _index(part, len(node))
+            if index is None:
+                where = ".".join(map(str, path))
+                raise ConfigError(f"--set {item}: {where} has {len(node)} items, so no item {part}")
+            key: str | int = index
+        elif isinstance(node, dict):
+            key = part
+        else:
+            where = ".".join(map(str, path))
+            raise ConfigError(f"--set {item}: {where} is {_show(node)}, not a mapping")
+        path.append(key)
+        if last:
+            node[key] = value
+        else:
+            child = node[key] if isinstance(node, list) else node.get(key)
+            if child is None or (child is True and part == "neuron"):
+                child = node[key] = {}  # `neuron: true` means "model.neuron with no overrides"
+            node = child
+    return tuple(path)
+
+
+def _index(part: str, length: int) -> int | None:
+    try:
+        index = int(part)
+    except ValueError:
+        return None
+    if -length <= index < length:
+        return index % length
+    return None
+
+
+def _parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+    """The data in ``text`` and the line (1-based) of every key path and list item in it."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    finally:
+        loader.dispose()
+    lines: dict[tuple, int] = {}
+    if node is not None:
+        _index_lines(node, (), lines, source)
+    return data, lines
+
+
+def _index_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int], source: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
+                continue
+            child = (*path, key_node.value)
+            line = key_node.start_mark.line + 1
+            if child in lines:
+                dotted = ".".join(map(str, child))
+                raise ConfigError(f"{source}:{line}: {dotted}: duplicate key '{key_node.value}'", key=dotted, line=line)
+            lines[child] = line
+            _index_lines(value_node, child, lines, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[(*path, i)] = item.start_mark.line + 1
+            _index_lines(item, (*path, i), lines, source)
+
+
+def _display(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it, else as given."""
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "true/false"}.get(
+        type(value), type(value).__name__
+    )
+
+
+# --- one line per validation error ---------------------------------------------------------------------
+
+
+def _validate(data: dict, source: str, lines: dict[tuple, int], from_set: set[tuple]) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = errors[0]
+        loc, tags = _clean_loc(first["loc"])
+        if first["type"] == "snnlab" and "key" in first.get("ctx", {}):
+            loc += tuple(int(p) if p.lstrip("-").isdigit() else p for p in first["ctx"]["key"].split("."))
+        elif first["type"] == "union_tag_invalid":
+            loc += ("type",)
+        elif first["type"] == "missing" and loc and isinstance(loc[-1], int):
+            loc = loc[:-1]  # a fixed-length list with too few items
+        dotted = ".".join(map(str, loc)) or "(top level)"
+        line = None if any(loc[: len(p)] == p for p in from_set) else _line_of(loc, lines)
+        where = f"{source}:{line}" if line else source
+        message = f"{where}: {dotted}: {_message(first, loc, tags)}"
+        if len(errors) > 1:
+            message += f" (and {len(errors) - 1} more)"
+        raise ConfigError(message, key=dotted, line=line) from None
+
+
+def _line_of(loc: tuple, lines: dict[tuple, int]) -> int | None:
+    """The line of ``loc``; for a key left out of a list item (a layer), the item's line."""
+    if loc in lines:
+        return lines[loc]
+    if len(loc) > 1 and isinstance(loc[-2], int):
+        return lines.get(loc[:-1])
+    return None
+
+
+def _clean_loc(loc: tuple) -> tuple[tuple, list[str]]:
+    """Drop the union tags pydantic puts in locations (layer type, neuron switch/overrides)."""
+    out: list[str | int] = []
+    tags: list[str] = []
+    for part in loc:
+        after_layer = len(out) == 3 and out[:2] == ["model", "layers"] and isinstance(out[2], int)
+        after_neuron = len(out) == 4 and out[:2] == ["model", "layers"] and out[3] == "neuron"
+        if (after_layer and part in LAYERS) or (after_neuron and part in ("switch", "overrides")):
+            tags.append(part)
+            continue
+        out.append(part)
+    return tuple(out), tags
+
+
+def _message(error: dict, loc: tuple, tags: list[str]) -> str:
+    kind, ctx, value = error["type"], error.get("ctx", {}), error.get("input")
+    got = f" (got {_show(value)})"
+    if kind == "snnlab":
+        return ctx["message"]
+    if kind == "extra_forbidden":
+        allowed = _fields_at(loc[:-1], tags)
+        hint = did_you_mean(loc[-1], allowed) or (f" (valid keys: {', '.join(allowed)})" if allowed else "")
+        return f"unknown key '{loc[-1]}'{hint}"
+    if kind == "missing":
+        return f"too few items{got}" if isinstance(error["loc"][-1], int) else "missing required key"
+    if kind == "union_tag_not_found":
+        return f"a layer needs a type: one of {', '.join(LAYERS)}"
+    if kind == "union_tag_invalid":
+        tag = ctx.get("tag")
+        hint = did_you_mean(tag, LAYERS) or f" (choose from: {', '.join(LAYERS)})"
+        return f"unknown layer type '{tag}'{hint}"
+    if kind == "literal_error":
+        options = re.findall(r"'([^']*)'", ctx.get("expected", ""))
+        hint = did_you_mean(value, options) if isinstance(value, str) else ""
+        return f"must be one of {', '.join(options)}{hint}{got}"
+    if kind in ("bool_type", "bool_parsing") and "switch" in tags:
+        return "must be true, false or a mapping of neuron settings" + got
+    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+    if kind in bounds:
+        limit = next(iter(ctx.values()))
+        return f"must be {bounds[kind]} {_number(limit)}{got}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "must be a mapping of settings (key: value)" + got
+    if kind == "too_short" and ctx.get("min_length") == 1:
+        return "must not be empty" + got
+    simple = {
+        "int_parsing": "must be a number",
+        "int_type": "must be a number",
+        "float_parsing": "must be a number",
+        "float_type": "must be a number",
+        "int_from_float": "must be a whole number",
+        "finite_number": "must be a finite number",
+        "bool_type": "must be true or false",
+        "bool_parsing": "must be true or false",
+        "string_type": "must be a string",
+        "list_type": "must be a list",
+        "tuple_type": "must be a list",
+        "too_short": f"must have at least {ctx.get('min_length')} items",
+        "too_long": f"must have at most {ctx.get('max_length')} items",
+    }
+    if kind in simple:
+        return simple[kind] + got
+    text = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return text[:1].lower() + text[1:] + got
+
+
+def _number(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _fields_at(loc: tuple, tags: list[str]) -> list[str]:
+    """Field names of the section at ``loc`` (for did-you-mean on unknown keys)."""
+    model: type[BaseModel] = Config
+    for part in loc:
+        if model is ModelConfig and part == "layers":
+            continue  # the next part is the layer's index
+        if isinstance(part, int) and model is ModelConfig and tags:
+            model = LAYERS[tags[0]]  # the layer's class, from its union tag
+        elif part == "neuron" and model in LAYERS.values():
+            model = NeuronConfig
+        else:
+            annotation = getattr(model.model_fields.get(str(part)), "annotation", None)
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                return []
+            model = annotation
+    return list(model.model_fields)
+
+
+# --- presets -------------------------------------------------------------------------------------------
+
+
+def find_preset(name_or_path: str | Path) -> Path:
+    """A YAML file that exists, or the preset of that name in the presets folder."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise ConfigError(f"{text}: is a directory, not a YAML file")
+    stem = text.removesuffix(".yaml").removesuffix(".yml")
+    if "/" not in text and "\\" not in text:
+        candidate = PRESETS_DIR / f"{stem}.yaml"
+        if candidate.is_file():
+            return candidate
+        if not text.endswith((".yaml", ".yml")):
+            names = [name for name, _ in list_presets()]
+            hint = did_you_mean(stem, names) or f" (presets: {', '.join(names)})"
+            raise ConfigError(f"no preset or file named '{text}'{hint}")
+    raise ConfigError(f"{text}: file not found")
+
+
+def list_presets() -> list[tuple[str, str]]:
+    """``(name, description)`` of every preset in the presets folder, sorted by name."""
+    rows = []
+    for path in sorted(PRESETS_DIR.glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            description = str(data.get("description", "")) if isinstance(data, dict) else ""
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            description = "(unreadable YAML)"
+        rows.append((path.stem, " ".join(description.split())))
+    return rows
+
+
+# --- schema --------------------------------------------------------------------------------------------
+
+
+def schema_rows() -> list[tuple[str, str, str, str]]:
+    """``(dotted key, type, default, description)`` for every field; layer fields as ``model.layers[linear].bias``."""
+    rows: list[tuple[str, str, str, str]] = []
+    _schema(Config, "", rows)
+    for kind, layer in LAYERS.items():
+        _schema(layer, f"model.layers[{kind}].", rows)
+    return rows
+
+
+def _schema(model: type[BaseModel], prefix: str, rows: list) -> None:
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            _schema(annotation, f"{prefix}{name}.", rows)
+            continue
+        default = field.get_default(call_default_factory=True)
+        if name == "layers" and model is ModelConfig:
+            type_name, shown = "list of layers", ", ".join(_layer_summary(layer) for layer in default)
+        elif name == "neuron":
+            type_name, shown = "bool | neuron overrides", _show(default)
+        else:
+            type_name = _type_name(annotation) + _bounds(field.metadata)
+            shown = default if isinstance(default, str) and default else _show(_plain(default))
+        rows.append((prefix + name, type_name, shown, field.description or ""))
+
+
+def _layer_summary(layer: BaseModel) -> str:
+    size = getattr(layer, "out_features", None) or getattr(layer, "out_channels", None)
+    return layer.type + (f" {size}" if size else "")
+
+
+def _type_name(annotation: Any) -> str:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Literal:
+        return " | ".join(map(str, args))
+    if origin is Annotated:
+        return _type_name(args[0]) + _bounds(args[1:])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join("null" if a is type(None) else _type_name(a) for a in args)
+    if origin is list:
+        return f"list[{_type_name(args[0])}]"
+    if origin is dict:
+        return f"mapping of {_type_name(args[1])}"
+    if origin is tuple:
+        return "[" + ", ".join(_type_name(a) for a in args) + "]"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+_SIGNS = {annotated_types.Gt: ("gt", ">"), annotated_types.Ge: ("ge", ">="),
+          annotated_types.Lt: ("lt", "<"), annotated_types.Le: ("le", "<=")}  # fmt: skip
+
+
+def _bounds(metadata: Iterable[Any]) -> str:
+    parts = list(_bound_parts(metadata))
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _bound_parts(metadata: Iterable[Any]) -> Iterable[str]:
+    for item in metadata:
+        if isinstance(item, FieldInfo):
+            yield from _bound_parts(item.metadata)
+        for cls, (attr, sign) in _SIGNS.items():
+            if isinstance(item, cls):
+                yield f"{sign} {_number(getattr(item, attr))}"

@@ -1,0 +1,420 @@
+"""The config: presets, overrides, the neuron merge, round trips, and the one-line error for each mistake."""
+
+import inspect
+import json
+import subprocess
+import sys
+import typing
+
+import pytest
+import yaml
+
+from snnlab import config as cfgmod
+from snnlab.config import Config, ConfigError, config_from_dict, dump_yaml, load_config
+from snnlab.engine import data, encoders, losses, models, neurons
+from snnlab.engine.models import build_model
+
+PRESETS = ["brainpy-synthetic", "fashion-csnn", "quickstart", "snntorch-tutorial5", "spikingjelly-lif-fc"]
+
+BASE = """\
+description: a small test config
+data:
+  dataset: bundled
+  time_steps: 4
+  encoder: direct
+model:
+  neuron:
+    type: leaky
+    beta: 0.9
+  layers:
+    - type: flatten
+    - type: linear
+      out_features: 32
+      neuron: true
+    - type: linear
+      out_features: 10
+      neuron: true
+train:
+  epochs: 1
+  lr: 2.0e-3
+  loss: ce_membrane
+run:
+  name: test
+"""
+
+
+def input_shape(cfg: Config) -> tuple[int, ...]:
+    # Images are [1, 28, 28] per sample; the synthetic set is [T, inputs] and the model sees [T, B, inputs].
+    return (cfg.data.synthetic.inputs,) if cfg.data.dataset == "synthetic" else (1, 28, 28)
+
+
+def write(tmp_path, text: str, name: str = "x.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def error_of(path, overrides=()) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+# --- presets -------------------------------------------------------------------------------------------
+
+
+def test_every_preset_is_listed_with_a_one_line_description():
+    rows = dict(cfgmod.list_presets())
+    assert sorted(rows) == PRESETS
+    assert all(description and "\n" not in description for description in rows.values())
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_loads_builds_and_round_trips(name):
+    cfg = load_config(cfgmod.find_preset(name))
+    model = build_model(cfg.model.layer_specs(), input_shape(cfg))
+    classes = cfg.data.synthetic.classes if cfg.data.dataset == "synthetic" else 10
+    assert model.output_shape == (classes,)
+    assert model.spiking_layers() == cfg.model.spiking_layer_names()
+    assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert config_from_dict(yaml.safe_load(dump_yaml(cfg))) == cfg
+
+
+def test_snntorch_tutorial5_is_the_tutorial_recipe():
+    cfg = load_config(cfgmod.find_preset("snntorch-tutorial5"))
+    d, t = cfg.data, cfg.train
+    assert (d.dataset, d.batch_size, d.time_steps, d.encoder) == ("mnist", 128, 25, "direct")
+    assert [s.get("out_features") for s in cfg.model.layer_specs()] == [None, 1000, 10]
+    assert cfg.model.neuron.kwargs()["beta"] == 0.95 and cfg.model.neuron.reset == "subtract"
+    assert (t.epochs, t.optimizer, t.lr, t.betas) == (1, "adam", 5e-4, (0.9, 0.999))
+    assert (t.loss, t.decoder) == ("ce_membrane", "rate")
+
+
+def test_spikingjelly_preset_is_a_single_lif_layer_with_poisson_input():
+    cfg = load_config(cfgmod.find_preset("spikingjelly-lif-fc"))
+    d, t = cfg.data, cfg.train
+    specs = cfg.model.layer_specs()
+    assert [s["type"] for s in specs] == ["flatten", "linear"] and specs[1]["bias"] is False
+    neuron = specs[1]["neuron"]
+    assert (neuron["beta"], neuron["threshold"], neuron["reset"]) == (0.5, 1.0, "zero")
+    assert (d.encoder, d.encoder_params, d.time_steps, d.batch_size) == ("rate", {"gain": 1.0}, 100, 64)
+    assert (t.lr, t.loss, t.decoder) == (1e-3, "mse_count", "rate")
+
+
+def test_brainpy_preset_is_a_synaptic_100_4_2_net_on_synthetic_spikes():
+    cfg = load_config(cfgmod.find_preset("brainpy-synthetic"))
+    assert (cfg.data.dataset, cfg.data.encoder, cfg.data.synthetic.inputs) == ("synthetic", "none", 100)
+    specs = cfg.model.layer_specs()
+    assert [s["out_features"] for s in specs] == [4, 2]
+    assert all(s["neuron"]["type"] == "synaptic" and "alpha" in s["neuron"] for s in specs)
+    assert specs[1]["neuron"]["reset"] == "none"
+
+
+# --- defaults and the neuron merge ---------------------------------------------------------------------
+
+
+def test_defaults_are_a_valid_config_that_builds():
+    cfg = Config()
+    assert config_from_dict({}) == cfg
+    assert [s["type"] for s in cfg.model.layer_specs()] == ["flatten", "linear", "linear"]
+    assert build_model(cfg.model.layer_specs(), (1, 28, 28)).output_shape == (10,)
+
+
+def test_layer_neuron_true_dict_and_absent():
+    cfg = config_from_dict(
+        {
+            "model": {
+                "neuron": {"type": "synaptic", "beta": 0.8, "alpha": 0.7, "threshold": 0.5},
+                "layers": [
+                    {"type": "flatten"},
+                    {"type": "linear", "out_features": 20},
+                    {"type": "linear", "out_features": 20, "neuron": True},
+                    {"type": "linear", "out_features": 10, "neuron": {"beta": 0.3, "surrogate": "sigmoid"}},
+                ],
+            }
+        }
+    )
+    specs = cfg.model.layer_specs()
+    assert "neuron" not in specs[0] and "neuron" not in specs[1]
+    assert specs[2]["neuron"] == cfg.model.neuron.kwargs()
+    merged = specs[3]["neuron"]
+    assert (merged["type"], merged["alpha"], merged["threshold"]) == ("synaptic", 0.7, 0.5)  # from model.neuron
+    assert (merged["beta"], merged["surrogate"]) == (0.3, "sigmoid")  # the layer's own
+    layers = cfg.to_dict()["model"]["layers"]
+    assert layers[2]["neuron"] is True and layers[3]["neuron"] == {"beta": 0.3, "surrogate": "sigmoid"}
+    assert cfg.model.spiking_layer_names() == ["fc2", "fc3"]
+    assert build_model(specs, (1, 28, 28)).spiking_layers() == ["fc2", "fc3"]
+
+
+@pytest.mark.parametrize(
+    "kind,keys",
+    [
+        ("leaky", {"beta", "learn_beta"}),
+        ("synaptic", {"beta", "learn_beta", "alpha", "learn_alpha"}),
+        ("rleaky", {"beta", "learn_beta", "all_to_all"}),
+        ("lapicque", {"R", "C", "time_step"}),
+    ],
+)
+def test_neuron_kwargs_are_what_each_neuron_takes(kind, keys):
+    common = {"type", "threshold", "reset", "surrogate", "surrogate_params", "learn_threshold"}
+    kwargs = cfgmod.NeuronConfig(type=kind).kwargs()
+    assert set(kwargs) == common | keys
+    layers = [{"type": "linear", "out_features": 10, "neuron": {"type": kind}}]
+    built = build_model(config_from_dict({"model": {"layers": layers}}).model.layer_specs(), (8,))
+    assert isinstance(built.blocks[0].neuron, neurons.NEURONS[kind])
+
+
+# --- overrides -----------------------------------------------------------------------------------------
+
+
+def test_overrides_set_scalars_lists_and_list_items(tmp_path):
+    path = write(tmp_path, BASE)
+    cfg = load_config(
+        path,
+        [
+            "train.lr=1e-3",
+            "model.fused=false",
+            "train.betas=[0.8, 0.99]",
+            "run.probes.layers=[fc1]",
+            "model.layers.1.out_features=500",
+            "model.layers.-1.neuron.beta=0.5",
+            "data.encoder=rate",
+            "data.encoder_params.gain=2",
+            "train.grad_clip=",
+        ],
+    )
+    assert cfg.train.lr == 1e-3 and cfg.model.fused is False and cfg.train.betas == (0.8, 0.99)
+    assert cfg.run.probes.layers == ["fc1"] and cfg.train.grad_clip is None
+    specs = cfg.model.layer_specs()
+    assert specs[1]["out_features"] == 500
+    assert specs[2]["neuron"]["beta"] == 0.5 and specs[1]["neuron"]["beta"] == 0.9
+    assert cfg.data.encoder_params == {"gain": 2.0}
+
+
+# --- one line per mistake ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "old,new,message",
+    [
+        (
+            "time_steps: 4",
+            "time_step: 4",
+            "x.yaml:4: data.time_step: unknown key 'time_step'; did you mean 'time_steps'?",
+        ),
+        ("lr: 2.0e-3", "lr: -1", "x.yaml:20: train.lr: must be > 0 (got -1)"),
+        ("epochs: 1", "epochs: many", "x.yaml:19: train.epochs: must be a number (got 'many')"),
+        ("epochs: 1", "epochs: 1.5", "x.yaml:19: train.epochs: must be a whole number (got 1.5)"),
+        ("lr: 2.0e-3", "lr: .inf", "x.yaml:20: train.lr: must be a finite number (got inf)"),
+        (
+            "loss: ce_membrane",
+            "loss: mse",
+            "x.yaml:21: train.loss: must be one of ce_membrane, ce_rate, mse_count (got 'mse')",
+        ),
+        ("run:", "rnu:", "x.yaml:22: rnu: unknown key 'rnu'; did you mean 'run'?"),
+        (
+            "name: test",
+            "name: my run",
+            "x.yaml:23: run.name: may contain only letters, digits, '-', '_' and '.' (got 'my run')",
+        ),
+        (
+            "beta: 0.9",
+            "beta: 1.5",
+            "x.yaml:9: model.neuron.beta: must be a number in [0, 1] or a list of them (got 1.5)",
+        ),
+        (
+            "beta: 0.9",
+            "beta: 0.9\n    surrogate: atann",
+            "x.yaml:10: model.neuron.surrogate: unknown surrogate 'atann'; did you mean 'atan'?",
+        ),
+        (
+            "beta: 0.9",
+            "beta: 0.9\n    surrogate_params: {beta: 2}",
+            "x.yaml:10: model.neuron.surrogate_params: surrogate 'atan' has no parameter 'beta' (parameters: alpha)",
+        ),
+        (
+            "beta: 0.9",
+            "beta: 0.9\n    surrogate_params: {alpha: -2}",
+            "x.yaml:10: model.neuron.surrogate_params: surrogate 'atan': alpha must be > 0 (got -2.0)",
+        ),
+        (
+            "out_features: 32\n      neuron: true",
+            "out_features: 32\n      neuron: {beta: 2, threshold: 0}",
+            "x.yaml:14: model.layers.1.neuron.beta: must be a number in [0, 1] or a list of them (got 2) (and 1 more)",
+        ),
+        (
+            "out_features: 32\n      neuron: true",
+            "out_features: 32\n      neuron: {betta: 0.5}",
+            "x.yaml:14: model.layers.1.neuron.betta: unknown key 'betta'; did you mean 'beta'?",
+        ),
+        (
+            "out_features: 32\n      neuron: true",
+            "out_features: 32\n      neuron: 3",
+            "x.yaml:14: model.layers.1.neuron: must be true, false or a mapping of neuron settings (got 3)",
+        ),
+        (
+            "out_features: 32",
+            "out_feature: 32",
+            "x.yaml:13: model.layers.1.out_feature: unknown key 'out_feature'; did you mean 'out_features'?",
+        ),
+        (
+            "- type: flatten",
+            "- type: flatten\n      size: 3",
+            "x.yaml:12: model.layers.0.size: unknown key 'size' (valid keys: type)",
+        ),
+        (
+            "- type: flatten",
+            "- type: flaten",
+            "x.yaml:11: model.layers.0.type: unknown layer type 'flaten'; did you mean 'flatten'?",
+        ),
+        (
+            "out_features: 10\n      neuron: true",
+            "out_features: 10",
+            "x.yaml:15: model.layers.2.neuron: the output layer must spike: set neuron: true "
+            "(or a mapping of neuron settings)",
+        ),
+        (
+            "encoder: direct",
+            "encoder: rate\n  encoder_params: {gian: 2}",
+            "x.yaml:6: data.encoder_params.gian: unknown parameter 'gian' for encoder 'rate'; did you mean 'gain'?",
+        ),
+        (
+            "encoder: direct",
+            "encoder: none",
+            "x.yaml:5: data.encoder: encoder none is only for the synthetic dataset; bundled images need direct, "
+            "rate, latency or delta",
+        ),
+        (
+            "dataset: bundled",
+            "dataset: synthetic",
+            "x.yaml:5: data.encoder: the synthetic dataset is already spike trains: use encoder none or delta "
+            "(got 'direct')",
+        ),
+        (
+            "loss: ce_membrane",
+            "loss: ce_rate\n  loss_params: {correct_rate: 0.5}",
+            "x.yaml:22: train.loss_params.correct_rate: loss 'ce_rate' takes no parameters",
+        ),
+        (
+            "name: test",
+            "probes: {layers: [fc3]}",
+            "x.yaml:23: run.probes.layers.0: no spiking layer 'fc3'; did you mean 'fc2'? (spiking layers: fc1, fc2)",
+        ),
+        ("lr: 2.0e-3", "lr: 2.0e-3\n  lr: 3", "x.yaml:21: train.lr: duplicate key 'lr'"),
+        ("lr: 2.0e-3", "betas: [0.9, 1]", "x.yaml:20: train.betas.1: must be < 1 (got 1)"),
+    ],
+)
+def test_each_mistake_gives_one_exact_line(tmp_path, monkeypatch, old, new, message):
+    monkeypatch.chdir(tmp_path)
+    assert old in BASE
+    assert error_of(write(tmp_path, BASE.replace(old, new, 1)).name) == message
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["train.lr=-1"], "x.yaml: train.lr: must be > 0 (got -1)"),
+        (["data.time_step=5"], "x.yaml: data.time_step: unknown key 'time_step'; did you mean 'time_steps'?"),
+        (
+            ["model.layers.1.neuron.beta=7"],
+            "x.yaml: model.layers.1.neuron.beta: must be a number in [0, 1] or a list of them (got 7)",
+        ),
+        (["train.lr"], "--set train.lr: expected KEY=VALUE"),
+        (["=3"], "--set =3: expected KEY=VALUE"),
+        (
+            ["model.layers.7.out_features=5"],
+            "--set model.layers.7.out_features=5: model.layers has 3 items, so no item 7",
+        ),
+        (["train.lr.x=1"], "--set train.lr.x=1: train.lr is 0.002, not a mapping"),
+        (
+            ["run.name=[a"],
+            "--set run.name=[a: the value is not valid YAML: expected ',' or ']', but got '<stream end>'",
+        ),
+    ],
+)
+def test_override_mistakes_name_the_key_without_a_line(tmp_path, monkeypatch, overrides, message):
+    monkeypatch.chdir(tmp_path)
+    assert error_of(write(tmp_path, BASE).name, overrides) == message
+
+
+def test_the_error_carries_its_key_and_line(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, BASE.replace("lr: 2.0e-3", "lr: 0")))
+    assert (info.value.key, info.value.line) == ("train.lr", 20)
+
+
+def test_file_mistakes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert error_of("presets/x.yaml") == "presets/x.yaml: file not found"
+    assert error_of(write(tmp_path, "data:\n  dataset: [bundled\n", "bad.yaml").name) == (
+        "bad.yaml:3: invalid YAML: expected ',' or ']', but got '<stream end>'"
+    )
+    assert error_of(write(tmp_path, "data:\n\tdataset: mnist\n", "tab.yaml").name) == (
+        "tab.yaml:2: invalid YAML: found character '\\t' that cannot start any token"
+    )
+    assert error_of(write(tmp_path, "- data\n- model\n", "list.yaml").name) == (
+        "list.yaml: expected a mapping of sections (data, model, train, run), got a list"
+    )
+    assert load_config(write(tmp_path, "", "empty.yaml").name) == Config()
+    (tmp_path / "folder").mkdir()
+    assert error_of("folder") == "folder: is a directory, not a YAML file"
+
+
+def test_errors_from_plain_data_name_the_source():
+    with pytest.raises(ConfigError, match=r"^<config>: train.lr: must be > 0 \(got 0\)$"):
+        config_from_dict({"train": {"lr": 0}})
+    with pytest.raises(ConfigError, match=r"^web: model.layers: must not be empty \(got \[\]\)$"):
+        config_from_dict({"model": {"layers": []}}, source="web")
+
+
+def test_find_preset(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cfgmod.find_preset("quickstart") == cfgmod.PRESETS_DIR / "quickstart.yaml"
+    assert cfgmod.find_preset("quickstart.yaml") == cfgmod.PRESETS_DIR / "quickstart.yaml"
+    own = write(tmp_path, BASE, "mine.yaml")
+    assert cfgmod.find_preset("mine.yaml") == own.relative_to(tmp_path)
+    with pytest.raises(ConfigError, match=r"^no preset or file named 'quickstrt'; did you mean 'quickstart'\?$"):
+        cfgmod.find_preset("quickstrt")
+    with pytest.raises(ConfigError, match=r"^nope.yaml: file not found$"):
+        cfgmod.find_preset("nope.yaml")
+
+
+# --- schema and registries -----------------------------------------------------------------------------
+
+
+def test_schema_rows_describe_every_field():
+    rows = cfgmod.schema_rows()
+    keys = [row[0] for row in rows]
+    assert len(keys) == len(set(keys))
+    assert all(description for _, _, _, description in rows)
+    assert ("train.lr", "float (> 0)", "0.0005", "learning rate") in rows
+    assert "model.layers[conv2d].kernel_size" in keys and "run.probes.neurons" in keys
+
+
+def literal(model, field) -> list[str]:
+    return list(typing.get_args(model.model_fields[field].annotation))
+
+
+def test_the_config_matches_the_engine_registries():
+    assert literal(cfgmod.DataConfig, "dataset") == list(data.DATASETS)
+    assert literal(cfgmod.DataConfig, "encoder") == list(encoders.ENCODERS) == list(cfgmod.ENCODER_PARAMS)
+    assert literal(cfgmod.TrainConfig, "loss") == list(losses.LOSSES) == list(cfgmod.LOSS_PARAMS)
+    assert literal(cfgmod.TrainConfig, "decoder") == list(losses.DECODERS)
+    assert literal(cfgmod.NeuronConfig, "type") == list(neurons.NEURONS)
+    assert list(cfgmod.LAYERS) == list(models.LAYER_TYPES)
+    assert cfgmod.SyntheticConfig().model_dump() == data.SYNTHETIC_DEFAULTS
+    for name, params in cfgmod.ENCODER_PARAMS.items():
+        function = getattr(encoders, name, None)
+        if function is not None:
+            accepted = set(inspect.signature(function).parameters) - {"x", "time_steps", "generator"}
+            assert set(params) == accepted, name
+    accepted = set(inspect.signature(losses.mse_count).parameters) - {"spikes", "membrane", "targets"}
+    assert set(cfgmod.LOSS_PARAMS["mse_count"]) == accepted
+
+
+def test_importing_the_config_does_not_import_torch():
+    code = "import sys, snnlab.config; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
