@@ -279,17 +279,7 @@ def train(
         status = "stopped"
     if status == "stopped" and session is not None and ckpt_dir is not None:
         checkpoint.save(ckpt_dir / "last.pt", session.state(progress))
-    test = progress.last_test
-    result = RunResult(
-        status=status,
-        epochs_done=progress.epoch,
-        steps=progress.step,
-        best_accuracy=progress.best_accuracy,
-        final_test_accuracy=test[1] if test else None,
-        final_test_loss=test[0] if test else None,
-        wall_time=time.time() - started,
-        device=device,
-    )
+    result = _result(progress, status, started, device)
     emit(
         RunFinished(
             status=status,
@@ -409,20 +399,24 @@ def _wait_while_paused(pause: Flag | None, stop: Flag | None) -> None:
         time.sleep(0.05)
 
 
-def _fail(emit, progress: _Progress, started: float, device: str, message: str, reason: str) -> RunResult:
-    emit(RunFailed(error=message, reason=reason, epoch=progress.epoch, step=progress.step))
+def _result(progress: _Progress, status: str, started: float, device: str, **failure: str) -> RunResult:
+    test = progress.last_test
     return RunResult(
-        status="failed",
+        status=status,
         epochs_done=progress.epoch,
         steps=progress.step,
         best_accuracy=progress.best_accuracy,
-        final_test_accuracy=progress.last_test[1] if progress.last_test else None,
-        final_test_loss=progress.last_test[0] if progress.last_test else None,
+        final_test_accuracy=test[1] if test else None,
+        final_test_loss=test[0] if test else None,
         wall_time=time.time() - started,
         device=device,
-        error=message,
-        reason=reason,
+        **failure,
     )
+
+
+def _fail(emit, progress: _Progress, started: float, device: str, message: str, reason: str) -> RunResult:
+    emit(RunFailed(error=message, reason=reason, epoch=progress.epoch, step=progress.step))
+    return _result(progress, "failed", started, device, error=message, reason=reason)
 
 
 def _device_name(device: torch.device) -> str:
