@@ -30,7 +30,7 @@ app = typer.Typer(
     name="snnlab",
     help="A terminal lab for training spiking neural networks with surrogate gradients.",
     add_completion=False,
-    no_args_is_help=True,
+    invoke_without_command=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -56,6 +56,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
@@ -63,6 +64,8 @@ def _main(
 ) -> None:
     global _debug
     _debug = debug
+    if ctx.invoked_subcommand is None:
+        _open_lab(None, [])  # bare `snnlab` opens the lab
 
 
 @app.command()
@@ -204,6 +207,59 @@ def runs_show(
     except runs.RunDirError as exc:
         raise fail(str(exc)) from None
     show_run(path)
+
+
+@app.command()
+def lab(
+    preset: Annotated[str | None, typer.Argument(help="Preset name or YAML file (default: quickstart).")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", "-s", help="Override a config value, e.g. train.lr=1e-3.")
+    ] = None,
+) -> None:
+    """Open the lab (the default): build a network, train it, look inside, compare surrogates."""
+    _open_lab(preset, list(set_ or []))
+
+
+@app.command()
+def watch(
+    run_name: Annotated[str, typer.Argument(help="Run directory, name or unique prefix.")],
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")] = Path("runs"),
+) -> None:
+    """Follow a run directory, live or finished, in the lab's Training and Inside panes."""
+    from snnlab import runs
+
+    try:
+        path = runs.find_run(runs_dir, run_name)
+    except runs.RunDirError as exc:
+        raise fail(str(exc)) from None
+    _run_lab(watch=path, runs_dir=runs_dir)
+
+
+def _open_lab(preset: str | None, overrides: list[str]) -> None:
+    from snnlab import config as cfgmod
+
+    try:
+        cfg = cfgmod.load_config(cfgmod.find_preset(preset), overrides) if preset or overrides else None
+        if cfg is None and overrides:
+            raise cfgmod.ConfigError("--set needs a preset: snnlab lab PRESET --set KEY=VALUE")
+    except cfgmod.ConfigError as exc:
+        raise fail(str(exc)) from None
+    _run_lab(preset=preset, config=cfg)
+
+
+def _run_lab(**options) -> None:
+    from snnlab import config as cfgmod
+    from snnlab import runs
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise fail("the lab needs an interactive terminal; for headless training use `snnlab run PRESET`")
+    from snnlab.tui.app import make_app
+
+    try:
+        lab_app = make_app(**options)
+    except (cfgmod.ConfigError, runs.RunDirError) as exc:
+        raise fail(str(exc)) from None
+    lab_app.run()
 
 
 def main() -> None:

@@ -1,0 +1,424 @@
+"""The lab: one Textual app over the engine, the config and the run directory.
+
+:func:`make_app` builds it for the CLI (``snnlab``, ``snnlab lab``, ``snnlab watch``) and for the tests,
+so tests drive the real thing. State lives here and changes only in ``@on`` handlers and actions:
+a timer drains the event source (the training child, a followed run directory, or a fake list in
+tests) at 10 Hz and posts one :class:`EventsArrived` per batch; another timer redraws the panes at
+4 Hz when something changed. Neither depends on the training step rate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import Worker, WorkerState
+
+from snnlab.config import Config, ConfigError, config_from_dict, find_preset, list_presets, load_config
+from snnlab.engine.events import RunFailed, RunFinished
+from snnlab.runs import RunDir, RunDirError, read_config, read_events
+from snnlab.tui.commands import Command, LabCommands, palette_commands
+from snnlab.tui.export import export_view
+from snnlab.tui.messages import CompareRequested, EventsArrived, OverlayLoaded, PresetChosen, SourceFailed
+from snnlab.tui.metrics import RunMetrics
+from snnlab.tui.screens.dialogs import ErrorDialog, RunsScreen
+from snnlab.tui.screens.help import HelpScreen
+from snnlab.tui.screens.main import PANES, MainScreen
+from snnlab.tui.widgets.config_form import ConfigForm
+from snnlab.tui.widgets.inside_pane import InsidePane
+from snnlab.tui.widgets.status_bar import StatusBar
+from snnlab.tui.widgets.surrogate_lab import CompareEntry, SurrogateLab, compare_runs
+from snnlab.tui.widgets.training_pane import TrainingPane
+from snnlab.tui.worker import EventSource, FollowSource, TrainingJob
+
+
+class SnnLabApp(App[None]):
+    """The lab. Build it with :func:`make_app`."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "snnlab"
+    COMMANDS = App.COMMANDS | {LabCommands}
+    BINDINGS = [
+        Binding("s", "start", "Start", id="lab.start"),
+        Binding("p", "pause", "Pause", id="lab.pause"),
+        Binding("x", "stop", "Stop", id="lab.stop"),
+        Binding("c", "compare", "Compare", id="lab.compare"),
+        Binding("z", "maximize_pane", "Max", id="lab.maximize"),
+        Binding("r", "runs", "Runs", id="lab.runs"),
+        Binding("e", "export", "Export", id="lab.export"),
+        Binding("question_mark,f1", "help", "Help", id="lab.help"),
+        Binding("q", "quit", "Quit", id="lab.quit", show=False),  # ctrl+q too; the footer is full at 80 columns
+        *[
+            Binding(str(i), f"pane('{key}')", label, id=f"lab.pane-{key}", show=False)
+            for i, (key, label) in enumerate(PANES.items(), start=1)
+        ],  # fmt: skip
+        Binding("l", "toggle_layout", "Grid / single pane", id="lab.layout", show=False),
+        Binding("ctrl+left", "split(-5, 0)", "Narrower left column", id="lab.split-left", show=False),
+        Binding("ctrl+right", "split(5, 0)", "Wider left column", id="lab.split-right", show=False),
+        Binding("ctrl+up", "split(0, -5)", "Lower top row", id="lab.split-up", show=False),
+        Binding("ctrl+down", "split(0, 5)", "Taller top row", id="lab.split-down", show=False),
+        Binding("ctrl+o", "load_yaml", "Load YAML", id="lab.load-yaml", show=False),
+        Binding("ctrl+s", "save_yaml", "Save YAML", id="lab.save-yaml", show=False),
+    ]
+
+    def __init__(
+        self,
+        config_data: dict[str, Any],
+        preset: str | None = None,
+        *,
+        watch: str | Path | None = None,
+        source: EventSource | None = None,
+        runs_dir: str | Path = "runs",
+        mode: str = "process",
+        drain_hz: float = 10.0,
+        redraw_hz: float = 4.0,
+    ) -> None:
+        super().__init__()
+        self.config_data = config_data
+        self.preset = preset
+        self.watch_path = Path(watch) if watch else None
+        self.runs_dir = Path(runs_dir)
+        self.mode = mode
+        self.drain_hz, self.redraw_hz = drain_hz, redraw_hz
+        self.config: Config | None = None
+        self.view = RunMetrics()  # the run the Training and Inside panes show
+        self.source: EventSource | None = source
+        self.job: TrainingJob | None = None
+        self.compare: list[CompareEntry] = []
+        self.compare_queue: list[tuple[CompareEntry, dict[str, Any]]] = []
+        self.overlays: list[tuple[str, RunMetrics]] = []
+        self._drawn: tuple[int, int, int] = (-1, -1, -1)
+        self._probe_count = -1
+        self.main = MainScreen(config_data, preset, watch=bool(watch or source))
+
+    # -- set up and tear down
+
+    def get_default_screen(self) -> MainScreen:
+        return self.main
+
+    def on_mount(self) -> None:
+        if self.watch_path is not None:
+            self._follow(self.watch_path)
+        elif self.source is not None:
+            self.view.run_path = str(getattr(self.source, "run_path", "") or "") or None
+        self.set_interval(1 / self.drain_hz, self._drain, name="drain")
+        self.set_interval(1 / self.redraw_hz, self.redraw, name="redraw")
+        self.call_after_refresh(self.redraw)
+
+    def on_unmount(self) -> None:
+        self._close_source()
+
+    def _close_source(self) -> None:
+        if self.job is not None:
+            self.job.close()  # a stop: the engine checkpoints before the child exits
+        if self.source is not None:
+            self.source.close()
+
+    async def action_quit(self) -> None:
+        if self.job is not None and self.job.alive():
+            self.notify("stopping training and writing a checkpoint…")
+        self.exit()
+
+    # -- events in
+
+    def _drain(self) -> None:
+        source = self.source
+        if source is None:
+            return
+        events = source.drain()
+        if events:
+            self.post_message(EventsArrived(events))
+            return  # check for a dead producer only once its queue is empty
+        failure = source.failure()
+        if failure:
+            self.source = None
+            self.post_message(SourceFailed(failure))
+
+    @on(EventsArrived)
+    def _apply(self, message: EventsArrived) -> None:
+        self.view.apply(message.events)
+        for event in message.events:
+            if isinstance(event, RunFailed):
+                self.show_error("Training failed", event.error)
+            elif isinstance(event, RunFinished):
+                self.notify(f"{self.view.name}: {event.status} after {event.epochs_done} epochs")
+        if self.job is not None and self.job.ended:
+            self._job_done()
+
+    @on(SourceFailed)
+    def _source_failed(self, message: SourceFailed) -> None:
+        self.view.status, self.view.error = "failed", message.error
+        self.view.version += 1
+        self.show_error("Training process died", message.error)
+        self._job_done()
+
+    def _job_done(self) -> None:
+        job, self.job = self.job, None
+        if job is not None:
+            self.run_worker(job.close, thread=True, name="reap", group="reap", exit_on_error=False)
+        if self.source is job:
+            self.source = None
+        if self.compare_queue and self.view.status != "stopped":
+            self._start_next_compare()
+        else:
+            self.compare_queue.clear()
+        self.refresh_bindings()
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.show_error(f"{event.worker.name} failed", str(event.worker.error))
+
+    def show_error(self, title: str, message: str) -> None:
+        """An error dialog; the app keeps working underneath."""
+        if not isinstance(self.screen, ErrorDialog):
+            self.push_screen(ErrorDialog(title, message))
+
+    # -- drawing
+
+    def redraw(self) -> None:
+        """Push buffered data into the panes, if anything changed since the last redraw."""
+        compare_version = sum(e.metrics.version for e in self.compare)
+        state = (self.view.version, compare_version, len(self.overlays))
+        if state == self._drawn:
+            return
+        self._drawn = state
+        main = self.main
+        with self.batch_update():
+            main.query_one(TrainingPane).draw(self.view, self.overlays)
+            probes = self.view.probes
+            if len(probes) != self._probe_count or self.view.version == 0:
+                self._probe_count = len(probes)
+                main.query_one(InsidePane).set_probes(probes, self.view.run_path)
+            main.query_one(SurrogateLab).draw_compare(self.compare)
+            waiting = f"{len(self.compare_queue)} more queued" if self.compare_queue else ""
+            main.query_one(StatusBar).update_from(self.view, waiting)
+
+    # -- training
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None and self.job.alive() or self.job is not None and not self.job.ended
+
+    def _launch(self, data: dict[str, Any], metrics: RunMetrics | None = None) -> bool:
+        """Create the run directory and start the engine on ``data``; False (with a dialog) on failure."""
+        try:
+            run_dir = RunDir(data["run"]["runs_dir"], data["run"]["name"], data)
+        except RunDirError as exc:
+            self.show_error("Cannot create the run directory", str(exc))
+            return False
+        if isinstance(self.source, FollowSource):
+            self.source.close()
+        self.job = TrainingJob(data, run_dir.path, mode=self.mode)
+        self.source = self.job
+        self.view = metrics or RunMetrics()
+        self.view.status, self.view.name, self.view.run_path = "starting", run_dir.name, str(run_dir.path)
+        self.view.version += 1
+        self.job.start()
+        self.refresh_bindings()
+        return True
+
+    def action_start(self) -> None:
+        if self.job is not None and self.job.paused:
+            self.action_pause()
+            return
+        if self.busy:
+            self.notify("a run is in progress: p pauses it, x stops it", severity="warning")
+            return
+        if self.config is None:
+            self.main.show_pane("network")
+            self.show_error("The config is not valid", self.main.query_one(ConfigForm).error or "")
+            return
+        if self._launch(self.config.to_dict()):
+            self.main.show_pane("training", focus=False)
+
+    def action_pause(self) -> None:
+        if self.job is None or self.job.stopping:
+            return
+        if self.job.paused:
+            self.job.resume()
+            self.view.status = "running"
+        else:
+            self.job.pause()
+            self.view.status = "paused"
+        self.view.version += 1
+        self.refresh_bindings()
+
+    def action_stop(self) -> None:
+        if self.job is None or self.job.stopping:
+            return
+        self.compare_queue.clear()
+        self.job.stop()
+        self.view.status = "stopping"
+        self.view.version += 1
+        self.notify("stopping at the next batch; the run is checkpointed to checkpoints/last.pt")
+
+    def action_compare(self) -> None:
+        self.main.show_pane("surrogates", focus=False)
+        self.main.query_one(SurrogateLab).request_compare()
+
+    @on(CompareRequested)
+    def _compare(self, message: CompareRequested) -> None:
+        if self.busy:
+            self.notify("a run is in progress; stop it (x) before comparing", severity="warning")
+            return
+        if self.config is None or not message.choices:
+            self.show_error("Nothing to compare", "choose at least one surrogate, with a valid config")
+            return
+        try:
+            self.compare_queue = compare_runs(self.config, message.choices)
+        except ConfigError as exc:
+            self.show_error("Cannot compare", str(exc))
+            return
+        self.compare = [entry for entry, _ in self.compare_queue]
+        self._start_next_compare()
+
+    def _start_next_compare(self) -> None:
+        entry, data = self.compare_queue.pop(0)
+        if not self._launch(data, entry.metrics):
+            self.compare_queue.clear()
+
+    # -- run directories
+
+    def _follow(self, path: Path) -> None:
+        source = FollowSource(path)
+        self.source = source
+        self.view = RunMetrics(status="watching", run_path=str(path), name=path.name)
+        self.view.version += 1
+        self.run_worker(source.follow, thread=True, name="follow events", group="follow", exclusive=True,
+                        exit_on_error=False)  # fmt: skip
+
+    def open_run(self, path: Path) -> None:
+        if self.busy:
+            self.notify("stop the current run (x) before opening another", severity="warning")
+            return
+        if self.source is not None:
+            self.source.close()
+        self._follow(path)
+        data = read_config(path)
+        if data:  # the form shows the run's config; s trains a fresh run from it
+            self.main.query_one(ConfigForm).load(data)
+        self.main.show_pane("training", focus=False)
+
+    @work(thread=True, group="overlay", exit_on_error=False)
+    def load_overlay(self, path: Path) -> None:
+        metrics = RunMetrics(name=path.name, run_path=str(path))
+        metrics.apply(read_events(path))
+        self.post_message(OverlayLoaded(path.name, metrics))
+
+    @on(OverlayLoaded)
+    def _overlay(self, message: OverlayLoaded) -> None:
+        self.overlays = [o for o in self.overlays if o[0] != message.name] + [(message.name, message.metrics)]
+        self.notify(f"overlaid {message.name} on the Training plots")
+
+    def action_runs(self) -> None:
+        def chosen(result: tuple[str, Path] | None) -> None:
+            if result is not None:
+                what, path = result
+                self.open_run(path) if what == "open" else self.load_overlay(path)
+
+        self.push_screen(RunsScreen(self.runs_dir), chosen)
+
+    # -- config
+
+    @on(ConfigForm.Changed)
+    def _config_changed(self, message: ConfigForm.Changed) -> None:
+        self.config = message.config
+        self.refresh_bindings()
+
+    @on(PresetChosen)
+    def _preset(self, message: PresetChosen) -> None:
+        try:
+            config = load_config(find_preset(message.name))
+        except ConfigError as exc:
+            self.show_error("Cannot load the preset", str(exc))
+            return
+        self.main.query_one(ConfigForm).load(config.to_dict(), preset=message.name)
+
+    def action_load_yaml(self) -> None:
+        self.main.query_one(ConfigForm).load_yaml()
+
+    def action_save_yaml(self) -> None:
+        self.main.query_one(ConfigForm).save_yaml()
+
+    # -- views
+
+    def action_pane(self, key: str) -> None:
+        self.main.show_pane(key)
+
+    def action_maximize_pane(self) -> None:
+        self.main.toggle_maximize()
+
+    def action_toggle_layout(self) -> None:
+        self.notify(f"layout: {self.main.toggle_layout()}")
+
+    def action_split(self, d_col: int, d_row: int) -> None:
+        self.main.resize_split(d_col, d_row)
+
+    def action_export(self) -> None:
+        """Save an SVG of the current view and the metrics as CSV (into the run directory if there is one)."""
+        folder = Path(self.view.run_path) if self.view.run_path else Path("exports")
+        try:
+            svg, csv_path = export_view(self, folder, f"lab-{self.main.active}")
+        except OSError as exc:
+            self.show_error("Cannot export", str(exc))
+            return
+        self.notify(f"saved {svg} and {csv_path}")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen.for_app(self, [*self.BINDINGS, *InsidePane.BINDINGS]))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Grey out what cannot be done now, so the footer tells the state."""
+        running = self.job is not None and not self.job.stopping
+        if action in ("pause", "stop"):
+            return True if running else None
+        if action == "start":
+            return True if (self.config is not None and not self.busy) or (self.job and self.job.paused) else None
+        return True
+
+    def palette_commands(self) -> list[Command]:
+        """The command palette's entries: what makes sense now, presets and recent runs."""
+        return palette_commands(self)
+
+    def clear_overlays(self) -> None:
+        self.overlays = []
+
+
+def make_app(
+    preset: str | None = None,
+    *,
+    config: Config | dict[str, Any] | None = None,
+    watch: str | Path | None = None,
+    source: EventSource | None = None,
+    runs_dir: str | Path | None = None,
+    mode: str = "process",
+    **options: Any,
+) -> SnnLabApp:
+    """The lab, as ``snnlab`` / ``snnlab lab PRESET`` / ``snnlab watch RUN_DIR`` and the tests build it.
+
+    Args:
+        preset: a preset name or YAML file to start from (default: quickstart).
+        config: a config to start from instead (a :class:`Config` or plain data).
+        watch: a run directory to follow (Training and Inside panes).
+        source: a ready event source (tests feed a :class:`~snnlab.tui.worker.ReplaySource`).
+        mode: where training runs: ``process`` (default) or ``thread``.
+
+    Raises:
+        ConfigError: the preset or config is not valid (the CLI prints it and exits 2).
+        RunDirError: ``watch`` is not a run directory.
+    """
+    if config is not None:
+        data = config.to_dict() if isinstance(config, Config) else config_from_dict(config).to_dict()
+    elif watch is not None:
+        if not Path(watch).is_dir() or not (Path(watch) / "events.jsonl").exists():
+            raise RunDirError(f"{watch} is not a run directory (no events.jsonl)")
+        data = read_config(watch) or Config().to_dict()
+    else:
+        preset = preset or ("quickstart" if any(n == "quickstart" for n, _ in list_presets()) else None)
+        data = load_config(find_preset(preset)).to_dict() if preset else Config().to_dict()
+    folder = runs_dir or data.get("run", {}).get("runs_dir", "runs")
+    return SnnLabApp(data, preset, watch=watch, source=source, runs_dir=folder, mode=mode, **options)

@@ -1,0 +1,125 @@
+"""Small modal screens: an error message, a file path prompt, and the runs list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Input, Label, Static
+
+from snnlab.console import format_duration
+from snnlab.runs import RunInfo, list_runs
+
+
+class ErrorDialog(ModalScreen[None]):
+    """A failure the user should read (a crashed run, a bad file); the app keeps working after it."""
+
+    BINDINGS = [Binding("escape,enter", "dismiss", "Close", id="dialog.close")]
+
+    def __init__(self, title: str, message: str) -> None:
+        super().__init__(classes="dialog")
+        self.title_text = title
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog-box", classes="error-box"):
+            yield Label(f"[b]{self.title_text}[/]", id="dialog-title")
+            yield Static(self.message, id="dialog-message", markup=False)
+            with Horizontal(id="dialog-buttons"):
+                yield Button("OK", id="dialog-ok", variant="error")
+
+    @on(Button.Pressed, "#dialog-ok")
+    def _ok(self) -> None:
+        self.dismiss(None)
+
+
+class PathDialog(ModalScreen[str | None]):
+    """Ask for a file path (load / save a YAML preset); dismisses with the path or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+
+    def __init__(self, title: str, value: str = "", action: str = "OK") -> None:
+        super().__init__(classes="dialog")
+        self.title_text, self.value, self.action = title, value, action
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog-box"):
+            yield Label(f"[b]{self.title_text}[/]", id="dialog-title")
+            yield Input(self.value, id="dialog-input", placeholder="path/to/config.yaml")
+            with Horizontal(id="dialog-buttons"):
+                yield Button(self.action, id="dialog-ok", variant="primary")
+                yield Button("Cancel", id="dialog-cancel")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#dialog-ok")
+    def _ok(self) -> None:
+        text = self.query_one(Input).value.strip()
+        self.dismiss(text or None)
+
+    @on(Button.Pressed, "#dialog-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class RunsScreen(ModalScreen[tuple[str, Path] | None]):
+    """Runs under ``runs_dir``: open one (enter) or overlay it on the Training plots (o)."""
+
+    BINDINGS = [
+        Binding("enter", "choose('open')", "Open", id="runs.open"),
+        Binding("o", "choose('overlay')", "Overlay", id="runs.overlay"),
+        Binding("escape", "cancel", "Close", id="runs.close"),
+    ]
+
+    def __init__(self, runs_dir: str | Path) -> None:
+        super().__init__(classes="dialog")
+        self.runs_dir = Path(runs_dir)
+        self.infos: list[RunInfo] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog-box", classes="runs-box"):
+            yield Label(f"[b]Runs in {self.runs_dir}/[/]  enter: open · o: overlay on the plots", id="dialog-title")
+            table: DataTable[Any] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+            yield table
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Open", id="runs-open", variant="primary")
+                yield Button("Overlay", id="runs-overlay")
+                yield Button("Close", id="runs-close")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("run", "status", "dataset", "epochs", "best acc", "time")
+        self.infos = list_runs(self.runs_dir)
+        for info in self.infos:
+            best = f"{100 * info.best_accuracy:.1f}%" if info.best_accuracy is not None else "-"
+            epochs = f"{info.epochs_done}/{info.epochs}" if info.epochs else str(info.epochs_done)
+            table.add_row(info.path.name, info.status, info.dataset or "-", epochs, best,
+                          format_duration(info.wall_time))  # fmt: skip
+        if not self.infos:
+            self.query_one("#dialog-title", Label).update(f"[b]No runs in {self.runs_dir}/ yet[/]: press s to train")
+        table.focus()
+
+    def action_choose(self, what: str) -> None:
+        table = self.query_one(DataTable)
+        if self.infos and 0 <= table.cursor_row < len(self.infos):
+            self.dismiss((what, self.infos[table.cursor_row].path))
+
+    @on(DataTable.RowSelected)
+    def _selected(self) -> None:
+        self.action_choose("open")
+
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        if event.button.id == "runs-open":
+            self.action_choose("open")
+        elif event.button.id == "runs-overlay":
+            self.action_choose("overlay")
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

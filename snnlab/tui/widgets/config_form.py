@@ -1,0 +1,270 @@
+"""The Network pane: a form generated from the config schema, validated as you type.
+
+The form edits a plain dict (the YAML a preset holds). After every edit the dict goes through
+:func:`snnlab.config.config_from_dict`; a :class:`~snnlab.config.ConfigError` is shown under the field its
+``key`` names (or at the top when no field shows that key), so the messages are exactly those of
+``snnlab run``. Layers are a list you can add to, remove from and reorder; each layer's neuron is
+none, the model's neuron, or custom settings merged over it.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Collapsible, Input, Select, Static
+
+from snnlab.config import Config, ConfigError, NeuronConfig, config_from_dict, dump_yaml, list_presets, load_config
+from snnlab.engine.surrogates import names as surrogate_names
+from snnlab.tui.messages import PresetChosen
+from snnlab.tui.widgets.fields import MISSING, Field, editor_value, get_path, make_field, set_path
+from snnlab.tui.widgets.layer_editor import LayerEditor
+
+# Shown first in each section; every other field of the schema sits under "more".
+ESSENTIAL = {
+    "data": ("dataset", "batch_size", "time_steps", "encoder", "train_size", "test_size"),
+    "train": ("epochs", "optimizer", "lr", "loss", "decoder", "device", "seed"),
+    "run": ("name", "runs_dir"),
+}
+NEURON_ESSENTIAL = ("type", "beta", "threshold", "reset", "surrogate")
+SECTION_TITLES = {"data": "Data and encoding", "train": "Training", "run": "Run directory"}
+
+
+def flat_fields(model: type[BaseModel], prefix: str) -> list[tuple[str, Any]]:
+    """(dotted path, FieldInfo) of every leaf field of ``model``, nested sections flattened."""
+    out: list[tuple[str, Any]] = []
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out.extend(flat_fields(ann, f"{prefix}{name}."))
+        else:
+            out.append((f"{prefix}{name}", info))
+    return out
+
+
+def neuron_fields(prefix: str, values: dict[str, Any]) -> list[Widget]:
+    """Editors for a neuron at ``prefix`` (``model.neuron`` or ``model.layers.2.neuron``)."""
+    info = NeuronConfig.model_fields
+    widgets: list[Widget] = []
+    for name in NEURON_ESSENTIAL:
+        choices = [s.name for s in surrogate_names()] if name == "surrogate" else None
+        widgets.append(make_field(f"{prefix}.{name}", info[name], values.get(name), choices=choices))
+    surrogate = values.get("surrogate") or info["surrogate"].default
+    params = values.get("surrogate_params") or {}
+    for s in surrogate_names():
+        if s.name == surrogate:
+            for key, default in s.defaults.items():
+                field = make_field(f"{prefix}.surrogate_params.{key}", None, params.get(key, default),
+                                   label=f"  {key}")  # fmt: skip
+                field.description = f"parameter of the {surrogate} surrogate: {s.description}"
+                widgets.append(field)
+    return widgets
+
+
+class ConfigForm(Vertical):
+    """Edits ``self.data``; posts :class:`ConfigForm.Changed` after each edit."""
+
+    class Changed(Message):
+        """The form's config after an edit: ``config`` when valid, else ``error`` (one line)."""
+
+        def __init__(self, config: Config | None, error: str | None) -> None:
+            super().__init__()
+            self.config = config
+            self.error = error
+
+    def __init__(self, data: dict[str, Any], preset: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.data = copy.deepcopy(data)
+        self.preset = preset
+        self.config: Config | None = None
+        self.error: str | None = None
+
+    def compose(self) -> ComposeResult:
+        presets = [(name, name) for name, _ in list_presets()]
+        with Horizontal(id="form-bar"):
+            yield Select(presets, value=self.preset if self.preset in dict(presets) else Select.NULL,
+                         prompt="preset…", compact=True, id="preset", tooltip="load a bundled preset")  # fmt: skip
+            yield Button("Load…", id="load-yaml", compact=True, tooltip="load a YAML file (ctrl+o)")
+            yield Button("Save…", id="save-yaml", compact=True, tooltip="save this config as YAML (ctrl+s)")
+        yield Static("", id="form-status")
+        with VerticalScroll(id="form-scroll"):
+            yield from self._section("data")
+            yield Static("Neuron (model.neuron)", classes="section-title")
+            yield from neuron_fields("model.neuron", self.data.get("model", {}).get("neuron", {}))
+            with Collapsible(title="more neuron settings", collapsed=True):
+                for path, info in flat_fields(NeuronConfig, "model.neuron."):
+                    if path.rsplit(".", 1)[-1] not in (*NEURON_ESSENTIAL, "surrogate_params"):
+                        yield make_field(path, info, get_path(self.data, path, info.default))
+            yield Static("Layers", classes="section-title")
+            yield LayerEditor(self.data, id="layers")
+            yield from self._section("train")
+            yield from self._section("run")
+        yield Static("", id="form-hint")
+
+    def _section(self, section: str) -> ComposeResult:
+        model = Config.model_fields[section].annotation
+        fields = flat_fields(model, f"{section}.")
+        essential = [f for f in fields if f[0].split(".")[1] in ESSENTIAL[section]]
+        essential.sort(key=lambda f: ESSENTIAL[section].index(f[0].split(".")[1]))
+        yield Static(SECTION_TITLES[section], classes="section-title")
+        for path, info in essential:
+            yield make_field(path, info, get_path(self.data, path, _default(info)))
+        rest = [f for f in fields if f not in essential]
+        if rest:
+            with Collapsible(title=f"more {section} settings ({len(rest)})", collapsed=True):
+                for path, info in rest:
+                    yield make_field(path, info, get_path(self.data, path, _default(info)))
+
+    def on_mount(self) -> None:
+        self.validate()
+
+    # -- editing
+
+    def load(self, data: dict[str, Any], preset: str | None = None) -> None:
+        """Replace the whole config (a preset or a YAML file was loaded) and rebuild the form."""
+        self.data = copy.deepcopy(data)
+        self.preset = preset
+        self.refresh(recompose=True)
+        self.call_after_refresh(self.validate)
+
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    @on(Select.Changed)
+    def _edited(self, event: Input.Changed | Checkbox.Changed | Select.Changed) -> None:
+        widget = event.control
+        path = widget.name
+        if widget.id == "preset" or not path:
+            return
+        event.stop()
+        if path.startswith("mode:"):
+            self.query_one(LayerEditor).set_neuron_mode(path.removeprefix("mode:"), str(editor_value(widget)))
+        else:
+            value = editor_value(widget)
+            if get_path(self.data, path, MISSING) == value:
+                return  # the echo of a programmatic update; nothing changed
+            if value is None and path.count(".surrogate_params."):
+                value = MISSING  # an emptied surrogate parameter falls back to its default
+            set_path(self.data, path, value)
+            if path.endswith(".surrogate"):
+                self._surrogate_changed(path)
+            if path.startswith("model.layers."):
+                self.query_one(LayerEditor).refresh_list()
+        self.validate()
+
+    def _surrogate_changed(self, path: str) -> None:
+        # The old surrogate's parameters mean nothing to the new one: drop them and show the new ones.
+        prefix = path.removesuffix(".surrogate")
+        set_path(self.data, f"{prefix}.surrogate_params", {})
+        if prefix == "model.neuron":
+            self.load(self.data, self.preset)
+        else:
+            self.query_one(LayerEditor).rebuild()
+
+    # -- files
+
+    def load_yaml(self) -> None:
+        """Ask for a YAML file and load it into the form (errors in a dialog, the form unchanged)."""
+        from snnlab.tui.screens.dialogs import ErrorDialog, PathDialog
+
+        def chosen(path: str | None) -> None:
+            if path:
+                try:
+                    config = load_config(path)
+                except ConfigError as exc:
+                    self.app.push_screen(ErrorDialog("Cannot load the config", str(exc)))
+                    return
+                self.load(config.to_dict())
+                self.notify(f"loaded {path}")
+
+        self.app.push_screen(PathDialog("Load a config (YAML)", "presets/", "Load"), chosen)
+
+    def save_yaml(self) -> None:
+        """Ask for a path and save the config as YAML that ``snnlab run`` reads back."""
+        from snnlab.tui.screens.dialogs import ErrorDialog, PathDialog
+
+        config = self.config
+        if config is None:
+            self.app.push_screen(ErrorDialog("The config is not valid", self.error or ""))
+            return
+
+        def chosen(path: str | None) -> None:
+            if path:
+                try:
+                    Path(path).write_text(dump_yaml(config), encoding="utf-8")
+                except OSError as exc:
+                    self.app.push_screen(ErrorDialog("Cannot save", f"{path}: {exc.strerror or exc}"))
+                    return
+                self.notify(f"saved {path}")
+
+        self.app.push_screen(PathDialog("Save the config as YAML", f"{config.run.name}.yaml", "Save"), chosen)
+
+    @on(Button.Pressed, "#load-yaml")
+    def _load_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.load_yaml()
+
+    @on(Button.Pressed, "#save-yaml")
+    def _save_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.save_yaml()
+
+    @on(Select.Changed, "#preset")
+    def _preset_chosen(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.value is not Select.NULL and event.value != self.preset:
+            self.post_message(PresetChosen(str(event.value)))
+
+    def on_descendant_focus(self, event: Any) -> None:
+        field = next((a for a in event.widget.ancestors if isinstance(a, Field)), None)
+        hint = self.query_one("#form-hint", Static)
+        hint.update(f"{field.path}: {field.description}" if field and field.description else "")
+
+    # -- validation
+
+    def validate(self) -> Config | None:
+        """Validate ``self.data``; mark the field named by the error; post :class:`Changed`."""
+        key: str | None = None
+        try:
+            self.config, self.error = config_from_dict(self.data, source="form"), None
+        except ConfigError as exc:
+            self.config, key = None, exc.key
+            self.error = str(exc).removeprefix("form: ")
+        fields = list(self.query(Field))
+        target = _field_for(fields, key) if key else None
+        for field in fields:
+            message = None
+            if field is target and self.error:
+                message = self.error.removeprefix(f"{key}: ")
+            field.set_error(message)
+        status = self.query_one("#form-status", Static)
+        if self.error:
+            where = "" if target else " (not shown in the form)"
+            status.update(f"[b red]✗[/] {self.error}{where}")
+        else:
+            status.update("[b green]✓[/] valid config — [b]s[/] starts training")
+        self.post_message(self.Changed(self.config, self.error))
+        return self.config
+
+
+def _default(info: Any) -> Any:
+    return info.get_default(call_default_factory=True)
+
+
+def _field_for(fields: list[Field], key: str) -> Field | None:
+    """The field showing ``key``, or the closest one above or below it (a list item, a mapping entry)."""
+    best: Field | None = None
+    for field in fields:
+        path = field.path.removeprefix("mode:")
+        if path == key:
+            return field
+        if key.startswith(path + ".") or path.startswith(key + "."):
+            if best is None or len(path) > len(best.path):
+                best = field
+    return best

@@ -1,0 +1,217 @@
+"""The Surrogates pane: compare surrogate gradients on paper, then in training.
+
+Left: choose surrogates and their parameters. Right, top: each one's smooth stand-in for the
+Heaviside step and its derivative (the gradient the network actually sees), from the same registry the
+engine trains with. Right, below: "compare runs" trains the current config once per chosen surrogate
+(queued one after another in the background worker); their loss and accuracy curves are overlaid and
+a table gives final accuracy, wall time and spike rate.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, DataTable, Input, Label, SelectionList, Static
+
+from snnlab.config import Config, config_from_dict
+from snnlab.console import format_duration
+from snnlab.engine import surrogates
+from snnlab.tui.messages import CompareRequested
+from snnlab.tui.metrics import RunMetrics
+from snnlab.tui.widgets.fields import parse_value
+from snnlab.tui.widgets.metric_plot import MetricPlot
+from snnlab.tui.widgets.plotting import Series, ema
+
+COLORS = ("cyan", "magenta", "yellow", "green", "orange1", "dodger_blue1", "orchid", "salmon1", "spring_green2")
+X_RANGE = (-2.0, 2.0)
+POINTS = 161
+DEFAULT_CHOICE = ("atan", "fast_sigmoid", "triangle")
+
+
+@dataclass
+class CompareEntry:
+    """One surrogate of a comparison: its settings and the metrics of its run."""
+
+    surrogate: str
+    params: dict[str, float]
+    metrics: RunMetrics
+
+    @property
+    def label(self) -> str:
+        args = ",".join(f"{k}={v:g}" for k, v in self.params.items())
+        return f"{self.surrogate}({args})" if args else self.surrogate
+
+
+def compare_runs(config: Config, choices: list[tuple[str, dict[str, float]]]) -> list[tuple[CompareEntry, dict]]:
+    """One (entry, config data) per surrogate: ``config`` with model.neuron's surrogate swapped.
+
+    Layers with a custom neuron that names its own surrogate keep it. Raises ConfigError when a
+    variant is not valid."""
+    base = config.to_dict()
+    runs = []
+    for name, params in choices:
+        data = copy.deepcopy(base)
+        data["model"]["neuron"].update(surrogate=name, surrogate_params=dict(params))
+        data["run"]["name"] = f"{base['run']['name']}-{name}"
+        config_from_dict(data, source=f"compare {name}")
+        runs.append((CompareEntry(name, dict(params), RunMetrics(status="queued")), data))
+    return runs
+
+
+def color_of(name: str) -> str:
+    keys = list(surrogates.REGISTRY)
+    return COLORS[keys.index(name) % len(COLORS)] if name in keys else "white"
+
+
+def curves(name: str, params: dict[str, float]) -> tuple[list[float], list[float], list[float]]:
+    """x, smooth(x), grad(x) on :data:`X_RANGE` for one surrogate (raises ValueError on bad params)."""
+    import torch
+
+    fn = surrogates.get(name, **params)
+    x = torch.linspace(*X_RANGE, POINTS)
+    return x.tolist(), fn.smooth(x).tolist(), fn.grad(x).tolist()
+
+
+class SurrogateLab(Horizontal):
+    """Chosen surrogates (``self.chosen``) with parameters (``self.params``)."""
+
+    DEFAULT_CSS = """
+    SurrogateLab #sg-left { width: 32; }
+    SurrogateLab SelectionList { height: auto; max-height: 11; }
+    SurrogateLab #sg-params { height: auto; }
+    SurrogateLab #sg-params Horizontal { height: 1; }
+    SurrogateLab #sg-params Label { width: 21; color: $text-muted; }
+    SurrogateLab #sg-params Input { width: 1fr; }
+    SurrogateLab #sg-error { color: $error; height: auto; }
+    SurrogateLab #sg-right { width: 1fr; }
+    SurrogateLab #sg-curves, SurrogateLab #sg-runs { grid-size: 2 1; height: 1fr; }
+    SurrogateLab DataTable { height: auto; max-height: 8; }
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.chosen: list[str] = list(DEFAULT_CHOICE)
+        self.params: dict[str, dict[str, float]] = {s.name: dict(s.defaults) for s in surrogates.names()}
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="sg-left"):
+            yield SelectionList[str](
+                *[(s.name, s.name, s.name in self.chosen) for s in surrogates.names()], id="sg-choose"
+            )
+            with VerticalScroll(id="sg-params"):
+                yield from _rows(self)
+            yield Static("", id="sg-error")
+            yield Button("Compare runs (c)", id="sg-compare", variant="primary", compact=True,
+                         tooltip="train the current config once per chosen surrogate")  # fmt: skip
+        with Vertical(id="sg-right"):
+            with Grid(id="sg-curves"):
+                yield MetricPlot("smooth(x) vs Heaviside step", x_label="x = U - θ", id="sg-smooth")
+                yield MetricPlot("surrogate gradient dS/dx", x_label="x = U - θ", id="sg-grad")
+            with Grid(id="sg-runs"):
+                yield MetricPlot("compare: train loss", x_label="step", id="sg-loss",
+                                 empty="c: one run per surrogate")  # fmt: skip
+                yield MetricPlot("compare: test accuracy %", x_label="step", id="sg-acc")
+            table: DataTable[Any] = DataTable(id="sg-table", cursor_type="row", zebra_stripes=True)
+            table.add_columns("surrogate", "status", "final acc", "best", "time", "spike rate")
+            yield table
+
+    def on_mount(self) -> None:
+        self.draw_curves()
+
+    @on(SelectionList.SelectedChanged, "#sg-choose")
+    def _choice(self, event: SelectionList.SelectedChanged) -> None:
+        event.stop()
+        order = [s.name for s in surrogates.names()]
+        self.chosen = sorted(event.selection_list.selected, key=order.index)
+        box = self.query_one("#sg-params", VerticalScroll)
+        box.remove_children()
+        box.mount_all(_rows(self))
+        self.draw_curves()
+
+    @on(Input.Changed, "#sg-params Input")
+    def _param(self, event: Input.Changed) -> None:
+        event.stop()
+        name, key = (event.input.name or ".").split(".", 1)
+        value = parse_value(event.value)
+        error = self.query_one("#sg-error", Static)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            error.update(f"{name}.{key}: must be a number")
+            return
+        self.params[name][key] = float(value)
+        self.draw_curves()
+
+    def draw_curves(self) -> None:
+        smooth: list[Series] = []
+        grad: list[Series] = []
+        errors = []
+        for name in self.chosen:
+            try:
+                xs, ys, gs = curves(name, self.params[name])
+            except ValueError as exc:
+                errors.append(str(exc))
+                continue
+            smooth.append(Series(xs, ys, color_of(name), name))
+            grad.append(Series(xs, gs, color_of(name), name))
+        step = Series([X_RANGE[0], 0.0, X_RANGE[1]], [0.0, 1.0, 1.0], "grey70", "H(x)", kind="step")
+        self.query_one("#sg-smooth", MetricPlot).show([step, *smooth], x_range=X_RANGE, y_range=(-0.1, 1.1))
+        self.query_one("#sg-grad", MetricPlot).show(grad, x_range=X_RANGE)
+        self.query_one("#sg-error", Static).update("\n".join(errors))
+
+    def request_compare(self) -> None:
+        """Post :class:`CompareRequested` for the chosen surrogates with valid parameters."""
+        choices = []
+        for name in self.chosen:
+            try:
+                surrogates.get(name, **self.params[name])
+            except ValueError:
+                continue
+            defaults = dict(surrogates.REGISTRY[name].defaults)
+            choices.append((name, {k: v for k, v in self.params[name].items() if defaults.get(k) != v}))
+        self.post_message(CompareRequested(choices))
+
+    @on(Button.Pressed, "#sg-compare")
+    def _compare(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.request_compare()
+
+    def draw_compare(self, entries: list[CompareEntry]) -> None:
+        """Overlay the comparison runs and fill the table (called from the app's redraw timer)."""
+        loss: list[Series] = []
+        acc: list[Series] = []
+        table = self.query_one("#sg-table", DataTable)
+        table.clear()
+        for entry in entries:
+            m, color = entry.metrics, color_of(entry.surrogate)
+            if m.loss.xs:
+                loss.append(Series(m.loss.xs, ema(m.loss.ys, max(1, len(m.loss) // 30)), color, entry.surrogate))
+            xs, ys = m.epoch_steps("test_accuracy")
+            if xs:
+                pct = [100 * y for y in ys]
+                acc += [Series(xs, pct, color, entry.surrogate), Series(xs, pct, color, kind="points")]
+            final = m.last_epoch.test_accuracy if m.last_epoch else None
+            rate = m.final_spike_rate()
+            table.add_row(
+                entry.label,
+                m.status,
+                f"{100 * final:.1f}%" if final is not None else "-",
+                f"{100 * m.best_accuracy:.1f}%" if m.best_accuracy is not None else "-",
+                format_duration(m.wall_time) if m.wall_time is not None else "-",
+                f"{rate:.3f}" if rate is not None else "-",
+            )
+        self.query_one("#sg-loss", MetricPlot).show(loss)
+        self.query_one("#sg-acc", MetricPlot).show(acc)
+
+
+def _rows(lab: SurrogateLab) -> list[Any]:
+    rows = []
+    for name in lab.chosen:
+        for key, value in lab.params[name].items():
+            rows.append(
+                Horizontal(Label(f"{name}.{key}"), Input(f"{value:g}", compact=True, name=f"{name}.{key}", tooltip=key))
+            )
+    return rows

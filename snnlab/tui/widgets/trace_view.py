@@ -1,0 +1,51 @@
+"""Membrane traces of chosen neurons over the T steps of one sample, with the threshold and the spikes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from snnlab.tui.widgets.metric_plot import MetricPlot
+from snnlab.tui.widgets.plotting import HLine, Series
+
+# Distinct colors for up to eight overlaid neurons.
+NEURON_COLORS = ("cyan", "magenta", "yellow", "green", "dodger_blue1", "orange1", "orchid", "spring_green2")
+
+
+class TraceView(MetricPlot):
+    """``show_layer(layer, sample, neurons)`` draws membrane[t, sample, n] for each chosen neuron."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("membrane", x_label="time step", empty="no probe recorded yet", **kwargs)
+
+    def show_layer(self, layer: dict[str, Any] | None, sample: int, neurons: Sequence[int]) -> None:
+        """``layer`` is one entry of a probe's ``layers``: membrane/spikes [T, S, N], threshold, neurons.
+
+        ``neurons`` are positions in the probe's recorded neurons (not model indices)."""
+        if layer is None:
+            self.show([], empty="no probe for this layer")
+            return
+        membrane = np.asarray(layer["membrane"], dtype=np.float32)  # [T, S, N]
+        spikes = np.asarray(layer["spikes"])
+        threshold = float(layer.get("threshold", 1.0))
+        steps = list(range(1, membrane.shape[0] + 1))
+        series: list[Series] = []
+        for k, n in enumerate(neurons):
+            color = NEURON_COLORS[k % len(NEURON_COLORS)]
+            model_index = layer["neurons"][n] if n < len(layer["neurons"]) else n
+            trace = membrane[:, sample, n].tolist()
+            series.append(Series(steps, trace, color, f"#{model_index}"))
+            fired = [t for t in steps if spikes[t - 1, sample, n]]
+            if fired:
+                # On the neuron's own trace, so overlaid neurons' spikes stay apart.
+                series.append(Series(fired, [trace[t - 1] for t in fired], color, kind="points", marker="▲"))
+        low = float(min(membrane[:, sample, list(neurons)].min(), 0.0)) if len(neurons) else 0.0
+        high = float(max(membrane[:, sample, list(neurons)].max(), threshold)) if len(neurons) else threshold
+        self.show(
+            series,
+            hlines=[HLine(threshold, "grey62", f"threshold {threshold:g}")],
+            x_range=(1, max(len(steps), 2)),
+            y_range=(low, high + 0.1 * (high - low or 1)),
+        )

@@ -1,0 +1,105 @@
+"""Shared pieces of the TUI tests: a tiny config, a fake event stream and a way to wait on the app."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from snnlab.engine.events import EpochMetrics, Event, ProbeRecorded, RunFinished, RunStarted, StepMetrics
+from tests.conftest import TINY
+
+T, SAMPLES, RECORDED, FC1, CLASSES = 10, 2, 4, 32, 10
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> dict[str, Any]:
+    """The engine tests' tiny config (200/100 bundled samples, T=4, 32 hidden), writing under tmp_path."""
+    data = copy.deepcopy(TINY)
+    data["run"]["runs_dir"] = str(tmp_path / "runs")
+    return data
+
+
+def _probe(epoch: int, step: int, sharpness: float, at: float) -> ProbeRecorded:
+    """A deterministic probe: membranes that charge towards the threshold faster as ``sharpness`` grows."""
+    t = np.arange(1, T + 1, dtype=np.float32)[:, None, None]
+    n = np.arange(RECORDED, dtype=np.float32)[None, None, :]
+    s = np.arange(SAMPLES, dtype=np.float32)[None, :, None]
+    membrane = sharpness * (0.25 + 0.1 * n + 0.05 * s) * t - np.floor(sharpness * (0.25 + 0.1 * n) * t)
+    spikes = np.diff(np.floor(sharpness * (0.25 + 0.1 * n + 0 * s) * np.concatenate([0 * t[:1], t])), axis=0) > 0
+    raster = (np.arange(FC1)[None, None, :] * 7 + np.arange(T)[:, None, None] * 3 + epoch) % 5 == 0
+    out = np.zeros((T, SAMPLES, CLASSES), dtype=np.uint8)
+    out[:, 0, 3] = 1  # sample 0 is predicted as class 3 (its label), sample 1 as class 1 (label 7)
+    out[::2, 1, 1] = 1
+    layers = {
+        "fc1": {
+            "membrane": membrane.astype(np.float32),
+            "spikes": np.broadcast_to(spikes, (T, SAMPLES, RECORDED)).astype(np.uint8),
+            "raster": np.broadcast_to(raster, (T, SAMPLES, FC1)).astype(np.uint8),
+            "neurons": [0, 10, 21, 31],
+            "threshold": 1.0,
+        },
+        "fc2": {
+            "membrane": out.astype(np.float32) * 1.2,
+            "spikes": out[:, :, :RECORDED],
+            "raster": out,
+            "neurons": [0, 3, 6, 9],
+            "threshold": 1.0,
+        },
+    }
+    return ProbeRecorded(epoch=epoch, step=step, samples=[0, 99], labels=[3, 7], layers=layers, time=at)
+
+
+def fake_events(name: str = "fake-run", epochs: int = 3, steps: int = 20, finish: bool = True) -> list[Event]:
+    """A whole run as the engine would emit it, with fixed times: snapshots need the same pixels every time."""
+    clock = 1_700_000_000.0
+    events: list[Event] = [
+        RunStarted(
+            run_name=name,
+            device="cpu",
+            config=copy.deepcopy(TINY),
+            num_parameters=25_450,
+            train_size=200,
+            test_size=100,
+            steps_per_epoch=steps,
+            epochs=epochs,
+            time=clock,
+        )  # fmt: skip
+    ]
+    step = 0
+    for epoch in range(1, epochs + 1):
+        for batch in range(1, steps + 1):
+            step += 1
+            clock += 0.05
+            loss = 2.3 * math.exp(-step / 25) + 0.4 + 0.15 * math.sin(step * 1.7)
+            acc = min(0.95, 0.1 + 0.8 * (1 - math.exp(-step / 20)) + 0.05 * math.cos(step))
+            speed = 4000.0 + 10 * batch
+            events.append(StepMetrics(epoch=epoch, step=step, batch=batch, batches=steps, loss=loss, accuracy=acc,
+                                      samples_per_s=speed, lr=2e-3, step_time=0.05, time=clock))  # fmt: skip
+        clock += 0.5
+        test_acc = 0.3 + 0.15 * epoch
+        events.append(EpochMetrics(epoch=epoch, step=step, train_loss=1.2 / epoch, train_accuracy=0.25 + 0.15 * epoch,
+                                   test_loss=1.3 / epoch, test_accuracy=test_acc,
+                                   spike_rates={"fc1": 0.05 + 0.03 * epoch, "fc2": 0.2 - 0.02 * epoch},
+                                   epoch_time=1.5, best_accuracy=test_acc, time=clock))  # fmt: skip
+        events.append(_probe(epoch, step, 0.5 + 0.4 * epoch, clock))
+    if finish:
+        events.append(RunFinished(status="completed", epochs_done=epochs, steps=step, best_accuracy=0.3 + 0.15 * epochs,
+                                  final_test_accuracy=0.3 + 0.15 * epochs, final_test_loss=1.3 / epochs,
+                                  wall_time=clock - 1_700_000_000.0 + 1.0, time=clock + 1))  # fmt: skip
+    return events
+
+
+async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
+    """Let the app run until ``condition()`` holds; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or condition}")
+        await pilot.pause(0.05)

@@ -1,0 +1,252 @@
+"""The lab driven like a user would: keys and clicks through a pilot, real training in the worker process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, Select
+
+from snnlab.config import ConfigError, config_from_dict
+from snnlab.engine.trainer import train
+from snnlab.runs import RunDir, RunWriter
+from snnlab.tui.app import make_app
+from snnlab.tui.screens.dialogs import ErrorDialog
+from snnlab.tui.widgets.fields import Field
+from snnlab.tui.widgets.metric_plot import MetricPlot
+from snnlab.tui.widgets.status_bar import StatusBar
+from snnlab.tui.widgets.surrogate_lab import SurrogateLab
+from snnlab.tui.widgets.trace_view import TraceView
+from snnlab.tui.worker import ReplaySource
+from tests.tui.conftest import fake_events, wait_for
+
+SIZE = (120, 36)
+pytestmark = pytest.mark.asyncio
+
+
+def field(app, path: str) -> Field:
+    return next(f for f in app.main.query(Field) if f.path == path)
+
+
+def status_line(app) -> str:
+    return str(app.main.query_one(StatusBar).render())
+
+
+async def test_an_invalid_value_is_flagged_under_its_field_with_the_schema_message(tiny):
+    app = make_app(config=tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        batch = field(app, "data.batch_size")
+        editor = batch.query_one(Input)
+        editor.focus()
+        editor.value = ""
+        await pilot.press("-", "5")
+        await pilot.pause()
+        assert batch.has_class("-invalid")
+        assert "must be > 0 (got -5)" in str(batch.query_one(".field-error").render())
+        assert app.config is None
+        await pilot.press("backspace", "backspace", "5", "0")
+        await pilot.pause()
+        assert not batch.has_class("-invalid") and app.config is not None
+        assert app.config.data.batch_size == 50
+
+        # The output layer must spike: switching its neuron off is flagged on that layer's neuron field.
+        await pilot.click("#layer-list")
+        app.main.query_one("#layer-list").highlighted = 2
+        await pilot.pause()
+        mode = field(app, "mode:model.layers.2.neuron").query_one(Select)
+        mode.value = "none"
+        await wait_for(pilot, lambda: app.config is None, 5, "the missing output neuron to be flagged")
+        await pilot.pause()
+        with pytest.raises(ConfigError) as expected:  # the very message `snnlab run` would print
+            config_from_dict(app.main.query_one("#form").data)
+        assert expected.value.key == "model.layers.2.neuron"
+        shown = str(field(app, "mode:model.layers.2.neuron").query_one(".field-error").render())
+        assert shown == "↳ " + str(expected.value).split("model.layers.2.neuron: ", 1)[1]
+
+
+async def test_layers_can_be_added_reordered_and_removed(tiny):
+    app = make_app(config=tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        app.main.query_one("#layer-list").highlighted = 1
+        await pilot.pause()
+        await pilot.click("#add-linear")
+        await pilot.pause(0.2)
+        layers = app.main.query_one("#form").data["model"]["layers"]
+        assert [layer["type"] for layer in layers] == ["flatten", "linear", "linear", "linear"]
+        assert app.config is not None and app.config.model.layers[2].out_features == 128
+        await pilot.click("#layer-up")
+        await pilot.pause(0.2)
+        assert layers[1]["out_features"] == 128
+        await pilot.click("#remove-layer")
+        await pilot.pause(0.2)
+        assert [layer.get("out_features") for layer in layers] == [
+            None,
+            32,
+            10,
+        ]  # the moved layer was highlighted, so it went
+
+
+async def test_training_updates_the_plots_status_and_the_inside_view(tiny):
+    app = make_app(config=tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")  # focus away from the form, where "s" would be typed
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.view.status == "completed", 90, "the run to complete")
+        await pilot.pause(0.4)
+        assert "COMPLETED" in status_line(app) and "epoch 2/2" in status_line(app)
+        loss = app.main.query_one("#plot-loss", MetricPlot)
+        assert any(len(s.xs) == 8 for s in loss.series)  # 2 epochs x 4 steps, one point per step
+        assert app.main.query_one("#plot-rates", MetricPlot).series
+        run = Path(app.view.run_path)
+        assert (run / "events.jsonl").stat().st_size > 0 and (run / "checkpoints" / "last.pt").is_file()
+        assert json.loads((run / "summary.json").read_text())["status"] == "completed"
+
+        await pilot.press("3")
+        await pilot.pause(0.2)
+        trace = app.main.query_one(TraceView)
+        assert trace.series and len(trace.series[0].xs) == 4  # membrane over T = 4 steps
+        assert "eval 2/2" in str(app.main.query_one("#inside-eval").render())
+        await pilot.press("left_square_bracket")
+        assert "eval 1/2" in str(app.main.query_one("#inside-eval").render())
+
+
+async def test_stop_checkpoints_and_pause_holds_the_run(tiny):
+    tiny["train"]["epochs"] = 200
+    app = make_app(config=tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "s")
+        await wait_for(pilot, lambda: app.view.step >= 2, 60, "the first steps")
+        await pilot.press("p")
+        assert app.job.paused and app.view.status == "paused"
+        await pilot.pause(0.5)
+        held = app.view.step
+        await pilot.pause(0.5)
+        assert app.view.step <= held + 1  # at most the batch under way when the pause came
+        await pilot.press("p")
+        assert app.view.status == "running"
+        await pilot.press("x")
+        await wait_for(pilot, lambda: app.view.status == "stopped", 30, "the stop")
+        run = Path(app.view.run_path)
+        assert (run / "checkpoints" / "last.pt").is_file()
+        assert json.loads((run / "summary.json").read_text())["status"] == "stopped"
+
+
+async def test_compare_trains_once_per_surrogate_and_tabulates_them(tiny):
+    tiny["train"]["epochs"] = 1
+    app = make_app(config=tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        lab = app.main.query_one(SurrogateLab)
+        chooser = lab.query_one("#sg-choose")
+        chooser.deselect("fast_sigmoid")
+        await pilot.pause()
+        assert lab.chosen == ["atan", "triangle"]
+        assert len(lab.query_one("#sg-grad", MetricPlot).series) == 2
+        await pilot.press("c")
+        await wait_for(pilot, lambda: len(app.compare) == 2 and all(e.metrics.finished for e in app.compare)
+                       and not app.compare_queue and app.job is None, 120, "both comparison runs")  # fmt: skip
+        await pilot.pause(0.4)
+        table = lab.query_one("#sg-table", DataTable)
+        assert table.row_count == 2
+        assert [e.surrogate for e in app.compare] == ["atan", "triangle"]
+        assert all(e.metrics.status == "completed" for e in app.compare)
+        assert len(lab.query_one("#sg-acc", MetricPlot).series) == 4  # a line and points per surrogate
+        names = sorted(p.name.rsplit("-", 2)[0] for p in Path(tiny["run"]["runs_dir"]).iterdir())
+        assert names == ["tiny-atan", "tiny-triangle"]
+
+
+async def test_a_failed_run_shows_an_error_dialog_and_the_lab_keeps_working(tiny):
+    tiny["model"]["layers"][-1]["out_features"] = 5  # valid config, but the data has 10 classes
+    app = make_app(config=tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog), 60, "the error dialog")
+        assert "10 classes" in app.screen.message
+        await pilot.press("escape")
+        await pilot.press("1")
+        assert app.main.active == "network" and app.view.status == "failed" and app.job is None
+
+
+async def test_a_training_process_that_dies_is_reported(tiny):
+    tiny["train"]["epochs"] = 200
+    app = make_app(config=tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "s")
+        await wait_for(pilot, lambda: app.view.step >= 1, 60, "the first step")
+        app.job.kill()
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog), 10, "the error dialog")
+        assert "died" in app.screen.message
+        await pilot.press("enter")
+        assert app.view.status == "failed" and app.job is None
+
+
+async def test_watch_opens_a_finished_run_with_its_curves_and_probes(tmp_path, tiny):
+    config = config_from_dict(tiny)
+    run_dir = RunDir(tmp_path / "runs", "tiny", config.to_dict())
+    with RunWriter(run_dir) as writer:
+        train(config, [writer], run_dir=run_dir.path, run_name=run_dir.name)
+    app = make_app(watch=run_dir.path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.view.status == "completed", 20, "the run's events")
+        await pilot.pause(0.4)
+        assert "COMPLETED" in status_line(app)
+        assert app.main.query_one("#plot-accuracy", MetricPlot).series
+        assert app.main.query_one("#pane-inside").display  # watch shows Training and Inside
+        await pilot.press("3")
+        await wait_for(pilot, lambda: bool(app.main.query_one(TraceView).series), 20, "the probe file to load")
+        assert "label " in str(app.main.query_one("#inside-sample").render())
+
+
+async def test_runs_list_opens_and_overlays_runs(tmp_path, tiny):
+    source_events = fake_events("old-run")
+    for name in ("a", "b"):
+        run_dir = RunDir(tmp_path / "runs", name, tiny)
+        with RunWriter(run_dir) as writer:
+            for event in source_events:
+                writer(event)
+    app = make_app(config=tiny, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "r")
+        await pilot.pause(0.2)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: len(app.overlays) == 1, 10, "the overlay")
+        await pilot.press("r")
+        await pilot.pause(0.2)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.view.status == "completed", 10, "the opened run")
+        assert app.view.epoch == 3
+
+
+async def test_palette_help_export_and_layout(tmp_path, tiny, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = make_app(config=tiny, source=ReplaySource(fake_events()))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.view.status == "completed", 5, "the fake run")
+        titles = [title for title, _, _ in app.palette_commands()]
+        assert "Start training" in titles and "Stop training" not in titles
+        assert "Load preset quickstart" in titles
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"Inside")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.main.active == "inside"
+        await pilot.press("question_mark")
+        await pilot.pause(0.1)
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape", "z")
+        assert app.main.maximized is not None
+        await pilot.press("escape", "l")  # a replayed run is shown like `watch`: Training beside Inside
+        shown = [key for key in ("network", "training", "inside") if app.main.query_one(f"#pane-{key}").display]
+        assert app.main.layout_mode == "single" and shown == ["inside"]
+        await pilot.press("l")
+        shown = [key for key in ("network", "training", "inside") if app.main.query_one(f"#pane-{key}").display]
+        assert app.main.layout_mode == "grid" and shown == ["training", "inside"]
+        await pilot.press("e")
+        await pilot.pause(0.2)
+        exported = sorted(p.suffix for p in (tmp_path / "exports").iterdir())
+        assert exported == [".csv", ".svg"]
+        csv_text = next((tmp_path / "exports").glob("*.csv")).read_text()
+        assert csv_text.startswith("kind,step,train_loss") and "spike_rate_fc1" in csv_text

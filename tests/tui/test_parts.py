@@ -1,0 +1,51 @@
+"""The lab's parts that need no app: bounded metric buffers, the plotting function, the event sources."""
+
+from __future__ import annotations
+
+import pytest
+
+from snnlab.tui.metrics import Downsampled, RunMetrics
+from snnlab.tui.widgets.plotting import HLine, Series, render_plot
+from snnlab.tui.worker import ReplaySource
+from tests.tui.conftest import fake_events
+
+
+def test_metrics_keep_bounded_buffers_for_long_runs():
+    metrics = RunMetrics()
+    events = fake_events(steps=5000, epochs=2)
+    metrics.apply(events)
+    assert len(metrics.loss) < 2048 and metrics.loss.xs[-1] > 9000  # the whole run, at lower resolution
+    assert len(metrics.probes) == 2 and metrics.status == "completed"
+
+
+def test_downsampling_halves_resolution_instead_of_dropping_the_start():
+    series = Downsampled(capacity=8)
+    for i in range(100):
+        series.append(i, float(i))
+    assert len(series) < 8 and series.xs[0] < 16 and series.xs[-1] >= 90
+    assert series.ys == sorted(series.ys)  # averages of neighbours keep the trend
+
+
+def test_eta_comes_from_event_times():
+    metrics = RunMetrics()
+    metrics.apply(fake_events(finish=False)[:11])  # RunStarted + 10 steps, 0.05 s apart, 60 steps planned
+    assert metrics.eta() == pytest.approx(50 * 0.05, rel=1e-4)
+
+
+def test_render_plot_fills_its_box_and_skips_non_finite_values():
+    text = render_plot([Series([0, 1, 2, 3], [1.0, float("nan"), 3.0, 2.0], "cyan", "loss")], 40, 10,
+                       hlines=[HLine(2.5, "red", "threshold")], x_label="step")  # fmt: skip
+    lines = text.plain.split("\n")
+    assert len(lines) == 10 and all(len(line) == 40 for line in lines)
+    assert "loss" in lines[0] and "threshold" in lines[0] and "step" in lines[-1]
+    assert "no data yet" in render_plot([], 30, 5).plain
+
+
+def test_replay_source_hands_out_events_in_order():
+    events = fake_events()
+    source = ReplaySource(events, per_drain=10)
+    drained = []
+    while chunk := source.drain():
+        assert len(chunk) <= 10
+        drained += chunk
+    assert drained == events and source.failure() is None

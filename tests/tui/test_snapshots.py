@@ -1,0 +1,89 @@
+"""Snapshots pin what each pane shows. The app is fed a fixed list of events (fixed times, fixed probe
+tensors), so the pixels are the same on every machine. Update with ``pytest --snapshot-update``."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from snnlab.tui.app import make_app
+from snnlab.tui.metrics import RunMetrics
+from snnlab.tui.widgets.surrogate_lab import CompareEntry
+from snnlab.tui.worker import ReplaySource
+from tests.conftest import TINY
+from tests.tui.conftest import fake_events
+
+
+def replay_app(**options: Any):
+    app = make_app(config=copy.deepcopy(TINY), source=ReplaySource(fake_events()), **options)
+    app.animation_level = "none"
+    return app
+
+
+async def settle(pilot: Any, *keys: str) -> None:
+    """Let the drain and redraw timers run, press ``keys``, and drop toasts (they time out)."""
+    await pilot.pause(0.4)
+    if keys:
+        await pilot.press(*keys)
+    await pilot.pause(0.3)
+    pilot.app.redraw()
+    pilot.app.clear_notifications()
+    await pilot.pause()
+
+
+def test_network_pane(snap_compare):
+    app = make_app(config=copy.deepcopy(TINY))
+    app.animation_level = "none"
+    assert snap_compare(app, terminal_size=(100, 32), run_before=lambda pilot: settle(pilot, "1"))
+
+
+def test_network_pane_flags_an_invalid_field(snap_compare):
+    app = make_app(config=copy.deepcopy(TINY))
+    app.animation_level = "none"
+
+    async def edit(pilot: Any) -> None:
+        await settle(pilot, "1")
+        editor = next(f for f in app.main.query("Field") if f.path == "data.batch_size").editor
+        editor.focus()
+        editor.value = "0"
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=edit)
+
+
+def test_training_pane(snap_compare):
+    assert snap_compare(replay_app(), terminal_size=(100, 32), run_before=lambda pilot: settle(pilot, "2"))
+
+
+def test_training_pane_at_80x24(snap_compare):
+    assert snap_compare(replay_app(), terminal_size=(80, 24), run_before=lambda pilot: settle(pilot, "2"))
+
+
+def test_inside_pane(snap_compare):
+    # Second evaluation, second sample, second group of neurons: the keys of the pane at work.
+    keys = ("3", "left_square_bracket", "full_stop")
+    assert snap_compare(replay_app(), terminal_size=(100, 32), run_before=lambda pilot: settle(pilot, *keys))
+
+
+def test_surrogates_pane_with_a_comparison(snap_compare):
+    app = replay_app()
+
+    async def compare(pilot: Any) -> None:
+        await settle(pilot, "4")
+        entries = []
+        for k, (name, events) in enumerate((("atan", fake_events("a")), ("triangle", fake_events("b", epochs=2)))):
+            metrics = RunMetrics()
+            metrics.apply(events[: len(events) - k * 5])  # the second one is cut short: still running
+            entries.append(CompareEntry(name, {}, metrics))
+        app.compare = entries
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(100, 32), run_before=compare)
+
+
+def test_watch_layout_on_a_large_terminal(snap_compare):
+    assert snap_compare(replay_app(), terminal_size=(160, 48), run_before=lambda pilot: settle(pilot))
+
+
+def test_help_screen(snap_compare):
+    assert snap_compare(replay_app(), terminal_size=(100, 32), run_before=lambda pilot: settle(pilot, "f1"))
