@@ -4,6 +4,9 @@ Reads top to bottom: set up (seed, device, data, model, optimizer), then for eac
 encode, forward, loss, backward, clip, step, emit. Evaluation, probes and checkpoints happen at epoch
 ends. Sinks only receive events; ``stop`` and ``pause`` (threading or multiprocessing events) are
 checked at batch boundaries. A stop writes a checkpoint that ``resume`` continues from exactly.
+
+``train`` tunes the process's malloc to keep freed memory (see ``allocator.py``): the same large
+buffers come back every step, and re-faulting them in cost about half the step time on CPU.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from snnlab.engine import checkpoint, losses
+from snnlab.engine import allocator, checkpoint, losses
 from snnlab.engine.data import DataError, Split, batches, load_dataset
 from snnlab.engine.encoders import encode
 from snnlab.engine.events import (
@@ -94,13 +97,16 @@ def pick_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
+    # The fused implementations update all parameters in one kernel (measured 2.4 -> 0.4 ms per Adam
+    # step on the tutorial-5 network on CPU); they exist for CPU and CUDA tensors.
+    fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, **fused)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, **fused)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **fused)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg):
@@ -144,7 +150,7 @@ class Session:
                 "config",
             )
         self.model.set_fused(config.model.fused)
-        self.optimizer = make_optimizer(self.model, t)
+        self.optimizer = make_optimizer(self.model, t, self.device)
         self.scheduler = make_scheduler(self.optimizer, t)
         self.loss_fn = losses.loss_fn(t.loss, **t.loss_params)
         self.encoder_generator = torch.Generator(device=self.device).manual_seed(t.seed)
@@ -252,6 +258,7 @@ def train(
         resume: a checkpoint file to continue from.
     """
     started = time.time()
+    allocator.keep_freed_memory()
 
     def emit(event: Event) -> None:
         for sink in sinks:

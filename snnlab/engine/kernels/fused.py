@@ -58,8 +58,10 @@ def _leaky_step_into(i_t, mem_out, spk_out, t, beta, threshold, reset, scratch) 
             torch.mul(beta, prev, out=mem)
             mem.add_(i_t)
             if reset == "subtract":
-                mem.sub_(torch.mul(spk_prev, threshold, out=scratch))
-    torch.gt(torch.sub(mem, threshold, out=scratch), 0, out=spk_out[t])
+                # spike is 0 or 1, so spike*threshold is exact and this equals mem - reset*threshold.
+                mem.addcmul_(spk_prev, threshold, value=-1)
+    # mem > threshold is mem - threshold > 0 for finite floats (IEEE subtraction of unequal values is never 0).
+    torch.gt(mem, threshold, out=spk_out[t])
 
 
 def _leaky_forward(current, beta, threshold, reset, time_steps, mem_out, spk_out) -> None:
@@ -70,7 +72,12 @@ def _leaky_forward(current, beta, threshold, reset, time_steps, mem_out, spk_out
         _leaky_step_into(_input_at(current, t, static), mem_out, spk_out, t, beta, threshold, reset, scratch)
 
 
-def _membrane_adjoint(ctx, mem, spk, g_spk, g_mem, feedback=None):
+def _fired(mem_t: Tensor, threshold: Tensor) -> Tensor:
+    """spike = H(mem - threshold), rebuilt from the saved membrane."""
+    return (mem_t > threshold).to(mem_t.dtype)
+
+
+def _membrane_adjoint(ctx, mem, g_spk, g_mem, feedback=None):
     """Backward through time of the leaky membrane.
 
     Returns ``delta [T, ...]`` (dL/dmem[t]) and the parameter gradients ``(d_beta, d_threshold)``
@@ -79,13 +86,16 @@ def _membrane_adjoint(ctx, mem, spk, g_spk, g_mem, feedback=None):
 
     It walks back one step at a time on purpose: every temporary is one step's size and stays in
     cache, which measured faster on CPU than whole-sequence ops on ``[T, B, N]`` temporaries.
+    Spikes are rebuilt from the membrane step by step instead of being saved.
     """
     beta, threshold, reset, surrogate = ctx.beta, ctx.threshold, ctx.reset, ctx.surrogate
     T = mem.shape[0]
     delta = torch.empty_like(mem)
     d_beta = torch.zeros_like(mem[0]) if beta.requires_grad else None
     d_threshold = torch.zeros_like(mem[0]) if threshold.requires_grad else None
+    spk_t = _fired(mem[T - 1], threshold) if reset == "zero" else None
     for t in range(T - 1, -1, -1):
+        spk_prev = _fired(mem[t - 1], threshold) if t > 0 else None  # = reset[t]
         g_s = g_spk[t] if g_spk is not None else None
         if feedback is not None and t < T - 1:
             fb = feedback(delta[t + 1])
@@ -102,13 +112,14 @@ def _membrane_adjoint(ctx, mem, spk, g_spk, g_mem, feedback=None):
         else:
             d.zero_()
         if t < T - 1:
-            k = beta * (1 - spk[t]) if reset == "zero" else beta
+            k = beta * (1 - spk_t) if reset == "zero" else beta  # spk_t = reset[t+1]
             d.addcmul_(k, delta[t + 1])
         if t > 0:
             if d_beta is not None:
-                d_beta.addcmul_(d, mem[t - 1] * (1 - spk[t - 1]) if reset == "zero" else mem[t - 1])
+                d_beta.addcmul_(d, mem[t - 1] * (1 - spk_prev) if reset == "zero" else mem[t - 1])
             if d_threshold is not None and reset == "subtract":
-                d_threshold.addcmul_(d, spk[t - 1], value=-1)
+                d_threshold.addcmul_(d, spk_prev, value=-1)
+        spk_t = spk_prev
     return delta, d_beta, d_threshold
 
 
@@ -123,15 +134,15 @@ class LeakyScan(torch.autograd.Function):
         spk = current.new_empty(shape)
         with torch.no_grad():
             _leaky_forward(current, beta, threshold, reset, time_steps, mem, spk)
-        ctx.save_for_backward(mem, spk, beta, threshold)
+        ctx.save_for_backward(mem, beta, threshold)
         ctx.reset, ctx.surrogate, ctx.static = reset, surrogate, time_steps is not None
         return spk, mem
 
     @staticmethod
     def backward(ctx, g_spk, g_mem):
-        mem, spk, beta, threshold = ctx.saved_tensors
+        mem, beta, threshold = ctx.saved_tensors
         ctx.beta, ctx.threshold = beta, threshold
-        delta, d_beta, d_thr = _membrane_adjoint(ctx, mem, spk, g_spk, g_mem)
+        delta, d_beta, d_thr = _membrane_adjoint(ctx, mem, g_spk, g_mem)
         grad_in = delta.sum(0) if ctx.static else delta
         return grad_in, _reduce(d_beta, beta), _reduce(d_thr, threshold), None, None, None
 
@@ -156,15 +167,15 @@ class SynapticScan(torch.autograd.Function):
             mem = torch.empty_like(syn)
             spk = torch.empty_like(syn)
             _leaky_forward(syn, beta, threshold, reset, None, mem, spk)
-        ctx.save_for_backward(syn, mem, spk, alpha, beta, threshold)
+        ctx.save_for_backward(syn, mem, alpha, beta, threshold)
         ctx.reset, ctx.surrogate, ctx.static = reset, surrogate, static
         return spk, syn, mem
 
     @staticmethod
     def backward(ctx, g_spk, g_syn, g_mem):
-        syn, mem, spk, alpha, beta, threshold = ctx.saved_tensors
+        syn, mem, alpha, beta, threshold = ctx.saved_tensors
         ctx.beta, ctx.threshold = beta, threshold
-        delta, d_beta, d_thr = _membrane_adjoint(ctx, mem, spk, g_spk, g_mem)
+        delta, d_beta, d_thr = _membrane_adjoint(ctx, mem, g_spk, g_mem)
         # eps[t] = dL/dsyn[t] = gsyn[t] + delta[t] + alpha*eps[t+1]
         base = delta if g_syn is None else delta + g_syn
         eps = torch.empty_like(syn)
@@ -211,7 +222,7 @@ class RLeakyScan(torch.autograd.Function):
                 feedback = F.linear(prev_spk, weight, bias) if all_to_all else weight * prev_spk
                 torch.add(_input_at(current, t, static), feedback, out=drive)
                 _leaky_step_into(drive, mem, spk, t, beta, threshold, reset, scratch)
-        ctx.save_for_backward(mem, spk, weight, beta, threshold)
+        ctx.save_for_backward(mem, weight, beta, threshold)
         ctx.has_bias = bias is not None
         ctx.bias_shape = bias.shape if bias is not None else None
         ctx.bias_needs_grad = bias is not None and bias.requires_grad
@@ -220,22 +231,23 @@ class RLeakyScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_spk, g_mem):
-        mem, spk, weight, beta, threshold = ctx.saved_tensors
+        mem, weight, beta, threshold = ctx.saved_tensors
         ctx.beta, ctx.threshold = beta, threshold
 
         def feedback(delta_next: Tensor) -> Tensor:
             # spike[t] drives mem[t+1] through the recurrent map.
             return delta_next @ weight if ctx.all_to_all else delta_next * weight
 
-        deltas, d_beta, d_thr = _membrane_adjoint(ctx, mem, spk, g_spk, g_mem, feedback)
+        deltas, d_beta, d_thr = _membrane_adjoint(ctx, mem, g_spk, g_mem, feedback)
         grad_in = deltas.sum(0) if ctx.static else deltas
         grad_weight = grad_bias = None
         if weight.requires_grad and mem.shape[0] > 1:
+            spk = _fired(mem[:-1], threshold)  # spike[t-1], the feedback's input
             if ctx.all_to_all:
                 n = weight.shape[0]
-                grad_weight = deltas[1:].reshape(-1, n).t() @ spk[:-1].reshape(-1, n)
+                grad_weight = deltas[1:].reshape(-1, n).t() @ spk.reshape(-1, n)
             else:
-                grad_weight = _reduce(deltas[1:] * spk[:-1], weight)
+                grad_weight = _reduce(deltas[1:] * spk, weight)
         elif weight.requires_grad:
             grad_weight = torch.zeros_like(weight)
         if ctx.bias_needs_grad:
