@@ -66,6 +66,12 @@ class Surrogate:
     def grad(self, x: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def grad_(self, x: Tensor) -> Tensor:
+        """``grad(x)`` written into ``x`` (which it overwrites); the fused kernels' hot path.
+
+        Subclasses override it with in-place arithmetic where that saves allocations."""
+        return x.copy_(self.grad(x))
+
     def spike(self, x: Tensor) -> Tensor:
         """Heaviside step of ``x`` whose backward pass uses :meth:`grad`."""
         return _SpikeFunction.apply(x, self)
@@ -100,6 +106,9 @@ class ATan(Surrogate):
     def grad(self, x: Tensor) -> Tensor:
         return (self.alpha / 2) / (1 + (math.pi / 2 * self.alpha * x) ** 2)
 
+    def grad_(self, x: Tensor) -> Tensor:
+        return x.mul_(math.pi / 2 * self.alpha).square_().add_(1).reciprocal_().mul_(self.alpha / 2)
+
 
 class FastSigmoid(Surrogate):
     """Fast sigmoid (Zenke & Ganguli 2018, SuperSpike).
@@ -117,6 +126,9 @@ class FastSigmoid(Surrogate):
 
     def grad(self, x: Tensor) -> Tensor:
         return 1 / (self.slope * x.abs() + 1) ** 2
+
+    def grad_(self, x: Tensor) -> Tensor:
+        return x.abs_().mul_(self.slope).add_(1).square_().reciprocal_()
 
 
 class Sigmoid(Surrogate):
@@ -136,6 +148,10 @@ class Sigmoid(Surrogate):
     def grad(self, x: Tensor) -> Tensor:
         s = torch.sigmoid(self.slope * x)
         return self.slope * s * (1 - s)
+
+    def grad_(self, x: Tensor) -> Tensor:
+        s = x.mul_(self.slope).sigmoid_()
+        return s.mul_(1 - s).mul_(self.slope)
 
 
 class Triangle(Surrogate):
@@ -158,6 +174,9 @@ class Triangle(Surrogate):
 
     def grad(self, x: Tensor) -> Tensor:
         return (1 - x.abs() / self.width).clamp_min(0) / self.width
+
+    def grad_(self, x: Tensor) -> Tensor:
+        return x.abs_().div_(-self.width).add_(1).clamp_min_(0).div_(self.width)
 
 
 class StraightThrough(Surrogate):

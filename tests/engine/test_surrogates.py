@@ -78,3 +78,10 @@ def test_parameters_and_errors():
     with pytest.raises(ValueError, match="alpha must be > 0"):
         surrogates.get("atan", alpha=0)
     assert surrogates.get("atan") == surrogates.get("atan", alpha=2)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_in_place_grad_equals_grad(name):
+    s = surrogates.get(name)
+    x = torch.linspace(-3, 3, 601)
+    torch.testing.assert_close(s.grad_(x.clone()), s.grad(x), rtol=1e-6, atol=1e-7)
