@@ -199,14 +199,19 @@ def runs_show(
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")] = Path("runs"),
 ) -> None:
     """Show one run: config, metrics and curves."""
-    from snnlab import runs
     from snnlab.console import show_run
 
+    show_run(_find_run(runs_dir, run_name))
+
+
+def _find_run(runs_dir: Path, run_name: str) -> Path:
+    """The run directory a user named (path, folder name or unique prefix), or a one-line error."""
+    from snnlab import runs
+
     try:
-        path = runs.find_run(runs_dir, run_name)
+        return runs.find_run(runs_dir, run_name)
     except runs.RunDirError as exc:
         raise fail(str(exc)) from None
-    show_run(path)
 
 
 @app.command()
@@ -226,13 +231,7 @@ def watch(
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")] = Path("runs"),
 ) -> None:
     """Follow a run directory, live or finished, in the lab's Training and Inside panes."""
-    from snnlab import runs
-
-    try:
-        path = runs.find_run(runs_dir, run_name)
-    except runs.RunDirError as exc:
-        raise fail(str(exc)) from None
-    _run_lab(watch=path, runs_dir=runs_dir)
+    _run_lab(watch=_find_run(runs_dir, run_name), runs_dir=runs_dir)
 
 
 def _open_lab(preset: str | None, overrides: list[str]) -> None:
