@@ -11,7 +11,7 @@ from snnlab.tui.metrics import RunMetrics
 from snnlab.tui.widgets.surrogate_lab import CompareEntry
 from snnlab.tui.worker import ReplaySource
 from tests.conftest import TINY
-from tests.tui.conftest import fake_events
+from tests.tui.conftest import fake_events, wait_for
 
 
 def replay_app(**options: Any):
@@ -43,9 +43,12 @@ def test_network_pane_flags_an_invalid_field(snap_compare):
 
     async def edit(pilot: Any) -> None:
         await settle(pilot, "1")
-        editor = next(f for f in app.main.query("Field") if f.path == "data.batch_size").editor
-        editor.focus()
-        editor.value = "0"
+        field = next(f for f in app.main.query("Field") if f.path == "data.batch_size")
+        field.editor.cursor_blink = False  # a blinking cursor is captured on or off depending on timing
+        field.editor.focus()
+        field.editor.value = "0"
+        # Validation runs after a refresh; on a loaded machine a fixed pause can come too early.
+        await wait_for(pilot, lambda: field.has_class("-invalid"), 10, "the invalid field to be flagged")
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=edit)
