@@ -2,14 +2,19 @@
 
 Exit codes: 0 ok, 1 the run failed, 2 usage / config / data error, 130 interrupted (Ctrl-C).
 Errors go to stderr as one line; ``--debug`` shows the traceback as well.
+
+Under ``torchrun --nproc_per_node N -m snnlab run PRESET`` every rank trains its share of each batch;
+rank 0 alone creates and writes the run directory and prints progress.
 """
 
 from __future__ import annotations
 
 import enum
+import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Annotated
@@ -87,12 +92,13 @@ def run(
     overrides = list(set_ or [])
     if device:
         overrides.append(f"train.device={device}")
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # torchrun: only rank 0 writes the run directory
     try:
         if resume:
-            run_dir, cfg, ckpt = _resume_target(resume, preset, overrides)
+            run_dir, cfg, ckpt = _resume_target(resume, preset, overrides, write=main_rank)
         elif preset:
             cfg = cfgmod.load_config(cfgmod.find_preset(preset), overrides)
-            run_dir = runs.RunDir(cfg.run.runs_dir, cfg.run.name, cfg.to_dict())
+            run_dir = runs.RunDir(cfg.run.runs_dir, cfg.run.name, cfg.to_dict()) if main_rank else None
             ckpt = None
         else:
             raise cfgmod.ConfigError("give a preset (see `snnlab presets`) or --resume RUN")
@@ -101,7 +107,7 @@ def run(
     raise typer.Exit(int(_train(cfg, run_dir, ckpt, quiet)))
 
 
-def _resume_target(resume: str, preset: str | None, overrides: list[str]):
+def _resume_target(resume: str, preset: str | None, overrides: list[str], write: bool = True):
     from snnlab import config as cfgmod
     from snnlab import runs
     from snnlab.engine import checkpoint
@@ -121,35 +127,60 @@ def _resume_target(resume: str, preset: str | None, overrides: list[str]):
             f"{run_dir.path.name} already finished {done} of {cfg.train.epochs} epochs; "
             f"continue with --set train.epochs={done + 1}"
         )
-    run_dir.config_path.write_text(cfgmod.dump_yaml(cfg))
+    if write:
+        # Atomically: under torchrun the other ranks may be reading this file right now.
+        tmp = run_dir.config_path.with_name(f".{run_dir.config_path.name}.{os.getpid()}.tmp")
+        tmp.write_text(cfgmod.dump_yaml(cfg))
+        os.replace(tmp, run_dir.config_path)
     return run_dir, cfg, ckpt
 
 
 def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
     from snnlab import runs
     from snnlab.console import ConsoleSink, print_summary
+    from snnlab.engine import distributed
     from snnlab.engine.trainer import train
 
+    ctx = distributed.setup(cpu=cfg.train.device == "cpu")
     stop = threading.Event()
-    interrupted = False
+    first_interrupt: float | None = None
 
     def on_sigint(signum, frame):
-        nonlocal interrupted
-        if interrupted:  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        interrupted = True
-        stop.set()
-        print("\nsnnlab: stopping at the next batch (Ctrl-C again to stop at once)", file=sys.stderr)
+        nonlocal first_interrupt
+        now = time.monotonic()
+        # torchrun passes the terminal's Ctrl-C on to its workers, so one press can arrive twice.
+        if first_interrupt is not None and not (ctx.distributed and now - first_interrupt < 2.0):
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        if first_interrupt is None:
+            first_interrupt = now
+            stop.set()
+            if ctx.is_main:
+                print("\nsnnlab: stopping at the next batch (Ctrl-C again to stop at once)", file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    if not ctx.is_main:  # the other ranks train their share silently
+        result = None
+        try:
+            result = train(cfg, [], stop=stop, resume=ckpt, ctx=ctx)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            distributed.teardown(together=result is not None and result.status != "failed")
+        if result.status == "failed":
+            print(f"snnlab: error (rank {ctx.rank}): {result.error}", file=sys.stderr)
+            return Exit.USAGE if result.reason in ("data", "config", "device") else Exit.FAILED
+        return Exit.INTERRUPTED if result.status == "stopped" else Exit.OK
     console = ConsoleSink(quiet=quiet)
     writer = runs.RunWriter(run_dir)
+    result = None
     try:
-        result = train(cfg, [writer, console], stop=stop, run_dir=run_dir.path, resume=ckpt, run_name=run_dir.name)
+        result = train(
+            cfg, [writer, console], stop=stop, run_dir=run_dir.path, resume=ckpt, run_name=run_dir.name, ctx=ctx
+        )
     finally:
         signal.signal(signal.SIGINT, previous)
         console.close()
         writer.close()
+        distributed.teardown(together=result is not None and result.status != "failed")
     if result.status == "failed":
         print(f"snnlab: error: {result.error}", file=sys.stderr)
         print(f"run directory: {run_dir.path}", file=sys.stderr)
@@ -160,6 +191,40 @@ def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
         print(f"stopped; continue with: snnlab run --resume {run_dir.path}", file=sys.stderr)
         return Exit.INTERRUPTED
     return Exit.OK
+
+
+@app.command()
+def sweep(
+    preset: Annotated[str, typer.Argument(help="Preset name (see `snnlab presets`) or YAML file.")],
+    grid: Annotated[
+        list[str] | None,
+        typer.Option("--grid", "-g", help="Values to try, e.g. model.neuron.surrogate=atan,sigmoid (repeatable)."),
+    ] = None,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Runs per combination (train.seed, +1, ...).")] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Runs at the same time.")] = 1,
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a config value in every run.")] = None,
+) -> None:
+    """Run every combination of --grid values times --seeds; write summary.csv and print a table."""
+    from snnlab import config as cfgmod
+    from snnlab import sweep as sweepmod
+
+    try:
+        path = cfgmod.find_preset(preset)
+        sweep_dir, rows, trials = sweepmod.run_sweep(
+            path, sweepmod.parse_grid(list(grid or [])), seeds, list(set_ or []), workers
+        )
+    except cfgmod.ConfigError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot create the sweep directory: {exc}") from None
+    keys = list(sweepmod.parse_grid(list(grid or [])))
+    print()
+    print(sweepmod.table(keys, rows))
+    print(f"sweep directory: {sweep_dir}")
+    failed = [t for t in trials if t.returncode != 0 or t.run_dir is None]
+    for trial in failed:
+        print(f"snnlab: error: {trial.name} failed: {trial.error or f'exit {trial.returncode}'}", file=sys.stderr)
+    raise typer.Exit(int(Exit.FAILED if failed else Exit.OK))
 
 
 @app.command()
@@ -262,8 +327,14 @@ def _run_lab(**options) -> None:
 
 
 def main() -> None:
+    entry = app
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        # Started by torchrun: an uncaught error on any rank is recorded for the launcher to show.
+        from torch.distributed.elastic.multiprocessing.errors import record
+
+        entry = record(app)
     try:
-        app()
+        entry()
     except KeyboardInterrupt:
         print("snnlab: interrupted", file=sys.stderr)
         sys.exit(int(Exit.INTERRUPTED))

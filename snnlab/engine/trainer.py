@@ -5,6 +5,10 @@ encode, forward, loss, backward, clip, step, emit. Evaluation, probes and checkp
 ends. Sinks only receive events; ``stop`` and ``pause`` (threading or multiprocessing events) are
 checked at batch boundaries. A stop writes a checkpoint that ``resume`` continues from exactly.
 
+Under torchrun (``distributed.py``) every rank runs this same loop on its slice of each global batch, with
+the model wrapped in DistributedDataParallel; metrics and the stop flag are summed over ranks, and only
+the rank given sinks and a ``run_dir`` (rank 0) writes anything.
+
 ``train`` tunes the process's malloc to keep freed memory (see ``allocator.py``): the same large
 buffers come back every step, and re-faulting them in cost about half the step time on CPU.
 """
@@ -19,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from snnlab.engine import allocator, checkpoint, losses
+from snnlab.engine import allocator, checkpoint, distributed, losses
 from snnlab.engine.data import DataError, Split, batches, load_dataset
 from snnlab.engine.encoders import encode
 from snnlab.engine.events import (
@@ -121,11 +125,16 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg):
 class Session:
     """Everything built from a config: data, model, optimizer. The TUI and benchmarks reuse it."""
 
-    def __init__(self, config: Config, device: torch.device | None = None):
+    def __init__(
+        self, config: Config, device: torch.device | None = None, ctx: distributed.Context = distributed.SINGLE
+    ):
         self.config = config
+        self.ctx = ctx
         d, t = config.data, config.train
         torch.manual_seed(t.seed)
         self.device = device or pick_device(t.device)
+        if ctx.distributed and device is None and self.device.type == "cuda":
+            self.device = torch.device("cuda", ctx.local_rank)  # one GPU per process
         self.dataset = load_dataset(
             d.dataset,
             d.data_dir,
@@ -150,6 +159,14 @@ class Session:
                 "config",
             )
         self.model.set_fused(config.model.fused)
+        # The module that trains: DDP averages gradients over ranks. ``self.model`` stays the plain
+        # module, for checkpoints, evaluation and probes.
+        self.trained_model: torch.nn.Module = self.model
+        if ctx.distributed:
+            device_ids = [self.device] if self.device.type == "cuda" else None
+            self.trained_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=device_ids, find_unused_parameters=False
+            )
         self.optimizer = make_optimizer(self.model, t, self.device)
         self.scheduler = make_scheduler(self.optimizer, t)
         self.loss_fn = losses.loss_fn(t.loss, **t.loss_params)
@@ -171,17 +188,28 @@ class Session:
         """Loss, accuracy and spike rate per layer on a whole split (the test split by default).
 
         The encoder draws from its own fixed-seed generator, so repeated evaluations see the same spikes.
+        With several ranks each evaluates its slice of every batch and the sums are added over ranks.
         """
         split = split or self.test_split
         self.model.eval()
         generator = torch.Generator(device=self.device).manual_seed(self.config.train.seed + 1)
-        loss_sum, correct, rates = 0.0, 0, {}
+        loss_sum, correct = 0.0, 0
+        rates = {block.name: 0.0 for block in self.model.blocks if block.neuron is not None}
         for x, y in batches(split, self.config.data.batch_size, shuffle=False):
-            out = self.model(self.encode(x, generator))
+            inputs = self.encode(x, generator)  # the whole batch, so every rank draws the same spikes
+            part = distributed.shard(len(y), self.ctx)
+            inputs, y = inputs[:, part], y[part]
+            if len(y) == 0:
+                continue
+            out = self.model(inputs)
             loss_sum += self.loss_fn(out.spikes, out.membrane, y).item() * len(y)
             correct += int((losses.decode(self.config.train.decoder, out.spikes, out.membrane) == y).sum())
             for name, (spk, _) in out.layers.items():
                 rates[name] = rates.get(name, 0.0) + spk.mean().item() * len(y)
+        if self.ctx.distributed:
+            names = list(rates)
+            loss_sum, correct, *sums = distributed.all_reduce_sum([loss_sum, correct, *rates.values()], self.device)
+            rates = dict(zip(names, sums, strict=True))
         n = len(split)
         self.model.train()
         return loss_sum / n, correct / n, {k: v / n for k, v in rates.items()}
@@ -250,12 +278,15 @@ def train(
     run_dir: str | Path | None = None,
     resume: str | Path | None = None,
     run_name: str | None = None,
+    ctx: distributed.Context = distributed.SINGLE,
 ) -> RunResult:
     """Train ``config``; every observable thing goes to ``sinks`` as an event.
 
     Args:
         run_dir: folder whose ``checkpoints/`` receive ``last.pt`` and ``best.pt`` (none: no checkpoints).
         resume: a checkpoint file to continue from.
+        ctx: this process's place under torchrun (see ``distributed.setup``); give sinks and ``run_dir``
+            to rank 0 only.
     """
     started = time.time()
     allocator.keep_freed_memory()
@@ -269,7 +300,7 @@ def train(
     device = "?"
     session = None
     try:
-        session = Session(config)
+        session = Session(config, ctx=ctx)
         device = _device_name(session.device)
         if resume is not None:
             progress = session.restore(checkpoint.load(resume, session.device))
@@ -302,7 +333,7 @@ def train(
 
 
 def _fit(session: Session, p: _Progress, emit, stop, pause, ckpt_dir: Path | None, run_name: str) -> None:
-    cfg, model = session.config, session.model
+    cfg, model, ctx = session.config, session.model, session.ctx
     t = cfg.train
     bs = cfg.data.batch_size
     batches_per_epoch = math.ceil(len(session.train_split) / bs)
@@ -328,12 +359,23 @@ def _fit(session: Session, p: _Progress, emit, stop, pause, ckpt_dir: Path | Non
             if b <= p.batch:
                 continue  # done before the checkpoint this run resumed from
             _wait_while_paused(pause, stop)
-            if stop is not None and stop.is_set():
+            if distributed.any_rank(stop is not None and stop.is_set(), session.device):
                 raise _Stopped
             t0 = time.perf_counter()
-            out = model(session.encode(x))
-            loss = session.loss_fn(out.spikes, out.membrane, y)
-            loss_value = loss.item()
+            inputs = session.encode(x)  # the whole batch, so the encoder's generator stays in step on all ranks
+            batch_size = len(y)
+            part = distributed.shard(batch_size, ctx)
+            inputs, y = inputs[:, part], y[part]
+            out = session.trained_model(inputs)
+            if len(y):
+                loss = session.loss_fn(out.spikes, out.membrane, y)
+                with torch.no_grad():
+                    correct = int((losses.decode(t.decoder, out.spikes, out.membrane) == y).sum())
+                local = [loss.item() * len(y), correct]
+            else:  # a last batch smaller than the world: this rank only joins the gradient average
+                loss, correct, local = out.membrane.sum() * 0.0, 0, [0.0, 0]
+            loss_sum, correct = distributed.all_reduce_sum(local, session.device)
+            loss_value, correct = loss_sum / batch_size, int(correct)
             if not math.isfinite(loss_value):
                 raise TrainingError(
                     f"loss became {loss_value} at epoch {epoch}, step {p.step + 1}; lower train.lr or set "
@@ -341,17 +383,18 @@ def _fit(session: Session, p: _Progress, emit, stop, pause, ckpt_dir: Path | Non
                     "nan_loss",
                 )
             session.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # DDP averages gradients over ranks; weighting by the slice's share makes that the gradient
+            # of the mean over the whole batch even when slices differ in size.
+            share = len(y) * ctx.world_size / batch_size
+            (loss * share if len(y) and share != 1 else loss).backward()
             if t.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
             session.optimizer.step()
             step_time = time.perf_counter() - t0
-            with torch.no_grad():
-                correct = int((losses.decode(t.decoder, out.spikes, out.membrane) == y).sum())
             p.step, p.batch = p.step + 1, b
-            p.loss_sum += loss_value * len(y)
+            p.loss_sum += loss_sum
             p.correct += correct
-            p.seen += len(y)
+            p.seen += batch_size
             if p.step % cfg.run.log_every == 0 or b == batches_per_epoch:
                 emit(
                     StepMetrics(
@@ -360,8 +403,8 @@ def _fit(session: Session, p: _Progress, emit, stop, pause, ckpt_dir: Path | Non
                         batch=b,
                         batches=batches_per_epoch,
                         loss=loss_value,
-                        accuracy=correct / len(y),
-                        samples_per_s=len(y) / step_time,
+                        accuracy=correct / batch_size,
+                        samples_per_s=batch_size / step_time,
                         lr=session.optimizer.param_groups[0]["lr"],
                         step_time=step_time,
                     )

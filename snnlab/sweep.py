@@ -1,0 +1,248 @@
+"""Sweeps: every combination of a grid of config values, times a number of seeds, each run its own way.
+
+Each run is a plain ``python -m snnlab run PRESET --set ...`` subprocess writing a normal run directory
+under ``runs/sweep-<name>-<timestamp>/``; a crashed run therefore cannot take the sweep down, and up to
+``workers`` of them run at once (with several GPUs, each worker gets its own through
+``CUDA_VISIBLE_DEVICES``). At the end ``summary.csv`` holds one row per combination.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from snnlab import runs
+from snnlab.config import ConfigError, load_config
+from snnlab.engine.events import EpochMetrics
+
+
+@dataclass
+class Trial:
+    """One run of the sweep: a combination of grid values and a seed."""
+
+    values: tuple[Any, ...]
+    seed: int
+    name: str
+    overrides: list[str]
+    run_dir: Path | None = None
+    returncode: int | None = None
+    error: str = ""
+
+
+@dataclass
+class Row:
+    """One line of ``summary.csv``: a combination over its seeds."""
+
+    values: tuple[Any, ...]
+    n: int
+    best_accuracy_mean: float | None
+    best_accuracy_std: float | None
+    time_to_best_mean: float | None
+    spike_rate_mean: float | None
+    failed_seeds: list[int] = field(default_factory=list)
+
+
+def parse_grid(items: list[str]) -> dict[str, list[Any]]:
+    """``["train.lr=1e-3,2e-3", ...]`` -> ``{"train.lr": [0.001, 0.002]}``; each value read as YAML."""
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not values.strip():
+            raise ConfigError(f"--grid {item!r}: write KEY=V1,V2,... e.g. train.lr=1e-3,2e-3")
+        if key in grid:
+            raise ConfigError(f"--grid {key} is given twice; list all its values in one --grid")
+        grid[key] = [_value(v.strip()) for v in values.split(",")]
+    return grid
+
+
+def _value(text: str) -> Any:
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
+        except ValueError:
+            pass
+    return value
+
+
+def _format(value: Any) -> str:
+    """A value as ``--set`` reads it back (YAML, one line)."""
+    if isinstance(value, str):
+        return value
+    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
+
+
+def plan(preset: Path, grid: dict[str, list[Any]], seeds: int, overrides: list[str]) -> tuple[str, list[Trial]]:
+    """The trials of a sweep; every combination's config is checked here, before any run starts."""
+    base = load_config(preset, overrides)
+    keys = list(grid)
+    trials: list[Trial] = []
+    for values in itertools.product(*(grid[k] for k in keys)):
+        sets = [f"{k}={_format(v)}" for k, v in zip(keys, values, strict=True)]
+        load_config(preset, [*overrides, *sets])  # a bad key or value is a usage error, now
+        label = "-".join(f"{k.rsplit('.', 1)[-1]}_{_format(v)}" for k, v in zip(keys, values, strict=True))
+        label = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)  # run.name's alphabet
+        for i in range(seeds):
+            seed = base.train.seed + i
+            name = f"{base.run.name}-{label}-seed{seed}" if label else f"{base.run.name}-seed{seed}"
+            trials.append(Trial(values, seed, name, [*overrides, *sets, f"train.seed={seed}"]))
+    return base.run.name, trials
+
+
+def run_sweep(
+    preset: Path,
+    grid: dict[str, list[Any]],
+    seeds: int,
+    overrides: list[str],
+    workers: int,
+    log=print,
+) -> tuple[Path, list[Row], list[Trial]]:
+    """Run every trial (``workers`` at a time), write ``summary.csv``; returns the sweep folder and rows."""
+    name, trials = plan(preset, grid, seeds, overrides)
+    runs_dir = Path(load_config(preset, overrides).run.runs_dir)
+    sweep_dir = runs_dir / f"sweep-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    sweep_dir.mkdir(parents=True, exist_ok=False)
+    (sweep_dir / "sweep.yaml").write_text(
+        yaml.safe_dump({"preset": str(preset), "grid": grid, "seeds": seeds, "overrides": overrides}, sort_keys=False)
+    )
+    gpus = _gpu_count()
+    free_slots = list(range(max(1, workers)))
+    lock = threading.Lock()
+
+    def one(trial: Trial) -> Trial:
+        with lock:
+            slot = free_slots.pop()
+        try:
+            _launch(trial, preset, sweep_dir, slot % gpus if gpus > 1 else None)
+        finally:
+            with lock:
+                free_slots.append(slot)
+        state = "ok" if trial.returncode == 0 else f"FAILED (exit {trial.returncode})"
+        log(f"[{trial.name}] {state}")
+        return trial
+
+    log(f"sweep: {len(trials)} runs, {max(1, workers)} at a time, in {sweep_dir}")
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        list(pool.map(one, trials))
+    rows = summarize(list(grid), trials)
+    write_csv(sweep_dir / "summary.csv", list(grid), rows)
+    return sweep_dir, rows, trials
+
+
+def _gpu_count() -> int:
+    if "CUDA_VISIBLE_DEVICES" in os.environ and not os.environ["CUDA_VISIBLE_DEVICES"].strip():
+        return 0
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except Exception:  # no usable CUDA: every worker shares the CPU
+        return 0
+
+
+def _launch(trial: Trial, preset: Path, sweep_dir: Path, gpu: int | None) -> None:
+    command = [sys.executable, "-m", "snnlab", "run", str(preset), "--quiet"]
+    for item in [*trial.overrides, f"run.runs_dir={sweep_dir}", f"run.name={trial.name}"]:
+        command += ["--set", item]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "TORCHELASTIC_RUN_ID"):
+        env.pop(key, None)  # a sweep started under torchrun still runs plain single-process runs
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    out = subprocess.run(command, capture_output=True, text=True, env=env)
+    trial.returncode = out.returncode
+    trial.run_dir = _run_dir_from(out.stdout + out.stderr, sweep_dir, trial.name)
+    if out.returncode != 0:
+        lines = [line for line in out.stderr.splitlines() if line.strip()]
+        trial.error = next((line for line in lines if "error" in line.lower()), lines[-1] if lines else "")
+        (sweep_dir / f"{trial.name}.stderr.txt").write_text(out.stderr)
+
+
+def _run_dir_from(output: str, sweep_dir: Path, name: str) -> Path | None:
+    for line in output.splitlines():
+        if line.startswith("run directory: "):
+            return Path(line.removeprefix("run directory: ").strip())
+    return None
+
+
+def trial_metrics(run_dir: Path) -> tuple[float, float, float] | None:
+    """(best test accuracy, seconds of training until the epoch that first reached it, mean spike rate
+    over the spiking layers at that epoch) of a run directory, or None without any evaluation."""
+    epochs = [e for e in runs.read_events(run_dir) if isinstance(e, EpochMetrics)]
+    if not epochs:
+        return None
+    best = max(epochs, key=lambda e: e.test_accuracy)  # max keeps the first of equals
+    elapsed = sum(e.epoch_time for e in epochs if e.epoch <= best.epoch)
+    rates = list(best.spike_rates.values())
+    return best.test_accuracy, elapsed, (sum(rates) / len(rates) if rates else 0.0)
+
+
+def summarize(keys: list[str], trials: list[Trial]) -> list[Row]:
+    rows: list[Row] = []
+    for values, group in itertools.groupby(trials, key=lambda t: t.values):
+        results, failed = [], []
+        for trial in group:
+            metrics = trial_metrics(trial.run_dir) if trial.returncode == 0 and trial.run_dir else None
+            if metrics is None:
+                failed.append(trial.seed)
+            else:
+                results.append(metrics)
+        acc = [m[0] for m in results]
+        rows.append(
+            Row(
+                values=values,
+                n=len(results),
+                best_accuracy_mean=statistics.fmean(acc) if acc else None,
+                best_accuracy_std=statistics.stdev(acc) if len(acc) > 1 else (0.0 if acc else None),
+                time_to_best_mean=statistics.fmean(m[1] for m in results) if results else None,
+                spike_rate_mean=statistics.fmean(m[2] for m in results) if results else None,
+                failed_seeds=failed,
+            )
+        )
+    return rows
+
+
+COLUMNS = ["n", "best_acc_mean", "best_acc_std", "time_to_best_s", "spike_rate", "failed_seeds"]
+
+
+def _cells(row: Row) -> list[str]:
+    def num(value: float | None, digits: int) -> str:
+        return "" if value is None else f"{value:.{digits}f}"
+
+    return [
+        str(row.n),
+        num(row.best_accuracy_mean, 4),
+        num(row.best_accuracy_std, 4),
+        num(row.time_to_best_mean, 2),
+        num(row.spike_rate_mean, 4),
+        " ".join(str(s) for s in row.failed_seeds),
+    ]
+
+
+def write_csv(path: Path, keys: list[str], rows: list[Row]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow([*keys, *COLUMNS])
+        for row in rows:
+            writer.writerow([*(_format(v) for v in row.values), *_cells(row)])
+
+
+def table(keys: list[str], rows: list[Row]) -> str:
+    """The summary as an aligned plain-text table."""
+    lines = [[*keys, *COLUMNS]] + [[*(_format(v) for v in row.values), *_cells(row)] for row in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)

@@ -1,0 +1,90 @@
+"""torchrun with two CPU processes (gloo): one run directory, the metrics of one process, resumable."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+TIMEOUT = 180
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(args, cwd, nproc):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    if nproc == 1:
+        command = [sys.executable, "-m", "snnlab", *args]
+    else:
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(nproc),
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(free_port()),
+            "-m",
+            "snnlab",
+            *args,
+        ]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT, env=env)
+
+
+def epochs(run):
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    return [e for e in events if e["event"] == "epoch"]
+
+
+def assert_same(a, b):
+    assert [e["epoch"] for e in a] == [e["epoch"] for e in b]
+    for x, y in zip(a, b, strict=True):
+        for key in ("test_loss", "test_accuracy", "train_loss", "train_accuracy"):
+            assert x[key] == pytest.approx(y[key], abs=1e-4), (x["epoch"], key)
+        for layer, rate in x["spike_rates"].items():
+            assert rate == pytest.approx(y["spike_rates"][layer], abs=1e-4)
+
+
+@pytest.mark.parametrize("encoder", ["direct", "rate"])
+def test_two_processes_train_like_one_and_resume(tmp_path, tiny_config_dict, encoder):
+    tiny_config_dict["data"]["encoder"] = encoder
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config_dict))
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    for folder in (one, two):
+        (folder / "tiny.yaml").write_text(yaml.safe_dump(tiny_config_dict))
+
+    single = launch(["run", "tiny.yaml", "-q"], one, 1)
+    assert single.returncode == 0, single.stderr
+    double = launch(["run", "tiny.yaml", "-q"], two, 2)
+    assert double.returncode == 0, double.stderr + double.stdout
+
+    (run1,) = (one / "runs").iterdir()
+    (run2,) = (two / "runs").iterdir()  # only rank 0 made a run directory
+    assert_same(epochs(run2), epochs(run1))
+    assert json.loads((run2 / "summary.json").read_text())["status"] == "completed"
+    assert double.stdout.count("run directory:") == 1  # only rank 0 reports
+
+    # The two-process checkpoint continues with one process and with two, to the same third epoch.
+    (two / "copy").mkdir()
+    run2b = two / "copy" / run2.name
+    subprocess.run(["cp", "-r", str(run2), str(run2b)], check=True)
+    resumed1 = launch(["run", "--resume", str(run2), "--set", "train.epochs=3", "-q"], two, 1)
+    assert resumed1.returncode == 0, resumed1.stderr
+    resumed2 = launch(["run", "--resume", str(run2b), "--set", "train.epochs=3", "-q"], two, 2)
+    assert resumed2.returncode == 0, resumed2.stderr + resumed2.stdout
+    third1, third2 = epochs(run2)[-1], epochs(run2b)[-1]
+    assert third1["epoch"] == third2["epoch"] == 3
+    assert_same([third2], [third1])
+    assert {p.name for p in (two / "runs").iterdir()} == {run2.name}  # resuming made no new directory

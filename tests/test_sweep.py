@@ -1,0 +1,94 @@
+"""`snnlab sweep`: every combination times every seed is a normal run; summary.csv has one row each."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import yaml
+
+from snnlab.sweep import parse_grid
+
+
+def test_grid_values_are_read_as_yaml():
+    grid = parse_grid(["model.neuron.surrogate=atan,sigmoid", "train.lr=1e-3,2.0e-3", "model.fused=true"])
+    assert grid == {"model.neuron.surrogate": ["atan", "sigmoid"], "train.lr": [0.001, 0.002], "model.fused": [True]}
+
+
+def test_a_two_by_two_sweep_writes_four_runs_and_a_summary(tmp_path, tiny_config_dict):
+    tiny_config_dict["train"]["epochs"] = 1
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config_dict))
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snnlab",
+            "sweep",
+            "tiny.yaml",
+            "--grid",
+            "model.neuron.surrogate=atan,fast_sigmoid",
+            "--seeds",
+            "2",
+            "--workers",
+            "2",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert out.returncode == 0, out.stderr
+    (sweep,) = (tmp_path / "runs").iterdir()
+    assert sweep.name.startswith("sweep-tiny-")
+    run_dirs = [p for p in sweep.iterdir() if p.is_dir()]
+    assert len(run_dirs) == 4 and all((p / "summary.json").is_file() for p in run_dirs)
+    with open(sweep / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["model.neuron.surrogate"] for r in rows] == ["atan", "fast_sigmoid"]
+    assert all(r["n"] == "2" and 0 <= float(r["best_acc_mean"]) <= 1 and r["failed_seeds"] == "" for r in rows)
+    assert "best_acc_mean" in out.stdout and "fast_sigmoid" in out.stdout and "Traceback" not in out.stderr
+
+
+def test_a_failing_run_fails_the_sweep_and_is_named(tmp_path, tiny_config_dict):
+    tiny_config_dict["train"]["epochs"] = 1
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config_dict))
+    # MNIST is not there and may not be downloaded: that run fails, the bundled one completes.
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snnlab",
+            "sweep",
+            "tiny.yaml",
+            "--grid",
+            "data.dataset=bundled,mnist",
+            "--set",
+            "data.download=false",
+            "--set",
+            "data.data_dir=nowhere",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    (sweep,) = (tmp_path / "runs").iterdir()
+    with open(sweep / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert out.returncode == 1
+    assert rows[0]["n"] == "1" and rows[1]["n"] == "0" and rows[1]["failed_seeds"] == "1"
+    assert "failed" in out.stderr
+
+
+def test_a_bad_grid_key_is_a_usage_error_before_any_run(tmp_path, tiny_config_dict):
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config_dict))
+    out = subprocess.run(
+        [sys.executable, "-m", "snnlab", "sweep", "tiny.yaml", "--grid", "train.lrr=1,2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "lrr" in out.stderr
+    assert not (tmp_path / "runs").exists()
