@@ -292,11 +292,18 @@ def lab(
 
 @app.command()
 def watch(
-    run_name: Annotated[str, typer.Argument(help="Run directory, name or unique prefix.")],
+    run_name: Annotated[str, typer.Argument(help="Run directory or sweep folder: path, name or unique prefix.")],
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")] = Path("runs"),
 ) -> None:
-    """Follow a run directory, live or finished, in the lab's Training and Inside panes."""
-    _run_lab(watch=_find_run(runs_dir, run_name), runs_dir=runs_dir)
+    """Follow a run directory, live or finished, in the lab's Training and Inside panes; a sweep folder
+    opens in the Surrogates pane with every run's curves overlaid."""
+    from snnlab.sweep import is_sweep_dir
+
+    path = _find_run(runs_dir, run_name)
+    if is_sweep_dir(path):
+        _run_lab(sweep=path, runs_dir=path.parent)
+    else:
+        _run_lab(watch=path, runs_dir=runs_dir)
 
 
 def _open_lab(preset: str | None, overrides: list[str]) -> None:

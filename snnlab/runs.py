@@ -554,7 +554,7 @@ def find_run(runs_dir: str | os.PathLike[str], name_or_path: str | os.PathLike[s
         RunNotFoundError: nothing matches, or a prefix matches several runs (the message lists them).
     """
     given = Path(name_or_path).expanduser()
-    if given.is_dir() and ((given / EVENTS_FILE).exists() or (given / SUMMARY_FILE).exists()):
+    if given.is_dir() and any((given / name).exists() for name in (EVENTS_FILE, SUMMARY_FILE, "sweep.yaml")):
         return given
     root = Path(runs_dir).expanduser()
     text = str(name_or_path)

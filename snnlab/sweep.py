@@ -3,7 +3,8 @@
 Each run is a plain ``python -m snnlab run PRESET --set ...`` subprocess writing a normal run directory
 under ``runs/sweep-<name>-<timestamp>/``; a crashed run therefore cannot take the sweep down, and up to
 ``workers`` of them run at once (with several GPUs, each worker gets its own through
-``CUDA_VISIBLE_DEVICES``). At the end ``summary.csv`` holds one row per combination.
+``CUDA_VISIBLE_DEVICES``). At the end ``summary.csv`` holds one row per combination. ``sweep.yaml``
+marks the folder as a sweep: :func:`read_sweep` finds its runs again for the lab's Surrogates pane.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import yaml
 from snnlab import runs
 from snnlab.config import ConfigError, load_config
 from snnlab.engine.events import EpochMetrics
+
+SWEEP_FILE = "sweep.yaml"
 
 
 @dataclass
@@ -116,10 +119,12 @@ def run_sweep(
     runs_dir = Path(load_config(preset, overrides).run.runs_dir)
     sweep_dir = runs_dir / f"sweep-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     sweep_dir.mkdir(parents=True, exist_ok=False)
-    (sweep_dir / "sweep.yaml").write_text(
+    (sweep_dir / SWEEP_FILE).write_text(
         yaml.safe_dump({"preset": str(preset), "grid": grid, "seeds": seeds, "overrides": overrides}, sort_keys=False)
     )
     gpus = _gpu_count()
+    # Runs sharing the CPU split its cores rather than each starting one thread per core.
+    threads = None if gpus or "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 1) // max(1, workers))
     free_slots = list(range(max(1, workers)))
     lock = threading.Lock()
 
@@ -127,7 +132,7 @@ def run_sweep(
         with lock:
             slot = free_slots.pop()
         try:
-            _launch(trial, preset, sweep_dir, slot % gpus if gpus > 1 else None)
+            _launch(trial, preset, sweep_dir, slot % gpus if gpus > 1 else None, threads)
         finally:
             with lock:
                 free_slots.append(slot)
@@ -154,7 +159,7 @@ def _gpu_count() -> int:
         return 0
 
 
-def _launch(trial: Trial, preset: Path, sweep_dir: Path, gpu: int | None) -> None:
+def _launch(trial: Trial, preset: Path, sweep_dir: Path, gpu: int | None, threads: int | None) -> None:
     command = [sys.executable, "-m", "snnlab", "run", str(preset), "--quiet"]
     for item in [*trial.overrides, f"run.runs_dir={sweep_dir}", f"run.name={trial.name}"]:
         command += ["--set", item]
@@ -163,6 +168,8 @@ def _launch(trial: Trial, preset: Path, sweep_dir: Path, gpu: int | None) -> Non
         env.pop(key, None)  # a sweep started under torchrun still runs plain single-process runs
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
     out = subprocess.run(command, capture_output=True, text=True, env=env)
     trial.returncode = out.returncode
     trial.run_dir = _run_dir_from(out.stdout + out.stderr, sweep_dir, trial.name)
@@ -246,3 +253,69 @@ def table(keys: list[str], rows: list[Row]) -> str:
     lines = [[*keys, *COLUMNS]] + [[*(_format(v) for v in row.values), *_cells(row)] for row in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+
+
+@dataclass
+class SweepRun:
+    """A run directory of a sweep, with the grid values its config holds."""
+
+    path: Path
+    values: tuple[Any, ...]
+    seed: int | None
+    combination: int  # index of ``values`` in the grid's order (runs of one combination share it)
+
+    def label(self, keys: list[str]) -> str:
+        """``atan`` for a one-key grid, ``surrogate=atan lr=0.001`` for several."""
+        if len(keys) == 1:
+            return _format(self.values[0])
+        return " ".join(f"{k.rsplit('.', 1)[-1]}={_format(v)}" for k, v in zip(keys, self.values, strict=True))
+
+
+def is_sweep_dir(path: str | os.PathLike[str]) -> bool:
+    return (Path(path) / SWEEP_FILE).is_file()
+
+
+def list_sweeps(runs_dir: str | os.PathLike[str]) -> list[Path]:
+    """Sweep folders directly under ``runs_dir``, newest first (their names end in a timestamp)."""
+    root = Path(runs_dir).expanduser()
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and is_sweep_dir(p)]
+    return sorted(found, key=lambda p: p.name[-15:], reverse=True)
+
+
+def read_sweep(sweep_dir: str | os.PathLike[str]) -> tuple[list[str], list[SweepRun]]:
+    """The grid keys of a sweep folder and its run directories, in grid order then seed order.
+
+    Runs are matched to combinations by the values in their own ``config.yaml``, so a sweep that is
+    still running (or was cut short) reads fine. Raises ConfigError when the folder is not a sweep.
+    """
+    root = Path(sweep_dir)
+    try:
+        spec = yaml.safe_load((root / SWEEP_FILE).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{root} is not a sweep folder (cannot read {SWEEP_FILE}: {exc})") from None
+    grid = spec.get("grid") or {}
+    keys = list(grid)
+    order = [tuple(v) for v in itertools.product(*(grid[k] for k in keys))]
+    found: list[SweepRun] = []
+    for child in sorted(p for p in root.iterdir() if (p / runs.EVENTS_FILE).is_file()):
+        config = runs.read_config(child)
+        values = tuple(_lookup(config, key) for key in keys)
+        seed = (config.get("train") or {}).get("seed")
+        combination = order.index(values) if values in order else len(order)
+        found.append(SweepRun(child, values, seed, combination))
+    found.sort(key=lambda r: (r.combination, r.seed if r.seed is not None else 0, r.path.name))
+    return keys, found
+
+
+def _lookup(data: Any, key: str) -> Any:
+    """The value at a dotted key (list items by index, as ``--set`` writes them); None when absent."""
+    for part in key.split("."):
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data

@@ -92,3 +92,23 @@ def test_a_bad_grid_key_is_a_usage_error_before_any_run(tmp_path, tiny_config_di
     )
     assert out.returncode == 2 and "lrr" in out.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_sweep_folder_is_found_like_a_run_and_a_plain_folder_is_refused(tmp_path):
+    from snnlab.config import ConfigError
+    from snnlab.runs import find_run
+    from snnlab.sweep import list_sweeps, read_sweep
+
+    sweep = tmp_path / "runs" / "sweep-x-20261125-101500"
+    sweep.mkdir(parents=True)
+    (sweep / "sweep.yaml").write_text(yaml.safe_dump({"grid": {"train.lr": [0.001]}, "seeds": 1}))
+    (tmp_path / "runs" / "other").mkdir()
+    assert find_run(tmp_path / "runs", sweep) == sweep
+    assert list_sweeps(tmp_path / "runs") == [sweep]
+    assert read_sweep(sweep) == (["train.lr"], [])
+    try:
+        read_sweep(tmp_path / "runs" / "other")
+    except ConfigError as exc:
+        assert "is not a sweep folder" in str(exc)
+    else:
+        raise AssertionError("a folder without sweep.yaml was read as a sweep")

@@ -15,6 +15,7 @@ from typing import Any
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.worker import Worker, WorkerState
 
 from snnlab.config import Config, ConfigError, config_from_dict, find_preset, list_presets, load_config
@@ -22,7 +23,14 @@ from snnlab.engine.events import RunFailed, RunFinished
 from snnlab.runs import RunDir, RunDirError, read_config, read_events
 from snnlab.tui.commands import Command, LabCommands, palette_commands
 from snnlab.tui.export import export_view
-from snnlab.tui.messages import CompareRequested, EventsArrived, OverlayLoaded, PresetChosen, SourceFailed
+from snnlab.tui.messages import (
+    CompareRequested,
+    EventsArrived,
+    OverlayLoaded,
+    PresetChosen,
+    SourceFailed,
+    SweepLoaded,
+)
 from snnlab.tui.metrics import RunMetrics
 from snnlab.tui.screens.dialogs import ErrorDialog, RunsScreen
 from snnlab.tui.screens.help import HelpScreen
@@ -30,7 +38,7 @@ from snnlab.tui.screens.main import PANES, MainScreen
 from snnlab.tui.widgets.config_form import ConfigForm
 from snnlab.tui.widgets.inside_pane import InsidePane
 from snnlab.tui.widgets.status_bar import StatusBar
-from snnlab.tui.widgets.surrogate_lab import CompareEntry, SurrogateLab, compare_runs
+from snnlab.tui.widgets.surrogate_lab import CompareEntry, SurrogateLab, compare_runs, sweep_entries
 from snnlab.tui.widgets.training_pane import TrainingPane
 from snnlab.tui.worker import EventSource, FollowSource, TrainingJob
 
@@ -70,6 +78,7 @@ class SnnLabApp(App[None]):
         preset: str | None = None,
         *,
         watch: str | Path | None = None,
+        sweep: str | Path | None = None,
         source: EventSource | None = None,
         runs_dir: str | Path = "runs",
         mode: str = "process",
@@ -80,6 +89,7 @@ class SnnLabApp(App[None]):
         self.config_data = config_data
         self.preset = preset
         self.watch_path = Path(watch) if watch else None
+        self.sweep_path = Path(sweep) if sweep else None
         self.runs_dir = Path(runs_dir)
         self.mode = mode
         self.drain_hz, self.redraw_hz = drain_hz, redraw_hz
@@ -104,6 +114,8 @@ class SnnLabApp(App[None]):
             self._follow(self.watch_path)
         elif self.source is not None:
             self.view.run_path = str(getattr(self.source, "run_path", "") or "") or None
+        if self.sweep_path is not None:
+            self.open_sweep(self.sweep_path)
         self.set_interval(1 / self.drain_hz, self._drain, name="drain")
         self.set_interval(1 / self.redraw_hz, self.redraw, name="redraw")
         self.call_after_refresh(self.redraw)
@@ -185,10 +197,14 @@ class SnnLabApp(App[None]):
         state = (self.view.version, compare_version, len(self.overlays))
         if state == self._drawn:
             return
-        self._drawn = state
         main = self.main
+        try:
+            training = main.query_one(TrainingPane)
+        except NoMatches:  # the app is shutting down and the panes are gone
+            return
+        self._drawn = state
         with self.batch_update():
-            main.query_one(TrainingPane).draw(self.view, self.overlays)
+            training.draw(self.view, self.overlays)
             probes = self.view.probes
             if len(probes) != self._probe_count or self.view.version == 0:
                 self._probe_count = len(probes)
@@ -314,10 +330,34 @@ class SnnLabApp(App[None]):
         self.overlays = [o for o in self.overlays if o[0] != message.name] + [(message.name, message.metrics)]
         self.notify(f"overlaid {message.name} on the Training plots")
 
+    @work(thread=True, group="sweep", exclusive=True, exit_on_error=False)
+    def open_sweep(self, path: Path) -> None:
+        """Read a sweep folder's runs and show them in the Surrogates pane."""
+        try:
+            entries = sweep_entries(path)
+        except (ConfigError, RunDirError) as exc:
+            self.call_from_thread(self.show_error, "Cannot open the sweep", str(exc))
+            return
+        self.post_message(SweepLoaded(path.name, entries))
+
+    @on(SweepLoaded)
+    def _sweep(self, message: SweepLoaded) -> None:
+        if self.compare_queue:
+            self.notify("a comparison is running; stop it (x) before opening a sweep", severity="warning")
+            return
+        self.compare = message.entries
+        self._drawn = (-1, -1, -1)
+        self.main.show_pane("surrogates", focus=False)
+        self.notify(f"{message.name}: {len(message.entries)} runs")
+
     def action_runs(self) -> None:
         def chosen(result: tuple[str, Path] | None) -> None:
-            if result is not None:
-                what, path = result
+            if result is None:
+                return
+            what, path = result
+            if what == "sweep":
+                self.open_sweep(path)
+            else:
                 self.open_run(path) if what == "open" else self.load_overlay(path)
 
         self.push_screen(RunsScreen(self.runs_dir), chosen)
@@ -393,6 +433,7 @@ def make_app(
     *,
     config: Config | dict[str, Any] | None = None,
     watch: str | Path | None = None,
+    sweep: str | Path | None = None,
     source: EventSource | None = None,
     runs_dir: str | Path | None = None,
     mode: str = "process",
@@ -404,12 +445,14 @@ def make_app(
         preset: a preset name or YAML file to start from (default: quickstart).
         config: a config to start from instead (a :class:`Config` or plain data).
         watch: a run directory to follow (Training and Inside panes).
+        sweep: a sweep folder (``snnlab sweep``) to show in the Surrogates pane.
         source: a ready event source (tests feed a :class:`~snnlab.tui.worker.ReplaySource`).
         mode: where training runs: ``process`` (default) or ``thread``.
 
     Raises:
         ConfigError: the preset or config is not valid (the CLI prints it and exits 2).
         RunDirError: ``watch`` is not a run directory.
+        ConfigError: ``sweep`` is not a sweep folder.
     """
     if config is not None:
         data = config.to_dict() if isinstance(config, Config) else config_from_dict(config).to_dict()
@@ -417,8 +460,14 @@ def make_app(
         if not Path(watch).is_dir() or not (Path(watch) / "events.jsonl").exists():
             raise RunDirError(f"{watch} is not a run directory (no events.jsonl)")
         data = read_config(watch) or Config().to_dict()
+    elif sweep is not None:
+        from snnlab.sweep import read_sweep
+
+        _, found = read_sweep(sweep)  # the form starts from the sweep's first run
+        data = (read_config(found[0].path) if found else {}) or Config().to_dict()
+        data.setdefault("run", {})["runs_dir"] = str(Path(sweep).parent)  # new runs go beside the sweep
     else:
         preset = preset or ("quickstart" if any(n == "quickstart" for n, _ in list_presets()) else None)
         data = load_config(find_preset(preset)).to_dict() if preset else Config().to_dict()
     folder = runs_dir or data.get("run", {}).get("runs_dir", "runs")
-    return SnnLabApp(data, preset, watch=watch, source=source, runs_dir=folder, mode=mode, **options)
+    return SnnLabApp(data, preset, watch=watch, sweep=sweep, source=source, runs_dir=folder, mode=mode, **options)

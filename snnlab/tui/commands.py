@@ -32,7 +32,7 @@ def palette_commands(app: SnnLabApp) -> list[Command]:
     commands += [
         ("Maximize / restore the pane", "z; escape restores", app.action_maximize_pane),
         ("Toggle grid / single pane layout", "l", app.action_toggle_layout),
-        ("Open a run…", "list runs to open or overlay (r)", app.action_runs),
+        ("Open a run or sweep…", "list runs to open or overlay, and sweeps (r)", app.action_runs),
         ("Export screenshot and CSV", "SVG of this view and the metrics (e)", app.action_export),
         ("Load config YAML…", "ctrl+o", app.action_load_yaml),
         ("Save config YAML…", "ctrl+s", app.action_save_yaml),

@@ -35,6 +35,15 @@ class OverlayLoaded(Message):
         self.metrics = metrics
 
 
+class SweepLoaded(Message):
+    """A sweep folder's runs read from disk, for the Surrogates pane."""
+
+    def __init__(self, name: str, entries: list[Any]) -> None:
+        super().__init__()
+        self.name = name
+        self.entries = entries
+
+
 class ProbeLoaded(Message):
     """Probe tensors loaded from a run directory by a thread worker (``layers`` None on ``error``)."""
 

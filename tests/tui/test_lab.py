@@ -250,3 +250,57 @@ async def test_palette_help_export_and_layout(tmp_path, tiny, monkeypatch):
         assert exported == [".csv", ".svg"]
         csv_text = next((tmp_path / "exports").glob("*.csv")).read_text()
         assert csv_text.startswith("kind,step,train_loss") and "spike_rate_fc1" in csv_text
+
+
+def _fake_sweep(root: Path, tiny) -> Path:
+    """A sweep folder as `snnlab sweep` leaves it: sweep.yaml and one run directory per (surrogate, seed)."""
+    import copy
+
+    import yaml
+
+    sweep = root / "sweep-tiny-20261125-101500"
+    sweep.mkdir(parents=True)
+    grid = {"model.neuron.surrogate": ["atan", "sigmoid"]}
+    (sweep / "sweep.yaml").write_text(yaml.safe_dump({"preset": "tiny.yaml", "grid": grid, "seeds": 2}))
+    for surrogate in ("sigmoid", "atan"):  # written out of grid order on purpose
+        for seed in (7, 8):
+            data = copy.deepcopy(tiny)
+            data["model"]["neuron"]["surrogate"] = surrogate
+            data["train"]["seed"] = seed
+            with RunWriter(RunDir(sweep, f"tiny-{surrogate}-seed{seed}", data)) as writer:
+                for event in fake_events(f"tiny-{surrogate}-seed{seed}"):
+                    writer(event)
+    return sweep
+
+
+async def test_a_sweep_opens_in_the_surrogates_pane_one_colour_per_combination(tmp_path, tiny):
+    sweep = _fake_sweep(tmp_path / "runs", tiny)
+    app = make_app(sweep=sweep)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.compare) == 4, 10, "the sweep's runs")
+        await pilot.pause(0.4)
+        assert app.main.query_one("#pane-surrogates").display
+        assert [e.label for e in app.compare] == [
+            "atan · seed 7",
+            "atan · seed 8",
+            "sigmoid · seed 7",
+            "sigmoid · seed 8",
+        ]
+        assert app.compare[0].color == app.compare[1].color != app.compare[2].color
+        loss = app.main.query_one("#sg-loss", MetricPlot).series
+        assert [s.label for s in loss] == ["atan", "", "sigmoid", ""]  # one legend entry per combination
+        table = app.main.query_one("#sg-table", DataTable)
+        assert table.row_count == 4 and table.get_row_at(0)[1] == "completed"
+        assert app.config is not None and Path(app.config.run.runs_dir) == tmp_path / "runs"
+
+
+async def test_the_runs_list_shows_sweeps_and_opens_one(tmp_path, tiny):
+    sweep = _fake_sweep(tmp_path / "runs", tiny)
+    app = make_app(config=tiny, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        await pilot.pause(0.2)
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 1 and table.get_row_at(0)[:2] == [sweep.name, "sweep"]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(app.compare) == 4, 10, "the sweep's runs")

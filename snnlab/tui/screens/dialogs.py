@@ -14,6 +14,7 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 
 from snnlab.console import format_duration
 from snnlab.runs import RunInfo, list_runs
+from snnlab.sweep import list_sweeps
 
 
 class ErrorDialog(ModalScreen[None]):
@@ -67,7 +68,8 @@ class PathDialog(ModalScreen[str | None]):
 
 
 class RunsScreen(ModalScreen[tuple[str, Path] | None]):
-    """Runs under ``runs_dir``: open one (enter) or overlay it on the Training plots (o)."""
+    """Runs under ``runs_dir``: open one (enter) or overlay it on the Training plots (o). Sweep folders
+    are listed too; enter opens one in the Surrogates pane."""
 
     BINDINGS = [
         Binding("enter", "choose('open')", "Open", id="runs.open"),
@@ -79,6 +81,7 @@ class RunsScreen(ModalScreen[tuple[str, Path] | None]):
         super().__init__(classes="dialog")
         self.runs_dir = Path(runs_dir)
         self.infos: list[RunInfo] = []
+        self.sweeps: list[Path] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box", classes="runs-box"):
@@ -99,14 +102,21 @@ class RunsScreen(ModalScreen[tuple[str, Path] | None]):
             epochs = f"{info.epochs_done}/{info.epochs}" if info.epochs else str(info.epochs_done)
             table.add_row(info.path.name, info.status, info.dataset or "-", epochs, best,
                           format_duration(info.wall_time))  # fmt: skip
-        if not self.infos:
+        self.sweeps = list_sweeps(self.runs_dir)
+        for path in self.sweeps:
+            count = sum(1 for p in path.iterdir() if p.is_dir())
+            table.add_row(path.name, "sweep", "-", f"{count} runs", "-", "-")
+        if not self.infos and not self.sweeps:
             self.query_one("#dialog-title", Label).update(f"[b]No runs in {self.runs_dir}/ yet[/]: press s to train")
         table.focus()
 
     def action_choose(self, what: str) -> None:
         table = self.query_one(DataTable)
-        if self.infos and 0 <= table.cursor_row < len(self.infos):
-            self.dismiss((what, self.infos[table.cursor_row].path))
+        row = table.cursor_row
+        if 0 <= row < len(self.infos):
+            self.dismiss((what, self.infos[row].path))
+        elif 0 <= row - len(self.infos) < len(self.sweeps):
+            self.dismiss(("sweep", self.sweeps[row - len(self.infos)]))
 
     @on(DataTable.RowSelected)
     def _selected(self) -> None:

@@ -4,13 +4,15 @@ Left: choose surrogates and their parameters. Right, top: each one's smooth stan
 Heaviside step and its derivative (the gradient the network actually sees), from the same registry the
 engine trains with. Right, below: "compare runs" trains the current config once per chosen surrogate
 (queued one after another in the background worker); their loss and accuracy curves are overlaid and
-a table gives final accuracy, wall time and spike rate.
+a table gives final accuracy, wall time and spike rate. A sweep folder (``snnlab sweep``) opens into the
+same plots and table: one curve per run, one colour per grid combination.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from textual import on
@@ -21,6 +23,7 @@ from textual.widgets import Button, DataTable, Input, Label, SelectionList, Stat
 from snnlab.config import Config, config_from_dict
 from snnlab.console import format_duration
 from snnlab.engine import surrogates
+from snnlab.runs import read_config
 from snnlab.tui.messages import CompareRequested
 from snnlab.tui.metrics import RunMetrics
 from snnlab.tui.widgets.fields import parse_value
@@ -35,16 +38,32 @@ DEFAULT_CHOICE = ("atan", "fast_sigmoid", "triangle")
 
 @dataclass
 class CompareEntry:
-    """One surrogate of a comparison: its settings and the metrics of its run."""
+    """One run of a comparison: its surrogate's settings and the metrics of its run.
+
+    ``name``, ``color`` and ``legend`` default to the surrogate's; a sweep sets them per grid
+    combination (``legend`` "" for a further seed of a combination already in the legend)."""
 
     surrogate: str
     params: dict[str, float]
     metrics: RunMetrics
+    name: str | None = None
+    color: str | None = None
+    legend: str | None = None
 
     @property
     def label(self) -> str:
+        if self.name is not None:
+            return self.name
         args = ",".join(f"{k}={v:g}" for k, v in self.params.items())
         return f"{self.surrogate}({args})" if args else self.surrogate
+
+    @property
+    def curve_color(self) -> str:
+        return self.color or color_of(self.surrogate)
+
+    @property
+    def curve_label(self) -> str:
+        return self.surrogate if self.legend is None else self.legend
 
 
 def compare_runs(config: Config, choices: list[tuple[str, dict[str, float]]]) -> list[tuple[CompareEntry, dict]]:
@@ -61,6 +80,33 @@ def compare_runs(config: Config, choices: list[tuple[str, dict[str, float]]]) ->
         config_from_dict(data, source=f"compare {name}")
         runs.append((CompareEntry(name, dict(params), RunMetrics(status="queued")), data))
     return runs
+
+
+def sweep_entries(sweep_dir: Path) -> list[CompareEntry]:
+    """Every run of a sweep folder as an entry, its metrics read from its events (raises ConfigError)."""
+    from snnlab.runs import read_events
+    from snnlab.sweep import read_sweep
+
+    keys, found = read_sweep(sweep_dir)
+    entries: list[CompareEntry] = []
+    previous = None
+    for run in found:
+        label = run.label(keys)
+        metrics = RunMetrics(name=run.path.name, run_path=str(run.path))
+        metrics.apply(read_events(run.path))
+        first, previous = run.combination != previous, run.combination
+        neuron = read_config(run.path).get("model", {}).get("neuron", {})
+        entries.append(
+            CompareEntry(
+                surrogate=str(neuron.get("surrogate", "?")),
+                params=dict(neuron.get("surrogate_params") or {}),
+                metrics=metrics,
+                name=f"{label} · seed {run.seed}" if run.seed is not None else label,
+                color=COLORS[run.combination % len(COLORS)],
+                legend=label if first else "",
+            )
+        )
+    return entries
 
 
 def color_of(name: str) -> str:
@@ -117,7 +163,7 @@ class SurrogateLab(Horizontal):
                                  empty="c: one run per surrogate")  # fmt: skip
                 yield MetricPlot("compare: test accuracy %", x_label="step", id="sg-acc")
             table: DataTable[Any] = DataTable(id="sg-table", cursor_type="row", zebra_stripes=True)
-            table.add_columns("surrogate", "status", "final acc", "best", "time", "spike rate")
+            table.add_columns("run", "status", "final acc", "best", "time", "spike rate")
             yield table
 
     def on_mount(self) -> None:
@@ -186,13 +232,13 @@ class SurrogateLab(Horizontal):
         table = self.query_one("#sg-table", DataTable)
         table.clear()
         for entry in entries:
-            m, color = entry.metrics, color_of(entry.surrogate)
+            m, color, name = entry.metrics, entry.curve_color, entry.curve_label
             if m.loss.xs:
-                loss.append(Series(m.loss.xs, ema(m.loss.ys, max(1, len(m.loss) // 30)), color, entry.surrogate))
+                loss.append(Series(m.loss.xs, ema(m.loss.ys, max(1, len(m.loss) // 30)), color, name))
             xs, ys = m.epoch_steps("test_accuracy")
             if xs:
                 pct = [100 * y for y in ys]
-                acc += [Series(xs, pct, color, entry.surrogate), Series(xs, pct, color, kind="points")]
+                acc += [Series(xs, pct, color, name), Series(xs, pct, color, kind="points")]
             final = m.last_epoch.test_accuracy if m.last_epoch else None
             rate = m.final_spike_rate()
             table.add_row(
