@@ -17,6 +17,9 @@ Adjoint of the leaky scan (``delta[t] = dL/dmem[t]``, ``sg[t] = surrogate.grad(m
 The synaptic scan adds ``eps[t] = dL/dsyn[t] = gsyn[t] + delta[t] + alpha*eps[t+1]``; the recurrent scan
 adds the feedback ``gspk[t] += delta[t+1] @ W`` (or ``* V``) before ``sg[t]`` is applied.
 
+On the CPU, :class:`LeakyScan` hands float32 scans with scalar parameters to ``native.py`` (the same
+arithmetic in C, one pass through time); the torch code below is the path everywhere else.
+
 A static input (direct encoding: the same current at every step) is passed as ``[B, ...]`` with
 ``time_steps``; its gradient is the sum of ``delta`` over time, so no ``[T, B, ...]`` input is stored.
 """
@@ -27,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from snnlab.engine.kernels import native
 from snnlab.engine.surrogates import Surrogate
 
 
@@ -139,8 +143,12 @@ class LeakyScan(torch.autograd.Function):
         shape = (time_steps, *current.shape) if time_steps is not None else current.shape
         mem = current.new_empty(shape)
         spk = current.new_empty(shape)
+        ctx.native = native.usable(current, beta, threshold, reset, surrogate)
         with torch.no_grad():
-            _leaky_forward(current, beta, threshold, reset, time_steps, mem, spk)
+            if ctx.native:
+                native.leaky_forward(current, beta, threshold, reset, time_steps, mem, spk)
+            else:
+                _leaky_forward(current, beta, threshold, reset, time_steps, mem, spk)
         ctx.save_for_backward(mem, beta, threshold)
         ctx.reset, ctx.surrogate, ctx.static = reset, surrogate, time_steps is not None
         return spk, mem
@@ -148,6 +156,11 @@ class LeakyScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_spk, g_mem):
         mem, beta, threshold = ctx.saved_tensors
+        if ctx.native:
+            grad_in, d_beta, d_thr = native.leaky_backward(
+                mem, g_spk, g_mem, beta, threshold, ctx.reset, ctx.surrogate, ctx.static
+            )
+            return grad_in, d_beta, d_thr, None, None, None
         ctx.beta, ctx.threshold = beta, threshold
         delta, d_beta, d_thr = _membrane_adjoint(ctx, mem, g_spk, g_mem)
         grad_in = delta.sum(0) if ctx.static else delta
@@ -272,4 +285,3 @@ class RLeakyScan(torch.autograd.Function):
             None,
             None,
         )
-

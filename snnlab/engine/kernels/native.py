@@ -1,0 +1,238 @@
+"""The leaky scan in C (``leaky.c``), built on first use with the system's C compiler and loaded with ctypes.
+
+The fused torch scan issues ~4 ops per time step forward and ~8 backward; on the CPU that is dispatch
+overhead and repeated passes over memory. ``leaky.c`` walks every element through time once, in cache-
+sized blocks split over threads, with the same float operations as ``reference.py``, so its spikes and
+membranes are bit for bit the reference's and gradients agree to rounding.
+
+It is used for the common case: a :class:`LeakyScan` on a CPU float32 tensor with scalar ``beta`` and
+``threshold`` (learnable or not) and a registry surrogate. Everything else (CUDA, per-neuron parameters,
+other dtypes) stays on the torch path. No compiler, a failed build or ``SNNLAB_NATIVE=0`` also means the
+torch path; :func:`status` says which and why.
+
+The shared library is cached under ``$XDG_CACHE_HOME/snnlab`` (``~/.cache/snnlab``), keyed by the source,
+the compiler and the CPU, and built atomically, so concurrent processes (torchrun, sweeps) share one build.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+SOURCE = Path(__file__).with_name("leaky.c")
+FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared"]
+# OpenMP where the compiler has it: the library then links libgomp.so.1, which resolves to the copy torch
+# has already loaded, so the scan runs on torch's own thread pool.
+OPENMP = ["-fopenmp"]
+RESETS = {"subtract": 0, "zero": 1, "none": 2}
+SURROGATES = {
+    name: i
+    for i, name in enumerate(
+        [
+            "atan",
+            "fast_sigmoid",
+            "sigmoid",
+            "triangle",
+            "straight_through",
+            "gaussian",
+            "erf",
+            "soft_sign",
+            "piecewise_quadratic",
+        ]
+    )
+}
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+_why_not = ""
+_tried = False
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return name
+    return None
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "snnlab"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            return next((line for line in f if line.startswith(("model name", "flags"))), "")
+    except OSError:
+        return platform.processor()
+
+
+def _build(cc: str) -> Path:
+    source = SOURCE.read_bytes()
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+    key = hashlib.sha256(
+        b"\0".join(
+            [
+                source,
+                " ".join(FLAGS + OPENMP).encode(),
+                version.encode(),
+                _cpu_model().encode(),
+                platform.machine().encode(),
+            ]
+        )  # fmt: skip
+    ).hexdigest()[:16]
+    target = _cache_dir() / f"leaky-{key}.so"
+    if target.is_file():
+        return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folder = target.parent
+    except OSError:
+        folder = Path(tempfile.gettempdir())
+        target = folder / target.name
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        built = Path(tmp) / target.name
+        for extra in (OPENMP, []):  # without OpenMP (e.g. Apple's clang) the parts run one after another
+            out = subprocess.run([cc, *FLAGS, *extra, "-o", str(built), str(SOURCE), "-lm"], capture_output=True,
+                                 text=True, timeout=120)  # fmt: skip
+            if out.returncode == 0:
+                break
+        else:
+            raise OSError(f"{cc} failed: {(out.stderr or out.stdout).strip().splitlines()[:1]}")
+        os.replace(built, target)  # atomic: a concurrent build of the same key writes the same bytes
+    return target
+
+
+def _load() -> ctypes.CDLL | None:
+    global _lib, _why_not, _tried
+    with _lock:
+        if _tried:
+            return _lib
+        _tried = True
+        if os.environ.get("SNNLAB_NATIVE", "1") == "0":
+            _why_not = "SNNLAB_NATIVE=0"
+            return None
+        if not sys.platform.startswith(("linux", "darwin")):
+            _why_not = f"not built on {sys.platform}"
+            return None
+        cc = _compiler()
+        if cc is None:
+            _why_not = "no C compiler (cc, gcc or clang) on PATH"
+            return None
+        try:
+            lib = ctypes.CDLL(str(_build(cc)))
+        except (OSError, subprocess.SubprocessError) as exc:
+            _why_not = f"build failed: {exc}"
+            return None
+        f, i64, i, p = ctypes.c_float, ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
+        lib.snnlab_leaky_forward.argtypes = [p, i, p, p, i64, i64, f, f, i, i]
+        lib.snnlab_leaky_backward.argtypes = [p, p, i, p, i, p, i, i64, i64, f, f, i, i, f, f, p, p, i]
+        _lib = lib
+        return lib
+
+
+def status() -> str:
+    """``"native"`` when the C scan is in use, else why not."""
+    return "native" if _load() is not None else f"torch ops ({_why_not})"
+
+
+def _surrogate_constants(name: str, params: dict[str, float]) -> tuple[float, float]:
+    """The (p0, p1) ``leaky.c`` takes for each surrogate: the constants surrogates.py multiplies by."""
+    if name == "atan":
+        return math.pi / 2 * params["alpha"], params["alpha"] / 2
+    if name in ("fast_sigmoid", "sigmoid"):
+        return params["slope"], 0.0
+    if name == "triangle":
+        return params["width"], 0.0
+    if name == "gaussian":
+        sigma = params["sigma"]
+        return 2 * sigma**2, math.sqrt(2 * math.pi) * sigma
+    if name == "erf":
+        return params["alpha"], params["alpha"] / math.sqrt(math.pi)
+    if name == "soft_sign":
+        return params["alpha"], 0.0
+    if name == "piecewise_quadratic":
+        return params["alpha"], params["alpha"] ** 2
+    return 0.0, 0.0  # straight_through
+
+
+def usable(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, surrogate) -> bool:
+    """Whether this scan can run in C (and the library is there)."""
+    return (
+        current.device.type == "cpu"
+        and current.dtype == torch.float32
+        and beta.numel() == 1
+        and threshold.numel() == 1
+        and reset in RESETS
+        and getattr(surrogate, "name", None) in SURROGATES
+        and type(surrogate).grad_ is not None
+        and _load() is not None
+    )
+
+
+def _threads(work: int) -> int:
+    return 1 if work < 1 << 16 else torch.get_num_threads()
+
+
+def _ptr(t: Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def _gradient(g: Tensor | None) -> tuple[Tensor | None, bool]:
+    """A gradient as ``leaky.c`` reads it: contiguous, or one value broadcast everywhere (``True``), as the
+    gradient of ``x.sum()`` arrives; materializing that would cost a whole ``[T, B, ...]`` buffer."""
+    if g is None:
+        return None, False
+    if g.numel() and all(s == 0 for s in g.stride()):
+        return g, True
+    return g.contiguous(), False
+
+
+def leaky_forward(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, time_steps: int | None,
+                  mem: Tensor, spk: Tensor) -> None:  # fmt: skip
+    """Fill ``mem``/``spk`` ``[T, B, ...]`` (contiguous float32) from ``current`` (static if ``time_steps``)."""
+    current = current.contiguous()
+    T = mem.shape[0]
+    n = mem[0].numel()
+    _load().snnlab_leaky_forward(
+        current.data_ptr(), int(time_steps is not None), mem.data_ptr(), spk.data_ptr(), T, n,
+        float(beta), float(threshold), RESETS[reset], _threads(T * n),
+    )  # fmt: skip
+
+
+def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta: Tensor, threshold: Tensor,
+                   reset: str, surrogate, static: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
+    """``(dL/dI, dL/dbeta, dL/dthreshold)``: dL/dI is ``[B, ...]`` for a static input; the parameter
+    gradients are 0-dim tensors, or None when the parameter does not require grad."""
+    T = mem.shape[0]
+    n = mem[0].numel()
+    g_spk, spk_const = _gradient(g_spk)
+    g_mem, mem_const = _gradient(g_mem)
+    g_in = mem.new_empty(mem.shape[1:] if static else mem.shape)
+    threads = _threads(T * n)
+    d_beta = torch.zeros(threads, dtype=torch.float64) if beta.requires_grad else None
+    d_thr = torch.zeros(threads, dtype=torch.float64) if threshold.requires_grad else None
+    p0, p1 = _surrogate_constants(surrogate.name, surrogate.params)
+    _load().snnlab_leaky_backward(
+        mem.data_ptr(), _ptr(g_spk), int(spk_const), _ptr(g_mem), int(mem_const), g_in.data_ptr(), int(static),
+        T, n, float(beta), float(threshold), RESETS[reset], SURROGATES[surrogate.name], p0, p1,
+        _ptr(d_beta), _ptr(d_thr), threads,
+    )  # fmt: skip
+    return (
+        g_in,
+        d_beta.sum().to(beta.dtype).reshape(beta.shape) if d_beta is not None else None,
+        d_thr.sum().to(threshold.dtype).reshape(threshold.shape) if d_thr is not None else None,
+    )

@@ -1,0 +1,93 @@
+"""The C leaky scan (kernels/leaky.c via kernels/native.py) against the reference equations and the torch scan."""
+
+import itertools
+import shutil
+
+import pytest
+import torch
+
+from snnlab.engine import surrogates
+from snnlab.engine.kernels import fused, native
+from snnlab.engine.kernels import reference as ref
+
+SURROGATES = [i.name for i in surrogates.names()]
+RESETS = ["subtract", "zero", "none"]
+# 3 blocks of 512 and a ragged end; T*n above the size that is split over threads.
+T, B, N = 23, 4, 1030
+
+
+def test_the_c_scan_is_built_where_a_compiler_exists():
+    if not any(shutil.which(cc) for cc in ("cc", "gcc", "clang")):
+        pytest.skip("no C compiler: the torch scan is used")
+    assert native.status() == "native"
+
+
+def _inputs(static: bool, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    shape = (B, N) if static else (T, B, N)
+    # Multiples of 1/8 in [-1, 2]: with beta 0.5 many membranes land exactly on the threshold.
+    return (torch.randint(-8, 17, shape, generator=g) / 8).float().requires_grad_()
+
+
+def _scan(path: str, x, beta, thr, reset, surrogate, static, g_spk, g_mem):
+    time_steps = T if static else None
+    if path == "reference":
+        spk, mem = ref.leaky(x, beta, thr, reset, surrogate, time_steps)
+    else:
+        spk, mem = fused.LeakyScan.apply(x, beta, thr, reset, surrogate, time_steps)
+    grads = torch.autograd.grad((spk * g_spk).sum() + (mem * g_mem).sum(), [x, beta, thr])
+    return spk, mem, grads
+
+
+@pytest.mark.skipif(native.status() != "native", reason="the C scan is not available here")
+@pytest.mark.parametrize("reset,surrogate", list(itertools.product(RESETS, SURROGATES)))
+def test_c_scan_equals_reference(reset, surrogate):
+    fn = surrogates.get(surrogate)
+    for static, beta_value in itertools.product((False, True), (0.5, 0.9)):
+        x = _inputs(static, seed=len(reset) + len(surrogate))
+        beta = torch.tensor(beta_value, requires_grad=True)
+        thr = torch.tensor(1.0, requires_grad=True)
+        assert native.usable(x, beta, thr, reset, fn)
+        g = torch.Generator().manual_seed(1)
+        g_spk, g_mem = torch.randn(T, B, N, generator=g), torch.randn(T, B, N, generator=g)
+        spk_c, mem_c, grads_c = _scan("fused", x, beta, thr, reset, fn, static, g_spk, g_mem)
+        spk_r, mem_r, grads_r = _scan("reference", x, beta, thr, reset, fn, static, g_spk, g_mem)
+        assert torch.equal(mem_c, mem_r) and torch.equal(spk_c, spk_r)  # the same float operations
+        assert spk_c.sum() > 0 and (mem_r == 1.0).any()  # spikes, and membranes exactly at threshold
+        for a, b in zip(grads_c, grads_r, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4 * max(1.0, b.abs().max().item()))
+
+
+@pytest.mark.skipif(native.status() != "native", reason="the C scan is not available here")
+def test_broadcast_and_strided_gradients_need_no_copy_and_are_right():
+    x = _inputs(False, seed=5)
+    beta, thr = torch.tensor(0.75), torch.tensor(1.0)
+    fn = surrogates.get("atan")
+    spk, mem = fused.LeakyScan.apply(x, beta, thr, "subtract", fn, None)
+    spk_r, mem_r = ref.leaky(x, beta, thr, "subtract", fn, None)
+    # The gradient of x.sum() arrives as one value with stride 0 everywhere.
+    (g_c,) = torch.autograd.grad(3 * spk.sum() + mem.sum(), x, retain_graph=True)
+    (g_r,) = torch.autograd.grad(3 * spk_r.sum() + mem_r.sum(), x, retain_graph=True)
+    torch.testing.assert_close(g_c, g_r, rtol=1e-5, atol=1e-5)
+    strided = torch.randn(N, B, T).permute(2, 1, 0)  # not contiguous
+    (g_c,) = torch.autograd.grad((spk * strided).sum(), x)
+    (g_r,) = torch.autograd.grad((spk_r * strided).sum(), x)
+    torch.testing.assert_close(g_c, g_r, rtol=1e-5, atol=1e-5)
+
+
+def test_the_torch_scan_is_used_where_the_c_scan_does_not_apply(monkeypatch):
+    x = _inputs(False, seed=2)
+    fn = surrogates.get("atan")
+    per_neuron = torch.full((N,), 0.5)
+    assert not native.usable(x, per_neuron, torch.tensor(1.0), "subtract", fn)
+    assert not native.usable(x.double(), torch.tensor(0.5), torch.tensor(1.0), "subtract", fn)
+    # Without the library (no compiler, or SNNLAB_NATIVE=0) the torch scan gives the same spikes.
+    beta, thr = torch.tensor(0.5, requires_grad=True), torch.tensor(1.0, requires_grad=True)
+    g_spk, g_mem = torch.ones(T, B, N), torch.linspace(-1, 1, T * B * N).reshape(T, B, N)
+    with_c = _scan("fused", x, beta, thr, "zero", fn, False, g_spk, g_mem)
+    monkeypatch.setattr(native, "_load", lambda: None)
+    assert not native.usable(x, beta, thr, "zero", fn)
+    without = _scan("fused", x, beta, thr, "zero", fn, False, g_spk, g_mem)
+    assert torch.equal(with_c[0], without[0]) and torch.equal(with_c[1], without[1])
+    for a, b in zip(with_c[2], without[2], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-3)
