@@ -74,9 +74,14 @@ def machine(devices: list[str], peers: dict) -> dict:
 # ---------------------------------------------------------------------------------------------- rows
 
 
-# glibc settings of --tuned-malloc: blocks up to 32 MiB come from the heap and up to 256 MiB of freed heap
-# is kept, instead of being handed back to the kernel and faulted in again (zero-filled) at the next step.
-TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(256 * 2**20)}
+# glibc settings of --tuned-malloc, the ones snnlab's train() applies (engine/allocator.py): every block
+# comes from the heap (no mmap) and up to 256 MiB of freed heap is kept, instead of being handed back to the
+# kernel and faulted in again (zero-filled) at the next step.
+TUNED_MALLOC = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
+    "MALLOC_TRIM_THRESHOLD_": str(256 * 2**20),
+    "MALLOC_MMAP_MAX_": "0",
+}
 
 
 def run_worker(spec: dict, timeout: float, memory: bool = False, tuned_malloc: bool = False) -> dict:
@@ -252,7 +257,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--tuned-malloc",
         action="store_true",
         help="time every library with glibc told to keep freed memory (MALLOC_MMAP_THRESHOLD_=32 MiB, "
-        "MALLOC_TRIM_THRESHOLD_=256 MiB) instead of faulting it in again each step",
+        "MALLOC_TRIM_THRESHOLD_=256 MiB, MALLOC_MMAP_MAX_=0) instead of faulting it in again each step",
     )
     p.add_argument("--timeout", type=float, default=1800, help="seconds per row before it is abandoned")
     args = p.parse_args(argv)
