@@ -199,19 +199,18 @@ class SnnLabApp(App[None]):
             return
         main = self.main
         try:
-            training = main.query_one(TrainingPane)
-        except NoMatches:  # the app is shutting down and the panes are gone
+            with self.batch_update():
+                main.query_one(TrainingPane).draw(self.view, self.overlays)
+                probes = self.view.probes
+                if len(probes) != self._probe_count or self.view.version == 0:
+                    self._probe_count = len(probes)
+                    main.query_one(InsidePane).set_probes(probes, self.view.run_path)
+                main.query_one(SurrogateLab).draw_compare(self.compare)
+                waiting = f"{len(self.compare_queue)} more queued" if self.compare_queue else ""
+                main.query_one(StatusBar).update_from(self.view, waiting)
+        except NoMatches:  # the panes live as long as the app: only its shutdown removes them
             return
         self._drawn = state
-        with self.batch_update():
-            training.draw(self.view, self.overlays)
-            probes = self.view.probes
-            if len(probes) != self._probe_count or self.view.version == 0:
-                self._probe_count = len(probes)
-                main.query_one(InsidePane).set_probes(probes, self.view.run_path)
-            main.query_one(SurrogateLab).draw_compare(self.compare)
-            waiting = f"{len(self.compare_queue)} more queued" if self.compare_queue else ""
-            main.query_one(StatusBar).update_from(self.view, waiting)
 
     # -- training
 
