@@ -3,7 +3,7 @@
     python -m tests.tui.screenshots [--runs-dir /tmp/snnlab-shots]
 
 Not a test: it trains the quickstart preset on part of the bundled data, then a surrogate comparison,
-and saves one SVG per pane at 120x36.
+and saves one SVG per pane at 120x36; then runs a small sweep and saves it opened in the Surrogates pane.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from snnlab.config import find_preset, load_config
+from snnlab.sweep import run_sweep
 from snnlab.tui.app import make_app
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -47,6 +48,17 @@ async def shoot(runs_dir: str, size: tuple[int, int]) -> None:
         await pilot.press("4", "c")
         await until(lambda: app.compare and all(e.metrics.finished for e in app.compare) and app.job is None)
         await save("surrogates")
+
+    # A sweep: 3 surrogates x 2 seeds, each run its own process, then opened like `snnlab watch SWEEP`.
+    grid = {"model.neuron.surrogate": ["atan", "fast_sigmoid", "sigmoid"]}
+    sweep_dir, _, _ = await asyncio.to_thread(
+        run_sweep, find_preset("quickstart"), grid, 2, overrides, 2, lambda *_: None
+    )
+    app = make_app(sweep=sweep_dir)
+    app.animation_level = "none"
+    async with app.run_test(size=size) as pilot:
+        await until(lambda: len(app.compare) == 6)
+        await save("sweep")
 
 
 def main() -> None:
