@@ -27,7 +27,7 @@ from snnlab.engine.events import (
     RunStarted,
     StepMetrics,
 )
-from snnlab.runs import RunInfo, metric_history, read_config, read_events, read_summary
+from snnlab.runs import RunInfo, metric_history, read_config, read_events
 
 PLOT_WIDTH = 70
 PLOT_HEIGHT = 15
@@ -354,7 +354,7 @@ def print_summary(events: list[Event], stream: TextIO | None = None) -> None:
 
 def runs_table(infos: list[RunInfo]) -> Table:
     """The listing of ``snnlab runs``: one row per run, newest first as given."""
-    colors = {"completed": "green", "running": "cyan", "stopped": "yellow", "failed": "red"}
+    colors = {"completed": "green", "running": "cyan", "stopped": "yellow", "failed": "red", "died": "red"}
     table = Table(title=None, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     # No "started" column: the folder name already ends in the start time, and 80 columns are tight.
     for column in ("run", "status", "dataset", "epochs", "best acc", "wall time"):
@@ -382,11 +382,8 @@ def show_run(path: str | Path, stream: TextIO | None = None) -> None:
     stream = stream if stream is not None else sys.stdout
     path = Path(path)
     console = _console(stream)
-    try:
-        summary = read_summary(path) or {}
-    except (OSError, ValueError):
-        summary = {"status": "unreadable"}
-    console.print(f"[bold]{path.name}[/]  {summary.get('status', 'unknown')}  ({path})", highlight=False)
+    info = RunInfo.from_dir(path)
+    console.print(f"[bold]{path.name}[/]  {info.status if info else 'unknown'}  ({path})", highlight=False)
     console.print()
     console.print("[bold]config[/]")
     config = read_config(path)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -325,6 +326,8 @@ class RunWriter:
             data = event.config.get("data") if isinstance(event.config, dict) else None
             s.update(
                 status="running",
+                pid=os.getpid(),  # with host: lets a listing tell a run whose process was killed
+                host=socket.gethostname(),
                 dataset=data.get("dataset") if isinstance(data, dict) else None,
                 device=event.device,
                 epochs=event.epochs,
@@ -492,7 +495,7 @@ class RunInfo:
 
     path: Path
     name: str
-    status: str  # running | completed | stopped | failed | unreadable
+    status: str  # running | completed | stopped | failed | died | unreadable
     dataset: str | None = None
     best_accuracy: float | None = None
     epochs_done: int = 0
@@ -516,10 +519,13 @@ class RunInfo:
             value = s.get(key)
             return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
+        status = str(s.get("status") or "unknown")
+        if status == "running" and _process_gone(s.get("pid"), s.get("host")):
+            status = "died"  # killed (SIGKILL, out of memory, power) before it could write its end
         return cls(
             path=path,
             name=str(s.get("name") or path.name),
-            status=str(s.get("status") or "unknown"),
+            status=status,
             dataset=s.get("dataset") if isinstance(s.get("dataset"), str) else None,
             best_accuracy=num("best_accuracy"),
             epochs_done=int(num("epochs_done") or 0),
@@ -527,6 +533,24 @@ class RunInfo:
             wall_time=num("wall_time"),
             started=num("started") if num("started") is not None else _mtime(path),
         )
+
+
+def _process_gone(pid: Any, host: Any) -> bool:
+    """True when the process that wrote a "running" summary on this machine no longer exists. A run on
+    another machine (a shared disk) or from before pids were recorded is taken at its word."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. PermissionError: the process exists under another user
+        return False
+    try:  # Linux: a killed process its parent has not reaped yet is a zombie, gone all the same
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rpartition(")")[2].split()[:1] == ["Z"]
+    except OSError:
+        return False
 
 
 def _mtime(path: Path) -> float | None:

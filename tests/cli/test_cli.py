@@ -137,3 +137,28 @@ def test_presets_version_and_help(tmp_path):
         assert name in out.stdout
     assert snnlab("--version", cwd=tmp_path).stdout.startswith("snnlab ")
     assert snnlab("run", cwd=tmp_path).returncode == 2
+
+
+def test_a_killed_run_is_listed_as_died_not_running(tmp_path, tiny_config_dict):
+    tiny_config_dict["data"].update(train_size=5000, batch_size=10, time_steps=25)
+    tiny_config_dict["train"]["epochs"] = 3
+    preset = write(tmp_path, tiny_config_dict)
+    proc = subprocess.Popen([sys.executable, "-m", "snnlab", "run", str(preset), "-q"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        summaries = list((tmp_path / "runs").glob("tiny-*/summary.json")) if (tmp_path / "runs").exists() else []
+        if summaries and json.loads(summaries[0].read_text() or "{}").get("status") == "running":
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the run never started")
+    out = snnlab("runs", "--runs-dir", "runs", cwd=tmp_path)
+    assert "running" in out.stdout and "died" not in out.stdout  # alive: taken at its word
+    proc.kill()  # SIGKILL: no chance to write its end
+    proc.wait(timeout=30)
+    assert json.loads(summaries[0].read_text())["status"] == "running"  # what the file still says
+    out = snnlab("runs", "--runs-dir", "runs", cwd=tmp_path)
+    assert out.returncode == 0 and "died" in out.stdout and "running" not in out.stdout
+    out = snnlab("runs", "show", summaries[0].parent.name, "--runs-dir", "runs", cwd=tmp_path)
+    assert out.returncode == 0 and "died" in out.stdout.splitlines()[0]
