@@ -17,8 +17,9 @@ Adjoint of the leaky scan (``delta[t] = dL/dmem[t]``, ``sg[t] = surrogate.grad(m
 The synaptic scan adds ``eps[t] = dL/dsyn[t] = gsyn[t] + delta[t] + alpha*eps[t+1]``; the recurrent scan
 adds the feedback ``gspk[t] += delta[t+1] @ W`` (or ``* V``) before ``sg[t]`` is applied.
 
-On the CPU, :class:`LeakyScan` hands float32 scans with scalar parameters to ``native.py`` (the same
-arithmetic in C, one pass through time); the torch code below is the path everywhere else.
+On the CPU, :class:`LeakyScan` and the membrane of :class:`SynapticScan` hand float32 scans with scalar
+parameters to ``native.py`` (the same arithmetic in C, one pass through time); the torch code below is
+the path everywhere else.
 
 A static input (direct encoding: the same current at every step) is passed as ``[B, ...]`` with
 ``time_steps``; its gradient is the sum of ``delta`` over time, so no ``[T, B, ...]`` input is stored.
@@ -186,7 +187,12 @@ class SynapticScan(torch.autograd.Function):
                     syn[t].add_(_input_at(current, t, static))
             mem = torch.empty_like(syn)
             spk = torch.empty_like(syn)
-            _leaky_forward(syn, beta, threshold, reset, None, mem, spk)
+            # The membrane is a leaky scan driven by syn: the C scan where it applies.
+            ctx.native = native.usable(syn, beta, threshold, reset, surrogate)
+            if ctx.native:
+                native.leaky_forward(syn, beta, threshold, reset, None, mem, spk)
+            else:
+                _leaky_forward(syn, beta, threshold, reset, None, mem, spk)
         ctx.save_for_backward(syn, mem, alpha, beta, threshold)
         ctx.reset, ctx.surrogate, ctx.static = reset, surrogate, static
         return spk, syn, mem
@@ -195,7 +201,12 @@ class SynapticScan(torch.autograd.Function):
     def backward(ctx, g_spk, g_syn, g_mem):
         syn, mem, alpha, beta, threshold = ctx.saved_tensors
         ctx.beta, ctx.threshold = beta, threshold
-        delta, d_beta, d_thr = _membrane_adjoint(ctx, mem, g_spk, g_mem)
+        if ctx.native:
+            delta, d_beta, d_thr = native.leaky_backward(
+                mem, g_spk, g_mem, beta, threshold, ctx.reset, ctx.surrogate, static=False
+            )
+        else:
+            delta, d_beta, d_thr = _membrane_adjoint(ctx, mem, g_spk, g_mem)
         # eps[t] = dL/dsyn[t] = gsyn[t] + delta[t] + alpha*eps[t+1]
         base = delta if g_syn is None else delta + g_syn
         eps = torch.empty_like(syn)
