@@ -185,12 +185,24 @@ def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
         print(f"snnlab: error: {result.error}", file=sys.stderr)
         print(f"run directory: {run_dir.path}", file=sys.stderr)
         return Exit.USAGE if result.reason in ("data", "config", "device") else Exit.FAILED
-    print_summary(runs.read_events(run_dir.path))
-    print(f"run directory: {run_dir.path}")
-    if result.status == "stopped":
-        print(f"stopped; continue with: snnlab run --resume {run_dir.path}", file=sys.stderr)
-        return Exit.INTERRUPTED
-    return Exit.OK
+    try:
+        print_summary(runs.read_events(run_dir.path))
+        print(f"run directory: {run_dir.path}")
+        if result.status == "stopped":
+            print(f"stopped; continue with: snnlab run --resume {run_dir.path}", file=sys.stderr)
+    except BrokenPipeError:  # the reader is gone (`| head`); the run itself finished and is on disk
+        _discard_output()
+    return Exit.INTERRUPTED if result.status == "stopped" else Exit.OK
+
+
+def _discard_output() -> None:
+    """Point stdout and stderr at /dev/null, so that flushing them at exit cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            pass
 
 
 @app.command()

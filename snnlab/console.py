@@ -80,7 +80,7 @@ def epoch_line(event: EpochMetrics, epochs: int | None) -> str:
 def _start_line(event: RunStarted) -> str:
     what = f"run {event.run_name} on {event.device}: {event.num_parameters:,} parameters, "
     what += f"{event.train_size:,} train / {event.test_size:,} test samples, "
-    what += f"{event.epochs} epochs of {event.steps_per_epoch} batches"
+    what += f"{event.epochs} epoch{'s' if event.epochs != 1 else ''} of {event.steps_per_epoch} batches"
     if event.start_epoch > 0:
         what += f", resuming after epoch {event.start_epoch}"
     return what
@@ -121,6 +121,15 @@ class ConsoleSink:
     def __call__(self, event: Event) -> None:
         if not self.enabled:
             return
+        try:
+            self._show(event)
+        except BrokenPipeError:
+            # Whoever read the output went away (`snnlab run ... 2>&1 | head`): the training goes on, and
+            # the run directory records all of it.
+            self.enabled = False
+            self._progress = None
+
+    def _show(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self._epochs = event.epochs
             self._print(_start_line(event))
@@ -166,7 +175,7 @@ class ConsoleSink:
 
     def _update_bar(self, event: StepMetrics) -> None:
         if self._progress is None:
-            console = Console(file=self.stream, force_terminal=True)
+            console = _PipeConsole(file=self.stream, force_terminal=True)
             self._progress = Progress(
                 TextColumn("epoch {task.fields[epoch]}"),
                 BarColumn(),
@@ -339,7 +348,16 @@ def summary_table(events: list[Event], title: str | None = "run summary") -> Tab
 def _console(stream: TextIO) -> Console:
     # Not a terminal: no colors, no markup escapes; a fixed width keeps log files tidy.
     tty = _is_tty(stream)
-    return Console(file=stream, force_terminal=tty, no_color=not tty, width=None if tty else 100)
+    return _PipeConsole(file=stream, force_terminal=tty, no_color=not tty, width=None if tty else 100)
+
+
+class _PipeConsole(Console):
+    """A rich Console that reports a closed pipe as BrokenPipeError, as plain writes do: rich's own
+    handling exits the process with status 1, which would end a training run because of `| head`."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
 
 
 def print_summary(events: list[Event], stream: TextIO | None = None) -> None:

@@ -472,4 +472,9 @@ def _fail(emit, progress: _Progress, started: float, device: str, message: str, 
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        from snnlab.engine.kernels import native
+
+        kernel = native.status()  # say so when the C scan is not available, and why
+        return "cpu" if kernel == "native" else f"cpu, {kernel}"
     return device.type

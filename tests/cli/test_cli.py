@@ -162,3 +162,15 @@ def test_a_killed_run_is_listed_as_died_not_running(tmp_path, tiny_config_dict):
     assert out.returncode == 0 and "died" in out.stdout and "running" not in out.stdout
     out = snnlab("runs", "show", summaries[0].parent.name, "--runs-dir", "runs", cwd=tmp_path)
     assert out.returncode == 0 and "died" in out.stdout.splitlines()[0]
+
+
+def test_a_reader_that_goes_away_does_not_end_the_run(tmp_path, tiny_config_dict):
+    # `snnlab run preset 2>&1 | head -1`: every later write hits a closed pipe.
+    preset = write(tmp_path, tiny_config_dict)
+    proc = subprocess.Popen([sys.executable, "-m", "snnlab", "run", str(preset)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    assert proc.stdout.readline().startswith("run tiny-")
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 0
+    summary = json.loads((only_run(tmp_path) / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_done"] == 2

@@ -146,7 +146,7 @@ def _load() -> ctypes.CDLL | None:
 
 def status() -> str:
     """``"native"`` when the C scan is in use, else why not."""
-    return "native" if _load() is not None else f"torch ops ({_why_not})"
+    return "native" if _load() is not None else f"torch scan ({_why_not})"
 
 
 def _surrogate_constants(name: str, params: dict[str, float]) -> tuple[float, float]:
