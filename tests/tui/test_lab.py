@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,13 @@ from tests.tui.conftest import fake_events, wait_for
 
 SIZE = (120, 36)
 pytestmark = pytest.mark.asyncio
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) or "(empty)"
+    except OSError as exc:
+        return f"(unreadable: {exc})"
 
 
 def field(app, path: str) -> Field:
@@ -173,7 +181,15 @@ async def test_a_training_process_that_dies_is_reported(tiny):
     app = make_app(config=tiny)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2", "s")
-        await wait_for(pilot, lambda: app.view.step >= 1, 60, "the first step")
+        try:
+            await wait_for(pilot, lambda: app.view.step >= 1, 60, "the first step")
+        except AssertionError as exc:  # say what the child was doing (this once timed out in CI)
+            log = Path(app.view.run_path or ".") / "worker.log"
+            top = subprocess.run(["ps", "-eo", "pid,ni,pcpu,etime,args", "--sort=-pcpu"], capture_output=True,
+                                 text=True).stdout.splitlines()[:8]  # fmt: skip
+            raise AssertionError(
+                f"{exc}; status {app.view.status}; worker.log: {_tail(log)}; busiest processes:\n" + "\n".join(top)
+            ) from None
         app.job.kill()
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog), 10, "the error dialog")
         assert "died" in app.screen.message
