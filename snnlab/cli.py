@@ -222,18 +222,22 @@ def sweep(
 
     try:
         path = cfgmod.find_preset(preset)
-        sweep_dir, rows, trials = sweepmod.run_sweep(
-            path, sweepmod.parse_grid(list(grid or [])), seeds, list(set_ or []), workers
-        )
+        result = sweepmod.run_sweep(path, sweepmod.parse_grid(list(grid or [])), seeds, list(set_ or []), workers)
     except cfgmod.ConfigError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot create the sweep directory: {exc}") from None
     keys = list(sweepmod.parse_grid(list(grid or [])))
     print()
-    print(sweepmod.table(keys, rows))
-    print(f"sweep directory: {sweep_dir}")
-    failed = [t for t in trials if t.returncode != 0 or t.run_dir is None]
+    print(sweepmod.table(keys, result.rows))
+    print(f"sweep directory: {result.sweep_dir}")
+    started = [t for t in result.trials if t.returncode is not None]
+    if result.interrupted:
+        done = sum(t.returncode == 0 for t in started)
+        print(f"snnlab: sweep interrupted: {done} of {len(result.trials)} runs finished; the summary covers "
+              "those (stopped runs can be continued with snnlab run --resume)", file=sys.stderr)  # fmt: skip
+        raise typer.Exit(int(Exit.INTERRUPTED))
+    failed = [t for t in started if t.returncode not in (0, sweepmod.STOPPED) or t.run_dir is None]
     for trial in failed:
         print(f"snnlab: error: {trial.name} failed: {trial.error or f'exit {trial.returncode}'}", file=sys.stderr)
     raise typer.Exit(int(Exit.FAILED if failed else Exit.OK))

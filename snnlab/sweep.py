@@ -13,6 +13,7 @@ import csv
 import itertools
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -30,6 +31,7 @@ from snnlab.config import ConfigError, load_config
 from snnlab.engine.events import EpochMetrics
 
 SWEEP_FILE = "sweep.yaml"
+STOPPED = 130  # the exit status of a run stopped by Ctrl-C (checkpointed, resumable)
 
 
 @dataclass
@@ -106,6 +108,13 @@ def plan(preset: Path, grid: dict[str, list[Any]], seeds: int, overrides: list[s
     return base.run.name, trials
 
 
+class SweepResult(NamedTuple):
+    sweep_dir: Path
+    rows: list[Row]
+    trials: list[Trial]
+    interrupted: bool  # Ctrl-C: the runs under way were stopped (checkpointed), the rest never started
+
+
 def run_sweep(
     preset: Path,
     grid: dict[str, list[Any]],
@@ -113,8 +122,12 @@ def run_sweep(
     overrides: list[str],
     workers: int,
     log=print,
-) -> tuple[Path, list[Row], list[Trial]]:
-    """Run every trial (``workers`` at a time), write ``summary.csv``; returns the sweep folder and rows."""
+) -> SweepResult:
+    """Run every trial (``workers`` at a time) and write ``summary.csv`` for those that finished.
+
+    Ctrl-C stops the sweep: the runs under way get it too and stop at their next batch with a checkpoint,
+    the others are not started, and the summary covers what finished.
+    """
     name, trials = plan(preset, grid, seeds, overrides)
     runs_dir = Path(load_config(preset, overrides).run.runs_dir)
     sweep_dir = runs_dir / f"sweep-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -126,26 +139,48 @@ def run_sweep(
     # Runs sharing the CPU split its cores rather than each starting one thread per core.
     threads = None if gpus or "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 1) // max(1, workers))
     free_slots = list(range(max(1, workers)))
+    running: set[subprocess.Popen] = set()
     lock = threading.Lock()
+    stopping = threading.Event()
 
     def one(trial: Trial) -> Trial:
+        if stopping.is_set():
+            return trial
         with lock:
             slot = free_slots.pop()
         try:
-            _launch(trial, preset, sweep_dir, slot % gpus if gpus > 1 else None, threads)
+            _launch(trial, preset, sweep_dir, slot % gpus if gpus > 1 else None, threads, running, lock)
         finally:
             with lock:
                 free_slots.append(slot)
-        state = "ok" if trial.returncode == 0 else f"FAILED (exit {trial.returncode})"
+        if trial.returncode == STOPPED:
+            state = f"stopped; continue it with snnlab run --resume {trial.run_dir or trial.name}"
+        else:
+            state = "ok" if trial.returncode == 0 else f"FAILED (exit {trial.returncode})"
         log(f"[{trial.name}] {state}")
         return trial
 
     log(f"sweep: {len(trials)} runs, {max(1, workers)} at a time, in {sweep_dir}")
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        list(pool.map(one, trials))
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    futures = [pool.submit(one, trial) for trial in trials]
+    interrupted = False
+    try:
+        for future in futures:
+            future.result()
+    except KeyboardInterrupt:
+        interrupted = True
+        stopping.set()
+        for future in futures:
+            future.cancel()
+        with lock:
+            for proc in running:  # a terminal's Ctrl-C reached them already; `kill -INT` did not
+                proc.send_signal(signal.SIGINT)
+        log("sweep: stopping the runs under way at their next batch")
+    finally:
+        pool.shutdown(wait=True)
     rows = summarize(list(grid), trials)
     write_csv(sweep_dir / "summary.csv", list(grid), rows)
-    return sweep_dir, rows, trials
+    return SweepResult(sweep_dir, rows, trials, interrupted)
 
 
 def _gpu_count() -> int:
@@ -159,7 +194,8 @@ def _gpu_count() -> int:
         return 0
 
 
-def _launch(trial: Trial, preset: Path, sweep_dir: Path, gpu: int | None, threads: int | None) -> None:
+def _launch(trial: Trial, preset: Path, sweep_dir: Path, gpu: int | None, threads: int | None,
+            running: set[subprocess.Popen], lock: threading.Lock) -> None:  # fmt: skip
     command = [sys.executable, "-m", "snnlab", "run", str(preset), "--quiet"]
     for item in [*trial.overrides, f"run.runs_dir={sweep_dir}", f"run.name={trial.name}"]:
         command += ["--set", item]
@@ -170,13 +206,20 @@ def _launch(trial: Trial, preset: Path, sweep_dir: Path, gpu: int | None, thread
         env["CUDA_VISIBLE_DEVICES"] = str(gpu)
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
-    out = subprocess.run(command, capture_output=True, text=True, env=env)
-    trial.returncode = out.returncode
-    trial.run_dir = _run_dir_from(out.stdout + out.stderr, sweep_dir, trial.name)
-    if out.returncode != 0:
-        lines = [line for line in out.stderr.splitlines() if line.strip()]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
+        with lock:
+            running.add(proc)
+        try:
+            stdout, stderr = proc.communicate()
+        finally:
+            with lock:
+                running.discard(proc)
+    trial.returncode = proc.returncode
+    trial.run_dir = _run_dir_from(stdout + stderr, sweep_dir, trial.name)
+    if proc.returncode != 0:
+        lines = [line for line in stderr.splitlines() if line.strip()]
         trial.error = next((line for line in lines if "error" in line.lower()), lines[-1] if lines else "")
-        (sweep_dir / f"{trial.name}.stderr.txt").write_text(out.stderr)
+        (sweep_dir / f"{trial.name}.stderr.txt").write_text(stderr)
 
 
 def _run_dir_from(output: str, sweep_dir: Path, name: str) -> Path | None:
@@ -203,6 +246,8 @@ def summarize(keys: list[str], trials: list[Trial]) -> list[Row]:
     for values, group in itertools.groupby(trials, key=lambda t: t.values):
         results, failed = [], []
         for trial in group:
+            if trial.returncode in (None, STOPPED):
+                continue  # never started, or stopped by Ctrl-C: neither a result nor a failure
             metrics = trial_metrics(trial.run_dir) if trial.returncode == 0 and trial.run_dir else None
             if metrics is None:
                 failed.append(trial.seed)

@@ -112,3 +112,30 @@ def test_a_sweep_folder_is_found_like_a_run_and_a_plain_folder_is_refused(tmp_pa
         assert "is not a sweep folder" in str(exc)
     else:
         raise AssertionError("a folder without sweep.yaml was read as a sweep")
+
+
+def test_ctrl_c_stops_the_sweep_and_summarizes_what_finished(tmp_path, tiny_config_dict):
+    import signal
+    import time
+
+    tiny_config_dict["train"]["epochs"] = 1
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config_dict))
+    command = [sys.executable, "-m", "snnlab", "sweep", "tiny.yaml", "--grid", "train.lr=1e-3,2e-3,3e-3"]
+    command += ["--seeds", "3"]
+    # A session of its own, so that the Ctrl-C below reaches the sweep and its runs as a terminal's would.
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.glob("runs/sweep-*/*/summary.json")):
+        time.sleep(0.05)  # until the first run has started
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "sweep interrupted" in stderr and "Traceback" not in stderr
+    (sweep,) = (tmp_path / "runs").iterdir()
+    runs = [p for p in sweep.iterdir() if p.is_dir()]
+    assert 1 <= len(runs) < 9  # the rest never started
+    with open(sweep / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and sum(int(r["n"]) for r in rows) < 9
+    assert all(r["failed_seeds"] == "" for r in rows)  # stopped and unstarted runs are not failures

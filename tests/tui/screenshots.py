@@ -51,10 +51,8 @@ async def shoot(runs_dir: str, size: tuple[int, int]) -> None:
 
     # A sweep: 3 surrogates x 2 seeds, each run its own process, then opened like `snnlab watch SWEEP`.
     grid = {"model.neuron.surrogate": ["atan", "fast_sigmoid", "sigmoid"]}
-    sweep_dir, _, _ = await asyncio.to_thread(
-        run_sweep, find_preset("quickstart"), grid, 2, overrides, 2, lambda *_: None
-    )
-    app = make_app(sweep=sweep_dir)
+    result = await asyncio.to_thread(run_sweep, find_preset("quickstart"), grid, 2, overrides, 2, lambda *_: None)
+    app = make_app(sweep=result.sweep_dir)
     app.animation_level = "none"
     async with app.run_test(size=size) as pilot:
         await until(lambda: len(app.compare) == 6)
