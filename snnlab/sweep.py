@@ -61,7 +61,10 @@ class Row:
 
 
 def parse_grid(items: list[str]) -> dict[str, list[Any]]:
-    """``["train.lr=1e-3,2e-3", ...]`` -> ``{"train.lr": [0.001, 0.002]}``; each value read as YAML."""
+    """``["train.lr=1e-3,2e-3", ...]`` -> ``{"train.lr": [0.001, 0.002]}``; each value read as YAML.
+
+    Values that hold commas themselves go as one YAML list: ``train.betas=[[0.9, 0.999], [0.8, 0.99]]``.
+    """
     grid: dict[str, list[Any]] = {}
     for item in items:
         key, sep, values = item.partition("=")
@@ -70,12 +73,25 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
             raise ConfigError(f"--grid {item!r}: write KEY=V1,V2,... e.g. train.lr=1e-3,2e-3")
         if key in grid:
             raise ConfigError(f"--grid {key} is given twice; list all its values in one --grid")
-        grid[key] = [_value(v.strip()) for v in values.split(",")]
+        grid[key] = _values(values.strip(), item)
     return grid
 
 
+def _values(text: str, item: str) -> list[Any]:
+    if text.startswith("["):
+        try:
+            values = yaml.safe_load(text)
+        except yaml.YAMLError:
+            values = None
+        if not isinstance(values, list) or not values:
+            example = "[[0.9, 0.999], [0.8, 0.99]]"
+            raise ConfigError(f"--grid {item!r}: a value list in brackets must be YAML, e.g. {example}")
+        return [_value(v) if isinstance(v, str) else v for v in values]
+    return [_value(v.strip()) for v in text.split(",")]
+
+
 def _value(text: str) -> Any:
-    value = yaml.safe_load(text)
+    value = yaml.safe_load(text) if isinstance(text, str) else text
     if isinstance(value, str):
         try:
             return float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string

@@ -13,6 +13,9 @@ from snnlab.sweep import parse_grid
 def test_grid_values_are_read_as_yaml():
     grid = parse_grid(["model.neuron.surrogate=atan,sigmoid", "train.lr=1e-3,2.0e-3", "model.fused=true"])
     assert grid == {"model.neuron.surrogate": ["atan", "sigmoid"], "train.lr": [0.001, 0.002], "model.fused": [True]}
+    # Values with commas of their own go as one YAML list.
+    assert parse_grid(["train.betas=[[0.9, 0.999], [0.8, 0.99]]"]) == {"train.betas": [[0.9, 0.999], [0.8, 0.99]]}
+    assert parse_grid(["train.lr=[1e-3, 2e-3]"]) == {"train.lr": [0.001, 0.002]}
 
 
 def test_a_two_by_two_sweep_writes_four_runs_and_a_summary(tmp_path, tiny_config_dict):
