@@ -79,8 +79,10 @@ def test_the_torch_scan_is_used_where_the_c_scan_does_not_apply(monkeypatch):
     x = _inputs(False, seed=2)
     fn = surrogates.get("atan")
     per_neuron = torch.full((N,), 0.5)
-    assert not native.usable(x, per_neuron, torch.tensor(1.0), "subtract", fn)
-    assert not native.usable(x.double(), torch.tensor(0.5), torch.tensor(1.0), "subtract", fn)
+    assert native.usable(x, per_neuron, torch.tensor(1.0), "subtract", fn)
+    per_sample = torch.full((B, N), 0.5)  # varies over the batch: not one value per neuron
+    assert not native.usable(x, per_sample, torch.tensor(1.0), "subtract", fn)
+    assert not native.usable(x.double(), torch.tensor(0.5).double(), torch.tensor(1.0).double(), "subtract", fn)
     # Without the library (no compiler, or SNNLAB_NATIVE=0) the torch scan gives the same spikes.
     beta, thr = torch.tensor(0.5, requires_grad=True), torch.tensor(1.0, requires_grad=True)
     g_spk, g_mem = torch.ones(T, B, N), torch.linspace(-1, 1, T * B * N).reshape(T, B, N)
@@ -111,4 +113,24 @@ def test_synaptic_neurons_use_the_c_scan_for_their_membrane(reset, static):
     for a, b in zip(out_f, out_r, strict=True):
         assert torch.equal(a, b)
     for a, b in zip(grad_f, grad_r, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4 * max(1.0, b.abs().max().item()))
+
+
+@pytest.mark.skipif(native.status() != "native", reason="the C scan is not available here")
+@pytest.mark.parametrize("shape", [(N,), (2, 1, 1)])
+def test_per_neuron_parameters_run_in_c_and_get_their_own_gradients(shape):
+    # (N,): one per neuron of a dense layer; (2, 1, 1): one per channel of a [B, 2, H, W] conv output.
+    fn = surrogates.get("fast_sigmoid")
+    features = (N,) if len(shape) == 1 else (2, 5, 103)
+    g = torch.Generator().manual_seed(4)
+    x = (torch.randint(-8, 17, (T, B, *features), generator=g) / 8).float().requires_grad_()
+    beta = torch.rand(shape, generator=g).requires_grad_()
+    thr = (0.5 + torch.rand(shape, generator=g)).requires_grad_()
+    assert native.usable(x, beta, thr, "zero", fn)
+    g_spk, g_mem = torch.randn(x.shape, generator=g), torch.randn(x.shape, generator=g)
+    spk_c, mem_c, grads_c = _scan("fused", x, beta, thr, "zero", fn, False, g_spk, g_mem)
+    spk_r, mem_r, grads_r = _scan("reference", x, beta, thr, "zero", fn, False, g_spk, g_mem)
+    assert torch.equal(spk_c, spk_r) and torch.equal(mem_c, mem_r)
+    for a, b in zip(grads_c, grads_r, strict=True):
+        assert a.shape == b.shape
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4 * max(1.0, b.abs().max().item()))

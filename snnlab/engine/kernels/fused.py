@@ -18,8 +18,8 @@ The synaptic scan adds ``eps[t] = dL/dsyn[t] = gsyn[t] + delta[t] + alpha*eps[t+
 adds the feedback ``gspk[t] += delta[t+1] @ W`` (or ``* V``) before ``sg[t]`` is applied.
 
 On the CPU, :class:`LeakyScan` and the membrane of :class:`SynapticScan` hand float32 scans with scalar
-parameters to ``native.py`` (the same arithmetic in C, one pass through time); the torch code below is
-the path everywhere else.
+or per-neuron parameters to ``native.py`` (the same arithmetic in C, one pass through time); the torch
+code below is the path everywhere else.
 
 A static input (direct encoding: the same current at every step) is passed as ``[B, ...]`` with
 ``time_steps``; its gradient is the sum of ``delta`` over time, so no ``[T, B, ...]`` input is stored.
@@ -144,7 +144,7 @@ class LeakyScan(torch.autograd.Function):
         shape = (time_steps, *current.shape) if time_steps is not None else current.shape
         mem = current.new_empty(shape)
         spk = current.new_empty(shape)
-        ctx.native = native.usable(current, beta, threshold, reset, surrogate)
+        ctx.native = native.usable(current, beta, threshold, reset, surrogate, time_steps is not None)
         with torch.no_grad():
             if ctx.native:
                 native.leaky_forward(current, beta, threshold, reset, time_steps, mem, spk)

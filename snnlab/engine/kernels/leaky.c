@@ -9,7 +9,8 @@
  * forward values are bit for bit those of reference.py. Compiled and loaded by native.py.
  *
  * Layout: tensors are float32, contiguous, [T, n] (n = batch * features). A static input is [n].
- * beta and threshold are scalars. reset: 0 subtract, 1 zero, 2 none.
+ * beta and threshold are per element, repeating with a period: element e uses beta[e % beta_n] (beta_n 1:
+ * a scalar; the number of features: one per neuron). reset: 0 subtract, 1 zero, 2 none.
  */
 #include <math.h>
 #include <stdint.h>
@@ -40,39 +41,41 @@ typedef struct {
     float *mem;           /* forward output [T, n] */
     float *spk;           /* forward output [T, n] */
     float *g_in;          /* backward output: [T, n], or [n] summed over time when is_static */
-    double *d_beta;       /* backward: this thread's partial sum (NULL: not needed) */
-    double *d_thr;
+    double *d_beta;       /* backward: this thread's partial sums, beta_n of them (NULL: not needed) */
+    double *d_thr;        /* the same, thr_n of them */
+    const float *beta_v, *thr_v;
+    int64_t beta_n, thr_n;
     int64_t T, n, lo, hi;
-    float beta, thr, p0, p1;
+    float p0, p1;
     int reset, is_static, surrogate, g_spk_const, g_mem_const;
 } job_t;
 
-/* d[i] = surrogate'(m[i] - thr) * gs[i] over a block, each derivative written as surrogates.py writes its
+/* d[i] = surrogate'(m[i] - thr[i]) * gs[i] over a block, each derivative written as surrogates.py writes its
  * grad_ (same constants, see native.py); one loop per kind so that each vectorizes. */
-static void surrogate_block(int kind, const float *m, const float *gs, float *d, int64_t len, float thr, float p0,
+static void surrogate_block(int kind, const float *m, const float *gs, float *d, int64_t len, const float *thr, float p0,
                             float p1) {
     switch (kind) {
     case SG_ATAN: /* p0 = pi/2*alpha, p1 = alpha/2 */
         for (int64_t i = 0; i < len; i++) {
-            float a = (m[i] - thr) * p0;
+            float a = (m[i] - thr[i]) * p0;
             d[i] = (1.0f / (a * a + 1.0f)) * p1 * gs[i];
         }
         break;
     case SG_FAST_SIGMOID: /* p0 = slope */
         for (int64_t i = 0; i < len; i++) {
-            float a = fabsf(m[i] - thr) * p0 + 1.0f;
+            float a = fabsf(m[i] - thr[i]) * p0 + 1.0f;
             d[i] = (1.0f / (a * a)) * gs[i];
         }
         break;
     case SG_SIGMOID: /* p0 = slope */
         for (int64_t i = 0; i < len; i++) {
-            float s = 1.0f / (1.0f + expf(-((m[i] - thr) * p0)));
+            float s = 1.0f / (1.0f + expf(-((m[i] - thr[i]) * p0)));
             d[i] = s * (1.0f - s) * p0 * gs[i];
         }
         break;
     case SG_TRIANGLE: /* p0 = width */
         for (int64_t i = 0; i < len; i++) {
-            float a = fabsf(m[i] - thr) / -p0 + 1.0f;
+            float a = fabsf(m[i] - thr[i]) / -p0 + 1.0f;
             d[i] = (a > 0.0f ? a : 0.0f) / p0 * gs[i];
         }
         break;
@@ -82,25 +85,25 @@ static void surrogate_block(int kind, const float *m, const float *gs, float *d,
         break;
     case SG_GAUSSIAN: /* p0 = 2*sigma^2, p1 = sqrt(2*pi)*sigma */
         for (int64_t i = 0; i < len; i++) {
-            float x = m[i] - thr;
+            float x = m[i] - thr[i];
             d[i] = expf(-(x * x) / p0) / p1 * gs[i];
         }
         break;
     case SG_ERF: /* p0 = alpha, p1 = alpha/sqrt(pi) */
         for (int64_t i = 0; i < len; i++) {
-            float a = p0 * (m[i] - thr);
+            float a = p0 * (m[i] - thr[i]);
             d[i] = p1 * expf(-(a * a)) * gs[i];
         }
         break;
     case SG_SOFT_SIGN: /* p0 = alpha */
         for (int64_t i = 0; i < len; i++) {
-            float a = 1.0f + fabsf(p0 * (m[i] - thr));
+            float a = 1.0f + fabsf(p0 * (m[i] - thr[i]));
             d[i] = p0 / (2.0f * (a * a)) * gs[i];
         }
         break;
     case SG_PIECEWISE_QUADRATIC: /* p0 = alpha, p1 = alpha^2 */
         for (int64_t i = 0; i < len; i++) {
-            float a = p0 - p1 * fabsf(m[i] - thr);
+            float a = p0 - p1 * fabsf(m[i] - thr[i]);
             d[i] = (a > 0.0f ? a : 0.0f) * gs[i];
         }
         break;
@@ -110,12 +113,21 @@ static void surrogate_block(int kind, const float *m, const float *gs, float *d,
     }
 }
 
+/* This block's beta and threshold, one per element (from the periodic vectors). */
+static void block_params(const job_t *j, int64_t b0, int64_t len, float *beta, float *thr) {
+    for (int64_t i = 0; i < len; i++) {
+        beta[i] = j->beta_v[j->beta_n == 1 ? 0 : (b0 + i) % j->beta_n];
+        thr[i] = j->thr_v[j->thr_n == 1 ? 0 : (b0 + i) % j->thr_n];
+    }
+}
+
 static void *forward_range(void *arg) {
     const job_t *j = arg;
     const int64_t n = j->n;
-    const float beta = j->beta, thr = j->thr;
+    float beta[BLOCK], thr[BLOCK];
     for (int64_t b0 = j->lo; b0 < j->hi; b0 += BLOCK) {
         const int64_t len = (j->hi - b0) < BLOCK ? (j->hi - b0) : BLOCK;
+        block_params(j, b0, len, beta, thr);
         for (int64_t t = 0; t < j->T; t++) {
             const float *in = j->is_static ? j->current + b0 : j->current + t * n + b0;
             float *m = j->mem + t * n + b0;
@@ -123,36 +135,36 @@ static void *forward_range(void *arg) {
             if (t == 0) {
                 /* mem[-1] = 0: beta * 0 + I, as the reference computes it */
                 for (int64_t i = 0; i < len; i++) {
-                    float v = beta * 0.0f;
+                    float v = beta[i] * 0.0f;
                     v = v + in[i];
                     m[i] = v;
-                    s[i] = v > thr ? 1.0f : 0.0f;
+                    s[i] = v > thr[i] ? 1.0f : 0.0f;
                 }
                 continue;
             }
             const float *mp = m - n, *sp = s - n; /* mem[t-1], spike[t-1] = reset[t] */
             if (j->reset == RESET_SUBTRACT) {
                 for (int64_t i = 0; i < len; i++) {
-                    float v = beta * mp[i];
+                    float v = beta[i] * mp[i];
                     v = v + in[i];
-                    v = v - sp[i] * thr; /* spike is 0 or 1: the product is exact */
+                    v = v - sp[i] * thr[i]; /* spike is 0 or 1: the product is exact */
                     m[i] = v;
-                    s[i] = v > thr ? 1.0f : 0.0f;
+                    s[i] = v > thr[i] ? 1.0f : 0.0f;
                 }
             } else if (j->reset == RESET_ZERO) {
                 for (int64_t i = 0; i < len; i++) {
-                    float k = beta * (1.0f - sp[i]);
+                    float k = beta[i] * (1.0f - sp[i]);
                     float v = k * mp[i];
                     v = v + in[i];
                     m[i] = v;
-                    s[i] = v > thr ? 1.0f : 0.0f;
+                    s[i] = v > thr[i] ? 1.0f : 0.0f;
                 }
             } else {
                 for (int64_t i = 0; i < len; i++) {
-                    float v = beta * mp[i];
+                    float v = beta[i] * mp[i];
                     v = v + in[i];
                     m[i] = v;
-                    s[i] = v > thr ? 1.0f : 0.0f;
+                    s[i] = v > thr[i] ? 1.0f : 0.0f;
                 }
             }
         }
@@ -161,18 +173,19 @@ static void *forward_range(void *arg) {
 }
 
 /* delta[t] = g_mem[t] + g_spk[t]*sg[t] + k[t+1]*delta[t+1], k = beta (subtract, none) or
- * beta*(1 - reset[t+1]) (zero); see fused.py for the derivation. */
+ * beta*(1 - reset[t+1]) (zero); see fused.py for the derivation. Parameter gradients are summed per
+ * element over time in double, then added to this thread's per-parameter sums. */
 static void *backward_range(void *arg) {
     const job_t *j = arg;
     const int64_t n = j->n, T = j->T;
-    const float beta = j->beta, thr = j->thr;
     const int zero = j->reset == RESET_ZERO, subtract = j->reset == RESET_SUBTRACT;
+    float beta[BLOCK], thr[BLOCK];
     float d[BLOCK];      /* delta[t] */
     float next[BLOCK];   /* delta[t+1] */
     float fired[BLOCK];  /* spike[t] = reset[t+1], rebuilt from the membrane while stepping back */
     float total[BLOCK];  /* static input: sum of delta over time */
     float gs_const[BLOCK], gm_const[BLOCK]; /* a gradient that is one value everywhere (e.g. of x.sum()) */
-    double d_beta = 0.0, d_thr = 0.0;
+    double acc_beta[BLOCK], acc_thr[BLOCK];
     if (j->g_spk && j->g_spk_const)
         for (int64_t i = 0; i < BLOCK; i++)
             gs_const[i] = j->g_spk[0];
@@ -181,6 +194,11 @@ static void *backward_range(void *arg) {
             gm_const[i] = j->g_mem[0];
     for (int64_t b0 = j->lo; b0 < j->hi; b0 += BLOCK) {
         const int64_t len = (j->hi - b0) < BLOCK ? (j->hi - b0) : BLOCK;
+        block_params(j, b0, len, beta, thr);
+        if (j->d_beta)
+            memset(acc_beta, 0, sizeof acc_beta);
+        if (j->d_thr)
+            memset(acc_thr, 0, sizeof acc_thr);
         for (int64_t t = T - 1; t >= 0; t--) {
             const float *m = j->mem_in + t * n + b0;
             if (j->g_spk) {
@@ -188,7 +206,7 @@ static void *backward_range(void *arg) {
                 surrogate_block(j->surrogate, m, gs, d, len, thr, j->p0, j->p1);
                 if (j->d_thr)
                     for (int64_t i = 0; i < len; i++)
-                        d_thr -= d[i];
+                        acc_thr[i] -= d[i];
             } else {
                 memset(d, 0, (size_t)len * sizeof(float));
             }
@@ -200,21 +218,21 @@ static void *backward_range(void *arg) {
             if (t < T - 1) {
                 if (zero)
                     for (int64_t i = 0; i < len; i++)
-                        d[i] = d[i] + beta * (1.0f - fired[i]) * next[i];
+                        d[i] = d[i] + beta[i] * (1.0f - fired[i]) * next[i];
                 else
                     for (int64_t i = 0; i < len; i++)
-                        d[i] = d[i] + beta * next[i];
+                        d[i] = d[i] + beta[i] * next[i];
             }
             if (t > 0 && (zero || j->d_beta || (subtract && j->d_thr))) {
                 const float *mp = m - n; /* mem[t-1] */
                 for (int64_t i = 0; i < len; i++)
-                    fired[i] = mp[i] > thr ? 1.0f : 0.0f;
+                    fired[i] = mp[i] > thr[i] ? 1.0f : 0.0f;
                 if (j->d_beta)
                     for (int64_t i = 0; i < len; i++)
-                        d_beta += (double)(d[i] * (zero ? mp[i] * (1.0f - fired[i]) : mp[i]));
+                        acc_beta[i] += (double)(d[i] * (zero ? mp[i] * (1.0f - fired[i]) : mp[i]));
                 if (subtract && j->d_thr)
                     for (int64_t i = 0; i < len; i++)
-                        d_thr -= (double)(d[i] * fired[i]);
+                        acc_thr[i] -= (double)(d[i] * fired[i]);
             }
             if (j->is_static) {
                 if (t == T - 1)
@@ -229,11 +247,13 @@ static void *backward_range(void *arg) {
         }
         if (j->is_static)
             memcpy(j->g_in + b0, total, (size_t)len * sizeof(float));
+        if (j->d_beta)
+            for (int64_t i = 0; i < len; i++)
+                j->d_beta[j->beta_n == 1 ? 0 : (b0 + i) % j->beta_n] += acc_beta[i];
+        if (j->d_thr)
+            for (int64_t i = 0; i < len; i++)
+                j->d_thr[j->thr_n == 1 ? 0 : (b0 + i) % j->thr_n] += acc_thr[i];
     }
-    if (j->d_beta)
-        *j->d_beta = d_beta;
-    if (j->d_thr)
-        *j->d_thr = d_thr;
     return NULL;
 }
 
@@ -255,8 +275,8 @@ static void run_split(void *(*fn)(void *), job_t *base, int threads, double *d_b
         jobs[k].hi = (blocks * (k + 1) / threads) * BLOCK;
         if (jobs[k].hi > base->n)
             jobs[k].hi = base->n;
-        jobs[k].d_beta = d_beta ? d_beta + k : NULL;
-        jobs[k].d_thr = d_thr ? d_thr + k : NULL;
+        jobs[k].d_beta = d_beta ? d_beta + k * base->beta_n : NULL;
+        jobs[k].d_thr = d_thr ? d_thr + k * base->thr_n : NULL;
     }
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (int k = 0; k < threads; k++)
@@ -264,7 +284,8 @@ static void run_split(void *(*fn)(void *), job_t *base, int threads, double *d_b
 }
 
 int snnlab_leaky_forward(const float *current, int is_static, float *mem, float *spk, int64_t T, int64_t n,
-                         float beta, float thr, int reset, int threads) {
+                         const float *beta, int64_t beta_n, const float *thr, int64_t thr_n, int reset,
+                         int threads) {
     job_t job = {0};
     job.current = current;
     job.is_static = is_static;
@@ -272,18 +293,21 @@ int snnlab_leaky_forward(const float *current, int is_static, float *mem, float 
     job.spk = spk;
     job.T = T;
     job.n = n;
-    job.beta = beta;
-    job.thr = thr;
+    job.beta_v = beta;
+    job.beta_n = beta_n;
+    job.thr_v = thr;
+    job.thr_n = thr_n;
     job.reset = reset;
     run_split(forward_range, &job, threads, NULL, NULL);
     return 0;
 }
 
-/* d_beta and d_thr receive one partial sum per thread (arrays of `threads` doubles; NULL: not needed). */
+/* d_beta and d_thr receive per-thread partial sums: arrays of threads x beta_n (thr_n) doubles, zeroed by
+ * the caller (NULL: not needed). */
 int snnlab_leaky_backward(const float *mem, const float *g_spk, int g_spk_const, const float *g_mem,
-                          int g_mem_const, float *g_in, int is_static,
-                          int64_t T, int64_t n, float beta, float thr, int reset, int surrogate, float p0, float p1,
-                          double *d_beta, double *d_thr, int threads) {
+                          int g_mem_const, float *g_in, int is_static, int64_t T, int64_t n, const float *beta,
+                          int64_t beta_n, const float *thr, int64_t thr_n, int reset, int surrogate, float p0,
+                          float p1, double *d_beta, double *d_thr, int threads) {
     job_t job = {0};
     job.mem_in = mem;
     job.g_spk = g_spk;
@@ -294,8 +318,10 @@ int snnlab_leaky_backward(const float *mem, const float *g_spk, int g_spk_const,
     job.is_static = is_static;
     job.T = T;
     job.n = n;
-    job.beta = beta;
-    job.thr = thr;
+    job.beta_v = beta;
+    job.beta_n = beta_n;
+    job.thr_v = thr;
+    job.thr_n = thr_n;
     job.reset = reset;
     job.surrogate = surrogate;
     job.p0 = p0;

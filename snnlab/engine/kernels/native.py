@@ -5,10 +5,11 @@ overhead and repeated passes over memory. ``leaky.c`` walks every element throug
 sized blocks split over threads, with the same float operations as ``reference.py``, so its spikes and
 membranes are bit for bit the reference's and gradients agree to rounding.
 
-It is used for the common case: a :class:`LeakyScan` on a CPU float32 tensor with scalar ``beta`` and
-``threshold`` (learnable or not) and a registry surrogate. Everything else (CUDA, per-neuron parameters,
-other dtypes) stays on the torch path. No compiler, a failed build or ``SNNLAB_NATIVE=0`` also means the
-torch path; :func:`status` says which and why.
+It is used for :class:`LeakyScan` (and the membrane of :class:`SynapticScan`) on CPU float32 tensors with
+a registry surrogate and ``beta``/``threshold`` that are scalars or one per neuron (learnable or not).
+Everything else (CUDA, other dtypes, parameters that vary over the batch) stays on the torch path. No
+compiler, a failed build or ``SNNLAB_NATIVE=0`` also means the torch path; :func:`status` says which and
+why.
 
 The shared library is cached under ``$XDG_CACHE_HOME/snnlab`` (``~/.cache/snnlab``), keyed by the source,
 the compiler and the CPU, and built atomically, so concurrent processes (torchrun, sweeps) share one build.
@@ -138,8 +139,8 @@ def _load() -> ctypes.CDLL | None:
             _why_not = f"build failed: {exc}"
             return None
         f, i64, i, p = ctypes.c_float, ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
-        lib.snnlab_leaky_forward.argtypes = [p, i, p, p, i64, i64, f, f, i, i]
-        lib.snnlab_leaky_backward.argtypes = [p, p, i, p, i, p, i, i64, i64, f, f, i, i, f, f, p, p, i]
+        lib.snnlab_leaky_forward.argtypes = [p, i, p, p, i64, i64, p, i64, p, i64, i, i]
+        lib.snnlab_leaky_backward.argtypes = [p, p, i, p, i, p, i, i64, i64, p, i64, p, i64, i, i, f, f, p, p, i]
         _lib = lib
         return lib
 
@@ -169,16 +170,34 @@ def _surrogate_constants(name: str, params: dict[str, float]) -> tuple[float, fl
     return 0.0, 0.0  # straight_through
 
 
-def usable(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, surrogate) -> bool:
+def _periodic(param: Tensor, features: tuple[int, ...]) -> Tensor | None:
+    """``param`` as ``leaky.c`` reads it: one value per element of a sample's features, flat (element e of a
+    ``[B, *features]`` slice uses ``[e % len]``), or a single value. None when it varies over the batch."""
+    if param.numel() == 1:
+        return param.reshape(1).contiguous()
+    if param.dim() > len(features):
+        return None
+    try:
+        return param.expand(features).contiguous().reshape(-1)
+    except RuntimeError:
+        return None
+
+
+def _features(current: Tensor, static: bool) -> tuple[int, ...]:
+    """A sample's feature shape: ``current`` is ``[B, *features]`` when static, else ``[T, B, *features]``."""
+    return tuple(current.shape[1:] if static else current.shape[2:])
+
+
+def usable(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, surrogate, static: bool = False) -> bool:
     """Whether this scan can run in C (and the library is there)."""
+    features = _features(current, static)
     return (
         current.device.type == "cpu"
-        and current.dtype == torch.float32
-        and beta.numel() == 1
-        and threshold.numel() == 1
+        and current.dtype == beta.dtype == threshold.dtype == torch.float32
         and reset in RESETS
         and getattr(surrogate, "name", None) in SURROGATES
-        and type(surrogate).grad_ is not None
+        and _periodic(beta, features) is not None
+        and _periodic(threshold, features) is not None
         and _load() is not None
     )
 
@@ -207,32 +226,42 @@ def leaky_forward(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, 
     current = current.contiguous()
     T = mem.shape[0]
     n = mem[0].numel()
+    features = tuple(mem.shape[2:])
+    b, th = _periodic(beta, features), _periodic(threshold, features)
     _load().snnlab_leaky_forward(
         current.data_ptr(), int(time_steps is not None), mem.data_ptr(), spk.data_ptr(), T, n,
-        float(beta), float(threshold), RESETS[reset], _threads(T * n),
+        b.data_ptr(), b.numel(), th.data_ptr(), th.numel(), RESETS[reset], _threads(T * n),
     )  # fmt: skip
+
+
+def _param_grad(partial: Tensor | None, param: Tensor, features: tuple[int, ...]) -> Tensor | None:
+    """Per-thread, per-period sums -> the gradient in the parameter's shape."""
+    if partial is None:
+        return None
+    total = partial.sum(0).to(param.dtype)
+    if param.numel() == 1:
+        return total.reshape(param.shape)
+    return total.reshape(features).sum_to_size(param.shape)
 
 
 def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta: Tensor, threshold: Tensor,
                    reset: str, surrogate, static: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
     """``(dL/dI, dL/dbeta, dL/dthreshold)``: dL/dI is ``[B, ...]`` for a static input; the parameter
-    gradients are 0-dim tensors, or None when the parameter does not require grad."""
+    gradients have the parameters' shapes, or are None when the parameter does not require grad."""
     T = mem.shape[0]
     n = mem[0].numel()
+    features = tuple(mem.shape[2:])
+    b, th = _periodic(beta, features), _periodic(threshold, features)
     g_spk, spk_const = _gradient(g_spk)
     g_mem, mem_const = _gradient(g_mem)
     g_in = mem.new_empty(mem.shape[1:] if static else mem.shape)
     threads = _threads(T * n)
-    d_beta = torch.zeros(threads, dtype=torch.float64) if beta.requires_grad else None
-    d_thr = torch.zeros(threads, dtype=torch.float64) if threshold.requires_grad else None
+    d_beta = torch.zeros(threads, b.numel(), dtype=torch.float64) if beta.requires_grad else None
+    d_thr = torch.zeros(threads, th.numel(), dtype=torch.float64) if threshold.requires_grad else None
     p0, p1 = _surrogate_constants(surrogate.name, surrogate.params)
     _load().snnlab_leaky_backward(
         mem.data_ptr(), _ptr(g_spk), int(spk_const), _ptr(g_mem), int(mem_const), g_in.data_ptr(), int(static),
-        T, n, float(beta), float(threshold), RESETS[reset], SURROGATES[surrogate.name], p0, p1,
-        _ptr(d_beta), _ptr(d_thr), threads,
+        T, n, b.data_ptr(), b.numel(), th.data_ptr(), th.numel(), RESETS[reset], SURROGATES[surrogate.name],
+        p0, p1, _ptr(d_beta), _ptr(d_thr), threads,
     )  # fmt: skip
-    return (
-        g_in,
-        d_beta.sum().to(beta.dtype).reshape(beta.shape) if d_beta is not None else None,
-        d_thr.sum().to(threshold.dtype).reshape(threshold.shape) if d_thr is not None else None,
-    )
+    return g_in, _param_grad(d_beta, beta, features), _param_grad(d_thr, threshold, features)
