@@ -10,6 +10,13 @@ import yaml
 from snnlab.sweep import parse_grid
 
 
+def snnlab_sweep(folder, *args):
+    """`snnlab sweep tiny.yaml ARGS` in ``folder``, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "snnlab", "sweep", "tiny.yaml", *args], cwd=folder,
+                          capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+
+
 def test_grid_values_are_read_as_yaml():
     grid = parse_grid(["model.neuron.surrogate=atan,sigmoid", "train.lr=1e-3,2.0e-3", "model.fused=true"])
     assert grid == {"model.neuron.surrogate": ["atan", "sigmoid"], "train.lr": [0.001, 0.002], "model.fused": [True]}
@@ -21,26 +28,7 @@ def test_grid_values_are_read_as_yaml():
 def test_a_two_by_two_sweep_writes_four_runs_and_a_summary(tmp_path, tiny_config_dict):
     tiny_config_dict["train"]["epochs"] = 1
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config_dict))
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snnlab",
-            "sweep",
-            "tiny.yaml",
-            "--grid",
-            "model.neuron.surrogate=atan,fast_sigmoid",
-            "--seeds",
-            "2",
-            "--workers",
-            "2",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    out = snnlab_sweep(tmp_path, "--grid", "model.neuron.surrogate=atan,fast_sigmoid", "--seeds", "2", "--workers", "2")
     assert out.returncode == 0, out.stderr
     (sweep,) = (tmp_path / "runs").iterdir()
     assert sweep.name.startswith("sweep-tiny-")
@@ -57,25 +45,8 @@ def test_a_failing_run_fails_the_sweep_and_is_named(tmp_path, tiny_config_dict):
     tiny_config_dict["train"]["epochs"] = 1
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config_dict))
     # MNIST is not there and may not be downloaded: that run fails, the bundled one completes.
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snnlab",
-            "sweep",
-            "tiny.yaml",
-            "--grid",
-            "data.dataset=bundled,mnist",
-            "--set",
-            "data.download=false",
-            "--set",
-            "data.data_dir=nowhere",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    out = snnlab_sweep(tmp_path, "--grid", "data.dataset=bundled,mnist", "--set", "data.download=false",
+                       "--set", "data.data_dir=nowhere")  # fmt: skip
     (sweep,) = (tmp_path / "runs").iterdir()
     with open(sweep / "summary.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -86,13 +57,7 @@ def test_a_failing_run_fails_the_sweep_and_is_named(tmp_path, tiny_config_dict):
 
 def test_a_bad_grid_key_is_a_usage_error_before_any_run(tmp_path, tiny_config_dict):
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config_dict))
-    out = subprocess.run(
-        [sys.executable, "-m", "snnlab", "sweep", "tiny.yaml", "--grid", "train.lrr=1,2"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = snnlab_sweep(tmp_path, "--grid", "train.lrr=1,2")
     assert out.returncode == 2 and "lrr" in out.stderr
     assert not (tmp_path / "runs").exists()
 

@@ -283,14 +283,11 @@ static void run_split(void *(*fn)(void *), job_t *base, int threads, double *d_b
         fn(&jobs[k]);
 }
 
-int snnlab_leaky_forward(const float *current, int is_static, float *mem, float *spk, int64_t T, int64_t n,
-                         const float *beta, int64_t beta_n, const float *thr, int64_t thr_n, int reset,
-                         int threads) {
+/* The fields both entry points share. */
+static job_t make_job(int is_static, int64_t T, int64_t n, const float *beta, int64_t beta_n, const float *thr,
+                      int64_t thr_n, int reset) {
     job_t job = {0};
-    job.current = current;
     job.is_static = is_static;
-    job.mem = mem;
-    job.spk = spk;
     job.T = T;
     job.n = n;
     job.beta_v = beta;
@@ -298,6 +295,16 @@ int snnlab_leaky_forward(const float *current, int is_static, float *mem, float 
     job.thr_v = thr;
     job.thr_n = thr_n;
     job.reset = reset;
+    return job;
+}
+
+int snnlab_leaky_forward(const float *current, int is_static, float *mem, float *spk, int64_t T, int64_t n,
+                         const float *beta, int64_t beta_n, const float *thr, int64_t thr_n, int reset,
+                         int threads) {
+    job_t job = make_job(is_static, T, n, beta, beta_n, thr, thr_n, reset);
+    job.current = current;
+    job.mem = mem;
+    job.spk = spk;
     run_split(forward_range, &job, threads, NULL, NULL);
     return 0;
 }
@@ -308,21 +315,13 @@ int snnlab_leaky_backward(const float *mem, const float *g_spk, int g_spk_const,
                           int g_mem_const, float *g_in, int is_static, int64_t T, int64_t n, const float *beta,
                           int64_t beta_n, const float *thr, int64_t thr_n, int reset, int surrogate, float p0,
                           float p1, double *d_beta, double *d_thr, int threads) {
-    job_t job = {0};
+    job_t job = make_job(is_static, T, n, beta, beta_n, thr, thr_n, reset);
     job.mem_in = mem;
     job.g_spk = g_spk;
     job.g_mem = g_mem;
     job.g_spk_const = g_spk_const;
     job.g_mem_const = g_mem_const;
     job.g_in = g_in;
-    job.is_static = is_static;
-    job.T = T;
-    job.n = n;
-    job.beta_v = beta;
-    job.beta_n = beta_n;
-    job.thr_v = thr;
-    job.thr_n = thr_n;
-    job.reset = reset;
     job.surrogate = surrogate;
     job.p0 = p0;
     job.p1 = p1;
