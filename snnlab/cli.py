@@ -266,12 +266,19 @@ def runs_list(
 
     from snnlab import runs
     from snnlab.console import runs_table
+    from snnlab.sweep import list_sweeps
 
     infos = runs.list_runs(runs_dir)
-    if not infos:
+    sweeps = list_sweeps(runs_dir)
+    if not infos and not sweeps:
         print(f"no runs in {runs_dir}/ yet; start one with: snnlab run quickstart")
         return
-    Console().print(runs_table(infos))
+    if infos:
+        Console().print(runs_table(infos))
+    if sweeps:
+        print("sweeps (snnlab runs show SWEEP for the summary, snnlab watch SWEEP for the curves):")
+        for path in sweeps:
+            print(f"  {path.name}  {sum(1 for p in path.iterdir() if p.is_dir())} runs")
 
 
 @runs_app.command("show")
@@ -279,10 +286,22 @@ def runs_show(
     run_name: Annotated[str, typer.Argument(help="Run directory, name or unique prefix.")],
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")] = Path("runs"),
 ) -> None:
-    """Show one run: config, metrics and curves."""
+    """Show one run: config, metrics and curves; or a sweep's summary."""
+    from snnlab import runs
+    from snnlab import sweep as sweepmod
+    from snnlab.config import ConfigError
     from snnlab.console import show_run
 
-    show_run(_find_run(runs_dir, run_name))
+    path = _find_run(runs_dir, run_name)
+    if not sweepmod.is_sweep_dir(path):
+        show_run(path)
+        return
+    try:
+        keys, rows = sweepmod.current_summary(path)
+    except (ConfigError, runs.RunDirError) as exc:
+        raise fail(str(exc)) from None
+    print(f"{path.name}  ({path})")
+    print(sweepmod.table(keys, rows))
 
 
 def _find_run(runs_dir: Path, run_name: str) -> Path:

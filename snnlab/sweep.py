@@ -370,6 +370,18 @@ def read_sweep(sweep_dir: str | os.PathLike[str]) -> tuple[list[str], list[Sweep
     return keys, found
 
 
+def current_summary(sweep_dir: str | os.PathLike[str]) -> tuple[list[str], list[Row]]:
+    """The summary of a sweep as its run directories stand now (a sweep still running, or stopped, too)."""
+    keys, found = read_sweep(sweep_dir)
+    trials = []
+    for run in found:
+        info = runs.RunInfo.from_dir(run.path)
+        status = info.status if info else "unknown"
+        code = {"completed": 0, "stopped": STOPPED, "running": None}.get(status, 1)
+        trials.append(Trial(run.values, run.seed or 0, run.path.name, [], run.path, code))
+    return keys, summarize(keys, trials)
+
+
 def _lookup(data: Any, key: str) -> Any:
     """The value at a dotted key (list items by index, as ``--set`` writes them); None when absent."""
     for part in key.split("."):

@@ -39,6 +39,14 @@ def test_a_two_by_two_sweep_writes_four_runs_and_a_summary(tmp_path, tiny_config
     assert [r["model.neuron.surrogate"] for r in rows] == ["atan", "fast_sigmoid"]
     assert all(r["n"] == "2" and 0 <= float(r["best_acc_mean"]) <= 1 and r["failed_seeds"] == "" for r in rows)
     assert "best_acc_mean" in out.stdout and "fast_sigmoid" in out.stdout and "Traceback" not in out.stderr
+    # The sweep is listed with the runs, and `runs show` rebuilds its table from the run directories.
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "snnlab", *args], cwd=tmp_path, capture_output=True, text=True)
+
+    assert sweep.name in cli("runs").stdout
+    shown = cli("runs", "show", sweep.name).stdout
+    for row in rows:
+        assert f"{row['model.neuron.surrogate']}" in shown and row["best_acc_mean"] in shown
 
 
 def test_a_failing_run_fails_the_sweep_and_is_named(tmp_path, tiny_config_dict):
