@@ -222,14 +222,14 @@ def sweep(
 
     try:
         path = cfgmod.find_preset(preset)
-        result = sweepmod.run_sweep(path, sweepmod.parse_grid(list(grid or [])), seeds, list(set_ or []), workers)
+        parsed = sweepmod.parse_grid(list(grid or []))
+        result = sweepmod.run_sweep(path, parsed, seeds, list(set_ or []), workers)
     except cfgmod.ConfigError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot create the sweep directory: {exc}") from None
-    keys = list(sweepmod.parse_grid(list(grid or [])))
     print()
-    print(sweepmod.table(keys, result.rows))
+    print(sweepmod.table(list(parsed), result.rows))
     print(f"sweep directory: {result.sweep_dir}")
     started = [t for t in result.trials if t.returncode is not None]
     if result.interrupted:
@@ -266,7 +266,7 @@ def runs_list(
 
     from snnlab import runs
     from snnlab.console import runs_table
-    from snnlab.sweep import list_sweeps
+    from snnlab.sweep import list_sweeps, run_count
 
     infos = runs.list_runs(runs_dir)
     sweeps = list_sweeps(runs_dir)
@@ -278,7 +278,7 @@ def runs_list(
     if sweeps:
         print("sweeps (snnlab runs show SWEEP for the summary, snnlab watch SWEEP for the curves):")
         for path in sweeps:
-            print(f"  {path.name}  {sum(1 for p in path.iterdir() if p.is_dir())} runs")
+            print(f"  {path.name}  {run_count(path)} runs")
 
 
 @runs_app.command("show")

@@ -231,14 +231,14 @@ def _launch(trial: Trial, preset: Path, sweep_dir: Path, gpu: int | None, thread
             with lock:
                 running.discard(proc)
     trial.returncode = proc.returncode
-    trial.run_dir = _run_dir_from(stdout + stderr, sweep_dir, trial.name)
+    trial.run_dir = _run_dir_from(stdout + stderr)
     if proc.returncode != 0:
         lines = [line for line in stderr.splitlines() if line.strip()]
         trial.error = next((line for line in lines if "error" in line.lower()), lines[-1] if lines else "")
         (sweep_dir / f"{trial.name}.stderr.txt").write_text(stderr)
 
 
-def _run_dir_from(output: str, sweep_dir: Path, name: str) -> Path | None:
+def _run_dir_from(output: str) -> Path | None:
     for line in output.splitlines():
         if line.startswith("run directory: "):
             return Path(line.removeprefix("run directory: ").strip())
@@ -324,12 +324,18 @@ class SweepRun:
     values: tuple[Any, ...]
     seed: int | None
     combination: int  # index of ``values`` in the grid's order (runs of one combination share it)
+    config: dict[str, Any] = field(default_factory=dict)  # the run's config.yaml
 
     def label(self, keys: list[str]) -> str:
         """``atan`` for a one-key grid, ``surrogate=atan lr=0.001`` for several."""
         if len(keys) == 1:
             return _format(self.values[0])
         return " ".join(f"{k.rsplit('.', 1)[-1]}={_format(v)}" for k, v in zip(keys, self.values, strict=True))
+
+
+def run_count(sweep_dir: Path) -> int:
+    """How many run directories a sweep folder holds."""
+    return sum(1 for p in sweep_dir.iterdir() if p.is_dir())
 
 
 def is_sweep_dir(path: str | os.PathLike[str]) -> bool:
@@ -365,7 +371,7 @@ def read_sweep(sweep_dir: str | os.PathLike[str]) -> tuple[list[str], list[Sweep
         values = tuple(_lookup(config, key) for key in keys)
         seed = (config.get("train") or {}).get("seed")
         combination = order.index(values) if values in order else len(order)
-        found.append(SweepRun(child, values, seed, combination))
+        found.append(SweepRun(child, values, seed, combination, config))
     found.sort(key=lambda r: (r.combination, r.seed if r.seed is not None else 0, r.path.name))
     return keys, found
 

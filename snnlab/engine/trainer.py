@@ -36,6 +36,7 @@ from snnlab.engine.events import (
     Sink,
     StepMetrics,
 )
+from snnlab.engine.kernels import native
 from snnlab.engine.models import SpikingNet, build_model, count_parameters
 
 if TYPE_CHECKING:
@@ -473,8 +474,6 @@ def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
-        from snnlab.engine.kernels import native
-
         kernel = native.status()  # say so when the C scan is not available, and why
         return "cpu" if kernel == "native" else f"cpu, {kernel}"
     return device.type

@@ -175,17 +175,22 @@ def _periodic(param: Tensor, features: tuple[int, ...]) -> Tensor | None:
     ``[B, *features]`` slice uses ``[e % len]``), or a single value. None when it varies over the batch."""
     if param.numel() == 1:
         return param.reshape(1).contiguous()
-    if param.dim() > len(features):
-        return None
-    try:
-        return param.expand(features).contiguous().reshape(-1)
-    except RuntimeError:
-        return None
+    return param.expand(features).contiguous().reshape(-1) if _is_periodic(param, features) else None
 
 
 def _features(current: Tensor, static: bool) -> tuple[int, ...]:
     """A sample's feature shape: ``current`` is ``[B, *features]`` when static, else ``[T, B, *features]``."""
     return tuple(current.shape[1:] if static else current.shape[2:])
+
+
+def _is_periodic(param: Tensor, features: tuple[int, ...]) -> bool:
+    """Whether :func:`_periodic` can read ``param`` (without building the vector)."""
+    if param.numel() == 1:
+        return True
+    try:
+        return param.dim() <= len(features) and torch.broadcast_shapes(param.shape, features) == features
+    except RuntimeError:
+        return False
 
 
 def usable(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, surrogate, static: bool = False) -> bool:
@@ -196,8 +201,8 @@ def usable(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, surroga
         and current.dtype == beta.dtype == threshold.dtype == torch.float32
         and reset in RESETS
         and getattr(surrogate, "name", None) in SURROGATES
-        and _periodic(beta, features) is not None
-        and _periodic(threshold, features) is not None
+        and _is_periodic(beta, features)
+        and _is_periodic(threshold, features)
         and _load() is not None
     )
 

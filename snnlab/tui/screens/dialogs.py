@@ -14,7 +14,7 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 
 from snnlab.console import format_duration
 from snnlab.runs import RunInfo, list_runs
-from snnlab.sweep import list_sweeps
+from snnlab.sweep import list_sweeps, run_count
 
 
 class ErrorDialog(ModalScreen[None]):
@@ -104,8 +104,7 @@ class RunsScreen(ModalScreen[tuple[str, Path] | None]):
                           format_duration(info.wall_time))  # fmt: skip
         self.sweeps = list_sweeps(self.runs_dir)
         for path in self.sweeps:
-            count = sum(1 for p in path.iterdir() if p.is_dir())
-            table.add_row(path.name, "sweep", "-", f"{count} runs", "-", "-")
+            table.add_row(path.name, "sweep", "-", f"{run_count(path)} runs", "-", "-")
         if not self.infos and not self.sweeps:
             self.query_one("#dialog-title", Label).update(f"[b]No runs in {self.runs_dir}/ yet[/]: press s to train")
         table.focus()

@@ -23,7 +23,6 @@ from textual.widgets import Button, DataTable, Input, Label, SelectionList, Stat
 from snnlab.config import Config, config_from_dict
 from snnlab.console import format_duration
 from snnlab.engine import surrogates
-from snnlab.runs import read_config
 from snnlab.tui.messages import CompareRequested
 from snnlab.tui.metrics import RunMetrics
 from snnlab.tui.widgets.fields import parse_value
@@ -95,7 +94,7 @@ def sweep_entries(sweep_dir: Path) -> list[CompareEntry]:
         metrics = RunMetrics(name=run.path.name, run_path=str(run.path))
         metrics.apply(read_events(run.path))
         first, previous = run.combination != previous, run.combination
-        neuron = read_config(run.path).get("model", {}).get("neuron", {})
+        neuron = run.config.get("model", {}).get("neuron", {})
         entries.append(
             CompareEntry(
                 surrogate=str(neuron.get("surrogate", "?")),
