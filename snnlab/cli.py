@@ -88,11 +88,12 @@ def run(
     """Train a network from a preset, headless."""
     from snnlab import config as cfgmod
     from snnlab import runs
+    from snnlab.engine import distributed
 
     overrides = list(set_ or [])
     if device:
         overrides.append(f"train.device={device}")
-    main_rank = int(os.environ.get("RANK", "0")) == 0  # torchrun: only rank 0 writes the run directory
+    main_rank = distributed.from_env().is_main  # torchrun: only rank 0 writes the run directory
     try:
         if resume:
             run_dir, cfg, ckpt = _resume_target(resume, preset, overrides, write=main_rank)
@@ -158,40 +159,40 @@ def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
                 print("\nsnnlab: stopping at the next batch (Ctrl-C again to stop at once)", file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    if not ctx.is_main:  # the other ranks train their share silently
-        result = None
-        try:
-            result = train(cfg, [], stop=stop, resume=ckpt, ctx=ctx)
-        finally:
-            signal.signal(signal.SIGINT, previous)
-            distributed.teardown(together=result is not None and result.status != "failed")
-        if result.status == "failed":
-            print(f"snnlab: error (rank {ctx.rank}): {result.error}", file=sys.stderr)
-            return Exit.USAGE if result.reason in ("data", "config", "device") else Exit.FAILED
-        return Exit.INTERRUPTED if result.status == "stopped" else Exit.OK
-    console = ConsoleSink(quiet=quiet)
-    writer = runs.RunWriter(run_dir)
+    # Rank 0 (or a plain run) writes the run directory and shows progress; other ranks train silently.
+    run_dir = run_dir if ctx.is_main else None
+    writer = runs.RunWriter(run_dir) if run_dir is not None else None
+    console = ConsoleSink(quiet=quiet) if run_dir is not None else None
     result = None
     try:
         result = train(
-            cfg, [writer, console], stop=stop, run_dir=run_dir.path, resume=ckpt, run_name=run_dir.name, ctx=ctx
+            cfg,
+            [sink for sink in (writer, console) if sink is not None],
+            stop=stop,
+            run_dir=run_dir.path if run_dir is not None else None,
+            resume=ckpt,
+            run_name=run_dir.name if run_dir is not None else None,
+            ctx=ctx,
         )
     finally:
         signal.signal(signal.SIGINT, previous)
-        console.close()
-        writer.close()
+        for sink in (console, writer):
+            if sink is not None:
+                sink.close()
         distributed.teardown(together=result is not None and result.status != "failed")
     if result.status == "failed":
-        print(f"snnlab: error: {result.error}", file=sys.stderr)
-        print(f"run directory: {run_dir.path}", file=sys.stderr)
+        print(f"snnlab: error{'' if ctx.is_main else f' (rank {ctx.rank})'}: {result.error}", file=sys.stderr)
+        if run_dir is not None:
+            print(f"run directory: {run_dir.path}", file=sys.stderr)
         return Exit.USAGE if result.reason in ("data", "config", "device") else Exit.FAILED
-    try:
-        print_summary(runs.read_events(run_dir.path))
-        print(f"run directory: {run_dir.path}")
-        if result.status == "stopped":
-            print(f"stopped; continue with: snnlab run --resume {run_dir.path}", file=sys.stderr)
-    except BrokenPipeError:  # the reader is gone (`| head`); the run itself finished and is on disk
-        _discard_output()
+    if run_dir is not None:
+        try:
+            print_summary(runs.read_events(run_dir.path))
+            print(f"run directory: {run_dir.path}")
+            if result.status == "stopped":
+                print(f"stopped; continue with: snnlab run --resume {run_dir.path}", file=sys.stderr)
+        except BrokenPipeError:  # the reader is gone (`| head`); the run itself finished and is on disk
+            _discard_output()
     return Exit.INTERRUPTED if result.status == "stopped" else Exit.OK
 
 
