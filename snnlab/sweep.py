@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from snnlab import runs
-from snnlab.config import ConfigError, load_config
+from snnlab.config import Config, ConfigError, load_config
 from snnlab.engine.events import EpochMetrics
 
 SWEEP_FILE = "sweep.yaml"
@@ -107,8 +107,9 @@ def _format(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
 
 
-def plan(preset: Path, grid: dict[str, list[Any]], seeds: int, overrides: list[str]) -> tuple[str, list[Trial]]:
-    """The trials of a sweep; every combination's config is checked here, before any run starts."""
+def plan(preset: Path, grid: dict[str, list[Any]], seeds: int, overrides: list[str]) -> tuple[Config, list[Trial]]:
+    """The base config and the trials of a sweep; every combination's config is checked here, before any
+    run starts."""
     base = load_config(preset, overrides)
     keys = list(grid)
     trials: list[Trial] = []
@@ -121,7 +122,7 @@ def plan(preset: Path, grid: dict[str, list[Any]], seeds: int, overrides: list[s
             seed = base.train.seed + i
             name = f"{base.run.name}-{label}-seed{seed}" if label else f"{base.run.name}-seed{seed}"
             trials.append(Trial(values, seed, name, [*overrides, *sets, f"train.seed={seed}"]))
-    return base.run.name, trials
+    return base, trials
 
 
 class SweepResult(NamedTuple):
@@ -144,9 +145,8 @@ def run_sweep(
     Ctrl-C stops the sweep: the runs under way get it too and stop at their next batch with a checkpoint,
     the others are not started, and the summary covers what finished.
     """
-    name, trials = plan(preset, grid, seeds, overrides)
-    runs_dir = Path(load_config(preset, overrides).run.runs_dir)
-    sweep_dir = runs_dir / f"sweep-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base, trials = plan(preset, grid, seeds, overrides)
+    sweep_dir = Path(base.run.runs_dir) / f"sweep-{base.run.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     sweep_dir.mkdir(parents=True, exist_ok=False)
     (sweep_dir / SWEEP_FILE).write_text(
         yaml.safe_dump({"preset": str(preset), "grid": grid, "seeds": seeds, "overrides": overrides}, sort_keys=False)
