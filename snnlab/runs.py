@@ -44,6 +44,7 @@ from snnlab.engine.events import (
 CONFIG_FILE = "config.yaml"
 EVENTS_FILE = "events.jsonl"
 SUMMARY_FILE = "summary.json"
+SWEEP_FILE = "sweep.yaml"  # marks a folder of runs made by `snnlab sweep` (see sweep.py)
 PROBES_DIR = "probes"
 CHECKPOINTS_DIR = "checkpoints"
 MAX_PROBES = 50
@@ -578,7 +579,7 @@ def find_run(runs_dir: str | os.PathLike[str], name_or_path: str | os.PathLike[s
         RunNotFoundError: nothing matches, or a prefix matches several runs (the message lists them).
     """
     given = Path(name_or_path).expanduser()
-    if given.is_dir() and any((given / name).exists() for name in (EVENTS_FILE, SUMMARY_FILE, "sweep.yaml")):
+    if given.is_dir() and any((given / name).exists() for name in (EVENTS_FILE, SUMMARY_FILE, SWEEP_FILE)):
         return given
     root = Path(runs_dir).expanduser()
     text = str(name_or_path)

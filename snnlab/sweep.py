@@ -30,7 +30,7 @@ from snnlab import runs
 from snnlab.config import Config, ConfigError, load_config
 from snnlab.engine.events import EpochMetrics
 
-SWEEP_FILE = "sweep.yaml"
+SWEEP_FILE = runs.SWEEP_FILE
 STOPPED = 130  # the exit status of a run stopped by Ctrl-C (checkpointed, resumable)
 
 

@@ -463,7 +463,7 @@ def make_app(
         from snnlab.sweep import read_sweep
 
         _, found = read_sweep(sweep)  # the form starts from the sweep's first run
-        data = (read_config(found[0].path) if found else {}) or Config().to_dict()
+        data = (found[0].config if found else {}) or Config().to_dict()
         data.setdefault("run", {})["runs_dir"] = str(Path(sweep).parent)  # new runs go beside the sweep
     else:
         preset = preset or ("quickstart" if any(n == "quickstart" for n, _ in list_presets()) else None)
