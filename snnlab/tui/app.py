@@ -20,7 +20,7 @@ from textual.worker import Worker, WorkerState
 
 from snnlab.config import Config, ConfigError, config_from_dict, find_preset, list_presets, load_config
 from snnlab.engine.events import RunFailed, RunFinished
-from snnlab.runs import RunDir, RunDirError, read_config, read_events
+from snnlab.runs import RunDir, RunDirError, read_config
 from snnlab.tui.commands import Command, LabCommands, palette_commands
 from snnlab.tui.export import export_view
 from snnlab.tui.messages import (
@@ -320,8 +320,7 @@ class SnnLabApp(App[None]):
 
     @work(thread=True, group="overlay", exit_on_error=False)
     def load_overlay(self, path: Path) -> None:
-        metrics = RunMetrics(name=path.name, run_path=str(path))
-        metrics.apply(read_events(path))
+        metrics = RunMetrics.of_run(path)
         self.post_message(OverlayLoaded(path.name, metrics))
 
     @on(OverlayLoaded)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from snnlab.engine.events import EpochMetrics, Event, ProbeRecorded, RunFailed, RunFinished, RunStarted, StepMetrics
+from snnlab.runs import read_events
 
 STEP_POINTS = 2048  # per-step points kept per series: ~4 per cell of the widest plot
 MAX_PROBES = 50  # as many as the run directory keeps
@@ -83,6 +85,13 @@ class RunMetrics:
     recent_probes: deque[ProbeRecorded] = field(default_factory=lambda: deque(maxlen=MAX_PROBES - 1))
     _pace: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=64))
     version: int = 0  # bumped by every change, so views redraw only when something is new
+
+    @classmethod
+    def of_run(cls, path: Path) -> RunMetrics:
+        """The metrics of a run directory as its events stand now."""
+        metrics = cls(name=path.name, run_path=str(path))
+        metrics.apply(read_events(path))
+        return metrics
 
     def apply(self, events: list[Event]) -> None:
         """Fold a batch of events in (called by the UI's drain timer, never per event per redraw)."""

@@ -83,7 +83,6 @@ def compare_runs(config: Config, choices: list[tuple[str, dict[str, float]]]) ->
 
 def sweep_entries(sweep_dir: Path) -> list[CompareEntry]:
     """Every run of a sweep folder as an entry, its metrics read from its events (raises ConfigError)."""
-    from snnlab.runs import read_events
     from snnlab.sweep import read_sweep
 
     keys, found = read_sweep(sweep_dir)
@@ -91,8 +90,7 @@ def sweep_entries(sweep_dir: Path) -> list[CompareEntry]:
     previous = None
     for run in found:
         label = run.label(keys)
-        metrics = RunMetrics(name=run.path.name, run_path=str(run.path))
-        metrics.apply(read_events(run.path))
+        metrics = RunMetrics.of_run(run.path)
         first, previous = run.combination != previous, run.combination
         neuron = run.config.get("model", {}).get("neuron", {})
         entries.append(
