@@ -371,13 +371,40 @@ def _run_lab(**options) -> None:
 
 def main() -> None:
     entry = app
-    if "TORCHELASTIC_RUN_ID" in os.environ:
+    torchrun_worker = "TORCHELASTIC_RUN_ID" in os.environ
+    if torchrun_worker:
         # Started by torchrun: an uncaught error on any rank is recorded for the launcher to show.
         from torch.distributed.elastic.multiprocessing.errors import record
 
         entry = record(app)
     try:
         entry()
+        code: int | str | None = 0
     except KeyboardInterrupt:
         print("snnlab: interrupted", file=sys.stderr)
-        sys.exit(int(Exit.INTERRUPTED))
+        code = int(Exit.INTERRUPTED)
+    except SystemExit as exc:  # typer always ends this way
+        code = exc.code
+    if torchrun_worker and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        _leave_without_finalizing(code)
+    sys.exit(code)
+
+
+def _leave_without_finalizing(code: int | str | None) -> None:
+    """End a torchrun worker once its output is flushed, skipping the interpreter's finalization.
+
+    Gloo's worker threads drop their last references to finished collectives (and so to Python tensors)
+    shortly after the collective completes. If that happens while the interpreter is shutting down, the
+    thread cannot take the GIL, and the process aborts with "terminate called without an active exception"
+    after the run had finished and was saved (caught under gdb in the two-process test on this machine).
+    Everything this process writes is closed by now, so it leaves without finalizing.
+    """
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code or 0)
