@@ -332,6 +332,11 @@ class SweepRun:
             return _format(self.values[0])
         return " ".join(f"{k.rsplit('.', 1)[-1]}={_format(v)}" for k, v in zip(keys, self.values, strict=True))
 
+    @property
+    def short_label(self) -> str:
+        """The values alone, ``atan/0.001``: short enough for a plot's legend."""
+        return "/".join(_format(v) for v in self.values)
+
 
 def run_count(sweep_dir: Path) -> int:
     """How many run directories a sweep folder holds."""

@@ -7,7 +7,7 @@ import sys
 
 import yaml
 
-from snnlab.sweep import parse_grid
+from snnlab.sweep import SweepRun, parse_grid
 
 
 def snnlab_sweep(folder, *args):
@@ -115,3 +115,11 @@ def test_ctrl_c_stops_the_sweep_and_summarizes_what_finished(tmp_path, tiny_conf
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and sum(int(r["n"]) for r in rows) < 9
     assert all(r["failed_seeds"] == "" for r in rows)  # stopped and unstarted runs are not failures
+
+
+def test_run_labels_name_the_keys_and_the_legend_label_only_the_values(tmp_path):
+    run = SweepRun(tmp_path, ("atan", 0.001), seed=0, combination=0)
+    keys = ["model.neuron.surrogate", "train.lr"]
+    assert run.label(keys) == "surrogate=atan lr=0.001"
+    assert run.short_label == "atan/0.001"
+    assert SweepRun(tmp_path, ("atan",), seed=0, combination=0).label(keys[:1]) == "atan"

@@ -307,6 +307,8 @@ async def test_a_sweep_opens_in_the_surrogates_pane_one_colour_per_combination(t
         assert [s.label for s in loss] == ["atan", "", "sigmoid", ""]  # one legend entry per combination
         table = app.main.query_one("#sg-table", DataTable)
         assert table.row_count == 4 and table.get_row_at(0)[1] == "completed"
+        names = [table.get_row_at(i)[0] for i in range(4)]  # in their curves' colours: the plots' key
+        assert [(n.plain, n.style) for n in names] == [(e.label, e.color) for e in app.compare]
         assert app.config is not None and Path(app.config.run.runs_dir) == tmp_path / "runs"
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -100,7 +101,7 @@ def sweep_entries(sweep_dir: Path) -> list[CompareEntry]:
                 metrics=metrics,
                 name=f"{label} · seed {run.seed}" if run.seed is not None else label,
                 color=COLORS[run.combination % len(COLORS)],
-                legend=label if first else "",
+                legend=run.short_label if first else "",
             )
         )
     return entries
@@ -239,7 +240,7 @@ class SurrogateLab(Horizontal):
             final = m.last_epoch.test_accuracy if m.last_epoch else None
             rate = m.final_spike_rate()
             table.add_row(
-                entry.label,
+                Text(entry.label, style=color),  # the table doubles as the plots' key
                 m.status,
                 f"{100 * final:.1f}%" if final is not None else "-",
                 f"{100 * m.best_accuracy:.1f}%" if m.best_accuracy is not None else "-",
