@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -10,12 +9,6 @@ import pytest
 import yaml
 
 TIMEOUT = 180
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def launch(args, cwd, nproc):
@@ -29,12 +22,9 @@ def launch(args, cwd, nproc):
             sys.executable,
             "-m",
             "torch.distributed.run",
+            "--standalone",  # a rendezvous on localhost at a port the store picks itself: no port race
             "--nproc_per_node",
             str(nproc),
-            "--master_addr",
-            "127.0.0.1",
-            "--master_port",
-            str(free_port()),
             "-m",
             "snnlab",
             *args,
