@@ -36,7 +36,7 @@ from snnlab.engine.events import (
     Sink,
     StepMetrics,
 )
-from snnlab.engine.kernels import native
+from snnlab.engine.kernels import cuda, native
 from snnlab.engine.models import SpikingNet, build_model, count_parameters
 
 if TYPE_CHECKING:
@@ -472,7 +472,8 @@ def _fail(emit, progress: _Progress, started: float, device: str, message: str, 
 
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
+        name, kernel = f"cuda ({torch.cuda.get_device_name(device)})", cuda.status()
+        return name if kernel == "triton" else f"{name}, {kernel}"
     if device.type == "cpu":
         kernel = native.status()  # say so when the C scan is not available, and why
         return "cpu" if kernel == "native" else f"cpu, {kernel}"

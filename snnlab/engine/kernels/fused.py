@@ -17,9 +17,10 @@ Adjoint of the leaky scan (``delta[t] = dL/dmem[t]``, ``sg[t] = surrogate.grad(m
 The synaptic scan adds ``eps[t] = dL/dsyn[t] = gsyn[t] + delta[t] + alpha*eps[t+1]``; the recurrent scan
 adds the feedback ``gspk[t] += delta[t+1] @ W`` (or ``* V``) before ``sg[t]`` is applied.
 
-On the CPU, :class:`LeakyScan` and the membrane of :class:`SynapticScan` hand float32 scans with scalar
-or per-neuron parameters to ``native.py`` (the same arithmetic in C, one pass through time); the torch
-code below is the path everywhere else.
+:class:`LeakyScan` and the membrane of :class:`SynapticScan` hand float32 scans with scalar or per-neuron
+parameters to a one-pass kernel with the same arithmetic: ``native.py`` (C) on the CPU, ``cuda.py``
+(Triton) on CUDA. The torch code below is the path everywhere else, and the fallback when a kernel
+cannot run.
 
 A static input (direct encoding: the same current at every step) is passed as ``[B, ...]`` with
 ``time_steps``; its gradient is the sum of ``delta`` over time, so no ``[T, B, ...]`` input is stored.
@@ -31,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from snnlab.engine.kernels import native
+from snnlab.engine.kernels import cuda, native
 from snnlab.engine.surrogates import Surrogate
 
 
@@ -135,6 +136,33 @@ def _membrane_adjoint(ctx, mem, g_spk, g_mem, feedback=None):
     return delta, d_beta, d_threshold
 
 
+def _scan_forward(ctx, current, beta, threshold, reset, surrogate, time_steps, mem, spk) -> None:
+    """Fill ``mem``/``spk`` with the one-pass scan that applies (C on the CPU, Triton on CUDA), else the
+    torch scan; ``ctx.kernel`` remembers which, for the backward pass."""
+    static = time_steps is not None
+    ctx.kernel = None
+    if native.usable(current, beta, threshold, reset, surrogate, static):
+        native.leaky_forward(current, beta, threshold, reset, time_steps, mem, spk)
+        ctx.kernel = native
+    elif cuda.usable(current, beta, threshold, reset, surrogate, static) and cuda.leaky_forward(
+        current, beta, threshold, reset, time_steps, mem, spk
+    ):
+        ctx.kernel = cuda
+    else:
+        _leaky_forward(current, beta, threshold, reset, time_steps, mem, spk)
+
+
+def _scan_backward(ctx, mem, g_spk, g_mem, beta, threshold, static: bool):
+    """``(dL/dI, dL/dbeta, dL/dthreshold)`` of a leaky scan, the gradients in the parameters' shapes."""
+    if ctx.kernel is not None:
+        out = ctx.kernel.leaky_backward(mem, g_spk, g_mem, beta, threshold, ctx.reset, ctx.surrogate, static)
+        if out is not None:  # None: the Triton kernel could not run
+            return out
+    ctx.beta, ctx.threshold = beta, threshold
+    delta, d_beta, d_thr = _membrane_adjoint(ctx, mem, g_spk, g_mem)
+    return delta.sum(0) if static else delta, _reduce(d_beta, beta), _reduce(d_thr, threshold)
+
+
 class LeakyScan(torch.autograd.Function):
     """Fused leaky integrate-and-fire over ``[T, B, ...]``. Returns ``(spikes, membrane)``."""
 
@@ -144,12 +172,8 @@ class LeakyScan(torch.autograd.Function):
         shape = (time_steps, *current.shape) if time_steps is not None else current.shape
         mem = current.new_empty(shape)
         spk = current.new_empty(shape)
-        ctx.native = native.usable(current, beta, threshold, reset, surrogate, time_steps is not None)
         with torch.no_grad():
-            if ctx.native:
-                native.leaky_forward(current, beta, threshold, reset, time_steps, mem, spk)
-            else:
-                _leaky_forward(current, beta, threshold, reset, time_steps, mem, spk)
+            _scan_forward(ctx, current, beta, threshold, reset, surrogate, time_steps, mem, spk)
         ctx.save_for_backward(mem, beta, threshold)
         ctx.reset, ctx.surrogate, ctx.static = reset, surrogate, time_steps is not None
         return spk, mem
@@ -157,15 +181,8 @@ class LeakyScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_spk, g_mem):
         mem, beta, threshold = ctx.saved_tensors
-        if ctx.native:
-            grad_in, d_beta, d_thr = native.leaky_backward(
-                mem, g_spk, g_mem, beta, threshold, ctx.reset, ctx.surrogate, ctx.static
-            )
-            return grad_in, d_beta, d_thr, None, None, None
-        ctx.beta, ctx.threshold = beta, threshold
-        delta, d_beta, d_thr = _membrane_adjoint(ctx, mem, g_spk, g_mem)
-        grad_in = delta.sum(0) if ctx.static else delta
-        return grad_in, _reduce(d_beta, beta), _reduce(d_thr, threshold), None, None, None
+        grad_in, d_beta, d_thr = _scan_backward(ctx, mem, g_spk, g_mem, beta, threshold, ctx.static)
+        return grad_in, d_beta, d_thr, None, None, None
 
 
 class SynapticScan(torch.autograd.Function):
@@ -187,12 +204,8 @@ class SynapticScan(torch.autograd.Function):
                     syn[t].add_(_input_at(current, t, static))
             mem = torch.empty_like(syn)
             spk = torch.empty_like(syn)
-            # The membrane is a leaky scan driven by syn: the C scan where it applies.
-            ctx.native = native.usable(syn, beta, threshold, reset, surrogate)
-            if ctx.native:
-                native.leaky_forward(syn, beta, threshold, reset, None, mem, spk)
-            else:
-                _leaky_forward(syn, beta, threshold, reset, None, mem, spk)
+            # The membrane is a leaky scan driven by syn: the one-pass scan where it applies.
+            _scan_forward(ctx, syn, beta, threshold, reset, surrogate, None, mem, spk)
         ctx.save_for_backward(syn, mem, alpha, beta, threshold)
         ctx.reset, ctx.surrogate, ctx.static = reset, surrogate, static
         return spk, syn, mem
@@ -200,13 +213,7 @@ class SynapticScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_spk, g_syn, g_mem):
         syn, mem, alpha, beta, threshold = ctx.saved_tensors
-        ctx.beta, ctx.threshold = beta, threshold
-        if ctx.native:
-            delta, d_beta, d_thr = native.leaky_backward(
-                mem, g_spk, g_mem, beta, threshold, ctx.reset, ctx.surrogate, static=False
-            )
-        else:
-            delta, d_beta, d_thr = _membrane_adjoint(ctx, mem, g_spk, g_mem)
+        delta, d_beta, d_thr = _scan_backward(ctx, mem, g_spk, g_mem, beta, threshold, static=False)
         # eps[t] = dL/dsyn[t] = gsyn[t] + delta[t] + alpha*eps[t+1]
         base = delta if g_syn is None else delta + g_syn
         eps = torch.empty_like(syn)
@@ -221,8 +228,8 @@ class SynapticScan(torch.autograd.Function):
         return (
             grad_current,
             _reduce(d_alpha, alpha),
-            _reduce(d_beta, beta),
-            _reduce(d_thr, threshold),
+            d_beta,
+            d_thr,
             None,
             None,
             None,
@@ -289,8 +296,8 @@ class RLeakyScan(torch.autograd.Function):
             grad_in,
             grad_weight,
             grad_bias,
-            _reduce(d_beta, beta),
-            _reduce(d_thr, threshold),
+            d_beta,
+            d_thr,
             None,
             None,
             None,

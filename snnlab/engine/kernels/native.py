@@ -170,21 +170,21 @@ def _surrogate_constants(name: str, params: dict[str, float]) -> tuple[float, fl
     return 0.0, 0.0  # straight_through
 
 
-def _periodic(param: Tensor, features: tuple[int, ...]) -> Tensor | None:
+def periodic(param: Tensor, features: tuple[int, ...]) -> Tensor | None:
     """``param`` as ``leaky.c`` reads it: one value per element of a sample's features, flat (element e of a
     ``[B, *features]`` slice uses ``[e % len]``), or a single value. None when it varies over the batch."""
     if param.numel() == 1:
         return param.reshape(1).contiguous()
-    return param.expand(features).contiguous().reshape(-1) if _is_periodic(param, features) else None
+    return param.expand(features).contiguous().reshape(-1) if is_periodic(param, features) else None
 
 
-def _features(current: Tensor, static: bool) -> tuple[int, ...]:
+def features_of(current: Tensor, static: bool) -> tuple[int, ...]:
     """A sample's feature shape: ``current`` is ``[B, *features]`` when static, else ``[T, B, *features]``."""
     return tuple(current.shape[1:] if static else current.shape[2:])
 
 
-def _is_periodic(param: Tensor, features: tuple[int, ...]) -> bool:
-    """Whether :func:`_periodic` can read ``param`` (without building the vector)."""
+def is_periodic(param: Tensor, features: tuple[int, ...]) -> bool:
+    """Whether :func:`periodic` can read ``param`` (without building the vector)."""
     if param.numel() == 1:
         return True
     try:
@@ -195,14 +195,14 @@ def _is_periodic(param: Tensor, features: tuple[int, ...]) -> bool:
 
 def usable(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, surrogate, static: bool = False) -> bool:
     """Whether this scan can run in C (and the library is there)."""
-    features = _features(current, static)
+    features = features_of(current, static)
     return (
         current.device.type == "cpu"
         and current.dtype == beta.dtype == threshold.dtype == torch.float32
         and reset in RESETS
         and getattr(surrogate, "name", None) in SURROGATES
-        and _is_periodic(beta, features)
-        and _is_periodic(threshold, features)
+        and is_periodic(beta, features)
+        and is_periodic(threshold, features)
         and _load() is not None
     )
 
@@ -232,14 +232,14 @@ def leaky_forward(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, 
     T = mem.shape[0]
     n = mem[0].numel()
     features = tuple(mem.shape[2:])
-    b, th = _periodic(beta, features), _periodic(threshold, features)
+    b, th = periodic(beta, features), periodic(threshold, features)
     _load().snnlab_leaky_forward(
         current.data_ptr(), int(time_steps is not None), mem.data_ptr(), spk.data_ptr(), T, n,
         b.data_ptr(), b.numel(), th.data_ptr(), th.numel(), RESETS[reset], _threads(T * n),
     )  # fmt: skip
 
 
-def _param_grad(partial: Tensor | None, param: Tensor, features: tuple[int, ...]) -> Tensor | None:
+def param_grad(partial: Tensor | None, param: Tensor, features: tuple[int, ...]) -> Tensor | None:
     """Per-thread, per-period sums -> the gradient in the parameter's shape."""
     if partial is None:
         return None
@@ -256,7 +256,7 @@ def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta
     T = mem.shape[0]
     n = mem[0].numel()
     features = tuple(mem.shape[2:])
-    b, th = _periodic(beta, features), _periodic(threshold, features)
+    b, th = periodic(beta, features), periodic(threshold, features)
     g_spk, spk_const = _gradient(g_spk)
     g_mem, mem_const = _gradient(g_mem)
     g_in = mem.new_empty(mem.shape[1:] if static else mem.shape)
@@ -269,4 +269,4 @@ def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta
         T, n, b.data_ptr(), b.numel(), th.data_ptr(), th.numel(), RESETS[reset], SURROGATES[surrogate.name],
         p0, p1, _ptr(d_beta), _ptr(d_thr), threads,
     )  # fmt: skip
-    return g_in, _param_grad(d_beta, beta, features), _param_grad(d_thr, threshold, features)
+    return g_in, param_grad(d_beta, beta, features), param_grad(d_thr, threshold, features)

@@ -1,0 +1,252 @@
+"""The leaky scan in Triton, for CUDA tensors: one kernel launch forward and one backward per layer.
+
+The torch scan in ``fused.py`` launches a handful of small kernels per time step; on a GPU that is launch
+overhead, T times over. Here each program walks ``BLOCK`` neighbouring elements through the whole sequence
+in registers, the way ``leaky.c`` does on the CPU, with the reference's operations in the same order.
+
+The surrogate gradient is not restated here: before the backward kernel, torch evaluates the registry's
+own ``grad_`` on ``mem - threshold`` for the whole sequence (one elementwise pass over a buffer the
+backward needs anyway, as it becomes dL/dI), so every registry surrogate, present or future, works.
+
+Used for :class:`~snnlab.engine.kernels.fused.LeakyScan` and the membrane of ``SynapticScan`` on CUDA
+float32 tensors with a registry surrogate and ``beta``/``threshold`` that are scalars or one per neuron.
+Without Triton, with ``SNNLAB_TRITON=0``, or when the kernel fails to compile, the torch scan runs;
+:func:`status` says which and why. ``TRITON_INTERPRET=1`` runs the same kernels on CPU tensors through
+Triton's interpreter, which is how the tests check them on a machine without a GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+
+import torch
+from torch import Tensor
+
+from snnlab.engine.kernels.native import features_of, is_periodic, param_grad, periodic
+
+RESETS = {"subtract": 0, "zero": 1, "none": 2}
+BLOCK = 1024
+Grads = tuple[Tensor, Tensor | None, Tensor | None]  # dL/dI, dL/dbeta, dL/dthreshold
+
+_lock = threading.Lock()
+_kernels: tuple | None = None
+_why_not = ""
+_tried = False
+
+
+def _interpreted() -> bool:
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def _build() -> tuple:
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def leaky_forward_kernel(cur, mem, spk, beta, thr, T, n, beta_n, thr_n, STATIC: tl.constexpr,
+                             RESET: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+        # Launched with enable_fp_fusion=False: k*mem + I is then a rounded product and a rounded sum, as
+        # the reference and torch compute it. A fused multiply-add would round once and move membranes
+        # (and so spikes at the threshold) away from the reference's.
+        cols = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        live = cols < n
+        b = tl.load(beta + cols % beta_n, mask=live, other=0.0)
+        th = tl.load(thr + cols % thr_n, mask=live, other=1.0)
+        u = tl.zeros([BLOCK], dtype=tl.float32)  # mem[-1] = 0
+        s = tl.zeros([BLOCK], dtype=tl.float32)  # spike[-1] = reset[0] = 0
+        i_ptr, m_ptr, s_ptr = cur + cols, mem + cols, spk + cols
+        for _ in range(T):
+            i_t = tl.load(i_ptr, mask=live, other=0.0)
+            k = b * (1.0 - s) if RESET == 1 else b  # zero reset: (beta*(1 - reset))*mem; exact, as s is 0 or 1
+            u = k * u + i_t
+            if RESET == 0:  # subtract: spike is 0 or 1, so spike*threshold is exact (fused or not)
+                u = u - s * th
+            s = tl.where(u > th, 1.0, 0.0)
+            tl.store(m_ptr, u, mask=live)
+            tl.store(s_ptr, s, mask=live)
+            if not STATIC:
+                i_ptr += n
+            m_ptr += n
+            s_ptr += n
+
+    @triton.jit
+    def leaky_backward_kernel(delta, mem, g_in, d_beta, d_thr, beta, thr, T, n, last, beta_n, thr_n,
+                              STATIC: tl.constexpr, RESET: tl.constexpr, BETA_GRAD: tl.constexpr,
+                              THR_GRAD: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+        # ``delta`` arrives holding g_spk*sg + g_mem and leaves holding dL/dmem, step by step from the end:
+        # delta[t] += k[t+1]*delta[t+1], with k = beta (subtract, none) or beta*(1 - reset[t+1]) (zero).
+        # ``last`` = (T-1)*n comes from the host: as a product of two int32 values here it could overflow.
+        cols = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        live = cols < n
+        b = tl.load(beta + cols % beta_n, mask=live, other=0.0)
+        th = tl.load(thr + cols % thr_n, mask=live, other=1.0)
+        after = tl.zeros([BLOCK], dtype=tl.float32)  # delta[t+1]
+        s_next = tl.zeros([BLOCK], dtype=tl.float32)  # spike[t] = reset[t+1]
+        total = tl.zeros([BLOCK], dtype=tl.float32)  # sum_t delta[t] (static input)
+        db = tl.zeros([BLOCK], dtype=tl.float32)
+        dt = tl.zeros([BLOCK], dtype=tl.float32)
+        d_ptr = delta + cols + last  # delta[T-1]
+        m_ptr = mem + cols + (last - n)  # mem[t-1]
+        for i in range(T):  # t = T-1-i
+            d = tl.load(d_ptr, mask=live, other=0.0)
+            if i > 0:
+                if RESET == 1:
+                    d = d + (b * (1.0 - s_next)) * after
+                else:
+                    d = d + b * after
+            tl.store(d_ptr, d, mask=live)
+            if STATIC:
+                total += d
+            m_prev = tl.load(m_ptr, mask=live & (i < T - 1), other=0.0)
+            s_prev = tl.where(m_prev > th, 1.0, 0.0)  # reset[t]; 0 at t = 0, where mem[-1] = 0
+            if BETA_GRAD:
+                if RESET == 1:
+                    db += d * (m_prev * (1.0 - s_prev))
+                else:
+                    db += d * m_prev
+            if THR_GRAD:
+                if RESET == 0:
+                    dt -= d * s_prev
+            after, s_next = d, s_prev
+            d_ptr -= n
+            m_ptr -= n
+        if STATIC:
+            tl.store(g_in + cols, total, mask=live)
+        if BETA_GRAD:
+            tl.store(d_beta + cols, db, mask=live)
+        if THR_GRAD:
+            tl.store(d_thr + cols, dt, mask=live)
+
+    return triton, leaky_forward_kernel, leaky_backward_kernel
+
+
+def _load() -> tuple | None:
+    global _kernels, _why_not, _tried
+    with _lock:
+        if _tried:
+            return _kernels
+        _tried = True
+        if os.environ.get("SNNLAB_TRITON", "1") == "0":
+            _why_not = "SNNLAB_TRITON=0"
+            return None
+        try:
+            _kernels = _build()
+        except ImportError:
+            _why_not = "Triton is not installed"
+        except Exception as exc:  # noqa: BLE001 - any failure to set up Triton means the torch scan
+            _why_not = f"Triton failed: {type(exc).__name__}: {exc}".splitlines()[0]
+        return _kernels
+
+
+def _give_up(exc: Exception) -> None:
+    """A kernel failed to compile or launch: use the torch scan from now on, and say why."""
+    global _kernels, _why_not
+    with _lock:
+        _kernels = None
+        _why_not = f"Triton kernel failed: {type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def status() -> str:
+    """``"triton"`` when the Triton scan is in use on CUDA, else why not."""
+    return "triton" if _load() is not None else f"torch scan ({_why_not})"
+
+
+def usable(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, surrogate, static: bool = False) -> bool:
+    """Whether this scan can run in Triton (on CUDA, or on the CPU under Triton's interpreter)."""
+    features = features_of(current, static)
+    return (
+        (current.device.type == "cuda" or (_interpreted() and current.device.type == "cpu"))
+        and current.dtype == beta.dtype == threshold.dtype == torch.float32
+        and beta.device == threshold.device == current.device
+        and reset in RESETS
+        and callable(getattr(surrogate, "grad_", None))
+        and is_periodic(beta, features)
+        and is_periodic(threshold, features)
+        and _load() is not None
+    )
+
+
+def _grid(triton, n: int) -> tuple[int]:
+    return (triton.cdiv(n, BLOCK),)
+
+
+def _on(t: Tensor):
+    """Triton launches on the current CUDA device: make it the tensor's (cuda:1 without set_device)."""
+    return torch.cuda.device(t.device) if t.device.type == "cuda" else contextlib.nullcontext()
+
+
+def leaky_forward(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, time_steps: int | None,
+                  mem: Tensor, spk: Tensor) -> bool:  # fmt: skip
+    """Fill ``mem``/``spk`` ``[T, B, ...]`` (contiguous float32) from ``current`` (static if ``time_steps``).
+
+    False (nothing written) when the kernel could not run; the caller then runs the torch scan."""
+    kernels = _load()
+    if kernels is None:
+        return False
+    triton, forward, _ = kernels
+    T, n = mem.shape[0], mem[0].numel()
+    features = tuple(mem.shape[2:])
+    b, th = periodic(beta, features), periodic(threshold, features)
+    try:
+        with _on(mem):
+            forward[_grid(triton, n)](current.contiguous(), mem, spk, b, th, T, n, b.numel(), th.numel(),
+                                      STATIC=time_steps is not None, RESET=RESETS[reset], BLOCK=BLOCK,
+                                      enable_fp_fusion=False)  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - a compile failure on this GPU: fall back, never crash a run
+        _give_up(exc)
+        return False
+    return True
+
+
+def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta: Tensor, threshold: Tensor,
+                   reset: str, surrogate, static: bool) -> Grads | None:  # fmt: skip
+    """``(dL/dI, dL/dbeta, dL/dthreshold)`` as :func:`native.leaky_backward` returns them, or None when the
+    kernel could not run (the caller then runs the torch scan's backward)."""
+    kernels = _load()
+    if kernels is None:
+        return None
+    triton, _, backward = kernels
+    T, n = mem.shape[0], mem[0].numel()
+    features = tuple(mem.shape[2:])
+    b, th = periodic(beta, features), periodic(threshold, features)
+    delta = torch.empty_like(mem)
+    d_thr_sg = None
+    if g_spk is not None:
+        torch.sub(mem, threshold, out=delta)
+        surrogate.grad_(delta).mul_(g_spk)  # g_spk*sg, as the torch scan orders it
+        if threshold.requires_grad:
+            d_thr_sg = delta.sum(0)  # dL/dthr gets -sum_t g_spk*sg (the spike's own dependence)
+        if g_mem is not None:
+            delta.add_(g_mem)
+    elif g_mem is not None:
+        delta.copy_(g_mem)
+    else:
+        delta.zero_()
+    g_in = mem.new_empty(mem.shape[1:]) if static else delta
+    d_beta = mem.new_empty(mem.shape[1:]) if beta.requires_grad else None
+    d_thr = mem.new_empty(mem.shape[1:]) if threshold.requires_grad else None
+    dummy = mem.new_empty(1)
+    try:
+        with _on(mem):
+            backward[_grid(triton, n)](
+                delta, mem, g_in if static else dummy, d_beta if d_beta is not None else dummy,
+                d_thr if d_thr is not None else dummy, b, th, T, n, (T - 1) * n, b.numel(), th.numel(),
+                STATIC=static, RESET=RESETS[reset], BETA_GRAD=d_beta is not None, THR_GRAD=d_thr is not None,
+                BLOCK=BLOCK,
+            )  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - as in leaky_forward
+        _give_up(exc)
+        return None
+    if d_thr is not None and d_thr_sg is not None:
+        d_thr.sub_(d_thr_sg)
+    return g_in, _reduce(d_beta, beta, features), _reduce(d_thr, threshold, features)
+
+
+def _reduce(per_element: Tensor | None, param: Tensor, features: tuple[int, ...]) -> Tensor | None:
+    """Per-element sums over time ``[B, *features]`` -> the gradient in the parameter's shape."""
+    if per_element is None:
+        return None
+    period = 1 if param.numel() == 1 else per_element[0].numel()
+    return param_grad(per_element.reshape(-1, period).double(), param, features)

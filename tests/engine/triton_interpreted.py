@@ -1,0 +1,139 @@
+"""The Triton leaky scan (kernels/cuda.py) against the reference equations, run by Triton's interpreter.
+
+Not collected by the main run: ``test_cuda_kernel.py`` runs this file in a fresh interpreter with
+``TRITON_INTERPRET=1`` (the kernels then run on CPU tensors) and ``SNNLAB_NATIVE=0`` (so that the C scan
+does not take the CPU tensors first).
+"""
+
+import itertools
+import os
+
+import pytest
+import torch
+
+from snnlab.engine import surrogates
+from snnlab.engine.kernels import cuda, fused, native
+from snnlab.engine.kernels import reference as ref
+
+assert os.environ.get("TRITON_INTERPRET") == "1" and os.environ.get("SNNLAB_NATIVE") == "0"
+
+SURROGATES = [i.name for i in surrogates.names()]
+RESETS = ["subtract", "zero", "none"]
+T, B, N = 9, 3, 700  # 3 programs of BLOCK = 1024, the last one ragged
+
+
+def _inputs(shape, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    # Multiples of 1/8 in [-1, 2]: with beta 0.5 many membranes land exactly on the threshold.
+    return (torch.randint(-8, 17, shape, generator=g) / 8).float().requires_grad_()
+
+
+def _run(scan, x, beta, thr, reset, fn, time_steps, g_spk, g_mem):
+    spk, mem = scan(x, beta, thr, reset, fn, time_steps)
+    grads = torch.autograd.grad((spk * g_spk).sum() + (mem * g_mem).sum(), [x, beta, thr])
+    return spk, mem, grads
+
+
+def _assert_grads_close(got, want):
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4 * max(1.0, b.abs().max().item()))
+
+
+def test_the_triton_scan_is_the_one_in_use():
+    assert cuda.status() == "triton" and native.status().startswith("torch scan")
+
+
+@pytest.mark.parametrize("reset,surrogate", list(itertools.product(RESETS, SURROGATES)))
+def test_triton_scan_equals_reference(reset, surrogate):
+    fn = surrogates.get(surrogate)
+    for static, beta_value in itertools.product((False, True), (0.5, 0.9)):
+        x = _inputs((B, N) if static else (T, B, N), seed=len(reset) + len(surrogate))
+        beta = torch.tensor(beta_value, requires_grad=True)
+        thr = torch.tensor(1.0, requires_grad=True)
+        time_steps = T if static else None
+        assert cuda.usable(x, beta, thr, reset, fn, static)
+        g = torch.Generator().manual_seed(1)
+        g_spk, g_mem = torch.randn(T, B, N, generator=g), torch.randn(T, B, N, generator=g)
+        spk, mem, grads = _run(fused.LeakyScan.apply, x, beta, thr, reset, fn, time_steps, g_spk, g_mem)
+        spk_r, mem_r, grads_r = _run(ref.leaky, x, beta, thr, reset, fn, time_steps, g_spk, g_mem)
+        assert torch.equal(mem, mem_r) and torch.equal(spk, spk_r)  # the same float operations
+        assert spk.sum() > 0 and (mem_r == 1.0).any()  # spikes, and membranes exactly at threshold
+        _assert_grads_close(grads, grads_r)
+
+
+@pytest.mark.parametrize("shape", [(N,), (2, 1, 1)])
+@pytest.mark.parametrize("reset", RESETS)
+def test_per_neuron_parameters_get_their_own_gradients(shape, reset):
+    fn = surrogates.get("fast_sigmoid")
+    features = (N,) if len(shape) == 1 else (2, 5, 70)
+    g = torch.Generator().manual_seed(4)
+    x = _inputs((T, B, *features), seed=4)
+    beta = torch.rand(shape, generator=g).requires_grad_()
+    thr = (0.5 + torch.rand(shape, generator=g)).requires_grad_()
+    assert cuda.usable(x, beta, thr, reset, fn)
+    g_spk, g_mem = torch.randn(x.shape, generator=g), torch.randn(x.shape, generator=g)
+    spk, mem, grads = _run(fused.LeakyScan.apply, x, beta, thr, reset, fn, None, g_spk, g_mem)
+    spk_r, mem_r, grads_r = _run(ref.leaky, x, beta, thr, reset, fn, None, g_spk, g_mem)
+    assert torch.equal(spk, spk_r) and torch.equal(mem, mem_r)
+    _assert_grads_close(grads, grads_r)
+
+
+def test_gradients_of_one_output_alone_and_broadcast_gradients():
+    fn = surrogates.get("atan")
+    x = _inputs((T, B, N), seed=5)
+    beta, thr = torch.tensor(0.75, requires_grad=True), torch.tensor(1.0, requires_grad=True)
+    spk, mem = fused.LeakyScan.apply(x, beta, thr, "subtract", fn, None)
+    spk_r, mem_r = ref.leaky(x, beta, thr, "subtract", fn, None)
+    for loss, loss_r in (((3 * spk).sum(), (3 * spk_r).sum()), (mem.sum(), mem_r.sum())):
+        got = torch.autograd.grad(loss, [x, beta, thr], retain_graph=True)
+        _assert_grads_close(got, torch.autograd.grad(loss_r, [x, beta, thr], retain_graph=True))
+
+
+@pytest.mark.parametrize("reset,static", list(itertools.product(RESETS, (False, True))))
+def test_synaptic_neurons_use_the_triton_scan_for_their_membrane(reset, static):
+    from snnlab.engine.neurons import Synaptic
+
+    neuron = Synaptic(alpha=0.5, beta=0.75, reset=reset, learn_alpha=True, learn_beta=True, learn_threshold=True)
+    x = _inputs((B, N) if static else (T, B, N), seed=11)
+    outputs = {}
+    for path in ("fused", "reference"):
+        run = neuron if path == "fused" else neuron.reference
+        out = run(x, T) if static else run(x)
+        weights = [torch.linspace(-1, 1, o.numel()).reshape(o.shape) for o in out]
+        loss = sum((o * w).sum() for o, w in zip(out, weights, strict=True))
+        outputs[path] = (out, torch.autograd.grad(loss, [x, neuron.alpha, neuron.beta, neuron.threshold]))
+    (out_f, grad_f), (out_r, grad_r) = outputs["fused"], outputs["reference"]
+    for a, b in zip(out_f, out_r, strict=True):
+        assert torch.equal(a, b)
+    _assert_grads_close(grad_f, grad_r)
+
+
+def test_a_kernel_that_fails_falls_back_to_the_torch_scan_and_says_why(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no kernel image is available for execution on the device")
+
+    triton, forward, backward = cuda._load()
+    monkeypatch.setattr(cuda, "_kernels", (triton, _Launcher(broken), backward))
+    fn = surrogates.get("atan")
+    x = _inputs((T, B, N), seed=6)
+    beta, thr = torch.tensor(0.9, requires_grad=True), torch.tensor(1.0, requires_grad=True)
+    g = torch.Generator().manual_seed(2)
+    g_spk, g_mem = torch.randn(T, B, N, generator=g), torch.randn(T, B, N, generator=g)
+    spk, mem, grads = _run(fused.LeakyScan.apply, x, beta, thr, "subtract", fn, None, g_spk, g_mem)
+    spk_r, mem_r, grads_r = _run(ref.leaky, x, beta, thr, "subtract", fn, None, g_spk, g_mem)
+    assert torch.equal(spk, spk_r) and torch.equal(mem, mem_r)
+    _assert_grads_close(grads, grads_r)
+    assert cuda.status() == "torch scan (Triton kernel failed: RuntimeError: no kernel image is available for " \
+        "execution on the device)"  # fmt: skip
+    assert not cuda.usable(x, beta, thr, "subtract", fn)
+
+
+class _Launcher:
+    """Stands in for a jitted kernel: ``kernel[grid](...)`` calls ``fn``."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __getitem__(self, grid):
+        return self.fn
