@@ -9,6 +9,7 @@ import torch
 from snnlab.engine import surrogates
 from snnlab.engine.kernels import fused, native
 from snnlab.engine.kernels import reference as ref
+from tests.engine.scan_checks import assert_synaptic_matches_reference
 
 SURROGATES = [i.name for i in surrogates.names()]
 RESETS = ["subtract", "zero", "none"]
@@ -102,18 +103,7 @@ def test_synaptic_neurons_use_the_c_scan_for_their_membrane(reset, static):
 
     neuron = Synaptic(alpha=0.5, beta=0.75, reset=reset, learn_alpha=True, learn_beta=True, learn_threshold=True)
     x = _inputs(static, seed=11)
-    outputs = {}
-    for path in ("fused", "reference"):
-        fn = neuron if path == "fused" else neuron.reference
-        out = fn(x, T) if static else fn(x)
-        weights = [torch.linspace(-1, 1, o.numel()).reshape(o.shape) for o in out]
-        loss = sum((o * w).sum() for o, w in zip(out, weights, strict=True))
-        outputs[path] = (out, torch.autograd.grad(loss, [x, neuron.alpha, neuron.beta, neuron.threshold]))
-    (out_f, grad_f), (out_r, grad_r) = outputs["fused"], outputs["reference"]
-    for a, b in zip(out_f, out_r, strict=True):
-        assert torch.equal(a, b)
-    for a, b in zip(grad_f, grad_r, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4 * max(1.0, b.abs().max().item()))
+    assert_synaptic_matches_reference(neuron, x, T if static else None)
 
 
 @pytest.mark.skipif(native.status() != "native", reason="the C scan is not available here")

@@ -72,7 +72,7 @@ def _build() -> tuple:
             s_ptr += n
 
     @triton.jit
-    def leaky_backward_kernel(delta, mem, g_in, d_beta, d_thr, beta, thr, T, n, last, beta_n, thr_n,
+    def leaky_backward_kernel(delta, mem, g_in, d_beta, d_thr, beta, thr, T, n, beta_n, thr_n, last,
                               STATIC: tl.constexpr, RESET: tl.constexpr, BETA_GRAD: tl.constexpr,
                               THR_GRAD: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
         # ``delta`` arrives holding g_spk*sg + g_mem and leaves holding dL/dmem, step by step from the end:
@@ -168,13 +168,27 @@ def usable(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, surroga
     )
 
 
-def _grid(triton, n: int) -> tuple[int]:
-    return (triton.cdiv(n, BLOCK),)
-
-
-def _on(t: Tensor):
-    """Triton launches on the current CUDA device: make it the tensor's (cuda:1 without set_device)."""
-    return torch.cuda.device(t.device) if t.device.type == "cuda" else contextlib.nullcontext()
+def _launch(which: int, tensors: tuple, mem: Tensor, beta: Tensor, threshold: Tensor, extra: tuple = (),
+            **constants) -> bool:  # fmt: skip
+    """Run kernel ``which`` (1 forward, 2 backward) over the elements of ``mem`` ``[T, B, ...]``: arguments
+    ``*tensors, beta, threshold, T, n, len(beta), len(threshold), *extra``. False when it could not run."""
+    kernels = _load()
+    if kernels is None:
+        return False
+    triton, kernel = kernels[0], kernels[which]
+    T, n = mem.shape[0], mem[0].numel()
+    features = tuple(mem.shape[2:])
+    b, th = periodic(beta, features), periodic(threshold, features)
+    # Triton launches on the current CUDA device: make it the tensors' (cuda:1 without set_device).
+    device = torch.cuda.device(mem.device) if mem.device.type == "cuda" else contextlib.nullcontext()
+    try:
+        with device:
+            kernel[(triton.cdiv(n, BLOCK),)](*tensors, b, th, T, n, b.numel(), th.numel(), *extra, BLOCK=BLOCK,
+                                             **constants)  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - e.g. no kernel image for this GPU: fall back, never crash a run
+        _give_up(exc)
+        return False
+    return True
 
 
 def leaky_forward(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, time_steps: int | None,
@@ -182,35 +196,18 @@ def leaky_forward(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, 
     """Fill ``mem``/``spk`` ``[T, B, ...]`` (contiguous float32) from ``current`` (static if ``time_steps``).
 
     False (nothing written) when the kernel could not run; the caller then runs the torch scan."""
-    kernels = _load()
-    if kernels is None:
-        return False
-    triton, forward, _ = kernels
-    T, n = mem.shape[0], mem[0].numel()
-    features = tuple(mem.shape[2:])
-    b, th = periodic(beta, features), periodic(threshold, features)
-    try:
-        with _on(mem):
-            forward[_grid(triton, n)](current.contiguous(), mem, spk, b, th, T, n, b.numel(), th.numel(),
-                                      STATIC=time_steps is not None, RESET=RESETS[reset], BLOCK=BLOCK,
-                                      enable_fp_fusion=False)  # fmt: skip
-    except Exception as exc:  # noqa: BLE001 - a compile failure on this GPU: fall back, never crash a run
-        _give_up(exc)
-        return False
-    return True
+    tensors = (current.contiguous(), mem, spk)
+    return _launch(1, tensors, mem, beta, threshold, STATIC=time_steps is not None, RESET=RESETS[reset],
+                   enable_fp_fusion=False)  # fmt: skip
 
 
 def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta: Tensor, threshold: Tensor,
                    reset: str, surrogate, static: bool) -> Grads | None:  # fmt: skip
     """``(dL/dI, dL/dbeta, dL/dthreshold)`` as :func:`native.leaky_backward` returns them, or None when the
     kernel could not run (the caller then runs the torch scan's backward)."""
-    kernels = _load()
-    if kernels is None:
+    if _load() is None:
         return None
-    triton, _, backward = kernels
-    T, n = mem.shape[0], mem[0].numel()
     features = tuple(mem.shape[2:])
-    b, th = periodic(beta, features), periodic(threshold, features)
     delta = torch.empty_like(mem)
     d_thr_sg = None
     if g_spk is not None:
@@ -228,16 +225,11 @@ def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta
     d_beta = mem.new_empty(mem.shape[1:]) if beta.requires_grad else None
     d_thr = mem.new_empty(mem.shape[1:]) if threshold.requires_grad else None
     dummy = mem.new_empty(1)
-    try:
-        with _on(mem):
-            backward[_grid(triton, n)](
-                delta, mem, g_in if static else dummy, d_beta if d_beta is not None else dummy,
-                d_thr if d_thr is not None else dummy, b, th, T, n, (T - 1) * n, b.numel(), th.numel(),
-                STATIC=static, RESET=RESETS[reset], BETA_GRAD=d_beta is not None, THR_GRAD=d_thr is not None,
-                BLOCK=BLOCK,
-            )  # fmt: skip
-    except Exception as exc:  # noqa: BLE001 - as in leaky_forward
-        _give_up(exc)
+    tensors = (delta, mem, g_in if static else dummy, dummy if d_beta is None else d_beta,
+               dummy if d_thr is None else d_thr)  # fmt: skip
+    last = (mem.shape[0] - 1) * mem[0].numel()  # offset of step T-1, computed here where it cannot overflow
+    if not _launch(2, tensors, mem, beta, threshold, (last,), STATIC=static, RESET=RESETS[reset],
+                   BETA_GRAD=d_beta is not None, THR_GRAD=d_thr is not None):  # fmt: skip
         return None
     if d_thr is not None and d_thr_sg is not None:
         d_thr.sub_(d_thr_sg)
