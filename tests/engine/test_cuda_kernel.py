@@ -60,3 +60,33 @@ def test_the_kernels_compile_for_a_gpu_and_the_forward_rounds_like_the_reference
         assert "mul.rn.f32" in ptx and "add.rn.f32" in ptx and "fma" not in ptx
         flags = {"STATIC": static, "RESET": reset, "BETA_GRAD": True, "THR_GRAD": True, "BLOCK": cuda.BLOCK}
         assert ".entry" in _compile_for_h100(backward, flags)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("reset", list(cuda.RESETS))
+@pytest.mark.parametrize("static", [False, True])
+def test_on_a_gpu_the_triton_scan_equals_the_reference(reset, static):
+    from snnlab.engine.kernels import fused
+    from snnlab.engine.kernels import reference as ref
+    from tests.engine.scan_checks import assert_grads_close
+
+    fn = surrogates.get("atan")
+    g = torch.Generator().manual_seed(3)
+    T, B, N = 25, 64, 1000
+    x = torch.randn((B, N) if static else (T, B, N), generator=g) * 0.7 + 0.3
+    beta, thr = torch.rand(N, generator=g) * 0.5 + 0.5, torch.rand(N, generator=g) * 0.5 + 0.75
+    g_spk, g_mem = torch.randn(T, B, N, generator=g), torch.randn(T, B, N, generator=g)
+    results = []
+    for device in ("cuda", "cpu"):
+        leaves = [t.to(device).requires_grad_() for t in (x, beta, thr)]
+        if device == "cuda":
+            assert cuda.usable(*leaves, reset, fn, static)
+            spk, mem = fused.LeakyScan.apply(*leaves, reset, fn, T if static else None)
+        else:
+            spk, mem = ref.leaky(*leaves, reset, fn, T if static else None)
+        loss = (spk * g_spk.to(device)).sum() + (mem * g_mem.to(device)).sum()
+        results.append((spk.cpu(), mem.cpu(), [t.cpu() for t in torch.autograd.grad(loss, leaves)]))
+    assert cuda.status() == "triton"
+    (spk, mem, grads), (spk_r, mem_r, grads_r) = results
+    assert torch.equal(mem, mem_r) and torch.equal(spk, spk_r)  # no fused multiply-add in the forward
+    assert_grads_close(grads, grads_r)
