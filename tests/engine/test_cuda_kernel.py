@@ -43,7 +43,7 @@ def _compile_for_h100(kernel, constants: dict, **options) -> str:
     from triton.compiler import ASTSource
 
     names = list(inspect.signature(kernel.fn).parameters)
-    pointers = {"cur", "mem", "spk", "beta", "thr", "delta", "g_in", "d_beta", "d_thr"}
+    pointers = {"cur", "mem", "spk", "beta", "thr", "delta", "g_in", "d_beta", "d_thr", "x", "y", "a"}
     signature = {n: "constexpr" if n in constants else "*fp32" if n in pointers else "i32" for n in names}
     source = ASTSource(kernel, signature, constexprs={(names.index(k),): v for k, v in constants.items()})
     return triton.compile(source, target=GPUTarget("cuda", 90, 32), options=options).asm["ptx"]
@@ -52,7 +52,7 @@ def _compile_for_h100(kernel, constants: dict, **options) -> str:
 @needs_triton
 def test_the_kernels_compile_for_a_gpu_and_the_forward_rounds_like_the_reference():
     # The interpreter runs the kernels' Python; this compiles them the way a GPU run would, to PTX and cubin.
-    _, forward, backward = cuda._build()
+    _, forward, backward, decay = cuda._build()
     for static, reset in itertools.product((False, True), cuda.RESETS.values()):
         # With the option leaky_forward launches it with: beta*mem + I rounds twice, as in the reference.
         constants = {"STATIC": static, "RESET": reset, "BLOCK": cuda.BLOCK}
@@ -60,6 +60,10 @@ def test_the_kernels_compile_for_a_gpu_and_the_forward_rounds_like_the_reference
         assert "mul.rn.f32" in ptx and "add.rn.f32" in ptx and "fma" not in ptx
         flags = {"STATIC": static, "RESET": reset, "BETA_GRAD": True, "THR_GRAD": True, "BLOCK": cuda.BLOCK}
         assert ".entry" in _compile_for_h100(backward, flags)
+    for static, reverse in ((False, False), (True, False), (False, True)):
+        constants = {"STATIC": static, "REVERSE": reverse, "BLOCK": cuda.BLOCK}
+        ptx = _compile_for_h100(decay, constants, enable_fp_fusion=False)
+        assert "mul.rn.f32" in ptx and "add.rn.f32" in ptx and "fma" not in ptx
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -9,7 +9,7 @@ import torch
 from snnlab.engine import surrogates
 from snnlab.engine.kernels import fused, native
 from snnlab.engine.kernels import reference as ref
-from tests.engine.scan_checks import assert_synaptic_matches_reference
+from tests.engine.scan_checks import assert_decay_scan_matches_torch, assert_synaptic_matches_reference
 
 SURROGATES = [i.name for i in surrogates.names()]
 RESETS = ["subtract", "zero", "none"]
@@ -124,3 +124,9 @@ def test_per_neuron_parameters_run_in_c_and_get_their_own_gradients(shape):
     for a, b in zip(grads_c, grads_r, strict=True):
         assert a.shape == b.shape
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4 * max(1.0, b.abs().max().item()))
+
+
+@pytest.mark.skipif(native.status() != "native", reason="the C scan is not available here")
+def test_the_synaptic_current_runs_in_c_and_equals_the_torch_loop():
+    assert native.decay_usable(torch.zeros(2, 3, 4), torch.rand(4))
+    assert_decay_scan_matches_torch(lambda x, a, out, static, reverse: native.decay_scan(x, a, out, static, reverse))

@@ -14,7 +14,11 @@ import torch
 from snnlab.engine import surrogates
 from snnlab.engine.kernels import cuda, fused, native
 from snnlab.engine.kernels import reference as ref
-from tests.engine.scan_checks import assert_grads_close, assert_synaptic_matches_reference
+from tests.engine.scan_checks import (
+    assert_decay_scan_matches_torch,
+    assert_grads_close,
+    assert_synaptic_matches_reference,
+)
 
 assert os.environ.get("TRITON_INTERPRET") == "1" and os.environ.get("SNNLAB_NATIVE") == "0"
 
@@ -101,12 +105,17 @@ def test_synaptic_neurons_use_the_triton_scan_for_their_membrane(reset, static):
     assert_synaptic_matches_reference(neuron, x, T if static else None)
 
 
+def test_the_synaptic_current_runs_in_triton_and_equals_the_torch_loop():
+    assert cuda.decay_usable(torch.zeros(2, 3, 4), torch.rand(4))
+    assert_decay_scan_matches_torch(lambda x, a, out, static, reverse: cuda.decay_scan(x, a, out, static, reverse))
+
+
 def test_a_kernel_that_fails_falls_back_to_the_torch_scan_and_says_why(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("no kernel image is available for execution on the device")
 
-    triton, forward, backward = cuda._load()
-    monkeypatch.setattr(cuda, "_kernels", (triton, _Launcher(broken), backward))
+    triton, forward, backward, decay = cuda._load()
+    monkeypatch.setattr(cuda, "_kernels", (triton, _Launcher(broken), backward, decay))
     fn = surrogates.get("atan")
     x = _inputs((T, B, N), seed=6)
     beta, thr = torch.tensor(0.9, requires_grad=True), torch.tensor(1.0, requires_grad=True)

@@ -8,8 +8,9 @@ The surrogate gradient is not restated here: before the backward kernel, torch e
 own ``grad_`` on ``mem - threshold`` for the whole sequence (one elementwise pass over a buffer the
 backward needs anyway, as it becomes dL/dI), so every registry surrogate, present or future, works.
 
-Used for :class:`~snnlab.engine.kernels.fused.LeakyScan` and the membrane of ``SynapticScan`` on CUDA
-float32 tensors with a registry surrogate and ``beta``/``threshold`` that are scalars or one per neuron.
+Used for :class:`~snnlab.engine.kernels.fused.LeakyScan` and ``SynapticScan`` (its membrane, and its
+synaptic current with ``decay_kernel``) on CUDA float32 tensors with a registry surrogate and parameters
+that are scalars or one per neuron.
 Without Triton, with ``SNNLAB_TRITON=0``, or when the kernel fails to compile, the torch scan runs;
 :func:`status` says which and why. ``TRITON_INTERPRET=1`` runs the same kernels on CPU tensors through
 Triton's interpreter, which is how the tests check them on a machine without a GPU.
@@ -119,7 +120,29 @@ def _build() -> tuple:
         if THR_GRAD:
             tl.store(d_thr + cols, dt, mask=live)
 
-    return triton, leaky_forward_kernel, leaky_backward_kernel
+    @triton.jit
+    def decay_kernel(x, y, a, T, n, a_n, last, STATIC: tl.constexpr, REVERSE: tl.constexpr, BLOCK: tl.constexpr):
+        # y[t] = a*y[t-1] + x[t] (the synaptic current), or from the end with REVERSE (its adjoint). Launched
+        # without FMA contraction, like the forward above. x may be y itself: x[t] is read before y[t] is written.
+        cols = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        live = cols < n
+        av = tl.load(a + cols % a_n, mask=live, other=0.0)
+        start = last if REVERSE else 0
+        x_ptr = x + cols + (0 if STATIC else start)
+        y_ptr = y + cols + start
+        v = tl.zeros([BLOCK], dtype=tl.float32)
+        for _ in range(T):
+            v = av * v + tl.load(x_ptr, mask=live, other=0.0)
+            tl.store(y_ptr, v, mask=live)
+            if REVERSE:
+                x_ptr -= n
+                y_ptr -= n
+            else:
+                if not STATIC:
+                    x_ptr += n
+                y_ptr += n
+
+    return triton, leaky_forward_kernel, leaky_backward_kernel, decay_kernel
 
 
 def _load() -> tuple | None:
@@ -168,23 +191,23 @@ def usable(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, surroga
     )
 
 
-def _launch(which: int, tensors: tuple, mem: Tensor, beta: Tensor, threshold: Tensor, extra: tuple = (),
+def _launch(which: int, tensors: tuple, out: Tensor, params: tuple[Tensor, ...], extra: tuple = (),
             **constants) -> bool:  # fmt: skip
-    """Run kernel ``which`` (1 forward, 2 backward) over the elements of ``mem`` ``[T, B, ...]``: arguments
-    ``*tensors, beta, threshold, T, n, len(beta), len(threshold), *extra``. False when it could not run."""
+    """Run kernel ``which`` (1 leaky forward, 2 leaky backward, 3 decay) over the elements of ``out``
+    ``[T, B, ...]``. Arguments: ``*tensors, *params (as periodic vectors), T, n, *their lengths, *extra``.
+    False when it could not run."""
     kernels = _load()
     if kernels is None:
         return False
     triton, kernel = kernels[0], kernels[which]
-    T, n = mem.shape[0], mem[0].numel()
-    features = tuple(mem.shape[2:])
-    b, th = periodic(beta, features), periodic(threshold, features)
+    T, n = out.shape[0], out[0].numel()
+    vectors = [periodic(p, tuple(out.shape[2:])) for p in params]
     # Triton launches on the current CUDA device: make it the tensors' (cuda:1 without set_device).
-    device = torch.cuda.device(mem.device) if mem.device.type == "cuda" else contextlib.nullcontext()
+    device = torch.cuda.device(out.device) if out.device.type == "cuda" else contextlib.nullcontext()
     try:
         with device:
-            kernel[(triton.cdiv(n, BLOCK),)](*tensors, b, th, T, n, b.numel(), th.numel(), *extra, BLOCK=BLOCK,
-                                             **constants)  # fmt: skip
+            kernel[(triton.cdiv(n, BLOCK),)](*tensors, *vectors, T, n, *(v.numel() for v in vectors), *extra,
+                                             BLOCK=BLOCK, **constants)  # fmt: skip
     except Exception as exc:  # noqa: BLE001 - e.g. no kernel image for this GPU: fall back, never crash a run
         _give_up(exc)
         return False
@@ -197,7 +220,7 @@ def leaky_forward(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, 
 
     False (nothing written) when the kernel could not run; the caller then runs the torch scan."""
     tensors = (current.contiguous(), mem, spk)
-    return _launch(1, tensors, mem, beta, threshold, STATIC=time_steps is not None, RESET=RESETS[reset],
+    return _launch(1, tensors, mem, (beta, threshold), STATIC=time_steps is not None, RESET=RESETS[reset],
                    enable_fp_fusion=False)  # fmt: skip
 
 
@@ -228,7 +251,7 @@ def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta
     tensors = (delta, mem, g_in if static else dummy, dummy if d_beta is None else d_beta,
                dummy if d_thr is None else d_thr)  # fmt: skip
     last = (mem.shape[0] - 1) * mem[0].numel()  # offset of step T-1, computed here where it cannot overflow
-    if not _launch(2, tensors, mem, beta, threshold, (last,), STATIC=static, RESET=RESETS[reset],
+    if not _launch(2, tensors, mem, (beta, threshold), (last,), STATIC=static, RESET=RESETS[reset],
                    BETA_GRAD=d_beta is not None, THR_GRAD=d_thr is not None):  # fmt: skip
         return None
     if d_thr is not None and d_thr_sg is not None:
@@ -242,3 +265,21 @@ def _reduce(per_element: Tensor | None, param: Tensor, features: tuple[int, ...]
         return None
     period = 1 if param.numel() == 1 else per_element[0].numel()
     return param_grad(per_element.reshape(-1, period).double(), param, features)
+
+
+def decay_usable(current: Tensor, alpha: Tensor, static: bool = False) -> bool:
+    """Whether the synaptic current ``syn[t] = alpha*syn[t-1] + I[t]`` can run in Triton."""
+    return (
+        (current.device.type == "cuda" or (_interpreted() and current.device.type == "cpu"))
+        and current.dtype == alpha.dtype == torch.float32
+        and alpha.device == current.device
+        and is_periodic(alpha, features_of(current, static))
+        and _load() is not None
+    )
+
+
+def decay_scan(x: Tensor, alpha: Tensor, out: Tensor, static: bool = False, reverse: bool = False) -> bool:
+    """As :func:`native.decay_scan`; False (``out`` untouched) when the kernel could not run."""
+    last = (out.shape[0] - 1) * out[0].numel()
+    return _launch(3, (x.contiguous(), out), out, (alpha,), (last,), STATIC=static, REVERSE=reverse,
+                   enable_fp_fusion=False)  # fmt: skip

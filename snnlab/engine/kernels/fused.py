@@ -185,6 +185,37 @@ class LeakyScan(torch.autograd.Function):
         return grad_in, d_beta, d_thr, None, None, None
 
 
+def _decay_forward(current: Tensor, alpha: Tensor, time_steps: int | None, out: Tensor) -> None:
+    """``out[t] = alpha*out[t-1] + I[t]`` (``I`` static if ``time_steps``): the synaptic current, in C on the
+    CPU, in Triton on CUDA, else step by step in torch."""
+    static = time_steps is not None
+    if native.decay_usable(current, alpha, static):
+        native.decay_scan(current, alpha, out, static)
+    elif not (cuda.decay_usable(current, alpha, static) and cuda.decay_scan(current, alpha, out, static)):
+        for t in range(out.shape[0]):
+            if t == 0:
+                torch.mul(alpha, torch.zeros_like(out[0]), out=out[0])
+                out[0].add_(_input_at(current, 0, static))
+            else:
+                torch.mul(alpha, out[t - 1], out=out[t])
+                out[t].add_(_input_at(current, t, static))
+
+
+def _decay_adjoint(base: Tensor, alpha: Tensor) -> Tensor:
+    """``eps[t] = base[t] + alpha*eps[t+1]`` from the end, the adjoint of :func:`_decay_forward`; may
+    overwrite ``base``."""
+    if native.decay_usable(base, alpha):
+        return native.decay_scan(base, alpha, base, reverse=True)
+    if cuda.decay_usable(base, alpha) and cuda.decay_scan(base, alpha, base, reverse=True):
+        return base
+    eps = torch.empty_like(base)
+    eps[-1] = base[-1]
+    alpha_b = alpha.expand_as(base[0])
+    for t in range(base.shape[0] - 2, -1, -1):
+        torch.addcmul(base[t], alpha_b, eps[t + 1], out=eps[t])
+    return eps
+
+
 class SynapticScan(torch.autograd.Function):
     """Fused current-based neuron. Returns ``(spikes, synaptic current, membrane)``."""
 
@@ -195,13 +226,7 @@ class SynapticScan(torch.autograd.Function):
         shape = (time_steps, *current.shape) if static else current.shape
         syn = current.new_empty(shape)
         with torch.no_grad():
-            for t in range(shape[0]):
-                if t == 0:
-                    torch.mul(alpha, torch.zeros_like(syn[0]), out=syn[0])
-                    syn[0].add_(_input_at(current, 0, static))
-                else:
-                    torch.mul(alpha, syn[t - 1], out=syn[t])
-                    syn[t].add_(_input_at(current, t, static))
+            _decay_forward(current, alpha, time_steps, syn)
             mem = torch.empty_like(syn)
             spk = torch.empty_like(syn)
             # The membrane is a leaky scan driven by syn: the one-pass scan where it applies.
@@ -214,13 +239,8 @@ class SynapticScan(torch.autograd.Function):
     def backward(ctx, g_spk, g_syn, g_mem):
         syn, mem, alpha, beta, threshold = ctx.saved_tensors
         delta, d_beta, d_thr = _scan_backward(ctx, mem, g_spk, g_mem, beta, threshold, static=False)
-        # eps[t] = dL/dsyn[t] = gsyn[t] + delta[t] + alpha*eps[t+1]
-        base = delta if g_syn is None else delta + g_syn
-        eps = torch.empty_like(syn)
-        eps[-1] = base[-1]
-        alpha_b = alpha.expand_as(syn[0])
-        for t in range(syn.shape[0] - 2, -1, -1):
-            torch.addcmul(base[t], alpha_b, eps[t + 1], out=eps[t])
+        # eps[t] = dL/dsyn[t] = gsyn[t] + delta[t] + alpha*eps[t+1]; delta is this function's own buffer
+        eps = _decay_adjoint(delta if g_syn is None else delta + g_syn, alpha)
         d_alpha = None
         if alpha.requires_grad:
             d_alpha = (eps[1:] * syn[:-1]).sum(0) if syn.shape[0] > 1 else torch.zeros_like(syn[0])

@@ -47,7 +47,7 @@ typedef struct {
     int64_t beta_n, thr_n;
     int64_t T, n, lo, hi;
     float p0, p1;
-    int reset, is_static, surrogate, g_spk_const, g_mem_const;
+    int reset, is_static, surrogate, g_spk_const, g_mem_const, reverse;
 } job_t;
 
 /* d[i] = surrogate'(m[i] - thr[i]) * gs[i] over a block, each derivative written as surrogates.py writes its
@@ -257,6 +257,34 @@ static void *backward_range(void *arg) {
     return NULL;
 }
 
+/* The synaptic current: y[t] = a*y[t-1] + x[t] with y[-1] = 0 (x is [n] when is_static). With `reverse`
+ * time runs from T-1 down to 0 with y[T] = 0: the adjoint of the same recurrence, dL/dx[t] = g[t] +
+ * a*dL/dx[t+1]. a is per element with a period, as beta is (it travels in beta_v / beta_n). */
+static void *decay_range(void *arg) {
+    const job_t *j = arg;
+    const int64_t n = j->n, T = j->T, step = j->reverse ? -n : n;
+    float a[BLOCK], unused[BLOCK];
+    for (int64_t b0 = j->lo; b0 < j->hi; b0 += BLOCK) {
+        const int64_t len = (j->hi - b0) < BLOCK ? (j->hi - b0) : BLOCK;
+        block_params(j, b0, len, a, unused);
+        for (int64_t k = 0; k < T; k++) {
+            const int64_t t = j->reverse ? T - 1 - k : k;
+            const float *in = j->is_static ? j->current + b0 : j->current + t * n + b0;
+            float *y = j->mem + t * n + b0;
+            if (k == 0) {
+                memcpy(y, in, (size_t)len * sizeof(float)); /* a*0 + x = x */
+            } else {
+                const float *prev = y - step;
+                for (int64_t i = 0; i < len; i++) {
+                    float v = a[i] * prev[i];
+                    y[i] = v + in[i];
+                }
+            }
+        }
+    }
+    return NULL;
+}
+
 /* Split [0, n) into `threads` parts of whole blocks and run `fn` on each. With OpenMP the parts run on the
  * runtime's threads: linked against the libgomp torch loaded, that is torch's own intra-op pool, so the
  * scan does not compete with torch's (spinning) workers for the cores. Without OpenMP they run in turn. */
@@ -326,5 +354,18 @@ int snnlab_leaky_backward(const float *mem, const float *g_spk, int g_spk_const,
     job.p0 = p0;
     job.p1 = p1;
     run_split(backward_range, &job, threads, d_beta, d_thr);
+    return 0;
+}
+
+/* y (contiguous [T, n]) from x ([T, n], or [n] when is_static) through y[t] = a*y[t-1] + x[t]; reverse: the
+ * adjoint, from the end. x and y may be the same array (a sequence input): each x[t] is read before y[t]
+ * is written, and the neighbour read is an output already. */
+int snnlab_decay_scan(const float *x, int is_static, float *y, int64_t T, int64_t n, const float *a, int64_t a_n,
+                      int reverse, int threads) {
+    job_t job = make_job(is_static, T, n, a, a_n, a, a_n, 0);
+    job.current = x;
+    job.mem = y;
+    job.reverse = reverse;
+    run_split(decay_range, &job, threads, NULL, NULL);
     return 0;
 }

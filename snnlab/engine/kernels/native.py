@@ -7,6 +7,7 @@ membranes are bit for bit the reference's and gradients agree to rounding.
 
 It is used for :class:`LeakyScan` (and the membrane of :class:`SynapticScan`) on CPU float32 tensors with
 a registry surrogate and ``beta``/``threshold`` that are scalars or one per neuron (learnable or not).
+``snnlab_decay_scan`` runs the synaptic current ``syn[t] = alpha*syn[t-1] + I[t]`` and its adjoint.
 Everything else (CUDA, other dtypes, parameters that vary over the batch) stays on the torch path. No
 compiler, a failed build or ``SNNLAB_NATIVE=0`` also means the torch path; :func:`status` says which and
 why.
@@ -141,6 +142,7 @@ def _load() -> ctypes.CDLL | None:
         f, i64, i, p = ctypes.c_float, ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
         lib.snnlab_leaky_forward.argtypes = [p, i, p, p, i64, i64, p, i64, p, i64, i, i]
         lib.snnlab_leaky_backward.argtypes = [p, p, i, p, i, p, i, i64, i64, p, i64, p, i64, i, i, f, f, p, p, i]
+        lib.snnlab_decay_scan.argtypes = [p, i, p, i64, i64, p, i64, i, i]
         _lib = lib
         return lib
 
@@ -270,3 +272,25 @@ def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta
         p0, p1, _ptr(d_beta), _ptr(d_thr), threads,
     )  # fmt: skip
     return g_in, param_grad(d_beta, beta, features), param_grad(d_thr, threshold, features)
+
+
+def decay_usable(current: Tensor, alpha: Tensor, static: bool = False) -> bool:
+    """Whether the synaptic current ``syn[t] = alpha*syn[t-1] + I[t]`` can run in C."""
+    return (
+        current.device.type == "cpu"
+        and current.dtype == alpha.dtype == torch.float32
+        and is_periodic(alpha, features_of(current, static))
+        and _load() is not None
+    )
+
+
+def decay_scan(x: Tensor, alpha: Tensor, out: Tensor, static: bool = False, reverse: bool = False) -> Tensor:
+    """``out[t] = alpha*out[t-1] + x[t]`` over ``out`` ``[T, B, ...]`` (x ``[B, ...]`` when static); with
+    ``reverse``, from the end (``out[t] = alpha*out[t+1] + x[t]``), which is the recurrence's adjoint.
+    ``out`` may be ``x`` itself. Returns ``out``."""
+    x = x.contiguous()
+    a = periodic(alpha, tuple(out.shape[2:]))
+    T, n = out.shape[0], out[0].numel()
+    _load().snnlab_decay_scan(x.data_ptr(), int(static), out.data_ptr(), T, n, a.data_ptr(), a.numel(), int(reverse),
+                              _threads(T * n))  # fmt: skip
+    return out
