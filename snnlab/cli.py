@@ -45,9 +45,17 @@ app.add_typer(runs_app, name="runs")
 _debug = False
 
 
+def _line(text: str, stream=None) -> None:
+    """Write one line with a single write: under torchrun every rank shares the terminal, and with unbuffered
+    streams (PYTHONUNBUFFERED) another rank's output could otherwise land between a line and its newline."""
+    stream = stream or sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
+
+
 def fail(message: str, code: Exit = Exit.USAGE) -> typer.Exit:
     """Print one error line and return the exit to raise."""
-    print(f"snnlab: error: {message}", file=sys.stderr)
+    _line(f"snnlab: error: {message}", sys.stderr)
     if _debug:
         traceback.print_exc()
     return typer.Exit(int(code))
@@ -181,9 +189,9 @@ def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
                 sink.close()
         distributed.teardown(together=result is not None and result.status != "failed")
     if result.status == "failed":
-        print(f"snnlab: error{'' if ctx.is_main else f' (rank {ctx.rank})'}: {result.error}", file=sys.stderr)
+        _line(f"snnlab: error{'' if ctx.is_main else f' (rank {ctx.rank})'}: {result.error}", sys.stderr)
         if run_dir is not None:
-            print(f"run directory: {run_dir.path}", file=sys.stderr)
+            _line(f"run directory: {run_dir.path}", sys.stderr)
         return Exit.USAGE if result.reason in ("data", "config", "device") else Exit.FAILED
     if run_dir is not None:
         try:
