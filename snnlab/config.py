@@ -463,6 +463,10 @@ class TrainConfig(_Section):
     )
     seed: int = Field(0, ge=0, description="seed for weights, shuffling, encoders and subsets")
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto picks cuda, then mps, then cpu")
+    precision: Literal["float32", "bfloat16"] = Field(
+        "float32",
+        description="bfloat16: linear and conv layers in bfloat16 (torch.autocast), neurons stay float32",
+    )
     max_steps: PositiveInt | None = Field(None, description="stop after this many optimizer steps (smoke tests)")
 
     @field_validator("loss_params")

@@ -64,6 +64,8 @@ class SpikingNet(nn.Module):
             else:
                 h = block.op(h.flatten(0, 1)).unflatten(0, (T, B))
             if block.neuron is not None:
+                if h.dtype in (torch.bfloat16, torch.float16):  # autocast: the membrane integrates in float32
+                    h = h.float()
                 outputs = block.neuron(h, T) if static else block.neuron(h)
                 static = False
                 h = outputs[0]

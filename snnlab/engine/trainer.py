@@ -160,6 +160,13 @@ class Session:
                 "config",
             )
         self.model.set_fused(config.model.fused)
+        if t.precision == "bfloat16" and not _bfloat16_ok(self.device):
+            raise TrainingError(
+                f"train.precision: bfloat16 is not supported on {self.device}"
+                + (" (a GPU of compute capability 8.0 or newer has it)" if self.device.type == "cuda" else "")
+                + "; set train.precision: float32",
+                "config",
+            )
         # The module that trains: DDP averages gradients over ranks. ``self.model`` stays the plain
         # module, for checkpoints, evaluation and probes.
         self.trained_model: torch.nn.Module = self.model
@@ -172,6 +179,12 @@ class Session:
         self.scheduler = make_scheduler(self.optimizer, t)
         self.loss_fn = losses.loss_fn(t.loss, **t.loss_params)
         self.encoder_generator = torch.Generator(device=self.device).manual_seed(t.seed)
+
+    def autocast(self) -> torch.autocast:
+        """Where the forward pass and the loss run: bfloat16 matmuls and convolutions with
+        ``train.precision: bfloat16`` (neurons integrate in float32, see ``SpikingNet.forward``)."""
+        enabled = self.config.train.precision == "bfloat16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         d = self.config.data
@@ -202,8 +215,9 @@ class Session:
             inputs, y = inputs[:, part], y[part]
             if len(y) == 0:
                 continue
-            out = self.model(inputs)
-            loss_sum += self.loss_fn(out.spikes, out.membrane, y).item() * len(y)
+            with self.autocast():
+                out = self.model(inputs)
+                loss_sum += self.loss_fn(out.spikes, out.membrane, y).item() * len(y)
             correct += int((losses.decode(self.config.train.decoder, out.spikes, out.membrane) == y).sum())
             for name, (spk, _) in out.layers.items():
                 rates[name] = rates.get(name, 0.0) + spk.mean().item() * len(y)
@@ -223,7 +237,9 @@ class Session:
         samples = torch.linspace(0, n - 1, min(cfg.samples, n)).long().tolist()
         x = self.test_split.inputs[samples]
         self.model.eval()
-        out = self.model(self.encode(x, torch.Generator(device=self.device).manual_seed(self.config.train.seed + 2)))
+        inputs = self.encode(x, torch.Generator(device=self.device).manual_seed(self.config.train.seed + 2))
+        with self.autocast():
+            out = self.model(inputs)
         self.model.train()
         layers: dict[str, dict[str, Any]] = {}
         wanted = cfg.layers or list(out.layers)
@@ -302,7 +318,7 @@ def train(
     session = None
     try:
         session = Session(config, ctx=ctx)
-        device = _device_name(session.device)
+        device = _device_name(session)
         if resume is not None:
             progress = session.restore(checkpoint.load(resume, session.device))
         _fit(session, progress, emit, stop, pause, ckpt_dir, run_name or config.run.name)
@@ -341,7 +357,7 @@ def _fit(session: Session, p: _Progress, emit, stop, pause, ckpt_dir: Path | Non
     emit(
         RunStarted(
             run_name=run_name,
-            device=_device_name(session.device),
+            device=_device_name(session),
             config=cfg.to_dict(),
             num_parameters=count_parameters(model),
             train_size=len(session.train_split),
@@ -367,9 +383,10 @@ def _fit(session: Session, p: _Progress, emit, stop, pause, ckpt_dir: Path | Non
             batch_size = len(y)
             part = distributed.shard(batch_size, ctx)
             inputs, y = inputs[:, part], y[part]
-            out = session.trained_model(inputs)
-            if len(y):
-                loss = session.loss_fn(out.spikes, out.membrane, y)
+            with session.autocast():
+                out = session.trained_model(inputs)
+                loss = session.loss_fn(out.spikes, out.membrane, y) if len(y) else None
+            if loss is not None:
                 with torch.no_grad():
                     correct = int((losses.decode(t.decoder, out.spikes, out.membrane) == y).sum())
                 local = [loss.item() * len(y), correct]
@@ -470,7 +487,20 @@ def _fail(emit, progress: _Progress, started: float, device: str, message: str, 
     return _result(progress, "failed", started, device, error=message, reason=reason)
 
 
-def _device_name(device: torch.device) -> str:
+def _bfloat16_ok(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu"
+
+
+def _device_name(session: Session) -> str:
+    """The device as the run's start line shows it, with the scan in use when it is not the one-pass kernel
+    and the precision when it is not float32."""
+    name = _kernel_name(session.device)
+    return name if session.config.train.precision == "float32" else f"{name}, {session.config.train.precision}"
+
+
+def _kernel_name(device: torch.device) -> str:
     if device.type == "cuda":
         name, kernel = f"cuda ({torch.cuda.get_device_name(device)})", cuda.status()
         return name if kernel == "triton" else f"{name}, {kernel}"

@@ -4,7 +4,7 @@ import threading
 import pytest
 import torch
 
-from snnlab.config import config_from_dict
+from snnlab.config import ConfigError, config_from_dict
 from snnlab.engine import checkpoint
 from snnlab.engine.events import EpochMetrics, ProbeRecorded, RunFailed, RunFinished, RunStarted, StepMetrics
 from snnlab.engine.trainer import train
@@ -102,3 +102,30 @@ def test_other_losses_decoders_and_encoders_train(loss, decoder, encoder, tiny_c
     tiny_config_dict["data"]["encoder"] = encoder
     result = train(config_from_dict(tiny_config_dict))
     assert result.status == "completed" and math.isfinite(result.final_test_loss)
+
+
+def test_bfloat16_runs_the_layers_in_bfloat16_and_the_neurons_in_float32(tiny_config_dict):
+    from snnlab.engine.trainer import Session
+
+    tiny_config_dict["train"]["precision"] = "bfloat16"
+    session = Session(config_from_dict(tiny_config_dict))
+    seen = {}
+    linear = next(m for m in session.model.modules() if isinstance(m, torch.nn.Linear))
+    neuron = next(b.neuron for b in session.model.blocks if b.neuron is not None)
+    linear.register_forward_hook(lambda m, args, out: seen.update(linear=out.dtype))
+    neuron.register_forward_pre_hook(lambda m, args: seen.update(neuron=args[0].dtype))
+    x, y = session.train_split.inputs[:8], session.train_split.labels[:8]
+    with session.autocast():
+        out = session.model(session.encode(x))
+        loss = session.loss_fn(out.spikes, out.membrane, y)
+    loss.backward()
+    assert seen == {"linear": torch.bfloat16, "neuron": torch.float32}
+    assert out.membrane.dtype == torch.float32 and linear.weight.grad.dtype == torch.float32
+
+    recorder = Recorder()
+    result = train(config_from_dict(tiny_config_dict), [recorder])
+    assert result.status == "completed" and math.isfinite(result.final_test_loss)
+    assert recorder.of(RunStarted)[0].device.endswith(", bfloat16")  # the start line says so
+    tiny_config_dict["train"]["precision"] = "float16"
+    with pytest.raises(ConfigError, match="train.precision: must be one of float32, bfloat16"):
+        config_from_dict(tiny_config_dict)
