@@ -33,7 +33,7 @@ from snnlab.engine.neurons import Leaky
 
 BETA = 0.95
 LR = 5e-4  # tutorial 5's Adam settings
-LIBRARIES = ("snnlab", "snnlab-ref", "snntorch", "spikingjelly")
+LIBRARIES = ("snnlab", "snnlab-bf16", "snnlab-ref", "snntorch", "spikingjelly")
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,8 @@ def snnlab_layers(kind: str, beta: float = BETA, reset: str = "subtract") -> lis
 
 def build(library: str, case: Case, device: torch.device) -> Bench:
     torch.manual_seed(0)
-    builder = {"snnlab": _snnlab, "snnlab-ref": _snnlab, "snntorch": _snntorch, "spikingjelly": _spikingjelly}
+    builder = {"snnlab": _snnlab, "snnlab-bf16": _snnlab, "snnlab-ref": _snnlab, "snntorch": _snntorch,
+               "spikingjelly": _spikingjelly}  # fmt: skip
     return builder[library](case, device, library)
 
 
@@ -152,7 +153,9 @@ def _adam(model: nn.Module) -> torch.optim.Optimizer:
 
 
 def _snnlab(case: Case, device: torch.device, library: str) -> Bench:
-    fused = library == "snnlab"
+    fused = library != "snnlab-ref"
+    # snnlab-bf16: train.precision bfloat16, i.e. the layers under autocast and the neurons in float32.
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=library == "snnlab-bf16")
     if case.kind == "long":
         lif = Leaky(beta=BETA, fused=fused).to(device)
         x = currents(case, device).requires_grad_(True)
@@ -168,10 +171,13 @@ def _snnlab(case: Case, device: torch.device, library: str) -> Bench:
     gen = torch.Generator(device=device).manual_seed(1)
 
     def loss() -> Tensor:
-        out = model(encoders.encode(case.encoding, x, case.time_steps, generator=gen))
-        return losses.ce_membrane(out.spikes, out.membrane, y)
+        inputs = encoders.encode(case.encoding, x, case.time_steps, generator=gen)
+        with autocast:
+            out = model(inputs)
+            return losses.ce_membrane(out.spikes, out.membrane, y)
 
-    return Bench(model, loss, _adam(model), backend="fused" if fused else "reference")
+    backend = ("fused" if fused else "reference") + (", bfloat16 layers" if library == "snnlab-bf16" else "")
+    return Bench(model, loss, _adam(model), backend=backend)
 
 
 # ---------------------------------------------------------------------------------------------- snnTorch
