@@ -393,6 +393,11 @@ def main() -> None:
         code = int(Exit.INTERRUPTED)
     except SystemExit as exc:  # typer always ends this way
         code = exc.code
+    except Exception:  # an unexpected error; `record` has already written it for torchrun
+        if not torchrun_worker:
+            raise
+        traceback.print_exc()
+        code = 1
     if torchrun_worker and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         _leave_without_finalizing(code)
     sys.exit(code)

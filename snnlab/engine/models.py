@@ -11,6 +11,7 @@ one mask for all steps.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,9 +65,9 @@ class SpikingNet(nn.Module):
             else:
                 h = block.op(h.flatten(0, 1)).unflatten(0, (T, B))
             if block.neuron is not None:
-                if h.dtype in (torch.bfloat16, torch.float16):  # autocast: the membrane integrates in float32
-                    h = h.float()
-                outputs = block.neuron(h, T) if static else block.neuron(h)
+                with _full_precision(h):
+                    h = h.float() if h.dtype in (torch.bfloat16, torch.float16) else h
+                    outputs = block.neuron(h, T) if static else block.neuron(h)
                 static = False
                 h = outputs[0]
                 layers[block.name] = (outputs[0], outputs[-1])
@@ -81,6 +82,14 @@ class SpikingNet(nn.Module):
         for block in self.blocks:
             if block.neuron is not None:
                 block.neuron.fused = fused
+
+
+def _full_precision(h: Tensor):
+    """Under autocast (``train.precision: bfloat16``) the layers run in bfloat16, but a neuron integrates in
+    float32, its recurrent feedback (RLeaky) included: autocast is off inside it."""
+    if torch.is_autocast_enabled(h.device.type):
+        return torch.autocast(h.device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def _neuron(spec: dict[str, Any], shape: tuple[int, ...]) -> nn.Module:

@@ -488,8 +488,8 @@ def _fail(emit, progress: _Progress, started: float, device: str, message: str, 
 
 
 def _bfloat16_ok(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+    if device.type == "cuda":  # natively, not emulated (is_bf16_supported() also says yes for emulation)
+        return torch.cuda.get_device_capability(device)[0] >= 8
     return device.type == "cpu"
 
 

@@ -31,7 +31,7 @@ def assert_decay_scan_matches_torch(run) -> None:
     g = torch.Generator().manual_seed(9)
     T, B, N = 13, 3, 1100  # more than one block of 512 (C) and of 1024 (Triton), the last one ragged
     for alpha in (torch.tensor(0.9), torch.rand(N, generator=g)):
-        for static, reverse in ((False, False), (True, False), (False, True)):
+        for static, reverse in ((False, False), (True, False), (False, True), (True, True)):
             x = torch.randn((B, N) if static else (T, B, N), generator=g)
             want = torch.empty(T, B, N)
             prev = torch.zeros(B, N)

@@ -129,3 +129,20 @@ def test_bfloat16_runs_the_layers_in_bfloat16_and_the_neurons_in_float32(tiny_co
     tiny_config_dict["train"]["precision"] = "float16"
     with pytest.raises(ConfigError, match="train.precision: must be one of float32, bfloat16"):
         config_from_dict(tiny_config_dict)
+
+
+def test_under_bfloat16_a_recurrent_neuron_still_integrates_in_float32():
+    from snnlab.engine.models import build_model
+
+    layers = [{"type": "linear", "out_features": 16, "neuron": {"type": "rleaky", "all_to_all": True}}]
+    model = build_model(layers, (8,))
+    x = torch.randn(20, 4, 8)
+    plain = model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = model(x)
+    # Only the input layer rounds to bfloat16; the recurrence adds no error of its own on top.
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        current = model.blocks[0].op(x.flatten(0, 1)).unflatten(0, (20, 4)).float()
+    spk, mem = model.blocks[0].neuron(current)
+    assert mixed.membrane.dtype == torch.float32
+    assert torch.equal(mixed.membrane, mem) and plain.membrane.shape == mem.shape

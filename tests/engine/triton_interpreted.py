@@ -110,6 +110,20 @@ def test_the_synaptic_current_runs_in_triton_and_equals_the_torch_loop():
     assert_decay_scan_matches_torch(lambda x, a, out, static, reverse: cuda.decay_scan(x, a, out, static, reverse))
 
 
+def test_a_threshold_learned_below_zero_gets_the_torch_scans_gradient(monkeypatch):
+    # Thresholds start > 0 but a learned one is not clamped; reset[0] is 0 whatever its sign.
+    fn = surrogates.get("atan")
+    x = _inputs((T, B, N), seed=8)
+    beta, thr = torch.tensor(0.9, requires_grad=True), torch.tensor(-0.5, requires_grad=True)
+    g = torch.Generator().manual_seed(3)
+    g_spk, g_mem = torch.randn(T, B, N, generator=g), torch.randn(T, B, N, generator=g)
+    spk, mem, grads = _run(fused.LeakyScan.apply, x, beta, thr, "subtract", fn, None, g_spk, g_mem)
+    monkeypatch.setattr(cuda, "usable", lambda *args: False)
+    spk_t, mem_t, grads_t = _run(fused.LeakyScan.apply, x, beta, thr, "subtract", fn, None, g_spk, g_mem)
+    assert torch.equal(spk, spk_t) and torch.equal(mem, mem_t)
+    assert_grads_close(grads, grads_t)
+
+
 def test_a_kernel_that_fails_falls_back_to_the_torch_scan_and_says_why(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("no kernel image is available for execution on the device")

@@ -101,7 +101,7 @@ def _build() -> tuple:
             if STATIC:
                 total += d
             m_prev = tl.load(m_ptr, mask=live & (i < T - 1), other=0.0)
-            s_prev = tl.where(m_prev > th, 1.0, 0.0)  # reset[t]; 0 at t = 0, where mem[-1] = 0
+            s_prev = tl.where((m_prev > th) & (i < T - 1), 1.0, 0.0)  # reset[t]; none at t = 0 (mem[-1] = 0)
             if BETA_GRAD:
                 if RESET == 1:
                     db += d * (m_prev * (1.0 - s_prev))
@@ -135,7 +135,8 @@ def _build() -> tuple:
             v = av * v + tl.load(x_ptr, mask=live, other=0.0)
             tl.store(y_ptr, v, mask=live)
             if REVERSE:
-                x_ptr -= n
+                if not STATIC:
+                    x_ptr -= n
                 y_ptr -= n
             else:
                 if not STATIC:

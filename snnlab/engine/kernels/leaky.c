@@ -272,7 +272,8 @@ static void *decay_range(void *arg) {
             const float *in = j->is_static ? j->current + b0 : j->current + t * n + b0;
             float *y = j->mem + t * n + b0;
             if (k == 0) {
-                memcpy(y, in, (size_t)len * sizeof(float)); /* a*0 + x = x */
+                if (y != in) /* in place, y[t] already holds x[t] */
+                    memcpy(y, in, (size_t)len * sizeof(float)); /* a*0 + x = x */
             } else {
                 const float *prev = y - step;
                 for (int64_t i = 0; i < len; i++) {
