@@ -25,7 +25,7 @@ import threading
 import torch
 from torch import Tensor
 
-from snnlab.engine.kernels.native import features_of, is_periodic, param_grad, periodic
+from snnlab.engine.kernels.native import features_of, is_periodic, periodic
 
 RESETS = {"subtract": 0, "zero": 1, "none": 2}
 BLOCK = 1024
@@ -177,13 +177,18 @@ def status() -> str:
     return "triton" if _load() is not None else f"torch scan ({_why_not})"
 
 
+def _on_device(current: Tensor, *params: Tensor) -> bool:
+    """float32 tensors on one device where the kernels run: CUDA, or the CPU under Triton's interpreter."""
+    return (current.device.type == "cuda" or (_interpreted() and current.device.type == "cpu")) and all(
+        p.dtype == torch.float32 and p.device == current.device for p in (current, *params)
+    )
+
+
 def usable(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, surrogate, static: bool = False) -> bool:
     """Whether this scan can run in Triton (on CUDA, or on the CPU under Triton's interpreter)."""
     features = features_of(current, static)
     return (
-        (current.device.type == "cuda" or (_interpreted() and current.device.type == "cpu"))
-        and current.dtype == beta.dtype == threshold.dtype == torch.float32
-        and beta.device == threshold.device == current.device
+        _on_device(current, beta, threshold)
         and reset in RESETS
         and callable(getattr(surrogate, "grad_", None))
         and is_periodic(beta, features)
@@ -231,7 +236,6 @@ def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta
     kernel could not run (the caller then runs the torch scan's backward)."""
     if _load() is None:
         return None
-    features = tuple(mem.shape[2:])
     delta = torch.empty_like(mem)
     d_thr_sg = None
     if g_spk is not None:
@@ -257,26 +261,20 @@ def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta
         return None
     if d_thr is not None and d_thr_sg is not None:
         d_thr.sub_(d_thr_sg)
-    return g_in, _reduce(d_beta, beta, features), _reduce(d_thr, threshold, features)
+    return g_in, _reduce(d_beta, beta), _reduce(d_thr, threshold)
 
 
-def _reduce(per_element: Tensor | None, param: Tensor, features: tuple[int, ...]) -> Tensor | None:
-    """Per-element sums over time ``[B, *features]`` -> the gradient in the parameter's shape."""
+def _reduce(per_element: Tensor | None, param: Tensor) -> Tensor | None:
+    """Per-element sums over time ``[B, *features]`` -> the gradient in the parameter's shape (summed in
+    float64, as the C scan sums)."""
     if per_element is None:
         return None
-    period = 1 if param.numel() == 1 else per_element[0].numel()
-    return param_grad(per_element.reshape(-1, period).double(), param, features)
+    return per_element.double().sum_to_size(param.shape).to(param.dtype)
 
 
 def decay_usable(current: Tensor, alpha: Tensor, static: bool = False) -> bool:
     """Whether the synaptic current ``syn[t] = alpha*syn[t-1] + I[t]`` can run in Triton."""
-    return (
-        (current.device.type == "cuda" or (_interpreted() and current.device.type == "cpu"))
-        and current.dtype == alpha.dtype == torch.float32
-        and alpha.device == current.device
-        and is_periodic(alpha, features_of(current, static))
-        and _load() is not None
-    )
+    return _on_device(current, alpha) and is_periodic(alpha, features_of(current, static)) and _load() is not None
 
 
 def decay_scan(x: Tensor, alpha: Tensor, out: Tensor, static: bool = False, reverse: bool = False) -> bool:

@@ -241,7 +241,7 @@ def leaky_forward(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, 
     )  # fmt: skip
 
 
-def param_grad(partial: Tensor | None, param: Tensor, features: tuple[int, ...]) -> Tensor | None:
+def _param_grad(partial: Tensor | None, param: Tensor, features: tuple[int, ...]) -> Tensor | None:
     """Per-thread, per-period sums -> the gradient in the parameter's shape."""
     if partial is None:
         return None
@@ -271,7 +271,7 @@ def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta
         T, n, b.data_ptr(), b.numel(), th.data_ptr(), th.numel(), RESETS[reset], SURROGATES[surrogate.name],
         p0, p1, _ptr(d_beta), _ptr(d_thr), threads,
     )  # fmt: skip
-    return g_in, param_grad(d_beta, beta, features), param_grad(d_thr, threshold, features)
+    return g_in, _param_grad(d_beta, beta, features), _param_grad(d_thr, threshold, features)
 
 
 def decay_usable(current: Tensor, alpha: Tensor, static: bool = False) -> bool:
