@@ -59,7 +59,7 @@ def test_the_kernels_compile_for_a_gpu_and_the_forward_rounds_like_the_reference
         ptx = _compile_for_h100(forward, constants, enable_fp_fusion=False)
         assert "mul.rn.f32" in ptx and "add.rn.f32" in ptx and "fma" not in ptx
         flags = {"STATIC": static, "RESET": reset, "BETA_GRAD": True, "THR_GRAD": True, "BLOCK": cuda.BLOCK}
-        assert ".entry" in _compile_for_h100(backward, flags)
+        assert ".entry" in _compile_for_h100(backward, flags, enable_fp_fusion=True)
     for static, reverse in ((False, False), (True, False), (False, True)):
         constants = {"STATIC": static, "REVERSE": reverse, "BLOCK": cuda.BLOCK}
         ptx = _compile_for_h100(decay, constants, enable_fp_fusion=False)

@@ -100,8 +100,10 @@ def _build() -> tuple:
             tl.store(d_ptr, d, mask=live)
             if STATIC:
                 total += d
-            m_prev = tl.load(m_ptr, mask=live & (i < T - 1), other=0.0)
-            s_prev = tl.where((m_prev > th) & (i < T - 1), 1.0, 0.0)  # reset[t]; none at t = 0 (mem[-1] = 0)
+            # t > 0 as a block-shaped mask (a scalar condition in a mask is refused by newer interpreters)
+            has_prev = (tl.zeros([BLOCK], dtype=tl.int32) + i) < T - 1
+            m_prev = tl.load(m_ptr, mask=live & has_prev, other=0.0)
+            s_prev = tl.where((m_prev > th) & has_prev, 1.0, 0.0)  # reset[t]; none at t = 0 (mem[-1] = 0)
             if BETA_GRAD:
                 if RESET == 1:
                     db += d * (m_prev * (1.0 - s_prev))
@@ -257,7 +259,8 @@ def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta
                dummy if d_thr is None else d_thr)  # fmt: skip
     last = (mem.shape[0] - 1) * mem[0].numel()  # offset of step T-1, computed here where it cannot overflow
     if not _launch(2, tensors, mem, (beta, threshold), (last,), STATIC=static, RESET=RESETS[reset],
-                   BETA_GRAD=d_beta is not None, THR_GRAD=d_thr is not None):  # fmt: skip
+                   BETA_GRAD=d_beta is not None, THR_GRAD=d_thr is not None,
+                   enable_fp_fusion=True):  # fmt: skip  # gradients agree to rounding anyway; said, not defaulted
         return None
     if d_thr is not None and d_thr_sg is not None:
         d_thr.sub_(d_thr_sg)
