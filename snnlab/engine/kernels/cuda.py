@@ -258,9 +258,9 @@ def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta
     tensors = (delta, mem, g_in if static else dummy, dummy if d_beta is None else d_beta,
                dummy if d_thr is None else d_thr)  # fmt: skip
     last = (mem.shape[0] - 1) * mem[0].numel()  # offset of step T-1, computed here where it cannot overflow
+    # Fused multiply-adds are fine here (gradients agree to rounding); said, as Triton's default will change.
     if not _launch(2, tensors, mem, (beta, threshold), (last,), STATIC=static, RESET=RESETS[reset],
-                   BETA_GRAD=d_beta is not None, THR_GRAD=d_thr is not None,
-                   enable_fp_fusion=True):  # fmt: skip  # gradients agree to rounding anyway; said, not defaulted
+                   BETA_GRAD=d_beta is not None, THR_GRAD=d_thr is not None, enable_fp_fusion=True):  # fmt: skip
         return None
     if d_thr is not None and d_thr_sg is not None:
         d_thr.sub_(d_thr_sg)
