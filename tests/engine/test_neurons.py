@@ -21,8 +21,15 @@ def make(kind, reset, surrogate):
     if kind == "synaptic":
         return Synaptic(alpha=0.5, beta=beta, learn_alpha=True, learn_beta=True, **common)
     if kind == "rleaky":
-        torch.manual_seed(3)
-        return RLeaky(features=F, beta=beta, learn_beta=True, **common)
+        neuron = RLeaky(features=F, beta=beta, learn_beta=True, **common)
+        # Recurrent weights on a dyadic grid too: spikes are 0/1, so every sum in the feedback matmul is exact
+        # and the result is the same in any summation order. Random weights would leave the bits to the BLAS
+        # kernel, which differs between CPUs (and with memory alignment), and a 1-ulp change can flip a spike.
+        g = torch.Generator().manual_seed(3)
+        with torch.no_grad():
+            neuron.recurrent.weight.copy_(torch.randint(-4, 5, (F, F), generator=g) / 8)
+            neuron.recurrent.bias.copy_(torch.randint(-2, 3, (F,), generator=g) / 8)
+        return neuron
     if kind == "rleaky_one_to_one":
         return RLeaky(all_to_all=False, V=torch.full((F,), 0.25), beta=beta, learn_beta=True, **common)
     return Lapicque(R=1.0, C=0.25, time_step=0.125, **common)
