@@ -296,7 +296,7 @@ def _holds_raw_files(raw: Path, resources: list[tuple[str, str]]) -> bool:
     return all((raw / f).is_file() or (raw / f.removesuffix(".gz")).is_file() for f, _ in resources)
 
 
-def _fetch_raw_files(name: str, cls: type, root: Path, raw: Path, download: bool) -> None:
+def _fetch_raw_files(name: str, cls: Any, root: Path, raw: Path, download: bool) -> None:
     """Make sure every raw file of ``cls`` is extracted in ``raw``: extract local .gz files, fetch the rest.
 
     Done here rather than by torchvision's own download so that a dead network fails fast (a timeout per

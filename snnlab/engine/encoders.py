@@ -6,6 +6,8 @@ and computes the layers before the first neuron once instead of T times.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -77,7 +79,7 @@ def encode(
     *,
     temporal: bool = False,
     generator: torch.Generator | None = None,
-    **params: float,
+    **params: Any,
 ) -> Tensor:
     """Encode a batch. ``x`` is ``[B, ...]``, or ``[B, T, ...]`` when ``temporal`` (then only ``none``
     and ``delta`` apply and ``time_steps`` is the sequence's own length)."""

@@ -14,13 +14,13 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
 from snnlab.engine.encoders import is_static
-from snnlab.engine.neurons import NEURONS, RLeaky
+from snnlab.engine.neurons import NEURONS, RLeaky, SpikingNeuron
 
 LAYER_TYPES = ("linear", "conv2d", "maxpool", "avgpool", "flatten", "dropout", "batchnorm")
 
@@ -38,11 +38,11 @@ class NetOutput:
 class Block(nn.Module):
     """One layer (or none) and the neuron after it (or none)."""
 
-    def __init__(self, name: str, op: nn.Module | None, neuron: nn.Module | None):
+    def __init__(self, name: str, op: nn.Module | None, neuron: SpikingNeuron | None):
         super().__init__()
         self.name = name
-        self.op = op if op is not None else nn.Identity()
-        self.neuron = neuron
+        self.op: nn.Module = op if op is not None else nn.Identity()
+        self.neuron: SpikingNeuron | None = neuron
 
 
 class SpikingNet(nn.Module):
@@ -50,7 +50,8 @@ class SpikingNet(nn.Module):
 
     def __init__(self, blocks: list[Block], input_shape: tuple[int, ...], output_shape: tuple[int, ...]):
         super().__init__()
-        self.blocks = nn.ModuleList(blocks)
+        # A ModuleList at run time (it registers the blocks); typed by what it holds.
+        self.blocks = cast("list[Block]", nn.ModuleList(blocks))
         self.input_shape = input_shape
         self.output_shape = output_shape
 
@@ -92,7 +93,7 @@ def _full_precision(h: Tensor):
     return contextlib.nullcontext()
 
 
-def _neuron(spec: dict[str, Any], shape: tuple[int, ...]) -> nn.Module:
+def _neuron(spec: dict[str, Any], shape: tuple[int, ...]) -> SpikingNeuron:
     spec = dict(spec)
     kind = spec.pop("type", "leaky")
     if kind not in NEURONS:

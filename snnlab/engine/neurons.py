@@ -47,9 +47,12 @@ class RLeakyState(NamedTuple):
     mem: Tensor
 
 
-class _SpikingNeuron(nn.Module):
+class SpikingNeuron(nn.Module):
     """Shared parameters: ``beta`` (membrane decay, clamped to [0, 1] in the forward pass), ``threshold``,
     ``reset`` ("subtract" | "zero" | "none") and the ``surrogate`` used for the spike's gradient."""
+
+    beta: Tensor  # a parameter or a buffer, registered by _register
+    threshold: Tensor
 
     def __init__(
         self,
@@ -94,7 +97,7 @@ class _SpikingNeuron(nn.Module):
         return f"beta={beta}, threshold={thr}, reset={self.reset}, surrogate={self.spike_fn!r}"
 
 
-class Leaky(_SpikingNeuron):
+class Leaky(SpikingNeuron):
     """Leaky integrate-and-fire neuron (first order), with snnTorch's delayed, detached reset.
 
     ::
@@ -166,7 +169,7 @@ class Lapicque(Leaky):
         return super().step(current * (self.time_step / self.C), state)
 
 
-class Synaptic(_SpikingNeuron):
+class Synaptic(SpikingNeuron):
     """Current-based (second-order) leaky integrate-and-fire neuron.
 
     ::
@@ -181,6 +184,7 @@ class Synaptic(_SpikingNeuron):
 
     def __init__(self, alpha: float | Tensor = 0.9, beta: float | Tensor = 0.8, learn_alpha: bool = False, **kw):
         super().__init__(beta=beta, **kw)
+        self.alpha: Tensor
         self._register("alpha", _as_tensor(alpha, "alpha"), learn_alpha)
 
     def _alpha(self, like: Tensor) -> Tensor:
@@ -214,7 +218,7 @@ class Synaptic(_SpikingNeuron):
         return f"alpha={alpha}, " + super().extra_repr()
 
 
-class RLeaky(_SpikingNeuron):
+class RLeaky(SpikingNeuron):
     """Recurrent leaky neuron: each neuron's spikes feed back into the layer at the next step.
 
     ::
@@ -244,9 +248,10 @@ class RLeaky(_SpikingNeuron):
         if all_to_all:
             if not features:
                 raise ValueError("RLeaky with all_to_all=True needs features (the layer's neuron count)")
-            self.recurrent = nn.Linear(features, features)
+            self.recurrent: nn.Linear = nn.Linear(features, features)
             self.recurrent.requires_grad_(learn_recurrent)
         else:
+            self.V: Tensor
             self._register("V", _as_tensor(V, "V"), learn_recurrent)
 
     def _feedback(self, spk: Tensor) -> Tensor:
@@ -280,7 +285,7 @@ class RLeaky(_SpikingNeuron):
         return spk, RLeakyState(spk, mem)
 
 
-NEURONS: dict[str, type[_SpikingNeuron]] = {
+NEURONS: dict[str, type[SpikingNeuron]] = {
     "leaky": Leaky,
     "synaptic": Synaptic,
     "rleaky": RLeaky,

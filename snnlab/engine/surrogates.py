@@ -99,6 +99,7 @@ class ATan(Surrogate):
     name = "atan"
     description = "arctangent; grad (alpha/2)/(1+(pi/2*alpha*x)^2)"
     defaults = {"alpha": 2.0}
+    alpha: float
 
     def smooth(self, x: Tensor) -> Tensor:
         return torch.atan(math.pi / 2 * self.alpha * x) / math.pi + 0.5
@@ -120,6 +121,7 @@ class FastSigmoid(Surrogate):
     name = "fast_sigmoid"
     description = "fast sigmoid (SuperSpike); grad 1/(slope*|x|+1)^2"
     defaults = {"slope": 25.0}
+    slope: float
 
     def smooth(self, x: Tensor) -> Tensor:
         return x / (1 + self.slope * x.abs()) + 0.5
@@ -141,6 +143,7 @@ class Sigmoid(Surrogate):
     name = "sigmoid"
     description = "logistic sigmoid; grad slope*s*(1-s), s = sigmoid(slope*x)"
     defaults = {"slope": 25.0}
+    slope: float
 
     def smooth(self, x: Tensor) -> Tensor:
         return torch.sigmoid(self.slope * x)
@@ -164,6 +167,7 @@ class Triangle(Surrogate):
     name = "triangle"
     description = "triangle; grad max(0, 1-|x|/width)/width"
     defaults = {"width": 1.0}
+    width: float
 
     def smooth(self, x: Tensor) -> Tensor:
         w = self.width
@@ -207,6 +211,7 @@ class Gaussian(Surrogate):
     name = "gaussian"
     description = "Gaussian; grad exp(-x^2/(2 sigma^2))/(sqrt(2 pi) sigma)"
     defaults = {"sigma": 0.5}
+    sigma: float
 
     def smooth(self, x: Tensor) -> Tensor:
         return 0.5 * (1 + torch.erf(x / (self.sigma * math.sqrt(2))))
@@ -225,6 +230,7 @@ class Erf(Surrogate):
     name = "erf"
     description = "error function; grad alpha/sqrt(pi)*exp(-(alpha*x)^2)"
     defaults = {"alpha": 2.0}
+    alpha: float
 
     def smooth(self, x: Tensor) -> Tensor:
         return 0.5 * (1 + torch.erf(self.alpha * x))
@@ -243,6 +249,7 @@ class SoftSign(Surrogate):
     name = "soft_sign"
     description = "soft sign; grad alpha/(2(1+|alpha*x|)^2)"
     defaults = {"alpha": 2.0}
+    alpha: float
 
     def smooth(self, x: Tensor) -> Tensor:
         ax = self.alpha * x
@@ -262,6 +269,7 @@ class PiecewiseQuadratic(Surrogate):
     name = "piecewise_quadratic"
     description = "piecewise quadratic; grad alpha - alpha^2*|x| on |x| <= 1/alpha"
     defaults = {"alpha": 1.0}
+    alpha: float
 
     def smooth(self, x: Tensor) -> Tensor:
         a = self.alpha

@@ -105,7 +105,7 @@ def _membrane_adjoint(ctx, mem, g_spk, g_mem, feedback=None):
     d_threshold = torch.zeros_like(mem[0]) if threshold.requires_grad else None
     # Two buffers take turns: spike[t] lives in buffers[t % 2], spike[t-1] in the other.
     buffers = (torch.empty_like(mem[0]), torch.empty_like(mem[0]))
-    spk_t = None  # spike[t]; the last step has no successor that needs it
+    spk_t: Tensor | None = None  # spike[t]; the last step has no successor that needs it
     for t in range(T - 1, -1, -1):
         spk_prev = _fired(mem[t - 1], threshold, buffers[(t - 1) % 2]) if t > 0 else None  # = reset[t]
         g_s = g_spk[t] if g_spk is not None else None
@@ -125,9 +125,11 @@ def _membrane_adjoint(ctx, mem, g_spk, g_mem, feedback=None):
         else:
             d.zero_()
         if t < T - 1:
+            assert spk_t is not None  # set by step t+1
             k = beta * (1 - spk_t) if reset == "zero" else beta  # spk_t = reset[t+1]
             d.addcmul_(k, delta[t + 1])
         if t > 0:
+            assert spk_prev is not None
             if d_beta is not None:
                 d_beta.addcmul_(d, mem[t - 1] * (1 - spk_prev) if reset == "zero" else mem[t - 1])
             if d_threshold is not None and reset == "subtract":

@@ -118,6 +118,14 @@ def _build(cc: str) -> Path:
     return target
 
 
+def _library() -> ctypes.CDLL:
+    """The loaded library; callers have checked :func:`usable` or :func:`decay_usable`."""
+    lib = _load()
+    if lib is None:
+        raise RuntimeError(f"the C scan is not available ({_why_not})")
+    return lib
+
+
 def _load() -> ctypes.CDLL | None:
     global _lib, _why_not, _tried
     with _lock:
@@ -172,12 +180,14 @@ def _surrogate_constants(name: str, params: dict[str, float]) -> tuple[float, fl
     return 0.0, 0.0  # straight_through
 
 
-def periodic(param: Tensor, features: tuple[int, ...]) -> Tensor | None:
+def periodic(param: Tensor, features: tuple[int, ...]) -> Tensor:
     """``param`` as ``leaky.c`` reads it: one value per element of a sample's features, flat (element e of a
-    ``[B, *features]`` slice uses ``[e % len]``), or a single value. None when it varies over the batch."""
+    ``[B, *features]`` slice uses ``[e % len]``), or a single value. Callers check :func:`is_periodic` first."""
     if param.numel() == 1:
         return param.reshape(1).contiguous()
-    return param.expand(features).contiguous().reshape(-1) if is_periodic(param, features) else None
+    if not is_periodic(param, features):
+        raise ValueError(f"a parameter of shape {tuple(param.shape)} varies over the batch of {features} features")
+    return param.expand(features).contiguous().reshape(-1)
 
 
 def features_of(current: Tensor, static: bool) -> tuple[int, ...]:
@@ -235,7 +245,7 @@ def leaky_forward(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, 
     n = mem[0].numel()
     features = tuple(mem.shape[2:])
     b, th = periodic(beta, features), periodic(threshold, features)
-    _load().snnlab_leaky_forward(
+    _library().snnlab_leaky_forward(
         current.data_ptr(), int(time_steps is not None), mem.data_ptr(), spk.data_ptr(), T, n,
         b.data_ptr(), b.numel(), th.data_ptr(), th.numel(), RESETS[reset], _threads(T * n),
     )  # fmt: skip
@@ -266,7 +276,7 @@ def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta
     d_beta = torch.zeros(threads, b.numel(), dtype=torch.float64) if beta.requires_grad else None
     d_thr = torch.zeros(threads, th.numel(), dtype=torch.float64) if threshold.requires_grad else None
     p0, p1 = _surrogate_constants(surrogate.name, surrogate.params)
-    _load().snnlab_leaky_backward(
+    _library().snnlab_leaky_backward(
         mem.data_ptr(), _ptr(g_spk), int(spk_const), _ptr(g_mem), int(mem_const), g_in.data_ptr(), int(static),
         T, n, b.data_ptr(), b.numel(), th.data_ptr(), th.numel(), RESETS[reset], SURROGATES[surrogate.name],
         p0, p1, _ptr(d_beta), _ptr(d_thr), threads,
@@ -291,6 +301,6 @@ def decay_scan(x: Tensor, alpha: Tensor, out: Tensor, static: bool = False, reve
     x = x.contiguous()
     a = periodic(alpha, tuple(out.shape[2:]))
     T, n = out.shape[0], out[0].numel()
-    _load().snnlab_decay_scan(x.data_ptr(), int(static), out.data_ptr(), T, n, a.data_ptr(), a.numel(), int(reverse),
+    _library().snnlab_decay_scan(x.data_ptr(), int(static), out.data_ptr(), T, n, a.data_ptr(), a.numel(), int(reverse),
                               _threads(T * n))  # fmt: skip
     return out

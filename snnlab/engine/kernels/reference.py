@@ -103,16 +103,16 @@ def leaky(current, beta, threshold, reset, spike_fn, time_steps=None) -> tuple[T
     return torch.stack(spikes), torch.stack(mems)
 
 
-def synaptic(current, alpha, beta, threshold, reset, spike_fn, time_steps=None) -> tuple[Tensor, ...]:
+def synaptic(current, alpha, beta, threshold, reset, spike_fn, time_steps=None) -> tuple[Tensor, Tensor, Tensor]:
     """Run :func:`synaptic_step` over the sequence; returns ``(spikes, syn, mem)``, each ``[T, B, ...]``."""
     zeros = current.new_zeros(current.shape[1:] if time_steps is None else current.shape)
     syn, mem = zeros, zeros
-    out = [], [], []
+    out: tuple[list[Tensor], list[Tensor], list[Tensor]] = [], [], []
     for i_t in _steps(current, time_steps):
         spk, syn, mem = synaptic_step(i_t, syn, mem, alpha, beta, threshold, reset, spike_fn)
         for lst, value in zip(out, (spk, syn, mem), strict=True):
             lst.append(value)
-    return tuple(torch.stack(v) for v in out)
+    return torch.stack(out[0]), torch.stack(out[1]), torch.stack(out[2])
 
 
 def rleaky(current, recurrent, beta, threshold, reset, spike_fn, time_steps=None) -> tuple[Tensor, Tensor]:
