@@ -156,6 +156,8 @@ def rng_state() -> dict[str, Any]:
 
 
 def restore_rng(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
+    # Generator states are CPU byte tensors whatever the device; a checkpoint loaded with
+    # map_location="cuda" has moved them to the GPU, where set_rng_state refuses them.
+    torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

@@ -284,7 +284,7 @@ class Session:
         if self.scheduler and state.get("scheduler"):
             self.scheduler.load_state_dict(state["scheduler"])
         checkpoint.restore_rng(state["rng"])
-        self.encoder_generator.set_state(state["encoder_rng"])
+        self.encoder_generator.set_state(state["encoder_rng"].cpu())  # a CPU byte tensor for any device
         return _Progress(**state["progress"])
 
 
