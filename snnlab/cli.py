@@ -125,11 +125,12 @@ def _resume_target(resume: str, preset: str | None, overrides: list[str], write:
     run_dir = runs.RunDir.open(path)
     source = cfgmod.find_preset(preset) if preset else run_dir.config_path
     cfg = cfgmod.load_config(source, overrides)
-    ckpt = run_dir.checkpoints_dir / "last.pt"
     try:
-        state = checkpoint.load(ckpt)
+        ckpt, state, note = checkpoint.latest(run_dir.checkpoints_dir)
     except checkpoint.CheckpointError as exc:
         raise cfgmod.ConfigError(str(exc)) from None
+    if note and write:
+        _line(f"snnlab: {note}", sys.stderr)
     done = state["progress"]["epoch"]
     if done >= cfg.train.epochs and state["progress"]["batch"] == 0:
         raise cfgmod.ConfigError(

@@ -308,7 +308,9 @@ def summary_table(events: list[Event], title: str | None = "run summary") -> Tab
     if isinstance(finished, RunFinished):
         status, wall = finished.status, finished.wall_time
     elif isinstance(finished, RunFailed):
-        status, wall = "failed", finished.time - started.time if started else None
+        status, wall = "failed", finished.wall_time
+        if wall is None and started:  # written before RunFailed carried its wall time
+            wall = finished.time - started.time
     else:
         status, wall = ("running" if events else "empty"), (events[-1].time - started.time if started else None)
 

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from snnlab.engine.events import (
     RunStarted,
     StepMetrics,
 )
+from snnlab.engine.files import WriteError, atomic_write
 
 CONFIG_FILE = "config.yaml"
 EVENTS_FILE = "events.jsonl"
@@ -175,15 +175,8 @@ class RunDir:
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     # Readers (`snnlab runs`, the TUI) may open summary.json at any moment: never let them see half a file.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        f.write((json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
 def _to_cpu(value: Any) -> Any:
@@ -213,6 +206,8 @@ class RunWriter:
       events of deleted probes stay in ``events.jsonl`` with a ``path`` that no longer exists;
       :func:`load_probe` reports that clearly.
     - ``summary.json`` is rewritten atomically on run start, each epoch, and at the end.
+    - A file that cannot be written raises :class:`~snnlab.engine.files.WriteError` (one line naming it),
+      which ends the run as failed; the :class:`RunFailed` that follows is recorded wherever it still can be.
     """
 
     def __init__(self, run_dir: RunDir | str | os.PathLike[str], max_probes: int = MAX_PROBES) -> None:
@@ -223,18 +218,31 @@ class RunWriter:
             self._summary: dict[str, Any] = read_summary(self.run_dir.path) or {}
         except (OSError, ValueError):
             self._summary = {}  # a damaged summary is rebuilt from the next events
-        self._repair_tail()
 
     # -- sink
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, RunFailed):
+            self._record_failure(event)
+            return
         if isinstance(event, ProbeRecorded) and event.layers:
             event.path = self._save_probe(event)
         self._append(event)
         self._update_summary(event)
-        if isinstance(event, (RunFinished, RunFailed)):
+        if isinstance(event, RunFinished):
             # The run is over; release the handle (a resumed run reopens it lazily).
             self.close()
+
+    def _record_failure(self, event: RunFailed) -> None:
+        # The failure may be this very folder refusing writes. Record it in each file that still takes it
+        # (a read-only events.jsonl must not keep summary.json at "running"), and never raise over the
+        # error being reported.
+        for record in (self._append, self._update_summary):
+            try:
+                record(event)
+            except WriteError:
+                pass
+        self.close()
 
     def close(self) -> None:
         if self._file is not None:
@@ -254,34 +262,44 @@ class RunWriter:
         # together on resume. Cut the file back to its last complete line.
         path = self.run_dir.events_path
         try:
-            with open(path, "rb+") as f:
-                f.seek(0, os.SEEK_END)
-                size = f.tell()
-                if size == 0:
-                    return
-                f.seek(size - 1)
-                if f.read(1) == b"\n":
-                    return
-                f.seek(0)
+            with open(path, "rb") as f:
                 data = f.read()
-                f.truncate(data.rfind(b"\n") + 1)
         except FileNotFoundError:
             return
+        if data and not data.endswith(b"\n"):
+            with open(path, "rb+") as f:
+                f.truncate(data.rfind(b"\n") + 1)
 
     def _append(self, event: Event) -> None:
-        if self._file is None:
-            self._file = open(self.run_dir.events_path, "a", encoding="utf-8")
         # default=str keeps an odd config value (a Path, an enum) from killing the run.
-        self._file.write(json.dumps(event.to_dict(), default=str) + "\n")
-        self._file.flush()
+        line = memoryview((json.dumps(event.to_dict(), default=str) + "\n").encode("utf-8"))
+        start = None
+        try:
+            if self._file is None:
+                self._repair_tail()  # here, not on opening: its failure is a write failure of the run
+                self._file = open(self.run_dir.events_path, "ab", buffering=0)  # unbuffered: each line is seen live
+            start = self._file.seek(0, os.SEEK_END)
+            while line:
+                line = line[self._file.write(line) :]
+        except OSError as exc:
+            if start is not None:
+                self._cut_back(start)
+            raise WriteError(self.run_dir.events_path, exc) from None
+
+    def _cut_back(self, size: int) -> None:
+        # Part of a line may have reached the disk before the write failed; the next event (the failure
+        # itself) must start on a line of its own.
+        try:
+            os.ftruncate(self._file.fileno(), size)
+        except OSError:
+            pass
 
     # -- probes
 
     def _save_probe(self, event: ProbeRecorded) -> str:
-        import torch  # lazily: listing runs must not pay for importing torch
+        from snnlab.engine.checkpoint import save_to  # lazily: listing runs must not pay for importing torch
 
         probes = self.run_dir.probes_dir
-        probes.mkdir(exist_ok=True)
         name = f"probe-e{event.epoch:03d}-s{event.step:07d}.pt"
         payload = {
             "epoch": event.epoch,
@@ -290,10 +308,9 @@ class RunWriter:
             "labels": list(event.labels),
             "layers": _to_cpu(event.layers),
         }
-        # Temp file + replace: the TUI may load the newest probe while it is being written.
-        tmp = probes / f".{name}.tmp"
-        torch.save(payload, tmp)
-        os.replace(tmp, probes / name)
+        # Written atomically: the TUI may load the newest probe while it is being written.
+        with atomic_write(probes / name) as f:
+            save_to(f, payload)
         self._prune_probes()
         return f"{PROBES_DIR}/{name}"
 
@@ -304,7 +321,10 @@ class RunWriter:
             return
         # Keep files[0] (the earliest probe, the reference), drop the next-oldest ones.
         for path in files[1 : 1 + excess]:
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                break  # pruning only saves space; a folder that refuses it fails the next probe's write
 
     # -- summary.json
 
@@ -366,7 +386,9 @@ class RunWriter:
                 s["test_loss"] = event.final_test_loss
         elif isinstance(event, RunFailed):
             s.update(status="failed", error=event.error, reason=event.reason, finished=event.time)
-            if "started" in s:
+            if event.wall_time is not None:
+                s["wall_time"] = event.wall_time
+            elif "started" in s:  # an event from before RunFailed carried its wall time
                 s["wall_time"] = event.time - s["started"]
         else:
             return  # steps and probes are too frequent to rewrite the summary for

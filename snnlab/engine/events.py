@@ -116,16 +116,17 @@ class RunFinished(Event):
     best_accuracy: float
     final_test_accuracy: float | None
     final_test_loss: float | None
-    wall_time: float
+    wall_time: float  # seconds, over all sessions of the run (a resume carries the earlier ones in its checkpoint)
 
 
 @dataclass
 class RunFailed(Event):
     kind: ClassVar[str] = "run_failed"
     error: str  # one line, for people
-    reason: str  # "nan_loss" | "out_of_memory" | "data" | "error"
+    reason: str  # "nan_loss" | "out_of_memory" | "data" | "write" | "error"
     epoch: int = 0
     step: int = 0
+    wall_time: float | None = None  # over all sessions of the run, like RunFinished's; None in older files
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -36,6 +36,7 @@ from snnlab.engine.events import (
     Sink,
     StepMetrics,
 )
+from snnlab.engine.files import WriteError
 from snnlab.engine.kernels import cuda, native
 from snnlab.engine.models import SpikingNet, build_model, count_parameters
 
@@ -85,6 +86,7 @@ class _Progress:
     correct: int = 0
     seen: int = 0
     last_test: tuple[float, float] | None = None  # (loss, accuracy)
+    elapsed: float = 0.0  # wall time of every session of the run up to this state, in seconds
 
 
 def pick_device(requested: str) -> torch.device:
@@ -282,7 +284,7 @@ class Session:
         if self.scheduler and state.get("scheduler"):
             self.scheduler.load_state_dict(state["scheduler"])
         checkpoint.restore_rng(state["rng"])
-        self.encoder_generator.set_state(state["encoder_rng"])
+        self.encoder_generator.set_state(state["encoder_rng"].cpu())  # a CPU byte tensor for any device
         return _Progress(**state["progress"])
 
 
@@ -305,7 +307,7 @@ def train(
         ctx: this process's place under torchrun (see ``distributed.setup``); give sinks and ``run_dir``
             to rank 0 only.
     """
-    started = time.time()
+    started = time.time()  # moved back by the wall time of earlier sessions once a checkpoint is restored
     allocator.keep_freed_memory()
 
     def emit(event: Event) -> None:
@@ -321,35 +323,43 @@ def train(
         device = _device_name(session)
         if resume is not None:
             progress = session.restore(checkpoint.load(resume, session.device))
-        _fit(session, progress, emit, stop, pause, ckpt_dir, run_name or config.run.name)
+            started -= progress.elapsed
+        _fit(session, progress, emit, stop, pause, ckpt_dir, run_name or config.run.name, started)
         status = "completed"
     except _Stopped:
         status = "stopped"
     except (TrainingError, DataError, checkpoint.CheckpointError) as exc:
         return _fail(emit, progress, started, device, str(exc), getattr(exc, "reason", "data"))
+    except WriteError as exc:
+        return _fail(emit, progress, started, device, str(exc), "write")
     except torch.OutOfMemoryError:
         message = f"out of memory on {device}; lower data.batch_size or data.time_steps"
         return _fail(emit, progress, started, device, message, "out_of_memory")
     except KeyboardInterrupt:
         status = "stopped"
-    if status == "stopped" and session is not None and ckpt_dir is not None:
-        checkpoint.save(ckpt_dir / "last.pt", session.state(progress))
-    result = _result(progress, status, started, device)
-    emit(
-        RunFinished(
-            status=status,
-            epochs_done=result.epochs_done,
-            steps=result.steps,
-            best_accuracy=result.best_accuracy,
-            final_test_accuracy=result.final_test_accuracy,
-            final_test_loss=result.final_test_loss,
-            wall_time=result.wall_time,
+    try:
+        if status == "stopped" and session is not None and ckpt_dir is not None:
+            _save(session, progress, ckpt_dir / "last.pt", started)
+        result = _result(progress, status, started, device)
+        emit(
+            RunFinished(
+                status=status,
+                epochs_done=result.epochs_done,
+                steps=result.steps,
+                best_accuracy=result.best_accuracy,
+                final_test_accuracy=result.final_test_accuracy,
+                final_test_loss=result.final_test_loss,
+                wall_time=result.wall_time,
+            )
         )
-    )
+    except WriteError as exc:  # a stop that cannot be saved, or an end that cannot be recorded, is a failure
+        return _fail(emit, progress, started, device, str(exc), "write")
     return result
 
 
-def _fit(session: Session, p: _Progress, emit, stop, pause, ckpt_dir: Path | None, run_name: str) -> None:
+def _fit(
+    session: Session, p: _Progress, emit, stop, pause, ckpt_dir: Path | None, run_name: str, started: float
+) -> None:
     cfg, model, ctx = session.config, session.model, session.ctx
     t = cfg.train
     bs = cfg.data.batch_size
@@ -397,7 +407,7 @@ def _fit(session: Session, p: _Progress, emit, stop, pause, ckpt_dir: Path | Non
             if not math.isfinite(loss_value):
                 raise TrainingError(
                     f"loss became {loss_value} at epoch {epoch}, step {p.step + 1}; lower train.lr or set "
-                    "train.grad_clip (the last good checkpoint is kept)",
+                    f"train.grad_clip{_kept(ckpt_dir)}",
                     "nan_loss",
                 )
             session.optimizer.zero_grad(set_to_none=True)
@@ -434,6 +444,7 @@ def _fit(session: Session, p: _Progress, emit, stop, pause, ckpt_dir: Path | Non
         last_epoch = epoch == t.epochs or bool(t.max_steps and p.step >= t.max_steps)
         train_loss, train_acc = p.loss_sum / max(p.seen, 1), p.correct / max(p.seen, 1)
         p.epoch, p.batch, p.loss_sum, p.correct, p.seen = epoch, 0, 0.0, 0, 0
+        improved = False
         if epoch % cfg.run.eval_every == 0 or last_epoch:
             test_loss, test_acc, rates = session.evaluate()
             improved = test_acc > p.best_accuracy or p.last_test is None
@@ -454,12 +465,28 @@ def _fit(session: Session, p: _Progress, emit, stop, pause, ckpt_dir: Path | Non
             )
             if cfg.run.probes.enabled:
                 emit(session.probe(epoch, p.step))
-            if improved and ckpt_dir is not None:
-                checkpoint.save(ckpt_dir / "best.pt", session.state(p))
+        # last.pt before best.pt: it is the one a resume needs, so on a disk about to fill up it goes first.
         if ckpt_dir is not None and (epoch % cfg.run.checkpoint_every == 0 or last_epoch):
-            checkpoint.save(ckpt_dir / "last.pt", session.state(p))
+            _save(session, p, ckpt_dir / "last.pt", started)
+        if improved and ckpt_dir is not None:
+            _save(session, p, ckpt_dir / "best.pt", started)
         if last_epoch:
             break
+
+
+def _save(session: Session, p: _Progress, path: Path, started: float) -> None:
+    p.elapsed = time.time() - started  # carried into a resumed session, so the run's wall time adds up
+    checkpoint.save(path, session.state(p))
+
+
+def _kept(ckpt_dir: Path | None) -> str:
+    """What the failure message can truthfully say about the checkpoints left behind."""
+    if ckpt_dir is None:
+        return ""
+    kept = [name for name in ("last.pt", "best.pt") if (ckpt_dir / name).is_file()]
+    if not kept:
+        return " (no checkpoint was written before it)"
+    return f" ({' and '.join(kept)} in {ckpt_dir} {'are' if len(kept) > 1 else 'is'} kept)"
 
 
 def _wait_while_paused(pause: Flag | None, stop: Flag | None) -> None:
@@ -483,8 +510,9 @@ def _result(progress: _Progress, status: str, started: float, device: str, **fai
 
 
 def _fail(emit, progress: _Progress, started: float, device: str, message: str, reason: str) -> RunResult:
-    emit(RunFailed(error=message, reason=reason, epoch=progress.epoch, step=progress.step))
-    return _result(progress, "failed", started, device, error=message, reason=reason)
+    result = _result(progress, "failed", started, device, error=message, reason=reason)
+    emit(RunFailed(error=message, reason=reason, epoch=progress.epoch, step=progress.step, wall_time=result.wall_time))
+    return result
 
 
 def _bfloat16_ok(device: torch.device) -> bool:

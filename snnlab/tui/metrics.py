@@ -132,7 +132,8 @@ class RunMetrics:
             self.best_accuracy = event.best_accuracy
         elif isinstance(event, RunFailed):
             self.status, self.error = "failed", event.error
-            if self.started is not None:
+            self.wall_time = event.wall_time
+            if self.wall_time is None and self.started is not None:  # from before RunFailed carried it
                 self.wall_time = event.time - self.started
 
     # -- derived values

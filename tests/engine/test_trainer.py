@@ -1,5 +1,6 @@
 import math
 import threading
+import time
 
 import pytest
 import torch
@@ -146,3 +147,49 @@ def test_under_bfloat16_a_recurrent_neuron_still_integrates_in_float32():
     spk, mem = model.blocks[0].neuron(current)
     assert mixed.membrane.dtype == torch.float32
     assert torch.equal(mixed.membrane, mem) and plain.membrane.shape == mem.shape
+
+
+def test_nan_loss_says_which_checkpoints_are_kept_and_only_those(tmp_path, tiny_config_dict, monkeypatch):
+    from snnlab.engine import losses
+
+    tiny_config_dict["train"].update(epochs=1)
+    assert train(config_from_dict(tiny_config_dict), [], run_dir=tmp_path / "b").status == "completed"
+    monkeypatch.setattr(losses, "loss_fn", lambda *a, **k: lambda spikes, membrane, y: membrane.sum() * float("nan"))
+    result = train(config_from_dict(tiny_config_dict), [], run_dir=tmp_path / "a")
+    assert result.reason == "nan_loss" and result.epochs_done == 0
+    assert result.error.endswith("(no checkpoint was written before it)")
+
+    tiny_config_dict["train"].update(epochs=3)
+    resume = tmp_path / "b" / "checkpoints" / "last.pt"
+    result = train(config_from_dict(tiny_config_dict), [], run_dir=tmp_path / "b", resume=resume)
+    assert result.reason == "nan_loss"
+    assert result.error.endswith(f"(last.pt and best.pt in {tmp_path / 'b' / 'checkpoints'} are kept)")
+
+
+def test_the_wall_time_of_a_resumed_run_counts_every_session(tmp_path, tiny_config_dict):
+    from snnlab.runs import RunDir, RunWriter, read_summary
+
+    cfg = config_from_dict(tiny_config_dict)
+    run = RunDir(tmp_path, "tiny", tiny_config_dict)
+    stop = threading.Event()
+
+    class SlowStart(Recorder):
+        def __call__(self, event):
+            super().__call__(event)
+            if isinstance(event, StepMetrics) and event.step == 1:
+                time.sleep(1.5)  # a first session clearly longer than the second
+
+    first = SlowStart(stop_at_step=2, stop=stop)
+    with RunWriter(run) as writer:
+        assert train(cfg, [first, writer], stop=stop, run_dir=run.path).status == "stopped"
+    first_wall = first.of(RunFinished)[0].wall_time
+    assert first_wall >= 1.5
+
+    second = Recorder()
+    began = time.time()
+    with RunWriter(run) as writer:
+        result = train(cfg, [second, writer], run_dir=run.path, resume=run.checkpoints_dir / "last.pt")
+    own = time.time() - began
+    wall = second.of(RunFinished)[0].wall_time
+    assert result.wall_time == wall and first_wall + 0.5 * own <= wall <= first_wall + own + 0.1
+    assert read_summary(run.path)["wall_time"] == wall
