@@ -25,6 +25,7 @@ import torch
 from snnlab.engine.files import atomic_write
 
 FORMAT = "snnlab-checkpoint-2"
+_FORMAT_WITHOUT_CHECKSUM = "snnlab-checkpoint-1"  # written before checkpoints had a checksum
 _MAGIC = FORMAT.encode() + b"\n"
 _DIGEST = b"sha256:"
 _HEADER = len(_MAGIC) + len(_DIGEST) + 64 + 1  # magic line, "sha256:<64 hex digits>\n"
@@ -97,14 +98,17 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         data = path.read_bytes()
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read it: {exc.strerror or exc}") from None
-    if data.startswith(b"PK"):  # a bare torch.save zip: what snnlab wrote before checkpoints had a checksum
-        raise CheckpointError(f"{path}: written by an older snnlab without a checksum; start the run anew")
-    header = data[:_HEADER]
-    if not header.startswith(_MAGIC + _DIGEST) or header[-1:] != b"\n":
-        raise CheckpointError(f"{path}: not a snnlab checkpoint")
-    payload = memoryview(data)[_HEADER:]
-    if hashlib.sha256(payload).hexdigest().encode() != header[len(_MAGIC) + len(_DIGEST) : -1]:
-        raise CheckpointError(f"{path}: damaged checkpoint (its checksum does not match); {_fallback(path)}")
+    if data.startswith(b"PK"):
+        # A bare torch.save zip: what snnlab wrote before checkpoints had a checksum. It still loads (safely,
+        # below), so a run stopped under an older version can be resumed; only damage goes unnoticed.
+        payload, formats = memoryview(data), (_FORMAT_WITHOUT_CHECKSUM,)
+    else:
+        header = data[:_HEADER]
+        if not header.startswith(_MAGIC + _DIGEST) or header[-1:] != b"\n":
+            raise CheckpointError(f"{path}: not a snnlab checkpoint")
+        payload, formats = memoryview(data)[_HEADER:], (FORMAT,)
+        if hashlib.sha256(payload).hexdigest().encode() != header[len(_MAGIC) + len(_DIGEST) : -1]:
+            raise CheckpointError(f"{path}: damaged checkpoint (its checksum does not match); {_fallback(path)}")
     try:
         state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
@@ -114,7 +118,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         ) from None
     except Exception as exc:  # torch raises many kinds for a damaged file
         raise CheckpointError(f"{path}: damaged checkpoint ({type(exc).__name__}); {_fallback(path)}") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    if not isinstance(state, dict) or state.get("format") not in formats:
         raise CheckpointError(f"{path}: not a snnlab checkpoint")
     return state
 

@@ -84,11 +84,17 @@ def test_a_checkpoint_with_4_kib_zeroed_is_refused(tmp_path, tiny_config_dict):
     assert message.startswith(str(path)) and "best.pt" in message and "\n" not in message
 
 
-def test_a_checkpoint_from_before_the_checksum_is_refused_clearly(tmp_path, tiny_config_dict):
+def test_a_checkpoint_from_before_the_checksum_still_loads_but_never_runs_code(tmp_path, tiny_config_dict):
     path = tmp_path / "last.pt"
-    torch.save({"format": "snnlab-checkpoint-1", **state_of(tiny_config_dict)}, path)
-    with pytest.raises(checkpoint.CheckpointError, match="older snnlab without a checksum; start the run anew"):
+    state = state_of(tiny_config_dict)
+    torch.save({"format": "snnlab-checkpoint-1", **state}, path)
+    loaded = checkpoint.load(path)
+    assert loaded["format"] == "snnlab-checkpoint-1" and loaded["progress"] == state["progress"]
+    marker = tmp_path / "ran"
+    torch.save({"format": "snnlab-checkpoint-1", "payload": Planted(marker)}, path)
+    with pytest.raises(checkpoint.CheckpointError, match="holds Python objects"):
         checkpoint.load(path)
+    assert not marker.exists()
 
 
 def test_a_failed_save_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path, tiny_config_dict, monkeypatch):
@@ -142,7 +148,7 @@ def test_latest_takes_best_pt_when_last_pt_is_missing_or_damaged(tmp_path, tiny_
     path, _, note = checkpoint.latest(folder)
     assert path == folder / "best.pt" and "damaged checkpoint" in note and "resuming from best.pt" in note
     (folder / "best.pt").write_bytes(b"PK\x03\x04")
-    with pytest.raises(checkpoint.CheckpointError, match="last.pt: damaged .*best.pt: written by an older"):
+    with pytest.raises(checkpoint.CheckpointError, match=r"last.pt: damaged .*best.pt: damaged checkpoint \(RuntimeError\)"):
         checkpoint.latest(folder)
     checkpoint.save(folder / "last.pt", state_of(tiny_config_dict))
     assert checkpoint.latest(folder)[0] == folder / "last.pt" and checkpoint.latest(folder)[2] is None
