@@ -148,7 +148,7 @@ def test_latest_takes_best_pt_when_last_pt_is_missing_or_damaged(tmp_path, tiny_
     path, _, note = checkpoint.latest(folder)
     assert path == folder / "best.pt" and "damaged checkpoint" in note and "resuming from best.pt" in note
     (folder / "best.pt").write_bytes(b"PK\x03\x04")
-    with pytest.raises(checkpoint.CheckpointError, match=r"last.pt: damaged .*best.pt: damaged checkpoint \(RuntimeError\)"):
+    with pytest.raises(checkpoint.CheckpointError, match=r"last.pt: damaged .*best.pt: damaged checkpoint"):
         checkpoint.latest(folder)
     checkpoint.save(folder / "last.pt", state_of(tiny_config_dict))
     assert checkpoint.latest(folder)[0] == folder / "last.pt" and checkpoint.latest(folder)[2] is None
