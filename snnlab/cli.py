@@ -303,7 +303,9 @@ def runs_show(
 
     path = _find_run(runs_dir, run_name)
     if not sweepmod.is_sweep_dir(path):
-        show_run(path)
+        problems = show_run(path)  # shows what it can read; what it cannot ends in one error line
+        if problems:
+            raise fail("; ".join(problems))
         return
     try:
         keys, rows = sweepmod.current_summary(path)

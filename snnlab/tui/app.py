@@ -455,7 +455,7 @@ def make_app(
     if config is not None:
         data = config.to_dict() if isinstance(config, Config) else config_from_dict(config).to_dict()
     elif watch is not None:
-        if not Path(watch).is_dir() or not (Path(watch) / "events.jsonl").exists():
+        if not Path(watch).is_dir() or not (Path(watch) / "events.jsonl").is_file():
             raise RunDirError(f"{watch} is not a run directory (no events.jsonl)")
         data = read_config(watch) or Config().to_dict()
     elif sweep is not None:
