@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import shlex
 import subprocess
 import sys
 import threading
@@ -500,6 +501,20 @@ def test_runs_show_on_a_damaged_run_shows_what_it_can_and_ends_in_one_line(tmp_p
     assert run.path.name in out.stdout  # the header, and whatever else could be read, still shows
     if "config.yaml" in message:
         assert "90.0%" in out.stdout  # the metrics do not depend on the config
+
+
+def test_runs_show_into_a_reader_that_stops_early_exits_quietly(tmp_path: Path) -> None:
+    # A config longer than a pipe's buffer: `runs show` is still writing when `head` has gone.
+    run = RunDir(tmp_path, "long", {f"key{i}": i for i in range(20_000)})
+    with RunWriter(run) as writer:
+        for event in training_events():
+            writer(event)
+    command = f"{shlex.quote(sys.executable)} -m snnlab runs show {run.path.name} --runs-dir ."
+    out = subprocess.run(["bash", "-c", f"{command} | head -1; exit ${{PIPESTATUS[0]}}"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.stdout.startswith(run.path.name)
+    assert out.stderr == ""  # no traceback, no "Exception ignored" at exit
+    assert out.returncode == 1  # as click and Python's docs end on a closed pipe
 
 
 def test_events_file_that_is_a_folder_stops_the_follower_with_one_line(tmp_path: Path) -> None:
