@@ -583,6 +583,9 @@ def list_runs(runs_dir: str | os.PathLike[str]) -> list[RunInfo]:
 def find_run(runs_dir: str | os.PathLike[str], name_or_path: str | os.PathLike[str]) -> Path:
     """Resolve a run given as a path, an exact folder name under ``runs_dir``, or a unique prefix of one.
 
+    The runs of a sweep live one level down, in ``runs_dir/sweep-*/``; they are found by their own folder
+    name as well, so a name that ``snnlab sweep`` printed works with ``runs show``, ``watch`` and ``--resume``.
+
     Raises:
         RunNotFoundError: nothing matches, or a prefix matches several runs (the message lists them).
     """
@@ -594,17 +597,38 @@ def find_run(runs_dir: str | os.PathLike[str], name_or_path: str | os.PathLike[s
     exact = root / text
     if exact.is_dir():
         return exact
-    names = sorted((p.name for p in root.iterdir() if p.is_dir()), reverse=True) if root.is_dir() else []
-    matches = [n for n in names if n.startswith(text)]
+    # Newest first: folder names end in their start time.
+    candidates = sorted(_run_folders(root), key=lambda p: (p.name, str(p)), reverse=True)
+    named = [p for p in candidates if p.name == text]
+    if len(named) == 1:
+        return named[0]
+    matches = named or [p for p in candidates if p.name.startswith(text)]
     if len(matches) == 1:
-        return root / matches[0]
+        return matches[0]
     if matches:
-        shown = ", ".join(matches[:10]) + (f" (and {len(matches) - 10} more)" if len(matches) > 10 else "")
+        shown = ", ".join(_shown(p, root) for p in matches[:10])
+        shown += f" (and {len(matches) - 10} more)" if len(matches) > 10 else ""
         raise RunNotFoundError(f"'{text}' matches {len(matches)} runs in {root}: {shown}; give more of the name")
-    if not names:
+    if not candidates:
         raise RunNotFoundError(f"no run '{text}': {root} holds no runs")
-    shown = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
+    top = [p for p in candidates if p.parent == root] or candidates
+    shown = ", ".join(p.name for p in top[:10]) + (" ..." if len(top) > 10 else "")
     raise RunNotFoundError(f"no run '{text}' in {root}; runs there: {shown}")
+
+
+def _run_folders(root: Path) -> list[Path]:
+    """The folders directly under ``root`` and the run folders inside its sweep folders."""
+    try:
+        top = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+        inner = [run for p in top if (p / SWEEP_FILE).is_file() for run in p.iterdir() if run.is_dir()]
+    except OSError:
+        return []  # an unreadable runs folder reads as an empty one; the message names the folder
+    return top + inner
+
+
+def _shown(path: Path, root: Path) -> str:
+    # A run inside a sweep is shown with its sweep, so two runs of the same name in two sweeps can be told apart.
+    return path.name if path.parent == root else f"{path.parent.name}/{path.name}"
 
 
 def probe_files(run_path: str | os.PathLike[str]) -> list[Path]:

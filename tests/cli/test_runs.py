@@ -517,6 +517,25 @@ def test_runs_show_into_a_reader_that_stops_early_exits_quietly(tmp_path: Path) 
     assert out.returncode == 1  # as click and Python's docs end on a closed pipe
 
 
+def test_runs_inside_a_sweep_are_found_by_name(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep-demo-20261130-120000"
+    sweep.mkdir()
+    (sweep / "sweep.yaml").write_text("grid: {}\n")
+    inner = RunDir(sweep, "demo-lr_0.001-seed1", CONFIG, now=0)
+    other = RunDir(sweep, "demo-lr_0.002-seed1", CONFIG, now=0)
+    top = RunDir(tmp_path, "demo", CONFIG, now=0)
+
+    assert find_run(tmp_path, inner.path.name) == inner.path  # its exact name
+    assert find_run(tmp_path, "demo-lr_0.001") == inner.path  # a unique prefix
+    assert find_run(tmp_path, f"{sweep.name}/{other.path.name}") == other.path  # its path under runs_dir
+    assert find_run(tmp_path, top.path.name) == top.path
+    with pytest.raises(RunNotFoundError, match="matches 2 runs") as error:
+        find_run(tmp_path, "demo-lr")
+    assert f"{sweep.name}/{inner.path.name}" in str(error.value)
+    cli = snnlab("runs", "show", inner.path.name, "--runs-dir", str(tmp_path), cwd=tmp_path)
+    assert cli.returncode == 0 and str(inner.path) in cli.stdout
+
+
 def test_events_file_that_is_a_folder_stops_the_follower_with_one_line(tmp_path: Path) -> None:
     run = write_run(tmp_path, training_events())
     (run.path / "events.jsonl").unlink()
