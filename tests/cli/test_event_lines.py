@@ -12,6 +12,8 @@ from __future__ import annotations
 import io
 import json
 import math
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -235,3 +237,28 @@ def test_every_reader_survives_any_events_file_and_counts_the_bad_lines(lines: l
         metrics.spike_rates()
         metrics.final_spike_rate()
         trial_metrics(run)
+
+
+def test_the_cli_shows_a_run_with_every_kind_of_bad_line(tmp_path: Path) -> None:
+    started = {"event": "run_started", "time": 1.7e9, "run_name": "[/]x", "device": "[red", "config": {},
+               "num_parameters": 10, "train_size": 5, "test_size": 5, "steps_per_epoch": 2, "epochs": 1}  # fmt: skip
+    step = {"event": "step", "time": 1.7e9 + 1, "epoch": 1, "step": 1, "batch": 1, "batches": 2, "loss": math.nan,
+            "accuracy": 0.5, "samples_per_s": math.inf, "lr": 1e-3, "step_time": 0.0}  # fmt: skip
+    bad = [
+        {**step, "loss": "NaN"},
+        {**step, "samples_per_s": "fast"},
+        {k: v for k, v in step.items() if k != "loss"},
+        {**step, "event": "run_resumed"},
+        {**step, "step": 10**400},
+        {**step, "time": math.nan},
+        {**step, "accuracy": True},
+    ]
+    lines = [json.dumps(started), json.dumps(step), *map(json.dumps, bad), json.dumps(step)[:30], "[1, 2]", "null"]
+    run = tmp_path / "run-20261130-120000"
+    run.mkdir()
+    (run / "events.jsonl").write_bytes("\n".join(lines).encode() + b"\n\xff\xfe{\n")
+    out = subprocess.run([sys.executable, "-m", "snnlab", "runs", "show", run.name, "--runs-dir", str(tmp_path)],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert "(11 bad lines in events.jsonl skipped" in out.stdout
+    assert "[red" in out.stdout  # the device, shown as written

@@ -35,6 +35,8 @@ async def test_watch_skips_wrong_typed_lines_and_shows_the_rest(tmp_path, tiny):
     app = make_app(watch=run.path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.view.status == "completed", 20, "the run's events")
+        # The form reports the run's config once it has loaded it; leaving before that races the lab's exit.
+        await wait_for(pilot, lambda: app.config is not None, 20, "the run's config in the form")
         await pilot.pause(0.4)  # a redraw or two
         assert app.source.bad_lines.count == 2
         assert "COMPLETED" in str(app.main.query_one(StatusBar).render())
