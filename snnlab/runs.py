@@ -597,7 +597,7 @@ def find_run(runs_dir: str | os.PathLike[str], name_or_path: str | os.PathLike[s
     exact = root / text
     if exact.is_dir():
         return exact
-    # Newest first: folder names end in their start time.
+    # By name, last first: the runs of one name then come newest first (their names end in the start time).
     candidates = sorted(_run_folders(root), key=lambda p: (p.name, str(p)), reverse=True)
     named = [p for p in candidates if p.name == text]
     if len(named) == 1:

@@ -162,7 +162,7 @@ def _as_written(data: Any) -> Any:
     # be taken for the real thing by the Inside view).
     if isinstance(data, dict):
         if "time" not in data:
-            raise ValueError("no time")
+            raise ValueError("it has no time")
         data = {k: v for k, v in data.items() if k != "layers"}
     return data
 
@@ -175,6 +175,7 @@ def _event_kind(data: Any) -> str | None:
 def _line_adapter() -> TypeAdapter[Event]:
     # Built on first use: the schema costs a few milliseconds that a process which only trains never pays.
     members = tuple(Annotated[cls, Tag(kind)] for kind, cls in EVENT_TYPES.items())
+    # Union[...] of a tuple built at run time: there is no X | Y spelling for that.
     line_type = Annotated[Union[members], Discriminator(_event_kind), BeforeValidator(_as_written)]  # noqa: UP007
     return TypeAdapter(line_type)
 
@@ -190,6 +191,10 @@ def event_from_json(line: str | bytes) -> Event:
         return _line_adapter().validate_json(line, strict=True)
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_input=False)[0]
+        if error["type"] == "union_tag_invalid":
+            raise EventError(f"unknown event kind '{error['ctx']['tag']}'") from None
+        if error["type"] == "union_tag_not_found":
+            raise EventError("not an event: no \"event\" key naming its kind") from None
         where = ".".join(str(part) for part in error["loc"][1:])  # loc[0] is the event kind
         raise EventError(f"{where}: {error['msg']}" if where else error["msg"]) from None
 
