@@ -313,7 +313,11 @@ class SnnLabApp(App[None]):
         if self.source is not None:
             self.source.close()
         self._follow(path)
-        data = read_config(path)
+        try:
+            data = read_config(path)
+        except RunDirError as exc:  # its curves can still be shown; the form keeps what it had
+            data = {}
+            self.notify(str(exc), severity="warning")
         if data:  # the form shows the run's config; s trains a fresh run from it
             self.main.query_one(ConfigForm).load(data)
         self.main.show_pane("training", focus=False)

@@ -51,3 +51,18 @@ def test_watch_refuses_an_events_file_that_is_a_folder(tmp_path, tiny):
     (run.path / "events.jsonl").mkdir()
     with pytest.raises(RunDirError, match="no events.jsonl"):
         make_app(watch=run.path)
+
+
+@pytest.mark.asyncio
+async def test_a_run_with_a_broken_config_opens_from_the_runs_list(tmp_path, tiny):
+    run = recorded(tmp_path, tiny)
+    (run.path / "config.yaml").write_text("run: [\n")
+    app = make_app(config=tiny, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.config is not None, 20, "the form")
+        await pilot.press("2", "r")
+        await pilot.pause(0.2)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.view.status == "completed", 20, "the opened run")
+        assert app.view.epoch == 3
+        assert any("config.yaml" in str(n.message) for n in app._notifications)
