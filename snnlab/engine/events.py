@@ -194,7 +194,7 @@ def event_from_json(line: str | bytes) -> Event:
         if error["type"] == "union_tag_invalid":
             raise EventError(f"unknown event kind '{error['ctx']['tag']}'") from None
         if error["type"] == "union_tag_not_found":
-            raise EventError("not an event: no \"event\" key naming its kind") from None
+            raise EventError('not an event: no "event" key naming its kind') from None
         where = ".".join(str(part) for part in error["loc"][1:])  # loc[0] is the event kind
         raise EventError(f"{where}: {error['msg']}" if where else error["msg"]) from None
 
