@@ -317,6 +317,8 @@ def summary_table(events: list[Event], title: str | None = "run summary") -> Tab
     last_epoch = epoch_events[-1] if epoch_events else None
     step_events = [e for e in events if isinstance(e, StepMetrics)]
 
+    status: str
+    wall: float | None
     if isinstance(finished, RunFinished):
         status, wall = finished.status, finished.wall_time
     elif isinstance(finished, RunFailed):

@@ -525,8 +525,9 @@ class RunInfo:
 
         def num(key: str) -> Any:
             value = s.get(key)
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            return value if number and math.isfinite(value) else None  # json reads Infinity and NaN too
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return None
+            return value if math.isfinite(value) else None  # json reads Infinity and NaN too
 
         status = str(s.get("status") or "unknown")
         if status == "running" and _process_gone(s.get("pid"), s.get("host")):

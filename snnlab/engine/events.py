@@ -176,7 +176,7 @@ def _line_adapter() -> TypeAdapter[Event]:
     # Built on first use: the schema costs a few milliseconds that a process which only trains never pays.
     members = tuple(Annotated[cls, Tag(kind)] for kind, cls in EVENT_TYPES.items())
     # Union[...] of a tuple built at run time: there is no X | Y spelling for that.
-    line_type = Annotated[Union[members], Discriminator(_event_kind), BeforeValidator(_as_written)]  # noqa: UP007
+    line_type = Annotated[Union[members], Discriminator(_event_kind), BeforeValidator(_as_written)]  # type: ignore[valid-type]  # noqa: UP007
     return TypeAdapter(line_type)
 
 
