@@ -1,7 +1,8 @@
 """The ``snnlab`` command. Thin: parses, calls config and engine, maps failures to exit codes.
 
 Exit codes: 0 ok, 1 the run failed, 2 usage / config / data error, 130 interrupted (Ctrl-C).
-Errors go to stderr as one line; ``--debug`` shows the traceback as well.
+Errors go to stderr as one line; ``--debug`` shows the traceback as well. Output piped into a reader that
+stops early (``| head``) ends the command quietly, with status 1 as click and Python's docs have it.
 
 Under ``torchrun --nproc_per_node N -m snnlab run PRESET`` every rank trains its share of each batch;
 rank 0 alone creates and writes the run directory and prints progress.
@@ -304,7 +305,9 @@ def runs_show(
 
     path = _find_run(runs_dir, run_name)
     if not sweepmod.is_sweep_dir(path):
-        show_run(path)
+        problems = show_run(path)  # shows what it can read; what it cannot ends in one error line
+        if problems:
+            raise fail("; ".join(problems))
         return
     try:
         keys, rows = sweepmod.current_summary(path)
@@ -387,13 +390,22 @@ def main() -> None:
 
         entry = record(app)
     try:
-        entry()
-        code: int | str | None = 0
+        try:
+            entry()
+            code: int | str | None = 0
+        except SystemExit as exc:  # typer always ends this way
+            code = exc.code
+        # What is still buffered goes out now, so that a reader who left early is noticed here.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader of our output went away (`snnlab runs show RUN | head`): nothing is wrong and nothing
+        # is left to say. Point stdout at /dev/null so that the interpreter's own flush at exit stays quiet
+        # too (the recipe of Python's signal docs, with click's exit status for the same case).
+        _discard_output()
+        code = 1
     except KeyboardInterrupt:
         print("snnlab: interrupted", file=sys.stderr)
         code = int(Exit.INTERRUPTED)
-    except SystemExit as exc:  # typer always ends this way
-        code = exc.code
     except Exception:  # an unexpected error; `record` has already written it for torchrun
         if not torchrun_worker:
             raise

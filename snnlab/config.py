@@ -496,6 +496,9 @@ class ProbeConfig(_Section):
     enabled: bool = Field(True, description="record probes at all")
 
 
+MAX_RUN_NAME = 200  # <name>-<YYYYmmdd-HHMMSS>-<n> and sweep-<name>-<YYYYmmdd-HHMMSS> stay under 255 bytes
+
+
 class RunConfig(_Section):
     """Where the run is written and how often it checkpoints, evaluates and logs."""
 
@@ -511,6 +514,13 @@ class RunConfig(_Section):
     def _safe_name(cls, name: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
             raise _fail(f"may contain only letters, digits, '-', '_' and '.' (got {_show(name)})")
+        if len(name) > MAX_RUN_NAME:
+            # Caught here, the message can name this setting; the file system would only say "File name too
+            # long" about a folder, long after the config was read.
+            raise _fail(
+                f"is {len(name)} characters long; at most {MAX_RUN_NAME} fit, since the run's folder name adds "
+                "a timestamp and file systems allow 255"
+            )
         return name
 
 

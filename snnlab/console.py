@@ -16,10 +16,13 @@ from typing import Any, TextIO
 import yaml
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from snnlab.engine.events import (
+    BadLines,
     EpochMetrics,
     Event,
     RunFailed,
@@ -27,7 +30,7 @@ from snnlab.engine.events import (
     RunStarted,
     StepMetrics,
 )
-from snnlab.runs import RunInfo, metric_history, read_config, read_events
+from snnlab.runs import RunDirError, RunInfo, metric_history, read_config, read_events
 
 PLOT_WIDTH = 70
 PLOT_HEIGHT = 15
@@ -279,18 +282,27 @@ def ascii_curves(
         smooth, window = _smooth(raw)
         xs, ys = _thin(xs, smooth, 2 * width)
         title = "train loss per step" + (f" (moving average of ~{window})" if window > 1 else "")
-        parts.append(_plot(xs, ys, title, "step", width, height, color))
+        parts.append(_plot(xs, ys, title, "step", width, height, color) if _drawable(xs, ys) else _UNDRAWABLE)
     else:
         parts.append("train loss: no steps recorded yet")
 
     acc = [(e, 100 * a) for e, a in zip(epochs["epoch"], epochs["test_accuracy"], strict=False) if math.isfinite(a)]
     if acc:
-        parts.append(
-            _plot([p[0] for p in acc], [p[1] for p in acc], "test accuracy (%)", "epoch", width, height, color)
-        )
+        xs, ys = [p[0] for p in acc], [p[1] for p in acc]
+        drawable = _drawable(xs, ys)
+        parts.append(_plot(xs, ys, "test accuracy (%)", "epoch", width, height, color) if drawable else _UNDRAWABLE)
     else:
         parts.append("test accuracy: no epoch finished yet")
     return "\n".join(p.rstrip("\n") for p in parts) + "\n"
+
+
+_UNDRAWABLE = "(a curve whose values span more than a float can hold is not drawn)"
+
+
+def _drawable(xs: list[Any], ys: list[float]) -> bool:
+    # plotext places its ticks by the span of the data: a span that overflows (a loss of 1e308 after one
+    # of -1e308, or a moving average that overflowed) gives it NaN ticks, and then it raises.
+    return all(math.isfinite(float(max(v)) - float(min(v))) for v in (xs, ys))
 
 
 # --------------------------------------------------------------------------------------------- summaries
@@ -305,6 +317,8 @@ def summary_table(events: list[Event], title: str | None = "run summary") -> Tab
     last_epoch = epoch_events[-1] if epoch_events else None
     step_events = [e for e in events if isinstance(e, StepMetrics)]
 
+    status: str
+    wall: float | None
     if isinstance(finished, RunFinished):
         status, wall = finished.status, finished.wall_time
     elif isinstance(finished, RunFailed):
@@ -327,23 +341,27 @@ def summary_table(events: list[Event], title: str | None = "run summary") -> Tab
     epochs_done = finished.epochs_done if isinstance(finished, RunFinished) else (last_epoch.epoch if last_epoch else 0)
     planned = last_started.epochs if last_started else None
 
+    rows = [
+        ("status", status),
+        ("epochs", f"{epochs_done}/{planned}" if planned else str(epochs_done)),
+        ("steps", str(steps)),
+        ("best test accuracy", _pct(best)),
+        ("final test loss", _num(final_loss)),
+        ("final test accuracy", _pct(final_acc)),
+        ("wall time", format_duration(wall)),
+        ("device", last_started.device if last_started else "-"),
+        ("samples/s (mean)", f"{sum(speeds) / len(speeds):,.0f}" if speeds else "-"),
+    ]
+    if last_epoch:
+        rates = ", ".join(f"{name} {rate:.3f}" for name, rate in last_epoch.spike_rates.items())
+        rows.append(("spike rate (test)", rates))
+    if isinstance(finished, RunFailed):
+        rows.append(("error", finished.error))
     table = Table(title=title, show_header=False, title_justify="left", box=None, padding=(0, 2))
     table.add_column("what", style="bold")
     table.add_column("value")
-    table.add_row("status", status)
-    table.add_row("epochs", f"{epochs_done}/{planned}" if planned else str(epochs_done))
-    table.add_row("steps", str(steps))
-    table.add_row("best test accuracy", _pct(best))
-    table.add_row("final test loss", _num(final_loss))
-    table.add_row("final test accuracy", _pct(final_acc))
-    table.add_row("wall time", format_duration(wall))
-    table.add_row("device", last_started.device if last_started else "-")
-    table.add_row("samples/s (mean)", f"{sum(speeds) / len(speeds):,.0f}" if speeds else "-")
-    if last_epoch:
-        rates = ", ".join(f"{name} {rate:.3f}" for name, rate in last_epoch.spike_rates.items())
-        table.add_row("spike rate (test)", rates)
-    if isinstance(finished, RunFailed):
-        table.add_row("error", finished.error)
+    for what, value in rows:
+        table.add_row(what, Text(value))  # Text, not markup: a device name or an error may hold "[...]"
     return table
 
 
@@ -397,21 +415,41 @@ def runs_table(infos: list[RunInfo]) -> Table:
     return table
 
 
-def show_run(path: str | Path, stream: TextIO | None = None) -> None:
-    """``snnlab runs show``: the stored config, the summary numbers and the curves of one run."""
+def show_run(path: str | Path, stream: TextIO | None = None) -> list[str]:
+    """``snnlab runs show``: the stored config, the summary numbers and the curves of one run.
+
+    Shows whatever can be read. Returns one line per file that could not be read (config.yaml,
+    events.jsonl), for the caller to report; lines of events.jsonl that hold no valid event are skipped,
+    and a note says how many.
+    """
     stream = stream if stream is not None else sys.stdout
     path = Path(path)
     console = _console(stream)
+    problems: list[str] = []
     info = RunInfo.from_dir(path)
-    console.print(f"[bold]{path.name}[/]  {info.status if info else 'unknown'}  ({path})", highlight=False)
+    header = Text.assemble((path.name, "bold"), f"  {info.status if info else 'unknown'}  ({path})")
+    console.print(header, highlight=False, soft_wrap=True)  # one line, whatever the width: `| head -1`
     console.print()
     console.print("[bold]config[/]")
-    config = read_config(path)
-    text = yaml.safe_dump(config, sort_keys=False).rstrip() if config else "(no config.yaml)"
+    try:
+        config = read_config(path)
+        text = yaml.safe_dump(config, sort_keys=False).rstrip() if config else "(no config.yaml)"
+    except RunDirError as exc:
+        problems.append(str(exc))
+        text = f"({exc})"
     console.print(text, markup=False, highlight=False)
     console.print()
-    events = read_events(path)
+    bad = BadLines()
+    try:
+        events = read_events(path, bad)
+    except RunDirError as exc:
+        problems.append(str(exc))
+        console.print(f"[bold]metrics[/]\n({escape(str(exc))})", highlight=False)
+        return problems
     console.print(summary_table(events, title="metrics"))
+    if bad.count:
+        console.print(f"({bad}; the first: {bad.first_error})", markup=False, highlight=False)
     console.print()
     stream.write(ascii_curves(events, color=_is_tty(stream)))
     stream.flush()
+    return problems

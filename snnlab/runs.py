@@ -18,6 +18,7 @@ the CLI and the TUI can all use it; torch is imported only where probes are save
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import socket
@@ -30,7 +31,7 @@ from typing import Any
 import yaml
 
 from snnlab.engine.events import (
-    EVENT_TYPES,
+    BadLines,
     EpochMetrics,
     Event,
     ProbeRecorded,
@@ -38,6 +39,7 @@ from snnlab.engine.events import (
     RunFinished,
     RunStarted,
     StepMetrics,
+    parse_event_line,
 )
 from snnlab.engine.files import WriteError, atomic_write
 
@@ -403,36 +405,30 @@ def _events_path(path: str | os.PathLike[str]) -> Path:
     return p / EVENTS_FILE if p.is_dir() else p
 
 
-def _parse_line(line: str) -> Event | None:
-    try:
-        data = json.loads(line)
-        if data.get("event") not in EVENT_TYPES:
-            return None  # an event kind from a newer snnlab: skip rather than fail
-        return Event.from_dict(data)
-    except (ValueError, TypeError, AttributeError):
-        return None
-
-
-def read_events(path: str | os.PathLike[str]) -> list[Event]:
+def read_events(path: str | os.PathLike[str], bad: BadLines | None = None) -> list[Event]:
     """All events of a run. ``path`` is a run folder or an ``events.jsonl`` file.
 
-    A live run may be caught mid-line: a last line without its newline is ignored. Lines that cannot be
-    parsed (corruption, unknown event kinds) are skipped so that the rest of the run stays viewable.
+    A live run may be caught mid-line: a last line without its newline is ignored. Lines that do not hold
+    a valid event (corruption, hand edits, kinds from a newer snnlab) are skipped so that the rest of the
+    run stays viewable, and counted in ``bad`` when given (see :func:`~snnlab.engine.events.parse_event_line`).
     :class:`ProbeRecorded` events come back without tensors; use :func:`load_probe` with their ``path``.
+
+    Raises:
+        RunDirError: the file is missing or cannot be read (a folder in its place, no permission).
     """
     file = _events_path(path)
     try:
-        text = file.read_text(encoding="utf-8", errors="replace")
+        data = file.read_bytes()
     except FileNotFoundError:
         raise RunDirError(f"no events file at {file}") from None
-    lines = text.split("\n")
-    # After split, the last element is "" for a complete file, or a partial line still being written.
+    except OSError as e:
+        raise RunDirError(f"cannot read {file}: {_os_reason(e)}") from None
+    # After split, the last element is b"" for a complete file, or a partial line still being written.
     events = []
-    for line in lines[:-1]:
-        if line.strip():
-            event = _parse_line(line)
-            if event is not None:
-                events.append(event)
+    for line in data.split(b"\n")[:-1]:
+        event = parse_event_line(line, bad)
+        if event is not None:
+            events.append(event)
     return events
 
 
@@ -442,13 +438,18 @@ def follow_events(
     stop: Callable[[], bool] | None = None,
     *,
     from_start: bool = True,
+    bad: BadLines | None = None,
 ) -> Iterator[Event]:
     """Yield a run's events as they are appended, like ``tail -f`` (for ``snnlab watch`` and the TUI).
 
     Starts with the events already in the file (unless ``from_start`` is False), then polls every
     ``poll`` seconds. Waits for the file if it does not exist yet. Ends when ``stop()`` returns True;
     it does not end by itself on :class:`RunFinished`, because a resumed run appends to the same file,
-    so callers break out when they have seen what they wanted.
+    so callers break out when they have seen what they wanted. Lines are read as :func:`read_events`
+    reads them: bad ones are skipped and counted in ``bad``.
+
+    Raises:
+        RunDirError: the file exists but cannot be read (a folder in its place, no permission).
     """
     file = _events_path(path)
     offset = 0
@@ -458,29 +459,31 @@ def follow_events(
     while True:
         try:
             size = file.stat().st_size
-        except FileNotFoundError:
-            size = None
-        if size is not None and not started:
-            started = True
-            if not from_start and not missing_at_start:
-                # Skip history, but only up to the last complete line: a partial one is finished later.
-                with open(file, "rb") as f:
-                    offset = f.read(size).rfind(b"\n") + 1
-        if size is not None:
+            if not started:
+                started = True
+                if not from_start and not missing_at_start:
+                    # Skip history, but only up to the last complete line: a partial one is finished later.
+                    with open(file, "rb") as f:
+                        offset = f.read(size).rfind(b"\n") + 1
             if size < offset:
                 offset, pending = 0, b""  # the file was replaced or truncated: read it again
+            chunk = b""
             if size > offset:
                 with open(file, "rb") as f:
                     f.seek(offset)
                     chunk = f.read(size - offset)
-                offset += len(chunk)
-                pending += chunk
-                *complete, pending = pending.split(b"\n")
-                for raw in complete:
-                    if raw.strip():
-                        event = _parse_line(raw.decode("utf-8", errors="replace"))
-                        if event is not None:
-                            yield event
+        except FileNotFoundError:
+            chunk = b""
+        except OSError as e:
+            raise RunDirError(f"cannot read {file}: {_os_reason(e)}") from None
+        if chunk:
+            offset += len(chunk)
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for raw in complete:
+                event = parse_event_line(raw, bad)
+                if event is not None:
+                    yield event
         if stop is not None and stop():
             return
         time.sleep(poll)
@@ -509,6 +512,10 @@ def read_config(run_path: str | os.PathLike[str]) -> dict[str, Any]:
         return {}
     except yaml.YAMLError as e:
         raise RunDirError(f"cannot read {path}: {e}".splitlines()[0]) from None
+    except OSError as e:
+        raise RunDirError(f"cannot read {path}: {_os_reason(e)}") from None
+    except UnicodeDecodeError:
+        raise RunDirError(f"cannot read {path}: it is not UTF-8 text") from None
     return data if isinstance(data, dict) else {}
 
 
@@ -540,7 +547,9 @@ class RunInfo:
 
         def num(key: str) -> Any:
             value = s.get(key)
-            return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return None
+            return value if math.isfinite(value) else None  # json reads Infinity and NaN too
 
         status = str(s.get("status") or "unknown")
         if status == "running" and _process_gone(s.get("pid"), s.get("host")):
@@ -567,7 +576,7 @@ def _process_gone(pid: Any, host: Any) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    except OSError:  # e.g. PermissionError: the process exists under another user
+    except (OSError, OverflowError):  # e.g. PermissionError: the process exists under another user
         return False
     try:  # Linux: a killed process its parent has not reaped yet is a zombie, gone all the same
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
@@ -597,6 +606,9 @@ def list_runs(runs_dir: str | os.PathLike[str]) -> list[RunInfo]:
 def find_run(runs_dir: str | os.PathLike[str], name_or_path: str | os.PathLike[str]) -> Path:
     """Resolve a run given as a path, an exact folder name under ``runs_dir``, or a unique prefix of one.
 
+    The runs of a sweep live one level down, in ``runs_dir/sweep-*/``; they are found by their own folder
+    name as well, so a name that ``snnlab sweep`` printed works with ``runs show``, ``watch`` and ``--resume``.
+
     Raises:
         RunNotFoundError: nothing matches, or a prefix matches several runs (the message lists them).
     """
@@ -608,17 +620,38 @@ def find_run(runs_dir: str | os.PathLike[str], name_or_path: str | os.PathLike[s
     exact = root / text
     if exact.is_dir():
         return exact
-    names = sorted((p.name for p in root.iterdir() if p.is_dir()), reverse=True) if root.is_dir() else []
-    matches = [n for n in names if n.startswith(text)]
+    # By name, last first: the runs of one name then come newest first (their names end in the start time).
+    candidates = sorted(_run_folders(root), key=lambda p: (p.name, str(p)), reverse=True)
+    named = [p for p in candidates if p.name == text]
+    if len(named) == 1:
+        return named[0]
+    matches = named or [p for p in candidates if p.name.startswith(text)]
     if len(matches) == 1:
-        return root / matches[0]
+        return matches[0]
     if matches:
-        shown = ", ".join(matches[:10]) + (f" (and {len(matches) - 10} more)" if len(matches) > 10 else "")
+        shown = ", ".join(_shown(p, root) for p in matches[:10])
+        shown += f" (and {len(matches) - 10} more)" if len(matches) > 10 else ""
         raise RunNotFoundError(f"'{text}' matches {len(matches)} runs in {root}: {shown}; give more of the name")
-    if not names:
+    if not candidates:
         raise RunNotFoundError(f"no run '{text}': {root} holds no runs")
-    shown = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
+    top = [p for p in candidates if p.parent == root] or candidates
+    shown = ", ".join(p.name for p in top[:10]) + (" ..." if len(top) > 10 else "")
     raise RunNotFoundError(f"no run '{text}' in {root}; runs there: {shown}")
+
+
+def _run_folders(root: Path) -> list[Path]:
+    """The folders directly under ``root`` and the run folders inside its sweep folders."""
+    try:
+        top = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+        inner = [run for p in top if (p / SWEEP_FILE).is_file() for run in p.iterdir() if run.is_dir()]
+    except OSError:
+        return []  # an unreadable runs folder reads as an empty one; the message names the folder
+    return top + inner
+
+
+def _shown(path: Path, root: Path) -> str:
+    # A run inside a sweep is shown with its sweep, so two runs of the same name in two sweeps can be told apart.
+    return path.name if path.parent == root else f"{path.parent.name}/{path.name}"
 
 
 def probe_files(run_path: str | os.PathLike[str]) -> list[Path]:

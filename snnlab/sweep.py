@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from snnlab import runs
-from snnlab.config import Config, ConfigError, load_config
+from snnlab.config import MAX_RUN_NAME, Config, ConfigError, load_config
 from snnlab.engine.events import EpochMetrics
 
 SWEEP_FILE = runs.SWEEP_FILE
@@ -120,7 +120,10 @@ def plan(preset: Path, grid: dict[str, list[Any]], seeds: int, overrides: list[s
         label = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)  # run.name's alphabet
         for i in range(seeds):
             seed = base.train.seed + i
-            name = f"{base.run.name}-{label}-seed{seed}" if label else f"{base.run.name}-seed{seed}"
+            # Long grid values make long names: cut the middle part, so that each run's name stays a valid
+            # run.name and still ends with its seed. Runs are told apart by their configs, not their names.
+            stem, suffix = f"{base.run.name}-{label}" if label else base.run.name, f"-seed{seed}"
+            name = stem[: MAX_RUN_NAME - len(suffix)] + suffix
             trials.append(Trial(values, seed, name, [*overrides, *sets, f"train.seed={seed}"]))
     return base, trials
 
@@ -233,9 +236,19 @@ def _launch(trial: Trial, preset: Path, sweep_dir: Path, gpu: int | None, thread
     trial.returncode = proc.returncode
     trial.run_dir = _run_dir_from(stdout + stderr)
     if proc.returncode != 0:
-        lines = [line for line in stderr.splitlines() if line.strip()]
-        trial.error = next((line for line in lines if "error" in line.lower()), lines[-1] if lines else "")
+        trial.error = _error_line(stderr)
         (sweep_dir / f"{trial.name}.stderr.txt").write_text(stderr)
+
+
+_ERROR_PREFIX = re.compile(r"^snnlab: error(?: \(rank \d+\))?: ")
+
+
+def _error_line(stderr: str) -> str:
+    """The line of a failed run's stderr that says what went wrong, without the run's own "snnlab: error:"
+    in front: the sweep reports it under its own prefix, with the run's name."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    error = next((line for line in lines if "error" in line.lower()), lines[-1] if lines else "")
+    return _ERROR_PREFIX.sub("", error, count=1)
 
 
 def _run_dir_from(output: str) -> Path | None:
@@ -248,7 +261,11 @@ def _run_dir_from(output: str) -> Path | None:
 def trial_metrics(run_dir: Path) -> tuple[float, float, float] | None:
     """(best test accuracy, seconds of training until the epoch that first reached it, mean spike rate
     over the spiking layers at that epoch) of a run directory, or None without any evaluation."""
-    epochs = [e for e in runs.read_events(run_dir) if isinstance(e, EpochMetrics)]
+    try:
+        events = runs.read_events(run_dir)
+    except runs.RunDirError:
+        return None  # its events are gone or unreadable: it counts as a failed seed, not a broken sweep
+    epochs = [e for e in events if isinstance(e, EpochMetrics)]
     if not epochs:
         return None
     best = max(epochs, key=lambda e: e.test_accuracy)  # max keeps the first of equals
@@ -287,14 +304,20 @@ def summarize(keys: list[str], trials: list[Trial]) -> list[Row]:
 COLUMNS = ["n", "best_acc_mean", "best_acc_std", "time_to_best_s", "spike_rate", "failed_seeds"]
 
 
-def _cells(row: Row) -> list[str]:
+def _cells(row: Row, percent: bool = False) -> list[str]:
+    """A row's cells: accuracies as fractions for summary.csv (as events and summary.json hold them), or
+    as percentages for people, as every other table of snnlab shows them."""
+
     def num(value: float | None, digits: int) -> str:
         return "" if value is None else f"{value:.{digits}f}"
 
+    def acc(value: float | None) -> str:
+        return num(value, 4) if not percent or value is None else f"{100 * value:.1f}%"
+
     return [
         str(row.n),
-        num(row.best_accuracy_mean, 4),
-        num(row.best_accuracy_std, 4),
+        acc(row.best_accuracy_mean),
+        acc(row.best_accuracy_std),
         num(row.time_to_best_mean, 2),
         num(row.spike_rate_mean, 4),
         " ".join(str(s) for s in row.failed_seeds),
@@ -310,8 +333,8 @@ def write_csv(path: Path, keys: list[str], rows: list[Row]) -> None:
 
 
 def table(keys: list[str], rows: list[Row]) -> str:
-    """The summary as an aligned plain-text table."""
-    lines = [[*keys, *COLUMNS]] + [[*(_format(v) for v in row.values), *_cells(row)] for row in rows]
+    """The summary as an aligned plain-text table, accuracies in percent."""
+    lines = [[*keys, *COLUMNS]] + [[*(_format(v) for v in row.values), *_cells(row, percent=True)] for row in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 

@@ -369,6 +369,17 @@ def test_errors_from_plain_data_name_the_source():
         config_from_dict({"model": {"layers": []}}, source="web")
 
 
+def test_a_run_name_too_long_for_a_folder_is_a_run_name_error(tmp_path):
+    # 300 characters used to pass here and fail at mkdir, with a hint to change run.runs_dir.
+    with pytest.raises(ConfigError, match=r"^<config>: run.name: is 300 characters long; at most 200 fit") as error:
+        config_from_dict({"run": {"name": "a" * 300}})
+    assert "runs_dir" not in str(error.value)
+    config_from_dict({"run": {"name": "a" * cfgmod.MAX_RUN_NAME, "runs_dir": str(tmp_path)}})
+    from snnlab.runs import RunDir
+
+    RunDir(tmp_path, "a" * cfgmod.MAX_RUN_NAME, {}, now=0)  # the longest name still makes a folder
+
+
 def test_find_preset(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert cfgmod.find_preset("quickstart") == cfgmod.PRESETS_DIR / "quickstart.yaml"

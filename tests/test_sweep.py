@@ -46,7 +46,8 @@ def test_a_two_by_two_sweep_writes_four_runs_and_a_summary(tmp_path, tiny_config
     assert sweep.name in cli("runs").stdout
     shown = cli("runs", "show", sweep.name).stdout
     for row in rows:
-        assert f"{row['model.neuron.surrogate']}" in shown and row["best_acc_mean"] in shown
+        percent = f"{100 * float(row['best_acc_mean']):.1f}%"  # the table shows percent, the csv fractions
+        assert f"{row['model.neuron.surrogate']}" in shown and percent in shown
 
 
 def test_a_failing_run_fails_the_sweep_and_is_named(tmp_path, tiny_config_dict):
@@ -61,6 +62,7 @@ def test_a_failing_run_fails_the_sweep_and_is_named(tmp_path, tiny_config_dict):
     assert out.returncode == 1
     assert rows[0]["n"] == "1" and rows[1]["n"] == "0" and rows[1]["failed_seeds"] == "1"
     assert "failed" in out.stderr
+    assert all(line.count("snnlab: error") <= 1 for line in out.stderr.splitlines()), out.stderr
 
 
 def test_a_bad_grid_key_is_a_usage_error_before_any_run(tmp_path, tiny_config_dict):
@@ -123,3 +125,36 @@ def test_run_labels_name_the_keys_and_the_legend_label_only_the_values(tmp_path)
     assert run.label(keys) == "surrogate=atan lr=0.001"
     assert run.short_label == "atan/0.001"
     assert SweepRun(tmp_path, ("atan",), seed=0, combination=0).label(keys[:1]) == "atan"
+
+
+def test_the_table_shows_accuracy_in_percent_and_the_csv_as_a_fraction(tmp_path):
+    from snnlab.sweep import Row, table, write_csv
+
+    rows = [Row(("atan",), 2, 0.8532, 0.0121, 3.5, 0.125), Row(("sigmoid",), 0, None, None, None, None, [1, 2])]
+    shown = table(["model.neuron.surrogate"], rows)
+    assert "85.3%" in shown and "1.2%" in shown and "0.8532" not in shown  # as `snnlab runs` shows accuracy
+    write_csv(tmp_path / "summary.csv", ["model.neuron.surrogate"], rows)
+    with open(tmp_path / "summary.csv", newline="") as f:
+        first = next(csv.DictReader(f))
+    assert first["best_acc_mean"] == "0.8532"  # data for programs: a fraction, as events and summary.json hold it
+
+
+def test_a_failed_runs_error_is_reported_without_its_own_prefix():
+    from snnlab.sweep import _error_line
+
+    stderr = "epoch 1/2 ...\nsnnlab: error: dataset 'mnist' not found in nowhere\nrun directory: runs/x\n"
+    assert _error_line(stderr) == "dataset 'mnist' not found in nowhere"
+    assert _error_line("snnlab: error (rank 1): out of memory on cuda:1\n") == "out of memory on cuda:1"
+    assert _error_line("Killed\n") == "Killed"
+
+
+def test_generated_run_names_stay_valid_run_names(tmp_path, tiny_config_dict):
+    from snnlab.config import MAX_RUN_NAME, config_from_dict
+    from snnlab.sweep import plan
+
+    tiny_config_dict["run"]["name"] = "n" * (MAX_RUN_NAME - 5)
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config_dict))
+    _, trials = plan(tmp_path / "tiny.yaml", {"model.neuron.surrogate": ["atan", "fast_sigmoid"]}, 12, [])
+    for trial in trials:
+        assert trial.name.endswith(f"-seed{trial.seed}") and len(trial.name) <= MAX_RUN_NAME
+        config_from_dict({**tiny_config_dict, "run": {"name": trial.name}})  # the run will accept it

@@ -313,7 +313,11 @@ class SnnLabApp(App[None]):
         if self.source is not None:
             self.source.close()
         self._follow(path)
-        data = read_config(path)
+        try:
+            data = read_config(path)
+        except RunDirError as exc:  # its curves can still be shown; the form keeps what it had
+            data = {}
+            self.notify(str(exc), severity="warning")
         if data:  # the form shows the run's config; s trains a fresh run from it
             self.main.query_one(ConfigForm).load(data)
         self.main.show_pane("training", focus=False)
@@ -455,7 +459,7 @@ def make_app(
     if config is not None:
         data = config.to_dict() if isinstance(config, Config) else config_from_dict(config).to_dict()
     elif watch is not None:
-        if not Path(watch).is_dir() or not (Path(watch) / "events.jsonl").exists():
+        if not Path(watch).is_dir() or not (Path(watch) / "events.jsonl").is_file():
             raise RunDirError(f"{watch} is not a run directory (no events.jsonl)")
         data = read_config(watch) or Config().to_dict()
     elif sweep is not None:

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from snnlab.engine.events import EpochMetrics, Event, ProbeRecorded, RunFailed, RunFinished, RunStarted, StepMetrics
+from snnlab.engine.events import (
+    BadLines,
+    EpochMetrics,
+    Event,
+    ProbeRecorded,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StepMetrics,
+)
 from snnlab.runs import read_events
 
 STEP_POINTS = 2048  # per-step points kept per series: ~4 per cell of the widest plot
@@ -84,13 +93,15 @@ class RunMetrics:
     first_probe: ProbeRecorded | None = None
     recent_probes: deque[ProbeRecorded] = field(default_factory=lambda: deque(maxlen=MAX_PROBES - 1))
     _pace: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=64))
+    bad_lines: BadLines = field(default_factory=BadLines)  # lines of events.jsonl skipped by of_run
     version: int = 0  # bumped by every change, so views redraw only when something is new
 
     @classmethod
     def of_run(cls, path: Path) -> RunMetrics:
-        """The metrics of a run directory as its events stand now."""
+        """The metrics of a run directory as its events stand now (lines that hold no valid event are skipped
+        and counted in ``bad_lines``). Raises RunDirError when events.jsonl is missing or unreadable."""
         metrics = cls(name=path.name, run_path=str(path))
-        metrics.apply(read_events(path))
+        metrics.apply(read_events(path, metrics.bad_lines))
         return metrics
 
     def apply(self, events: list[Event]) -> None:

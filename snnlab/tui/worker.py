@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from snnlab.engine.events import Event, ProbeRecorded, RunFailed, RunFinished
+from snnlab.engine.events import BadLines, Event, ProbeRecorded, RunFailed, RunFinished
 
 TERMINAL = (RunFinished, RunFailed)
 LOG_FILE = "worker.log"
@@ -237,13 +237,14 @@ class FollowSource:
     def __init__(self, run_path: str | Path, poll: float = 0.2) -> None:
         self.run_path = Path(run_path)
         self.poll = poll
+        self.bad_lines = BadLines()  # lines of events.jsonl skipped so far
         self._queue: queue.Queue[Event] = queue.Queue()
         self._stop = threading.Event()
 
     def follow(self) -> None:
         from snnlab.runs import follow_events
 
-        for event in follow_events(self.run_path, poll=self.poll, stop=self._stop.is_set):
+        for event in follow_events(self.run_path, poll=self.poll, stop=self._stop.is_set, bad=self.bad_lines):
             self._queue.put(event)
 
     def drain(self, limit: int = 5000) -> list[Event]:

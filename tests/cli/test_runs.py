@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import shlex
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -13,6 +17,7 @@ import yaml
 
 from snnlab.console import ConsoleSink, ascii_curves, print_summary, runs_table, show_run
 from snnlab.engine.events import (
+    BadLines,
     EpochMetrics,
     Event,
     ProbeRecorded,
@@ -426,3 +431,114 @@ def test_show_run(tmp_path: Path) -> None:
     assert run.path.name in text
     assert "dataset: synthetic" in text
     assert "90.0%" in text and "test accuracy (%)" in text
+
+
+# --------------------------------------------------------------------------------------------- damaged runs
+
+
+def snnlab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "snnlab", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def with_lines(run: RunDir, edit: dict[int, dict]) -> None:
+    """Rewrite some lines of a run's events.jsonl: ``{line index: {field: new value}}``."""
+    lines = (run.path / "events.jsonl").read_text().splitlines()
+    for i, changes in edit.items():
+        lines[i] = json.dumps({**json.loads(lines[i]), **changes})
+    (run.path / "events.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_wrong_typed_values_are_skipped_and_counted(tmp_path: Path) -> None:
+    events = training_events()
+    run = write_run(tmp_path, events)
+    # A loss of "NaN" and a speed of "fast" are strings, not numbers; "high" is no accuracy.
+    with_lines(run, {1: {"loss": "NaN"}, 2: {"samples_per_s": "fast"}, len(events) - 1: {"best_accuracy": "high"}})
+    bad = BadLines()
+    back = read_events(run.path, bad)
+    assert len(back) == len(events) - 3 and bad.count == 3 and "loss" in (bad.first_error or "")
+    assert not any(isinstance(e, RunFinished) for e in back)
+
+    out = io.StringIO()
+    assert show_run(run.path, out) == []
+    assert "(3 bad lines in events.jsonl skipped" in out.getvalue() and "90.0%" in out.getvalue()
+    cli = snnlab("runs", "show", run.path.name, "--runs-dir", str(tmp_path), cwd=tmp_path)
+    assert cli.returncode == 0 and cli.stderr == "" and "3 bad lines in events.jsonl skipped" in cli.stdout
+
+
+def test_a_real_nan_loss_is_an_event_not_a_bad_line(tmp_path: Path) -> None:
+    # json writes float NaN and infinity as bare NaN / Infinity; a diverged test loss is a fact to show.
+    events = training_events()
+    events[-3].test_loss = float("nan")  # the last EpochMetrics
+    events[1].samples_per_s = float("inf")
+    run = write_run(tmp_path, events)
+    assert "NaN" in (run.path / "events.jsonl").read_text()
+    bad = BadLines()
+    back = read_events(run.path, bad)
+    assert bad.count == 0 and len(back) == len(events)
+    assert math.isnan(back[-3].test_loss) and math.isinf(back[1].samples_per_s)
+    out = io.StringIO()
+    show_run(run.path, out)
+    assert "final test loss" in out.getvalue() and "bad line" not in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda run: (run / "events.jsonl").unlink(), "no events file"),
+        (lambda run: ((run / "events.jsonl").unlink(), (run / "events.jsonl").mkdir()), "events.jsonl: Is a directory"),
+        (lambda run: (run / "config.yaml").write_text("run: [\n"), "config.yaml"),
+        (lambda run: ((run / "config.yaml").unlink(), (run / "config.yaml").mkdir()), "config.yaml: Is a directory"),
+    ],
+    ids=["no events.jsonl", "events.jsonl is a folder", "bad config.yaml", "config.yaml is a folder"],
+)
+def test_runs_show_on_a_damaged_run_shows_what_it_can_and_ends_in_one_line(tmp_path: Path, damage, message) -> None:
+    run = write_run(tmp_path, training_events())
+    damage(run.path)
+    out = snnlab("runs", "show", run.path.name, "--runs-dir", str(tmp_path), cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    (line,) = out.stderr.splitlines()
+    assert line.startswith("snnlab: error: ") and message in line
+    assert run.path.name in out.stdout  # the header, and whatever else could be read, still shows
+    if "config.yaml" in message:
+        assert "90.0%" in out.stdout  # the metrics do not depend on the config
+
+
+def test_runs_show_into_a_reader_that_stops_early_exits_quietly(tmp_path: Path) -> None:
+    # A config longer than a pipe's buffer: `runs show` is still writing when `head` has gone.
+    run = RunDir(tmp_path, "long", {f"key{i}": i for i in range(20_000)})
+    with RunWriter(run) as writer:
+        for event in training_events():
+            writer(event)
+    command = f"{shlex.quote(sys.executable)} -m snnlab runs show {run.path.name} --runs-dir ."
+    out = subprocess.run(["bash", "-c", f"{command} | head -1; exit ${{PIPESTATUS[0]}}"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.stdout.startswith(run.path.name)
+    assert out.stderr == ""  # no traceback, no "Exception ignored" at exit
+    assert out.returncode == 1  # as click and Python's docs end on a closed pipe
+
+
+def test_runs_inside_a_sweep_are_found_by_name(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep-demo-20261130-120000"
+    sweep.mkdir()
+    (sweep / "sweep.yaml").write_text("grid: {}\n")
+    inner = RunDir(sweep, "demo-lr_0.001-seed1", CONFIG, now=0)
+    other = RunDir(sweep, "demo-lr_0.002-seed1", CONFIG, now=0)
+    top = RunDir(tmp_path, "demo", CONFIG, now=0)
+
+    assert find_run(tmp_path, inner.path.name) == inner.path  # its exact name
+    assert find_run(tmp_path, "demo-lr_0.001") == inner.path  # a unique prefix
+    assert find_run(tmp_path, f"{sweep.name}/{other.path.name}") == other.path  # its path under runs_dir
+    assert find_run(tmp_path, top.path.name) == top.path
+    with pytest.raises(RunNotFoundError, match="matches 2 runs") as error:
+        find_run(tmp_path, "demo-lr")
+    assert f"{sweep.name}/{inner.path.name}" in str(error.value)
+    cli = snnlab("runs", "show", inner.path.name, "--runs-dir", str(tmp_path), cwd=tmp_path)
+    assert cli.returncode == 0 and str(inner.path) in cli.stdout
+
+
+def test_events_file_that_is_a_folder_stops_the_follower_with_one_line(tmp_path: Path) -> None:
+    run = write_run(tmp_path, training_events())
+    (run.path / "events.jsonl").unlink()
+    (run.path / "events.jsonl").mkdir()
+    with pytest.raises(RunDirError, match="Is a directory"):
+        next(follow_events(run.path, poll=0, stop=lambda: True))

@@ -9,6 +9,7 @@ A braille character holds 2x4 dots, so a plot of W x H cells has 2W x 4H points 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -105,7 +106,8 @@ def data_range(series: Sequence[Series], axis: str, extra: Sequence[float] = ())
     low, high = min(values), max(values)
     if high - low < 1e-12:
         pad = abs(high) * 0.1 or 0.5
-        return low - pad, high + pad
+        # Padding the largest floats must not push the range to infinity.
+        return max(low - pad, -sys.float_info.max), min(high + pad, sys.float_info.max)
     return low, high
 
 
@@ -131,19 +133,21 @@ def render_plot(
     legend = [s for s in series if s.label] + [h for h in hlines if h.label]
     x0, x1 = x_range or data_range(series, "x")
     y0, y1 = y_range or data_range(series, "y", [h.y for h in hlines])
-    tick_labels = [fmt_number(y1), fmt_number((y0 + y1) / 2), fmt_number(y0)]
+    tick_labels = [fmt_number(y1), fmt_number(y0 / 2 + y1 / 2), fmt_number(y0)]
     gutter = max(len(t) for t in tick_labels) + 1
     plot_w = max(width - gutter, 4)
     plot_h = max(height - 1 - (1 if legend else 0), 1)
     canvas = _Canvas(plot_w, plot_h)
-    span_x = (x1 - x0) or 1.0
-    span_y = (y1 - y0) or 1.0
+    # Halves throughout: the distance between two finite floats can overflow (1e308 and -1e308), half of
+    # it cannot, and a NaN cell position would end the drawing.
+    span_x = (x1 / 2 - x0 / 2) or 1.0
+    span_y = (y1 / 2 - y0 / 2) or 1.0
 
     def px(x: float) -> int:
-        return round((x - x0) / span_x * (2 * plot_w - 1))
+        return round((x / 2 - x0 / 2) / span_x * (2 * plot_w - 1))
 
     def py(y: float) -> int:
-        return round((y1 - y) / span_y * (4 * plot_h - 1))
+        return round((y1 / 2 - y / 2) / span_y * (4 * plot_h - 1))
 
     for h in hlines:
         if y0 <= h.y <= y1:
@@ -207,7 +211,7 @@ def _draw(canvas: _Canvas, s: Series, px, py) -> None:
 
 def _x_axis(x0: float, x1: float, gutter: int, plot_w: int, x_label: str) -> str:
     left, right = fmt_number(x0), fmt_number(x1)
-    middle = fmt_number((x0 + x1) / 2) if plot_w >= 24 else ""
+    middle = fmt_number(x0 / 2 + x1 / 2) if plot_w >= 24 else ""
     line = [" "] * plot_w
     mid_at = plot_w // 2 - len(middle) // 2
     placed = [(0, left), (mid_at, middle), (plot_w - len(right), right)]
