@@ -22,6 +22,7 @@ from typing import Annotated
 import typer
 
 from snnlab import __version__
+from snnlab.engine.resume import RESUMABLE  # torch-free: the --resume help lists it
 
 
 class Exit(enum.IntEnum):
@@ -88,7 +89,12 @@ def run(
         list[str] | None, typer.Option("--set", "-s", help="Override a config value, e.g. train.lr=1e-3.")
     ] = None,
     resume: Annotated[
-        str | None, typer.Option("--resume", help="Continue a stopped run (its directory or name).")
+        str | None,
+        typer.Option(
+            "--resume",
+            help="Continue a stopped or killed run (its directory or name) from its last checkpoint; --set may "
+            f"change only {', '.join(RESUMABLE)} (a key covers the keys under it).",
+        ),
     ] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only epoch lines and the summary.")] = False,
@@ -102,46 +108,69 @@ def run(
     if device:
         overrides.append(f"train.device={device}")
     main_rank = distributed.from_env().is_main  # torchrun: only rank 0 writes the run directory
+    lock = None
     try:
         if resume:
-            run_dir, cfg, ckpt = _resume_target(resume, preset, overrides, write=main_rank)
+            run_dir, cfg, ckpt, lock = _resume_target(resume, preset, overrides, write=main_rank)
         elif preset:
             cfg = cfgmod.load_config(cfgmod.find_preset(preset), overrides)
             run_dir = runs.RunDir(cfg.run.runs_dir, cfg.run.name, cfg.to_dict()) if main_rank else None
+            lock = runs.lock_run(run_dir.path) if run_dir is not None else None
             ckpt = None
         else:
             raise cfgmod.ConfigError("give a preset (see `snnlab presets`) or --resume RUN")
     except (cfgmod.ConfigError, runs.RunDirError) as exc:
         raise fail(str(exc)) from None
-    raise typer.Exit(int(_train(cfg, run_dir, ckpt, quiet)))
+    try:
+        code = _train(cfg, run_dir, ckpt, quiet)
+    finally:
+        if lock is not None:
+            lock.release()
+    raise typer.Exit(int(code))
 
 
 def _resume_target(resume: str, preset: str | None, overrides: list[str], write: bool = True):
+    """The run to continue, its new config, its checkpoint and (``write``: rank 0) the lock on it.
+
+    Everything that can refuse the resume is checked before anything in the run directory changes; the
+    new config reaches config.yaml only once the engine has loaded the checkpoint (RunWriter, RunStarted).
+    """
     from snnlab import config as cfgmod
     from snnlab import runs
     from snnlab.engine import checkpoint
+    from snnlab.engine import resume as resumemod
 
     path = runs.find_run(Path("runs"), resume) if not Path(resume).is_dir() else Path(resume)
     run_dir = runs.RunDir.open(path)
-    source = cfgmod.find_preset(preset) if preset else run_dir.config_path
-    cfg = cfgmod.load_config(source, overrides)
-    ckpt = run_dir.checkpoints_dir / "last.pt"
+    lock = runs.lock_run(run_dir.path, record=False) if write else None
     try:
-        state = checkpoint.load(ckpt)
-    except checkpoint.CheckpointError as exc:
-        raise cfgmod.ConfigError(str(exc)) from None
-    done = state["progress"]["epoch"]
-    if done >= cfg.train.epochs and state["progress"]["batch"] == 0:
-        raise cfgmod.ConfigError(
-            f"{run_dir.path.name} already finished {done} of {cfg.train.epochs} epochs; "
-            f"continue with --set train.epochs={done + 1}"
-        )
-    if write:
-        # Atomically: under torchrun the other ranks may be reading this file right now.
-        tmp = run_dir.config_path.with_name(f".{run_dir.config_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(cfgmod.dump_yaml(cfg))
-        os.replace(tmp, run_dir.config_path)
-    return run_dir, cfg, ckpt
+        source = cfgmod.find_preset(preset) if preset else run_dir.config_path
+        cfg = cfgmod.load_config(source, overrides)
+        ckpt = run_dir.checkpoints_dir / "last.pt"
+        if not ckpt.exists():
+            raise cfgmod.ConfigError(
+                f"{run_dir.path.name} has no checkpoint to continue from: it ended before its first one "
+                f"(written every run.checkpoint_every epochs and when stopped with Ctrl-C); start it anew with: "
+                f"snnlab run {run_dir.config_path}"
+            )
+        try:
+            state = checkpoint.load(ckpt)
+            resumemod.check(state.get("config"), cfg.to_dict())
+        except (checkpoint.CheckpointError, resumemod.ResumeRefused) as exc:
+            raise cfgmod.ConfigError(str(exc)) from None
+        done = state["progress"]["epoch"]
+        if done >= cfg.train.epochs and state["progress"]["batch"] == 0:
+            raise cfgmod.ConfigError(
+                f"{run_dir.path.name} already finished {done} of {cfg.train.epochs} epochs; "
+                f"continue with --set train.epochs={done + 1}"
+            )
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    if lock is not None:
+        lock.record_pid()
+    return run_dir, cfg, ckpt, lock
 
 
 def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
