@@ -150,7 +150,8 @@ def _resume_target(resume: str, preset: str | None, overrides: list[str], write:
         if not ckpt.exists():
             raise cfgmod.ConfigError(
                 f"{run_dir.path.name} has no checkpoint to continue from: it ended before its first one "
-                f"(written every run.checkpoint_every epochs and when stopped with Ctrl-C); start it anew with: "
+                f"(written every run.checkpoint_every epochs, every run.checkpoint_steps steps if set, and when "
+                f"stopped with Ctrl-C); start it anew with: "
                 f"snnlab run {run_dir.config_path}"
             )
         try:

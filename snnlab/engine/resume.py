@@ -37,6 +37,7 @@ RESUMABLE: dict[str, str] = {
     "data.data_dir": "where the same dataset is found",
     "data.download": "whether a missing dataset may be fetched",
     "run.checkpoint_every": "output only",
+    "run.checkpoint_steps": "output only",
     "run.eval_every": "output only (evaluation has its own random generator)",
     "run.log_every": "output only",
     "run.probes": "output only (probes have their own random generator)",

@@ -436,6 +436,11 @@ def _fit(session: Session, p: _Progress, emit, stop, pause, ckpt_dir: Path | Non
                 )
             if t.max_steps and p.step >= t.max_steps:
                 break
+            steps = cfg.run.checkpoint_steps
+            if ckpt_dir is not None and steps and p.step % steps == 0 and b < batches_per_epoch:
+                # Within a long epoch, so that a run killed outright loses at most these steps; the epoch's
+                # end writes its own checkpoint below.
+                checkpoint.save(ckpt_dir / "last.pt", session.state(p))
         if session.scheduler:
             session.scheduler.step()
         last_epoch = epoch == t.epochs or bool(t.max_steps and p.step >= t.max_steps)

@@ -108,6 +108,7 @@ def test_a_run_in_use_is_refused_and_one_killed_before_its_first_checkpoint_says
 def test_a_run_killed_at_a_random_point_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, tiny_config_dict):
     tiny_config_dict["data"].update(train_size=1000, encoder="rate")  # rate: the encoder's RNG must carry over
     tiny_config_dict["train"]["epochs"] = 6
+    tiny_config_dict["run"]["checkpoint_steps"] = 7  # 20 batches an epoch: the kill may resume mid-epoch
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     straight.mkdir(), killed.mkdir()
     out = snnlab("run", str(write(straight, tiny_config_dict)), "-q", cwd=straight)
@@ -122,8 +123,9 @@ def test_a_run_killed_at_a_random_point_resumes_to_the_weights_of_an_uninterrupt
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     run = only_run(killed)
-    done = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)["progress"]["epoch"]
-    assert done < 6, delay
+    progress = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)["progress"]
+    done = (progress["epoch"], progress["batch"])
+    assert done < (6, 0), delay
 
     out = snnlab("run", "--resume", str(run), "-q", cwd=killed)  # at once: the OS released the dead run's lock
     assert out.returncode == 0, (delay, out.stderr)
