@@ -222,6 +222,9 @@ def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
         _line(f"snnlab: error{'' if ctx.is_main else f' (rank {ctx.rank})'}: {result.error}", sys.stderr)
         if run_dir is not None:
             _line(f"run directory: {run_dir.path}", sys.stderr)
+            if result.reason == "nan_loss" and (run_dir.checkpoints_dir / "last.pt").exists():
+                _line(f"continue from the last checkpoint with: snnlab run --resume {run_dir.path} "
+                      f"--set train.lr={cfg.train.lr / 2:g}", sys.stderr)  # fmt: skip
         return Exit.USAGE if result.reason in ("data", "config", "device") else Exit.FAILED
     if run_dir is not None:
         try:

@@ -233,9 +233,12 @@ def lock_run(path: str | os.PathLike[str], *, record: bool = True) -> RunLock:
         except OSError:
             holder = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip()
             os.close(fd)
-            by = f" by process {holder}" if holder.isdigit() else ""
+            # The holder writes its pid only once it has accepted the run; until then the file may still
+            # name a process that held it before (and is gone).
+            known = holder.isdigit() and not _process_gone(int(holder), socket.gethostname())
+            who = f"process {holder}" if known else "another process"
             raise RunInUseError(
-                f"run {path.name} is in use{by}, which is training in it; wait for it to end or stop it "
+                f"run {path.name} is in use: {who} is training in it; wait for it to end or stop it "
                 "(Ctrl-C, or x in the lab) first"
             ) from None
     lock = RunLock(path, fd)

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -89,7 +90,7 @@ def test_a_run_in_use_is_refused_and_one_killed_before_its_first_checkpoint_says
         assert proc.poll() is None, "the run ended before the second process tried it"
         assert out.returncode == 2, out.stderr
         (line,) = error_lines(out.stderr)
-        assert f"run {run.name} is in use by process {proc.pid}" in line, line
+        assert f"run {run.name} is in use: process {proc.pid} is training in it" in line, line
         after = digest(run)
         assert after[".lock"] == before[".lock"] and after["config.yaml"] == before["config.yaml"]
     finally:
@@ -137,3 +138,21 @@ def test_a_run_killed_at_a_random_point_resumes_to_the_weights_of_an_uninterrupt
     final = lambda r: [e for e in events(r) if e["event"] == "epoch"][-1]  # noqa: E731
     metrics = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
     assert {k: final(run)[k] for k in metrics} == {k: final(only_run(straight))[k] for k in metrics}
+
+
+def test_the_lock_names_a_live_holder_only(tmp_path):
+    from snnlab.runs import RunDir, RunInUseError, lock_run
+
+    run = RunDir(tmp_path / "runs", "demo", {"run": {"name": "demo"}})
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (run.path / ".lock").write_text(f"{gone.pid}\n")  # left by a process killed before
+    with lock_run(run.path, record=False):  # a resume still checking its config: has not written its pid
+        with pytest.raises(RunInUseError) as refused:
+            lock_run(run.path)
+        assert str(refused.value).startswith(f"run {run.name} is in use: another process is training in it;")
+    assert (run.path / ".lock").read_text() == f"{gone.pid}\n"
+    with lock_run(run.path):
+        with pytest.raises(RunInUseError, match=f"is in use: process {os.getpid()} is training"):
+            lock_run(run.path)
+    lock_run(run.path).release()

@@ -74,7 +74,7 @@ def test_the_lab_worker_takes_the_run_directory_lock_like_snnlab_run(tmp_path, t
         while '"event": "run_started"' not in run.events_path.read_text():
             assert time.time() < deadline and job.alive(), job.drain()
             time.sleep(0.02)
-        with pytest.raises(RunInUseError, match=f"run {run.name} is in use by process {os.getpid()}"):
+        with pytest.raises(RunInUseError, match=f"run {run.name} is in use: process {os.getpid()} is training"):
             lock_run(run.path)
     finally:
         job.close()
