@@ -133,7 +133,7 @@ def _resume_target(resume: str, preset: str | None, overrides: list[str], write:
     """The run to continue, its new config, its checkpoint and (``write``: rank 0) the lock on it.
 
     Everything that can refuse the resume is checked before anything in the run directory changes; the
-    new config reaches config.yaml only once the engine has loaded the checkpoint (RunWriter, RunStarted).
+    new config reaches config.yaml only once the engine has loaded the checkpoint (``_train``).
     """
     from snnlab import config as cfgmod
     from snnlab import runs
@@ -178,6 +178,7 @@ def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
     from snnlab import runs
     from snnlab.console import ConsoleSink, print_summary
     from snnlab.engine import distributed
+    from snnlab.engine.events import Event, RunStarted
     from snnlab.engine.trainer import train
 
     ctx = distributed.setup(cpu=cfg.train.device == "cpu")
@@ -201,11 +202,18 @@ def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
     run_dir = run_dir if ctx.is_main else None
     writer = runs.RunWriter(run_dir) if run_dir is not None else None
     console = ConsoleSink(quiet=quiet) if run_dir is not None else None
+
+    def save_config(event: Event) -> None:
+        # The engine announces the run once it has loaded the checkpoint and accepted the config: only then
+        # may a resume's changed config replace the one on disk.
+        if isinstance(event, RunStarted):
+            runs.write_config(run_dir.path, event.config)
+
     result = None
     try:
         result = train(
             cfg,
-            [sink for sink in (writer, console) if sink is not None],
+            [sink for sink in (save_config if ckpt and run_dir else None, writer, console) if sink is not None],
             stop=stop,
             run_dir=run_dir.path if run_dir is not None else None,
             resume=ckpt,

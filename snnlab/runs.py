@@ -301,8 +301,6 @@ class RunWriter:
       events of deleted probes stay in ``events.jsonl`` with a ``path`` that no longer exists;
       :func:`load_probe` reports that clearly.
     - ``summary.json`` is rewritten atomically on run start, each epoch, and at the end.
-    - ``config.yaml`` is rewritten atomically on run start from the config the engine announces, so after
-      a resume it holds the config the run continued with.
     """
 
     def __init__(self, run_dir: RunDir | str | os.PathLike[str], max_probes: int = MAX_PROBES) -> None:
@@ -320,10 +318,6 @@ class RunWriter:
     def __call__(self, event: Event) -> None:
         if isinstance(event, ProbeRecorded) and event.layers:
             event.path = self._save_probe(event)
-        if isinstance(event, RunStarted) and isinstance(event.config, dict) and event.config:
-            # The engine announces a run once its checkpoint (if any) is loaded and the config accepted:
-            # only then may a resume's changed config replace the one on disk.
-            write_config(self.run_dir.path, event.config)
         self._append(event)
         self._update_summary(event)
         if isinstance(event, (RunFinished, RunFailed)):
