@@ -23,6 +23,7 @@ from typing import Annotated
 import typer
 
 from snnlab import __version__
+from snnlab.engine.resume import RESUMABLE  # torch-free: the --resume help lists it
 
 
 class Exit(enum.IntEnum):
@@ -89,7 +90,12 @@ def run(
         list[str] | None, typer.Option("--set", "-s", help="Override a config value, e.g. train.lr=1e-3.")
     ] = None,
     resume: Annotated[
-        str | None, typer.Option("--resume", help="Continue a stopped run (its directory or name).")
+        str | None,
+        typer.Option(
+            "--resume",
+            help="Continue a stopped or killed run (its directory or name) from its last checkpoint; --set may "
+            f"change only {', '.join(RESUMABLE)} (a key covers the keys under it).",
+        ),
     ] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only epoch lines and the summary.")] = False,
@@ -103,53 +109,78 @@ def run(
     if device:
         overrides.append(f"train.device={device}")
     main_rank = distributed.from_env().is_main  # torchrun: only rank 0 writes the run directory
+    lock = None
     try:
         if resume:
-            run_dir, cfg, ckpt = _resume_target(resume, preset, overrides, write=main_rank)
+            run_dir, cfg, ckpt, lock = _resume_target(resume, preset, overrides, write=main_rank)
         elif preset:
             cfg = cfgmod.load_config(cfgmod.find_preset(preset), overrides)
             run_dir = runs.RunDir(cfg.run.runs_dir, cfg.run.name, cfg.to_dict()) if main_rank else None
+            lock = runs.lock_run(run_dir.path) if run_dir is not None else None
             ckpt = None
         else:
             raise cfgmod.ConfigError("give a preset (see `snnlab presets`) or --resume RUN")
     except (cfgmod.ConfigError, runs.RunDirError) as exc:
         raise fail(str(exc)) from None
-    raise typer.Exit(int(_train(cfg, run_dir, ckpt, quiet)))
+    try:
+        code = _train(cfg, run_dir, ckpt, quiet)
+    finally:
+        if lock is not None:
+            lock.release()
+    raise typer.Exit(int(code))
 
 
 def _resume_target(resume: str, preset: str | None, overrides: list[str], write: bool = True):
+    """The run to continue, its new config, its checkpoint and (``write``: rank 0) the lock on it.
+
+    Everything that can refuse the resume is checked before anything in the run directory changes; the
+    new config reaches config.yaml only once the engine has loaded the checkpoint (``_train``).
+    """
     from snnlab import config as cfgmod
     from snnlab import runs
     from snnlab.engine import checkpoint
+    from snnlab.engine import resume as resumemod
 
     path = runs.find_run(Path("runs"), resume) if not Path(resume).is_dir() else Path(resume)
     run_dir = runs.RunDir.open(path)
-    source = cfgmod.find_preset(preset) if preset else run_dir.config_path
-    cfg = cfgmod.load_config(source, overrides)
+    lock = runs.lock_run(run_dir.path, record=False) if write else None
     try:
-        ckpt, state, note = checkpoint.latest(run_dir.checkpoints_dir)
-    except checkpoint.CheckpointError as exc:
-        raise cfgmod.ConfigError(str(exc)) from None
+        source = cfgmod.find_preset(preset) if preset else run_dir.config_path
+        cfg = cfgmod.load_config(source, overrides)
+        if not any((run_dir.checkpoints_dir / name).exists() for name in ("last.pt", "best.pt")):
+            raise cfgmod.ConfigError(
+                f"{run_dir.path.name} has no checkpoint to continue from: it ended before its first one "
+                f"(written every run.checkpoint_every epochs, every run.checkpoint_steps steps if set, and when "
+                f"stopped with Ctrl-C); start it anew with: "
+                f"snnlab run {run_dir.config_path}"
+            )
+        try:
+            ckpt, state, note = checkpoint.latest(run_dir.checkpoints_dir)
+            resumemod.check(state.get("config"), cfg.to_dict())
+        except (checkpoint.CheckpointError, resumemod.ResumeRefused) as exc:
+            raise cfgmod.ConfigError(str(exc)) from None
+        done = state["progress"]["epoch"]
+        if done >= cfg.train.epochs and state["progress"]["batch"] == 0:
+            raise cfgmod.ConfigError(
+                f"{run_dir.path.name} already finished {done} of {cfg.train.epochs} epochs; "
+                f"continue with --set train.epochs={done + 1}"
+            )
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     if note and write:
         _line(f"snnlab: {note}", sys.stderr)
-    done = state["progress"]["epoch"]
-    if done >= cfg.train.epochs and state["progress"]["batch"] == 0:
-        raise cfgmod.ConfigError(
-            f"{run_dir.path.name} already finished {done} of {cfg.train.epochs} epochs; "
-            f"continue with --set train.epochs={done + 1}"
-        )
-    if write:
-        # Atomically: under torchrun the other ranks may be reading this file right now.
-        tmp = run_dir.config_path.with_name(f".{run_dir.config_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(cfgmod.dump_yaml(cfg))
-        os.replace(tmp, run_dir.config_path)
-    return run_dir, cfg, ckpt
+    if lock is not None:
+        lock.record_pid()
+    return run_dir, cfg, ckpt, lock
 
 
 def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
     from snnlab import runs
     from snnlab.console import ConsoleSink, print_summary
     from snnlab.engine import distributed
+    from snnlab.engine.events import Event, RunStarted
     from snnlab.engine.trainer import train
 
     ctx = distributed.setup(cpu=cfg.train.device == "cpu")
@@ -173,11 +204,18 @@ def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
     run_dir = run_dir if ctx.is_main else None
     writer = runs.RunWriter(run_dir) if run_dir is not None else None
     console = ConsoleSink(quiet=quiet) if run_dir is not None else None
+
+    def save_config(event: Event) -> None:
+        # The engine announces the run once it has loaded the checkpoint and accepted the config: only then
+        # may a resume's changed config replace the one on disk.
+        if isinstance(event, RunStarted):
+            runs.write_config(run_dir.path, event.config)
+
     result = None
     try:
         result = train(
             cfg,
-            [sink for sink in (writer, console) if sink is not None],
+            [sink for sink in (save_config if ckpt and run_dir else None, writer, console) if sink is not None],
             stop=stop,
             run_dir=run_dir.path if run_dir is not None else None,
             resume=ckpt,
@@ -194,6 +232,9 @@ def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
         _line(f"snnlab: error{'' if ctx.is_main else f' (rank {ctx.rank})'}: {result.error}", sys.stderr)
         if run_dir is not None:
             _line(f"run directory: {run_dir.path}", sys.stderr)
+            if result.reason == "nan_loss" and (run_dir.checkpoints_dir / "last.pt").exists():
+                _line(f"continue from the last checkpoint with: snnlab run --resume {run_dir.path} "
+                      f"--set train.lr={cfg.train.lr / 2:g}", sys.stderr)  # fmt: skip
         return Exit.USAGE if result.reason in ("data", "config", "device") else Exit.FAILED
     if run_dir is not None:
         try:

@@ -505,6 +505,9 @@ class RunConfig(_Section):
     name: str = Field("run", description="run name; the directory is <runs_dir>/<name>-<timestamp>")
     runs_dir: str = Field("runs", description="folder holding run directories")
     checkpoint_every: PositiveInt = Field(1, description="epochs between checkpoints")
+    checkpoint_steps: PositiveInt | None = Field(
+        None, description="also checkpoint every this many optimizer steps within an epoch (null: only at epoch ends)"
+    )
     eval_every: PositiveInt = Field(1, description="epochs between evaluations on the test split")
     log_every: PositiveInt = Field(1, description="optimizer steps between logged training metrics")
     probes: ProbeConfig = Field(default_factory=ProbeConfig, description="membrane / spike recording")

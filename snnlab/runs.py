@@ -8,8 +8,10 @@ Layout (see ARCHITECTURE.md)::
       probes/         membrane/spike recordings, bounded in number
       checkpoints/    written by the engine's checkpoint module
       summary.json    status, best/last metrics, timings, device (replaced atomically)
+      .lock           held (flock) by the one process training in the folder; holds its pid
 
 Writing: :class:`RunDir` creates or reopens the folder; :class:`RunWriter` is the sink that fills it.
+:func:`lock_run` keeps a second process (a resume, the lab) from training in a folder already in use.
 Reading: :func:`read_events`, :func:`follow_events` (live runs), :func:`list_runs`, :func:`find_run`,
 :func:`load_probe` and :func:`metric_history`. This module stays free of textual/rich so the engine side,
 the CLI and the TUI can all use it; torch is imported only where probes are saved or loaded.
@@ -22,6 +24,7 @@ import math
 import os
 import re
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -46,6 +49,7 @@ from snnlab.engine.files import WriteError, atomic_write
 CONFIG_FILE = "config.yaml"
 EVENTS_FILE = "events.jsonl"
 SUMMARY_FILE = "summary.json"
+LOCK_FILE = ".lock"
 SWEEP_FILE = "sweep.yaml"  # marks a folder of runs made by `snnlab sweep` (see sweep.py)
 PROBES_DIR = "probes"
 CHECKPOINTS_DIR = "checkpoints"
@@ -60,6 +64,10 @@ class RunDirError(Exception):
 
 class RunNotFoundError(RunDirError):
     """``find_run`` could not resolve a name to exactly one run."""
+
+
+class RunInUseError(RunDirError):
+    """Another process is training in the run directory (:func:`lock_run`)."""
 
 
 # --------------------------------------------------------------------------------------------- layout
@@ -173,6 +181,86 @@ class RunDir:
 
     def __fspath__(self) -> str:
         return str(self._path)
+
+
+class RunLock:
+    """The claim of one process on a run directory: an exclusive ``flock`` on its ``.lock`` file.
+
+    The OS drops the lock when the process ends in any way (SIGKILL, out of memory), so a killed run can
+    be resumed at once, and a stale pid left in the file means nothing. The descriptor is not inherited
+    by child processes (Python's default), so a spawned helper never keeps a dead run locked.
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+
+    def record_pid(self) -> None:
+        """Write this process's pid into the lock file, for the message a second process gets."""
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"{os.getpid()}\n".encode("ascii"), 0)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lock_run(path: str | os.PathLike[str], *, record: bool = True) -> RunLock:
+    """Claim the run directory ``path`` for training in this process, until :meth:`RunLock.release`
+    or the process ends. Only the process that writes the folder takes it (rank 0 under torchrun).
+    ``record=False`` leaves the file's content alone (a resume that may still be refused, untouched).
+
+    Raises:
+        RunInUseError: another live process holds it (the message names its pid).
+        RunDirError: the lock file cannot be created.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise RunDirError(f"cannot write to run directory {path}: {_os_reason(e)}") from None
+    if sys.platform != "win32":  # no flock there: runs are not guarded against a second process
+        import fcntl
+
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip()
+            os.close(fd)
+            # The holder writes its pid only once it has accepted the run; until then the file may still
+            # name a process that held it before (and is gone).
+            known = holder.isdigit() and not _process_gone(int(holder), socket.gethostname())
+            who = f"process {holder}" if known else "another process"
+            raise RunInUseError(
+                f"run {path.name} is in use: {who} is training in it; wait for it to end or stop it "
+                "(Ctrl-C, or x in the lab) first"
+            ) from None
+    lock = RunLock(path, fd)
+    if record:
+        lock.record_pid()
+    return lock
+
+
+def write_config(run_path: str | os.PathLike[str], config: dict[str, Any]) -> None:
+    """Replace the run's ``config.yaml`` atomically: other processes (torchrun ranks, readers) may be
+    opening it at that moment."""
+    path = Path(run_path) / CONFIG_FILE
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            yaml.safe_dump(config, f, sort_keys=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:

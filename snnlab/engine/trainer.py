@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from snnlab.engine import allocator, checkpoint, distributed, losses
+from snnlab.engine import allocator, checkpoint, distributed, losses, resume
 from snnlab.engine.data import DataError, Split, batches, load_dataset
 from snnlab.engine.encoders import encode
 from snnlab.engine.events import (
@@ -275,6 +275,11 @@ class Session:
         }
 
     def restore(self, state: dict[str, Any]) -> _Progress:
+        """Continue from a checkpoint; changes the config makes to it must be ones ``resume`` allows."""
+        try:
+            changes = resume.check(state.get("config"), self.config.to_dict())
+        except resume.ResumeRefused as exc:
+            raise TrainingError(str(exc), "config") from None
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -283,6 +288,8 @@ class Session:
             raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {first}") from None
         if self.scheduler and state.get("scheduler"):
             self.scheduler.load_state_dict(state["scheduler"])
+        # Loading brought back the old hyper-parameters along with the optimizer's state.
+        resume.apply(changes, self.optimizer, self.scheduler)
         checkpoint.restore_rng(state["rng"])
         self.encoder_generator.set_state(state["encoder_rng"].cpu())  # a CPU byte tensor for any device
         return _Progress(**state["progress"])
@@ -439,6 +446,11 @@ def _fit(
                 )
             if t.max_steps and p.step >= t.max_steps:
                 break
+            steps = cfg.run.checkpoint_steps
+            if ckpt_dir is not None and steps and p.step % steps == 0 and b < batches_per_epoch:
+                # Within a long epoch, so that a run killed outright loses at most these steps; the epoch's
+                # end writes its own checkpoint below.
+                checkpoint.save(ckpt_dir / "last.pt", session.state(p))
         if session.scheduler:
             session.scheduler.step()
         last_epoch = epoch == t.epochs or bool(t.max_steps and p.step >= t.max_steps)

@@ -87,6 +87,20 @@ def run_training(
     Shared by the child process and the thread mode. Anything the engine does not turn into a
     RunFailed itself (a bug, an import error) still ends as one, in the queue and in the run directory.
     """
+    from snnlab.runs import RunDirError, lock_run
+
+    try:
+        lock = lock_run(run_path)  # the same claim `snnlab run` takes: one training process per run directory
+    except RunDirError as exc:
+        put(RunFailed(error=str(exc), reason="config"))  # the folder is someone else's: write nothing there
+        return
+    with lock:
+        _train_into(config_data, run_path, put, stop, pause)
+
+
+def _train_into(
+    config_data: dict[str, Any], run_path: str, put: Callable[[Event], None], stop: Any, pause: Any
+) -> None:
     from snnlab.runs import RunWriter
 
     writer = RunWriter(run_path)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from snnlab.tui.metrics import Downsampled, RunMetrics
@@ -49,3 +52,30 @@ def test_replay_source_hands_out_events_in_order():
         assert len(chunk) <= 10
         drained += chunk
     assert drained == events and source.failure() is None
+
+
+def test_the_lab_worker_takes_the_run_directory_lock_like_snnlab_run(tmp_path, tiny):
+    from snnlab.engine.events import RunFailed
+    from snnlab.runs import RunDir, RunInUseError, lock_run
+    from snnlab.tui.worker import TrainingJob, run_training
+
+    run = RunDir(tiny["run"]["runs_dir"], "tiny", tiny)
+    with lock_run(run.path):  # another process is training here: the worker writes nothing
+        got: list = []
+        run_training(tiny, str(run.path), got.append, None, None)
+        assert len(got) == 1 and isinstance(got[0], RunFailed) and "is in use" in got[0].error
+        assert run.events_path.read_text() == ""
+
+    job = TrainingJob(tiny, run.path, mode="thread")
+    job.pause()  # holds the run between two batches
+    job.start()
+    try:
+        deadline = time.time() + 60
+        while '"event": "run_started"' not in run.events_path.read_text():
+            assert time.time() < deadline and job.alive(), job.drain()
+            time.sleep(0.02)
+        with pytest.raises(RunInUseError, match=f"run {run.name} is in use: process {os.getpid()} is training"):
+            lock_run(run.path)
+    finally:
+        job.close()
+    lock_run(run.path).release()  # released when the training ended
