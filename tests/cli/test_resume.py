@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 
+from snnlab.engine import checkpoint
 from tests.cli.test_cli import only_run, snnlab, write
 
 
@@ -70,7 +71,7 @@ def test_refused_resumes_leave_the_run_untouched_and_a_changed_lr_is_applied(tmp
     assert out.returncode == 0, out.stderr
     lrs = {e["epoch"]: e["lr"] for e in events(run) if e["event"] == "step"}
     assert lrs == {1: 0.002, 2: 0.002, 3: 0.5}
-    state = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
+    state = checkpoint.load(run / "checkpoints" / "last.pt")
     assert {group["lr"] for group in state["optimizer"]["param_groups"]} == {0.5}
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["lr"] == 0.5
 
@@ -124,14 +125,14 @@ def test_a_run_killed_at_a_random_point_resumes_to_the_weights_of_an_uninterrupt
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     run = only_run(killed)
-    progress = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)["progress"]
+    progress = checkpoint.load(run / "checkpoints" / "last.pt")["progress"]
     done = (progress["epoch"], progress["batch"])
     assert done < (6, 0), delay
 
     out = snnlab("run", "--resume", str(run), "-q", cwd=killed)  # at once: the OS released the dead run's lock
     assert out.returncode == 0, (delay, out.stderr)
-    a = torch.load(only_run(straight) / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
-    b = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
+    a = checkpoint.load(only_run(straight) / "checkpoints" / "last.pt")
+    b = checkpoint.load(run / "checkpoints" / "last.pt")
     assert a["model"].keys() == b["model"].keys()
     for name, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][name]), (name, delay, done)

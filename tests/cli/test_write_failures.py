@@ -217,6 +217,7 @@ def test_resume_never_runs_a_planted_pickle(tmp_path, tiny_config_dict, monkeypa
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.splitlines() == [
         f"snnlab: error: {run / 'checkpoints' / 'last.pt'}: holds Python objects, not just tensors and plain values, "
-        f"and {run / 'checkpoints' / 'best.pt'}: written by an older snnlab without a checksum; start the run anew"
+        f"and {run / 'checkpoints' / 'best.pt'}: holds Python objects, not just tensors and plain values; "
+        "start the run anew"
     ]
     assert checkpoint.FORMAT == "snnlab-checkpoint-2"
