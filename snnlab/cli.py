@@ -17,8 +17,9 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -399,9 +400,9 @@ def _open_lab(preset: str | None, overrides: list[str]) -> None:
     from snnlab import config as cfgmod
 
     try:
-        cfg = cfgmod.load_config(cfgmod.find_preset(preset), overrides) if preset or overrides else None
-        if cfg is None and overrides:
+        if overrides and not preset:
             raise cfgmod.ConfigError("--set needs a preset: snnlab lab PRESET --set KEY=VALUE")
+        cfg = cfgmod.load_config(cfgmod.find_preset(preset), overrides) if preset else None
     except cfgmod.ConfigError as exc:
         raise fail(str(exc)) from None
     _run_lab(preset=preset, config=cfg)
@@ -423,7 +424,7 @@ def _run_lab(**options) -> None:
 
 
 def main() -> None:
-    entry = app
+    entry: Callable[[], Any] = app
     torchrun_worker = "TORCHELASTIC_RUN_ID" in os.environ
     if torchrun_worker:
         # Started by torchrun: an uncaught error on any rank is recorded for the launcher to show.

@@ -190,7 +190,7 @@ class ConsoleSink:
                 console=console,
             )
             self._progress.start()
-        fields = {
+        fields: dict[str, Any] = {
             "epoch": f"{event.epoch}/{self._epochs}" if self._epochs else str(event.epoch),
             "loss": f"{event.loss:.3f}",
             "acc": _pct(event.accuracy),

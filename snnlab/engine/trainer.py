@@ -19,7 +19,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import torch
 
@@ -209,7 +209,7 @@ class Session:
         split = split or self.test_split
         self.model.eval()
         generator = torch.Generator(device=self.device).manual_seed(self.config.train.seed + 1)
-        loss_sum, correct = 0.0, 0
+        loss_sum, correct = 0.0, 0.0
         rates = {block.name: 0.0 for block in self.model.blocks if block.neuron is not None}
         for x, y in batches(split, self.config.data.batch_size, shuffle=False):
             inputs = self.encode(x, generator)  # the whole batch, so every rank draws the same spikes
@@ -252,7 +252,7 @@ class Session:
             count = spk.shape[2]
             neurons = torch.linspace(0, count - 1, min(cfg.neurons, count)).long()
             raster = torch.linspace(0, count - 1, min(4096, count)).long()
-            neuron = self.model.blocks[[b.name for b in self.model.blocks].index(name)].neuron
+            neuron = next(b.neuron for b in self.model.blocks if b.name == name and b.neuron is not None)
             layers[name] = {
                 "membrane": mem[:, :, neurons].float().cpu(),
                 "spikes": spk[:, :, neurons].to(torch.uint8).cpu(),
@@ -325,6 +325,7 @@ def train(
     progress = _Progress()
     device = "?"
     session = None
+    status: Literal["completed", "stopped"]
     try:
         session = Session(config, ctx=ctx)
         device = _device_name(session)
@@ -409,8 +410,8 @@ def _fit(
                 local = [loss.item() * len(y), correct]
             else:  # a last batch smaller than the world: this rank only joins the gradient average
                 loss, correct, local = out.membrane.sum() * 0.0, 0, [0.0, 0]
-            loss_sum, correct = distributed.all_reduce_sum(local, session.device)
-            loss_value, correct = loss_sum / batch_size, int(correct)
+            loss_sum, correct_sum = distributed.all_reduce_sum(local, session.device)
+            loss_value, correct = loss_sum / batch_size, int(correct_sum)
             if not math.isfinite(loss_value):
                 raise TrainingError(
                     f"loss became {loss_value} at epoch {epoch}, step {p.step + 1}; lower train.lr or set "

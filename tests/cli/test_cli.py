@@ -174,3 +174,9 @@ def test_a_reader_that_goes_away_does_not_end_the_run(tmp_path, tiny_config_dict
     assert proc.wait(timeout=120) == 0
     summary = json.loads((only_run(tmp_path) / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_done"] == 2
+
+
+def test_lab_with_set_but_no_preset_says_what_is_missing(tmp_path):
+    out = snnlab("lab", "--set", "train.lr=0.1", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "snnlab: error: --set needs a preset: snnlab lab PRESET --set KEY=VALUE"
