@@ -426,6 +426,12 @@ class SnnLabApp(App[None]):
             return True if (self.config is not None and not self.busy) or (self.job and self.job.paused) else None
         return True
 
+    def refresh_bindings(self) -> None:
+        # The form and the training job post messages that refresh the footer; one handled while the app
+        # shuts down (typing, then quitting at once) finds its screens already gone, and Textual raises.
+        if self.screen_stack:
+            super().refresh_bindings()
+
     def palette_commands(self) -> list[Command]:
         """The command palette's entries: what makes sense now, presets and recent runs."""
         return palette_commands(self)

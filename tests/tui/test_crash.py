@@ -119,3 +119,18 @@ async def test_brackets_the_user_types_are_shown_as_typed_not_read_as_markup(tin
         await pilot.pause(0.3)
         assert "[runs]" in str(lab.screen.query_one("#dialog-title", Static).render())
         assert lab.crash is None
+
+
+@pytest.mark.asyncio
+async def test_a_message_handled_while_the_lab_shuts_down_does_not_crash_it(tiny):
+    """Found by the monkey: a value typed just before the lab closed posted a config change that was handled
+    after the screens were gone, and refreshing the footer raised ScreenStackError."""
+    from snnlab.tui.app import make_app
+    from snnlab.tui.widgets.config_form import ConfigForm
+
+    lab = make_app(config=tiny)
+    async with lab.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+    assert not lab.screen_stack
+    lab._config_changed(ConfigForm.Changed(None, "data.batch_size: must be > 0"))
+    assert lab.config is None
