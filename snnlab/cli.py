@@ -1,6 +1,6 @@
 """The ``snnlab`` command. Thin: parses, calls config and engine, maps failures to exit codes.
 
-Exit codes: 0 ok, 1 the run failed, 2 usage / config / data error, 130 interrupted (Ctrl-C).
+Exit codes: 0 ok, 1 the run failed or the lab crashed, 2 usage / config / data error, 130 interrupted (Ctrl-C).
 Errors go to stderr as one line; ``--debug`` shows the traceback as well.
 
 Under ``torchrun --nproc_per_node N -m snnlab run PRESET`` every rank trains its share of each batch;
