@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import ast
-import importlib
 import inspect
-import pkgutil
 import re
 import sys
 from typing import Any
@@ -13,11 +11,10 @@ from typing import Any
 import pytest
 import typer
 from textual.app import App
-from textual.dom import DOMNode
 
-import snnlab.tui
 from snnlab import cli
 from snnlab.tui import app as app_module
+from tests.tui.conftest import lab_classes
 
 
 class _Terminal:
@@ -61,15 +58,6 @@ def test_a_crash_of_the_lab_exits_1_with_one_line_and_the_traceback_in_a_log(tin
     assert "in broken_help" in text and "textual " in text
 
 
-def _lab_classes() -> list[type[DOMNode]]:
-    found = []
-    for info in pkgutil.walk_packages(snnlab.tui.__path__, "snnlab.tui."):
-        module = importlib.import_module(info.name)
-        found += [c for c in vars(module).values()
-                  if inspect.isclass(c) and issubclass(c, DOMNode) and c.__module__ == info.name]  # fmt: skip
-    return found
-
-
 # Textual attributes a widget is meant to set on itself.
 MEANT_TO_BE_SET = {"border_title", "border_subtitle"}
 
@@ -78,7 +66,7 @@ def test_the_labs_classes_do_not_reuse_textuals_names_for_their_own_state():
     """``self.focused = text`` on a screen or ``self.watch = flag`` replaced what Textual itself reads (the focused
     widget, the watch() method): the lab crashed on the next key. Names Textual defines are not for lab state."""
     clashes = []
-    for cls in _lab_classes():
+    for cls in lab_classes():
         base = next(b for b in cls.__mro__ if b.__module__.split(".")[0] == "textual")
         taken = set(dir(base)) | set(vars(App()) if issubclass(base, App) else ())
         for node in ast.walk(ast.parse(inspect.getsource(cls))):
@@ -87,7 +75,7 @@ def test_the_labs_classes_do_not_reuse_textuals_names_for_their_own_state():
                     and node.attr not in vars(cls)):  # fmt: skip
                 clashes.append(f"{cls.__module__}.{cls.__name__}.{node.attr} (Textual's {base.__name__}.{node.attr})")
     assert not clashes, clashes
-    assert len(_lab_classes()) > 10  # the walk found the lab
+    assert len(lab_classes()) > 10  # the walk found the lab
 
 
 @pytest.mark.asyncio

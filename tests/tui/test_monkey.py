@@ -16,16 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.binding import Binding
 from textual.widgets import Input
 
 from snnlab.runs import RunDir, RunWriter
 from snnlab.tui.app import SnnLabApp, make_app
-from snnlab.tui.screens.dialogs import RunsScreen
-from snnlab.tui.screens.help import HelpScreen
 from snnlab.tui.screens.main import PANES
-from snnlab.tui.widgets.inside_pane import InsidePane
-from snnlab.tui.widgets.slider import Slider
-from tests.tui.conftest import fake_events
+from tests.tui.conftest import fake_events, lab_classes
 
 pytestmark = pytest.mark.asyncio
 
@@ -39,9 +36,10 @@ KEYS_PER_PANE = int(os.environ.get("SNNLAB_MONKEY_KEYS", "12"))
 def bound_keys() -> list[str]:
     """Every key the lab binds, on the app, its screens and its widgets, except quitting."""
     keys: set[str] = set()
-    for owner in (SnnLabApp, HelpScreen, RunsScreen, InsidePane, Slider):
+    for owner in lab_classes():
         for binding in owner.BINDINGS:
-            keys.update(k.strip() for k in binding.key.split(","))
+            key = binding.key if isinstance(binding, Binding) else binding[0]
+            keys.update(k.strip() for k in key.split(","))
     return sorted(keys - QUIT_KEYS)
 
 
