@@ -1,6 +1,7 @@
 """The lab under a monkey: hundreds of seeded random keys on every pane, at two terminal sizes, with a
-field focused and while a run trains. Whatever the keys do (open dialogs, type into fields, start,
-pause and stop runs, export), the lab must still be running at the end with no exception raised.
+field focused, while a run trains and while watching a run directory that is still being written.
+Whatever the keys do (open dialogs, type into fields, start, pause and stop runs, export), the lab must
+still be running at the end with no exception raised.
 
 A failure prints the seed and every key pressed; ``SNNLAB_MONKEY_SEED=N`` replays one seed, and
 ``SNNLAB_MONKEY_KEYS=N`` presses N keys per pane instead of the default.
@@ -30,7 +31,7 @@ QUIT_KEYS = {"q", "ctrl+q", "ctrl+c"}  # the one thing the monkey may not do
 MOVES = ["tab", "shift+tab", "up", "down", "left", "right", "enter", "escape", "space", "backspace", "home", "end",
          "pageup", "pagedown", "f1", "question_mark", "ctrl+p"]  # fmt: skip
 TYPED = [c for c in string.ascii_letters + string.digits + string.punctuation + "é" if c not in QUIT_KEYS]
-KEYS_PER_PANE = int(os.environ.get("SNNLAB_MONKEY_KEYS", "12"))
+KEYS_PER_PANE = int(os.environ.get("SNNLAB_MONKEY_KEYS", "15"))
 
 
 def bound_keys() -> list[str]:
@@ -107,39 +108,38 @@ def seed_for(default: int) -> int:
     return int(os.environ.get("SNNLAB_MONKEY_SEED", default))
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
-async def test_random_keys_on_every_pane_do_not_crash_the_lab(tiny, tmp_path, monkeypatch, size):
+async def focus_fields(monkey: Monkey, rounds: int, count: int) -> None:
+    """Focus a random field of the Network pane, then press ``count`` keys; ``rounds`` times."""
+    app = monkey.app
+    for _ in range(rounds):
+        while len(app.screen_stack) > 1:
+            app.pop_screen()
+        app.main.show_pane("network", focus=False)
+        await monkey.pilot.pause()
+        fields = [i for i in app.main.query(Input) if i.display and i.region.area]
+        target = monkey.rng.choice(fields)
+        target.focus()
+        monkey.pressed.append(f"<focus {target.name}>")
+        await monkey.press(count)
+
+
+async def test_random_keys_on_every_pane_and_in_the_fields_at_80x24(tiny, tmp_path, monkeypatch):
     app = monkey_app(tiny, tmp_path, monkeypatch)
-    async with app.run_test(size=size) as pilot:
-        monkey = Monkey(app, pilot, seed_for(size[0]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        monkey = Monkey(app, pilot, seed_for(80))
         await monkey.on_every_pane(KEYS_PER_PANE)
+        await focus_fields(monkey, 2, KEYS_PER_PANE)
         monkey.check()
 
 
-async def test_random_keys_with_a_field_focused_do_not_crash_the_lab(tiny, tmp_path, monkeypatch):
-    app = monkey_app(tiny, tmp_path, monkeypatch)
-    async with app.run_test(size=(120, 36)) as pilot:
-        monkey = Monkey(app, pilot, seed_for(3))
-        for _ in range(3):
-            while len(app.screen_stack) > 1:
-                app.pop_screen()
-            app.main.show_pane("network", focus=False)
-            await pilot.pause()
-            fields = [i for i in app.main.query(Input) if i.display and i.region.area]
-            target = monkey.rng.choice(fields)
-            target.focus()
-            monkey.pressed.append(f"<focus {target.name}>")
-            await monkey.press(KEYS_PER_PANE)
-        monkey.check()
-
-
-async def test_random_keys_while_a_run_trains_do_not_crash_the_lab(tiny, tmp_path, monkeypatch):
-    app = monkey_app(tiny, tmp_path, monkeypatch, epochs=3)
+async def test_random_keys_on_every_pane_and_in_the_fields_while_a_run_trains_at_120x36(tiny, tmp_path, monkeypatch):
+    app = monkey_app(tiny, tmp_path, monkeypatch, epochs=3)  # the real thing: training in a child process
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("2", "s")
         assert app.job is not None  # the monkey starts while the child is still starting up: that counts too
-        monkey = Monkey(app, pilot, seed_for(4))
+        monkey = Monkey(app, pilot, seed_for(120))
         await monkey.on_every_pane(KEYS_PER_PANE)
+        await focus_fields(monkey, 2, KEYS_PER_PANE)
         monkey.check()
 
 
