@@ -74,11 +74,20 @@ class Monkey:
             await self.pilot.press(key)
             self.check()
 
+    async def close_screens(self) -> None:
+        """Back to the main screen the way a user gets there: escape closes every dialog, help and the palette.
+        (Popping the palette from outside would leave its search running, which no user can do.)"""
+        for _ in range(8):
+            if len(self.app.screen_stack) == 1:
+                return
+            self.pressed.append("escape")
+            await self.pilot.press("escape")
+            self.check()
+        raise AssertionError(f"escape does not close {self.app.screen!r} (seed {self.seed}); keys: {self.pressed}")
+
     async def on_pane(self, pane: str, count: int) -> None:
         """Back to the main screen, show ``pane``, and press ``count`` keys."""
-        while len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
-        await self.pilot.pause()
+        await self.close_screens()
         self.pressed.append(f"<pane {pane}>")
         self.app.main.show_pane(pane)
         await self.press(count)
@@ -112,8 +121,7 @@ async def focus_fields(monkey: Monkey, rounds: int, count: int) -> None:
     """Focus a random field of the Network pane, then press ``count`` keys; ``rounds`` times."""
     app = monkey.app
     for _ in range(rounds):
-        while len(app.screen_stack) > 1:
-            app.pop_screen()
+        await monkey.close_screens()
         app.main.show_pane("network", focus=False)
         await monkey.pilot.pause()
         fields = [i for i in app.main.query(Input) if i.display and i.region.area]
