@@ -1,6 +1,6 @@
 """The ``snnlab`` command. Thin: parses, calls config and engine, maps failures to exit codes.
 
-Exit codes: 0 ok, 1 the run failed, 2 usage / config / data error, 130 interrupted (Ctrl-C).
+Exit codes: 0 ok, 1 the run failed or the lab crashed, 2 usage / config / data error, 130 interrupted (Ctrl-C).
 Errors go to stderr as one line; ``--debug`` shows the traceback as well. Output piped into a reader that
 stops early (``| head``) ends the command quietly, with status 1 as click and Python's docs have it.
 
@@ -11,9 +11,11 @@ rank 0 alone creates and writes the run directory and prints progress.
 from __future__ import annotations
 
 import enum
+import io
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -414,13 +416,66 @@ def _run_lab(**options) -> None:
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise fail("the lab needs an interactive terminal; for headless training use `snnlab run PRESET`")
+    from rich.console import Console
+
     from snnlab.tui.app import make_app
 
     try:
         lab_app = make_app(**options)
     except (cfgmod.ConfigError, runs.RunDirError) as exc:
         raise fail(str(exc)) from None
+    # Textual prints an unhandled exception at exit, locals and all, over the user's shell, and run()
+    # returns as if nothing happened. Its report goes to the crash log instead, and the exit code says it.
+    report = io.StringIO()
+    lab_app.error_console = Console(file=report, markup=False, highlight=False, color_system=None, width=120)
     lab_app.run()
+    if lab_app.crash is None and not lab_app.return_code:
+        return
+    crash = lab_app.crash
+    what = "Textual reported an error"
+    if crash is not None:
+        first = (str(crash).strip().splitlines() or [""])[0]
+        what = f"{type(crash).__name__}: {first[:200]}" if first else type(crash).__name__
+    text = _crash_report(crash, report.getvalue())
+    log = _write_crash_log(text)
+    where = f"details in {log}" if log else "no log could be written"
+    _line(f"snnlab: the lab crashed ({what}); {where}", sys.stderr)
+    if log is None:
+        _line(text, sys.stderr)
+    raise typer.Exit(int(Exit.FAILED))
+
+
+def _crash_report(crash: BaseException | None, textual_report: str) -> str:
+    """What is known about a crash of the lab: versions, the command, the traceback and Textual's report."""
+    import platform
+
+    import textual
+
+    lines = [
+        f"snnlab {__version__} lab crashed at {time.strftime('%Y-%m-%d %H:%M:%S')} "
+        f"(Python {platform.python_version()}, textual {textual.__version__}, {platform.platform()})",
+        f"command: {' '.join(sys.argv)}",
+        "",
+    ]
+    if crash is not None:
+        lines += ["".join(traceback.format_exception(crash)), ""]
+    if textual_report.strip():
+        lines += ["Textual's report, with local variables:", textual_report]
+    return "\n".join(lines)
+
+
+def _write_crash_log(text: str) -> Path | None:
+    """Write ``text`` to a new file under the user's cache (else the temp folder); its path, or None."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "snnlab"
+    name = f"lab-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    for folder in (cache, Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text, encoding="utf-8")
+            return folder / name
+        except OSError:
+            continue
+    return None
 
 
 def main() -> None:

@@ -103,6 +103,14 @@ class SnnLabApp(App[None]):
         self._drawn: tuple[int, int, int] = (-1, -1, -1)
         self._probe_count = -1
         self.main = MainScreen(config_data, preset, watch=bool(watch or source))
+        self.crash: BaseException | None = None  # the first unhandled exception, which ended the app
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual's one door for an exception no handler caught (private, the same from 0.80 to 8.2):
+        # note it, so `snnlab` can exit 1 with one line instead of 0 after a traceback.
+        if self.crash is None:
+            self.crash = error
+        super()._handle_exception(error)
 
     # -- set up and tear down
 
@@ -156,7 +164,7 @@ class SnnLabApp(App[None]):
             if isinstance(event, RunFailed):
                 self.show_error("Training failed", event.error)
             elif isinstance(event, RunFinished):
-                self.notify(f"{self.view.name}: {event.status} after {event.epochs_done} epochs")
+                self.notify(f"{self.view.name}: {event.status} after {event.epochs_done} epochs", markup=False)
         if self.job is not None and self.job.ended:
             self._job_done()
 
@@ -330,7 +338,7 @@ class SnnLabApp(App[None]):
     @on(OverlayLoaded)
     def _overlay(self, message: OverlayLoaded) -> None:
         self.overlays = [o for o in self.overlays if o[0] != message.name] + [(message.name, message.metrics)]
-        self.notify(f"overlaid {message.name} on the Training plots")
+        self.notify(f"overlaid {message.name} on the Training plots", markup=False)
 
     @work(thread=True, group="sweep", exclusive=True, exit_on_error=False)
     def open_sweep(self, path: Path) -> None:
@@ -350,7 +358,7 @@ class SnnLabApp(App[None]):
         self.compare = message.entries
         self._drawn = (-1, -1, -1)
         self.main.show_pane("surrogates", focus=False)
-        self.notify(f"{message.name}: {len(message.entries)} runs")
+        self.notify(f"{message.name}: {len(message.entries)} runs", markup=False)
 
     def action_runs(self) -> None:
         def chosen(result: tuple[str, Path] | None) -> None:
@@ -408,7 +416,7 @@ class SnnLabApp(App[None]):
         except OSError as exc:
             self.show_error("Cannot export", str(exc))
             return
-        self.notify(f"saved {svg} and {csv_path}")
+        self.notify(f"saved {svg} and {csv_path}", markup=False)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen.for_app(self, [*self.BINDINGS, *InsidePane.BINDINGS]))
@@ -421,6 +429,12 @@ class SnnLabApp(App[None]):
         if action == "start":
             return True if (self.config is not None and not self.busy) or (self.job and self.job.paused) else None
         return True
+
+    def refresh_bindings(self) -> None:
+        # The form and the training job post messages that refresh the footer; one handled while the app
+        # shuts down (typing, then quitting at once) finds its screens already gone, and Textual raises.
+        if self.screen_stack:
+            super().refresh_bindings()
 
     def palette_commands(self) -> list[Command]:
         """The command palette's entries: what makes sense now, presets and recent runs."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import importlib
+import inspect
 import math
+import pkgutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -103,3 +106,17 @@ async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 6
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or condition}")
         await pilot.pause(0.05)
+
+
+def lab_classes() -> list[type]:
+    """Every Textual class (app, screens, widgets) that the lab defines."""
+    from textual.dom import DOMNode
+
+    import snnlab.tui
+
+    found: list[type] = []
+    for info in pkgutil.walk_packages(snnlab.tui.__path__, "snnlab.tui."):
+        module = importlib.import_module(info.name)
+        found += [c for c in vars(module).values()
+                  if inspect.isclass(c) and issubclass(c, DOMNode) and c.__module__ == info.name]  # fmt: skip
+    return found

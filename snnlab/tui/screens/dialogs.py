@@ -9,6 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
@@ -29,7 +30,7 @@ class ErrorDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box", classes="error-box"):
-            yield Label(f"[b]{self.title_text}[/]", id="dialog-title")
+            yield Label(Content.from_markup("[b]$title", title=self.title_text), id="dialog-title")
             yield Static(self.message, id="dialog-message", markup=False)
             with Horizontal(id="dialog-buttons"):
                 yield Button("OK", id="dialog-ok", variant="error")
@@ -50,7 +51,7 @@ class PathDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box"):
-            yield Label(f"[b]{self.title_text}[/]", id="dialog-title")
+            yield Label(Content.from_markup("[b]$title", title=self.title_text), id="dialog-title")
             yield Input(self.value, id="dialog-input", placeholder="path/to/config.yaml")
             with Horizontal(id="dialog-buttons"):
                 yield Button(self.action, id="dialog-ok", variant="primary")
@@ -85,7 +86,8 @@ class RunsScreen(ModalScreen[tuple[str, Path] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box", classes="runs-box"):
-            yield Label(f"[b]Runs in {self.runs_dir}/[/]  enter: open · o: overlay on the plots", id="dialog-title")
+            markup = "[b]Runs in $path/[/]  enter: open · o: overlay on the plots"  # a path may hold brackets
+            yield Label(Content.from_markup(markup, path=str(self.runs_dir)), id="dialog-title")
             table: DataTable[Any] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
             yield table
             with Horizontal(id="dialog-buttons"):
@@ -106,7 +108,8 @@ class RunsScreen(ModalScreen[tuple[str, Path] | None]):
         for path in self.sweeps:
             table.add_row(path.name, "sweep", "-", f"{run_count(path)} runs", "-", "-")
         if not self.infos and not self.sweeps:
-            self.query_one("#dialog-title", Label).update(f"[b]No runs in {self.runs_dir}/ yet[/]: press s to train")
+            title = Content.from_markup("[b]No runs in $path/ yet[/]: press s to train", path=str(self.runs_dir))
+            self.query_one("#dialog-title", Label).update(title)
         table.focus()
 
     def action_choose(self, what: str) -> None:

@@ -32,10 +32,10 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,question_mark,q,f1", "dismiss", "Close help", id="help.close")]
 
-    def __init__(self, bindings: list[tuple[str, str, str]], focused: str | None) -> None:
+    def __init__(self, bindings: list[tuple[str, str, str]], about: str | None) -> None:
         super().__init__(classes="dialog")
         self.rows = bindings
-        self.focused = focused
+        self.about = about  # not `focused`: that is the screen's own focused widget in Textual
 
     @classmethod
     def for_app(cls, app: App[Any], bindings: list[Any]) -> HelpScreen:
@@ -54,8 +54,8 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
-            if self.focused:
-                yield Static(Text.from_markup(f"[b]Focused:[/] {self.focused}"), id="help-focused")
+            if self.about:  # a description is plain text: brackets in it are not markup
+                yield Static(Text.assemble(("Focused:", "bold"), " ", self.about), id="help-focused")
             yield Static(Text.from_markup(PANES_HELP), id="help-panes")
             table = Table(title="Keys (ctrl+p: command palette)", title_justify="left", expand=True, box=None)
             table.add_column("key", style="bold cyan", no_wrap=True)

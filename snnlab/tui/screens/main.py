@@ -38,7 +38,7 @@ class MainScreen(Screen[None]):
         super().__init__(id="main")
         self.config_data = config_data
         self.preset = preset
-        self.watch = watch
+        self.watching = watch  # not `watch`: Textual's DOMNode.watch() is a method the framework calls
         self.active = "training" if watch else "network"
         self.layout_mode = "auto"  # auto | grid | single
         self.split = (50, 50)  # column and row shares of the grid, in percent
@@ -73,13 +73,13 @@ class MainScreen(Screen[None]):
         if self.layout_mode != "auto":
             return self.layout_mode
         width, height = self.app.size
-        min_width, min_height = WATCH_GRID_MIN if self.watch else GRID_MIN
+        min_width, min_height = WATCH_GRID_MIN if self.watching else GRID_MIN
         return "grid" if width >= min_width and height >= min_height else "single"
 
     def visible_panes(self) -> list[str]:
         if self.effective_layout == "single":
             return [self.active]
-        if self.watch:
+        if self.watching:
             return ["training", "inside"]
         return list(PANES)
 

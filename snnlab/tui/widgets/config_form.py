@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Collapsible, Input, Select, Static
@@ -106,7 +107,7 @@ class ConfigForm(Vertical):
             yield LayerEditor(self.data, id="layers")
             yield from self._section("train")
             yield from self._section("run")
-        yield Static("", id="form-hint")
+        yield Static("", id="form-hint", markup=False)
 
     def _section(self, section: str) -> ComposeResult:
         model = Config.model_fields[section].annotation
@@ -181,7 +182,7 @@ class ConfigForm(Vertical):
                     self.app.push_screen(ErrorDialog("Cannot load the config", str(exc)))
                     return
                 self.load(config.to_dict())
-                self.notify(f"loaded {path}")
+                self.notify(f"loaded {path}", markup=False)
 
         self.app.push_screen(PathDialog("Load a config (YAML)", "presets/", "Load"), chosen)
 
@@ -201,7 +202,7 @@ class ConfigForm(Vertical):
                 except OSError as exc:
                     self.app.push_screen(ErrorDialog("Cannot save", f"{path}: {exc.strerror or exc}"))
                     return
-                self.notify(f"saved {path}")
+                self.notify(f"saved {path}", markup=False)
 
         self.app.push_screen(PathDialog("Save the config as YAML", f"{config.run.name}.yaml", "Save"), chosen)
 
@@ -246,9 +247,9 @@ class ConfigForm(Vertical):
         status = self.query_one("#form-status", Static)
         if self.error:
             where = "" if target else " (not shown in the form)"
-            status.update(f"[b red]✗[/] {self.error}{where}")
+            status.update(Content.from_markup("[b red]✗[/] $error", error=f"{self.error}{where}"))
         else:
-            status.update("[b green]✓[/] valid config — [b]s[/] starts training")
+            status.update(Content.from_markup("[b green]✓[/] valid config — [b]s[/] starts training"))
         self.post_message(self.Changed(self.config, self.error))
         return self.config
 

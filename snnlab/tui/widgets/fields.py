@@ -109,7 +109,7 @@ class Field(Vertical):
         with Horizontal():
             yield Label(self.label, classes="field-label")
             yield self.editor
-        yield Static(self._error_text(), classes="field-error")
+        yield Static(self._error_text(), classes="field-error", markup=False)  # messages quote what was typed
 
     def _error_text(self) -> str:
         return f"↳ {self.error}" if self.error else ""

@@ -16,6 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import Button, Select, Static
 
 from snnlab.engine.events import ProbeRecorded
@@ -124,7 +125,7 @@ class InsidePane(Vertical, can_focus=True):
             self._loaded[message.key] = message.layers
             self.redraw()
         elif message.error:
-            self.query_one("#inside-sample", Static).update(f"[red]{message.error}[/]")
+            self.query_one("#inside-sample", Static).update(Content.from_markup("[red]$error", error=message.error))
 
     # -- drawing
 
