@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -28,7 +29,7 @@ def palette_commands(app: SnnLabApp) -> list[Command]:
         commands.append(("Resume training" if job.paused else "Pause training", "p", app.action_pause))
         commands.append(("Stop training", "stop and checkpoint (x)", app.action_stop))
     for key, label in PANES.items():
-        commands.append((f"Show the {label[2:]} pane", f"key {label[0]}", lambda k=key: app.action_pane(k)))
+        commands.append((f"Show the {label[2:]} pane", f"key {label[0]}", partial(app.action_pane, key)))
     commands += [
         ("Maximize / restore the pane", "z; escape restores", app.action_maximize_pane),
         ("Toggle grid / single pane layout", "l", app.action_toggle_layout),
@@ -42,8 +43,12 @@ def palette_commands(app: SnnLabApp) -> list[Command]:
         commands.append(("Clear overlays", "remove overlaid runs from the plots", app.clear_overlays))
     if job is None:
         for name, description in list_presets():
-            commands.append((f"Load preset {name}", description, lambda n=name: app.post_message(PresetChosen(n))))
+            commands.append((f"Load preset {name}", description, partial(_load_preset, app, name)))
     return commands
+
+
+def _load_preset(app: SnnLabApp, name: str) -> None:
+    app.post_message(PresetChosen(name))
 
 
 class LabCommands(Provider):

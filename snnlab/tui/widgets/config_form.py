@@ -111,6 +111,7 @@ class ConfigForm(Vertical):
 
     def _section(self, section: str) -> ComposeResult:
         model = Config.model_fields[section].annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel)  # every section is a pydantic model
         fields = flat_fields(model, f"{section}.")
         essential = [f for f in fields if f[0].split(".")[1] in ESSENTIAL[section]]
         essential.sort(key=lambda f: ESSENTIAL[section].index(f[0].split(".")[1]))

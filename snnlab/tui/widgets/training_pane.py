@@ -7,6 +7,7 @@ It only draws: :meth:`TrainingPane.draw` is called from the app's redraw timer w
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from rich.table import Table
@@ -112,7 +113,7 @@ class TrainingPane(Vertical):
     def on_mount(self) -> None:
         self.query_one("#train-summary", Static).border_title = "run"
 
-    def draw(self, m: RunMetrics, overlays: list[tuple[str, RunMetrics]] = ()) -> None:
+    def draw(self, m: RunMetrics, overlays: Sequence[tuple[str, RunMetrics]] = ()) -> None:
         """Redraw everything from ``m`` (and the overlaid runs, each in its own color)."""
         self.query_one("#train-progress", Static).update(progress_line(m))
         loss, acc = loss_series(m), accuracy_series(m)
