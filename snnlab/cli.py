@@ -107,8 +107,7 @@ def run(
             run_dir, cfg, ckpt = _resume_target(resume, preset, overrides, write=main_rank)
         elif preset:
             cfg = cfgmod.load_config(cfgmod.find_preset(preset), overrides)
-            run_dir = runs.RunDir(cfg.run.runs_dir, cfg.run.name, cfg.to_dict()) if main_rank else None
-            ckpt = None
+            run_dir, ckpt = None, None  # created by _train once the run can start
         else:
             raise cfgmod.ConfigError("give a preset (see `snnlab presets`) or --resume RUN")
     except (cfgmod.ConfigError, runs.RunDirError) as exc:
@@ -148,9 +147,19 @@ def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
     from snnlab import runs
     from snnlab.console import ConsoleSink, print_summary
     from snnlab.engine import distributed
-    from snnlab.engine.trainer import train
+    from snnlab.engine.trainer import TrainingError, prepare, train
 
     ctx = distributed.setup(cpu=cfg.train.device == "cpu")
+    # The pre-flight (device, data, model) runs before a new run directory exists: a run that cannot start
+    # leaves none behind.
+    try:
+        session = prepare(cfg, ctx)
+        if run_dir is None and ckpt is None and ctx.is_main:
+            run_dir = runs.RunDir(cfg.run.runs_dir, cfg.run.name, cfg.to_dict())
+    except (TrainingError, runs.RunDirError) as exc:
+        distributed.teardown(together=False)
+        _line(f"snnlab: error{'' if ctx.is_main else f' (rank {ctx.rank})'}: {exc}", sys.stderr)
+        return Exit.USAGE if getattr(exc, "reason", "config") in ("data", "config", "device") else Exit.FAILED
     stop = threading.Event()
     first_interrupt: float | None = None
 
@@ -181,6 +190,7 @@ def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
             resume=ckpt,
             run_name=run_dir.name if run_dir is not None else None,
             ctx=ctx,
+            session=session,
         )
     finally:
         signal.signal(signal.SIGINT, previous)
