@@ -615,6 +615,11 @@ class Config(_Section):
         cannot normalise), else 1. The trainer leaves out a last batch smaller than this."""
         return 2 if _batchnorm_of_one(self) is not None else 1
 
+    def parameter_count(self) -> int:
+        """Trained parameters of the network this config builds: the count that
+        :data:`snnlab.engine.shapes.MAX_PARAMETERS` bounds."""
+        return sum(_layer_parameters(self, _walk(self)))
+
     def batch_values(self) -> int:
         """Values one training batch holds over all time steps, from the input through every layer: the
         estimate that :data:`snnlab.engine.shapes.MAX_BATCH_VALUES` bounds."""
@@ -721,10 +726,7 @@ def _check_network(cfg: Config) -> None:
         raise _fail(f"the output layer gives {list(shape)} but {d.dataset} needs [{facts.classes}], one per class: "
                     f"end with a linear layer of {facts.classes} out_features", f"model.layers.{last}")  # fmt: skip
 
-    params = []
-    for i, (layer, spec) in enumerate(zip(layers, cfg.model.layer_specs(), strict=True)):
-        count = shapes.layer_parameters(layer.type, spec, walked[i][0])
-        params.append(count + (shapes.neuron_parameters(spec["neuron"], walked[i + 1][0]) if "neuron" in spec else 0))
+    params = _layer_parameters(cfg, walked)
     total = sum(params)
     if total > shapes.MAX_PARAMETERS:
         i = max(range(len(params)), key=params.__getitem__)
@@ -752,6 +754,15 @@ def _check_network(cfg: Config) -> None:
         if train < 2:
             key = "data.train_size" if d.train_size else "data.synthetic.samples"
             raise _fail(f"must be at least 2: {why} (got {train})", key)
+
+
+def _layer_parameters(cfg: Config, walked: list[tuple[tuple[int, ...], int | None]]) -> list[int]:
+    """Trained parameters of each layer and the neuron after it, given the shapes :func:`_walk` found."""
+    params = []
+    for i, (layer, spec) in enumerate(zip(cfg.model.layers, cfg.model.layer_specs(), strict=True)):
+        count = shapes.layer_parameters(layer.type, spec, walked[i][0])
+        params.append(count + (shapes.neuron_parameters(spec["neuron"], walked[i + 1][0]) if "neuron" in spec else 0))
+    return params
 
 
 def _time_key(cfg: Config) -> str:
@@ -973,6 +984,10 @@ def _parse_yaml(text: str) -> tuple[Any, dict[tuple, int]]:
         raise _Refused(exc.problem or exc.context or "cannot parse", mark.line + 1 if mark else None, True) from None
     except yaml.YAMLError as exc:
         raise _Refused(str(exc).splitlines()[0] if str(exc) else "cannot parse", None, True) from None
+    except (ValueError, OverflowError) as exc:  # the scanner's own: chr() of an escape such as "\U7fffffff"
+        line = loader.line + 1 if loader is not None else None
+        problem = "an escape names no character (the largest is \\U0010FFFF)" if "chr()" in str(exc) else str(exc)
+        raise _Refused(problem, line, True) from None
     finally:
         if loader is not None:
             loader.dispose()

@@ -418,6 +418,21 @@ def test_the_config_matches_the_engine_registries():
     assert set(cfgmod.LOSS_PARAMS["mse_count"]) == accepted
 
 
+def test_the_config_knows_the_shapes_the_engine_builds():
+    from snnlab.engine import shapes
+    from snnlab.engine.models import count_parameters
+
+    bundled = data.load_dataset("bundled")
+    facts = shapes.IMAGE_SETS["bundled"]
+    assert (bundled.input_shape, bundled.num_classes) == (facts.input_shape, facts.classes)
+    assert (len(bundled.train), len(bundled.test)) == (facts.train_samples, facts.test_samples)
+    assert {s.input_shape for s in shapes.IMAGE_SETS.values()} == {facts.input_shape}
+    for name in PRESETS:
+        cfg = load_config(cfgmod.find_preset(name))
+        model = build_model(cfg.model.layer_specs(), input_shape(cfg))
+        assert count_parameters(model) == cfg.parameter_count(), name
+
+
 def test_importing_the_config_does_not_import_torch():
     code = "import sys, snnlab.config; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -450,6 +465,7 @@ def short_error(path, overrides=()) -> str:
         ("".join("  " * i + f"k{i}:\n" for i in range(1000)), "x.yaml:20: nesting deeper than 20 levels"),
         ("train:\n  seed: " + "9" * 5000 + "\n", "x.yaml:2: a number of 5,000 digits is longer than the 4,300 allowed"),
         ("train:\n  seed: 2001-13-45\n", "x.yaml:2: cannot read '2001-13-45' as a timestamp"),
+        ('data:\n  dataset: "\\U7fffffff"\n', "x.yaml:2: invalid YAML: an escape names no character"),
         ("", "x.yaml: no settings (the file is empty or only comments)"),
         ("# only a comment\n\n# and another\n", "x.yaml: no settings (the file is empty or only comments)"),
         ("---\n...\n", "x.yaml: no settings"),
