@@ -118,9 +118,7 @@ def run(
             run_dir, cfg, ckpt, lock = _resume_target(resume, preset, overrides, write=main_rank)
         elif preset:
             cfg = cfgmod.load_config(cfgmod.find_preset(preset), overrides)
-            run_dir = runs.RunDir(cfg.run.runs_dir, cfg.run.name, cfg.to_dict()) if main_rank else None
-            lock = runs.lock_run(run_dir.path) if run_dir is not None else None
-            ckpt = None
+            run_dir, ckpt = None, None  # created (and locked) by _train once the run can start
         else:
             raise cfgmod.ConfigError("give a preset (see `snnlab presets`) or --resume RUN")
     except (cfgmod.ConfigError, runs.RunDirError) as exc:
@@ -184,9 +182,21 @@ def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
     from snnlab.console import ConsoleSink, print_summary
     from snnlab.engine import distributed
     from snnlab.engine.events import Event, RunStarted
-    from snnlab.engine.trainer import train
+    from snnlab.engine.trainer import TrainingError, prepare, train
 
     ctx = distributed.setup(cpu=cfg.train.device == "cpu")
+    new_lock = None  # a new run's claim on its folder (a resume's is taken by _resume_target)
+    # The pre-flight (device, data, model) runs before a new run directory exists: a run that cannot start
+    # leaves none behind.
+    try:
+        session = prepare(cfg, ctx)
+        if run_dir is None and ckpt is None and ctx.is_main:
+            run_dir = runs.RunDir(cfg.run.runs_dir, cfg.run.name, cfg.to_dict())
+            new_lock = runs.lock_run(run_dir.path)
+    except (TrainingError, runs.RunDirError) as exc:
+        distributed.teardown(together=False)
+        _line(f"snnlab: error{'' if ctx.is_main else f' (rank {ctx.rank})'}: {exc}", sys.stderr)
+        return Exit.USAGE if getattr(exc, "reason", "config") in ("data", "config", "device") else Exit.FAILED
     stop = threading.Event()
     first_interrupt: float | None = None
 
@@ -224,12 +234,15 @@ def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
             resume=ckpt,
             run_name=run_dir.name if run_dir is not None else None,
             ctx=ctx,
+            session=session,
         )
     finally:
         signal.signal(signal.SIGINT, previous)
         for sink in (console, writer):
             if sink is not None:
                 sink.close()
+        if new_lock is not None:
+            new_lock.release()
         distributed.teardown(together=result is not None and result.status != "failed")
     if result.status == "failed":
         _line(f"snnlab: error{'' if ctx.is_main else f' (rank {ctx.rank})'}: {result.error}", sys.stderr)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import re
+import sys
 import types
 import typing
 from collections.abc import Iterable
@@ -38,6 +40,8 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
+from snnlab.engine import shapes
+
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"  # also reachable as presets/ at the repo root
 
 # What each encoder accepts in data.encoder_params (mirrors snnlab.engine.encoders; a test checks it).
@@ -58,17 +62,29 @@ _LAYER_PREFIX = {"linear": "fc", "conv2d": "conv"}
 
 
 class ConfigError(Exception):
-    """A config the user can fix. ``str()`` is one line; ``key`` and ``line`` say where, when known."""
+    """A config the user can fix. ``str()`` is one printable line of at most :data:`MAX_MESSAGE` characters;
+    ``key`` and ``line`` say where, when known."""
 
     def __init__(self, message: str, *, key: str | None = None, line: int | None = None) -> None:
-        super().__init__(" ".join(message.split()))
+        # Whatever a message quotes from the input, it must not break the line or drive the terminal.
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in " ".join(message.split()))
+        super().__init__(_clip(text, MAX_MESSAGE))
         self.key = key
         self.line = line
 
 
+MAX_MESSAGE = 400
+# How far a config may nest and how many values it may hold once YAML aliases are expanded. The deepest
+# setting (model.layers.0.neuron.surrogate_params.alpha) is 7 levels down; 100,000 values hold per-neuron
+# lists for layers far larger than a lab trains, and bound the work of reading a file (an alias bomb).
+MAX_DEPTH = 20
+MAX_VALUES = 100_000
+MAX_FILE_BYTES = 1 << 20
+
+
 def did_you_mean(word: object, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
-    match = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    match = difflib.get_close_matches(str(word)[:100], list(choices), n=1, cutoff=0.6)
     return f"; did you mean '{match[0]}'?" if match else ""
 
 
@@ -81,17 +97,25 @@ def _fail(message: str, key: str | None = None) -> PydanticCustomError:
 def _show(value: Any) -> str:
     """A value as the user wrote it, short: 'text', -1, true, null, [1, 2], {beta: 2.0}."""
     if isinstance(value, str):
-        text = repr(value)
+        text = repr(value[:100])
     elif value is None or isinstance(value, bool):
         text = {None: "null", True: "true", False: "false"}[value]
+    elif isinstance(value, int) and value.bit_length() > 200:
+        text = f"a number of about {int(value.bit_length() * math.log10(2)):,} digits"  # str() refuses huge ints
     elif isinstance(value, dict | list | tuple):
-        try:
-            text = yaml.safe_dump(_plain(value), default_flow_style=True, width=10**6).strip()
-        except yaml.YAMLError:
-            text = repr(value)
+        text = _show_collection(value)
     else:
         text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return _clip(text, 60)
+
+
+def _show_collection(value: dict | list | tuple) -> str:
+    if _values_in(value, limit=100) > 100:  # large, deeply nested or cyclic: say what it is, not all of it
+        return f"a list of {len(value)} items" if isinstance(value, list | tuple) else f"a mapping of {len(value)} keys"
+    try:
+        return yaml.safe_dump(_plain(value), default_flow_style=True, width=10**6).strip()
+    except (yaml.YAMLError, ValueError):
+        return repr(value)
 
 
 def _plain(value: Any) -> Any:
@@ -102,6 +126,33 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with "..." when it was longer."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _clip_path(text: str, limit: int = 80) -> str:
+    """A path cut to ``limit`` characters from its start, keeping the file name."""
+    return text if len(text) <= limit else "..." + text[3 - limit :]
+
+
+def _values_in(value: Any, limit: int) -> int:
+    """How many values ``value`` holds, counting nested ones and shared ones each time they occur, up to just
+    past ``limit`` (a level deeper than ``MAX_DEPTH`` counts as past it: that is also how a cycle ends)."""
+    count, stack = 0, [(value, 0)]
+    while stack and count <= limit:
+        item, depth = stack.pop()
+        count += 1
+        if depth > MAX_DEPTH:
+            return limit + 1
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+            count += len(item)  # the keys
+        elif isinstance(item, list | tuple):
+            stack.extend((v, depth + 1) for v in item)
+    return count
 
 
 class _Section(BaseModel):
@@ -179,7 +230,7 @@ class DataConfig(_Section):
                     raise _fail(f"encoder '{encoder}' takes no parameters", key)
                 names = ", ".join(allowed)
                 hint = did_you_mean(key, allowed) or f" (parameters: {names})"
-                raise _fail(f"unknown parameter '{key}' for encoder '{encoder}'{hint}", key)
+                raise _fail(f"unknown parameter {_show(key)} for encoder '{encoder}'{hint}", key)
             if allowed[key] is bool:
                 if not isinstance(value, bool):
                     raise _fail(f"must be true or false (got {_show(value)})", key)
@@ -245,7 +296,7 @@ class NeuronConfig(_Section):
         known = [info.name for info in surrogates.names()]
         if name not in known:
             hint = did_you_mean(name, known) or f" (choose from: {', '.join(known)})"
-            raise _fail(f"unknown surrogate '{name}'{hint}")
+            raise _fail(f"unknown surrogate {_show(name)}{hint}")
         return name
 
     @field_validator("surrogate_params")
@@ -461,7 +512,7 @@ class TrainConfig(_Section):
     decoder: Literal["rate", "latency", "membrane"] = Field(
         "rate", description="how outputs become a class: rate (most spikes), latency (first spike), membrane"
     )
-    seed: int = Field(0, ge=0, description="seed for weights, shuffling, encoders and subsets")
+    seed: int = Field(0, ge=0, lt=2**63, description="seed for weights, shuffling, encoders and subsets")
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto picks cuda, then mps, then cpu")
     precision: Literal["float32", "bfloat16"] = Field(
         "float32",
@@ -481,7 +532,7 @@ class TrainConfig(_Section):
                 if not allowed:
                     raise _fail(f"loss '{loss}' takes no parameters", key)
                 hint = did_you_mean(key, allowed) or f" (parameters: {', '.join(allowed)})"
-                raise _fail(f"unknown parameter '{key}' for loss '{loss}'{hint}", key)
+                raise _fail(f"unknown parameter {_show(key)} for loss '{loss}'{hint}", key)
             if not 0 <= value <= 1:
                 raise _fail(f"must be a firing rate in [0, 1] (got {_show(value)})", key)
         return params
@@ -563,9 +614,31 @@ class Config(_Section):
         for i, name in enumerate(self.run.probes.layers):
             if name not in known:
                 hint = did_you_mean(name, known)
-                raise _fail(f"no spiking layer '{name}'{hint} (spiking layers: {', '.join(known)})",
+                raise _fail(f"no spiking layer {_show(name)}{hint} (spiking layers: {', '.join(known)})",
                             f"run.probes.layers.{i}")  # fmt: skip
         return self
+
+    @model_validator(mode="after")
+    def _network_fits_data(self) -> Config:
+        _check_network(self)
+        return self
+
+    def smallest_batch(self) -> int:
+        """2 when a batchnorm layer would see one value per feature in a batch of one sample (which training
+        cannot normalise), else 1. The trainer leaves out a last batch smaller than this."""
+        return 2 if _batchnorm_of_one(self) is not None else 1
+
+    def parameter_count(self) -> int:
+        """Trained parameters of the network this config builds: the count that
+        :data:`snnlab.engine.shapes.MAX_PARAMETERS` bounds."""
+        return sum(_layer_parameters(self, _walk(self)))
+
+    def batch_values(self) -> int:
+        """Values one training batch holds over all time steps, from the input through every layer: the
+        estimate that :data:`snnlab.engine.shapes.MAX_BATCH_VALUES` bounds."""
+        facts = _data_shape(self)
+        size = self.data.train_size or facts.train_samples
+        return min(self.data.batch_size, size) * _time_steps(self) * sum(math.prod(s) for s, _ in _walk(self))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON / YAML safe) that :func:`config_from_dict` turns back into this config.
@@ -580,6 +653,145 @@ class Config(_Section):
         return data
 
 
+# --- checks across sections: the network against its data -------------------------------------------
+
+
+def _data_shape(cfg: Config) -> shapes.DataShape:
+    return shapes.data_shape(cfg.data.dataset, cfg.data.synthetic.model_dump())
+
+
+def _time_steps(cfg: Config) -> int:
+    return cfg.data.synthetic.time_steps if cfg.data.dataset == "synthetic" else cfg.data.time_steps
+
+
+def _walk(cfg: Config) -> list[tuple[tuple[int, ...], int | None]]:
+    """``(shape, layer index)`` of the input (index None) and of each layer's output, per sample and step.
+
+    Raises the validation error of the first layer that does not fit its input."""
+    shape = _data_shape(cfg).input_shape
+    walked: list[tuple[tuple[int, ...], int | None]] = [(shape, None)]
+    for i, (layer, spec) in enumerate(zip(cfg.model.layers, cfg.model.layer_specs(), strict=True)):
+        try:
+            shape = shapes.layer_output(layer.type, spec, shape)
+            if "neuron" in spec:
+                shapes.check_neuron(spec["neuron"], shape, f"model.layers.{i} ({layer.type})")
+        except shapes.ShapeError as exc:
+            raise _fail(exc.problem, _neuron_key(cfg, i, exc.key)) from None
+        except ValueError as exc:
+            raise _fail(str(exc), f"model.layers.{i}") from None
+        walked.append((shape, i))
+    return walked
+
+
+def _neuron_key(cfg: Config, i: int, name: str | None) -> str:
+    """Where a layer's neuron setting ``name`` was written: on the layer, or on model.neuron when inherited."""
+    own = getattr(cfg.model.layers[i], "neuron", True)
+    inherited = own is True or (name is not None and getattr(own, name) == getattr(cfg.model.neuron, name))
+    where = "model.neuron" if inherited else f"model.layers.{i}.neuron"
+    return f"{where}.{name}" if name else f"model.layers.{i}.neuron"
+
+
+def _batchnorm_of_one(cfg: Config) -> int | None:
+    """The index of a batchnorm layer that sees a single value per feature when a batch holds one sample."""
+    static = cfg.data.encoder == "direct" and not _data_shape(cfg).temporal
+    for i, ((shape, _), layer) in enumerate(zip(_walk(cfg), cfg.model.layers, strict=False)):
+        # Before the first neuron a direct-encoded image passes each layer once per sample, not once per step.
+        if layer.type == "batchnorm" and math.prod(shape[1:]) * (1 if static else _time_steps(cfg)) == 1:
+            return i
+        static = static and getattr(layer, "neuron", False) is False
+    return None
+
+
+def _size_key(cfg: Config, i: int) -> str:
+    """The key that sets the size of layer ``i`` (its out_features or out_channels), else the layer."""
+    layer = cfg.model.layers[i]
+    size = next((k for k in ("out_features", "out_channels") if hasattr(layer, k)), None)
+    return f"model.layers.{i}.{size}" if size else f"model.layers.{i}"
+
+
+def _check_network(cfg: Config) -> None:
+    """Shapes and sizes that depend on more than one section, checked before any data loads: each layer fits
+    its input, the output fits the classes, the splits and batches exist, and nothing is absurdly large."""
+    d, facts = cfg.data, _data_shape(cfg)
+    if d.dataset == "synthetic":
+        s = d.synthetic
+        values = s.samples * s.time_steps * s.inputs
+        if values > shapes.MAX_DATASET_VALUES:
+            key = max(("samples", "time_steps", "inputs"), key=lambda k: getattr(s, k))
+            raise _fail(f"the synthetic set would hold {s.samples:,} samples x {s.time_steps:,} steps x "
+                        f"{s.inputs:,} inputs = {values:,} values ({_memory(values)}), more than the limit of "
+                        f"{shapes.MAX_DATASET_VALUES:,}", f"data.synthetic.{key}")  # fmt: skip
+    train = d.train_size or facts.train_samples
+    test_pool = train if d.dataset == "synthetic" else facts.test_samples  # synthetic tests on its train split
+    for name, available in (("train_size", facts.train_samples), ("test_size", test_pool)):
+        size = getattr(d, name)
+        if size is not None and size > available:
+            split = name.removesuffix("_size")
+            raise _fail(f"must be <= {available:,}, the size of the {d.dataset} {split} split (got {_show(size)})",
+                        f"data.{name}")  # fmt: skip
+
+    walked = _walk(cfg)
+    layers, last, shape = cfg.model.layers, len(cfg.model.layers) - 1, walked[-1][0]
+    if shape != (facts.classes,):
+        if layers[last].type == "linear":
+            raise _fail(f"the output layer has {shape[0]:,} outputs but {d.dataset} has {facts.classes} classes: "
+                        f"set it to {facts.classes}", f"model.layers.{last}.out_features")  # fmt: skip
+        raise _fail(f"the output layer gives {list(shape)} but {d.dataset} needs [{facts.classes}], one per class: "
+                    f"end with a linear layer of {facts.classes} out_features", f"model.layers.{last}")  # fmt: skip
+
+    params = _layer_parameters(cfg, walked)
+    total = sum(params)
+    if total > shapes.MAX_PARAMETERS:
+        i = max(range(len(params)), key=params.__getitem__)
+        raise _fail(f"the network would have {total:,} parameters ({_memory(total)} as float32), more than the "
+                    f"limit of {shapes.MAX_PARAMETERS:,}; model.layers.{i} holds {params[i]:,} of them",
+                    _size_key(cfg, i))  # fmt: skip
+
+    batch, steps = min(d.batch_size, train), _time_steps(cfg)
+    per_step = sum(math.prod(s) for s, _ in walked)
+    values = batch * steps * per_step
+    if values > shapes.MAX_BATCH_VALUES:
+        widest = max(range(1, len(walked)), key=lambda k: math.prod(walked[k][0]))
+        factors = {"data.batch_size": batch, _time_key(cfg): steps, _size_key(cfg, widest - 1): per_step}
+        raise _fail(f"one batch would hold {batch:,} samples x {steps:,} steps x {per_step:,} values per step = "
+                    f"{values:,} values ({_memory(values)} as float32), more than the limit of "
+                    f"{shapes.MAX_BATCH_VALUES:,}; lower the batch size, the time steps or the layer sizes",
+                    max(factors, key=factors.__getitem__))  # fmt: skip
+
+    norm = _batchnorm_of_one(cfg)
+    if norm is not None:
+        why = (f"model.layers.{norm} (batchnorm) normalises each feature over the samples of a batch, and one "
+               "sample has no batch statistics")  # fmt: skip
+        if d.batch_size < 2:
+            raise _fail(f"must be at least 2: {why} (got {d.batch_size})", "data.batch_size")
+        if train < 2:
+            key = "data.train_size" if d.train_size else "data.synthetic.samples"
+            raise _fail(f"must be at least 2: {why} (got {train})", key)
+
+
+def _layer_parameters(cfg: Config, walked: list[tuple[tuple[int, ...], int | None]]) -> list[int]:
+    """Trained parameters of each layer and the neuron after it, given the shapes :func:`_walk` found."""
+    params = []
+    for i, (layer, spec) in enumerate(zip(cfg.model.layers, cfg.model.layer_specs(), strict=True)):
+        count = shapes.layer_parameters(layer.type, spec, walked[i][0])
+        params.append(count + (shapes.neuron_parameters(spec["neuron"], walked[i + 1][0]) if "neuron" in spec else 0))
+    return params
+
+
+def _time_key(cfg: Config) -> str:
+    return "data.synthetic.time_steps" if cfg.data.dataset == "synthetic" else "data.time_steps"
+
+
+def _memory(values: int) -> str:
+    """The memory ``values`` float32 numbers take: '292 GiB'."""
+    size = values * 4.0
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if size < 1024:
+            return f"{size:.3g} {unit}"
+        size /= 1024
+    return f"{size:.3g} EiB"
+
+
 # --- loading -------------------------------------------------------------------------------------------
 
 
@@ -587,26 +799,27 @@ def config_from_dict(data: dict[str, Any], source: str = "<config>") -> Config:
     """Validate plain data (as read from YAML) into a :class:`Config`; errors name ``source``."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of sections ({', '.join(_SECTIONS)}), got {_kind(data)}")
-    return _validate(copy.deepcopy(data), source, {}, set())
+    _check_size(data, source)
+    return _validate(_unshared(data), source, {}, set())
 
 
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
     """Read a YAML preset, apply ``--set KEY=VALUE`` overrides (``model.layers.1.out_features=500``), validate."""
     path = Path(path)
-    source = _display(path)
+    source = _clip_path(_display(path))
+    text = _read_text(path, source)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{source}: is a directory, not a YAML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot read: {exc}") from None
-    data, lines = _parse_yaml(text, source)
-    if data is None:
-        data = {}
+        data, lines = _parse_yaml(text)
+    except _Refused as exc:
+        where = f"{source}:{exc.line}" if exc.line else source
+        what = "invalid YAML: " if exc.syntax else ""
+        raise ConfigError(f"{where}: {what}{exc.problem}", key=exc.key, line=exc.line) from None
+    if data is None or data == {}:
+        raise ConfigError(f"{source}: no settings (the file is empty or only comments); a preset sets at least "
+                          f"one of the sections {', '.join(_SECTIONS)}")  # fmt: skip
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of sections ({', '.join(_SECTIONS)}), got {_kind(data)}")
+    data = _unshared(data)  # an override of one use of a YAML alias must not change its other uses
     from_set = apply_overrides(data, overrides)
     return _validate(data, source, lines, from_set)
 
@@ -620,35 +833,37 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> set[tuple
     """Apply ``a.b.c=value`` items to ``data`` in place (values parsed as YAML); return the paths set."""
     paths = set()
     for item in overrides:
+        shown = f"--set {_clip(item, 80)}"
         key, sep, text = item.partition("=")
         parts = key.strip().split(".")
         if not sep or not all(parts):
-            raise ConfigError(f"--set {item}: expected KEY=VALUE")
+            raise ConfigError(f"{shown}: expected KEY=VALUE")
+        if len(parts) > MAX_DEPTH:
+            raise ConfigError(f"{shown}: the key has {len(parts)} parts; a config nests at most {MAX_DEPTH} levels")
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or "cannot parse"
-            raise ConfigError(f"--set {item}: the value is not valid YAML: {problem}") from None
-        paths.add(_set_path(data, parts, value, item))
+            value, _ = _parse_yaml(text)
+        except _Refused as exc:
+            what = "the value is not valid YAML: " if exc.syntax else ""
+            raise ConfigError(f"{shown}: {what}{exc.problem}") from None
+        paths.add(_set_path(data, parts, value, shown))
     return paths
 
 
-def _set_path(data: dict, parts: list[str], value: Any, item: str) -> tuple[str | int, ...]:
+def _set_path(data: dict, parts: list[str], value: Any, shown: str) -> tuple[str | int, ...]:
     node: Any = data
     path: list[str | int] = []
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
+        where = _clip(".".join(map(str, path)), 80)
         if isinstance(node, list):
             index = _index(part, len(node))
             if index is None:
-                where = ".".join(map(str, path))
-                raise ConfigError(f"--set {item}: {where} has {len(node)} items, so no item {part}")
+                raise ConfigError(f"{shown}: {where} has {len(node)} items, so no item {_clip(part, 20)}")
             key: str | int = index
         elif isinstance(node, dict):
             key = part
         else:
-            where = ".".join(map(str, path))
-            raise ConfigError(f"--set {item}: {where} is {_show(node)}, not a mapping")
+            raise ConfigError(f"{shown}: {where} is {_show(node)}, not a mapping")
         path.append(key)
         if last:
             node[key] = value
@@ -663,33 +878,140 @@ def _set_path(data: dict, parts: list[str], value: Any, item: str) -> tuple[str 
 def _index(part: str, length: int) -> int | None:
     try:
         index = int(part)
-    except ValueError:
+    except ValueError:  # also a part of more digits than int() reads
         return None
     if -length <= index < length:
         return index % length
     return None
 
 
-def _parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
-    """The data in ``text`` and the line (1-based) of every key path and list item in it."""
-    loader = yaml.SafeLoader(text)
+def _read_text(path: Path, source: str) -> str:
     try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{source}: is a directory, not a YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"{source}: larger than {MAX_FILE_BYTES >> 20} MB, which is too large for a config file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{source}:{line}: not a text file: byte {raw[exc.start]:#04x} is not UTF-8") from None
+
+
+class _Refused(Exception):
+    """Text that does not read as a config: ``str()`` says why, ``line`` (1-based) where when known, ``syntax``
+    whether it is not YAML at all (rather than YAML past a limit)."""
+
+    def __init__(self, problem: str, line: int | None = None, syntax: bool = False, key: str | None = None) -> None:
+        super().__init__(_clip(problem, 100))
+        self.problem = _clip(problem, 100)
+        self.line = line
+        self.syntax = syntax
+        self.key = key
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses, while composing and before going a level deeper, what would make reading a
+    config recurse without end or expand without bound: nesting past MAX_DEPTH levels, an alias used inside
+    the node it names, and more than MAX_VALUES values once aliases are expanded (an alias bomb)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+        self._measured: dict[int, tuple[int, int]] = {}  # id(node) -> (values, levels), aliases expanded
+
+    # The scanner slows down with every open flow collection ("[[[[..." costs time quadratic in its depth), so
+    # nesting is refused while scanning as well, not only while composing.
+    def fetch_flow_collection_start(self, TokenClass: type) -> None:
+        self._check_scan_depth(1)
+        super().fetch_flow_collection_start(TokenClass)
+
+    def add_indent(self, column: int) -> bool:
+        self._check_scan_depth(0)
+        return super().add_indent(column)
+
+    def _check_scan_depth(self, opening: int) -> None:
+        if self.flow_level + len(self.indents) + opening > MAX_DEPTH:
+            raise _Refused(f"nesting deeper than {MAX_DEPTH} levels (a config needs at most 7)", self.line + 1)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            line = event.start_mark.line + 1
+            target = self.anchors.get(event.anchor)
+            if target is not None and id(target) not in self._measured:
+                raise _Refused(f"alias *{_clip(event.anchor, 40)} is used inside the node it names", line)
+            node = super().compose_node(parent, index)
+            if self._depth + self._measured[id(node)][1] > MAX_DEPTH:
+                raise _Refused(f"nesting deeper than {MAX_DEPTH} levels (a config needs at most 7)", line)
+            return node
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            line = self.peek_event().start_mark.line + 1
+            raise _Refused(f"nesting deeper than {MAX_DEPTH} levels (a config needs at most 7)", line)
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        else:
+            children = node.value if isinstance(node, yaml.SequenceNode) else []
+        measured = [self._measured[id(child)] for child in children]
+        values = 1 + sum(count for count, _ in measured)
+        if values > MAX_VALUES:
+            raise _Refused(f"more than {MAX_VALUES:,} values (an alias counts once per use)", node.start_mark.line + 1)
+        self._measured[id(node)] = (values, 1 + max((levels for _, levels in measured), default=0))
+        return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as exc:  # a scalar YAML resolves but Python cannot hold
+            if node.tag == "tag:yaml.org,2002:int":
+                limit = sys.get_int_max_str_digits()
+                problem = f"a number of {len(node.value):,} digits is longer than the {limit:,} allowed"
+            else:
+                kind = node.tag.rsplit(":", 1)[-1]
+                problem = f"cannot read {_show(node.value) if isinstance(node.value, str) else 'it'} as a {kind}: {exc}"
+            raise _Refused(problem, node.start_mark.line + 1) from None
+
+
+def _parse_yaml(text: str) -> tuple[Any, dict[tuple, int]]:
+    """The data in ``text`` and the line (1-based) of every key path and list item in it; raises _Refused."""
+    loader = None
+    try:
+        loader = _BoundedLoader(text)  # reads the whole text at once: control characters fail here
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        code = ord(exc.character) if isinstance(exc.character, str) else exc.character
+        raise _Refused(f"character U+{code:04X} is not allowed (YAML has no control characters)", line, True) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise _Refused(exc.problem or exc.context or "cannot parse", mark.line + 1 if mark else None, True) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+        raise _Refused(str(exc).splitlines()[0] if str(exc) else "cannot parse", None, True) from None
+    except (ValueError, OverflowError) as exc:  # the scanner's own: chr() of an escape such as "\U7fffffff"
+        line = loader.line + 1 if loader is not None else None
+        problem = "an escape names no character (the largest is \\U0010FFFF)" if "chr()" in str(exc) else str(exc)
+        raise _Refused(problem, line, True) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[tuple, int] = {}
     if node is not None:
-        _index_lines(node, (), lines, source)
+        _index_lines(node, (), lines)
     return data, lines
 
 
-def _index_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int], source: str) -> None:
+def _index_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
+    # Recursive, but the loader has bounded the depth and the number of values, aliases expanded.
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
@@ -697,14 +1019,45 @@ def _index_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int], source: 
             child = (*path, key_node.value)
             line = key_node.start_mark.line + 1
             if child in lines:
-                dotted = ".".join(map(str, child))
-                raise ConfigError(f"{source}:{line}: {dotted}: duplicate key '{key_node.value}'", key=dotted, line=line)
+                dotted = _dotted(child)
+                raise _Refused(f"{dotted}: duplicate key {_show(key_node.value)}", line, key=dotted)
             lines[child] = line
-            _index_lines(value_node, child, lines, source)
+            _index_lines(value_node, child, lines)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             lines[(*path, i)] = item.start_mark.line + 1
-            _index_lines(item, (*path, i), lines, source)
+            _index_lines(item, (*path, i), lines)
+
+
+def _check_size(data: Any, source: str) -> None:
+    """Refuse plain data nested deeper than MAX_DEPTH or holding more than MAX_VALUES values (a shared part
+    counts once per use), before anything recurses into it; a cycle ends as nesting too deep."""
+    count, stack = 0, [(data, ())]
+    while stack:
+        item, path = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ConfigError(f"{source}: more than {MAX_VALUES:,} values")
+        if len(path) > MAX_DEPTH:
+            raise ConfigError(f"{source}: {_dotted(path)}: nesting deeper than {MAX_DEPTH} levels "
+                              "(a config needs at most 7)", key=_dotted(path))  # fmt: skip
+        if isinstance(item, dict):
+            stack.extend((value, (*path, key)) for key, value in item.items())
+        elif isinstance(item, list | tuple):
+            stack.extend((value, (*path, i)) for i, value in enumerate(item))
+
+
+def _unshared(data: Any) -> Any:
+    """A copy in which no dict or list appears twice (YAML aliases and shared Python objects are copied)."""
+    if isinstance(data, dict):
+        return {key: _unshared(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_unshared(value) for value in data]
+    return data
+
+
+def _dotted(path: tuple) -> str:
+    return _clip(".".join(str(part)[:40] for part in path), 100) or "(top level)"
 
 
 def _display(path: Path) -> str:
@@ -727,6 +1080,7 @@ def _kind(value: Any) -> str:
 
 
 def _validate(data: dict, source: str, lines: dict[tuple, int], from_set: set[tuple]) -> Config:
+    _check_size(data, source)  # --set can nest a file's values deeper
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
@@ -739,7 +1093,7 @@ def _validate(data: dict, source: str, lines: dict[tuple, int], from_set: set[tu
             loc += ("type",)
         elif first["type"] == "missing" and loc and isinstance(loc[-1], int):
             loc = loc[:-1]  # a fixed-length list with too few items
-        dotted = ".".join(map(str, loc)) or "(top level)"
+        dotted = _dotted(loc)
         line = None if any(loc[: len(p)] == p for p in from_set) else _line_of(loc, lines)
         where = f"{source}:{line}" if line else source
         message = f"{where}: {dotted}: {_message(first, loc, tags)}"
@@ -779,7 +1133,7 @@ def _message(error: dict, loc: tuple, tags: list[str]) -> str:
     if kind == "extra_forbidden":
         allowed = _fields_at(loc[:-1], tags)
         hint = did_you_mean(loc[-1], allowed) or (f" (valid keys: {', '.join(allowed)})" if allowed else "")
-        return f"unknown key '{loc[-1]}'{hint}"
+        return f"unknown key '{_clip(str(loc[-1]), 60)}'{hint}"
     if kind == "missing":
         return f"too few items{got}" if isinstance(error["loc"][-1], int) else "missing required key"
     if kind == "union_tag_not_found":
@@ -787,7 +1141,7 @@ def _message(error: dict, loc: tuple, tags: list[str]) -> str:
     if kind == "union_tag_invalid":
         tag = ctx.get("tag")
         hint = did_you_mean(tag, LAYERS) or f" (choose from: {', '.join(LAYERS)})"
-        return f"unknown layer type '{tag}'{hint}"
+        return f"unknown layer type '{_clip(str(tag), 60)}'{hint}"
     if kind == "literal_error":
         options = re.findall(r"'([^']*)'", ctx.get("expected", ""))
         hint = did_you_mean(value, options) if isinstance(value, str) else ""
@@ -851,21 +1205,26 @@ def _fields_at(loc: tuple, tags: list[str]) -> list[str]:
 def find_preset(name_or_path: str | Path) -> Path:
     """A YAML file that exists, or the preset of that name in the presets folder."""
     text = str(name_or_path)
-    path = Path(text).expanduser()
-    if path.is_file():
+    shown = _clip_path(text)
+    try:
+        path = Path(text).expanduser()
+        is_file, is_dir = path.is_file(), path.is_dir()
+    except (OSError, RuntimeError) as exc:  # a name too long for the file system, ~user with no home
+        raise ConfigError(f"{shown}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    if is_file:
         return path
-    if path.is_dir():
-        raise ConfigError(f"{text}: is a directory, not a YAML file")
+    if is_dir:
+        raise ConfigError(f"{shown}: is a directory, not a YAML file")
     stem = text.removesuffix(".yaml").removesuffix(".yml")
     if "/" not in text and "\\" not in text:
         candidate = PRESETS_DIR / f"{stem}.yaml"
-        if candidate.is_file():
+        if len(stem) < 200 and candidate.is_file():
             return candidate
         if not text.endswith((".yaml", ".yml")):
             names = [name for name, _ in list_presets()]
             hint = did_you_mean(stem, names) or f" (presets: {', '.join(names)})"
-            raise ConfigError(f"no preset or file named '{text}'{hint}")
-    raise ConfigError(f"{text}: file not found")
+            raise ConfigError(f"no preset or file named '{shown}'{hint}")
+    raise ConfigError(f"{shown}: file not found")
 
 
 def list_presets() -> list[tuple[str, str]]:

@@ -1,4 +1,13 @@
+import os
+
 import pytest
+from hypothesis import settings
+
+# Property tests run the same examples in every CI run (derandomized, no example database); a slow CI
+# machine must not fail them on time alone. HYPOTHESIS_PROFILE=dev draws new examples each run.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 TINY = {
     "description": "tiny run for tests",

@@ -162,7 +162,8 @@ def test_neuron_kwargs_are_what_each_neuron_takes(kind, keys):
     kwargs = cfgmod.NeuronConfig(type=kind).kwargs()
     assert set(kwargs) == common | keys
     layers = [{"type": "linear", "out_features": 10, "neuron": {"type": kind}}]
-    built = build_model(config_from_dict({"model": {"layers": layers}}).model.layer_specs(), (8,))
+    spikes = {"dataset": "synthetic", "encoder": "none", "synthetic": {"inputs": 8, "classes": 10}}
+    built = build_model(config_from_dict({"data": spikes, "model": {"layers": layers}}).model.layer_specs(), (8,))
     assert isinstance(built.blocks[0].neuron, neurons.NEURONS[kind])
 
 
@@ -357,7 +358,10 @@ def test_file_mistakes(tmp_path, monkeypatch):
     assert error_of(write(tmp_path, "- data\n- model\n", "list.yaml").name) == (
         "list.yaml: expected a mapping of sections (data, model, train, run), got a list"
     )
-    assert load_config(write(tmp_path, "", "empty.yaml").name) == Config()
+    assert error_of(write(tmp_path, "", "empty.yaml").name) == (
+        "empty.yaml: no settings (the file is empty or only comments); a preset sets at least one of the sections "
+        "data, model, train, run"
+    )
     (tmp_path / "folder").mkdir()
     assert error_of("folder") == "folder: is a directory, not a YAML file"
 
@@ -425,7 +429,239 @@ def test_the_config_matches_the_engine_registries():
     assert set(cfgmod.LOSS_PARAMS["mse_count"]) == accepted
 
 
+def test_the_config_knows_the_shapes_the_engine_builds():
+    from snnlab.engine import shapes
+    from snnlab.engine.models import count_parameters
+
+    bundled = data.load_dataset("bundled")
+    facts = shapes.IMAGE_SETS["bundled"]
+    assert (bundled.input_shape, bundled.num_classes) == (facts.input_shape, facts.classes)
+    assert (len(bundled.train), len(bundled.test)) == (facts.train_samples, facts.test_samples)
+    assert {s.input_shape for s in shapes.IMAGE_SETS.values()} == {facts.input_shape}
+    for name in PRESETS:
+        cfg = load_config(cfgmod.find_preset(name))
+        model = build_model(cfg.model.layer_specs(), input_shape(cfg))
+        assert count_parameters(model) == cfg.parameter_count(), name
+
+
 def test_importing_the_config_does_not_import_torch():
     code = "import sys, snnlab.config; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# --- hostile files and values: one short line, never a traceback, a hang or a memory blow-up ------------
+
+QUICKSTART = cfgmod.PRESETS_DIR / "quickstart.yaml"
+# Nine levels of nine-fold aliases: 9**9 (387 million) values once expanded, in a few hundred bytes.
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n" for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def short_error(path, overrides=()) -> str:
+    message = error_of(path, overrides)
+    assert len(message) <= cfgmod.MAX_MESSAGE and message.isprintable()
+    return message
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("data:\n  dataset: bund\0led\n", "x.yaml:2: invalid YAML: character U+0000 is not allowed"),
+        ("data:\n  encoder: direct\x07\n", "x.yaml:2: invalid YAML: character U+0007 is not allowed"),
+        ("model: {layers: &a [*a]}\n", "x.yaml:1: alias *a is used inside the node it names"),
+        (ALIAS_BOMB, "x.yaml:6: more than 100,000 values (an alias counts once per use)"),
+        ("a: " + "[" * 1000 + "]" * 1000 + "\n", "x.yaml:1: nesting deeper than 20 levels"),
+        ("".join("  " * i + f"k{i}:\n" for i in range(1000)), "x.yaml:20: nesting deeper than 20 levels"),
+        ("train:\n  seed: " + "9" * 5000 + "\n", "x.yaml:2: a number of 5,000 digits is longer than the 4,300 allowed"),
+        ("train:\n  seed: 2001-13-45\n", "x.yaml:2: cannot read '2001-13-45' as a timestamp"),
+        ('data:\n  dataset: "\\U7fffffff"\n', "x.yaml:2: invalid YAML: an escape names no character"),
+        ("", "x.yaml: no settings (the file is empty or only comments)"),
+        ("# only a comment\n\n# and another\n", "x.yaml: no settings (the file is empty or only comments)"),
+        ("---\n...\n", "x.yaml: no settings"),
+        ("{}\n", "x.yaml: no settings"),
+    ],
+)
+def test_hostile_yaml_ends_in_one_line(tmp_path, monkeypatch, text, message):
+    monkeypatch.chdir(tmp_path)
+    assert short_error(write(tmp_path, text).name).startswith(message)
+
+
+def test_an_alias_bomb_is_refused_without_expanding_it(tmp_path):
+    import time
+    import tracemalloc
+
+    assert len(ALIAS_BOMB) < 500
+    tracemalloc.start()
+    started = time.perf_counter()
+    short_error(write(tmp_path, "description: x\n" + ALIAS_BOMB))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20 * 2**20 and time.perf_counter() - started < 5
+
+
+def test_a_binary_file_is_not_a_config(tmp_path):
+    path = tmp_path / "x.bin"
+    path.write_bytes(bytes(range(256)) * 4)
+    assert short_error(path).endswith("x.bin:2: not a text file: byte 0x80 is not UTF-8")
+    path.write_bytes(b"\0" * 5000)  # valid UTF-8, but no YAML
+    assert "character U+0000 is not allowed" in short_error(path)
+
+
+def test_aliases_that_expand_a_little_still_work_and_overrides_change_one_use(tmp_path):
+    hidden, output = "    - type: linear\n      out_features: 32", "    - type: linear\n      out_features: 10"
+    text = BASE.replace(hidden, hidden.replace("- ", "- &hidden\n      ")).replace(output, "    - *hidden\n" + output)
+    cfg = load_config(write(tmp_path, text), ["model.layers.2.out_features=16"])
+    assert [s.get("out_features") for s in cfg.model.layer_specs()] == [None, 32, 16, 10]
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["model.neuron.surrogate_params=" + "[" * 1000 + "]" * 1000], "nesting deeper than 20 levels"),
+        (["train." + ".".join(["x"] * 1000) + "=1"], "the key has 1001 parts; a config nests at most 20 levels"),
+        (["model.neuron.surrogate_params" + ".x" * 16 + "=[[1]]"], "nesting deeper than 20 levels"),
+        (["train.seed=" + "1" * 5000], "a number of 5,000 digits is longer than the 4,300 allowed"),
+        (["model.layers.7" + "7" * 5000 + ".type=linear"], "model.layers has 3 items, so no item 777"),
+    ],
+)
+def test_hostile_overrides_end_in_one_line(overrides, message):
+    assert message in short_error(QUICKSTART, overrides)
+
+
+def test_errors_never_echo_a_long_input_in_full(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    long = "x" * 10_000
+    messages = [
+        short_error(write(tmp_path, f"data:\n  dataset: {long}\n").name),
+        short_error(write(tmp_path, f"data:\n  ? {long}\n  : 1\n").name),  # a key of any length
+        short_error(write(tmp_path, f"data: *{long}\n").name),  # in the YAML parser's own words
+        short_error(write(tmp_path, f"data:\n  dataset: !{long} x\n").name),
+        short_error(write(tmp_path, "run:\n  probes:\n    layers: [" + long + "]\n").name),
+        short_error(write(tmp_path, "model:\n  neuron:\n    surrogate: " + long + "\n").name),
+        short_error(write(tmp_path, "train:\n  seed: 0x" + "f" * 5000 + "\n").name),
+        short_error(write(tmp_path, "model:\n  neuron:\n    beta: [" + ", ".join(["2"] * 5000) + "]\n").name),
+        short_error(QUICKSTART, [long]),
+        short_error(QUICKSTART, [f"train.lr=[{long}"]),
+        short_error(QUICKSTART, [f"{long}=1"]),
+        short_error(QUICKSTART, [f"train.lr.{long}=1"]),
+        short_error(QUICKSTART, ["data.encoder_params=" + "{" + ", ".join(f"k{i}: 1" for i in range(3000)) + "}"]),
+        short_error(QUICKSTART, ['run.name="\\e[31mred"']),
+    ]
+    with pytest.raises(ConfigError) as info:
+        cfgmod.find_preset(long)
+    messages.append(str(info.value))
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"data": {long: 1}})
+    messages.append(str(info.value))
+    for message in messages:
+        assert len(message) <= 300 and message.isprintable() and "x" * 100 not in message, message
+
+
+def test_plain_data_that_nests_without_end_is_refused():
+    deep: dict = {}
+    node = deep
+    for _ in range(1000):
+        node["x"] = {}
+        node = node["x"]
+    cyclic: dict = {"train": {}}
+    cyclic["train"]["lr"] = cyclic
+    for plain in ({"model": deep}, cyclic):
+        with pytest.raises(ConfigError, match=r"nesting deeper than 20 levels"):
+            config_from_dict(plain)
+
+
+# --- shapes, sizes and ranges, caught before any data loads ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (
+            ["model.neuron.beta=[0.9,0.8,0.7]"],
+            "quickstart.yaml: model.neuron.beta: has 3 values but model.layers.1 (linear) has 256 neurons: "
+            "give one value per neuron or a single number",
+        ),
+        (
+            ["model.layers.2.neuron={beta: [0.5, 0.5]}"],
+            "quickstart.yaml: model.layers.2.neuron.beta: has 2 values but model.layers.2 (linear) has 10 neurons",
+        ),
+        (
+            [
+                "model.layers=[{type: conv2d, out_channels: 2, neuron: {beta: [0.5, 0.5]}}, {type: flatten}, "
+                "{type: linear, out_features: 10, neuron: true}]"
+            ],
+            "quickstart.yaml: model.layers.0.neuron.beta: is a list (one value per neuron), which needs a layer of "
+            "[N] neurons, but model.layers.0 (conv2d) gives [2, 26, 26]: give beta as one number",
+        ),
+        (
+            ["model.layers.1.out_features=100000000"],
+            "quickstart.yaml: model.layers.1.out_features: the network would have 79,500,000,010 parameters "
+            "(296 GiB as float32), more than the limit of 1,000,000,000; model.layers.1 holds 78,500,000,000 of them",
+        ),
+        ([f"model.layers.1.out_features={2**63}"], "quickstart.yaml: model.layers.1.out_features: the network would "),
+        (
+            ["model.layers.2.out_features=7"],
+            "quickstart.yaml: model.layers.2.out_features: the output layer has 7 outputs but bundled has 10 "
+            "classes: set it to 10",
+        ),
+        (
+            ["model.layers=[{type: conv2d, out_channels: 10, neuron: true}]"],
+            "quickstart.yaml: model.layers.0: the output layer gives [10, 26, 26] but bundled needs [10], one per "
+            "class: end with a linear layer of 10 out_features",
+        ),
+        (["data.time_steps=1000000000"], "quickstart.yaml: data.time_steps: one batch would hold 128 samples x "),
+        (
+            ["data.train_size=6000"],
+            "quickstart.yaml: data.train_size: must be <= 5,000, the size of the bundled train split (got 6000)",
+        ),
+        (["data.test_size=1001"], "quickstart.yaml: data.test_size: must be <= 1,000, the size of the bundled test"),
+        (
+            [
+                "model.layers=[{type: flatten}, {type: batchnorm}, {type: linear, out_features: 10, neuron: true}]",
+                "data.batch_size=1",
+            ],
+            "quickstart.yaml: data.batch_size: must be at least 2: model.layers.1 (batchnorm) normalises each "
+            "feature over the samples of a batch, and one sample has no batch statistics (got 1)",
+        ),
+        (
+            [
+                "model.layers=[{type: flatten}, {type: batchnorm}, {type: linear, out_features: 10, neuron: true}]",
+                "data.train_size=1",
+            ],
+            "quickstart.yaml: data.train_size: must be at least 2: model.layers.1 (batchnorm)",
+        ),
+        ([f"train.seed={2**63}"], "quickstart.yaml: train.seed: must be < 9223372036854775808"),
+        (["model.layers.1.stride=5"], "quickstart.yaml: model.layers.1.stride: unknown key 'stride'"),
+        (
+            ["model.layers.0={type: conv2d, out_channels: 1, kernel_size: 3, stride: 2147483648}"],
+            "quickstart.yaml: model.layers.0: stride 2147483648 is larger than the input [1, 28, 28]; use at most 28",
+        ),
+    ],
+)
+def test_shape_and_size_mistakes_are_config_errors(tmp_path, monkeypatch, overrides, message):
+    monkeypatch.chdir(cfgmod.PRESETS_DIR)
+    assert short_error("quickstart.yaml", overrides).startswith(message)
+
+
+def test_what_the_checks_allow_still_loads():
+    ok = [
+        ["train.seed=100000000000000"],
+        [f"train.seed={2**63 - 1}"],
+        ["model.neuron.beta=" + str([0.9] * 256), "model.layers.2.neuron={beta: 0.5}"],
+        ["model.layers=[{type: flatten}, {type: batchnorm}, {type: linear, out_features: 10, neuron: true}]"],
+        # after a neuron a batchnorm sees every step of a sample: one sample per batch is enough
+        [
+            "model.layers=[{type: flatten}, {type: linear, out_features: 8, neuron: true}, {type: batchnorm}, "
+            "{type: linear, out_features: 10, neuron: true}]",
+            "data.batch_size=1",
+        ],
+        [
+            "model.layers=[{type: conv2d, out_channels: 2}, {type: batchnorm}, {type: flatten}, "
+            "{type: linear, out_features: 10, neuron: true}]",
+            "data.batch_size=1",
+        ],
+    ]
+    for overrides in ok:
+        load_config(QUICKSTART, overrides)

@@ -81,12 +81,12 @@ def test_two_processes_train_like_one_and_resume(tmp_path, tiny_config_dict, enc
 
 
 def test_a_failing_run_fails_the_job_with_each_rank_naming_the_error(tmp_path, tiny_config_dict):
-    tiny_config_dict["model"]["layers"][-1]["out_features"] = 5  # valid config, but the data has 10 classes
+    tiny_config_dict["train"]["lr"] = 1e300  # a valid config whose loss diverges at the second step
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config_dict))
     job = launch(["run", "tiny.yaml", "-q"], tmp_path, 2)
     assert job.returncode != 0
     errors = [line for line in job.stderr.splitlines() if line.startswith("snnlab: error")]
-    assert len(errors) == 2 and all("10 classes" in line for line in errors), job.stderr
+    assert len(errors) == 2 and all("loss became nan" in line for line in errors), job.stderr
     assert sum(line.startswith("snnlab: error (rank 1)") for line in errors) == 1
     (run,) = (tmp_path / "runs").iterdir()
     assert json.loads((run / "summary.json").read_text())["status"] == "failed"

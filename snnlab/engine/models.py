@@ -12,17 +12,17 @@ one mask for all steps.
 from __future__ import annotations
 
 import contextlib
-import math
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
+from snnlab.engine import shapes
 from snnlab.engine.encoders import is_static
 from snnlab.engine.neurons import NEURONS, RLeaky, SpikingNeuron
 
-LAYER_TYPES = ("linear", "conv2d", "maxpool", "avgpool", "flatten", "dropout", "batchnorm")
+LAYER_TYPES = shapes.LAYER_TYPES
 
 
 @dataclass
@@ -99,15 +99,10 @@ def _neuron(spec: dict[str, Any], shape: tuple[int, ...]) -> SpikingNeuron:
     if kind not in NEURONS:
         raise ValueError(f"unknown neuron {kind!r} (choose from: {', '.join(NEURONS)})")
     cls = NEURONS[kind]
+    shapes.check_neuron({"type": kind, **spec}, shape)
     if cls is RLeaky and spec.get("all_to_all", True):
-        if len(shape) != 1:
-            raise ValueError("an all-to-all rleaky neuron needs a linear layer before it")
         spec.setdefault("features", shape[0])
     return cls(**spec)
-
-
-def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
-    return math.floor((size + 2 * padding - kernel) / stride) + 1
 
 
 def build_model(layers: list[dict[str, Any]], input_shape: tuple[int, ...]) -> SpikingNet:
@@ -143,41 +138,25 @@ def build_model(layers: list[dict[str, Any]], input_shape: tuple[int, ...]) -> S
 
 
 def _layer(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) -> tuple[nn.Module, tuple[int, ...]]:
+    out_shape = shapes.layer_output(kind, spec, shape)  # raises when the layer does not fit its input
     if kind == "linear":
-        if len(shape) != 1:
-            raise ValueError(f"input has shape {list(shape)}; add a flatten layer before a linear layer")
         out = spec.pop("out_features")
-        return nn.Linear(shape[0], out, **spec), (out,)
+        return nn.Linear(shape[0], out, **spec), out_shape
     if kind == "conv2d":
-        if len(shape) != 3:
-            raise ValueError(f"input has shape {list(shape)}; conv2d needs [C, H, W]")
         out, k = spec.pop("out_channels"), spec.pop("kernel_size")
         stride, padding = spec.pop("stride", 1), spec.pop("padding", 0)
-        conv = nn.Conv2d(shape[0], out, k, stride=stride, padding=padding, **spec)
-        h, w = (_conv_out(s, k, stride, padding) for s in shape[1:])
-        if h < 1 or w < 1:
-            raise ValueError(f"kernel {k} does not fit input {list(shape)}")
-        return conv, (out, h, w)
+        return nn.Conv2d(shape[0], out, k, stride=stride, padding=padding, **spec), out_shape
     if kind in ("maxpool", "avgpool"):
-        if len(shape) != 3:
-            raise ValueError(f"input has shape {list(shape)}; pooling needs [C, H, W]")
         k = spec.pop("kernel_size", 2)
         stride = spec.pop("stride", None) or k
-        pool = (nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d)(k, stride=stride, **spec)
-        h, w = (_conv_out(s, k, stride, 0) for s in shape[1:])
-        if h < 1 or w < 1:
-            raise ValueError(f"kernel {k} does not fit input {list(shape)}")
-        return pool, (shape[0], h, w)
+        return (nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d)(k, stride=stride, **spec), out_shape
     if kind == "flatten":
-        return nn.Flatten(), (math.prod(shape),)
+        return nn.Flatten(), out_shape
     if kind == "dropout":
-        return nn.Dropout(spec.pop("p", 0.5)), shape
+        return nn.Dropout(spec.pop("p", 0.5)), out_shape
     if kind == "batchnorm":
-        norm = nn.BatchNorm1d if len(shape) == 1 else nn.BatchNorm2d
-        if len(shape) not in (1, 3):
-            raise ValueError(f"batchnorm needs [N] or [C, H, W] inputs, got {list(shape)}")
-        return norm(shape[0], **spec), shape
-    raise ValueError(f"unknown layer type {kind!r} (choose from: {', '.join(LAYER_TYPES)})")
+        return (nn.BatchNorm1d if len(shape) == 1 else nn.BatchNorm2d)(shape[0], **spec), out_shape
+    raise AssertionError(kind)  # layer_output has refused unknown types
 
 
 def count_parameters(model: nn.Module) -> int:

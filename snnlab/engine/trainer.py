@@ -162,6 +162,14 @@ class Session:
                 "config",
             )
         self.model.set_fused(config.model.fused)
+        # A batchnorm that needs two samples per batch needs them on every rank (each normalises its own slice).
+        self.smallest_batch = 1 if config.smallest_batch() == 1 else config.smallest_batch() * ctx.world_size
+        if d.batch_size < self.smallest_batch:
+            raise TrainingError(
+                f"data.batch_size: must be at least {self.smallest_batch} with batchnorm on {ctx.world_size} "
+                f"processes, so that each has {config.smallest_batch()} samples (got {d.batch_size})",
+                "config",
+            )
         if t.precision == "bfloat16" and not _bfloat16_ok(self.device):
             raise TrainingError(
                 f"train.precision: bfloat16 is not supported on {self.device}"
@@ -295,6 +303,28 @@ class Session:
         return _Progress(**state["progress"])
 
 
+def prepare(config: Config, ctx: distributed.Context = distributed.SINGLE) -> Session:
+    """The pre-flight: pick the device, load the data, build the model and optimizer. Raises TrainingError
+    (reason ``device``, ``data``, ``config``, ``out_of_memory``) for what the user can fix; a face calls this
+    before it writes anything, so a run that cannot start leaves nothing behind."""
+    try:
+        return Session(config, ctx=ctx)
+    except DataError as exc:
+        raise TrainingError(str(exc), "data") from None
+    except (torch.OutOfMemoryError, RuntimeError) as exc:
+        if not _allocation_failed(exc):
+            raise
+        raise TrainingError(_OUT_OF_MEMORY.format(device=config.train.device), "out_of_memory") from None
+
+
+_OUT_OF_MEMORY = "out of memory on {device}; lower data.batch_size or data.time_steps"
+
+
+def _allocation_failed(exc: BaseException) -> bool:
+    # The CPU allocator raises a plain RuntimeError rather than torch.OutOfMemoryError.
+    return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in str(exc)
+
+
 def train(
     config: Config,
     sinks: list[Sink] | tuple[Sink, ...] = (),
@@ -305,6 +335,7 @@ def train(
     resume: str | Path | None = None,
     run_name: str | None = None,
     ctx: distributed.Context = distributed.SINGLE,
+    session: Session | None = None,
 ) -> RunResult:
     """Train ``config``; every observable thing goes to ``sinks`` as an event.
 
@@ -313,6 +344,7 @@ def train(
         resume: a checkpoint file to continue from.
         ctx: this process's place under torchrun (see ``distributed.setup``); give sinks and ``run_dir``
             to rank 0 only.
+        session: what :func:`prepare` built for ``config`` (default: built here).
     """
     started = time.time()  # moved back by the wall time of earlier sessions once a checkpoint is restored
     allocator.keep_freed_memory()
@@ -324,10 +356,9 @@ def train(
     ckpt_dir = Path(run_dir) / "checkpoints" if run_dir is not None else None
     progress = _Progress()
     device = "?"
-    session = None
     status: Literal["completed", "stopped"]
     try:
-        session = Session(config, ctx=ctx)
+        session = session if session is not None else prepare(config, ctx)
         device = _device_name(session)
         if resume is not None:
             progress = session.restore(checkpoint.load(resume, session.device))
@@ -340,9 +371,10 @@ def train(
         return _fail(emit, progress, started, device, str(exc), getattr(exc, "reason", "data"))
     except WriteError as exc:
         return _fail(emit, progress, started, device, str(exc), "write")
-    except torch.OutOfMemoryError:
-        message = f"out of memory on {device}; lower data.batch_size or data.time_steps"
-        return _fail(emit, progress, started, device, message, "out_of_memory")
+    except (torch.OutOfMemoryError, RuntimeError) as exc:
+        if not _allocation_failed(exc):
+            raise
+        return _fail(emit, progress, started, device, _OUT_OF_MEMORY.format(device=device), "out_of_memory")
     except KeyboardInterrupt:
         status = "stopped"
     try:
@@ -371,7 +403,9 @@ def _fit(
     cfg, model, ctx = session.config, session.model, session.ctx
     t = cfg.train
     bs = cfg.data.batch_size
-    batches_per_epoch = math.ceil(len(session.train_split) / bs)
+    # A last batch too small for batchnorm's statistics (one sample) is left out; the shuffle differs per epoch.
+    drop_last = 0 < len(session.train_split) % bs < session.smallest_batch
+    batches_per_epoch = len(session.train_split) // bs if drop_last else math.ceil(len(session.train_split) / bs)
     emit(
         RunStarted(
             run_name=run_name,
@@ -389,8 +423,10 @@ def _fit(
     for epoch in range(p.epoch + 1, t.epochs + 1):
         epoch_started = time.perf_counter()
         # The shuffle of each epoch depends only on (seed, epoch), so a resumed run sees the same batches.
-        order = torch.Generator(device=session.device).manual_seed(t.seed * 1_000_003 + epoch)
-        for b, (x, y) in enumerate(batches(session.train_split, bs, shuffle=True, generator=order), start=1):
+        # torch takes seeds below 2**64; the modulo changes nothing for seeds that fitted before.
+        order = torch.Generator(device=session.device).manual_seed((t.seed * 1_000_003 + epoch) % 2**64)
+        epoch_batches = batches(session.train_split, bs, shuffle=True, generator=order, drop_last=drop_last)
+        for b, (x, y) in enumerate(epoch_batches, start=1):
             if b <= p.batch:
                 continue  # done before the checkpoint this run resumed from
             _wait_while_paused(pause, stop)

@@ -180,3 +180,40 @@ def test_lab_with_set_but_no_preset_says_what_is_missing(tmp_path):
     out = snnlab("lab", "--set", "train.lr=0.1", cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.strip() == "snnlab: error: --set needs a preset: snnlab lab PRESET --set KEY=VALUE"
+
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n" for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    "preset,args,message",
+    [
+        ("data:\n  dataset: bund\0led\n", [], "preset.yaml:2: invalid YAML: character U+0000 is not allowed"),
+        (ALIAS_BOMB, [], "preset.yaml:6: more than 100,000 values"),
+        ("# nothing but a comment\n", [], "preset.yaml: no settings (the file is empty or only comments)"),
+        ("quickstart", ["--set", "model.neuron.beta=[0.9,0.8,0.7]"], "model.neuron.beta: has 3 values but"),
+        ("quickstart", ["--set", "train.lr=" + "[" * 1000 + "]" * 1000], "nesting deeper than 20 levels"),
+        ("quickstart", ["--set", f"model.layers.1.out_features={2**63}"], "the network would have"),
+        ("missing-data", [], "dataset 'mnist' not found"),
+        ("quickstart", ["--device", "cuda"], "train.device is 'cuda' but no CUDA device is available"),
+    ],
+)
+def test_a_config_that_cannot_run_exits_2_with_one_line_and_no_run_directory(tmp_path, tiny_config_dict, preset,
+                                                                             args, message):  # fmt: skip
+    if preset == "missing-data":
+        tiny_config_dict["data"].update(dataset="mnist", data_dir=str(tmp_path / "no-data"), download=False)
+        preset = str(write(tmp_path, tiny_config_dict))
+    elif preset != "quickstart":
+        preset = str(write(tmp_path, preset))
+    if "cuda" in args:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    out = snnlab("run", preset, *args, "--set", f"run.runs_dir={tmp_path / 'runs'}", cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    (line,) = out.stderr.splitlines()
+    assert line.startswith("snnlab: error: ") and message in line and len(line) < 450, line
+    assert not (tmp_path / "runs").exists()

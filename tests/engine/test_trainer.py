@@ -193,3 +193,34 @@ def test_the_wall_time_of_a_resumed_run_counts_every_session(tmp_path, tiny_conf
     wall = second.of(RunFinished)[0].wall_time
     assert result.wall_time == wall and first_wall + 0.5 * own <= wall <= first_wall + own + 0.1
     assert read_summary(run.path)["wall_time"] == wall
+
+
+def test_a_batchnorm_net_leaves_out_a_last_batch_of_one_sample(tiny_config_dict):
+    # 101 samples in batches of 50: the third batch holds one sample, which batchnorm cannot normalise.
+    tiny_config_dict["data"]["train_size"] = 101
+    tiny_config_dict["model"]["layers"].insert(1, {"type": "batchnorm"})
+    rec = Recorder()
+    result = train(config_from_dict(tiny_config_dict), [rec])
+    assert result.status == "completed" and result.steps == 4, result.error
+    assert rec.of(RunStarted)[0].steps_per_epoch == 2
+    assert {e.batches for e in rec.of(StepMetrics)} == {2}
+    tiny_config_dict["model"]["layers"].pop(1)  # without batchnorm the last sample trains as usual
+    assert train(config_from_dict(tiny_config_dict)).steps == 6
+
+
+def test_any_seed_the_config_allows_trains(tiny_config_dict):
+    tiny_config_dict["train"].update(seed=2**63 - 1, max_steps=1)
+    result = train(config_from_dict(tiny_config_dict))
+    assert result.status == "completed" and result.steps == 1, result.error
+
+
+def test_the_pre_flight_fails_before_anything_is_written(tmp_path, tiny_config_dict):
+    from snnlab.engine.trainer import TrainingError, prepare
+
+    tiny_config_dict["data"].update(dataset="mnist", data_dir=str(tmp_path / "none"), download=False)
+    with pytest.raises(TrainingError) as info:
+        prepare(config_from_dict(tiny_config_dict))
+    assert info.value.reason == "data" and "'mnist' not found" in str(info.value)
+    rec = Recorder()
+    result = train(config_from_dict(tiny_config_dict), [rec], run_dir=tmp_path / "run")
+    assert (result.status, result.reason) == ("failed", "data") and not (tmp_path / "run").exists()

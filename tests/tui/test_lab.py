@@ -164,13 +164,14 @@ async def test_compare_trains_once_per_surrogate_and_tabulates_them(tiny):
         assert names == ["tiny-atan", "tiny-triangle"]
 
 
-async def test_a_failed_run_shows_an_error_dialog_and_the_lab_keeps_working(tiny):
-    tiny["model"]["layers"][-1]["out_features"] = 5  # valid config, but the data has 10 classes
+async def test_a_failed_run_shows_an_error_dialog_and_the_lab_keeps_working(tiny, tmp_path):
+    # A valid config whose dataset is not there: the run fails once it starts.
+    tiny["data"].update(dataset="mnist", data_dir=str(tmp_path / "no-data"), download=False)
     app = make_app(config=tiny)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2", "s")
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog), 60, "the error dialog")
-        assert "10 classes" in app.screen.message
+        assert "'mnist' not found" in app.screen.message
         await pilot.press("escape")
         await pilot.press("1")
         assert app.main.active == "network" and app.view.status == "failed" and app.job is None

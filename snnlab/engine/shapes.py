@@ -1,0 +1,139 @@
+"""Shapes and sizes, without torch: what each dataset feeds a network, what each layer makes of its input,
+and how many parameters it holds.
+
+The config checks a whole network against its dataset with these rules before anything is loaded or built,
+and ``models.build_model`` builds from the same rules, so a shape is worked out in one place. A test holds
+``data.load_dataset`` to :data:`IMAGE_SETS`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+LAYER_TYPES = ("linear", "conv2d", "maxpool", "avgpool", "flatten", "dropout", "batchnorm")
+
+# Bounds on what a config may ask for. They are far above anything that trains on one accelerator, and low
+# enough that a typo (out_features: 100000000) is refused in one line instead of failing in the allocator.
+MAX_PARAMETERS = 10**9  # 4 GB of float32 weights, about 16 GB with gradients and Adam's two moments
+MAX_BATCH_VALUES = 2**32  # values one batch holds over all time steps and layers (16 GiB per float32 copy)
+MAX_DATASET_VALUES = 2**31  # values of a generated (synthetic) dataset held in memory (8 GiB as float32)
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """What a dataset gives a network: ``input_shape`` per sample and step ((C, H, W) for images, (F,) for
+    spike trains), the number of classes, and the sizes of the train and test splits."""
+
+    input_shape: tuple[int, ...]
+    classes: int
+    train_samples: int
+    test_samples: int
+    temporal: bool = False
+
+
+IMAGE_SETS: dict[str, DataShape] = {
+    "bundled": DataShape((1, 28, 28), 10, 5000, 1000),
+    "mnist": DataShape((1, 28, 28), 10, 60000, 10000),
+    "fashion-mnist": DataShape((1, 28, 28), 10, 60000, 10000),
+    "kmnist": DataShape((1, 28, 28), 10, 60000, 10000),
+}
+
+
+def data_shape(dataset: str, synthetic: dict[str, Any]) -> DataShape:
+    """The :class:`DataShape` of ``dataset``; ``synthetic`` holds the synthetic set's parameters."""
+    if dataset == "synthetic":
+        samples = synthetic["samples"]
+        # The synthetic task is memorisation: the test split is the train split.
+        return DataShape((synthetic["inputs"],), synthetic["classes"], samples, samples, temporal=True)
+    return IMAGE_SETS[dataset]
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def layer_output(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The per-sample output shape of a layer ``kind`` with settings ``spec`` given inputs of ``shape``.
+
+    Raises ValueError, in words for the user, when the layer does not fit its input.
+    """
+    if kind == "linear":
+        if len(shape) != 1:
+            raise ValueError(f"input has shape {list(shape)}; add a flatten layer before a linear layer")
+        return (spec["out_features"],)
+    if kind in ("conv2d", "maxpool", "avgpool"):
+        if len(shape) != 3:
+            what = "conv2d" if kind == "conv2d" else "pooling"
+            raise ValueError(f"input has shape {list(shape)}; {what} needs [C, H, W]")
+        k = spec.get("kernel_size", 2)
+        if kind == "conv2d":
+            stride, padding, channels = spec.get("stride", 1), spec.get("padding", 0), spec["out_channels"]
+        else:
+            stride, padding, channels = spec.get("stride") or k, 0, shape[0]
+        h, w = (_conv_out(s, k, stride, padding) for s in shape[1:])
+        if h < 1 or w < 1:
+            raise ValueError(f"kernel {k} does not fit input {list(shape)}")
+        widest = max(shape[1:]) + 2 * padding
+        if stride > widest:  # one window either way, and torch's pooling cannot take such a stride
+            raise ValueError(f"stride {stride} is larger than the input {list(shape)}; use at most {widest}")
+        return (channels, h, w)
+    if kind == "flatten":
+        return (math.prod(shape),)
+    if kind == "dropout":
+        return shape
+    if kind == "batchnorm":
+        if len(shape) not in (1, 3):
+            raise ValueError(f"batchnorm needs [N] or [C, H, W] inputs, got {list(shape)}")
+        return shape
+    raise ValueError(f"unknown layer type {kind!r} (choose from: {', '.join(LAYER_TYPES)})")
+
+
+def layer_parameters(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) -> int:
+    """Trained parameters of a layer given inputs of ``shape`` (which must fit, see :func:`layer_output`)."""
+    bias = bool(spec.get("bias", True))
+    if kind == "linear":
+        return shape[0] * spec["out_features"] + (spec["out_features"] if bias else 0)
+    if kind == "conv2d":
+        out = spec["out_channels"]
+        return out * shape[0] * spec["kernel_size"] ** 2 + (out if bias else 0)
+    if kind == "batchnorm":
+        return 2 * shape[0]
+    return 0
+
+
+class ShapeError(ValueError):
+    """A neuron setting that does not fit its layer: ``key`` names the setting, ``problem`` says what is wrong."""
+
+    def __init__(self, key: str | None, problem: str) -> None:
+        super().__init__(f"{key} {problem}" if key else problem)
+        self.key = key
+        self.problem = problem
+
+
+def check_neuron(spec: dict[str, Any], shape: tuple[int, ...], layer: str = "the layer") -> None:
+    """Raise :class:`ShapeError` when a neuron (as ``NeuronConfig.kwargs()`` gives it) cannot follow ``layer``,
+    whose outputs have ``shape``."""
+    if spec.get("type") == "rleaky" and spec.get("all_to_all", True) and len(shape) != 1:
+        raise ShapeError(None, f"an all-to-all rleaky neuron needs a linear layer before it; {layer} gives "
+                         f"{list(shape)}")  # fmt: skip
+    beta = spec.get("beta")
+    if isinstance(beta, list | tuple):
+        if len(shape) != 1:
+            raise ShapeError("beta", f"is a list (one value per neuron), which needs a layer of [N] neurons, but "
+                             f"{layer} gives {list(shape)}: give beta as one number")  # fmt: skip
+        if len(beta) != shape[0]:
+            raise ShapeError("beta", f"has {len(beta):,} values but {layer} has {shape[0]:,} neurons: give one "
+                             "value per neuron or a single number")  # fmt: skip
+
+
+def neuron_parameters(spec: dict[str, Any], shape: tuple[int, ...]) -> int:
+    """Trained parameters of a neuron after outputs of ``shape`` (the recurrent weights of rleaky dominate)."""
+    count = 0
+    if spec.get("type") == "rleaky":
+        count += shape[0] ** 2 + shape[0] if spec.get("all_to_all", True) else 1
+    if spec.get("learn_beta"):
+        beta = spec.get("beta")
+        count += len(beta) if isinstance(beta, list | tuple) else 1
+    return count + bool(spec.get("learn_threshold")) + bool(spec.get("learn_alpha"))
