@@ -865,12 +865,13 @@ def _set_path(data: dict, parts: list[str], value: Any, shown: str) -> tuple[str
         else:
             raise ConfigError(f"{shown}: {where} is {_show(node)}, not a mapping")
         path.append(key)
+        container: Any = node  # a list indexed by int or a dict by str, as checked above
         if last:
-            node[key] = value
+            container[key] = value
         else:
-            child = node[key] if isinstance(node, list) else node.get(key)
+            child = container[key] if isinstance(node, list) else container.get(key)
             if child is None or (child is True and part == "neuron"):
-                child = node[key] = {}  # `neuron: true` means "model.neuron with no overrides"
+                child = container[key] = {}  # `neuron: true` means "model.neuron with no overrides"
             node = child
     return tuple(path)
 
@@ -940,7 +941,7 @@ class _BoundedLoader(yaml.SafeLoader):
         if self.flow_level + len(self.indents) + opening > MAX_DEPTH:
             raise _Refused(f"nesting deeper than {MAX_DEPTH} levels (a config needs at most 7)", self.line + 1)
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             line = event.start_mark.line + 1
@@ -957,6 +958,8 @@ class _BoundedLoader(yaml.SafeLoader):
             raise _Refused(f"nesting deeper than {MAX_DEPTH} levels (a config needs at most 7)", line)
         node = super().compose_node(parent, index)
         self._depth -= 1
+        if node is None:
+            return None
         if isinstance(node, yaml.MappingNode):
             children = [child for pair in node.value for child in pair]
         else:
@@ -998,9 +1001,9 @@ def _parse_yaml(text: str) -> tuple[Any, dict[tuple, int]]:
     except yaml.YAMLError as exc:
         raise _Refused(str(exc).splitlines()[0] if str(exc) else "cannot parse", None, True) from None
     except (ValueError, OverflowError) as exc:  # the scanner's own: chr() of an escape such as "\U7fffffff"
-        line = loader.line + 1 if loader is not None else None
+        at = loader.line + 1 if loader is not None else None
         problem = "an escape names no character (the largest is \\U0010FFFF)" if "chr()" in str(exc) else str(exc)
-        raise _Refused(problem, line, True) from None
+        raise _Refused(problem, at, True) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -1032,7 +1035,8 @@ def _index_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
 def _check_size(data: Any, source: str) -> None:
     """Refuse plain data nested deeper than MAX_DEPTH or holding more than MAX_VALUES values (a shared part
     counts once per use), before anything recurses into it; a cycle ends as nesting too deep."""
-    count, stack = 0, [(data, ())]
+    count = 0
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
     while stack:
         item, path = stack.pop()
         count += 1
@@ -1125,7 +1129,7 @@ def _clean_loc(loc: tuple) -> tuple[tuple, list[str]]:
     return tuple(out), tags
 
 
-def _message(error: dict, loc: tuple, tags: list[str]) -> str:
+def _message(error: Any, loc: tuple, tags: list[str]) -> str:
     kind, ctx, value = error["type"], error.get("ctx", {}), error.get("input")
     got = f" (got {_show(value)})"
     if kind == "snnlab":
@@ -1269,7 +1273,7 @@ def _schema(model: type[BaseModel], prefix: str, rows: list) -> None:
         rows.append((prefix + name, type_name, shown, field.description or ""))
 
 
-def _layer_summary(layer: BaseModel) -> str:
+def _layer_summary(layer: Layer) -> str:
     size = getattr(layer, "out_features", None) or getattr(layer, "out_channels", None)
     return layer.type + (f" {size}" if size else "")
 
