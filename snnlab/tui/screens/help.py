@@ -12,13 +12,13 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-PANES_HELP = r"""\
+PANES_HELP = """\
 [b]1 Network[/]     the config as a form, validated as you type (errors under the field). Presets, load/save YAML,
               layers: add, remove, reorder; each layer's neuron: none, the model's, or custom.
 [b]2 Training[/]    live train loss (faint: per step; bright: smoothed) and accuracy, test points per evaluation,
               spike rate per layer, speed, ETA. Plots redraw a few times a second from bounded buffers.
 [b]3 Inside[/]      membrane of chosen neurons over the T steps with threshold and spikes (▲), and the
-              layer's raster. [b]\[[/] [b]][/] step through evaluations, [b].[/] next sample, [b]n[/] next neurons,
+              layer's raster. [b]\\[[/] [b]][/] step through evaluations, [b].[/] next sample, [b]n[/] next neurons,
               [b]y[/] next layer.
 [b]4 Surrogates[/]  smooth(x) and grad(x) of chosen surrogates; [b]c[/] trains the config once per surrogate and
               overlays the runs, with a table of final accuracy, time and spike rate.
