@@ -4,6 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs a slice of the benchmark script
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train.py"
 LIBRARIES = ("snnlab", "snnlab-bf16", "snnlab-ref")
 

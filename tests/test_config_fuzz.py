@@ -18,6 +18,7 @@ import math
 import os
 import time
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,6 +26,8 @@ from hypothesis import strategies as st
 from snnlab import config as cfgmod
 from snnlab.config import Config, ConfigError, config_from_dict, load_config
 from snnlab.engine import surrogates
+
+pytestmark = pytest.mark.slow  # a thousand generated presets, some trained
 
 EXAMPLES = int(os.environ.get("SNNLAB_FUZZ_EXAMPLES", "1000"))
 TRAINED = int(os.environ.get("SNNLAB_FUZZ_TRAINED", "32"))  # valid configs trained per run

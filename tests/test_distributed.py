@@ -8,6 +8,8 @@ import sys
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow  # torchrun with two processes
+
 TIMEOUT = 180
 
 

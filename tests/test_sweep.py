@@ -5,9 +5,12 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from snnlab.sweep import SweepRun, parse_grid
+
+pytestmark = pytest.mark.slow  # each sweep run is a training subprocess
 
 
 def snnlab_sweep(folder, *args):

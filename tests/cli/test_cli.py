@@ -32,6 +32,7 @@ def only_run(tmp_path):
     return run
 
 
+@pytest.mark.slow  # trains in a subprocess
 def test_a_good_preset_trains_and_writes_a_complete_run_directory(tmp_path, tiny_config_dict):
     preset = write(tmp_path, tiny_config_dict)
     out = snnlab("run", str(preset), "--set", "train.epochs=1", cwd=tmp_path)
@@ -86,6 +87,7 @@ def test_invalid_yaml_and_missing_file_exit_2(tmp_path):
     assert out.returncode == 2 and "KEY=VALUE" in out.stderr
 
 
+@pytest.mark.slow  # trains in a subprocess
 def test_ctrl_c_stops_with_a_checkpoint_and_resume_continues(tmp_path, tiny_config_dict):
     # Long enough (3 epochs of 500 steps) that the stop lands well before the end, wherever it lands.
     tiny_config_dict["data"].update(train_size=5000, batch_size=10, time_steps=25)

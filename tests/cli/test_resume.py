@@ -18,6 +18,8 @@ import yaml
 from snnlab.engine import checkpoint
 from tests.cli.test_cli import only_run, snnlab, write
 
+pytestmark = pytest.mark.slow  # training subprocesses, killed and resumed
+
 
 def digest(run: Path) -> dict[str, str]:
     """Every file under the run directory (hidden ones too) -> hash of its bytes."""

@@ -23,7 +23,7 @@ from snnlab.tui.worker import ReplaySource
 from tests.tui.conftest import fake_events, wait_for
 
 SIZE = (120, 36)
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.slow]  # the lab driving real training in child processes
 
 
 def _tail(path: Path, lines: int = 20) -> str:

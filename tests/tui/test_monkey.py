@@ -25,7 +25,7 @@ from snnlab.tui.app import SnnLabApp, make_app
 from snnlab.tui.screens.main import PANES
 from tests.tui.conftest import fake_events, lab_classes
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
 QUIT_KEYS = {"q", "ctrl+q", "ctrl+c"}  # the one thing the monkey may not do
 MOVES = ["tab", "shift+tab", "up", "down", "left", "right", "enter", "escape", "space", "backspace", "home", "end",
