@@ -31,7 +31,7 @@ QUIT_KEYS = {"q", "ctrl+q", "ctrl+c"}  # the one thing the monkey may not do
 MOVES = ["tab", "shift+tab", "up", "down", "left", "right", "enter", "escape", "space", "backspace", "home", "end",
          "pageup", "pagedown", "f1", "question_mark", "ctrl+p"]  # fmt: skip
 TYPED = [c for c in string.ascii_letters + string.digits + string.punctuation + "é" if c not in QUIT_KEYS]
-KEYS_PER_PANE = int(os.environ.get("SNNLAB_MONKEY_KEYS", "15"))
+KEYS_PER_PANE = int(os.environ.get("SNNLAB_MONKEY_KEYS", "25"))
 
 
 def bound_keys() -> list[str]:
