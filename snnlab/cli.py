@@ -181,7 +181,7 @@ def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
     from snnlab import runs
     from snnlab.console import ConsoleSink, print_summary
     from snnlab.engine import distributed
-    from snnlab.engine.events import Event, RunStarted
+    from snnlab.engine.events import Event, FailureReason, RunStarted
     from snnlab.engine.trainer import TrainingError, prepare, train
 
     ctx = distributed.setup(cpu=cfg.train.device == "cpu")
@@ -196,7 +196,7 @@ def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
     except (TrainingError, runs.RunDirError) as exc:
         distributed.teardown(together=False)
         _line(f"snnlab: error{'' if ctx.is_main else f' (rank {ctx.rank})'}: {exc}", sys.stderr)
-        return Exit.USAGE if getattr(exc, "reason", "config") in ("data", "config", "device") else Exit.FAILED
+        return Exit.USAGE if FailureReason.of(getattr(exc, "reason", "config")).before_start else Exit.FAILED
     stop = threading.Event()
     first_interrupt: float | None = None
 
@@ -248,10 +248,10 @@ def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
         _line(f"snnlab: error{'' if ctx.is_main else f' (rank {ctx.rank})'}: {result.error}", sys.stderr)
         if run_dir is not None:
             _line(f"run directory: {run_dir.path}", sys.stderr)
-            if result.reason == "nan_loss" and (run_dir.checkpoints_dir / "last.pt").exists():
+            if result.reason == FailureReason.NAN_LOSS and (run_dir.checkpoints_dir / "last.pt").exists():
                 _line(f"continue from the last checkpoint with: snnlab run --resume {run_dir.path} "
                       f"--set train.lr={cfg.train.lr / 2:g}", sys.stderr)  # fmt: skip
-        return Exit.USAGE if result.reason in ("data", "config", "device") else Exit.FAILED
+        return Exit.USAGE if FailureReason.of(result.reason).before_start else Exit.FAILED
     if run_dir is not None:
         try:
             print_summary(runs.read_events(run_dir.path))

@@ -12,6 +12,7 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, TypeAdapter, ValidationError
@@ -23,6 +24,31 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag, TypeAdapter, Va
 Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Timestamp = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class FailureReason(StrEnum):
+    """Why a run failed. Its values are the strings ``RunFailed.reason`` holds in events.jsonl."""
+
+    NAN_LOSS = "nan_loss"
+    OUT_OF_MEMORY = "out_of_memory"
+    DATA = "data"  # a dataset missing or unreadable
+    CONFIG = "config"  # a config that cannot run (checked with torch: shapes, devices' features, a resume)
+    DEVICE = "device"  # the chosen device is not there
+    WRITE = "write"  # a file of the run could not be written
+    ERROR = "error"  # anything else (a bug)
+
+    @property
+    def before_start(self) -> bool:
+        """The run could not start with this config, data or device: the user's to fix (exit 2)."""
+        return self in (FailureReason.DATA, FailureReason.CONFIG, FailureReason.DEVICE)
+
+    @classmethod
+    def of(cls, text: str | None) -> FailureReason:
+        """The reason a written event names; ERROR for one this version does not know."""
+        try:
+            return cls(text or "")
+        except ValueError:
+            return cls.ERROR
 
 
 @dataclass
@@ -129,7 +155,7 @@ class RunFinished(Event):
 class RunFailed(Event):
     kind: ClassVar[str] = "run_failed"
     error: str  # one line, for people
-    reason: str  # "nan_loss" | "out_of_memory" | "data" | "write" | "error"
+    reason: str  # a FailureReason's value; kept a plain string so that any written reason still reads
     epoch: Count = 0
     step: Count = 0
     wall_time: float | None = None  # over all sessions of the run, like RunFinished's; None in older files

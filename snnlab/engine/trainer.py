@@ -29,6 +29,7 @@ from snnlab.engine.encoders import encode
 from snnlab.engine.events import (
     EpochMetrics,
     Event,
+    FailureReason,
     ProbeRecorded,
     RunFailed,
     RunFinished,
@@ -49,9 +50,9 @@ class Flag(Protocol):
 
 
 class TrainingError(Exception):
-    """A failure the user can act on; ``reason`` is a short machine-readable tag."""
+    """A failure the user can act on, one line, with the reason it ends the run for."""
 
-    def __init__(self, message: str, reason: str = "error"):
+    def __init__(self, message: str, reason: FailureReason = FailureReason.ERROR):
         super().__init__(message)
         self.reason = reason
 
@@ -71,7 +72,7 @@ class RunResult:
     wall_time: float
     device: str
     error: str | None = None
-    reason: str | None = None
+    reason: FailureReason | None = None
 
 
 @dataclass
@@ -98,9 +99,11 @@ def pick_device(requested: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'", "device")
+        raise TrainingError(
+            "train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'", FailureReason.DEVICE
+        )
     if requested == "mps" and not torch.backends.mps.is_available():
-        raise TrainingError("train.device is 'mps' but MPS is not available; use 'auto' or 'cpu'", "device")
+        raise TrainingError("train.device is 'mps' but MPS is not available; use 'auto' or 'cpu'", FailureReason.DEVICE)
     return torch.device(requested)
 
 
@@ -153,13 +156,13 @@ class Session:
         try:
             self.model: SpikingNet = build_model(config.model.layer_specs(), input_shape).to(self.device)
         except ValueError as exc:
-            raise TrainingError(str(exc), "config") from None
+            raise TrainingError(str(exc), FailureReason.CONFIG) from None
         if self.model.output_shape != (self.dataset.num_classes,):
             raise TrainingError(
                 f"model.layers: the last layer has {list(self.model.output_shape)} outputs but "
                 f"{d.dataset} has {self.dataset.num_classes} classes; set its out_features to "
                 f"{self.dataset.num_classes}",
-                "config",
+                FailureReason.CONFIG,
             )
         self.model.set_fused(config.model.fused)
         # A batchnorm that needs two samples per batch needs them on every rank (each normalises its own slice).
@@ -168,14 +171,14 @@ class Session:
             raise TrainingError(
                 f"data.batch_size: must be at least {self.smallest_batch} with batchnorm on {ctx.world_size} "
                 f"processes, so that each has {config.smallest_batch()} samples (got {d.batch_size})",
-                "config",
+                FailureReason.CONFIG,
             )
         if t.precision == "bfloat16" and not _bfloat16_ok(self.device):
             raise TrainingError(
                 f"train.precision: bfloat16 is not supported on {self.device}"
                 + (" (a GPU of compute capability 8.0 or newer has it)" if self.device.type == "cuda" else "")
                 + "; set train.precision: float32",
-                "config",
+                FailureReason.CONFIG,
             )
         # The module that trains: DDP averages gradients over ranks. ``self.model`` stays the plain
         # module, for checkpoints, evaluation and probes.
@@ -287,7 +290,7 @@ class Session:
         try:
             changes = resume.check(state.get("config"), self.config.to_dict())
         except resume.ResumeRefused as exc:
-            raise TrainingError(str(exc), "config") from None
+            raise TrainingError(str(exc), FailureReason.CONFIG) from None
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -310,11 +313,12 @@ def prepare(config: Config, ctx: distributed.Context = distributed.SINGLE) -> Se
     try:
         return Session(config, ctx=ctx)
     except DataError as exc:
-        raise TrainingError(str(exc), "data") from None
+        raise TrainingError(str(exc), FailureReason.DATA) from None
     except (torch.OutOfMemoryError, RuntimeError) as exc:
         if not _allocation_failed(exc):
             raise
-        raise TrainingError(_OUT_OF_MEMORY.format(device=config.train.device), "out_of_memory") from None
+        message = _OUT_OF_MEMORY.format(device=config.train.device)
+        raise TrainingError(message, FailureReason.OUT_OF_MEMORY) from None
 
 
 _OUT_OF_MEMORY = "out of memory on {device}; lower data.batch_size or data.time_steps"
@@ -368,13 +372,14 @@ def train(
     except _Stopped:
         status = "stopped"
     except (TrainingError, DataError, checkpoint.CheckpointError) as exc:
-        return _fail(emit, progress, started, device, str(exc), getattr(exc, "reason", "data"))
+        return _fail(emit, progress, started, device, str(exc), getattr(exc, "reason", FailureReason.DATA))
     except WriteError as exc:
-        return _fail(emit, progress, started, device, str(exc), "write")
+        return _fail(emit, progress, started, device, str(exc), FailureReason.WRITE)
     except (torch.OutOfMemoryError, RuntimeError) as exc:
         if not _allocation_failed(exc):
             raise
-        return _fail(emit, progress, started, device, _OUT_OF_MEMORY.format(device=device), "out_of_memory")
+        message = _OUT_OF_MEMORY.format(device=device)
+        return _fail(emit, progress, started, device, message, FailureReason.OUT_OF_MEMORY)
     except KeyboardInterrupt:
         status = "stopped"
     try:
@@ -393,7 +398,7 @@ def train(
             )
         )
     except WriteError as exc:  # a stop that cannot be saved, or an end that cannot be recorded, is a failure
-        return _fail(emit, progress, started, device, str(exc), "write")
+        return _fail(emit, progress, started, device, str(exc), FailureReason.WRITE)
     return result
 
 
@@ -452,7 +457,7 @@ def _fit(
                 raise TrainingError(
                     f"loss became {loss_value} at epoch {epoch}, step {p.step + 1}; lower train.lr or set "
                     f"train.grad_clip{_kept(ckpt_dir)}",
-                    "nan_loss",
+                    FailureReason.NAN_LOSS,
                 )
             session.optimizer.zero_grad(set_to_none=True)
             # DDP averages gradients over ranks; weighting by the slice's share makes that the gradient
@@ -543,7 +548,14 @@ def _wait_while_paused(pause: Flag | None, stop: Flag | None) -> None:
         time.sleep(0.05)
 
 
-def _result(progress: _Progress, status: str, started: float, device: str, **failure: str) -> RunResult:
+def _result(
+    progress: _Progress,
+    status: str,
+    started: float,
+    device: str,
+    error: str | None = None,
+    reason: FailureReason | None = None,
+) -> RunResult:
     test = progress.last_test
     return RunResult(
         status=status,
@@ -554,11 +566,14 @@ def _result(progress: _Progress, status: str, started: float, device: str, **fai
         final_test_loss=test[0] if test else None,
         wall_time=time.time() - started,
         device=device,
-        **failure,
+        error=error,
+        reason=reason,
     )
 
 
-def _fail(emit, progress: _Progress, started: float, device: str, message: str, reason: str) -> RunResult:
+def _fail(
+    emit, progress: _Progress, started: float, device: str, message: str, reason: FailureReason
+) -> RunResult:
     result = _result(progress, "failed", started, device, error=message, reason=reason)
     emit(RunFailed(error=message, reason=reason, epoch=progress.epoch, step=progress.step, wall_time=result.wall_time))
     return result

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from snnlab.engine.events import BadLines, Event, ProbeRecorded, RunFailed, RunFinished
+from snnlab.engine.events import BadLines, Event, FailureReason, ProbeRecorded, RunFailed, RunFinished
 
 TERMINAL = (RunFinished, RunFailed)
 LOG_FILE = "worker.log"
@@ -92,7 +92,7 @@ def run_training(
     try:
         lock = lock_run(run_path)  # the same claim `snnlab run` takes: one training process per run directory
     except RunDirError as exc:
-        put(RunFailed(error=str(exc), reason="config"))  # the folder is someone else's: write nothing there
+        put(RunFailed(error=str(exc), reason=FailureReason.CONFIG))  # the folder is someone else's: write nothing there
         return
     with lock:
         _train_into(config_data, run_path, put, stop, pause)
@@ -115,7 +115,8 @@ def _train_into(
         config = config_from_dict(config_data)
         train(config, [writer, relay], stop=stop, pause=pause, run_dir=run_path, run_name=Path(run_path).name)
     except BaseException as exc:  # noqa: BLE001 - the UI must hear about every way this can end
-        failed = RunFailed(error=f"training crashed: {type(exc).__name__}: {exc}".splitlines()[0], reason="error")
+        message = f"training crashed: {type(exc).__name__}: {exc}".splitlines()[0]
+        failed = RunFailed(error=message, reason=FailureReason.ERROR)
         writer(failed)
         put(failed)
     finally:

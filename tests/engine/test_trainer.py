@@ -1,3 +1,4 @@
+import json
 import math
 import threading
 import time
@@ -224,3 +225,11 @@ def test_the_pre_flight_fails_before_anything_is_written(tmp_path, tiny_config_d
     rec = Recorder()
     result = train(config_from_dict(tiny_config_dict), [rec], run_dir=tmp_path / "run")
     assert (result.status, result.reason) == ("failed", "data") and not (tmp_path / "run").exists()
+
+
+def test_failure_reasons_say_which_are_the_users_to_fix_and_read_any_written_reason():
+    from snnlab.engine.events import FailureReason as R
+
+    assert {r for r in R if r.before_start} == {R.DATA, R.CONFIG, R.DEVICE}  # exit 2; the rest exit 1
+    assert R.of("nan_loss") is R.NAN_LOSS and R.of("from a newer snnlab") is R.ERROR and R.of(None) is R.ERROR
+    assert '"reason": "write"' in json.dumps(RunFailed(error="e", reason=R.WRITE, time=1.0).to_dict())
