@@ -29,6 +29,7 @@ import yaml
 from snnlab import runs
 from snnlab.config import MAX_RUN_NAME, Config, ConfigError, load_config
 from snnlab.engine.events import EpochMetrics
+from snnlab.formatting import format_percent
 
 SWEEP_FILE = runs.SWEEP_FILE
 STOPPED = 130  # the exit status of a run stopped by Ctrl-C (checkpointed, resumable)
@@ -312,7 +313,7 @@ def _cells(row: Row, percent: bool = False) -> list[str]:
         return "" if value is None else f"{value:.{digits}f}"
 
     def acc(value: float | None) -> str:
-        return num(value, 4) if not percent or value is None else f"{100 * value:.1f}%"
+        return num(value, 4) if not percent or value is None else format_percent(value)
 
     return [
         str(row.n),
