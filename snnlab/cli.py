@@ -10,7 +10,6 @@ rank 0 alone creates and writes the run directory and prints progress.
 
 from __future__ import annotations
 
-import enum
 import io
 import os
 import signal
@@ -27,14 +26,7 @@ import typer
 
 from snnlab import __version__
 from snnlab.engine.resume import RESUMABLE  # torch-free: the --resume help lists it
-
-
-class Exit(enum.IntEnum):
-    OK = 0
-    FAILED = 1
-    USAGE = 2
-    INTERRUPTED = 130
-
+from snnlab.exitcodes import Exit
 
 app = typer.Typer(
     name="snnlab",
@@ -305,7 +297,7 @@ def sweep(
         print(f"snnlab: sweep interrupted: {done} of {len(result.trials)} runs finished; the summary covers "
               "those (stopped runs can be continued with snnlab run --resume)", file=sys.stderr)  # fmt: skip
         raise typer.Exit(int(Exit.INTERRUPTED))
-    failed = [t for t in started if t.returncode not in (0, sweepmod.STOPPED) or t.run_dir is None]
+    failed = [t for t in started if t.returncode not in (Exit.OK, Exit.INTERRUPTED) or t.run_dir is None]
     for trial in failed:
         print(f"snnlab: error: {trial.name} failed: {trial.error or f'exit {trial.returncode}'}", file=sys.stderr)
     raise typer.Exit(int(Exit.FAILED if failed else Exit.OK))

@@ -29,10 +29,10 @@ import yaml
 from snnlab import runs
 from snnlab.config import MAX_RUN_NAME, Config, ConfigError, load_config
 from snnlab.engine.events import EpochMetrics
+from snnlab.exitcodes import Exit
 from snnlab.formatting import format_percent
 
 SWEEP_FILE = runs.SWEEP_FILE
-STOPPED = 130  # the exit status of a run stopped by Ctrl-C (checkpointed, resumable)
 
 
 @dataclass
@@ -173,10 +173,10 @@ def run_sweep(
         finally:
             with lock:
                 free_slots.append(slot)
-        if trial.returncode == STOPPED:
+        if trial.returncode == Exit.INTERRUPTED:
             state = f"stopped; continue it with snnlab run --resume {trial.run_dir or trial.name}"
         else:
-            state = "ok" if trial.returncode == 0 else f"FAILED (exit {trial.returncode})"
+            state = "ok" if trial.returncode == Exit.OK else f"FAILED (exit {trial.returncode})"
         log(f"[{trial.name}] {state}")
         return trial
 
@@ -280,9 +280,9 @@ def summarize(keys: list[str], trials: list[Trial]) -> list[Row]:
     for values, group in itertools.groupby(trials, key=lambda t: t.values):
         results, failed = [], []
         for trial in group:
-            if trial.returncode in (None, STOPPED):
+            if trial.returncode in (None, Exit.INTERRUPTED):
                 continue  # never started, or stopped by Ctrl-C: neither a result nor a failure
-            metrics = trial_metrics(trial.run_dir) if trial.returncode == 0 and trial.run_dir else None
+            metrics = trial_metrics(trial.run_dir) if trial.returncode == Exit.OK and trial.run_dir else None
             if metrics is None:
                 failed.append(trial.seed)
             else:
@@ -412,7 +412,7 @@ def current_summary(sweep_dir: str | os.PathLike[str]) -> tuple[list[str], list[
     for run in found:
         info = runs.RunInfo.from_dir(run.path)
         status = info.status if info else "unknown"
-        code = {"completed": 0, "stopped": STOPPED, "running": None}.get(status, 1)
+        code = {"completed": Exit.OK, "stopped": Exit.INTERRUPTED, "running": None}.get(status, Exit.FAILED)
         trials.append(Trial(run.values, run.seed or 0, run.path.name, [], run.path, code))
     return keys, summarize(keys, trials)
 
