@@ -160,6 +160,7 @@ def run_sweep(
     threads = None if gpus or "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 1) // max(1, workers))
     free_slots = list(range(max(1, workers)))
     running: set[subprocess.Popen] = set()
+    claimed: set[Path] = set()
     lock = threading.Lock()
     stopping = threading.Event()
 
@@ -168,8 +169,9 @@ def run_sweep(
             return trial
         with lock:
             slot = free_slots.pop()
+            folder = _claim_folder(sweep_dir, trial.name, claimed)
         try:
-            _launch(trial, preset, sweep_dir, slot % gpus if gpus > 1 else None, threads, running, lock)
+            _launch(trial, preset, sweep_dir, folder, slot % gpus if gpus > 1 else None, threads, running, lock)
         finally:
             with lock:
                 free_slots.append(slot)
@@ -214,9 +216,25 @@ def _gpu_count() -> int:
         return 0
 
 
-def _launch(trial: Trial, preset: Path, sweep_dir: Path, gpu: int | None, threads: int | None,
+def _claim_folder(sweep_dir: Path, name: str, claimed: set[Path]) -> Path:
+    """The folder the run ``name`` will create, named as any run's (``<name>-<YYYYmmdd-HHMMSS>``).
+
+    The sweep names it rather than reading it from the run's output afterwards: then it knows the folder
+    even when the run dies without a word, and runs that share a name (long grid values are cut down to
+    the same name) cannot be mistaken for one another. ``claimed`` holds the folders given out so far,
+    since a run creates its folder only once it is ready to train."""
+    base = runs.folder_name(name)
+    path, suffix = sweep_dir / base, 1
+    while path in claimed or path.exists():
+        suffix += 1
+        path = sweep_dir / f"{base}-{suffix}"
+    claimed.add(path)
+    return path
+
+
+def _launch(trial: Trial, preset: Path, sweep_dir: Path, folder: Path, gpu: int | None, threads: int | None,
             running: set[subprocess.Popen], lock: threading.Lock) -> None:  # fmt: skip
-    command = [sys.executable, "-m", "snnlab", "run", str(preset), "--quiet"]
+    command = [sys.executable, "-m", "snnlab", "run", str(preset), "--quiet", "--into", str(folder)]
     for item in [*trial.overrides, f"run.runs_dir={sweep_dir}", f"run.name={trial.name}"]:
         command += ["--set", item]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -235,7 +253,8 @@ def _launch(trial: Trial, preset: Path, sweep_dir: Path, gpu: int | None, thread
             with lock:
                 running.discard(proc)
     trial.returncode = proc.returncode
-    trial.run_dir = _run_dir_from(stdout + stderr)
+    # No folder: the run stopped in its pre-flight (bad data, no device), which leaves none behind.
+    trial.run_dir = folder if folder.is_dir() else None
     if proc.returncode != 0:
         trial.error = _error_line(stderr)
         (sweep_dir / f"{trial.name}.stderr.txt").write_text(stderr)
@@ -250,13 +269,6 @@ def _error_line(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.strip()]
     error = next((line for line in lines if "error" in line.lower()), lines[-1] if lines else "")
     return _ERROR_PREFIX.sub("", error, count=1)
-
-
-def _run_dir_from(output: str) -> Path | None:
-    for line in output.splitlines():
-        if line.startswith("run directory: "):
-            return Path(line.removeprefix("run directory: ").strip())
-    return None
 
 
 def trial_metrics(run_dir: Path) -> tuple[float, float, float] | None:
