@@ -10,7 +10,6 @@ rank 0 alone creates and writes the run directory and prints progress.
 
 from __future__ import annotations
 
-import enum
 import io
 import os
 import signal
@@ -27,14 +26,7 @@ import typer
 
 from snnlab import __version__
 from snnlab.engine.resume import RESUMABLE  # torch-free: the --resume help lists it
-
-
-class Exit(enum.IntEnum):
-    OK = 0
-    FAILED = 1
-    USAGE = 2
-    INTERRUPTED = 130
-
+from snnlab.exitcodes import Exit
 
 app = typer.Typer(
     name="snnlab",
@@ -102,6 +94,12 @@ def run(
     ] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only epoch lines and the summary.")] = False,
+    into: Annotated[
+        str | None,
+        # Hidden: `snnlab sweep` names each run's folder itself, so it knows where the run went without
+        # reading the run's output; people name runs with run.name and run.runs_dir.
+        typer.Option("--into", hidden=True, help="Create the new run's folder at exactly this path."),
+    ] = None,
 ) -> None:
     """Train a network from a preset, headless."""
     from snnlab import config as cfgmod
@@ -114,6 +112,8 @@ def run(
     main_rank = distributed.from_env().is_main  # torchrun: only rank 0 writes the run directory
     lock = None
     try:
+        if resume and into:
+            raise cfgmod.ConfigError("--into names the folder of a new run; --resume continues an existing one")
         if resume:
             run_dir, cfg, ckpt, lock = _resume_target(resume, preset, overrides, write=main_rank)
         elif preset:
@@ -124,7 +124,7 @@ def run(
     except (cfgmod.ConfigError, runs.RunDirError) as exc:
         raise fail(str(exc)) from None
     try:
-        code = _train(cfg, run_dir, ckpt, quiet)
+        code = _train(cfg, run_dir, ckpt, quiet, Path(into) if into else None)
     finally:
         if lock is not None:
             lock.release()
@@ -177,7 +177,7 @@ def _resume_target(resume: str, preset: str | None, overrides: list[str], write:
     return run_dir, cfg, ckpt, lock
 
 
-def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
+def _train(cfg, run_dir, ckpt, quiet: bool, into: Path | None = None) -> Exit:
     from snnlab import runs
     from snnlab.console import ConsoleSink, print_summary
     from snnlab.engine import distributed
@@ -191,7 +191,10 @@ def _train(cfg, run_dir, ckpt, quiet: bool) -> Exit:
     try:
         session = prepare(cfg, ctx)
         if run_dir is None and ckpt is None and ctx.is_main:
-            run_dir = runs.RunDir(cfg.run.runs_dir, cfg.run.name, cfg.to_dict())
+            if into is not None:
+                run_dir = runs.RunDir.create_at(into, cfg.to_dict())
+            else:
+                run_dir = runs.RunDir(cfg.run.runs_dir, cfg.run.name, cfg.to_dict())
             new_lock = runs.lock_run(run_dir.path)
     except (TrainingError, runs.RunDirError) as exc:
         distributed.teardown(together=False)
@@ -305,7 +308,7 @@ def sweep(
         print(f"snnlab: sweep interrupted: {done} of {len(result.trials)} runs finished; the summary covers "
               "those (stopped runs can be continued with snnlab run --resume)", file=sys.stderr)  # fmt: skip
         raise typer.Exit(int(Exit.INTERRUPTED))
-    failed = [t for t in started if t.returncode not in (0, sweepmod.STOPPED) or t.run_dir is None]
+    failed = [t for t in started if t.returncode not in (Exit.OK, Exit.INTERRUPTED) or t.run_dir is None]
     for trial in failed:
         print(f"snnlab: error: {trial.name} failed: {trial.error or f'exit {trial.returncode}'}", file=sys.stderr)
     raise typer.Exit(int(Exit.FAILED if failed else Exit.OK))

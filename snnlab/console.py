@@ -30,34 +30,14 @@ from snnlab.engine.events import (
     RunStarted,
     StepMetrics,
 )
+from snnlab.formatting import format_duration, format_number, format_percent
 from snnlab.runs import RunDirError, RunInfo, metric_history, read_config, read_events
 
 PLOT_WIDTH = 70
 PLOT_HEIGHT = 15
 
 
-# --------------------------------------------------------------------------------------------- formatting
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
-
-
-def _num(x: float | None, digits: int = 3) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
-def format_duration(seconds: float | None) -> str:
-    """``12.3s``, ``4m 05s``, ``2h 03m``."""
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
+# --------------------------------------------------------------------------------------------- lines
 
 
 def _is_tty(stream: TextIO) -> bool:
@@ -73,8 +53,8 @@ def epoch_line(event: EpochMetrics, epochs: int | None) -> str:
     spikes = ", ".join(f"{name} {rate:.2f}" for name, rate in event.spike_rates.items())
     return (
         f"epoch {event.epoch}{total}  "
-        f"train loss {event.train_loss:.3f} acc {_pct(event.train_accuracy)}  "
-        f"test loss {event.test_loss:.3f} acc {_pct(event.test_accuracy)}  "
+        f"train loss {event.train_loss:.3f} acc {format_percent(event.train_accuracy)}  "
+        f"test loss {event.test_loss:.3f} acc {format_percent(event.test_accuracy)}  "
         + (f"spikes [{spikes}]  " if spikes else "")
         + format_duration(event.epoch_time)
     )
@@ -173,7 +153,7 @@ class ConsoleSink:
             total = f"/{self._epochs}" if self._epochs else ""
             self._print(
                 f"epoch {event.epoch}{total}  batch {event.batch}/{event.batches}  "
-                f"loss {event.loss:.3f}  acc {_pct(event.accuracy)}  {event.samples_per_s:,.0f} samples/s"
+                f"loss {event.loss:.3f}  acc {format_percent(event.accuracy)}  {event.samples_per_s:,.0f} samples/s"
             )
 
     def _update_bar(self, event: StepMetrics) -> None:
@@ -193,7 +173,7 @@ class ConsoleSink:
         fields: dict[str, Any] = {
             "epoch": f"{event.epoch}/{self._epochs}" if self._epochs else str(event.epoch),
             "loss": f"{event.loss:.3f}",
-            "acc": _pct(event.accuracy),
+            "acc": format_percent(event.accuracy),
             "speed": f"{event.samples_per_s:,.0f}",
         }
         if self._task is None:
@@ -345,9 +325,9 @@ def summary_table(events: list[Event], title: str | None = "run summary") -> Tab
         ("status", status),
         ("epochs", f"{epochs_done}/{planned}" if planned else str(epochs_done)),
         ("steps", str(steps)),
-        ("best test accuracy", _pct(best)),
-        ("final test loss", _num(final_loss)),
-        ("final test accuracy", _pct(final_acc)),
+        ("best test accuracy", format_percent(best)),
+        ("final test loss", format_number(final_loss)),
+        ("final test accuracy", format_percent(final_acc)),
         ("wall time", format_duration(wall)),
         ("device", last_started.device if last_started else "-"),
         ("samples/s (mean)", f"{sum(speeds) / len(speeds):,.0f}" if speeds else "-"),
@@ -409,7 +389,7 @@ def runs_table(infos: list[RunInfo]) -> Table:
             f"[{color}]{info.status}[/]",
             info.dataset or "-",
             f"{info.epochs_done}/{info.epochs}" if info.epochs else str(info.epochs_done),
-            _pct(info.best_accuracy),
+            format_percent(info.best_accuracy),
             format_duration(info.wall_time),
         )
     return table

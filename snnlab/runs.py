@@ -83,6 +83,21 @@ def _os_reason(error: OSError) -> str:
     return error.strerror or str(error)
 
 
+def folder_name(name: str, now: float | None = None) -> str:
+    """``<name>-<YYYYmmdd-HHMMSS>``: the folder of a run named ``name`` started at ``now`` (default: now),
+    before any ``-2`` that tells apart two runs of one name started in the same second."""
+    return f"{_safe_name(name)}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}"
+
+
+def _fill(path: Path, config: dict[str, Any]) -> None:
+    # What a new run's folder holds before its first event.
+    (path / PROBES_DIR).mkdir()
+    (path / CHECKPOINTS_DIR).mkdir()
+    with open(path / CONFIG_FILE, "w", encoding="utf-8") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+    (path / EVENTS_FILE).touch()
+
+
 class RunDir:
     """One run's folder. ``RunDir(runs_dir, name, config)`` creates a fresh, uniquely named one.
 
@@ -102,8 +117,7 @@ class RunDir:
         now: float | None = None,
     ) -> None:
         root = Path(runs_dir).expanduser()
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-        base = f"{_safe_name(name)}-{stamp}"
+        base = folder_name(name, now)
         try:
             root.mkdir(parents=True, exist_ok=True)
             path = root / base
@@ -116,16 +130,33 @@ class RunDir:
                 except FileExistsError:
                     suffix += 1
                     path = root / f"{base}-{suffix}"
-            (path / PROBES_DIR).mkdir()
-            (path / CHECKPOINTS_DIR).mkdir()
-            with open(path / CONFIG_FILE, "w", encoding="utf-8") as f:
-                yaml.safe_dump(config, f, sort_keys=False)
-            (path / EVENTS_FILE).touch()
+            _fill(path, config)
         except OSError as e:
             raise RunDirError(
                 f"cannot create run directory {root}: {_os_reason(e)}; set run.runs_dir to a writable folder"
             ) from None
         self._path = path
+
+    @classmethod
+    def create_at(cls, path: str | os.PathLike[str], config: dict[str, Any]) -> RunDir:
+        """A new run in exactly ``path``, for a caller that chose the folder itself: ``snnlab sweep`` names
+        each run's folder (with :func:`folder_name`) so that it knows where the run went without asking it.
+
+        Raises:
+            RunDirError: when ``path`` exists already or cannot be created.
+        """
+        path = Path(path).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir()  # never reuse a folder: it could hold another run
+            _fill(path, config)
+        except FileExistsError:
+            raise RunDirError(f"cannot create run directory {path}: it exists already") from None
+        except OSError as e:
+            raise RunDirError(f"cannot create run directory {path}: {_os_reason(e)}") from None
+        self = cls.__new__(cls)
+        self._path = path
+        return self
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> RunDir:

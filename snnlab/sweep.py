@@ -29,9 +29,10 @@ import yaml
 from snnlab import runs
 from snnlab.config import MAX_RUN_NAME, Config, ConfigError, load_config
 from snnlab.engine.events import EpochMetrics
+from snnlab.exitcodes import Exit
+from snnlab.formatting import format_percent
 
 SWEEP_FILE = runs.SWEEP_FILE
-STOPPED = 130  # the exit status of a run stopped by Ctrl-C (checkpointed, resumable)
 
 
 @dataclass
@@ -159,6 +160,7 @@ def run_sweep(
     threads = None if gpus or "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 1) // max(1, workers))
     free_slots = list(range(max(1, workers)))
     running: set[subprocess.Popen] = set()
+    claimed: set[Path] = set()
     lock = threading.Lock()
     stopping = threading.Event()
 
@@ -167,15 +169,16 @@ def run_sweep(
             return trial
         with lock:
             slot = free_slots.pop()
+            folder = _claim_folder(sweep_dir, trial.name, claimed)
         try:
-            _launch(trial, preset, sweep_dir, slot % gpus if gpus > 1 else None, threads, running, lock)
+            _launch(trial, preset, sweep_dir, folder, slot % gpus if gpus > 1 else None, threads, running, lock)
         finally:
             with lock:
                 free_slots.append(slot)
-        if trial.returncode == STOPPED:
+        if trial.returncode == Exit.INTERRUPTED:
             state = f"stopped; continue it with snnlab run --resume {trial.run_dir or trial.name}"
         else:
-            state = "ok" if trial.returncode == 0 else f"FAILED (exit {trial.returncode})"
+            state = "ok" if trial.returncode == Exit.OK else f"FAILED (exit {trial.returncode})"
         log(f"[{trial.name}] {state}")
         return trial
 
@@ -213,9 +216,25 @@ def _gpu_count() -> int:
         return 0
 
 
-def _launch(trial: Trial, preset: Path, sweep_dir: Path, gpu: int | None, threads: int | None,
+def _claim_folder(sweep_dir: Path, name: str, claimed: set[Path]) -> Path:
+    """The folder the run ``name`` will create, named as any run's (``<name>-<YYYYmmdd-HHMMSS>``).
+
+    The sweep names it rather than reading it from the run's output afterwards: then it knows the folder
+    even when the run dies without a word, and runs that share a name (long grid values are cut down to
+    the same name) cannot be mistaken for one another. ``claimed`` holds the folders given out so far,
+    since a run creates its folder only once it is ready to train."""
+    base = runs.folder_name(name)
+    path, suffix = sweep_dir / base, 1
+    while path in claimed or path.exists():
+        suffix += 1
+        path = sweep_dir / f"{base}-{suffix}"
+    claimed.add(path)
+    return path
+
+
+def _launch(trial: Trial, preset: Path, sweep_dir: Path, folder: Path, gpu: int | None, threads: int | None,
             running: set[subprocess.Popen], lock: threading.Lock) -> None:  # fmt: skip
-    command = [sys.executable, "-m", "snnlab", "run", str(preset), "--quiet"]
+    command = [sys.executable, "-m", "snnlab", "run", str(preset), "--quiet", "--into", str(folder)]
     for item in [*trial.overrides, f"run.runs_dir={sweep_dir}", f"run.name={trial.name}"]:
         command += ["--set", item]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -234,7 +253,8 @@ def _launch(trial: Trial, preset: Path, sweep_dir: Path, gpu: int | None, thread
             with lock:
                 running.discard(proc)
     trial.returncode = proc.returncode
-    trial.run_dir = _run_dir_from(stdout + stderr)
+    # No folder: the run stopped in its pre-flight (bad data, no device), which leaves none behind.
+    trial.run_dir = folder if folder.is_dir() else None
     if proc.returncode != 0:
         trial.error = _error_line(stderr)
         (sweep_dir / f"{trial.name}.stderr.txt").write_text(stderr)
@@ -249,13 +269,6 @@ def _error_line(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.strip()]
     error = next((line for line in lines if "error" in line.lower()), lines[-1] if lines else "")
     return _ERROR_PREFIX.sub("", error, count=1)
-
-
-def _run_dir_from(output: str) -> Path | None:
-    for line in output.splitlines():
-        if line.startswith("run directory: "):
-            return Path(line.removeprefix("run directory: ").strip())
-    return None
 
 
 def trial_metrics(run_dir: Path) -> tuple[float, float, float] | None:
@@ -279,9 +292,9 @@ def summarize(keys: list[str], trials: list[Trial]) -> list[Row]:
     for values, group in itertools.groupby(trials, key=lambda t: t.values):
         results, failed = [], []
         for trial in group:
-            if trial.returncode in (None, STOPPED):
+            if trial.returncode in (None, Exit.INTERRUPTED):
                 continue  # never started, or stopped by Ctrl-C: neither a result nor a failure
-            metrics = trial_metrics(trial.run_dir) if trial.returncode == 0 and trial.run_dir else None
+            metrics = trial_metrics(trial.run_dir) if trial.returncode == Exit.OK and trial.run_dir else None
             if metrics is None:
                 failed.append(trial.seed)
             else:
@@ -312,7 +325,7 @@ def _cells(row: Row, percent: bool = False) -> list[str]:
         return "" if value is None else f"{value:.{digits}f}"
 
     def acc(value: float | None) -> str:
-        return num(value, 4) if not percent or value is None else f"{100 * value:.1f}%"
+        return num(value, 4) if not percent or value is None else format_percent(value)
 
     return [
         str(row.n),
@@ -411,7 +424,7 @@ def current_summary(sweep_dir: str | os.PathLike[str]) -> tuple[list[str], list[
     for run in found:
         info = runs.RunInfo.from_dir(run.path)
         status = info.status if info else "unknown"
-        code = {"completed": 0, "stopped": STOPPED, "running": None}.get(status, 1)
+        code = {"completed": Exit.OK, "stopped": Exit.INTERRUPTED, "running": None}.get(status, Exit.FAILED)
         trials.append(Trial(run.values, run.seed or 0, run.path.name, [], run.path, code))
     return keys, summarize(keys, trials)
 

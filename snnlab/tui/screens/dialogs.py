@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
-from snnlab.console import format_duration
+from snnlab.formatting import format_duration, format_percent
 from snnlab.runs import RunInfo, list_runs
 from snnlab.sweep import list_sweeps, run_count
 
@@ -100,7 +100,7 @@ class RunsScreen(ModalScreen[tuple[str, Path] | None]):
         table.add_columns("run", "status", "dataset", "epochs", "best acc", "time")
         self.infos = list_runs(self.runs_dir)
         for info in self.infos:
-            best = f"{100 * info.best_accuracy:.1f}%" if info.best_accuracy is not None else "-"
+            best = format_percent(info.best_accuracy)
             epochs = f"{info.epochs_done}/{info.epochs}" if info.epochs else str(info.epochs_done)
             table.add_row(info.path.name, info.status, info.dataset or "-", epochs, best,
                           format_duration(info.wall_time))  # fmt: skip

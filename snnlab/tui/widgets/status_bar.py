@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from snnlab.console import format_duration
+from snnlab.formatting import format_duration
 from snnlab.tui.metrics import RunMetrics
 
 STATE_COLORS = {

@@ -22,8 +22,8 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, SelectionList, Static
 
 from snnlab.config import Config, config_from_dict
-from snnlab.console import format_duration
 from snnlab.engine import surrogates
+from snnlab.formatting import format_duration, format_percent
 from snnlab.tui.messages import CompareRequested
 from snnlab.tui.metrics import RunMetrics
 from snnlab.tui.widgets.fields import parse_value
@@ -242,9 +242,9 @@ class SurrogateLab(Horizontal):
             table.add_row(
                 Text(entry.label, style=color),  # the table doubles as the plots' key
                 m.status,
-                f"{100 * final:.1f}%" if final is not None else "-",
-                f"{100 * m.best_accuracy:.1f}%" if m.best_accuracy is not None else "-",
-                format_duration(m.wall_time) if m.wall_time is not None else "-",
+                format_percent(final),
+                format_percent(m.best_accuracy),
+                format_duration(m.wall_time),
                 f"{rate:.3f}" if rate is not None else "-",
             )
         self.query_one("#sg-loss", MetricPlot).show(loss)

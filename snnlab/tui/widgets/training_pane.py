@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Static
 
-from snnlab.console import format_duration
+from snnlab.formatting import format_duration, format_percent
 from snnlab.tui.metrics import RunMetrics
 from snnlab.tui.widgets.metric_plot import MetricPlot
 from snnlab.tui.widgets.plotting import Series, ema
@@ -78,10 +78,10 @@ def summary_table(m: RunMetrics) -> Table:
         ("device", m.device),
         ("parameters", f"{m.num_parameters:,}" if m.num_parameters else "-"),
         ("samples/s", f"{m.samples_per_s:,.0f}" if not math.isnan(m.samples_per_s) else "-"),
-        ("best test acc", f"{100 * m.best_accuracy:.1f}%" if m.best_accuracy is not None else "-"),
+        ("best test acc", format_percent(m.best_accuracy)),
         ("last test", f"loss {last.test_loss:.3f}  acc {100 * last.test_accuracy:.1f}%" if last else "-"),
         ("epoch time", format_duration(last.epoch_time) if last else "-"),
-        ("wall time", format_duration(m.wall_time) if m.wall_time is not None else "-"),
+        ("wall time", format_duration(m.wall_time)),
     ]
     if m.error:
         rows.append(("error", Text(m.error, style="red")))

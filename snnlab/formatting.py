@@ -1,0 +1,32 @@
+"""How numbers look in a cell of any table snnlab shows: durations, percentages, plain numbers.
+
+Shared by every face (the console, the lab, sweeps), so it imports none of them and nothing heavy: a
+face that borrowed these from another face would load that face's libraries along with them.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def format_duration(seconds: float | None) -> str:
+    """``12.3s``, ``4m 05s``, ``2h 03m``; ``-`` when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def format_percent(fraction: float | None) -> str:
+    """A fraction in [0, 1] (how events store accuracies) as ``85.3%``; ``-`` when unknown."""
+    return "-" if fraction is None else f"{100 * fraction:.1f}%"
+
+
+def format_number(value: float | None, digits: int = 3) -> str:
+    """``value`` with ``digits`` decimals; ``-`` when unknown."""
+    return "-" if value is None else f"{value:.{digits}f}"
