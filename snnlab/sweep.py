@@ -252,7 +252,9 @@ def _launch(trial: Trial, preset: Path, sweep_dir: Path, folder: Path, gpu: int 
         finally:
             with lock:
                 running.discard(proc)
-    trial.returncode = proc.returncode
+    # A Ctrl-C that reaches a run while Python is still starting (before snnlab handles it) kills it by the
+    # signal itself: that run was interrupted like the others, not failed.
+    trial.returncode = Exit.INTERRUPTED if proc.returncode == -signal.SIGINT else proc.returncode
     # No folder: the run stopped in its pre-flight (bad data, no device), which leaves none behind.
     trial.run_dir = folder if folder.is_dir() else None
     if proc.returncode != 0:

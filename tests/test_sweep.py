@@ -161,3 +161,33 @@ def test_generated_run_names_stay_valid_run_names(tmp_path, tiny_config_dict):
     for trial in trials:
         assert trial.name.endswith(f"-seed{trial.seed}") and len(trial.name) <= MAX_RUN_NAME
         config_from_dict({**tiny_config_dict, "run": {"name": trial.name}})  # the run will accept it
+
+
+def test_a_run_killed_by_the_ctrl_c_while_python_starts_counts_as_interrupted_not_failed(tmp_path, monkeypatch):
+    import signal
+    import threading
+
+    from snnlab import sweep
+    from snnlab.exitcodes import Exit
+
+    class KilledBySigint:  # what Popen reports for a child that died of SIGINT before snnlab could handle it
+        returncode = -signal.SIGINT
+
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def communicate(self):
+            return "", "KeyboardInterrupt\n"
+
+    monkeypatch.setattr(sweep.subprocess, "Popen", KilledBySigint)
+    trial = sweep.Trial(values=(0.001,), seed=0, name="t", overrides=[])
+    sweep._launch(trial, tmp_path / "p.yaml", tmp_path, tmp_path / "t-1", None, None, set(), threading.Lock())
+    assert trial.returncode == Exit.INTERRUPTED
+    (row,) = sweep.summarize(["train.lr"], [trial])
+    assert row.failed_seeds == [] and row.n == 0
