@@ -14,7 +14,13 @@ HEADLESS = [
     "snnlab.engine.trainer",
     "snnlab.engine.checkpoint",
     "snnlab.engine.events",
+    "snnlab.engine.files",
+    "snnlab.engine.resume",
+    "snnlab.engine.shapes",
     "snnlab.runs",
+    "snnlab.config",
+    "snnlab.formatting",
+    "snnlab.exitcodes",
 ]
 
 
