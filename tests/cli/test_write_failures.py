@@ -22,7 +22,7 @@ import yaml
 from snnlab import cli, runs
 from snnlab.engine import checkpoint, files
 
-from ..engine.test_checkpoint import plant
+from ..engine.test_checkpoint import FullDisk, plant
 
 
 def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
@@ -43,30 +43,6 @@ def preset(tmp_path, tiny_config_dict, epochs: int = 2) -> str:
 def only_run(tmp_path) -> Path:
     (run,) = (tmp_path / "runs").iterdir()
     return run
-
-
-class FullDisk:
-    """A file on a disk that has ``room`` bytes left: the write that passes it writes what fits, then fails."""
-
-    def __init__(self, f, room: int):
-        self.f, self.room = f, room
-
-    def write(self, data):
-        if len(data) > self.room:
-            self.f.write(memoryview(data)[: self.room])
-            self.room = 0
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        self.room -= len(data)
-        return self.f.write(data)
-
-    def __getattr__(self, name):
-        return getattr(self.f, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.f.close()
 
 
 def break_writes(monkeypatch, hit, error: int, room: int = 0) -> None:

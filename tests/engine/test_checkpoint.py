@@ -26,6 +26,30 @@ class Planted:
         return (os.mkdir, (self.marker,))
 
 
+class FullDisk:
+    """A file on a disk that has ``room`` bytes left: the write that passes it writes what fits, then fails."""
+
+    def __init__(self, f, room: int):
+        self.f, self.room = f, room
+
+    def write(self, data):
+        if len(data) > self.room:
+            self.f.write(memoryview(data)[: self.room])
+            self.room = 0
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
 def plant(path, marker, *, with_checksum: bool) -> None:
     """A checkpoint whose pickle runs code. ``with_checksum``: wrapped in the current format with a valid
     checksum (a checksum proves nothing against someone who writes the file, so weights_only must hold)."""
@@ -104,30 +128,7 @@ def test_a_failed_save_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path,
     before = path.read_bytes()
     real_open = open
 
-    class FullDisk:
-        """A file on a disk with 10 kB left: the write that passes that fails with ENOSPC."""
-
-        def __init__(self, f):
-            self.f, self.room = f, 10_000
-
-        def write(self, data):
-            if len(data) > self.room:
-                self.f.write(memoryview(data)[: self.room])
-                self.room = 0
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            self.room -= len(data)
-            return self.f.write(data)
-
-        def __getattr__(self, name):
-            return getattr(self.f, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-    monkeypatch.setattr(files, "open", lambda *a, **k: FullDisk(real_open(*a, **k)), raising=False)
+    monkeypatch.setattr(files, "open", lambda *a, **k: FullDisk(real_open(*a, **k), 10_000), raising=False)
     with pytest.raises(WriteError) as err:
         checkpoint.save(path, state_of(tiny_config_dict, lr=0.5))
     assert str(err.value) == f"cannot write {path}: No space left on device (free some space, then resume the run)"
