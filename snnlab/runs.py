@@ -282,16 +282,9 @@ def lock_run(path: str | os.PathLike[str], *, record: bool = True) -> RunLock:
 
 def write_config(run_path: str | os.PathLike[str], config: dict[str, Any]) -> None:
     """Replace the run's ``config.yaml`` atomically: other processes (torchrun ranks, readers) may be
-    opening it at that moment."""
-    path = Path(run_path) / CONFIG_FILE
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            yaml.safe_dump(config, f, sort_keys=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    opening it at that moment. Raises :class:`~snnlab.engine.files.WriteError`."""
+    with atomic_write(Path(run_path) / CONFIG_FILE) as f:
+        f.write(yaml.safe_dump(config, sort_keys=False).encode("utf-8"))
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -381,15 +374,22 @@ class RunWriter:
     def _repair_tail(self) -> None:
         # A run killed mid-write leaves a partial last line; appending after it would glue two events
         # together on resume. Cut the file back to its last complete line.
+        # Only its last byte is read, and the file is opened for writing only when it needs the cut: a long
+        # run's events.jsonl is not read whole, and a read-only one that is intact fails at the append.
         path = self.run_dir.events_path
         try:
             with open(path, "rb") as f:
+                if f.seek(0, os.SEEK_END) == 0:
+                    return
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) == b"\n":
+                    return
+                f.seek(0)
                 data = f.read()
         except FileNotFoundError:
             return
-        if data and not data.endswith(b"\n"):
-            with open(path, "rb+") as f:
-                f.truncate(data.rfind(b"\n") + 1)
+        with open(path, "rb+") as f:
+            f.truncate(data.rfind(b"\n") + 1)
 
     def _append(self, event: Event) -> None:
         # default=str keeps an odd config value (a Path, an enum) from killing the run.
