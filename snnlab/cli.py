@@ -482,7 +482,9 @@ def _crash_report(crash: BaseException | None, textual_report: str) -> str:
 
 def _write_crash_log(text: str) -> Path | None:
     """Write ``text`` to a new file under the user's cache (else the temp folder); its path, or None."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "snnlab"
+    from snnlab.engine.files import cache_dir
+
+    cache = cache_dir()
     name = f"lab-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     for folder in (cache, Path(tempfile.gettempdir())):
         try:

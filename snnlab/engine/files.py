@@ -64,6 +64,11 @@ def atomic_write(path: str | os.PathLike[str], *, fsync: bool = False) -> Iterat
         raise
 
 
+def cache_dir() -> Path:
+    """snnlab's folder in the user's cache: ``$XDG_CACHE_HOME/snnlab``, else ``~/.cache/snnlab`` (not created)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "snnlab"
+
+
 def _remove(path: Path) -> None:
     try:
         path.unlink(missing_ok=True)

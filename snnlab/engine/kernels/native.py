@@ -33,6 +33,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from snnlab.engine.files import cache_dir
+
 SOURCE = Path(__file__).with_name("leaky.c")
 FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared"]
 # OpenMP where the compiler has it: the library then links libgomp.so.1, which resolves to the copy torch
@@ -69,11 +71,6 @@ def _compiler() -> str | None:
     return None
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "snnlab"
-
-
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
@@ -96,7 +93,7 @@ def _build(cc: str) -> Path:
             ]
         )  # fmt: skip
     ).hexdigest()[:16]
-    target = _cache_dir() / f"leaky-{key}.so"
+    target = cache_dir() / f"leaky-{key}.so"
     if target.is_file():
         return target
     try:
