@@ -492,7 +492,7 @@ def _fit(
             if ckpt_dir is not None and steps and p.step % steps == 0 and b < batches_per_epoch:
                 # Within a long epoch, so that a run killed outright loses at most these steps; the epoch's
                 # end writes its own checkpoint below.
-                checkpoint.save(ckpt_dir / "last.pt", session.state(p))
+                _save(session, p, ckpt_dir / "last.pt", started)
         if session.scheduler:
             session.scheduler.step()
         last_epoch = epoch == t.epochs or bool(t.max_steps and p.step >= t.max_steps)

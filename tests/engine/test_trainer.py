@@ -233,3 +233,18 @@ def test_failure_reasons_say_which_are_the_users_to_fix_and_read_any_written_rea
     assert {r for r in R if r.before_start} == {R.DATA, R.CONFIG, R.DEVICE}  # exit 2; the rest exit 1
     assert R.of("nan_loss") is R.NAN_LOSS and R.of("from a newer snnlab") is R.ERROR and R.of(None) is R.ERROR
     assert '"reason": "write"' in json.dumps(RunFailed(error="e", reason=R.WRITE, time=1.0).to_dict())
+
+
+def test_every_checkpoint_carries_the_wall_time_so_far_mid_epoch_ones_too(tmp_path, tiny_config_dict, monkeypatch):
+    tiny_config_dict["train"]["epochs"] = 1
+    tiny_config_dict["run"]["checkpoint_steps"] = 1  # 4 batches: mid-epoch saves after steps 1, 2 and 3
+    saved = []
+    real_save = checkpoint.save
+    def recording_save(path, state):
+        saved.append(state["progress"])
+        real_save(path, state)
+
+    monkeypatch.setattr(checkpoint, "save", recording_save)
+    assert train(config_from_dict(tiny_config_dict), [], run_dir=tmp_path).status == "completed"
+    mid_epoch = [p for p in saved if p["batch"] > 0]
+    assert len(mid_epoch) == 3 and all(p["elapsed"] > 0 for p in saved)
