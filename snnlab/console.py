@@ -21,17 +21,10 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 from rich.table import Table
 from rich.text import Text
 
-from snnlab.engine.events import (
-    BadLines,
-    EpochMetrics,
-    Event,
-    RunFailed,
-    RunFinished,
-    RunStarted,
-    StepMetrics,
-)
+from snnlab.engine.events import BadLines, EpochMetrics, Event, RunFailed, RunFinished, RunStarted, StepMetrics
 from snnlab.formatting import format_duration, format_number, format_percent
-from snnlab.runs import RunDirError, RunInfo, metric_history, read_config, read_events
+from snnlab.history import RunHistory
+from snnlab.runs import RunDirError, RunInfo, read_config, read_history
 
 PLOT_WIDTH = 70
 PLOT_HEIGHT = 15
@@ -239,7 +232,7 @@ def _plot(xs: list[Any], ys: list[float], title: str, xlabel: str, width: int, h
 
 
 def ascii_curves(
-    history: dict[str, Any] | list[Event],
+    history: RunHistory | dict[str, Any] | list[Event],
     *,
     width: int = PLOT_WIDTH,
     height: int = PLOT_HEIGHT,
@@ -247,12 +240,15 @@ def ascii_curves(
 ) -> str:
     """Terminal plots of the training loss (per step, smoothed) and the test accuracy (per epoch).
 
-    ``history`` is :func:`snnlab.runs.metric_history` output, or a list of events. Returns the plots
+    ``history`` is a run's :class:`~snnlab.history.RunHistory`, its columns (:func:`snnlab.runs.metric_history`),
+    or a list of events. Returns the plots
     stacked as one string (ANSI colors only when ``color``); a line of text stands in for a curve with
     no data yet. Not thread-safe: plotext draws on one global figure.
     """
     if isinstance(history, list):
-        history = metric_history(history)
+        history = RunHistory.of(history)
+    if isinstance(history, RunHistory):
+        history = history.columns()
     steps, epochs = history["steps"], history["epochs"]
     parts = []
 
@@ -288,55 +284,28 @@ def _drawable(xs: list[Any], ys: list[float]) -> bool:
 # --------------------------------------------------------------------------------------------- summaries
 
 
-def summary_table(events: list[Event], title: str | None = "run summary") -> Table:
-    """Key numbers of a run, computed from its events (works for live, finished and failed runs)."""
-    started = next((e for e in events if isinstance(e, RunStarted)), None)
-    last_started = next((e for e in reversed(events) if isinstance(e, RunStarted)), None)
-    finished = next((e for e in reversed(events) if isinstance(e, (RunFinished, RunFailed))), None)
-    epoch_events = [e for e in events if isinstance(e, EpochMetrics)]
-    last_epoch = epoch_events[-1] if epoch_events else None
-    step_events = [e for e in events if isinstance(e, StepMetrics)]
-
-    status: str
-    wall: float | None
-    if isinstance(finished, RunFinished):
-        status, wall = finished.status, finished.wall_time
-    elif isinstance(finished, RunFailed):
-        status, wall = "failed", finished.wall_time
-        if wall is None and started:  # written before RunFailed carried its wall time
-            wall = finished.time - started.time
-    else:
-        status, wall = ("running" if events else "empty"), (events[-1].time - started.time if started else None)
-
-    best = max((e.best_accuracy for e in epoch_events), default=None)
-    if isinstance(finished, RunFinished):
-        best = finished.best_accuracy
-    final_loss = last_epoch.test_loss if last_epoch else None
-    final_acc = last_epoch.test_accuracy if last_epoch else None
-    if isinstance(finished, RunFinished) and finished.final_test_accuracy is not None:
-        final_acc = finished.final_test_accuracy
-        final_loss = finished.final_test_loss if finished.final_test_loss is not None else final_loss
-    speeds = [e.samples_per_s for e in step_events if math.isfinite(e.samples_per_s)]
-    steps = finished.steps if isinstance(finished, RunFinished) else (step_events[-1].step if step_events else 0)
-    epochs_done = finished.epochs_done if isinstance(finished, RunFinished) else (last_epoch.epoch if last_epoch else 0)
-    planned = last_started.epochs if last_started else None
-
+def summary_table(history: RunHistory | list[Event], title: str | None = "run summary") -> Table:
+    """Key numbers of a run, from its history or its events (works for live, finished and failed runs)."""
+    if isinstance(history, list):
+        history = RunHistory.of(history, step_points=0)
+    planned = history.epochs
+    speed = history.mean_samples_per_s
     rows = [
-        ("status", status),
-        ("epochs", f"{epochs_done}/{planned}" if planned else str(epochs_done)),
-        ("steps", str(steps)),
-        ("best test accuracy", format_percent(best)),
-        ("final test loss", format_number(final_loss)),
-        ("final test accuracy", format_percent(final_acc)),
-        ("wall time", format_duration(wall)),
-        ("device", last_started.device if last_started else "-"),
-        ("samples/s (mean)", f"{sum(speeds) / len(speeds):,.0f}" if speeds else "-"),
+        ("status", history.status),
+        ("epochs", f"{history.epochs_done}/{planned}" if planned else str(history.epochs_done)),
+        ("steps", str(history.steps_done)),
+        ("best test accuracy", format_percent(history.best_accuracy)),
+        ("final test loss", format_number(history.final_test_loss)),
+        ("final test accuracy", format_percent(history.final_test_accuracy)),
+        ("wall time", format_duration(history.wall_time)),
+        ("device", history.device or "-"),
+        ("samples/s (mean)", f"{speed:,.0f}" if speed is not None else "-"),
     ]
-    if last_epoch:
-        rates = ", ".join(f"{name} {rate:.3f}" for name, rate in last_epoch.spike_rates.items())
-        rows.append(("spike rate (test)", rates))
-    if isinstance(finished, RunFailed):
-        rows.append(("error", finished.error))
+    last = history.last_epoch
+    if last:
+        rows.append(("spike rate (test)", ", ".join(f"{name} {rate:.3f}" for name, rate in last.spike_rates.items())))
+    if history.error is not None:
+        rows.append(("error", history.error))
     table = Table(title=title, show_header=False, title_justify="left", box=None, padding=(0, 2))
     table.add_column("what", style="bold")
     table.add_column("value")
@@ -360,13 +329,15 @@ class _PipeConsole(Console):
         raise BrokenPipeError
 
 
-def print_summary(events: list[Event], stream: TextIO | None = None) -> None:
+def print_summary(history: RunHistory | list[Event], stream: TextIO | None = None) -> None:
     """Print the end-of-run summary: a small table, then the loss and accuracy curves."""
     stream = stream if stream is not None else sys.stdout
+    if isinstance(history, list):
+        history = RunHistory.of(history)
     console = _console(stream)
-    console.print(summary_table(events))
+    console.print(summary_table(history))
     console.print()
-    stream.write(ascii_curves(events, color=_is_tty(stream)))
+    stream.write(ascii_curves(history, color=_is_tty(stream)))
     stream.flush()
 
 
@@ -421,15 +392,15 @@ def show_run(path: str | Path, stream: TextIO | None = None) -> list[str]:
     console.print()
     bad = BadLines()
     try:
-        events = read_events(path, bad)
+        history = read_history(path, bad)
     except RunDirError as exc:
         problems.append(str(exc))
         console.print(f"[bold]metrics[/]\n({escape(str(exc))})", highlight=False)
         return problems
-    console.print(summary_table(events, title="metrics"))
+    console.print(summary_table(history, title="metrics"))
     if bad.count:
         console.print(f"({bad}; the first: {bad.first_error})", markup=False, highlight=False)
     console.print()
-    stream.write(ascii_curves(events, color=_is_tty(stream)))
+    stream.write(ascii_curves(history, color=_is_tty(stream)))
     stream.flush()
     return problems

@@ -12,8 +12,9 @@ Layout (see ARCHITECTURE.md)::
 
 Writing: :class:`RunDir` creates or reopens the folder; :class:`RunWriter` is the sink that fills it.
 :func:`lock_run` keeps a second process (a resume, the lab) from training in a folder already in use.
-Reading: :func:`read_events`, :func:`follow_events` (live runs), :func:`list_runs`, :func:`find_run`,
-:func:`load_probe` and :func:`metric_history`. This module stays free of textual/rich so the engine side,
+Reading: :func:`read_events`, :func:`read_history` (the events folded into the numbers of the run, see
+``history.py``), :func:`follow_events` (live runs), :func:`list_runs`, :func:`find_run`, :func:`load_probe`
+and :func:`metric_history`. This module stays free of textual/rich so the engine side,
 the CLI and the TUI can all use it; torch is imported only where probes are saved or loaded.
 """
 
@@ -33,18 +34,9 @@ from typing import Any
 
 import yaml
 
-from snnlab.engine.events import (
-    BadLines,
-    EpochMetrics,
-    Event,
-    ProbeRecorded,
-    RunFailed,
-    RunFinished,
-    RunStarted,
-    StepMetrics,
-    parse_event_line,
-)
+from snnlab.engine.events import BadLines, Event, ProbeRecorded, RunFailed, RunFinished, StepMetrics, parse_event_line
 from snnlab.engine.files import WriteError, atomic_write
+from snnlab.history import RunHistory
 
 CONFIG_FILE = "config.yaml"
 EVENTS_FILE = "events.jsonl"
@@ -328,10 +320,13 @@ class RunWriter:
         self.run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
         self.max_probes = max(1, max_probes)
         self._file: Any = None
+        # summary.json is the fold of the events, so a resumed run's writer starts from those written before.
+        self._history = RunHistory(step_points=0)
         try:
-            self._summary: dict[str, Any] = read_summary(self.run_dir.path) or {}
-        except (OSError, ValueError):
-            self._summary = {}  # a damaged summary is rebuilt from the next events
+            for event in iter_events(self.run_dir.events_path):
+                self._history.apply(event)
+        except RunDirError:
+            pass  # none yet, or unreadable: then the first append says what is wrong
 
     # -- sink
 
@@ -450,70 +445,53 @@ class RunWriter:
     # -- summary.json
 
     def _update_summary(self, event: Event) -> None:
-        s = self._summary
-        if isinstance(event, RunStarted):
-            if event.start_epoch == 0 or not s:
-                s.clear()
-                s.update(
-                    name=event.run_name,
-                    started=event.time,
-                    epochs_done=0,
-                    steps=0,
-                    best_accuracy=None,
-                )
-            s.pop("error", None)
-            s.pop("reason", None)
-            s.pop("wall_time", None)
-            s.pop("finished", None)
-            data = event.config.get("data") if isinstance(event.config, dict) else None
-            s.update(
-                status="running",
-                pid=os.getpid(),  # with host: lets a listing tell a run whose process was killed
-                host=socket.gethostname(),
-                dataset=data.get("dataset") if isinstance(data, dict) else None,
-                device=event.device,
-                epochs=event.epochs,
-                num_parameters=event.num_parameters,
-                steps_per_epoch=event.steps_per_epoch,
-            )
-            if event.start_epoch > 0:
-                s["resumed"] = event.time
-                s["resumed_from_epoch"] = event.start_epoch
-        elif isinstance(event, EpochMetrics):
-            best = s.get("best_accuracy")
-            s.update(
-                epochs_done=event.epoch,
-                steps=event.step,
-                best_accuracy=event.best_accuracy if best is None else max(best, event.best_accuracy),
-                test_loss=event.test_loss,
-                test_accuracy=event.test_accuracy,
-                train_loss=event.train_loss,
-                train_accuracy=event.train_accuracy,
-                spike_rates=dict(event.spike_rates),
-                updated=event.time,
-            )
-        elif isinstance(event, RunFinished):
-            s.update(
-                status=event.status,
-                epochs_done=event.epochs_done,
-                steps=event.steps,
-                best_accuracy=event.best_accuracy,
-                wall_time=event.wall_time,
-                finished=event.time,
-            )
-            if event.final_test_accuracy is not None:
-                s["test_accuracy"] = event.final_test_accuracy
-            if event.final_test_loss is not None:
-                s["test_loss"] = event.final_test_loss
-        elif isinstance(event, RunFailed):
-            s.update(status="failed", error=event.error, reason=event.reason, finished=event.time)
-            if event.wall_time is not None:
-                s["wall_time"] = event.wall_time
-            elif "started" in s:  # an event from before RunFailed carried its wall time
-                s["wall_time"] = event.time - s["started"]
-        else:
-            return  # steps and probes are too frequent to rewrite the summary for
-        _write_json_atomic(self.run_dir.summary_path, s)
+        self._history.apply(event)
+        if isinstance(event, (StepMetrics, ProbeRecorded)):
+            return  # too frequent to rewrite the summary for
+        _write_json_atomic(self.run_dir.summary_path, summary_of(self._history))
+
+
+def summary_of(history: RunHistory) -> dict[str, Any]:
+    """What summary.json holds for a run with this history (``snnlab runs`` lists runs by it)."""
+    s: dict[str, Any] = {}
+    if history.started is not None:
+        s.update(
+            name=history.name,
+            started=history.started,
+            epochs_done=history.epochs_done,
+            steps=history.steps_done,
+            best_accuracy=history.best_accuracy,
+            status=history.status,
+            pid=os.getpid(),  # with host: lets a listing tell a run whose process was killed
+            host=socket.gethostname(),
+            dataset=history.dataset,
+            device=history.device,
+            epochs=history.epochs,
+            num_parameters=history.num_parameters,
+            steps_per_epoch=history.steps_per_epoch,
+        )
+        if history.resumed is not None:
+            s.update(resumed=history.resumed, resumed_from_epoch=history.resumed_from_epoch)
+    s["status"] = history.status
+    last = history.last_epoch
+    if last is not None:
+        s.update(
+            train_loss=last.train_loss,
+            train_accuracy=last.train_accuracy,
+            spike_rates=dict(last.spike_rates),
+            updated=last.time,
+        )
+    for key, value in (("test_loss", history.final_test_loss), ("test_accuracy", history.final_test_accuracy)):
+        if value is not None:
+            s[key] = value
+    end = history.end
+    if end is not None:
+        if history.wall_time is not None:
+            s["wall_time"] = history.wall_time
+        s["finished"] = end.time
+    if isinstance(end, RunFailed):
+        s.update(error=end.error, reason=end.reason)
+    return s
 
 
 # --------------------------------------------------------------------------------------------- reader
@@ -522,6 +500,23 @@ class RunWriter:
 def _events_path(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     return p / EVENTS_FILE if p.is_dir() else p
+
+
+def iter_events(path: str | os.PathLike[str], bad: BadLines | None = None) -> Iterator[Event]:
+    """The events of a run one by one, as :func:`read_events` reads them, holding one line at a time."""
+    file = _events_path(path)
+    try:
+        with open(file, "rb") as f:
+            for line in f:
+                # A live run may be caught mid-line: a last line without its newline is not finished yet.
+                if line.endswith(b"\n"):
+                    event = parse_event_line(line, bad)
+                    if event is not None:
+                        yield event
+    except FileNotFoundError:
+        raise RunDirError(f"no events file at {file}") from None
+    except OSError as e:
+        raise RunDirError(f"cannot read {file}: {_os_reason(e)}") from None
 
 
 def read_events(path: str | os.PathLike[str], bad: BadLines | None = None) -> list[Event]:
@@ -535,20 +530,15 @@ def read_events(path: str | os.PathLike[str], bad: BadLines | None = None) -> li
     Raises:
         RunDirError: the file is missing or cannot be read (a folder in its place, no permission).
     """
-    file = _events_path(path)
-    try:
-        data = file.read_bytes()
-    except FileNotFoundError:
-        raise RunDirError(f"no events file at {file}") from None
-    except OSError as e:
-        raise RunDirError(f"cannot read {file}: {_os_reason(e)}") from None
-    # After split, the last element is b"" for a complete file, or a partial line still being written.
-    events = []
-    for line in data.split(b"\n")[:-1]:
-        event = parse_event_line(line, bad)
-        if event is not None:
-            events.append(event)
-    return events
+    return list(iter_events(path, bad))
+
+
+def read_history(
+    path: str | os.PathLike[str], bad: BadLines | None = None, step_points: int | None = None
+) -> RunHistory:
+    """The :class:`~snnlab.history.RunHistory` of a run's events as they stand now (read as
+    :func:`read_events` reads them, without holding them all). Raises :class:`RunDirError` like it."""
+    return RunHistory.of(iter_events(path, bad), step_points)
 
 
 def follow_events(
@@ -804,50 +794,9 @@ def load_probe(run_path: str | os.PathLike[str], relpath: str) -> dict[str, Any]
 
 
 def metric_history(events: list[Event]) -> dict[str, Any]:
-    """Column-wise metrics for plotting.
+    """Column-wise metrics for plotting: :meth:`~snnlab.history.RunHistory.columns` of every step.
 
-    Returns ``{"steps": {...}, "epochs": {...}}`` where ``steps`` has lists ``step, epoch, loss,
-    accuracy, samples_per_s, lr`` and ``epochs`` has lists ``epoch, step, test_loss, test_accuracy,
-    train_loss, train_accuracy, epoch_time`` plus ``spike_rates: {layer: [rate or None per epoch]}``.
     When a run was resumed (``RunStarted`` with ``start_epoch`` k), entries of epochs after k recorded
     before the resume are dropped, since the resumed run redoes them.
     """
-    steps: dict[str, list[Any]] = {k: [] for k in ("step", "epoch", "loss", "accuracy", "samples_per_s", "lr")}
-    epochs: dict[str, list[Any]] = {
-        k: [] for k in ("epoch", "step", "test_loss", "test_accuracy", "train_loss", "train_accuracy", "epoch_time")
-    }
-    rates: dict[str, list[float | None]] = {}
-
-    def keep_until(columns: dict[str, Any], last_epoch: int) -> list[int]:
-        keep = [i for i, e in enumerate(columns["epoch"]) if e <= last_epoch]
-        for key, values in columns.items():
-            columns[key] = [values[i] for i in keep]
-        return keep
-
-    for event in events:
-        if isinstance(event, RunStarted) and event.start_epoch > 0:
-            keep_until(steps, event.start_epoch)
-            kept = keep_until(epochs, event.start_epoch)
-            for layer, values in rates.items():
-                rates[layer] = [values[i] for i in kept]
-        elif isinstance(event, StepMetrics):
-            steps["step"].append(event.step)
-            steps["epoch"].append(event.epoch)
-            steps["loss"].append(event.loss)
-            steps["accuracy"].append(event.accuracy)
-            steps["samples_per_s"].append(event.samples_per_s)
-            steps["lr"].append(event.lr)
-        elif isinstance(event, EpochMetrics):
-            n = len(epochs["epoch"])
-            epochs["epoch"].append(event.epoch)
-            epochs["step"].append(event.step)
-            epochs["test_loss"].append(event.test_loss)
-            epochs["test_accuracy"].append(event.test_accuracy)
-            epochs["train_loss"].append(event.train_loss)
-            epochs["train_accuracy"].append(event.train_accuracy)
-            epochs["epoch_time"].append(event.epoch_time)
-            for layer in event.spike_rates:
-                rates.setdefault(layer, [None] * n)
-            for layer, values in rates.items():
-                values.append(event.spike_rates.get(layer))
-    return {"steps": steps, "epochs": {**epochs, "spike_rates": rates}}
+    return RunHistory.of(events).columns()

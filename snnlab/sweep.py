@@ -28,7 +28,6 @@ import yaml
 
 from snnlab import runs
 from snnlab.config import MAX_RUN_NAME, Config, ConfigError, load_config
-from snnlab.engine.events import EpochMetrics
 from snnlab.exitcodes import Exit
 from snnlab.formatting import format_percent
 
@@ -277,14 +276,13 @@ def trial_metrics(run_dir: Path) -> tuple[float, float, float] | None:
     """(best test accuracy, seconds of training until the epoch that first reached it, mean spike rate
     over the spiking layers at that epoch) of a run directory, or None without any evaluation."""
     try:
-        events = runs.read_events(run_dir)
+        history = runs.read_history(run_dir, step_points=0)
     except runs.RunDirError:
         return None  # its events are gone or unreadable: it counts as a failed seed, not a broken sweep
-    epochs = [e for e in events if isinstance(e, EpochMetrics)]
-    if not epochs:
+    best = history.best_epoch
+    if best is None:
         return None
-    best = max(epochs, key=lambda e: e.test_accuracy)  # max keeps the first of equals
-    elapsed = sum(e.epoch_time for e in epochs if e.epoch <= best.epoch)
+    elapsed = sum(e.epoch_time for e in history.epoch_rows if e.epoch <= best.epoch)
     rates = list(best.spike_rates.values())
     return best.test_accuracy, elapsed, (sum(rates) / len(rates) if rates else 0.0)
 

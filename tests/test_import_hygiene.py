@@ -18,6 +18,7 @@ HEADLESS = [
     "snnlab.engine.resume",
     "snnlab.engine.shapes",
     "snnlab.runs",
+    "snnlab.history",
     "snnlab.config",
     "snnlab.formatting",
     "snnlab.exitcodes",

@@ -1,9 +1,11 @@
-"""What the lab knows about a run, built from its events: bounded buffers, smoothing, ETA.
+"""What the lab knows about a run: its :class:`~snnlab.history.RunHistory`, plus what only the lab shows.
 
 :class:`RunMetrics` is plain Python (no widgets), so it is shared by live training, ``watch`` and the
-surrogate comparison, and tested on its own. Memory stays bounded however long a run is: per-step
-series are kept by :class:`Downsampled`, which halves its resolution when full instead of dropping
-the start of the run, and probes keep the first (the "before learning" reference) plus the latest.
+surrogate comparison, and tested on its own. The numbers come from the run's history, folded the way
+``snnlab runs show`` and summary.json fold it; the lab adds its own state (paused, stopping, ...), a smoothed
+speed, the pace for an ETA and the probes for the Inside pane. Memory stays bounded however long a run is: the
+history keeps its per-step series downsampled, and probes keep the first (the "before learning" reference)
+plus the latest.
 """
 
 from __future__ import annotations
@@ -24,46 +26,10 @@ from snnlab.engine.events import (
     RunStarted,
     StepMetrics,
 )
-from snnlab.runs import read_events
+from snnlab.history import STEP_POINTS, Downsampled, RunHistory
+from snnlab.runs import iter_events
 
-STEP_POINTS = 2048  # per-step points kept per series: ~4 per cell of the widest plot
 MAX_PROBES = 50  # as many as the run directory keeps
-
-
-class Downsampled:
-    """An (x, y) series of at most ``capacity`` points covering the whole run.
-
-    Points arrive one by one. When the buffer is full, neighbouring pairs are averaged and the bucket
-    size doubles, so a run of a million steps is still drawn from start to end with bounded memory.
-    """
-
-    def __init__(self, capacity: int = STEP_POINTS) -> None:
-        self.capacity = max(2, capacity - capacity % 2)
-        self.xs: list[float] = []
-        self.ys: list[float] = []
-        self.bucket = 1  # raw points per stored point
-        self._pending: list[tuple[float, float]] = []
-
-    def append(self, x: float, y: float) -> None:
-        self._pending.append((x, y))
-        if len(self._pending) < self.bucket:
-            return
-        xs, ys = zip(*self._pending, strict=True)
-        self._pending.clear()
-        self.xs.append(xs[-1])
-        self.ys.append(_mean(ys))
-        if len(self.xs) >= self.capacity:
-            self.xs = self.xs[1::2]
-            self.ys = [_mean(pair) for pair in zip(self.ys[0::2], self.ys[1::2], strict=True)]
-            self.bucket *= 2
-
-    def __len__(self) -> int:
-        return len(self.xs)
-
-
-def _mean(values: Any) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return sum(finite) / len(finite) if finite else math.nan
 
 
 @dataclass
@@ -72,24 +38,10 @@ class RunMetrics:
 
     name: str = ""
     status: str = "idle"  # idle | starting | running | paused | stopping | completed | stopped | failed
-    device: str = "-"
-    epochs: int = 0
-    steps_per_epoch: int = 0
-    num_parameters: int = 0
-    epoch: int = 0
-    step: int = 0
-    batch: int = 0
-    batches: int = 0
-    samples_per_s: float = math.nan
-    best_accuracy: float | None = None
-    last_epoch: EpochMetrics | None = None
     error: str | None = None
-    started: float | None = None
-    wall_time: float | None = None
     run_path: str | None = None
-    loss: Downsampled = field(default_factory=Downsampled)
-    accuracy: Downsampled = field(default_factory=Downsampled)
-    epoch_rows: list[EpochMetrics] = field(default_factory=list)
+    history: RunHistory = field(default_factory=lambda: RunHistory(STEP_POINTS))
+    samples_per_s: float = math.nan  # smoothed for display: single steps jitter by 2x on a busy machine
     first_probe: ProbeRecorded | None = None
     recent_probes: deque[ProbeRecorded] = field(default_factory=lambda: deque(maxlen=MAX_PROBES - 1))
     _pace: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=64))
@@ -101,7 +53,9 @@ class RunMetrics:
         """The metrics of a run directory as its events stand now (lines that hold no valid event are skipped
         and counted in ``bad_lines``). Raises RunDirError when events.jsonl is missing or unreadable."""
         metrics = cls(name=path.name, run_path=str(path))
-        metrics.apply(read_events(path, metrics.bad_lines))
+        for event in iter_events(path, metrics.bad_lines):  # one at a time: a long run's list would be large
+            metrics._apply(event)
+            metrics.version = 1
         return metrics
 
     def apply(self, events: list[Event]) -> None:
@@ -112,40 +66,89 @@ class RunMetrics:
             self.version += 1
 
     def _apply(self, event: Event) -> None:
-        if isinstance(event, RunStarted):
-            self.name, self.device, self.epochs = event.run_name, event.device, event.epochs
-            self.steps_per_epoch, self.num_parameters = event.steps_per_epoch, event.num_parameters
-            self.status, self.error = "running", None
-            self.started = self.started or event.time
-            if event.start_epoch:
-                self.epoch = event.start_epoch
-        elif isinstance(event, StepMetrics):
-            self.epoch, self.step, self.batch, self.batches = event.epoch, event.step, event.batch, event.batches
-            self.loss.append(event.step, event.loss)
-            self.accuracy.append(event.step, event.accuracy)
+        self.history.apply(event)
+        if isinstance(event, StepMetrics):
             speed = event.samples_per_s
             if math.isfinite(speed):
-                # Smoothed for display: single steps jitter by 2x on a busy machine.
                 self.samples_per_s = speed if math.isnan(self.samples_per_s) else 0.8 * self.samples_per_s + 0.2 * speed
             self._pace.append((event.time, event.step))
-        elif isinstance(event, EpochMetrics):
-            self.epoch_rows.append(event)
-            self.last_epoch = event
-            self.best_accuracy = event.best_accuracy
         elif isinstance(event, ProbeRecorded):
             if self.first_probe is None:
                 self.first_probe = event
             else:
                 self.recent_probes.append(event)
-        elif isinstance(event, RunFinished):
-            self.status = event.status
-            self.wall_time = event.wall_time
-            self.best_accuracy = event.best_accuracy
-        elif isinstance(event, RunFailed):
-            self.status, self.error = "failed", event.error
-            self.wall_time = event.wall_time
-            if self.wall_time is None and self.started is not None:  # from before RunFailed carried it
-                self.wall_time = event.time - self.started
+        elif isinstance(event, RunStarted):
+            self.name, self.status, self.error = event.run_name, "running", None
+            self._pace.clear()  # the pace of an earlier session says nothing about this one
+            if self.history.resumed_from_epoch is not None:
+                self._forget_probes_after(self.history.resumed_from_epoch)
+        elif isinstance(event, (RunFinished, RunFailed)):
+            self.status, self.error = self.history.status, self.history.error
+
+    def _forget_probes_after(self, epoch: int) -> None:
+        # A resume records the probes of the epochs it redoes again, into the same files.
+        kept = [p for p in self.probes if p.epoch <= epoch]
+        self.first_probe = kept[0] if kept else None
+        self.recent_probes = deque(kept[1:], maxlen=self.recent_probes.maxlen)
+
+    # -- the run's numbers, from its history
+
+    @property
+    def device(self) -> str:
+        return self.history.device or "-"
+
+    @property
+    def epochs(self) -> int:
+        return self.history.epochs
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.history.steps_per_epoch
+
+    @property
+    def num_parameters(self) -> int:
+        return self.history.num_parameters
+
+    @property
+    def epoch(self) -> int:
+        return self.history.epoch
+
+    @property
+    def step(self) -> int:
+        return self.history.step
+
+    @property
+    def batch(self) -> int:
+        return self.history.batch
+
+    @property
+    def batches(self) -> int:
+        return self.history.batches
+
+    @property
+    def best_accuracy(self) -> float | None:
+        return self.history.best_accuracy
+
+    @property
+    def last_epoch(self) -> EpochMetrics | None:
+        return self.history.last_epoch
+
+    @property
+    def epoch_rows(self) -> list[EpochMetrics]:
+        return self.history.epoch_rows
+
+    @property
+    def wall_time(self) -> float | None:
+        """Of an ended run only: a live one shows its progress and ETA instead."""
+        return self.history.wall_time if self.history.finished else None
+
+    @property
+    def loss(self) -> Downsampled:
+        return self.history.loss
+
+    @property
+    def accuracy(self) -> Downsampled:
+        return self.history.accuracy
 
     # -- derived values
 
