@@ -129,7 +129,7 @@ def test_a_kernel_that_fails_falls_back_to_the_torch_scan_and_says_why(monkeypat
         raise RuntimeError("no kernel image is available for execution on the device")
 
     triton, forward, backward, decay = cuda._load()
-    monkeypatch.setattr(cuda, "_kernels", (triton, _Launcher(broken), backward, decay))
+    monkeypatch.setattr(cuda._LIBRARY, "value", (triton, _Launcher(broken), backward, decay))
     fn = surrogates.get("atan")
     x = _inputs((T, B, N), seed=6)
     beta, thr = torch.tensor(0.9, requires_grad=True), torch.tensor(1.0, requires_grad=True)

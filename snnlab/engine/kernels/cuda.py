@@ -20,21 +20,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 
 import torch
 from torch import Tensor
 
+from snnlab.engine.kernels.lazy import LazyLibrary, Unavailable
 from snnlab.engine.kernels.native import features_of, is_periodic, periodic
 
 RESETS = {"subtract": 0, "zero": 1, "none": 2}
 BLOCK = 1024
 Grads = tuple[Tensor, Tensor | None, Tensor | None]  # dL/dI, dL/dbeta, dL/dthreshold
-
-_lock = threading.Lock()
-_kernels: tuple | None = None
-_why_not = ""
-_tried = False
 
 
 def _interpreted() -> bool:
@@ -148,35 +143,30 @@ def _build() -> tuple:
     return triton, leaky_forward_kernel, leaky_backward_kernel, decay_kernel
 
 
+def _setup() -> tuple:
+    try:
+        return _build()
+    except ImportError as exc:
+        raise Unavailable("Triton is not installed") from exc
+    except Exception as exc:  # noqa: BLE001 - any failure to set up Triton means the torch scan
+        raise Unavailable(f"Triton failed: {type(exc).__name__}: {exc}") from exc
+
+
+_LIBRARY: LazyLibrary[tuple] = LazyLibrary("SNNLAB_TRITON", _setup)
+
+
 def _load() -> tuple | None:
-    global _kernels, _why_not, _tried
-    with _lock:
-        if _tried:
-            return _kernels
-        _tried = True
-        if os.environ.get("SNNLAB_TRITON", "1") == "0":
-            _why_not = "SNNLAB_TRITON=0"
-            return None
-        try:
-            _kernels = _build()
-        except ImportError:
-            _why_not = "Triton is not installed"
-        except Exception as exc:  # noqa: BLE001 - any failure to set up Triton means the torch scan
-            _why_not = f"Triton failed: {type(exc).__name__}: {exc}".splitlines()[0]
-        return _kernels
+    return _LIBRARY.get()
 
 
 def _give_up(exc: Exception) -> None:
     """A kernel failed to compile or launch: use the torch scan from now on, and say why."""
-    global _kernels, _why_not
-    with _lock:
-        _kernels = None
-        _why_not = f"Triton kernel failed: {type(exc).__name__}: {exc}".splitlines()[0]
+    _LIBRARY.give_up(f"Triton kernel failed: {type(exc).__name__}: {exc}")
 
 
 def status() -> str:
     """``"triton"`` when the Triton scan is in use on CUDA, else why not."""
-    return "triton" if _load() is not None else f"torch scan ({_why_not})"
+    return "triton" if _load() is not None else f"torch scan ({_LIBRARY.why_not})"
 
 
 def _on_device(current: Tensor, *params: Tensor) -> bool:

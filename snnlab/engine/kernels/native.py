@@ -28,13 +28,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from snnlab.engine.files import cache_dir
+from snnlab.engine.kernels.lazy import LazyLibrary, Unavailable
 
 SOURCE = Path(__file__).with_name("leaky.c")
 FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared"]
@@ -42,10 +42,6 @@ FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared"]
 # has already loaded, so the scan runs on torch's own thread pool.
 OPENMP = ["-fopenmp"]
 RESETS = {"subtract": 0, "zero": 1, "none": 2}
-_lock = threading.Lock()
-_lib: ctypes.CDLL | None = None
-_why_not = ""
-_tried = False
 
 
 def _compiler() -> str | None:
@@ -103,42 +99,37 @@ def _library() -> ctypes.CDLL:
     """The loaded library; callers have checked :func:`usable` or :func:`decay_usable`."""
     lib = _load()
     if lib is None:
-        raise RuntimeError(f"the C scan is not available ({_why_not})")
+        raise RuntimeError(f"the C scan is not available ({_LIBRARY.why_not})")
     return lib
 
 
+def _open() -> ctypes.CDLL:
+    if not sys.platform.startswith(("linux", "darwin")):
+        raise Unavailable(f"not built on {sys.platform}")
+    cc = _compiler()
+    if cc is None:
+        raise Unavailable("no C compiler (cc, gcc or clang) on PATH")
+    try:
+        lib = ctypes.CDLL(str(_build(cc)))
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise Unavailable(f"build failed: {exc}") from exc
+    i64, i, p = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
+    lib.snnlab_leaky_forward.argtypes = [p, i, p, p, i64, i64, p, i64, p, i64, i, i]
+    lib.snnlab_leaky_backward.argtypes = [p, p, p, i, p, i, i64, i64, p, i64, p, i64, i, p, p, i]
+    lib.snnlab_decay_scan.argtypes = [p, i, p, i64, i64, p, i64, i, i]
+    return lib
+
+
+_LIBRARY = LazyLibrary("SNNLAB_NATIVE", _open)
+
+
 def _load() -> ctypes.CDLL | None:
-    global _lib, _why_not, _tried
-    with _lock:
-        if _tried:
-            return _lib
-        _tried = True
-        if os.environ.get("SNNLAB_NATIVE", "1") == "0":
-            _why_not = "SNNLAB_NATIVE=0"
-            return None
-        if not sys.platform.startswith(("linux", "darwin")):
-            _why_not = f"not built on {sys.platform}"
-            return None
-        cc = _compiler()
-        if cc is None:
-            _why_not = "no C compiler (cc, gcc or clang) on PATH"
-            return None
-        try:
-            lib = ctypes.CDLL(str(_build(cc)))
-        except (OSError, subprocess.SubprocessError) as exc:
-            _why_not = f"build failed: {exc}"
-            return None
-        i64, i, p = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
-        lib.snnlab_leaky_forward.argtypes = [p, i, p, p, i64, i64, p, i64, p, i64, i, i]
-        lib.snnlab_leaky_backward.argtypes = [p, p, p, i, p, i, i64, i64, p, i64, p, i64, i, p, p, i]
-        lib.snnlab_decay_scan.argtypes = [p, i, p, i64, i64, p, i64, i, i]
-        _lib = lib
-        return lib
+    return _LIBRARY.get()
 
 
 def status() -> str:
     """``"native"`` when the C scan is in use, else why not."""
-    return "native" if _load() is not None else f"torch scan ({_why_not})"
+    return "native" if _load() is not None else f"torch scan ({_LIBRARY.why_not})"
 
 
 def periodic(param: Tensor, features: tuple[int, ...]) -> Tensor:
