@@ -12,7 +12,8 @@ from snnlab.engine.kernels import reference as ref
 from tests.engine.scan_checks import assert_decay_scan_matches_torch, assert_synaptic_matches_reference
 
 SURROGATES = [i.name for i in surrogates.names()]
-RESETS = ["subtract", "zero", "none"]
+RESETS = ["subtract", "zero", "none", "zero_step"]  # what the scans take
+NEURON_RESETS = ["subtract", "zero", "none"]  # what a neuron takes (its "zero" is the scans' zero_step)
 # 3 blocks of 512 and a ragged end; T*n above the size that is split over threads.
 T, B, N = 23, 4, 1030
 
@@ -124,7 +125,7 @@ def test_the_torch_scan_is_used_where_the_c_scan_does_not_apply(monkeypatch):
 
 
 @pytest.mark.skipif(native.status() != "native", reason="the C scan is not available here")
-@pytest.mark.parametrize("reset,static", list(itertools.product(RESETS, (False, True))))
+@pytest.mark.parametrize("reset,static", list(itertools.product(NEURON_RESETS, (False, True))))
 def test_synaptic_neurons_use_the_c_scan_for_their_membrane(reset, static):
     from snnlab.engine.neurons import Synaptic
 

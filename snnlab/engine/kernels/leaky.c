@@ -10,7 +10,8 @@
  *
  * Layout: tensors are float32, contiguous, [T, n] (n = batch * features). A static input is [n].
  * beta and threshold are per element, repeating with a period: element e uses beta[e % beta_n] (beta_n 1:
- * a scalar; the number of features: one per neuron). reset: 0 subtract, 1 zero, 2 none.
+ * a scalar; the number of features: one per neuron). reset: 0 subtract, 1 zero, 2 none, 3 zero_step (the whole
+ * step, input included, as reference.py says).
  */
 #include <math.h>
 #include <stdint.h>
@@ -19,7 +20,7 @@
 #define BLOCK 512
 #define MAX_THREADS 256
 
-enum { RESET_SUBTRACT = 0, RESET_ZERO = 1, RESET_NONE = 2 };
+enum { RESET_SUBTRACT = 0, RESET_ZERO = 1, RESET_NONE = 2, RESET_ZERO_STEP = 3 };
 
 typedef struct {
     const float *current; /* [T, n] or [n] when is_static */
@@ -83,6 +84,14 @@ static void *forward_range(void *arg) {
                     m[i] = v;
                     s[i] = v > thr[i] ? 1.0f : 0.0f;
                 }
+            } else if (j->reset == RESET_ZERO_STEP) {
+                for (int64_t i = 0; i < len; i++) {
+                    float v = beta[i] * mp[i];
+                    v = v + in[i];
+                    v = (1.0f - sp[i]) * v; /* 0 or 1: exact */
+                    m[i] = v;
+                    s[i] = v > thr[i] ? 1.0f : 0.0f;
+                }
             } else {
                 for (int64_t i = 0; i < len; i++) {
                     float v = beta[i] * mp[i];
@@ -97,7 +106,8 @@ static void *forward_range(void *arg) {
 }
 
 /* delta[t] = g_mem[t] + g_spk[t]*sg[t] + k[t+1]*delta[t+1], k = beta (subtract, none) or
- * beta*(1 - reset[t+1]) (zero); see fused.py for the derivation. g_spk*sg arrives computed by the
+ * beta*(1 - reset[t+1]) (zero); zero_step keeps dL/dI[t] = (1 - reset[t])*delta[t] instead, which makes k =
+ * beta. See fused.py for the derivation. g_spk*sg arrives computed by the
  * surrogate's own torch code (native.py), so any surrogate of the registry runs here and no formula is
  * written twice. Parameter gradients are summed per element over time in double, then added to this
  * thread's per-parameter sums. */
@@ -105,6 +115,7 @@ static void *backward_range(void *arg) {
     const job_t *j = arg;
     const int64_t n = j->n, T = j->T;
     const int zero = j->reset == RESET_ZERO, subtract = j->reset == RESET_SUBTRACT;
+    const int zero_step = j->reset == RESET_ZERO_STEP;
     float beta[BLOCK], thr[BLOCK];
     float d[BLOCK];      /* delta[t] */
     float next[BLOCK];   /* delta[t+1] */
@@ -145,10 +156,13 @@ static void *backward_range(void *arg) {
                     for (int64_t i = 0; i < len; i++)
                         d[i] = d[i] + beta[i] * next[i];
             }
-            if (t > 0 && (zero || j->d_beta || (subtract && j->d_thr))) {
+            if (t > 0 && (zero || zero_step || j->d_beta || (subtract && j->d_thr))) {
                 const float *mp = m - n; /* mem[t-1] */
                 for (int64_t i = 0; i < len; i++)
                     fired[i] = mp[i] > thr[i] ? 1.0f : 0.0f;
+                if (zero_step)
+                    for (int64_t i = 0; i < len; i++)
+                        d[i] = (1.0f - fired[i]) * d[i]; /* now dL/dI[t]; 0 or 1: exact */
                 if (j->d_beta)
                     for (int64_t i = 0; i < len; i++)
                         acc_beta[i] += (double)(d[i] * (zero ? mp[i] * (1.0f - fired[i]) : mp[i]));

@@ -41,7 +41,7 @@ FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared"]
 # OpenMP where the compiler has it: the library then links libgomp.so.1, which resolves to the copy torch
 # has already loaded, so the scan runs on torch's own thread pool.
 OPENMP = ["-fopenmp"]
-RESETS = {"subtract": 0, "zero": 1, "none": 2}
+RESETS = {"subtract": 0, "zero": 1, "none": 2, "zero_step": 3}  # the reset codes of leaky.c and cuda.py
 
 
 def _compiler() -> str | None:
