@@ -173,6 +173,8 @@ class Lapicque(Leaky):
         self.R, self.C, self.time_step = R, C, time_step
 
     def forward(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
+        if not self.uses_fused:
+            return self.reference(current, time_steps)  # it scales the input itself
         return super().forward(current * (self.time_step / self.C), time_steps)
 
     def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:

@@ -126,6 +126,16 @@ def test_zero_reset_of_synaptic_rleaky_and_lapicque_zeroes_the_whole_step(path):
     assert g.flatten().tolist() == [0.0, 0.0, 0.0, 0.0, 0.0]
 
 
+def test_lapicque_scales_its_input_once_on_either_path():
+    # fused=False (or a plain callable surrogate) used to scale the input by dt/C twice.
+    x = torch.full((6, 2, 3), 3.0)
+    fused = Lapicque(R=1.0, C=0.5, time_step=0.25)(x)
+    plain = Lapicque(R=1.0, C=0.5, time_step=0.25, fused=False)(x)
+    assert plain[1].flatten()[:3].tolist() == [1.5, 1.5, 1.5]  # (dt/C)*3 = 1.5 at t = 0
+    for a, b in zip(fused, plain, strict=True):
+        assert torch.equal(a, b)
+
+
 def test_rleaky_feeds_spikes_back():
     n = RLeaky(all_to_all=False, V=0.5, beta=0.0, threshold=1.0, learn_recurrent=False)
     _, mem = n(torch.tensor([2.0, 0.0, 0.0]).view(3, 1, 1))
