@@ -53,6 +53,9 @@ class SpikingNeuron(nn.Module):
 
     beta: Tensor  # a parameter or a buffer, registered by _register
     threshold: Tensor
+    # What "zero" means for this neuron, as snnTorch defines it: "zero" zeroes the membrane carried over
+    # (Leaky), "zero_step" the whole step, input included (Synaptic, RLeaky, Lapicque).
+    zero_reset = "zero_step"
 
     def __init__(
         self,
@@ -84,6 +87,11 @@ class SpikingNeuron(nn.Module):
             self.register_buffer(name, value)
 
     @property
+    def scan_reset(self) -> str:
+        """The reset the scans are handed: ``reset``, with "zero" made this neuron's kind of zero."""
+        return self.zero_reset if self.reset == "zero" else self.reset
+
+    @property
     def uses_fused(self) -> bool:
         return self.fused and isinstance(self.spike_fn, surrogates.Surrogate)
 
@@ -104,7 +112,7 @@ class Leaky(SpikingNeuron):
 
         reset[t] = H(mem[t-1] - threshold)                       (no gradient)
         subtract: mem[t] = beta*mem[t-1] + I[t] - reset[t]*threshold
-        zero:     mem[t] = beta*(1 - reset[t])*mem[t-1] + I[t]
+        zero:     mem[t] = beta*(1 - reset[t])*mem[t-1] + I[t]    (the input of a reset step still lands)
         none:     mem[t] = beta*mem[t-1] + I[t]
         spike[t] = H(mem[t] - threshold)                         (surrogate gradient)
         mem[-1] = 0
@@ -121,15 +129,17 @@ class Leaky(SpikingNeuron):
     Shapes: ``current [T, B, ...]`` -> ``(spikes, mem)`` each ``[T, B, ...]``.
     """
 
+    zero_reset = "zero"
+
     def forward(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
         if not self.uses_fused:
             return self.reference(current, time_steps)
         beta, threshold = self._params(current)
-        return fk.LeakyScan.apply(current, beta, threshold, self.reset, self.spike_fn, time_steps)
+        return fk.LeakyScan.apply(current, beta, threshold, self.scan_reset, self.spike_fn, time_steps)
 
     def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
         beta, threshold = self._params(current)
-        return ref.leaky(current, beta, threshold, self.reset, self.spike_fn, time_steps)
+        return ref.leaky(current, beta, threshold, self.scan_reset, self.spike_fn, time_steps)
 
     def init_state(self, like: Tensor) -> LeakyState:
         return LeakyState(torch.zeros_like(like))
@@ -138,7 +148,7 @@ class Leaky(SpikingNeuron):
         """One time step: ``current [B, ...]`` -> ``(spike_t, LeakyState(mem))``."""
         state = state or self.init_state(current)
         beta, threshold = self._params(current)
-        spk, mem = ref.leaky_step(current, state.mem, beta, threshold, self.reset, self.spike_fn)
+        spk, mem = ref.leaky_step(current, state.mem, beta, threshold, self.scan_reset, self.spike_fn)
         return spk, LeakyState(mem)
 
 
@@ -150,8 +160,11 @@ class Lapicque(Leaky):
         mem[t] = (1 - dt/(R*C))*mem[t-1] + (dt/C)*I[t] - reset[t]*threshold
         spike[t] = H(mem[t] - threshold)
 
-    i.e. ``beta = 1 - dt/(R*C)`` and the input is scaled by ``dt/C``. Requires ``dt <= R*C``.
+    i.e. ``beta = 1 - dt/(R*C)`` and the input is scaled by ``dt/C``. Requires ``dt <= R*C``. Its zero reset
+    zeroes the whole step, input included: ``mem[t] = (1 - reset[t])*((1 - dt/(R*C))*mem[t-1] + (dt/C)*I[t])``.
     """
+
+    zero_reset = "zero_step"
 
     def __init__(self, R: float = 5.0, C: float = 5e-3, time_step: float = 1e-3, **kwargs) -> None:
         if not (R > 0 and C > 0 and 0 < time_step <= R * C):
@@ -160,6 +173,8 @@ class Lapicque(Leaky):
         self.R, self.C, self.time_step = R, C, time_step
 
     def forward(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
+        if not self.uses_fused:
+            return self.reference(current, time_steps)  # it scales the input itself
         return super().forward(current * (self.time_step / self.C), time_steps)
 
     def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
@@ -175,7 +190,8 @@ class Synaptic(SpikingNeuron):
     ::
 
         syn[t] = alpha*syn[t-1] + I[t]
-        mem[t] = beta*mem[t-1] + syn[t] - reset[t]*threshold      (reset modes as in Leaky)
+        mem[t] = beta*mem[t-1] + syn[t] - reset[t]*threshold      (subtract; none as in Leaky)
+        mem[t] = (1 - reset[t])*(beta*mem[t-1] + syn[t])          (zero: the whole step; syn carries on)
         spike[t] = H(mem[t] - threshold)
 
     Args: as :class:`Leaky`, plus ``alpha`` (synaptic decay, clamped to [0, 1]) and ``learn_alpha``.
@@ -195,12 +211,12 @@ class Synaptic(SpikingNeuron):
             return self.reference(current, time_steps)
         beta, threshold = self._params(current)
         return fk.SynapticScan.apply(
-            current, self._alpha(current), beta, threshold, self.reset, self.spike_fn, time_steps
+            current, self._alpha(current), beta, threshold, self.scan_reset, self.spike_fn, time_steps
         )
 
     def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
         beta, threshold = self._params(current)
-        return ref.synaptic(current, self._alpha(current), beta, threshold, self.reset, self.spike_fn, time_steps)
+        return ref.synaptic(current, self._alpha(current), beta, threshold, self.scan_reset, self.spike_fn, time_steps)
 
     def init_state(self, like: Tensor) -> SynapticState:
         return SynapticState(torch.zeros_like(like), torch.zeros_like(like))
@@ -209,7 +225,7 @@ class Synaptic(SpikingNeuron):
         state = state or self.init_state(current)
         beta, threshold = self._params(current)
         spk, syn, mem = ref.synaptic_step(
-            current, state.syn, state.mem, self._alpha(current), beta, threshold, self.reset, self.spike_fn
+            current, state.syn, state.mem, self._alpha(current), beta, threshold, self.scan_reset, self.spike_fn
         )
         return spk, SynapticState(syn, mem)
 
@@ -224,6 +240,7 @@ class RLeaky(SpikingNeuron):
     ::
 
         mem[t] = beta*mem[t-1] + I[t] + R(spike[t-1]) - reset[t]*threshold
+        zero reset: mem[t] = (1 - reset[t])*(beta*mem[t-1] + I[t] + R(spike[t-1]))
         R(s) = s @ W.T + b        (all_to_all=True: a learnable linear map over the layer's N neurons)
         R(s) = V * s              (all_to_all=False: one learnable gain per neuron, or a scalar)
         spike[-1] = 0
@@ -266,12 +283,12 @@ class RLeaky(SpikingNeuron):
         else:
             weight, bias = self.V.to(current.dtype), None
         return fk.RLeakyScan.apply(
-            current, weight, bias, beta, threshold, self.reset, self.spike_fn, time_steps, self.all_to_all
+            current, weight, bias, beta, threshold, self.scan_reset, self.spike_fn, time_steps, self.all_to_all
         )
 
     def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
         beta, threshold = self._params(current)
-        return ref.rleaky(current, self._feedback, beta, threshold, self.reset, self.spike_fn, time_steps)
+        return ref.rleaky(current, self._feedback, beta, threshold, self.scan_reset, self.spike_fn, time_steps)
 
     def init_state(self, like: Tensor) -> RLeakyState:
         return RLeakyState(torch.zeros_like(like), torch.zeros_like(like))
@@ -280,7 +297,7 @@ class RLeaky(SpikingNeuron):
         state = state or self.init_state(current)
         beta, threshold = self._params(current)
         spk, mem = ref.rleaky_step(
-            current, state.spk, state.mem, self._feedback, beta, threshold, self.reset, self.spike_fn
+            current, state.spk, state.mem, self._feedback, beta, threshold, self.scan_reset, self.spike_fn
         )
         return spk, RLeakyState(spk, mem)
 

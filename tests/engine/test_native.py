@@ -12,7 +12,8 @@ from snnlab.engine.kernels import reference as ref
 from tests.engine.scan_checks import assert_decay_scan_matches_torch, assert_synaptic_matches_reference
 
 SURROGATES = [i.name for i in surrogates.names()]
-RESETS = ["subtract", "zero", "none"]
+RESETS = ["subtract", "zero", "none", "zero_step"]  # what the scans take
+NEURON_RESETS = ["subtract", "zero", "none"]  # what a neuron takes (its "zero" is the scans' zero_step)
 # 3 blocks of 512 and a ragged end; T*n above the size that is split over threads.
 T, B, N = 23, 4, 1030
 
@@ -59,6 +60,33 @@ def test_c_scan_equals_reference(reset, surrogate):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4 * max(1.0, b.abs().max().item()))
 
 
+class _Cubic(surrogates.Surrogate):
+    """A surrogate the C source has never heard of: grad(x) = max(0, 1 - |x|)^3."""
+
+    name = "cubic_test"
+    defaults = {"width": 1.0}
+
+    def grad(self, x: torch.Tensor) -> torch.Tensor:
+        return (1 - x.abs()).clamp_min(0) ** 3
+
+
+@pytest.mark.skipif(native.status() != "native", reason="the C scan is not available here")
+def test_a_surrogate_defined_only_in_python_runs_in_c():
+    # The backward takes g_spk*sg from the surrogate's own torch code: no formula in leaky.c to add.
+    fn = _Cubic()
+    x = _inputs(False, seed=9)
+    beta, thr = torch.tensor(0.5, requires_grad=True), torch.tensor(1.0, requires_grad=True)
+    assert native.usable(x, beta, thr, "subtract", fn)
+    g = torch.Generator().manual_seed(2)
+    g_spk, g_mem = torch.randn(T, B, N, generator=g), torch.randn(T, B, N, generator=g)
+    _, mem_c, grads_c = _scan("fused", x, beta, thr, "subtract", fn, False, g_spk, g_mem)
+    _, mem_r, grads_r = _scan("reference", x, beta, thr, "subtract", fn, False, g_spk, g_mem)
+    assert torch.equal(mem_c, mem_r)
+    assert grads_c[0].abs().sum() > 0
+    for a, b in zip(grads_c, grads_r, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4 * max(1.0, b.abs().max().item()))
+
+
 @pytest.mark.skipif(native.status() != "native", reason="the C scan is not available here")
 def test_broadcast_and_strided_gradients_need_no_copy_and_are_right():
     x = _inputs(False, seed=5)
@@ -97,7 +125,7 @@ def test_the_torch_scan_is_used_where_the_c_scan_does_not_apply(monkeypatch):
 
 
 @pytest.mark.skipif(native.status() != "native", reason="the C scan is not available here")
-@pytest.mark.parametrize("reset,static", list(itertools.product(RESETS, (False, True))))
+@pytest.mark.parametrize("reset,static", list(itertools.product(NEURON_RESETS, (False, True))))
 def test_synaptic_neurons_use_the_c_scan_for_their_membrane(reset, static):
     from snnlab.engine.neurons import Synaptic
 

@@ -100,6 +100,42 @@ def test_synaptic_closed_form():
     assert mem.flatten().tolist() == [1.0, 1.0, 0.75]
 
 
+@pytest.mark.parametrize("path", ["fused", "reference"])
+def test_zero_reset_of_synaptic_rleaky_and_lapicque_zeroes_the_whole_step(path):
+    # snnTorch's Synaptic, RLeaky and Lapicque set the membrane of the step after a spike to 0, input
+    # included (Leaky's zero keeps the input: see test_leaky_closed_form_subtract_and_zero).
+    x = torch.ones(5, 1, 1)
+    neuron = Synaptic(alpha=0.5, beta=0.5, threshold=1.0, reset="zero")
+    spk, syn, mem = neuron(x) if path == "fused" else neuron.reference(x)
+    # syn: 1, 1.5, 1.75, 1.875, 1.9375 (untouched by the reset); mem: 1, 0.5+1.5 = 2 (spike), 0,
+    # 0 + 1.875 (spike), 0
+    assert syn.flatten().tolist() == [1.0, 1.5, 1.75, 1.875, 1.9375]
+    assert mem.flatten().tolist() == [1.0, 2.0, 0.0, 1.875, 0.0]
+    assert spk.flatten().tolist() == [0.0, 1.0, 0.0, 1.0, 0.0]
+    rleaky = RLeaky(all_to_all=False, V=0.5, beta=0.5, threshold=1.0, reset="zero")
+    spk, mem = rleaky(x * 1.25) if path == "fused" else rleaky.reference(x * 1.25)
+    # mem: 1.25 (spike), 0, 0 + 1.25 + 0 (spike), 0, 1.25
+    assert mem.flatten().tolist() == [1.25, 0.0, 1.25, 0.0, 1.25]
+    lapicque = Lapicque(R=1.0, C=0.5, time_step=0.25, threshold=1.0, reset="zero")  # beta 0.5, scale 0.5
+    spk, mem = lapicque(x * 3) if path == "fused" else lapicque.reference(x * 3)
+    assert mem.flatten().tolist() == [1.5, 0.0, 1.5, 0.0, 1.5]
+    # Gradients through a zeroed step: none of mem[t]'s input reaches it.
+    x = torch.ones(5, 1, 1, requires_grad=True)
+    _, _, mem = Synaptic(alpha=0.5, beta=0.5, threshold=1.0, reset="zero", fused=path == "fused")(x)
+    (g,) = torch.autograd.grad(mem[2].sum(), x)
+    assert g.flatten().tolist() == [0.0, 0.0, 0.0, 0.0, 0.0]
+
+
+def test_lapicque_scales_its_input_once_on_either_path():
+    # fused=False (or a plain callable surrogate) used to scale the input by dt/C twice.
+    x = torch.full((6, 2, 3), 3.0)
+    fused = Lapicque(R=1.0, C=0.5, time_step=0.25)(x)
+    plain = Lapicque(R=1.0, C=0.5, time_step=0.25, fused=False)(x)
+    assert plain[1].flatten()[:3].tolist() == [1.5, 1.5, 1.5]  # (dt/C)*3 = 1.5 at t = 0
+    for a, b in zip(fused, plain, strict=True):
+        assert torch.equal(a, b)
+
+
 def test_rleaky_feeds_spikes_back():
     n = RLeaky(all_to_all=False, V=0.5, beta=0.0, threshold=1.0, learn_recurrent=False)
     _, mem = n(torch.tensor([2.0, 0.0, 0.0]).view(3, 1, 1))

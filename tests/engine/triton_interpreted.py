@@ -23,7 +23,8 @@ from tests.engine.scan_checks import (
 assert os.environ.get("TRITON_INTERPRET") == "1" and os.environ.get("SNNLAB_NATIVE") == "0"
 
 SURROGATES = [i.name for i in surrogates.names()]
-RESETS = ["subtract", "zero", "none"]
+RESETS = ["subtract", "zero", "none", "zero_step"]  # what the scans take
+NEURON_RESETS = ["subtract", "zero", "none"]  # what a neuron takes (its "zero" is the scans' zero_step)
 T, B, N = 9, 3, 700  # 3 programs of BLOCK = 1024, the last one ragged
 
 
@@ -96,7 +97,7 @@ def test_gradients_of_one_output_alone_and_broadcast_gradients():
         assert_grads_close(got, torch.autograd.grad(loss_r, [x, beta, thr], retain_graph=True))
 
 
-@pytest.mark.parametrize("reset,static", list(itertools.product(RESETS, (False, True))))
+@pytest.mark.parametrize("reset,static", list(itertools.product(NEURON_RESETS, (False, True))))
 def test_synaptic_neurons_use_the_triton_scan_for_their_membrane(reset, static):
     from snnlab.engine.neurons import Synaptic
 
@@ -129,7 +130,7 @@ def test_a_kernel_that_fails_falls_back_to_the_torch_scan_and_says_why(monkeypat
         raise RuntimeError("no kernel image is available for execution on the device")
 
     triton, forward, backward, decay = cuda._load()
-    monkeypatch.setattr(cuda, "_kernels", (triton, _Launcher(broken), backward, decay))
+    monkeypatch.setattr(cuda._LIBRARY, "value", (triton, _Launcher(broken), backward, decay))
     fn = surrogates.get("atan")
     x = _inputs((T, B, N), seed=6)
     beta, thr = torch.tensor(0.9, requires_grad=True), torch.tensor(1.0, requires_grad=True)

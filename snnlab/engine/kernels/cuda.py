@@ -20,21 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 
 import torch
 from torch import Tensor
 
-from snnlab.engine.kernels.native import features_of, is_periodic, periodic
+from snnlab.engine.kernels.lazy import LazyLibrary, Unavailable
+from snnlab.engine.kernels.native import RESETS, features_of, is_periodic, periodic
 
-RESETS = {"subtract": 0, "zero": 1, "none": 2}
 BLOCK = 1024
 Grads = tuple[Tensor, Tensor | None, Tensor | None]  # dL/dI, dL/dbeta, dL/dthreshold
-
-_lock = threading.Lock()
-_kernels: tuple | None = None
-_why_not = ""
-_tried = False
 
 
 def _interpreted() -> bool:
@@ -64,6 +58,8 @@ def _build() -> tuple:
             u = k * u + i_t
             if RESET == 0:  # subtract: spike is 0 or 1, so spike*threshold is exact (fused or not)
                 u = u - s * th
+            if RESET == 3:  # zero_step: the whole step, input included; 0 or 1, so exact
+                u = u * (1.0 - s)
             s = tl.where(u > th, 1.0, 0.0)
             tl.store(m_ptr, u, mask=live)
             tl.store(s_ptr, s, mask=live)
@@ -77,7 +73,7 @@ def _build() -> tuple:
                               STATIC: tl.constexpr, RESET: tl.constexpr, BETA_GRAD: tl.constexpr,
                               THR_GRAD: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
         # ``delta`` arrives holding g_spk*sg + g_mem and leaves holding dL/dmem, step by step from the end:
-        # delta[t] += k[t+1]*delta[t+1], with k = beta (subtract, none) or beta*(1 - reset[t+1]) (zero).
+        # delta[t] += k[t+1]*delta[t+1], with k = beta (subtract, none, zero_step) or beta*(1 - reset[t+1]) (zero).
         # ``last`` = (T-1)*n comes from the host: as a product of two int32 values here it could overflow.
         cols = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         live = cols < n
@@ -91,19 +87,21 @@ def _build() -> tuple:
         d_ptr = delta + cols + last  # delta[T-1]
         m_ptr = mem + cols + (last - n)  # mem[t-1]
         for i in range(T):  # t = T-1-i
+            # t > 0 as a block-shaped mask (a scalar condition in a mask is refused by newer interpreters)
+            has_prev = (tl.zeros([BLOCK], dtype=tl.int32) + i) < T - 1
+            m_prev = tl.load(m_ptr, mask=live & has_prev, other=0.0)
+            s_prev = tl.where((m_prev > th) & has_prev, 1.0, 0.0)  # reset[t]; none at t = 0 (mem[-1] = 0)
             d = tl.load(d_ptr, mask=live, other=0.0)
             if i > 0:
                 if RESET == 1:
                     d = d + (b * (1.0 - s_next)) * after
                 else:
                     d = d + b * after
+            if RESET == 3:  # zero_step: delta holds dL/dI[t] = (1 - reset[t])*dL/dmem[t] (see fused.py)
+                d = d * (1.0 - s_prev)
             tl.store(d_ptr, d, mask=live)
             if STATIC:
                 total += d
-            # t > 0 as a block-shaped mask (a scalar condition in a mask is refused by newer interpreters)
-            has_prev = (tl.zeros([BLOCK], dtype=tl.int32) + i) < T - 1
-            m_prev = tl.load(m_ptr, mask=live & has_prev, other=0.0)
-            s_prev = tl.where((m_prev > th) & has_prev, 1.0, 0.0)  # reset[t]; none at t = 0 (mem[-1] = 0)
             if BETA_GRAD:
                 if RESET == 1:
                     db += d * (m_prev * (1.0 - s_prev))
@@ -148,35 +146,30 @@ def _build() -> tuple:
     return triton, leaky_forward_kernel, leaky_backward_kernel, decay_kernel
 
 
+def _setup() -> tuple:
+    try:
+        return _build()
+    except ImportError as exc:
+        raise Unavailable("Triton is not installed") from exc
+    except Exception as exc:  # noqa: BLE001 - any failure to set up Triton means the torch scan
+        raise Unavailable(f"Triton failed: {type(exc).__name__}: {exc}") from exc
+
+
+_LIBRARY: LazyLibrary[tuple] = LazyLibrary("SNNLAB_TRITON", _setup)
+
+
 def _load() -> tuple | None:
-    global _kernels, _why_not, _tried
-    with _lock:
-        if _tried:
-            return _kernels
-        _tried = True
-        if os.environ.get("SNNLAB_TRITON", "1") == "0":
-            _why_not = "SNNLAB_TRITON=0"
-            return None
-        try:
-            _kernels = _build()
-        except ImportError:
-            _why_not = "Triton is not installed"
-        except Exception as exc:  # noqa: BLE001 - any failure to set up Triton means the torch scan
-            _why_not = f"Triton failed: {type(exc).__name__}: {exc}".splitlines()[0]
-        return _kernels
+    return _LIBRARY.get()
 
 
 def _give_up(exc: Exception) -> None:
     """A kernel failed to compile or launch: use the torch scan from now on, and say why."""
-    global _kernels, _why_not
-    with _lock:
-        _kernels = None
-        _why_not = f"Triton kernel failed: {type(exc).__name__}: {exc}".splitlines()[0]
+    _LIBRARY.give_up(f"Triton kernel failed: {type(exc).__name__}: {exc}")
 
 
 def status() -> str:
     """``"triton"`` when the Triton scan is in use on CUDA, else why not."""
-    return "triton" if _load() is not None else f"torch scan ({_why_not})"
+    return "triton" if _load() is not None else f"torch scan ({_LIBRARY.why_not})"
 
 
 def _on_device(current: Tensor, *params: Tensor) -> bool:

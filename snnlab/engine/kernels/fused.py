@@ -12,6 +12,12 @@ Adjoint of the leaky scan (``delta[t] = dL/dmem[t]``, ``sg[t] = surrogate.grad(m
     delta[t] = gmem[t] + gspk[t]*sg[t] + k[t+1]*delta[t+1],   k = beta (subtract, none) or beta*(1-reset) (zero)
     dL/dI[t] = delta[t]
     dL/dbeta = sum_t delta[t] * mem[t-1]             (zero reset: * (1 - reset[t]))
+
+With ``zero_step`` (mem[t] = (1-reset[t])*(beta*mem[t-1] + I[t])) the buffer holds dL/dI[t] =
+(1-reset[t])*dL/dmem[t] instead, which turns the recursion into the subtract one (k = beta) and makes
+dL/dbeta = sum_t dL/dI[t] * mem[t-1]::
+
+    delta[t] = (1-reset[t]) * (gmem[t] + gspk[t]*sg[t] + beta*delta[t+1])
     dL/dthr  = -sum_t gspk[t]*sg[t]  - sum_t delta[t]*reset[t]      (second term: subtract reset only)
 
 The synaptic scan adds ``eps[t] = dL/dsyn[t] = gsyn[t] + delta[t] + alpha*eps[t+1]``; the recurrent scan
@@ -60,6 +66,10 @@ def _leaky_step_into(i_t, mem_out, spk_out, t, beta, threshold, reset, scratch) 
             torch.mul(beta, torch.sub(1, spk_prev, out=scratch), out=scratch)
             torch.mul(scratch, prev, out=mem)
             mem.add_(i_t)
+        elif reset == "zero_step":
+            torch.mul(beta, prev, out=mem)
+            mem.add_(i_t)
+            mem.mul_(torch.sub(1, spk_prev, out=scratch))  # 0 or 1: exact
         else:
             torch.mul(beta, prev, out=mem)
             mem.add_(i_t)
@@ -130,6 +140,8 @@ def _membrane_adjoint(ctx, mem, g_spk, g_mem, feedback=None):
             d.addcmul_(k, delta[t + 1])
         if t > 0:
             assert spk_prev is not None
+            if reset == "zero_step":
+                d.mul_(1 - spk_prev)  # now dL/dI[t]; 0 or 1, so exact
             if d_beta is not None:
                 d_beta.addcmul_(d, mem[t - 1] * (1 - spk_prev) if reset == "zero" else mem[t - 1])
             if d_threshold is not None and reset == "subtract":

@@ -10,7 +10,8 @@
  *
  * Layout: tensors are float32, contiguous, [T, n] (n = batch * features). A static input is [n].
  * beta and threshold are per element, repeating with a period: element e uses beta[e % beta_n] (beta_n 1:
- * a scalar; the number of features: one per neuron). reset: 0 subtract, 1 zero, 2 none.
+ * a scalar; the number of features: one per neuron). reset: 0 subtract, 1 zero, 2 none, 3 zero_step (the whole
+ * step, input included, as reference.py says).
  */
 #include <math.h>
 #include <stdint.h>
@@ -19,24 +20,12 @@
 #define BLOCK 512
 #define MAX_THREADS 256
 
-enum { RESET_SUBTRACT = 0, RESET_ZERO = 1, RESET_NONE = 2 };
-
-enum {
-    SG_ATAN = 0,
-    SG_FAST_SIGMOID,
-    SG_SIGMOID,
-    SG_TRIANGLE,
-    SG_STRAIGHT_THROUGH,
-    SG_GAUSSIAN,
-    SG_ERF,
-    SG_SOFT_SIGN,
-    SG_PIECEWISE_QUADRATIC,
-};
+enum { RESET_SUBTRACT = 0, RESET_ZERO = 1, RESET_NONE = 2, RESET_ZERO_STEP = 3 };
 
 typedef struct {
     const float *current; /* [T, n] or [n] when is_static */
     const float *mem_in;  /* backward: saved membrane [T, n] */
-    const float *g_spk;   /* backward: dL/dspike [T, n], or one value for all (g_spk_const), or NULL */
+    const float *g_sg;    /* backward: dL/dspike * surrogate'(mem - threshold) [T, n], or NULL */
     const float *g_mem;   /* backward: dL/dmem, the same way */
     float *mem;           /* forward output [T, n] */
     float *spk;           /* forward output [T, n] */
@@ -46,72 +35,8 @@ typedef struct {
     const float *beta_v, *thr_v;
     int64_t beta_n, thr_n;
     int64_t T, n, lo, hi;
-    float p0, p1;
-    int reset, is_static, surrogate, g_spk_const, g_mem_const, reverse;
+    int reset, is_static, g_mem_const, reverse;
 } job_t;
-
-/* d[i] = surrogate'(m[i] - thr[i]) * gs[i] over a block, each derivative written as surrogates.py writes its
- * grad_ (same constants, see native.py); one loop per kind so that each vectorizes. */
-static void surrogate_block(int kind, const float *m, const float *gs, float *d, int64_t len, const float *thr, float p0,
-                            float p1) {
-    switch (kind) {
-    case SG_ATAN: /* p0 = pi/2*alpha, p1 = alpha/2 */
-        for (int64_t i = 0; i < len; i++) {
-            float a = (m[i] - thr[i]) * p0;
-            d[i] = (1.0f / (a * a + 1.0f)) * p1 * gs[i];
-        }
-        break;
-    case SG_FAST_SIGMOID: /* p0 = slope */
-        for (int64_t i = 0; i < len; i++) {
-            float a = fabsf(m[i] - thr[i]) * p0 + 1.0f;
-            d[i] = (1.0f / (a * a)) * gs[i];
-        }
-        break;
-    case SG_SIGMOID: /* p0 = slope */
-        for (int64_t i = 0; i < len; i++) {
-            float s = 1.0f / (1.0f + expf(-((m[i] - thr[i]) * p0)));
-            d[i] = s * (1.0f - s) * p0 * gs[i];
-        }
-        break;
-    case SG_TRIANGLE: /* p0 = width */
-        for (int64_t i = 0; i < len; i++) {
-            float a = fabsf(m[i] - thr[i]) / -p0 + 1.0f;
-            d[i] = (a > 0.0f ? a : 0.0f) / p0 * gs[i];
-        }
-        break;
-    case SG_STRAIGHT_THROUGH:
-        for (int64_t i = 0; i < len; i++)
-            d[i] = gs[i];
-        break;
-    case SG_GAUSSIAN: /* p0 = 2*sigma^2, p1 = sqrt(2*pi)*sigma */
-        for (int64_t i = 0; i < len; i++) {
-            float x = m[i] - thr[i];
-            d[i] = expf(-(x * x) / p0) / p1 * gs[i];
-        }
-        break;
-    case SG_ERF: /* p0 = alpha, p1 = alpha/sqrt(pi) */
-        for (int64_t i = 0; i < len; i++) {
-            float a = p0 * (m[i] - thr[i]);
-            d[i] = p1 * expf(-(a * a)) * gs[i];
-        }
-        break;
-    case SG_SOFT_SIGN: /* p0 = alpha */
-        for (int64_t i = 0; i < len; i++) {
-            float a = 1.0f + fabsf(p0 * (m[i] - thr[i]));
-            d[i] = p0 / (2.0f * (a * a)) * gs[i];
-        }
-        break;
-    case SG_PIECEWISE_QUADRATIC: /* p0 = alpha, p1 = alpha^2 */
-        for (int64_t i = 0; i < len; i++) {
-            float a = p0 - p1 * fabsf(m[i] - thr[i]);
-            d[i] = (a > 0.0f ? a : 0.0f) * gs[i];
-        }
-        break;
-    default:
-        for (int64_t i = 0; i < len; i++)
-            d[i] = 0.0f;
-    }
-}
 
 /* This block's beta and threshold, one per element (from the periodic vectors). */
 static void block_params(const job_t *j, int64_t b0, int64_t len, float *beta, float *thr) {
@@ -159,6 +84,14 @@ static void *forward_range(void *arg) {
                     m[i] = v;
                     s[i] = v > thr[i] ? 1.0f : 0.0f;
                 }
+            } else if (j->reset == RESET_ZERO_STEP) {
+                for (int64_t i = 0; i < len; i++) {
+                    float v = beta[i] * mp[i];
+                    v = v + in[i];
+                    v = (1.0f - sp[i]) * v; /* 0 or 1: exact */
+                    m[i] = v;
+                    s[i] = v > thr[i] ? 1.0f : 0.0f;
+                }
             } else {
                 for (int64_t i = 0; i < len; i++) {
                     float v = beta[i] * mp[i];
@@ -173,22 +106,23 @@ static void *forward_range(void *arg) {
 }
 
 /* delta[t] = g_mem[t] + g_spk[t]*sg[t] + k[t+1]*delta[t+1], k = beta (subtract, none) or
- * beta*(1 - reset[t+1]) (zero); see fused.py for the derivation. Parameter gradients are summed per
- * element over time in double, then added to this thread's per-parameter sums. */
+ * beta*(1 - reset[t+1]) (zero); zero_step keeps dL/dI[t] = (1 - reset[t])*delta[t] instead, which makes k =
+ * beta. See fused.py for the derivation. g_spk*sg arrives computed by the
+ * surrogate's own torch code (native.py), so any surrogate of the registry runs here and no formula is
+ * written twice. Parameter gradients are summed per element over time in double, then added to this
+ * thread's per-parameter sums. */
 static void *backward_range(void *arg) {
     const job_t *j = arg;
     const int64_t n = j->n, T = j->T;
     const int zero = j->reset == RESET_ZERO, subtract = j->reset == RESET_SUBTRACT;
+    const int zero_step = j->reset == RESET_ZERO_STEP;
     float beta[BLOCK], thr[BLOCK];
     float d[BLOCK];      /* delta[t] */
     float next[BLOCK];   /* delta[t+1] */
     float fired[BLOCK];  /* spike[t] = reset[t+1], rebuilt from the membrane while stepping back */
     float total[BLOCK];  /* static input: sum of delta over time */
-    float gs_const[BLOCK], gm_const[BLOCK]; /* a gradient that is one value everywhere (e.g. of x.sum()) */
+    float gm_const[BLOCK]; /* a gradient that is one value everywhere (e.g. of x.sum()) */
     double acc_beta[BLOCK], acc_thr[BLOCK];
-    if (j->g_spk && j->g_spk_const)
-        for (int64_t i = 0; i < BLOCK; i++)
-            gs_const[i] = j->g_spk[0];
     if (j->g_mem && j->g_mem_const)
         for (int64_t i = 0; i < BLOCK; i++)
             gm_const[i] = j->g_mem[0];
@@ -201,9 +135,8 @@ static void *backward_range(void *arg) {
             memset(acc_thr, 0, sizeof acc_thr);
         for (int64_t t = T - 1; t >= 0; t--) {
             const float *m = j->mem_in + t * n + b0;
-            if (j->g_spk) {
-                const float *gs = j->g_spk_const ? gs_const : j->g_spk + t * n + b0;
-                surrogate_block(j->surrogate, m, gs, d, len, thr, j->p0, j->p1);
+            if (j->g_sg) {
+                memcpy(d, j->g_sg + t * n + b0, (size_t)len * sizeof(float));
                 if (j->d_thr)
                     for (int64_t i = 0; i < len; i++)
                         acc_thr[i] -= d[i];
@@ -223,10 +156,13 @@ static void *backward_range(void *arg) {
                     for (int64_t i = 0; i < len; i++)
                         d[i] = d[i] + beta[i] * next[i];
             }
-            if (t > 0 && (zero || j->d_beta || (subtract && j->d_thr))) {
+            if (t > 0 && (zero || zero_step || j->d_beta || (subtract && j->d_thr))) {
                 const float *mp = m - n; /* mem[t-1] */
                 for (int64_t i = 0; i < len; i++)
                     fired[i] = mp[i] > thr[i] ? 1.0f : 0.0f;
+                if (zero_step)
+                    for (int64_t i = 0; i < len; i++)
+                        d[i] = (1.0f - fired[i]) * d[i]; /* now dL/dI[t]; 0 or 1: exact */
                 if (j->d_beta)
                     for (int64_t i = 0; i < len; i++)
                         acc_beta[i] += (double)(d[i] * (zero ? mp[i] * (1.0f - fired[i]) : mp[i]));
@@ -340,20 +276,15 @@ int snnlab_leaky_forward(const float *current, int is_static, float *mem, float 
 
 /* d_beta and d_thr receive per-thread partial sums: arrays of threads x beta_n (thr_n) doubles, zeroed by
  * the caller (NULL: not needed). */
-int snnlab_leaky_backward(const float *mem, const float *g_spk, int g_spk_const, const float *g_mem,
-                          int g_mem_const, float *g_in, int is_static, int64_t T, int64_t n, const float *beta,
-                          int64_t beta_n, const float *thr, int64_t thr_n, int reset, int surrogate, float p0,
-                          float p1, double *d_beta, double *d_thr, int threads) {
+int snnlab_leaky_backward(const float *mem, const float *g_sg, const float *g_mem, int g_mem_const, float *g_in,
+                          int is_static, int64_t T, int64_t n, const float *beta, int64_t beta_n, const float *thr,
+                          int64_t thr_n, int reset, double *d_beta, double *d_thr, int threads) {
     job_t job = make_job(is_static, T, n, beta, beta_n, thr, thr_n, reset);
     job.mem_in = mem;
-    job.g_spk = g_spk;
+    job.g_sg = g_sg;
     job.g_mem = g_mem;
-    job.g_spk_const = g_spk_const;
     job.g_mem_const = g_mem_const;
     job.g_in = g_in;
-    job.surrogate = surrogate;
-    job.p0 = p0;
-    job.p1 = p1;
     run_split(backward_range, &job, threads, d_beta, d_thr);
     return 0;
 }

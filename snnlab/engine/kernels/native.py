@@ -3,7 +3,9 @@
 The fused torch scan issues ~4 ops per time step forward and ~8 backward; on the CPU that is dispatch
 overhead and repeated passes over memory. ``leaky.c`` walks every element through time once, in cache-
 sized blocks split over threads, with the same float operations as ``reference.py``, so its spikes and
-membranes are bit for bit the reference's and gradients agree to rounding.
+membranes are bit for bit the reference's and gradients agree to rounding. The backward takes
+``dL/dspike * surrogate'(mem - threshold)`` computed by the surrogate's own ``grad_`` (as the Triton scan
+does), so a surrogate's formula lives in one place and every surrogate of the registry runs here.
 
 It is used for :class:`LeakyScan` (and the membrane of :class:`SynapticScan`) on CPU float32 tensors with
 a registry surrogate and ``beta``/``threshold`` that are scalars or one per neuron (learnable or not).
@@ -20,48 +22,26 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import math
 import os
 import platform
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from snnlab.engine.files import cache_dir
+from snnlab.engine.kernels.lazy import LazyLibrary, Unavailable
 
 SOURCE = Path(__file__).with_name("leaky.c")
 FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared"]
 # OpenMP where the compiler has it: the library then links libgomp.so.1, which resolves to the copy torch
 # has already loaded, so the scan runs on torch's own thread pool.
 OPENMP = ["-fopenmp"]
-RESETS = {"subtract": 0, "zero": 1, "none": 2}
-SURROGATES = {
-    name: i
-    for i, name in enumerate(
-        [
-            "atan",
-            "fast_sigmoid",
-            "sigmoid",
-            "triangle",
-            "straight_through",
-            "gaussian",
-            "erf",
-            "soft_sign",
-            "piecewise_quadratic",
-        ]
-    )
-}
-
-_lock = threading.Lock()
-_lib: ctypes.CDLL | None = None
-_why_not = ""
-_tried = False
+RESETS = {"subtract": 0, "zero": 1, "none": 2, "zero_step": 3}  # the reset codes of leaky.c and cuda.py
 
 
 def _compiler() -> str | None:
@@ -119,62 +99,37 @@ def _library() -> ctypes.CDLL:
     """The loaded library; callers have checked :func:`usable` or :func:`decay_usable`."""
     lib = _load()
     if lib is None:
-        raise RuntimeError(f"the C scan is not available ({_why_not})")
+        raise RuntimeError(f"the C scan is not available ({_LIBRARY.why_not})")
     return lib
 
 
+def _open() -> ctypes.CDLL:
+    if not sys.platform.startswith(("linux", "darwin")):
+        raise Unavailable(f"not built on {sys.platform}")
+    cc = _compiler()
+    if cc is None:
+        raise Unavailable("no C compiler (cc, gcc or clang) on PATH")
+    try:
+        lib = ctypes.CDLL(str(_build(cc)))
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise Unavailable(f"build failed: {exc}") from exc
+    i64, i, p = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
+    lib.snnlab_leaky_forward.argtypes = [p, i, p, p, i64, i64, p, i64, p, i64, i, i]
+    lib.snnlab_leaky_backward.argtypes = [p, p, p, i, p, i, i64, i64, p, i64, p, i64, i, p, p, i]
+    lib.snnlab_decay_scan.argtypes = [p, i, p, i64, i64, p, i64, i, i]
+    return lib
+
+
+_LIBRARY = LazyLibrary("SNNLAB_NATIVE", _open)
+
+
 def _load() -> ctypes.CDLL | None:
-    global _lib, _why_not, _tried
-    with _lock:
-        if _tried:
-            return _lib
-        _tried = True
-        if os.environ.get("SNNLAB_NATIVE", "1") == "0":
-            _why_not = "SNNLAB_NATIVE=0"
-            return None
-        if not sys.platform.startswith(("linux", "darwin")):
-            _why_not = f"not built on {sys.platform}"
-            return None
-        cc = _compiler()
-        if cc is None:
-            _why_not = "no C compiler (cc, gcc or clang) on PATH"
-            return None
-        try:
-            lib = ctypes.CDLL(str(_build(cc)))
-        except (OSError, subprocess.SubprocessError) as exc:
-            _why_not = f"build failed: {exc}"
-            return None
-        f, i64, i, p = ctypes.c_float, ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
-        lib.snnlab_leaky_forward.argtypes = [p, i, p, p, i64, i64, p, i64, p, i64, i, i]
-        lib.snnlab_leaky_backward.argtypes = [p, p, i, p, i, p, i, i64, i64, p, i64, p, i64, i, i, f, f, p, p, i]
-        lib.snnlab_decay_scan.argtypes = [p, i, p, i64, i64, p, i64, i, i]
-        _lib = lib
-        return lib
+    return _LIBRARY.get()
 
 
 def status() -> str:
     """``"native"`` when the C scan is in use, else why not."""
-    return "native" if _load() is not None else f"torch scan ({_why_not})"
-
-
-def _surrogate_constants(name: str, params: dict[str, float]) -> tuple[float, float]:
-    """The (p0, p1) ``leaky.c`` takes for each surrogate: the constants surrogates.py multiplies by."""
-    if name == "atan":
-        return math.pi / 2 * params["alpha"], params["alpha"] / 2
-    if name in ("fast_sigmoid", "sigmoid"):
-        return params["slope"], 0.0
-    if name == "triangle":
-        return params["width"], 0.0
-    if name == "gaussian":
-        sigma = params["sigma"]
-        return 2 * sigma**2, math.sqrt(2 * math.pi) * sigma
-    if name == "erf":
-        return params["alpha"], params["alpha"] / math.sqrt(math.pi)
-    if name == "soft_sign":
-        return params["alpha"], 0.0
-    if name == "piecewise_quadratic":
-        return params["alpha"], params["alpha"] ** 2
-    return 0.0, 0.0  # straight_through
+    return "native" if _load() is not None else f"torch scan ({_LIBRARY.why_not})"
 
 
 def periodic(param: Tensor, features: tuple[int, ...]) -> Tensor:
@@ -209,7 +164,7 @@ def usable(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, surroga
         current.device.type == "cpu"
         and current.dtype == beta.dtype == threshold.dtype == torch.float32
         and reset in RESETS
-        and getattr(surrogate, "name", None) in SURROGATES
+        and callable(getattr(surrogate, "grad_", None))
         and is_periodic(beta, features)
         and is_periodic(threshold, features)
         and _load() is not None
@@ -266,17 +221,17 @@ def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta
     n = mem[0].numel()
     features = tuple(mem.shape[2:])
     b, th = periodic(beta, features), periodic(threshold, features)
-    g_spk, spk_const = _gradient(g_spk)
+    g_sg = None
+    if g_spk is not None:  # g_spk*sg by the surrogate's own torch code, in the order the torch scan uses
+        g_sg = surrogate.grad_(torch.sub(mem, threshold)).mul_(g_spk)
     g_mem, mem_const = _gradient(g_mem)
     g_in = mem.new_empty(mem.shape[1:] if static else mem.shape)
     threads = _threads(T * n)
     d_beta = torch.zeros(threads, b.numel(), dtype=torch.float64) if beta.requires_grad else None
     d_thr = torch.zeros(threads, th.numel(), dtype=torch.float64) if threshold.requires_grad else None
-    p0, p1 = _surrogate_constants(surrogate.name, surrogate.params)
     _library().snnlab_leaky_backward(
-        mem.data_ptr(), _ptr(g_spk), int(spk_const), _ptr(g_mem), int(mem_const), g_in.data_ptr(), int(static),
-        T, n, b.data_ptr(), b.numel(), th.data_ptr(), th.numel(), RESETS[reset], SURROGATES[surrogate.name],
-        p0, p1, _ptr(d_beta), _ptr(d_thr), threads,
+        mem.data_ptr(), _ptr(g_sg), _ptr(g_mem), int(mem_const), g_in.data_ptr(), int(static), T, n,
+        b.data_ptr(), b.numel(), th.data_ptr(), th.numel(), RESETS[reset], _ptr(d_beta), _ptr(d_thr), threads,
     )  # fmt: skip
     return g_in, _param_grad(d_beta, beta, features), _param_grad(d_thr, threshold, features)
 

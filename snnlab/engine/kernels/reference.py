@@ -14,6 +14,10 @@ from torch import Tensor
 
 SpikeFn = Callable[[Tensor], Tensor]
 RESETS = ("subtract", "zero", "none")
+# What the scans compute. snnTorch's zero reset differs between neurons: Leaky zeroes the membrane it
+# carries over (the step's input still lands), Synaptic, RLeaky and Lapicque zero the whole step, input
+# included. Those neurons hand "zero_step" to the scans for their "zero".
+SCAN_RESETS = (*RESETS, "zero_step")
 
 
 def _reset(mem_prev: Tensor, threshold: Tensor) -> Tensor:
@@ -27,6 +31,8 @@ def _integrate(mem_prev: Tensor, current: Tensor, beta: Tensor, threshold: Tenso
         return beta * mem_prev + current - r * threshold
     if reset == "zero":
         return beta * (1 - r) * mem_prev + current
+    if reset == "zero_step":
+        return (1 - r) * (beta * mem_prev + current)
     return beta * mem_prev + current
 
 
@@ -35,9 +41,10 @@ def leaky_step(
 ) -> tuple[Tensor, Tensor]:
     """One step of the leaky integrate-and-fire neuron. Returns ``(spike_t, mem_t)``.
 
-    subtract: mem[t] = beta*mem[t-1] + I[t] - reset[t]*threshold
-    zero:     mem[t] = beta*(1 - reset[t])*mem[t-1] + I[t]
-    none:     mem[t] = beta*mem[t-1] + I[t]
+    subtract:  mem[t] = beta*mem[t-1] + I[t] - reset[t]*threshold
+    zero:      mem[t] = beta*(1 - reset[t])*mem[t-1] + I[t]
+    zero_step: mem[t] = (1 - reset[t])*(beta*mem[t-1] + I[t])
+    none:      mem[t] = beta*mem[t-1] + I[t]
     spike[t] = H(mem[t] - threshold)
     """
     mem = _integrate(mem, current, beta, threshold, reset)

@@ -1,0 +1,203 @@
+"""Each snnlab neuron against the snnTorch neuron of the same name, one layer on identical inputs.
+
+For every neuron both libraries have, every reset, and both snnlab paths (fused, reference): run a
+``[T, B, N]`` input current through snnTorch's module in a Python loop over time and through snnlab's
+module in one call, then backpropagate the same weighted sum of spikes and membranes through both.
+Spikes must be identical; membranes and gradients (of the input and of every learnable parameter) equal
+to float rounding. Parameters are learnable on both sides so that their gradients are compared too.
+
+Run it in a venv with snnTorch (see BENCHMARKS.md)::
+
+    python benchmarks/neuron_equivalence.py            # the table, markdown
+    python benchmarks/neuron_equivalence.py --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+from snnlab.engine import neurons
+
+T, B, N = 50, 16, 64
+MEM_TOL = 1e-5  # of the largest |membrane|, at least 1
+GRAD_TOL = 1e-4  # of the largest |gradient| of that tensor
+RESETS = ("subtract", "zero", "none")
+
+
+@dataclass
+class Row:
+    neuron: str
+    reset: str
+    path: str
+    spikes_differ: int
+    spikes: int
+    mem_diff: float
+    grad_diff: float
+    grad_worst: str
+    verdict: str
+
+
+def _inputs(seed: int) -> Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(T, B, N, generator=g) * 0.8
+
+
+def _loss_weights() -> tuple[Tensor, Tensor]:
+    g = torch.Generator().manual_seed(7)
+    return torch.randn(T, B, N, generator=g), torch.randn(T, B, N, generator=g)
+
+
+# name: (snnTorch factory, snnlab factory, input scale, how snnTorch steps)
+def _cases(snn) -> dict[str, tuple[Callable, Callable, float, str]]:
+    beta = dict(beta=0.8, learn_beta=True, learn_threshold=True)
+    return {
+        "Leaky": (
+            lambda r: snn.Leaky(reset_mechanism=r, **beta),
+            lambda r, fused: neurons.Leaky(reset=r, fused=fused, **beta),
+            1.0,
+            "mem",
+        ),
+        "Synaptic": (
+            lambda r: snn.Synaptic(alpha=0.6, learn_alpha=True, reset_mechanism=r, **beta),
+            lambda r, fused: neurons.Synaptic(alpha=0.6, learn_alpha=True, reset=r, fused=fused, **beta),
+            0.5,
+            "syn",
+        ),
+        "RLeaky (one-to-one V)": (
+            lambda r: snn.RLeaky(V=0.3, all_to_all=False, reset_mechanism=r, **beta),
+            lambda r, fused: neurons.RLeaky(V=0.3, all_to_all=False, reset=r, fused=fused, **beta),
+            1.0,
+            "rec",
+        ),
+        "RLeaky (all-to-all)": (
+            lambda r: snn.RLeaky(linear_features=N, reset_mechanism=r, **beta),
+            lambda r, fused: neurons.RLeaky(features=N, reset=r, fused=fused, **beta),
+            1.0,
+            "rec",
+        ),
+        "Lapicque": (
+            lambda r: snn.Lapicque(R=5.0, C=5e-3, time_step=1e-3, reset_mechanism=r, learn_threshold=True),
+            lambda r, fused: neurons.Lapicque(R=5.0, C=5e-3, time_step=1e-3, reset=r, fused=fused,
+                                              learn_threshold=True),  # fmt: skip
+            1.0,
+            "mem",
+        ),
+    }
+
+
+def _run_snntorch(module: nn.Module, x: Tensor, kind: str) -> tuple[Tensor, Tensor]:
+    spikes, mems = [], []
+    if kind == "syn":
+        syn, mem = module.reset_mem()
+        for t in range(x.shape[0]):
+            spk, syn, mem = module(x[t], syn, mem)
+            spikes.append(spk)
+            mems.append(mem)
+    elif kind == "rec":
+        spk, mem = module.reset_mem()
+        for t in range(x.shape[0]):
+            spk, mem = module(x[t], spk, mem)
+            spikes.append(spk)
+            mems.append(mem)
+    else:
+        mem = module.reset_mem()
+        for t in range(x.shape[0]):
+            spk, mem = module(x[t], mem)
+            spikes.append(spk)
+            mems.append(mem)
+    return torch.stack(spikes), torch.stack(mems)
+
+
+def _learnable(module: nn.Module) -> dict[str, Tensor]:
+    """Learnable tensors by the name both libraries give them (snnlab's ``V`` and ``recurrent`` match)."""
+    return {name: p for name, p in module.named_parameters() if p.requires_grad}
+
+
+def compare(name: str, reset: str, path: str) -> Row:
+    import snntorch as snn
+
+    make_peer, make_ours, scale, kind = _cases(snn)[name]
+    peer, ours = make_peer(reset), make_ours(reset, path == "fused")
+    if isinstance(getattr(peer, "recurrent", None), nn.Linear):
+        ours.recurrent.load_state_dict(peer.recurrent.state_dict())
+    x_peer = (_inputs(len(name)) * scale).requires_grad_()
+    x_ours = x_peer.detach().clone().requires_grad_()
+    w_spk, w_mem = _loss_weights()
+    spk_p, mem_p = _run_snntorch(peer, x_peer, kind)
+    out = ours(x_ours)
+    spk_o, mem_o = out[0], out[-1]
+    ((spk_p * w_spk).sum() + (mem_p * w_mem).sum()).backward()
+    ((spk_o * w_spk).sum() + (mem_o * w_mem).sum()).backward()
+    grads = [("input", x_ours.grad, x_peer.grad)]
+    theirs = _learnable(peer)
+    for pname, p in _learnable(ours).items():
+        if pname in theirs:
+            grads.append((pname, p.grad, theirs[pname].grad))
+    worst, grad_diff = "", 0.0
+    for gname, g, h in grads:
+        if g is None or h is None:
+            worst, grad_diff = f"{gname} (missing)", float("inf")
+            continue
+        rel = float((g - h).abs().max()) / max(float(h.abs().max()), 1e-12)
+        if rel >= grad_diff:
+            worst, grad_diff = gname, rel
+    differ = int((spk_o != spk_p).sum())
+    mem_diff = float((mem_o - mem_p).detach().abs().max())
+    ok = differ == 0 and mem_diff <= MEM_TOL * max(1.0, float(mem_p.abs().max())) and grad_diff <= GRAD_TOL
+    return Row(name, reset, path, differ, spk_p.numel(), mem_diff, grad_diff, worst, "PASS" if ok else "FAIL")
+
+
+def run() -> list[Row]:
+    import snntorch as snn
+
+    rows = []
+    for name in _cases(snn):
+        for reset in RESETS:
+            for path in ("fused", "reference"):
+                torch.manual_seed(0)
+                rows.append(compare(name, reset, path))
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| neuron | reset | snnlab path | spikes that differ | max abs membrane diff | max rel gradient diff | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.neuron} | {r.reset} | {r.path} | {r.spikes_differ:,} / {r.spikes:,} | {r.mem_diff:.2e} | "
+            f"{r.grad_diff:.2e} ({r.grad_worst}) | {r.verdict} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", help="also write the rows to this file")
+    args = parser.parse_args()
+    try:
+        import snntorch
+
+        version = snntorch.__version__
+    except ImportError as exc:
+        print(f"snnTorch is not installed here ({exc}); see BENCHMARKS.md for the peers' venv", file=sys.stderr)
+        return 2
+    rows = run()
+    print(f"snnlab against snnTorch {version}, torch {torch.__version__}, T={T} B={B} N={N}, ATan(alpha=2)\n")
+    print(table(rows))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump([asdict(r) for r in rows], f, indent=1)
+    return 0 if all(r.verdict == "PASS" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
