@@ -13,7 +13,6 @@ import torch
 from torch import Tensor
 
 SpikeFn = Callable[[Tensor], Tensor]
-RESETS = ("subtract", "zero", "none")
 
 
 def _reset(mem_prev: Tensor, threshold: Tensor) -> Tensor:
