@@ -5,7 +5,8 @@ Three modules, each importing only the ones before it: :mod:`~snnlab.config.mess
 and their checks) and :mod:`~snnlab.config.loading` (YAML with line numbers and bounds, ``--set``,
 presets). Import from here: ``from snnlab.config import load_config``.
 
-Importing this package does not import torch: the surrogate registry is read only while validating.
+Neither importing this package nor validating a config imports torch: the choices come from
+:mod:`snnlab.catalog`.
 """
 
 from snnlab.config.loading import (
@@ -20,9 +21,7 @@ from snnlab.config.loading import (
 )
 from snnlab.config.messages import MAX_DEPTH, MAX_MESSAGE, MAX_VALUES, ConfigError, did_you_mean
 from snnlab.config.schema import (
-    ENCODER_PARAMS,
     LAYERS,
-    LOSS_PARAMS,
     MAX_RUN_NAME,
     AvgPoolLayer,
     BatchNormLayer,
@@ -45,9 +44,7 @@ from snnlab.config.schema import (
 )
 
 __all__ = [
-    "ENCODER_PARAMS",
     "LAYERS",
-    "LOSS_PARAMS",
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
     "MAX_MESSAGE",

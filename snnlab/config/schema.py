@@ -3,7 +3,8 @@
 A config is four sections (``data``, ``model``, ``train``, ``run``) plus a one-line ``description``. Every
 field has a type, a default and a one-line description; :func:`schema_rows` lists them for docs and the TUI.
 
-Importing this module does not import torch: the surrogate registry is read only while validating.
+The choices a setting allows (datasets, encoders, neuron types, surrogates, ...) and the parameters they
+take come from :mod:`snnlab.catalog`; neither importing this module nor validating a config imports torch.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 import types
 import typing
 from collections.abc import Iterable
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 import annotated_types
 from pydantic import (
@@ -32,22 +33,36 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from snnlab import catalog
 from snnlab.config.messages import _fail, _number, _plain, _show, did_you_mean
 from snnlab.engine import shapes
 
-# What each encoder accepts in data.encoder_params (mirrors snnlab.engine.encoders; a test checks it).
-ENCODER_PARAMS: dict[str, dict[str, type]] = {
-    "direct": {},
-    "rate": {"gain": float},
-    "latency": {"tau": float, "threshold": float, "linear": bool},
-    "delta": {"threshold": float, "off_spikes": bool},
-    "none": {},
-}
-LOSS_PARAMS: dict[str, tuple[str, ...]] = {
-    "ce_membrane": (),
-    "ce_rate": (),
-    "mse_count": ("correct_rate", "incorrect_rate"),
-}
+# The settings that pick one of a catalog's choices. Pydantic checks a value against the Literal (and
+# lists it as an enum in the JSON schema; the lab's form makes it a Select); a Literal built at run time
+# is no type to mypy, so to mypy these are plain strings.
+if TYPE_CHECKING:
+    DatasetName: TypeAlias = str
+    EncoderName: TypeAlias = str
+    NeuronName: TypeAlias = str
+    ResetName: TypeAlias = str
+    OptimizerName: TypeAlias = str
+    SchedulerName: TypeAlias = str
+    LossName: TypeAlias = str
+    DecoderName: TypeAlias = str
+    DeviceName: TypeAlias = str
+    PrecisionName: TypeAlias = str
+else:
+    DatasetName = Literal[tuple(catalog.DATASETS)]
+    EncoderName = Literal[tuple(catalog.ENCODERS)]
+    NeuronName = Literal[tuple(catalog.NEURONS)]
+    ResetName = Literal[tuple(catalog.RESETS)]
+    OptimizerName = Literal[tuple(catalog.OPTIMIZERS)]
+    SchedulerName = Literal[tuple(catalog.SCHEDULERS)]
+    LossName = Literal[tuple(catalog.LOSSES)]
+    DecoderName = Literal[tuple(catalog.DECODERS)]
+    DeviceName = Literal[tuple(catalog.DEVICES)]
+    PrecisionName = Literal[tuple(catalog.PRECISIONS)]
+_SYNTHETIC: dict[str, Any] = dict(catalog.DATASETS["synthetic"].defaults)
 # Layer names as snnlab.engine.models.build_model gives them: fc1, conv2, maxpool1, ...
 _LAYER_PREFIX = {"linear": "fc", "conv2d": "conv"}
 
@@ -62,12 +77,20 @@ class _Section(BaseModel):
 class SyntheticConfig(_Section):
     """Parameters of the ``synthetic`` dataset (Poisson spike trains with random labels to memorise)."""
 
-    samples: PositiveInt = Field(256, description="number of samples (the test split is the train split)")
-    inputs: PositiveInt = Field(100, description="input channels, each an independent Poisson spike train")
-    time_steps: PositiveInt = Field(200, description="steps per sample (used instead of data.time_steps)")
-    rate_hz: PositiveFloat = Field(5.0, description="firing rate of every input, in Hz")
-    dt_ms: PositiveFloat = Field(1.0, description="length of one time step, in ms")
-    classes: int = Field(2, ge=2, description="number of classes (labels are drawn uniformly at random)")
+    samples: PositiveInt = Field(
+        _SYNTHETIC["samples"], description="number of samples (the test split is the train split)"
+    )
+    inputs: PositiveInt = Field(
+        _SYNTHETIC["inputs"], description="input channels, each an independent Poisson spike train"
+    )
+    time_steps: PositiveInt = Field(
+        _SYNTHETIC["time_steps"], description="steps per sample (used instead of data.time_steps)"
+    )
+    rate_hz: PositiveFloat = Field(_SYNTHETIC["rate_hz"], description="firing rate of every input, in Hz")
+    dt_ms: PositiveFloat = Field(_SYNTHETIC["dt_ms"], description="length of one time step, in ms")
+    classes: int = Field(
+        _SYNTHETIC["classes"], ge=2, description="number of classes (labels are drawn uniformly at random)"
+    )
 
     @model_validator(mode="after")
     def _probability_per_step(self) -> SyntheticConfig:
@@ -81,7 +104,7 @@ class SyntheticConfig(_Section):
 class DataConfig(_Section):
     """Which dataset, how it is batched, and how inputs become spikes."""
 
-    dataset: Literal["bundled", "mnist", "fashion-mnist", "kmnist", "synthetic"] = Field(
+    dataset: DatasetName = Field(
         "bundled", description="bundled (Fashion-MNIST sample, no download), mnist, fashion-mnist, kmnist, synthetic"
     )
     data_dir: str | None = Field(None, description="where downloaded datasets live (default: $SNNLAB_DATA_DIR)")
@@ -90,7 +113,7 @@ class DataConfig(_Section):
     train_size: PositiveInt | None = Field(None, description="use a class-balanced subset of this many train samples")
     test_size: PositiveInt | None = Field(None, description="use a class-balanced subset of this many test samples")
     time_steps: PositiveInt = Field(25, description="simulation steps T per sample (synthetic uses its own)")
-    encoder: Literal["direct", "rate", "latency", "delta", "none"] = Field(
+    encoder: EncoderName = Field(
         "direct",
         validate_default=True,
         description="direct (constant current), rate (Poisson), latency, delta; none for synthetic spikes",
@@ -118,7 +141,7 @@ class DataConfig(_Section):
         encoder = info.data.get("encoder")
         if encoder is None or not isinstance(params, dict):
             return params
-        allowed = ENCODER_PARAMS[encoder]
+        allowed = catalog.ENCODERS[encoder].defaults
         checked: dict[str, float | bool] = {}
         for key, value in params.items():
             key = str(key)
@@ -128,7 +151,8 @@ class DataConfig(_Section):
                 names = ", ".join(allowed)
                 hint = did_you_mean(key, allowed) or f" (parameters: {names})"
                 raise _fail(f"unknown parameter {_show(key)} for encoder '{encoder}'{hint}", key)
-            if allowed[key] is bool:
+            switch = isinstance(allowed[key], bool)
+            if switch:
                 if not isinstance(value, bool):
                     raise _fail(f"must be true or false (got {_show(value)})", key)
             elif isinstance(value, bool) or not isinstance(value, int | float):
@@ -137,7 +161,7 @@ class DataConfig(_Section):
                 raise _fail(f"must be > 0 (got {_show(value)})", key)
             elif not value >= 0:
                 raise _fail(f"must be >= 0 (got {_show(value)})", key)
-            checked[key] = value if allowed[key] is bool else float(value)
+            checked[key] = value if switch else float(value)
         return checked
 
 
@@ -147,14 +171,12 @@ class DataConfig(_Section):
 class NeuronConfig(_Section):
     """A spiking neuron: its model, its parameters and the surrogate gradient of its spike."""
 
-    type: Literal["leaky", "synaptic", "rleaky", "lapicque"] = Field(
+    type: NeuronName = Field(
         "leaky", description="leaky (LIF), synaptic (current-based LIF), rleaky (recurrent LIF), lapicque (RC)"
     )
     beta: float | list[float] = Field(0.9, description="membrane decay per step in [0, 1], or one per neuron")
     threshold: PositiveFloat = Field(1.0, description="firing threshold of the membrane")
-    reset: Literal["subtract", "zero", "none"] = Field(
-        "subtract", description="after a spike: subtract the threshold, set to zero, or no reset"
-    )
+    reset: ResetName = Field("subtract", description="after a spike: subtract the threshold, set to zero, or no reset")
     surrogate: str = Field("atan", description="surrogate gradient of the spike (see the surrogate lab for names)")
     surrogate_params: dict[str, float] = Field(
         default_factory=dict, description="surrogate parameters, e.g. {alpha: 2.0} for atan"
@@ -188,9 +210,7 @@ class NeuronConfig(_Section):
     @field_validator("surrogate")
     @classmethod
     def _known_surrogate(cls, name: str) -> str:
-        from snnlab.engine import surrogates
-
-        known = [info.name for info in surrogates.names()]
+        known = list(catalog.SURROGATES)
         if name not in known:
             hint = did_you_mean(name, known) or f" (choose from: {', '.join(known)})"
             raise _fail(f"unknown surrogate {_show(name)}{hint}")
@@ -199,12 +219,10 @@ class NeuronConfig(_Section):
     @field_validator("surrogate_params")
     @classmethod
     def _params_fit_surrogate(cls, params: dict[str, float], info: ValidationInfo) -> dict[str, float]:
-        from snnlab.engine import surrogates
-
         name = info.data.get("surrogate")
         if name is not None:
             try:
-                surrogates.get(name, **params)
+                catalog.surrogate_params(name, params)
             except ValueError as exc:
                 raise _fail(str(exc)) from None
         return params
@@ -250,19 +268,23 @@ LayerNeuron = Annotated[
 ]
 
 
+def _layer_type(kind: str) -> Any:
+    return Field(kind, description=catalog.LAYERS[kind].description)
+
+
 def _neuron_field() -> Any:
     return Field(False, description="neuron after the layer: true (model.neuron), overrides of model.neuron, or false")
 
 
 class LinearLayer(_Section):
-    type: Literal["linear"] = Field("linear", description="fully connected layer")
+    type: Literal["linear"] = _layer_type("linear")
     out_features: PositiveInt = Field(10, description="output features (neurons)")
     bias: bool = Field(True, description="add a learned bias")
     neuron: LayerNeuron = _neuron_field()
 
 
 class Conv2dLayer(_Section):
-    type: Literal["conv2d"] = Field("conv2d", description="2-D convolution")
+    type: Literal["conv2d"] = _layer_type("conv2d")
     out_channels: PositiveInt = Field(16, description="output channels")
     kernel_size: PositiveInt = Field(3, description="square kernel size")
     stride: PositiveInt = Field(1, description="stride")
@@ -272,28 +294,28 @@ class Conv2dLayer(_Section):
 
 
 class MaxPoolLayer(_Section):
-    type: Literal["maxpool"] = Field("maxpool", description="2-D max pooling")
+    type: Literal["maxpool"] = _layer_type("maxpool")
     kernel_size: PositiveInt = Field(2, description="square window size")
     stride: PositiveInt | None = Field(None, description="stride (default: the window size)")
 
 
 class AvgPoolLayer(_Section):
-    type: Literal["avgpool"] = Field("avgpool", description="2-D average pooling")
+    type: Literal["avgpool"] = _layer_type("avgpool")
     kernel_size: PositiveInt = Field(2, description="square window size")
     stride: PositiveInt | None = Field(None, description="stride (default: the window size)")
 
 
 class FlattenLayer(_Section):
-    type: Literal["flatten"] = Field("flatten", description="flatten [C, H, W] to [C*H*W]")
+    type: Literal["flatten"] = _layer_type("flatten")
 
 
 class DropoutLayer(_Section):
-    type: Literal["dropout"] = Field("dropout", description="dropout (one mask for all steps before the 1st neuron)")
+    type: Literal["dropout"] = _layer_type("dropout")
     p: float = Field(0.5, ge=0, lt=1, description="probability of zeroing an activation")
 
 
 class BatchNormLayer(_Section):
-    type: Literal["batchnorm"] = Field("batchnorm", description="batch normalisation over features or channels")
+    type: Literal["batchnorm"] = _layer_type("batchnorm")
     neuron: LayerNeuron = _neuron_field()
 
 
@@ -306,6 +328,7 @@ LAYERS: dict[str, type[_Section]] = {
     "dropout": DropoutLayer,
     "batchnorm": BatchNormLayer,
 }
+catalog.check_implemented("layer types in the config", catalog.LAYERS, LAYERS)
 Layer = Annotated[
     LinearLayer | Conv2dLayer | MaxPoolLayer | AvgPoolLayer | FlattenLayer | DropoutLayer | BatchNormLayer,
     Field(discriminator="type"),
@@ -387,31 +410,31 @@ class TrainConfig(_Section):
     """Optimisation: epochs, optimizer, schedule, loss and decoding."""
 
     epochs: PositiveInt = Field(1, description="passes over the train split")
-    optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", description="adam, adamw or sgd")
+    optimizer: OptimizerName = Field("adam", description="adam, adamw or sgd")
     lr: PositiveFloat = Field(5e-4, description="learning rate")
     betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = Field(
         (0.9, 0.999), description="Adam's moment decay rates (adam, adamw)"
     )
     momentum: float = Field(0.9, ge=0, description="SGD momentum (sgd)")
     weight_decay: float = Field(0.0, ge=0, description="L2 penalty (decoupled for adamw)")
-    scheduler: Literal["none", "cosine", "step"] = Field(
+    scheduler: SchedulerName = Field(
         "none", description="learning-rate schedule, stepped per epoch: none, cosine or step"
     )
     step_size: PositiveInt = Field(1, description="epochs between learning-rate drops (step)")
     gamma: float = Field(0.5, gt=0, le=1, description="factor of each learning-rate drop (step)")
     grad_clip: PositiveFloat | None = Field(None, description="clip the gradient norm to this (null: no clipping)")
-    loss: Literal["ce_membrane", "ce_rate", "mse_count"] = Field(
+    loss: LossName = Field(
         "ce_membrane", description="ce_membrane (CE on membrane, summed over steps), ce_rate, mse_count"
     )
     loss_params: dict[str, float] = Field(
         default_factory=dict, description="loss options: mse_count takes correct_rate and incorrect_rate"
     )
-    decoder: Literal["rate", "latency", "membrane"] = Field(
+    decoder: DecoderName = Field(
         "rate", description="how outputs become a class: rate (most spikes), latency (first spike), membrane"
     )
     seed: int = Field(0, ge=0, lt=2**63, description="seed for weights, shuffling, encoders and subsets")
-    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto picks cuda, then mps, then cpu")
-    precision: Literal["float32", "bfloat16"] = Field(
+    device: DeviceName = Field("auto", description="auto picks cuda, then mps, then cpu")
+    precision: PrecisionName = Field(
         "float32",
         description="bfloat16: linear and conv layers in bfloat16 (torch.autocast), neurons stay float32",
     )
@@ -423,7 +446,7 @@ class TrainConfig(_Section):
         loss = info.data.get("loss")
         if loss is None:
             return params
-        allowed = LOSS_PARAMS[loss]
+        allowed = list(catalog.LOSSES[loss].defaults)
         for key, value in params.items():
             if key not in allowed:
                 if not allowed:

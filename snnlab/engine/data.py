@@ -4,7 +4,7 @@ Every dataset is small enough to hold in memory (the largest, a 28x28 set of 70,
 220 MB as float32), so a split is two tensors and a batch is an index into them: no per-sample Python,
 no worker processes, and the same code on CPU and GPU.
 
-Datasets (see :data:`DATASETS`):
+Datasets (listed in :data:`snnlab.catalog.DATASETS`):
 
 - ``bundled``: a class-balanced Fashion-MNIST sample shipped inside the package (no download).
 - ``mnist``, ``fashion-mnist``, ``kmnist``: the full sets, through ``torchvision.datasets``, stored under
@@ -35,15 +35,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-log = logging.getLogger(__name__)
+from snnlab import catalog
 
-DATASETS: dict[str, str] = {
-    "bundled": "Fashion-MNIST sample shipped with snnlab: 5,000 train / 1,000 test 28x28 images, no download",
-    "mnist": "MNIST handwritten digits: 60,000 train / 10,000 test 28x28 images (~12 MB download)",
-    "fashion-mnist": "Fashion-MNIST clothing: 60,000 train / 10,000 test 28x28 images (~30 MB download)",
-    "kmnist": "Kuzushiji-MNIST cursive Japanese: 60,000 train / 10,000 test 28x28 images (~20 MB download)",
-    "synthetic": "Poisson spike trains with random labels to memorise (BrainPy surrogate-gradient tutorial)",
-}
+log = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = Path("~/.cache/snnlab/data")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -56,14 +50,14 @@ FASHION_MNIST_CLASSES = [
 KMNIST_CLASSES = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
 MNIST_CLASSES = [str(digit) for digit in range(10)]
 
-SYNTHETIC_DEFAULTS: dict[str, Any] = {
-    "samples": 256,
-    "inputs": 100,
-    "time_steps": 200,
-    "rate_hz": 5.0,
-    "dt_ms": 1.0,
-    "classes": 2,
+SYNTHETIC_DEFAULTS: dict[str, Any] = dict(catalog.DATASETS["synthetic"].defaults)
+# The sets read through torchvision: its class (an attribute of torchvision.datasets) and the class names.
+TORCHVISION_SETS = {
+    "mnist": ("MNIST", MNIST_CLASSES),
+    "fashion-mnist": ("FashionMNIST", FASHION_MNIST_CLASSES),
+    "kmnist": ("KMNIST", KMNIST_CLASSES),
 }
+catalog.check_implemented("datasets", catalog.DATASETS, ["bundled", "synthetic", *TORCHVISION_SETS])
 
 _IDX_FILES = {  # split -> (images file, labels file), the names every MNIST-like set uses
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -121,7 +115,7 @@ def load_dataset(
     download: bool = True,
     synthetic: dict | None = None,
 ) -> Dataset:
-    """Load dataset ``name`` (a key of :data:`DATASETS`) into memory.
+    """Load dataset ``name`` (one of :data:`snnlab.catalog.DATASETS`) into memory.
 
     Args:
         name: which dataset.
@@ -136,8 +130,8 @@ def load_dataset(
         DataError: with a one-line message, for anything the user can fix (unknown name, missing files,
             no network, bad sizes or parameters).
     """
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
+    if name not in catalog.DATASETS:
+        raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(catalog.DATASETS)}")
     if name == "bundled":
         dataset = _load_bundled()
     elif name == "synthetic":
@@ -250,11 +244,8 @@ def _load_mnist_like(name: str, root: Path, download: bool) -> Dataset:
     """MNIST, Fashion-MNIST or KMNIST as whole-split tensors, read through torchvision."""
     from torchvision import datasets  # heavy; only the sets that need it pay for it
 
-    cls, classes = {
-        "mnist": (datasets.MNIST, MNIST_CLASSES),
-        "fashion-mnist": (datasets.FashionMNIST, FASHION_MNIST_CLASSES),
-        "kmnist": (datasets.KMNIST, KMNIST_CLASSES),
-    }[name]
+    class_name, classes = TORCHVISION_SETS[name]
+    cls = getattr(datasets, class_name)
     raw = root / cls.__name__ / "raw"
 
     # Debian's copy saves a download; a copy the user put in data_dir wins, being the one they chose.

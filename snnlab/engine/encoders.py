@@ -11,13 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-ENCODERS: dict[str, str] = {
-    "direct": "the input itself as a constant current at every step",
-    "rate": "Bernoulli spikes with probability gain*x per step (Poisson rate coding)",
-    "latency": "one spike per input, earlier for larger values (linear or RC/log timing)",
-    "delta": "a spike where the input changes by more than a threshold (+1 up, -1 down if off_spikes)",
-    "none": "the input is already a spike sequence [B, T, ...] (temporal datasets)",
-}
+from snnlab import catalog
 
 
 def direct(x: Tensor, time_steps: int) -> Tensor:
@@ -100,7 +94,7 @@ def encode(
         return delta(x, time_steps, **params)
     if name == "none":
         raise ValueError("encoder 'none' needs a temporal dataset (inputs already spikes over time)")
-    raise ValueError(f"unknown encoder {name!r} (choose from: {', '.join(ENCODERS)})")
+    raise ValueError(f"unknown encoder {name!r} (choose from: {', '.join(catalog.ENCODERS)})")
 
 
 def is_static(x: Tensor) -> bool:
@@ -108,4 +102,4 @@ def is_static(x: Tensor) -> bool:
     return x.dim() > 0 and x.shape[0] > 1 and x.stride(0) == 0
 
 
-__all__ = ["ENCODERS", "direct", "rate", "latency", "delta", "encode", "is_static"]
+__all__ = ["direct", "rate", "latency", "delta", "encode", "is_static"]

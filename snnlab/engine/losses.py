@@ -6,16 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-LOSSES: dict[str, str] = {
-    "ce_membrane": "cross-entropy on the output membrane at every step, summed over time",
-    "ce_rate": "cross-entropy on the output spike counts",
-    "mse_count": "MSE between output firing rates and target rates (correct_rate / incorrect_rate)",
-}
-DECODERS: dict[str, str] = {
-    "rate": "most spikes wins; ties broken by the highest membrane",
-    "latency": "first spike wins; ties (and silent outputs) broken by the highest membrane",
-    "membrane": "highest membrane potential over time wins",
-}
+from snnlab import catalog
 
 
 def ce_membrane(spikes: Tensor, membrane: Tensor, targets: Tensor) -> Tensor:
@@ -44,12 +35,15 @@ def mse_count(
     return F.mse_loss(rates, target)
 
 
+LOSS_FUNCTIONS = {"ce_membrane": ce_membrane, "ce_rate": ce_rate, "mse_count": mse_count}
+catalog.check_implemented("losses", catalog.LOSSES, LOSS_FUNCTIONS)
+
+
 def loss_fn(name: str, **params: float):
     """The loss called ``name`` as ``f(spikes, membrane, targets) -> scalar``."""
-    fns = {"ce_membrane": ce_membrane, "ce_rate": ce_rate, "mse_count": mse_count}
-    if name not in fns:
-        raise ValueError(f"unknown loss {name!r} (choose from: {', '.join(fns)})")
-    fn = fns[name]
+    if name not in LOSS_FUNCTIONS:
+        raise ValueError(f"unknown loss {name!r} (choose from: {', '.join(LOSS_FUNCTIONS)})")
+    fn = LOSS_FUNCTIONS[name]
     return (lambda s, m, y: fn(s, m, y, **params)) if params else fn
 
 
@@ -70,7 +64,7 @@ def decode(name: str, spikes: Tensor, membrane: Tensor) -> Tensor:
         return _break_ties(-first, membrane)
     if name == "membrane":
         return membrane.max(0).values.argmax(1)
-    raise ValueError(f"unknown decoder {name!r} (choose from: {', '.join(DECODERS)})")
+    raise ValueError(f"unknown decoder {name!r} (choose from: {', '.join(catalog.DECODERS)})")
 
 
 def accuracy(predictions: Tensor, targets: Tensor) -> float:

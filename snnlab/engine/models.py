@@ -1,7 +1,7 @@
 """Build spiking networks from a plain description: a list of layers, each optionally followed by a neuron.
 
 A layer description is a dict such as ``{"type": "linear", "out_features": 1000, "neuron": {"type":
-"leaky", "beta": 0.95}}``. Layer types: linear, conv2d, maxpool, avgpool, flatten, dropout, batchnorm.
+"leaky", "beta": 0.95}}``, its type one of :data:`snnlab.catalog.LAYERS`.
 
 Layers act on the whole sequence in one call (``[T*B, ...]``), not in a loop over time. While the
 activity is still static (direct encoding, before the first neuron) layers run once on ``[B, ...]``
@@ -21,8 +21,6 @@ from torch import Tensor, nn
 from snnlab.engine import shapes
 from snnlab.engine.encoders import is_static
 from snnlab.engine.neurons import NEURONS, RLeaky, SpikingNeuron
-
-LAYER_TYPES = shapes.LAYER_TYPES
 
 
 @dataclass

@@ -19,11 +19,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from snnlab import catalog
 from snnlab.engine import surrogates
 from snnlab.engine.kernels import fused as fk
 from snnlab.engine.kernels import reference as ref
-
-RESETS = ref.RESETS
 
 
 def _as_tensor(value: float | Tensor, name: str) -> Tensor:
@@ -69,8 +68,8 @@ class SpikingNeuron(nn.Module):
         fused: bool = True,
     ) -> None:
         super().__init__()
-        if reset not in RESETS:
-            raise ValueError(f"reset must be one of {', '.join(RESETS)} (got {reset!r})")
+        if reset not in catalog.RESETS:
+            raise ValueError(f"reset must be one of {', '.join(catalog.RESETS)} (got {reset!r})")
         threshold_t = _as_tensor(threshold, "threshold")
         if not (threshold_t > 0).all():
             raise ValueError(f"threshold must be > 0 (got {threshold})")
@@ -308,3 +307,4 @@ NEURONS: dict[str, type[SpikingNeuron]] = {
     "rleaky": RLeaky,
     "lapicque": Lapicque,
 }
+catalog.check_implemented("neuron types", catalog.NEURONS, NEURONS)

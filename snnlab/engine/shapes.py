@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-LAYER_TYPES = ("linear", "conv2d", "maxpool", "avgpool", "flatten", "dropout", "batchnorm")
+from snnlab import catalog
 
 # Bounds on what a config may ask for. They are far above anything that trains on one accelerator, and low
 # enough that a typo (out_features: 100000000) is refused in one line instead of failing in the allocator.
@@ -39,6 +39,7 @@ IMAGE_SETS: dict[str, DataShape] = {
     "fashion-mnist": DataShape((1, 28, 28), 10, 60000, 10000),
     "kmnist": DataShape((1, 28, 28), 10, 60000, 10000),
 }
+catalog.check_implemented("dataset shapes", catalog.DATASETS, [*IMAGE_SETS, "synthetic"])
 
 
 def data_shape(dataset: str, synthetic: dict[str, Any]) -> DataShape:
@@ -87,7 +88,7 @@ def layer_output(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) -> tup
         if len(shape) not in (1, 3):
             raise ValueError(f"batchnorm needs [N] or [C, H, W] inputs, got {list(shape)}")
         return shape
-    raise ValueError(f"unknown layer type {kind!r} (choose from: {', '.join(LAYER_TYPES)})")
+    raise ValueError(f"unknown layer type {kind!r} (choose from: {', '.join(catalog.LAYERS)})")
 
 
 def layer_parameters(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) -> int:

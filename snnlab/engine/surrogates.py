@@ -8,6 +8,9 @@ delta ``H'(x)`` by the derivative of a smooth function. Each surrogate exposes:
 - ``smooth(x)``: the smooth stand-in for ``H`` (plain tensor function, for plots);
 - ``grad(x)``:  its derivative, the surrogate gradient (plain tensor function; the fused kernels use it).
 
+Names, descriptions and parameter defaults are listed in :mod:`snnlab.catalog`; the classes here add the
+formulas.
+
 ``smooth`` is shifted so that ``smooth(0) = 1/2`` wherever that is natural, which lines the curves up
 against the step in a plot; only its derivative matters for training.
 """
@@ -16,12 +19,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["Surrogate", "SurrogateInfo", "get", "names", "resolve", "spike", "REGISTRY"]
+from snnlab import catalog
+
+__all__ = ["Surrogate", "get", "names", "resolve", "spike", "REGISTRY"]
 
 
 class _SpikeFunction(torch.autograd.Function):
@@ -40,23 +45,21 @@ class _SpikeFunction(torch.autograd.Function):
 
 
 class Surrogate:
-    """Base class. Subclasses set ``name``, ``description``, ``defaults`` and define ``smooth``/``grad``."""
+    """Base class. Subclasses set ``name`` and define ``smooth``/``grad``. One listed in the catalog takes its
+    ``description`` and parameter ``defaults`` from there; any other sets them itself."""
 
     name: str = ""
     description: str = ""
     defaults: dict[str, float] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        listed = catalog.SURROGATES.get(cls.name)
+        if listed is not None:
+            cls.description, cls.defaults = listed.description, dict(listed.defaults)
+
     def __init__(self, **params: float) -> None:
-        unknown = set(params) - set(self.defaults)
-        if unknown:
-            allowed = ", ".join(self.defaults) or "none"
-            raise ValueError(
-                f"surrogate '{self.name}' has no parameter {sorted(unknown)[0]!r} (parameters: {allowed})"
-            )
-        self.params = {**self.defaults, **{k: float(v) for k, v in params.items()}}
-        for key, value in self.params.items():
-            if not value > 0:
-                raise ValueError(f"surrogate '{self.name}': {key} must be > 0 (got {value})")
+        self.params = catalog.surrogate_params(self.name, params, self.defaults)
         for key, value in self.params.items():
             setattr(self, key, value)
 
@@ -97,8 +100,6 @@ class ATan(Surrogate):
     """
 
     name = "atan"
-    description = "arctangent; grad (alpha/2)/(1+(pi/2*alpha*x)^2)"
-    defaults = {"alpha": 2.0}
     alpha: float
 
     def smooth(self, x: Tensor) -> Tensor:
@@ -119,8 +120,6 @@ class FastSigmoid(Surrogate):
     """
 
     name = "fast_sigmoid"
-    description = "fast sigmoid (SuperSpike); grad 1/(slope*|x|+1)^2"
-    defaults = {"slope": 25.0}
     slope: float
 
     def smooth(self, x: Tensor) -> Tensor:
@@ -141,8 +140,6 @@ class Sigmoid(Surrogate):
     """
 
     name = "sigmoid"
-    description = "logistic sigmoid; grad slope*s*(1-s), s = sigmoid(slope*x)"
-    defaults = {"slope": 25.0}
     slope: float
 
     def smooth(self, x: Tensor) -> Tensor:
@@ -165,8 +162,6 @@ class Triangle(Surrogate):
     """
 
     name = "triangle"
-    description = "triangle; grad max(0, 1-|x|/width)/width"
-    defaults = {"width": 1.0}
     width: float
 
     def smooth(self, x: Tensor) -> Tensor:
@@ -191,8 +186,6 @@ class StraightThrough(Surrogate):
     """
 
     name = "straight_through"
-    description = "straight-through estimator; grad 1"
-    defaults: dict[str, float] = {}
 
     def smooth(self, x: Tensor) -> Tensor:
         return x + 0.5
@@ -209,8 +202,6 @@ class Gaussian(Surrogate):
     """
 
     name = "gaussian"
-    description = "Gaussian; grad exp(-x^2/(2 sigma^2))/(sqrt(2 pi) sigma)"
-    defaults = {"sigma": 0.5}
     sigma: float
 
     def smooth(self, x: Tensor) -> Tensor:
@@ -228,8 +219,6 @@ class Erf(Surrogate):
     """
 
     name = "erf"
-    description = "error function; grad alpha/sqrt(pi)*exp(-(alpha*x)^2)"
-    defaults = {"alpha": 2.0}
     alpha: float
 
     def smooth(self, x: Tensor) -> Tensor:
@@ -247,8 +236,6 @@ class SoftSign(Surrogate):
     """
 
     name = "soft_sign"
-    description = "soft sign; grad alpha/(2(1+|alpha*x|)^2)"
-    defaults = {"alpha": 2.0}
     alpha: float
 
     def smooth(self, x: Tensor) -> Tensor:
@@ -267,8 +254,6 @@ class PiecewiseQuadratic(Surrogate):
     """
 
     name = "piecewise_quadratic"
-    description = "piecewise quadratic; grad alpha - alpha^2*|x| on |x| <= 1/alpha"
-    defaults = {"alpha": 1.0}
     alpha: float
 
     def smooth(self, x: Tensor) -> Tensor:
@@ -284,19 +269,13 @@ REGISTRY: dict[str, type[Surrogate]] = {
     cls.name: cls
     for cls in (ATan, FastSigmoid, Sigmoid, Triangle, StraightThrough, Gaussian, Erf, SoftSign, PiecewiseQuadratic)
 }
+catalog.check_implemented("surrogates", catalog.SURROGATES, REGISTRY)
 DEFAULT = "atan"
 
 
-@dataclass(frozen=True)
-class SurrogateInfo:
-    name: str
-    defaults: dict[str, float]
-    description: str
-
-
-def names() -> list[SurrogateInfo]:
-    """Every registered surrogate with its default parameters and a one-line description."""
-    return [SurrogateInfo(c.name, dict(c.defaults), c.description) for c in REGISTRY.values()]
+def names() -> list[catalog.Choice]:
+    """Every surrogate, as the catalog lists it: name, one-line description and parameter defaults."""
+    return list(catalog.SURROGATES.values())
 
 
 def get(name: str = DEFAULT, **params: float) -> Surrogate:

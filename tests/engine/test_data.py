@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+from snnlab.catalog import DATASETS
 from snnlab.engine import data
-from snnlab.engine.data import DATASETS, DataError, Split, batches, load_dataset, read_idx, resolve_data_dir
+from snnlab.engine.data import DataError, Split, batches, load_dataset, read_idx, resolve_data_dir
 
 IDX_NAMES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),

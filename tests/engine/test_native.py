@@ -6,14 +6,15 @@ import shutil
 import pytest
 import torch
 
+from snnlab import catalog
 from snnlab.engine import surrogates
 from snnlab.engine.kernels import fused, native
 from snnlab.engine.kernels import reference as ref
 from tests.engine.scan_checks import assert_decay_scan_matches_torch, assert_synaptic_matches_reference
 
 SURROGATES = [i.name for i in surrogates.names()]
-RESETS = ["subtract", "zero", "none", "zero_step"]  # what the scans take
-NEURON_RESETS = ["subtract", "zero", "none"]  # what a neuron takes (its "zero" is the scans' zero_step)
+NEURON_RESETS = list(catalog.RESETS)  # what a neuron takes
+RESETS = [*NEURON_RESETS, "zero_step"]  # what the scans take (zero_step: Synaptic's, RLeaky's, Lapicque's zero)
 # 3 blocks of 512 and a ragged end; T*n above the size that is split over threads.
 T, B, N = 23, 4, 1030
 

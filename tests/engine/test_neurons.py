@@ -3,11 +3,12 @@ import itertools
 import pytest
 import torch
 
+from snnlab import catalog
 from snnlab.engine import neurons, surrogates
 from snnlab.engine.neurons import Lapicque, Leaky, RLeaky, Synaptic
 
 SURROGATES = [i.name for i in surrogates.names()]
-RESETS = ["subtract", "zero", "none"]
+RESETS = list(catalog.RESETS)
 KINDS = ["leaky", "synaptic", "rleaky", "rleaky_one_to_one", "lapicque"]
 T, B, F = 7, 3, 6
 

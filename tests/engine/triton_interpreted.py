@@ -11,6 +11,7 @@ import os
 import pytest
 import torch
 
+from snnlab import catalog
 from snnlab.engine import surrogates
 from snnlab.engine.kernels import cuda, fused, native
 from snnlab.engine.kernels import reference as ref
@@ -23,8 +24,8 @@ from tests.engine.scan_checks import (
 assert os.environ.get("TRITON_INTERPRET") == "1" and os.environ.get("SNNLAB_NATIVE") == "0"
 
 SURROGATES = [i.name for i in surrogates.names()]
-RESETS = ["subtract", "zero", "none", "zero_step"]  # what the scans take
-NEURON_RESETS = ["subtract", "zero", "none"]  # what a neuron takes (its "zero" is the scans' zero_step)
+NEURON_RESETS = list(catalog.RESETS)  # what a neuron takes
+RESETS = [*NEURON_RESETS, "zero_step"]  # what the scans take (zero_step: Synaptic's, RLeaky's, Lapicque's zero)
 T, B, N = 9, 3, 700  # 3 programs of BLOCK = 1024, the last one ragged
 
 

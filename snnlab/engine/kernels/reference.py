@@ -13,11 +13,9 @@ import torch
 from torch import Tensor
 
 SpikeFn = Callable[[Tensor], Tensor]
-RESETS = ("subtract", "zero", "none")
-# What the scans compute. snnTorch's zero reset differs between neurons: Leaky zeroes the membrane it
-# carries over (the step's input still lands), Synaptic, RLeaky and Lapicque zero the whole step, input
-# included. Those neurons hand "zero_step" to the scans for their "zero".
-SCAN_RESETS = (*RESETS, "zero_step")
+# The scans' resets: the config's (snnlab.catalog.RESETS) and "zero_step". snnTorch's zero reset differs
+# between neurons: Leaky zeroes the membrane it carries over (the step's input still lands), Synaptic,
+# RLeaky and Lapicque zero the whole step, input included; those neurons hand "zero_step" to the scans.
 
 
 def _reset(mem_prev: Tensor, threshold: Tensor) -> Tensor:

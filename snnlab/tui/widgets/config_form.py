@@ -22,8 +22,8 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Collapsible, Input, Select, Static
 
+from snnlab import catalog
 from snnlab.config import Config, ConfigError, NeuronConfig, config_from_dict, dump_yaml, list_presets, load_config
-from snnlab.engine.surrogates import names as surrogate_names
 from snnlab.tui.messages import PresetChosen
 from snnlab.tui.widgets.fields import MISSING, Field, editor_value, get_path, make_field, set_path
 from snnlab.tui.widgets.layer_editor import LayerEditor
@@ -55,17 +55,17 @@ def neuron_fields(prefix: str, values: dict[str, Any]) -> list[Widget]:
     info = NeuronConfig.model_fields
     widgets: list[Widget] = []
     for name in NEURON_ESSENTIAL:
-        choices = [s.name for s in surrogate_names()] if name == "surrogate" else None
+        choices = list(catalog.SURROGATES) if name == "surrogate" else None
         widgets.append(make_field(f"{prefix}.{name}", info[name], values.get(name), choices=choices))
     surrogate = values.get("surrogate") or info["surrogate"].default
     params = values.get("surrogate_params") or {}
-    for s in surrogate_names():
-        if s.name == surrogate:
-            for key, default in s.defaults.items():
-                field = make_field(f"{prefix}.surrogate_params.{key}", None, params.get(key, default),
-                                   label=f"  {key}")  # fmt: skip
-                field.description = f"parameter of the {surrogate} surrogate: {s.description}"
-                widgets.append(field)
+    listed = catalog.SURROGATES.get(surrogate)
+    if listed is not None:
+        for key, default in listed.defaults.items():
+            field = make_field(f"{prefix}.surrogate_params.{key}", None, params.get(key, default),
+                               label=f"  {key}")  # fmt: skip
+            field.description = f"parameter of the {surrogate} surrogate: {listed.description}"
+            widgets.append(field)
     return widgets
 
 

@@ -2,7 +2,7 @@
 
 A field is a label, an input widget whose ``name`` is the config path (``data.batch_size``,
 ``model.layers.1.neuron.beta``) and an error line under it. The widget kind follows the field's type:
-a Literal becomes a Select, a bool a Checkbox, the surrogate name a Select of the registry, everything
+a Literal becomes a Select, a bool a Checkbox, the surrogate name a Select of the catalog's, everything
 else an Input whose text is parsed as YAML (so ``1e-3``, ``null``, ``[0.9, 0.99]`` all work).
 """
 

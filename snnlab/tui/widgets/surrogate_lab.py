@@ -21,8 +21,8 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, SelectionList, Static
 
+from snnlab import catalog
 from snnlab.config import Config, config_from_dict
-from snnlab.engine import surrogates
 from snnlab.formatting import format_duration, format_percent
 from snnlab.tui.messages import CompareRequested
 from snnlab.tui.metrics import RunMetrics
@@ -108,13 +108,15 @@ def sweep_entries(sweep_dir: Path) -> list[CompareEntry]:
 
 
 def color_of(name: str) -> str:
-    keys = list(surrogates.REGISTRY)
+    keys = list(catalog.SURROGATES)
     return COLORS[keys.index(name) % len(COLORS)] if name in keys else "white"
 
 
 def curves(name: str, params: dict[str, float]) -> tuple[list[float], list[float], list[float]]:
     """x, smooth(x), grad(x) on :data:`X_RANGE` for one surrogate (raises ValueError on bad params)."""
     import torch
+
+    from snnlab.engine import surrogates
 
     fn = surrogates.get(name, **params)
     x = torch.linspace(*X_RANGE, POINTS)
@@ -140,12 +142,12 @@ class SurrogateLab(Horizontal):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.chosen: list[str] = list(DEFAULT_CHOICE)
-        self.params: dict[str, dict[str, float]] = {s.name: dict(s.defaults) for s in surrogates.names()}
+        self.params: dict[str, dict[str, float]] = {s.name: dict(s.defaults) for s in catalog.SURROGATES.values()}
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sg-left"):
             yield SelectionList[str](
-                *[(s.name, s.name, s.name in self.chosen) for s in surrogates.names()], id="sg-choose"
+                *[(name, name, name in self.chosen) for name in catalog.SURROGATES], id="sg-choose"
             )
             with VerticalScroll(id="sg-params"):
                 yield from _rows(self)
@@ -170,7 +172,7 @@ class SurrogateLab(Horizontal):
     @on(SelectionList.SelectedChanged, "#sg-choose")
     def _choice(self, event: SelectionList.SelectedChanged) -> None:
         event.stop()
-        order = [s.name for s in surrogates.names()]
+        order = list(catalog.SURROGATES)
         self.chosen = sorted(event.selection_list.selected, key=order.index)
         box = self.query_one("#sg-params", VerticalScroll)
         box.remove_children()
@@ -211,10 +213,10 @@ class SurrogateLab(Horizontal):
         choices = []
         for name in self.chosen:
             try:
-                surrogates.get(name, **self.params[name])
+                catalog.surrogate_params(name, self.params[name])
             except ValueError:
                 continue
-            defaults = dict(surrogates.REGISTRY[name].defaults)
+            defaults = catalog.SURROGATES[name].defaults
             choices.append((name, {k: v for k, v in self.params[name].items() if defaults.get(k) != v}))
         self.post_message(CompareRequested(choices))
 

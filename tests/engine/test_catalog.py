@@ -1,0 +1,117 @@
+"""Every choice snnlab.catalog lists has an engine implementation.
+
+Registries looked up by name (surrogates, neuron types, losses, datasets, the config's layer classes) are
+checked against the catalog when they are imported. The choices the engine picks with an ``if`` per name
+are run here, each through the function that picks it, so that one listed without an implementation fails
+in this file instead of falling through to some other behaviour.
+"""
+
+import inspect
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from snnlab import catalog
+from snnlab.config import TrainConfig, config_from_dict
+from snnlab.engine import encoders, losses
+from snnlab.engine.events import FailureReason
+from snnlab.engine.models import build_model
+from snnlab.engine.neurons import Leaky
+from snnlab.engine.trainer import Session, TrainingError, make_optimizer, make_scheduler, pick_device
+
+B, T, C = 3, 5, 4
+
+
+def test_a_registry_that_differs_from_the_catalog_fails_loudly():
+    listed = {"a": catalog.Choice("a", "one"), "b": catalog.Choice("b", "two")}
+    catalog.check_implemented("things", listed, ["b", "a"])  # the order does not matter
+    with pytest.raises(RuntimeError, match=r"^things: listed in snnlab.catalog but not implemented: b$"):
+        catalog.check_implemented("things", listed, ["a"])
+    with pytest.raises(RuntimeError, match=r"not implemented: b; implemented but not listed in snnlab.catalog: c$"):
+        catalog.check_implemented("things", listed, ["a", "c"])
+
+
+def test_the_catalogs_defaults_cannot_be_changed_in_place():
+    with pytest.raises(TypeError):
+        catalog.SURROGATES["atan"].defaults["alpha"] = 3.0
+
+
+def _parameters(function, leave_out: set[str]) -> dict[str, object]:
+    """The keyword parameters of ``function`` with their defaults, less ``leave_out``."""
+    return {k: p.default for k, p in inspect.signature(function).parameters.items() if k not in leave_out}
+
+
+@pytest.mark.parametrize("name", list(catalog.ENCODERS))
+def test_every_encoder_encodes_and_takes_the_catalogs_parameters(name):
+    images = torch.rand(B, 1, 2, 2)
+    if name == "none":  # only for sequences
+        out = encoders.encode(name, images.unsqueeze(1).expand(B, T, 1, 2, 2), T, temporal=True)
+    else:
+        out = encoders.encode(name, images, T, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (T, B, 1, 2, 2)
+    function = getattr(encoders, name, None)  # an encoder that takes parameters is the function of its name
+    if function is None:
+        assert not catalog.ENCODERS[name].defaults
+    else:
+        assert _parameters(function, {"x", "time_steps", "generator"}) == catalog.ENCODERS[name].defaults
+
+
+@pytest.mark.parametrize("name", list(catalog.LOSSES))
+def test_every_loss_takes_the_catalogs_parameters(name):
+    spikes = (torch.rand(T, B, C) > 0.5).float()
+    value = losses.loss_fn(name)(spikes, torch.randn(T, B, C), torch.tensor([0, 1, 3]))
+    assert value.dim() == 0 and torch.isfinite(value)
+    accepted = _parameters(losses.LOSS_FUNCTIONS[name], {"spikes", "membrane", "targets"})
+    assert accepted == catalog.LOSSES[name].defaults
+
+
+@pytest.mark.parametrize("name", list(catalog.DECODERS))
+def test_every_decoder_decodes(name):
+    predictions = losses.decode(name, (torch.rand(T, B, C) > 0.5).float(), torch.randn(T, B, C))
+    assert predictions.shape == (B,) and predictions.dtype == torch.int64
+
+
+@pytest.mark.parametrize("kind", list(catalog.LAYERS))
+def test_every_layer_type_builds_and_runs(kind):
+    first = [{"type": "flatten"}, {"type": "linear", "neuron": True}] if kind == "linear" else [{"type": kind}]
+    rest = [] if kind == "linear" else [{"type": "flatten"}, {"type": "linear", "neuron": True}]
+    cfg = config_from_dict({"model": {"layers": first + rest}})
+    model = build_model(cfg.model.layer_specs(), (1, 28, 28))
+    assert model(torch.rand(T, 2, 1, 28, 28)).spikes.shape == (T, 2, 10)
+
+
+def test_every_reset_acts_differently():
+    current = torch.tensor([1.5, 0.75, 0.75, 0.0, 1.25]).view(-1, 1, 1)  # spikes at once, then again
+    membranes = {}
+    for reset in catalog.RESETS:
+        with torch.no_grad():
+            membranes[reset] = tuple(Leaky(beta=0.5, reset=reset).reference(current)[1].flatten().tolist())
+    assert len(set(membranes.values())) == len(catalog.RESETS), membranes
+
+
+def test_every_optimizer_and_scheduler_is_built():
+    model = torch.nn.Linear(2, 2)
+    optimizers = [
+        make_optimizer(model, TrainConfig(optimizer=name), torch.device("cpu")) for name in catalog.OPTIMIZERS
+    ]
+    assert len({type(o) for o in optimizers}) == len(catalog.OPTIMIZERS)
+    schedulers = [make_scheduler(optimizers[0], TrainConfig(scheduler=name)) for name in catalog.SCHEDULERS]
+    assert len({type(s) for s in schedulers}) == len(catalog.SCHEDULERS)
+
+
+@pytest.mark.parametrize("name", list(catalog.DEVICES))
+def test_every_device_is_picked_or_refused_in_words(name):
+    try:
+        assert isinstance(pick_device(name), torch.device)
+    except TrainingError as exc:  # not on this machine
+        assert exc.reason is FailureReason.DEVICE
+
+
+@pytest.mark.parametrize("name", list(catalog.PRECISIONS))
+def test_every_precision_is_the_autocast_of_its_dtype(name):
+    session = SimpleNamespace(config=SimpleNamespace(train=TrainConfig(precision=name)), device=torch.device("cpu"))
+    autocast = Session.autocast(session)
+    assert autocast._enabled == (name != "float32")
+    if autocast._enabled:
+        assert autocast.fast_dtype == getattr(torch, name)
