@@ -18,6 +18,7 @@ HEADLESS = [
     "snnlab.engine.resume",
     "snnlab.engine.shapes",
     "snnlab.runs",
+    "snnlab.resuming",
     "snnlab.config",
     "snnlab.formatting",
     "snnlab.exitcodes",
