@@ -41,6 +41,11 @@ app.add_typer(runs_app, name="runs")
 
 _debug = False
 
+# The --set of the commands that load one config (`snnlab sweep` has its own: it applies to every run).
+Overrides = Annotated[
+    list[str] | None, typer.Option("--set", "-s", help="Override a config value, e.g. train.lr=1e-3.")
+]
+
 
 def _line(text: str, stream=None) -> None:
     """Write one line with a single write: under torchrun every rank shares the terminal, and with unbuffered
@@ -81,9 +86,7 @@ def _main(
 @app.command()
 def run(
     preset: Annotated[str | None, typer.Argument(help="Preset name (see `snnlab presets`) or YAML file.")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", "-s", help="Override a config value, e.g. train.lr=1e-3.")
-    ] = None,
+    set_: Overrides = None,
     resume: Annotated[
         str | None,
         typer.Option(
@@ -348,9 +351,7 @@ def _find_run(runs_dir: Path, run_name: str) -> Path:
 @app.command()
 def lab(
     preset: Annotated[str | None, typer.Argument(help="Preset name or YAML file (default: quickstart).")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", "-s", help="Override a config value, e.g. train.lr=1e-3.")
-    ] = None,
+    set_: Overrides = None,
 ) -> None:
     """Open the lab (the default): build a network, train it, look inside, compare surrogates."""
     _open_lab(preset, list(set_ or []))
