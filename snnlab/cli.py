@@ -41,6 +41,11 @@ app.add_typer(runs_app, name="runs")
 
 _debug = False
 
+# The --set of the commands that load one config (`snnlab sweep` has its own: it applies to every run).
+Overrides = Annotated[
+    list[str] | None, typer.Option("--set", "-s", help="Override a config value, e.g. train.lr=1e-3.")
+]
+
 
 def _line(text: str, stream=None) -> None:
     """Write one line with a single write: under torchrun every rank shares the terminal, and with unbuffered
@@ -81,9 +86,7 @@ def _main(
 @app.command()
 def run(
     preset: Annotated[str | None, typer.Argument(help="Preset name (see `snnlab presets`) or YAML file.")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", "-s", help="Override a config value, e.g. train.lr=1e-3.")
-    ] = None,
+    set_: Overrides = None,
     resume: Annotated[
         str | None,
         typer.Option(
@@ -105,6 +108,7 @@ def run(
     from snnlab import config as cfgmod
     from snnlab import runs
     from snnlab.engine import distributed
+    from snnlab.resuming import open_resume
 
     overrides = list(set_ or [])
     if device:
@@ -115,7 +119,10 @@ def run(
         if resume and into:
             raise cfgmod.ConfigError("--into names the folder of a new run; --resume continues an existing one")
         if resume:
-            run_dir, cfg, ckpt, lock = _resume_target(resume, preset, overrides, write=main_rank)
+            target = open_resume(resume, preset, overrides, lock=main_rank)
+            run_dir, cfg, ckpt, lock = target.run_dir, target.config, target.checkpoint, target.lock
+            if target.note and main_rank:
+                _line(f"snnlab: {target.note}", sys.stderr)
         elif preset:
             cfg = cfgmod.load_config(cfgmod.find_preset(preset), overrides)
             run_dir, ckpt = None, None  # created (and locked) by _train once the run can start
@@ -131,52 +138,6 @@ def run(
     raise typer.Exit(int(code))
 
 
-def _resume_target(resume: str, preset: str | None, overrides: list[str], write: bool = True):
-    """The run to continue, its new config, its checkpoint and (``write``: rank 0) the lock on it.
-
-    Everything that can refuse the resume is checked before anything in the run directory changes; the
-    new config reaches config.yaml only once the engine has loaded the checkpoint (``_train``).
-    """
-    from snnlab import config as cfgmod
-    from snnlab import runs
-    from snnlab.engine import checkpoint
-    from snnlab.engine import resume as resumemod
-
-    path = runs.find_run(Path("runs"), resume) if not Path(resume).is_dir() else Path(resume)
-    run_dir = runs.RunDir.open(path)
-    lock = runs.lock_run(run_dir.path, record=False) if write else None
-    try:
-        source = cfgmod.find_preset(preset) if preset else run_dir.config_path
-        cfg = cfgmod.load_config(source, overrides)
-        if not any((run_dir.checkpoints_dir / name).exists() for name in ("last.pt", "best.pt")):
-            raise cfgmod.ConfigError(
-                f"{run_dir.path.name} has no checkpoint to continue from: it ended before its first one "
-                f"(written every run.checkpoint_every epochs, every run.checkpoint_steps steps if set, and when "
-                f"stopped with Ctrl-C); start it anew with: "
-                f"snnlab run {run_dir.config_path}"
-            )
-        try:
-            ckpt, state, note = checkpoint.latest(run_dir.checkpoints_dir)
-            resumemod.check(state.get("config"), cfg.to_dict())
-        except (checkpoint.CheckpointError, resumemod.ResumeRefused) as exc:
-            raise cfgmod.ConfigError(str(exc)) from None
-        done = state["progress"]["epoch"]
-        if done >= cfg.train.epochs and state["progress"]["batch"] == 0:
-            raise cfgmod.ConfigError(
-                f"{run_dir.path.name} already finished {done} of {cfg.train.epochs} epochs; "
-                f"continue with --set train.epochs={done + 1}"
-            )
-    except BaseException:
-        if lock is not None:
-            lock.release()
-        raise
-    if note and write:
-        _line(f"snnlab: {note}", sys.stderr)
-    if lock is not None:
-        lock.record_pid()
-    return run_dir, cfg, ckpt, lock
-
-
 def _train(cfg, run_dir, ckpt, quiet: bool, into: Path | None = None) -> Exit:
     from snnlab import runs
     from snnlab.console import ConsoleSink, print_summary
@@ -185,7 +146,7 @@ def _train(cfg, run_dir, ckpt, quiet: bool, into: Path | None = None) -> Exit:
     from snnlab.engine.trainer import TrainingError, prepare, train
 
     ctx = distributed.setup(cpu=cfg.train.device == "cpu")
-    new_lock = None  # a new run's claim on its folder (a resume's is taken by _resume_target)
+    new_lock = None  # a new run's claim on its folder (a resume's is taken by open_resume)
     # The pre-flight (device, data, model) runs before a new run directory exists: a run that cannot start
     # leaves none behind.
     try:
@@ -390,9 +351,7 @@ def _find_run(runs_dir: Path, run_name: str) -> Path:
 @app.command()
 def lab(
     preset: Annotated[str | None, typer.Argument(help="Preset name or YAML file (default: quickstart).")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", "-s", help="Override a config value, e.g. train.lr=1e-3.")
-    ] = None,
+    set_: Overrides = None,
 ) -> None:
     """Open the lab (the default): build a network, train it, look inside, compare surrogates."""
     _open_lab(preset, list(set_ or []))

@@ -21,6 +21,7 @@ HEADLESS = [
     "snnlab.engine.shapes",
     "snnlab.runs",
     "snnlab.history",
+    "snnlab.resuming",
     "snnlab.config",
     "snnlab.formatting",
     "snnlab.exitcodes",

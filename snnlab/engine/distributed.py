@@ -1,4 +1,5 @@
-"""torchrun / DistributedDataParallel glue: who am I, which device, which slice of a batch, sums over ranks.
+"""torchrun / DistributedDataParallel glue: who am I, which device, which slice of a batch, sums over ranks,
+and how a slice's loss stands for the whole batch's.
 
 ``torchrun --nproc_per_node N -m snnlab run preset.yaml`` starts N processes with ``RANK``, ``WORLD_SIZE``
 and ``LOCAL_RANK`` set. :func:`setup` reads them and joins the process group (NCCL on CUDA, gloo on CPU)
@@ -105,3 +106,24 @@ def any_rank(flag: bool, device: torch.device | None = None) -> bool:
     if not _active():
         return flag
     return all_reduce_sum([1.0 if flag else 0.0], device)[0] > 0
+
+
+def whole_batch(
+    loss: torch.Tensor, correct: int, size: int, batch_size: int, ctx: Context, device: torch.device | None = None
+) -> tuple[torch.Tensor, float, int]:
+    """Turn one rank's share of a global batch into the whole batch's: what to call ``backward`` on, and the
+    summed loss and number of correct samples over all ``batch_size`` samples (the same on every rank).
+
+    ``loss`` is the mean over this rank's ``size`` samples (its :func:`shard`), ``correct`` how many of them
+    it classified right. A rank with no samples (a last batch smaller than the world) passes a zero loss
+    that still reaches every parameter: DDP waits for every rank's gradients.
+
+    Why the weighting: DDP averages gradients over the W ranks, (1/W) sum_r grad L_r. When every slice holds
+    B/W samples that is the gradient of the whole batch's mean; when the slices differ by one, the samples
+    of a smaller slice would count more. Scaling L_r by its share n_r * W / B makes the average
+    (1/B) sum_r n_r grad L_r, the gradient of the mean over the whole batch, for any sizes. With one process
+    (or equal slices) the share is 1 and ``loss`` is returned as it is.
+    """
+    loss_sum, correct_sum = all_reduce_sum([loss.item() * size if size else 0.0, correct], device)
+    share = size * ctx.world_size / batch_size
+    return (loss * share if size and share != 1 else loss), loss_sum, int(correct_sum)

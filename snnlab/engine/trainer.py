@@ -1,9 +1,11 @@
 """The fit loop. ``train(config, sinks, stop, pause) -> RunResult``.
 
-Reads top to bottom: set up (seed, device, data, model, optimizer), then for each epoch and batch:
-encode, forward, loss, backward, clip, step, emit. Evaluation, probes and checkpoints happen at epoch
-ends. Sinks only receive events; ``stop`` and ``pause`` (threading or multiprocessing events) are
-checked at batch boundaries. A stop writes a checkpoint that ``resume`` continues from exactly.
+Reads top to bottom: :func:`prepare` sets up (seed, device, data, model, optimizer); :func:`train` turns every
+way a run can end into its last event; ``_fit`` is the loop over epochs and batches, ``_train_step`` one
+optimizer step (encode, forward, loss, backward, clip, step) and ``_end_epoch`` what follows an epoch's
+batches (scheduler, evaluation, probes, checkpoints). Sinks only receive events; ``stop`` and ``pause``
+(threading or multiprocessing events) are checked at batch boundaries. A stop writes a checkpoint that
+``resume`` continues from exactly.
 
 Under torchrun (``distributed.py``) every rank runs this same loop on its slice of each global batch, with
 the model wrapped in DistributedDataParallel; metrics and the stop flag are summed over ranks, and only
@@ -17,9 +19,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 import torch
 
@@ -61,18 +64,58 @@ class _Stopped(Exception):
     pass
 
 
-@dataclass
+class _Diverged(Exception):
+    """The loss of a batch is not finite; ``train`` names the epoch, the step and the checkpoints left."""
+
+    def __init__(self, loss: float):
+        super().__init__(loss)
+        self.loss = loss
+
+
+@dataclass(frozen=True)
 class RunResult:
-    status: str  # "completed" | "stopped" | "failed"
-    epochs_done: int
-    steps: int
-    best_accuracy: float
-    final_test_accuracy: float | None
-    final_test_loss: float | None
-    wall_time: float
+    """How a run ended: the last event it emitted (``final``) and the device it ran on. The properties
+    read that event, so that what a caller is told is what the sinks were told."""
+
+    final: RunFinished | RunFailed
     device: str
-    error: str | None = None
-    reason: FailureReason | None = None
+
+    @property
+    def status(self) -> Literal["completed", "stopped", "failed"]:
+        return self.final.status if isinstance(self.final, RunFinished) else "failed"
+
+    @property
+    def epochs_done(self) -> int:
+        return self.final.epochs_done if isinstance(self.final, RunFinished) else self.final.epoch
+
+    @property
+    def steps(self) -> int:
+        return self.final.steps if isinstance(self.final, RunFinished) else self.final.step
+
+    @property
+    def wall_time(self) -> float | None:
+        return self.final.wall_time  # train always sets it (RunFailed allows None for files of older versions)
+
+    @property
+    def best_accuracy(self) -> float | None:
+        """None after a failure, as for the two below: a failed run reports no result."""
+        return self.final.best_accuracy if isinstance(self.final, RunFinished) else None
+
+    @property
+    def final_test_accuracy(self) -> float | None:
+        return self.final.final_test_accuracy if isinstance(self.final, RunFinished) else None
+
+    @property
+    def final_test_loss(self) -> float | None:
+        return self.final.final_test_loss if isinstance(self.final, RunFinished) else None
+
+    @property
+    def error(self) -> str | None:
+        return self.final.error if isinstance(self.final, RunFailed) else None
+
+    @property
+    def reason(self) -> FailureReason | None:
+        return FailureReason.of(self.final.reason) if isinstance(self.final, RunFailed) else None
 
 
 @dataclass
@@ -354,14 +397,8 @@ def train(
             to rank 0 only.
         session: what :func:`prepare` built for ``config`` (default: built here).
     """
-    started = time.time()  # moved back by the wall time of earlier sessions once a checkpoint is restored
+    out = _Outputs(sinks, Path(run_dir) / "checkpoints" if run_dir is not None else None, started=time.time())
     allocator.keep_freed_memory()
-
-    def emit(event: Event) -> None:
-        for sink in sinks:
-            sink(event)
-
-    ckpt_dir = Path(run_dir) / "checkpoints" if run_dir is not None else None
     progress = _Progress()
     device = "?"
     status: Literal["completed", "stopped"]
@@ -370,181 +407,226 @@ def train(
         device = _device_name(session)
         if resume is not None:
             progress = session.restore(checkpoint.load(resume, session.device))
-            started -= progress.elapsed
-        _fit(session, progress, emit, stop, pause, ckpt_dir, run_name or config.run.name, started)
+            out.started -= progress.elapsed
+        _fit(session, progress, out, stop, pause, run_name or config.run.name)
         status = "completed"
     except _Stopped:
         status = "stopped"
+    except _Diverged as exc:  # raised before the step that would have counted: progress names the one that failed
+        message = (
+            f"loss became {exc.loss} at epoch {progress.epoch + 1}, step {progress.step + 1}; lower train.lr or set "
+            f"train.grad_clip{out.kept()}"
+        )
+        return _fail(out, progress, device, message, FailureReason.NAN_LOSS)
     except (TrainingError, DataError, checkpoint.CheckpointError) as exc:
-        return _fail(emit, progress, started, device, str(exc), getattr(exc, "reason", FailureReason.DATA))
+        return _fail(out, progress, device, str(exc), getattr(exc, "reason", FailureReason.DATA))
     except WriteError as exc:
-        return _fail(emit, progress, started, device, str(exc), FailureReason.WRITE)
+        return _fail(out, progress, device, str(exc), FailureReason.WRITE)
     except (torch.OutOfMemoryError, RuntimeError) as exc:
         if not _allocation_failed(exc):
             raise
-        message = _OUT_OF_MEMORY.format(device=device)
-        return _fail(emit, progress, started, device, message, FailureReason.OUT_OF_MEMORY)
+        return _fail(out, progress, device, _OUT_OF_MEMORY.format(device=device), FailureReason.OUT_OF_MEMORY)
     except KeyboardInterrupt:
         status = "stopped"
     try:
-        if status == "stopped" and session is not None and ckpt_dir is not None:
-            _save(session, progress, ckpt_dir / "last.pt", started)
-        result = _result(progress, status, started, device)
-        emit(
-            RunFinished(
-                status=status,
-                epochs_done=result.epochs_done,
-                steps=result.steps,
-                best_accuracy=result.best_accuracy,
-                final_test_accuracy=result.final_test_accuracy,
-                final_test_loss=result.final_test_loss,
-                wall_time=result.wall_time,
-            )
+        if status == "stopped" and session is not None:
+            out.save(session, progress, "last.pt")
+        test = progress.last_test
+        finished = RunFinished(
+            status=status,
+            epochs_done=progress.epoch,
+            steps=progress.step,
+            best_accuracy=progress.best_accuracy,
+            final_test_accuracy=test[1] if test else None,
+            final_test_loss=test[0] if test else None,
+            wall_time=time.time() - out.started,
         )
+        out.emit(finished)
     except WriteError as exc:  # a stop that cannot be saved, or an end that cannot be recorded, is a failure
-        return _fail(emit, progress, started, device, str(exc), FailureReason.WRITE)
-    return result
+        return _fail(out, progress, device, str(exc), FailureReason.WRITE)
+    return RunResult(finished, device)
 
 
-def _fit(
-    session: Session, p: _Progress, emit, stop, pause, ckpt_dir: Path | None, run_name: str, started: float
-) -> None:
-    cfg, model, ctx = session.config, session.model, session.ctx
-    t = cfg.train
-    bs = cfg.data.batch_size
-    # A last batch too small for batchnorm's statistics (one sample) is left out; the shuffle differs per epoch.
-    drop_last = 0 < len(session.train_split) % bs < session.smallest_batch
-    batches_per_epoch = len(session.train_split) // bs if drop_last else math.ceil(len(session.train_split) / bs)
-    emit(
-        RunStarted(
-            run_name=run_name,
-            device=_device_name(session),
-            config=cfg.to_dict(),
-            num_parameters=count_parameters(model),
-            train_size=len(session.train_split),
-            test_size=len(session.test_split),
-            steps_per_epoch=batches_per_epoch,
-            epochs=t.epochs,
-            start_epoch=p.epoch,
-        )
-    )
-    model.train()
+@dataclass
+class _Outputs:
+    """Where one session of a run sends what it makes: events to the sinks, checkpoints to ``ckpt_dir``."""
+
+    sinks: Sequence[Sink]
+    ckpt_dir: Path | None  # None: a run without checkpoints
+    started: float  # wall clock at the start, moved back by the time of earlier sessions once resumed
+
+    def emit(self, event: Event) -> None:
+        for sink in self.sinks:
+            sink(event)
+
+    def save(self, session: Session, p: _Progress, name: str) -> None:
+        if self.ckpt_dir is None:
+            return
+        p.elapsed = time.time() - self.started  # carried into a resumed session, so the run's wall time adds up
+        checkpoint.save(self.ckpt_dir / name, session.state(p))
+
+    def kept(self) -> str:
+        """What a failure message can truthfully say about the checkpoints left behind."""
+        if self.ckpt_dir is None:
+            return ""
+        kept = [name for name in ("last.pt", "best.pt") if (self.ckpt_dir / name).is_file()]
+        if not kept:
+            return " (no checkpoint was written before it)"
+        return f" ({' and '.join(kept)} in {self.ckpt_dir} {'are' if len(kept) > 1 else 'is'} kept)"
+
+
+def _fit(session: Session, p: _Progress, out: _Outputs, stop: Flag | None, pause: Flag | None, run_name: str) -> None:
+    """Train from where ``p`` stands to the last epoch (or ``train.max_steps``); ``p`` follows every step."""
+    cfg, t = session.config, session.config.train
+    drop_last, batches_per_epoch = _epoch_size(session)
+    out.emit(_run_started(session, run_name, batches_per_epoch, start_epoch=p.epoch))
+    session.model.train()
     for epoch in range(p.epoch + 1, t.epochs + 1):
         epoch_started = time.perf_counter()
-        # The shuffle of each epoch depends only on (seed, epoch), so a resumed run sees the same batches.
-        # torch takes seeds below 2**64; the modulo changes nothing for seeds that fitted before.
-        order = torch.Generator(device=session.device).manual_seed((t.seed * 1_000_003 + epoch) % 2**64)
-        epoch_batches = batches(session.train_split, bs, shuffle=True, generator=order, drop_last=drop_last)
-        for b, (x, y) in enumerate(epoch_batches, start=1):
+        for b, (x, y) in enumerate(_shuffled(session, epoch, drop_last), start=1):
             if b <= p.batch:
                 continue  # done before the checkpoint this run resumed from
             _wait_while_paused(pause, stop)
             if distributed.any_rank(stop is not None and stop.is_set(), session.device):
                 raise _Stopped
-            t0 = time.perf_counter()
-            inputs = session.encode(x)  # the whole batch, so the encoder's generator stays in step on all ranks
-            batch_size = len(y)
-            part = distributed.shard(batch_size, ctx)
-            inputs, y = inputs[:, part], y[part]
-            with session.autocast():
-                out = session.trained_model(inputs)
-                loss = session.loss_fn(out.spikes, out.membrane, y) if len(y) else None
-            if loss is not None:
-                with torch.no_grad():
-                    correct = int((losses.decode(t.decoder, out.spikes, out.membrane) == y).sum())
-                local = [loss.item() * len(y), correct]
-            else:  # a last batch smaller than the world: this rank only joins the gradient average
-                loss, correct, local = out.membrane.sum() * 0.0, 0, [0.0, 0]
-            loss_sum, correct_sum = distributed.all_reduce_sum(local, session.device)
-            loss_value, correct = loss_sum / batch_size, int(correct_sum)
-            if not math.isfinite(loss_value):
-                raise TrainingError(
-                    f"loss became {loss_value} at epoch {epoch}, step {p.step + 1}; lower train.lr or set "
-                    f"train.grad_clip{_kept(ckpt_dir)}",
-                    FailureReason.NAN_LOSS,
-                )
-            session.optimizer.zero_grad(set_to_none=True)
-            # DDP averages gradients over ranks; weighting by the slice's share makes that the gradient
-            # of the mean over the whole batch even when slices differ in size.
-            share = len(y) * ctx.world_size / batch_size
-            (loss * share if len(y) and share != 1 else loss).backward()
-            if t.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-            session.optimizer.step()
-            step_time = time.perf_counter() - t0
+            step = _train_step(session, x, y)
             p.step, p.batch = p.step + 1, b
-            p.loss_sum += loss_sum
-            p.correct += correct
-            p.seen += batch_size
+            p.loss_sum += step.loss_sum
+            p.correct += step.correct
+            p.seen += step.size
             if p.step % cfg.run.log_every == 0 or b == batches_per_epoch:
-                emit(
-                    StepMetrics(
-                        epoch=epoch,
-                        step=p.step,
-                        batch=b,
-                        batches=batches_per_epoch,
-                        loss=loss_value,
-                        accuracy=correct / batch_size,
-                        samples_per_s=batch_size / step_time,
-                        lr=session.optimizer.param_groups[0]["lr"],
-                        step_time=step_time,
-                    )
-                )
+                out.emit(step.metrics(epoch, p.step, b, batches_per_epoch, session.optimizer.param_groups[0]["lr"]))
             if t.max_steps and p.step >= t.max_steps:
                 break
-            steps = cfg.run.checkpoint_steps
-            if ckpt_dir is not None and steps and p.step % steps == 0 and b < batches_per_epoch:
+            every = cfg.run.checkpoint_steps
+            if every and p.step % every == 0 and b < batches_per_epoch:
                 # Within a long epoch, so that a run killed outright loses at most these steps; the epoch's
-                # end writes its own checkpoint below.
-                _save(session, p, ckpt_dir / "last.pt", started)
-        if session.scheduler:
-            session.scheduler.step()
-        last_epoch = epoch == t.epochs or bool(t.max_steps and p.step >= t.max_steps)
-        train_loss, train_acc = p.loss_sum / max(p.seen, 1), p.correct / max(p.seen, 1)
-        p.epoch, p.batch, p.loss_sum, p.correct, p.seen = epoch, 0, 0.0, 0, 0
-        improved = False
-        if epoch % cfg.run.eval_every == 0 or last_epoch:
-            test_loss, test_acc, rates = session.evaluate()
-            improved = test_acc > p.best_accuracy or p.last_test is None
-            p.best_accuracy = max(p.best_accuracy, test_acc)
-            p.last_test = (test_loss, test_acc)
-            emit(
-                EpochMetrics(
-                    epoch=epoch,
-                    step=p.step,
-                    train_loss=train_loss,
-                    train_accuracy=train_acc,
-                    test_loss=test_loss,
-                    test_accuracy=test_acc,
-                    spike_rates=rates,
-                    epoch_time=time.perf_counter() - epoch_started,
-                    best_accuracy=p.best_accuracy,
-                )
-            )
-            if cfg.run.probes.enabled:
-                emit(session.probe(epoch, p.step))
-        # last.pt before best.pt: it is the one a resume needs, so on a disk about to fill up it goes first.
-        if ckpt_dir is not None and (epoch % cfg.run.checkpoint_every == 0 or last_epoch):
-            _save(session, p, ckpt_dir / "last.pt", started)
-        if improved and ckpt_dir is not None:
-            _save(session, p, ckpt_dir / "best.pt", started)
-        if last_epoch:
+                # end writes its own checkpoint.
+                out.save(session, p, "last.pt")
+        if _end_epoch(session, p, out, epoch, epoch_started):
             break
 
 
-def _save(session: Session, p: _Progress, path: Path, started: float) -> None:
-    p.elapsed = time.time() - started  # carried into a resumed session, so the run's wall time adds up
-    checkpoint.save(path, session.state(p))
+class _Step(NamedTuple):
+    """What one optimizer step did, summed over the whole batch (every rank's slice)."""
+
+    loss_sum: float
+    correct: int
+    size: int  # samples in the batch
+    seconds: float  # encode, forward, loss, backward and optimizer step
+
+    def metrics(self, epoch: int, step: int, batch: int, batches: int, lr: float) -> StepMetrics:
+        return StepMetrics(
+            epoch=epoch,
+            step=step,
+            batch=batch,
+            batches=batches,
+            loss=self.loss_sum / self.size,
+            accuracy=self.correct / self.size,
+            samples_per_s=self.size / self.seconds,
+            lr=lr,
+            step_time=self.seconds,
+        )
 
 
-def _kept(ckpt_dir: Path | None) -> str:
-    """What the failure message can truthfully say about the checkpoints left behind."""
-    if ckpt_dir is None:
-        return ""
-    kept = [name for name in ("last.pt", "best.pt") if (ckpt_dir / name).is_file()]
-    if not kept:
-        return " (no checkpoint was written before it)"
-    return f" ({' and '.join(kept)} in {ckpt_dir} {'are' if len(kept) > 1 else 'is'} kept)"
+def _train_step(session: Session, x: torch.Tensor, y: torch.Tensor) -> _Step:
+    """One optimizer step on a batch: encode, forward, loss, backward, clip, step.
+
+    Every rank is given the same batch and trains on its slice of it (``distributed.whole_batch`` says how
+    the slices add up to the batch). Raises ``_Diverged``, before touching the weights, when the batch's
+    loss is not finite.
+    """
+    started = time.perf_counter()
+    inputs = session.encode(x)  # the whole batch, so the encoder's generator stays in step on all ranks
+    part = distributed.shard(len(y), session.ctx)
+    inputs, labels = inputs[:, part], y[part]
+    with session.autocast():
+        out = session.trained_model(inputs)
+        loss = session.loss_fn(out.spikes, out.membrane, labels) if len(labels) else None
+    if loss is None:  # a last batch smaller than the world: this rank only joins the gradient average
+        loss, correct = out.membrane.sum() * 0.0, 0
+    else:
+        with torch.no_grad():
+            correct = int((losses.decode(session.config.train.decoder, out.spikes, out.membrane) == labels).sum())
+    ctx, device = session.ctx, session.device
+    loss, loss_sum, correct = distributed.whole_batch(loss, correct, len(labels), len(y), ctx, device)
+    if not math.isfinite(loss_sum / len(y)):
+        raise _Diverged(loss_sum / len(y))
+    session.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if session.config.train.grad_clip:
+        torch.nn.utils.clip_grad_norm_(session.model.parameters(), session.config.train.grad_clip)
+    session.optimizer.step()
+    return _Step(loss_sum, correct, len(y), time.perf_counter() - started)
+
+
+def _end_epoch(session: Session, p: _Progress, out: _Outputs, epoch: int, epoch_started: float) -> bool:
+    """Once an epoch's batches are done: the scheduler's step, the evaluation (every ``run.eval_every``
+    epochs and after the last), probes and checkpoints. True when training ends with this epoch."""
+    cfg, t = session.config, session.config.train
+    if session.scheduler:
+        session.scheduler.step()
+    last_epoch = epoch == t.epochs or bool(t.max_steps and p.step >= t.max_steps)
+    train_loss, train_acc = p.loss_sum / max(p.seen, 1), p.correct / max(p.seen, 1)
+    p.epoch, p.batch, p.loss_sum, p.correct, p.seen = epoch, 0, 0.0, 0, 0
+    improved = False
+    if epoch % cfg.run.eval_every == 0 or last_epoch:
+        test_loss, test_acc, rates = session.evaluate()
+        improved = test_acc > p.best_accuracy or p.last_test is None
+        p.best_accuracy = max(p.best_accuracy, test_acc)
+        p.last_test = (test_loss, test_acc)
+        out.emit(
+            EpochMetrics(
+                epoch=epoch,
+                step=p.step,
+                train_loss=train_loss,
+                train_accuracy=train_acc,
+                test_loss=test_loss,
+                test_accuracy=test_acc,
+                spike_rates=rates,
+                epoch_time=time.perf_counter() - epoch_started,
+                best_accuracy=p.best_accuracy,
+            )
+        )
+        if cfg.run.probes.enabled:
+            out.emit(session.probe(epoch, p.step))
+    # last.pt before best.pt: it is the one a resume needs, so on a disk about to fill up it goes first.
+    if epoch % cfg.run.checkpoint_every == 0 or last_epoch:
+        out.save(session, p, "last.pt")
+    if improved:
+        out.save(session, p, "best.pt")
+    return last_epoch
+
+
+def _epoch_size(session: Session) -> tuple[bool, int]:
+    """Whether each epoch leaves out its last batch, and how many batches it has then."""
+    n, bs = len(session.train_split), session.config.data.batch_size
+    # A last batch too small for batchnorm's statistics (one sample) is left out; the shuffle differs per epoch.
+    drop_last = 0 < n % bs < session.smallest_batch
+    return drop_last, n // bs if drop_last else math.ceil(n / bs)
+
+
+def _shuffled(session: Session, epoch: int, drop_last: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The training batches of ``epoch``. Their order depends only on (seed, epoch), so a resumed run sees the
+    same batches; torch takes seeds below 2**64, and the modulo changes nothing for seeds that fitted before."""
+    seed, batch_size = session.config.train.seed, session.config.data.batch_size
+    order = torch.Generator(device=session.device).manual_seed((seed * 1_000_003 + epoch) % 2**64)
+    return batches(session.train_split, batch_size, shuffle=True, generator=order, drop_last=drop_last)
+
+
+def _run_started(session: Session, run_name: str, batches_per_epoch: int, start_epoch: int) -> RunStarted:
+    cfg = session.config
+    return RunStarted(
+        run_name=run_name,
+        device=_device_name(session),
+        config=cfg.to_dict(),
+        num_parameters=count_parameters(session.model),
+        train_size=len(session.train_split),
+        test_size=len(session.test_split),
+        steps_per_epoch=batches_per_epoch,
+        epochs=cfg.train.epochs,
+        start_epoch=start_epoch,
+    )
 
 
 def _wait_while_paused(pause: Flag | None, stop: Flag | None) -> None:
@@ -552,35 +634,12 @@ def _wait_while_paused(pause: Flag | None, stop: Flag | None) -> None:
         time.sleep(0.05)
 
 
-def _result(
-    progress: _Progress,
-    status: str,
-    started: float,
-    device: str,
-    error: str | None = None,
-    reason: FailureReason | None = None,
-) -> RunResult:
-    test = progress.last_test
-    return RunResult(
-        status=status,
-        epochs_done=progress.epoch,
-        steps=progress.step,
-        best_accuracy=progress.best_accuracy,
-        final_test_accuracy=test[1] if test else None,
-        final_test_loss=test[0] if test else None,
-        wall_time=time.time() - started,
-        device=device,
-        error=error,
-        reason=reason,
+def _fail(out: _Outputs, progress: _Progress, device: str, message: str, reason: FailureReason) -> RunResult:
+    failed = RunFailed(
+        error=message, reason=reason, epoch=progress.epoch, step=progress.step, wall_time=time.time() - out.started
     )
-
-
-def _fail(
-    emit, progress: _Progress, started: float, device: str, message: str, reason: FailureReason
-) -> RunResult:
-    result = _result(progress, "failed", started, device, error=message, reason=reason)
-    emit(RunFailed(error=message, reason=reason, epoch=progress.epoch, step=progress.step, wall_time=result.wall_time))
-    return result
+    out.emit(failed)
+    return RunResult(failed, device)
 
 
 def _bfloat16_ok(device: torch.device) -> bool:
