@@ -221,11 +221,14 @@ def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta
     n = mem[0].numel()
     features = tuple(mem.shape[2:])
     b, th = periodic(beta, features), periodic(threshold, features)
-    g_sg = None
-    if g_spk is not None:  # g_spk*sg by the surrogate's own torch code, in the order the torch scan uses
-        g_sg = surrogate.grad_(torch.sub(mem, threshold)).mul_(g_spk)
-    g_mem, mem_const = _gradient(g_mem)
     g_in = mem.new_empty(mem.shape[1:] if static else mem.shape)
+    g_sg = None
+    if g_spk is not None:
+        # g_spk*sg by the surrogate's own torch code, in the order the torch scan uses. leaky.c reads g_sg[t]
+        # before it writes dL/dI[t] to the same place, so a sequence's g_in can hold it.
+        g_sg = g_in if not static else torch.empty_like(mem)
+        surrogate.grad_(torch.sub(mem, threshold, out=g_sg)).mul_(g_spk)
+    g_mem, mem_const = _gradient(g_mem)
     threads = _threads(T * n)
     d_beta = torch.zeros(threads, b.numel(), dtype=torch.float64) if beta.requires_grad else None
     d_thr = torch.zeros(threads, th.numel(), dtype=torch.float64) if threshold.requires_grad else None
