@@ -21,7 +21,9 @@ from textual.worker import Worker, WorkerState
 from snnlab.config import Config, ConfigError, config_from_dict, find_preset, list_presets, load_config
 from snnlab.engine.events import RunFailed, RunFinished
 from snnlab.runs import RunDir, RunDirError, read_config
+from snnlab.sweep import read_sweep
 from snnlab.tui.commands import Command, LabCommands, palette_commands
+from snnlab.tui.compare import CompareEntry, compare_runs, sweep_entries
 from snnlab.tui.export import export_view
 from snnlab.tui.messages import (
     CompareRequested,
@@ -38,7 +40,7 @@ from snnlab.tui.screens.main import PANES, MainScreen
 from snnlab.tui.widgets.config_form import ConfigForm
 from snnlab.tui.widgets.inside_pane import InsidePane
 from snnlab.tui.widgets.status_bar import StatusBar
-from snnlab.tui.widgets.surrogate_lab import CompareEntry, SurrogateLab, compare_runs, sweep_entries
+from snnlab.tui.widgets.surrogate_lab import SurrogateLab
 from snnlab.tui.widgets.training_pane import TrainingPane
 from snnlab.tui.worker import EventSource, FollowSource, TrainingJob
 
@@ -477,8 +479,6 @@ def make_app(
             raise RunDirError(f"{watch} is not a run directory (no events.jsonl)")
         data = read_config(watch) or Config().to_dict()
     elif sweep is not None:
-        from snnlab.sweep import read_sweep
-
         _, found = read_sweep(sweep)  # the form starts from the sweep's first run
         data = (found[0].config if found else {}) or Config().to_dict()
         data.setdefault("run", {})["runs_dir"] = str(Path(sweep).parent)  # new runs go beside the sweep
