@@ -22,7 +22,7 @@ from snnlab.config import Config, ConfigError, config_from_dict, find_preset, li
 from snnlab.engine.events import RunFailed, RunFinished
 from snnlab.runs import RunDir, RunDirError, read_config
 from snnlab.sweep import read_sweep
-from snnlab.tui.commands import Command, LabCommands, palette_commands
+from snnlab.tui.commands import LabCommands
 from snnlab.tui.compare import CompareEntry, compare_runs, sweep_entries
 from snnlab.tui.export import export_view
 from snnlab.tui.messages import (
@@ -36,7 +36,7 @@ from snnlab.tui.messages import (
 from snnlab.tui.metrics import RunMetrics
 from snnlab.tui.screens.dialogs import ErrorDialog, RunsScreen
 from snnlab.tui.screens.help import HelpScreen
-from snnlab.tui.screens.main import PANES, MainScreen
+from snnlab.tui.screens.main import PANE_NAMES, PANES, MainScreen
 from snnlab.tui.widgets.config_form import ConfigForm
 from snnlab.tui.widgets.inside_pane import InsidePane
 from snnlab.tui.widgets.status_bar import StatusBar
@@ -51,27 +51,30 @@ class SnnLabApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "snnlab"
     COMMANDS = App.COMMANDS | {LabCommands}
+    # Descriptions label the footer; tooltips title the command palette's entries (and the footer's hover).
     BINDINGS = [
-        Binding("s", "start", "Start", id="lab.start"),
-        Binding("p", "pause", "Pause", id="lab.pause"),
-        Binding("x", "stop", "Stop", id="lab.stop"),
-        Binding("c", "compare", "Compare", id="lab.compare"),
-        Binding("z", "maximize_pane", "Max", id="lab.maximize"),
-        Binding("r", "runs", "Runs", id="lab.runs"),
-        Binding("e", "export", "Export", id="lab.export"),
-        Binding("question_mark,f1", "help", "Help", id="lab.help"),
+        Binding("s", "start", "Start", id="lab.start", tooltip="Start training"),
+        Binding("p", "pause", "Pause", id="lab.pause", tooltip="Pause training"),
+        Binding("x", "stop", "Stop", id="lab.stop", tooltip="Stop training"),
+        Binding("c", "compare", "Compare", id="lab.compare", tooltip="Compare surrogates"),
+        Binding("z", "maximize_pane", "Max", id="lab.maximize", tooltip="Maximize / restore the pane"),
+        Binding("r", "runs", "Runs", id="lab.runs", tooltip="Open a run or sweep…"),
+        Binding("e", "export", "Export", id="lab.export", tooltip="Export screenshot and CSV"),
+        Binding("question_mark,f1", "help", "Help", id="lab.help", tooltip="Help"),
         Binding("q", "quit", "Quit", id="lab.quit", show=False),  # ctrl+q too; the footer is full at 80 columns
         *[
-            Binding(str(i), f"pane('{key}')", label, id=f"lab.pane-{key}", show=False)
-            for i, (key, label) in enumerate(PANES.items(), start=1)
+            Binding(label.split()[0], f"pane('{key}')", label, id=f"lab.pane-{key}", show=False,
+                    tooltip=f"Show the {PANE_NAMES[key]} pane")
+            for key, label in PANES.items()
         ],  # fmt: skip
-        Binding("l", "toggle_layout", "Grid / single pane", id="lab.layout", show=False),
+        Binding("l", "toggle_layout", "Grid / single pane", id="lab.layout", show=False,
+                tooltip="Toggle grid / single pane layout"),  # fmt: skip
         Binding("ctrl+left", "split(-5, 0)", "Narrower left column", id="lab.split-left", show=False),
         Binding("ctrl+right", "split(5, 0)", "Wider left column", id="lab.split-right", show=False),
         Binding("ctrl+up", "split(0, -5)", "Lower top row", id="lab.split-up", show=False),
         Binding("ctrl+down", "split(0, 5)", "Taller top row", id="lab.split-down", show=False),
-        Binding("ctrl+o", "load_yaml", "Load YAML", id="lab.load-yaml", show=False),
-        Binding("ctrl+s", "save_yaml", "Save YAML", id="lab.save-yaml", show=False),
+        Binding("ctrl+o", "load_yaml", "Load YAML", id="lab.load-yaml", show=False, tooltip="Load config YAML…"),
+        Binding("ctrl+s", "save_yaml", "Save YAML", id="lab.save-yaml", show=False, tooltip="Save config YAML…"),
     ]
 
     def __init__(
@@ -421,7 +424,7 @@ class SnnLabApp(App[None]):
         self.notify(f"saved {svg} and {csv_path}", markup=False)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen.for_app(self, [*self.BINDINGS, *InsidePane.BINDINGS]))
+        self.push_screen(HelpScreen.for_app(self, [*self.BINDINGS, *self.main.pane_bindings()]))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out what cannot be done now, so the footer tells the state."""
@@ -437,10 +440,6 @@ class SnnLabApp(App[None]):
         # shuts down (typing, then quitting at once) finds its screens already gone, and Textual raises.
         if self.screen_stack:
             super().refresh_bindings()
-
-    def palette_commands(self) -> list[Command]:
-        """The command palette's entries: what makes sense now, presets and recent runs."""
-        return palette_commands(self)
 
     def clear_overlays(self) -> None:
         self.overlays = []

@@ -15,10 +15,10 @@ class Slider(Widget, can_focus=True):
 
     DEFAULT_CSS = "Slider { height: 1; width: 1fr; min-width: 8; } Slider:focus { background: $boost; }"
     BINDINGS = [
-        Binding("left", "step(-1)", "Earlier", show=False),
-        Binding("right", "step(1)", "Later", show=False),
-        Binding("home", "jump(0)", "First", show=False),
-        Binding("end", "jump(-1)", "Last", show=False),
+        Binding("left", "step(-1)", "Earlier", id="slider.earlier", show=False),
+        Binding("right", "step(1)", "Later", id="slider.later", show=False),
+        Binding("home", "jump(0)", "First", id="slider.first", show=False),
+        Binding("end", "jump(-1)", "Last", id="slider.last", show=False),
     ]
 
     value = reactive(0)
