@@ -417,7 +417,7 @@ class SnnLabApp(App[None]):
         """Save an SVG of the current view and the metrics as CSV (into the run directory if there is one)."""
         folder = Path(self.view.run_path) if self.view.run_path else Path("exports")
         try:
-            svg, csv_path = export_view(self, folder, f"lab-{self.main.active}")
+            svg, csv_path = export_view(self, self.view, folder, f"lab-{self.main.active}")
         except OSError as exc:
             self.show_error("Cannot export", str(exc))
             return
