@@ -52,7 +52,7 @@ class CompareEntry:
 def color_of(surrogate: str) -> str:
     """A surrogate's colour, the same in every plot: its place in the registry picks it."""
     keys = list(surrogates.REGISTRY)
-    return palette.series(keys.index(surrogate)) if surrogate in keys else palette.KNOB
+    return palette.series(keys.index(surrogate)) if surrogate in keys else palette.NEUTRAL
 
 
 def compare_choices(chosen: list[str], params: dict[str, dict[str, float]]) -> list[tuple[str, dict[str, float]]]:

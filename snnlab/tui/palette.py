@@ -23,7 +23,7 @@ REFERENCE = "grey50"  # a dashed reference line
 STEP = "grey70"  # the Heaviside step that surrogates stand in for
 GOOD = "green"  # progress done, a valid config, a right prediction
 BAD = "red"  # errors, a wrong prediction
-KNOB = "white"  # the slider's knob; also a surrogate the registry does not know
+NEUTRAL = "white"  # the slider's knob; a state or surrogate the lab does not know
 
 STATES = {
     "idle": AXIS,

@@ -76,3 +76,11 @@ def test_the_import_graph_sees_function_level_and_type_only_imports():
 def test_no_import_cycles_inside_the_lab():
     cycle = find_cycle(tui_imports())
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_the_lab_has_one_stylesheet():
+    """Every widget and screen is styled by app.tcss; none brings CSS of its own."""
+    from tests.tui.conftest import lab_classes
+
+    own = [cls.__name__ for cls in lab_classes() if {"DEFAULT_CSS", "CSS"} & set(vars(cls))]
+    assert own == [], f"styled outside app.tcss: {own}"

@@ -24,6 +24,7 @@ from textual.widgets import Button, Checkbox, Collapsible, Input, Select, Static
 
 from snnlab.config import Config, ConfigError, NeuronConfig, config_from_dict, dump_yaml, list_presets, load_config
 from snnlab.engine.surrogates import names as surrogate_names
+from snnlab.tui import palette
 from snnlab.tui.messages import PresetChosen
 from snnlab.tui.screens.dialogs import ErrorDialog, PathDialog
 from snnlab.tui.widgets.fields import MISSING, Field, editor_value, get_path, make_field, set_path
@@ -251,9 +252,9 @@ class ConfigForm(Vertical):
         status = self.query_one("#form-status", Static)
         if self.error:
             where = "" if target else " (not shown in the form)"
-            status.update(Content.from_markup("[b red]✗[/] $error", error=f"{self.error}{where}"))
+            status.update(Content.from_markup(f"[b {palette.BAD}]✗[/] $error", error=f"{self.error}{where}"))
         else:
-            status.update(Content.from_markup("[b green]✓[/] valid config — [b]s[/] starts training"))
+            status.update(Content.from_markup(f"[b {palette.GOOD}]✓[/] valid config — [b]s[/] starts training"))
         self.post_message(self.Changed(self.config, self.error))
         return self.config
 

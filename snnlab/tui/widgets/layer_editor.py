@@ -52,13 +52,6 @@ def layer_summary(index: int, layer: dict[str, Any]) -> str:
 class LayerEditor(Vertical):
     """Shares the form's ``data`` dict; ``model.layers`` is the list it edits."""
 
-    DEFAULT_CSS = """
-    LayerEditor { height: auto; }
-    LayerEditor OptionList { height: auto; max-height: 8; }
-    LayerEditor #layer-buttons { height: auto; }
-    LayerEditor #layer-buttons Button { margin: 0 1 0 0; }
-    LayerEditor #layer-fields { height: auto; padding: 0 0 0 2; }
-    """
 
     class Rebuilt(Message):
         """Layers were added, removed, moved or their neuron changed kind: the editor shows new fields."""

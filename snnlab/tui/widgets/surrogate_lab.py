@@ -25,7 +25,7 @@ from snnlab.tui.compare import CompareEntry, color_of, compare_choices
 from snnlab.tui.messages import CompareRequested
 from snnlab.tui.widgets.fields import parse_value
 from snnlab.tui.widgets.metric_plot import MetricPlot
-from snnlab.tui.widgets.plotting import Series, ema
+from snnlab.tui.widgets.plotting import Series, smoothed
 
 X_RANGE = (-2.0, 2.0)
 POINTS = 161
@@ -43,19 +43,6 @@ def curves(name: str, params: dict[str, float]) -> tuple[list[float], list[float
 
 class SurrogateLab(Horizontal):
     """Chosen surrogates (``self.chosen``) with parameters (``self.params``)."""
-
-    DEFAULT_CSS = """
-    SurrogateLab #sg-left { width: 32; }
-    SurrogateLab SelectionList { height: auto; max-height: 11; }
-    SurrogateLab #sg-params { height: auto; }
-    SurrogateLab #sg-params Horizontal { height: 1; }
-    SurrogateLab #sg-params Label { width: 21; color: $text-muted; }
-    SurrogateLab #sg-params Input { width: 1fr; }
-    SurrogateLab #sg-error { color: $error; height: auto; }
-    SurrogateLab #sg-right { width: 1fr; }
-    SurrogateLab #sg-curves, SurrogateLab #sg-runs { grid-size: 2 1; height: 1fr; }
-    SurrogateLab DataTable { height: auto; max-height: 8; }
-    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -144,7 +131,7 @@ class SurrogateLab(Horizontal):
         for entry in entries:
             m, color, name = entry.metrics, entry.curve_color, entry.curve_label
             if m.loss.xs:
-                loss.append(Series(m.loss.xs, ema(m.loss.ys, max(1, len(m.loss) // 30)), color, name))
+                loss.append(Series(m.loss.xs, smoothed(m.loss.ys), color, name))
             xs, ys = m.epoch_steps("test_accuracy")
             if xs:
                 pct = [100 * y for y in ys]
