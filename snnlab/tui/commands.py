@@ -1,7 +1,8 @@
 """The command palette: the lab's bindings that make sense at this moment, then its presets.
 
 Each entry comes from a binding: the title is its tooltip, the key shown is its key, and choosing the
-entry runs its action; so the palette cannot name a key that is not bound. The app is seen only through
+entry runs its action; so the palette cannot name a key that is not bound. A few entries add a word on
+what they do, which the footer has no room for. The app is seen only through
 :class:`Lab`, which the app satisfies, so this module never imports it.
 """
 
@@ -23,21 +24,22 @@ from snnlab.tui.worker import TrainingJob
 
 Command = tuple[str, str, Callable[[], Any]]
 
-# The bindings the palette offers, in its order; splits, quitting and the Inside pane's keys stay off it.
-PALETTE = (
-    "lab.start",
-    "lab.compare",
-    "lab.pause",
-    "lab.stop",
-    *(f"lab.pane-{key}" for key in PANES),
-    "lab.maximize",
-    "lab.layout",
-    "lab.runs",
-    "lab.export",
-    "lab.load-yaml",
-    "lab.save-yaml",
-    "lab.help",
-)
+# The bindings the palette offers, in its order, each with what it does where its title does not say it
+# all. Splits, quitting and the Inside pane's keys stay off the palette.
+PALETTE = {
+    "lab.start": "train the current config",
+    "lab.compare": "train once per chosen surrogate",
+    "lab.pause": "",
+    "lab.stop": "stop and checkpoint",
+    **{f"lab.pane-{key}": "" for key in PANES},
+    "lab.maximize": "",
+    "lab.layout": "",
+    "lab.runs": "list runs to open or overlay, and sweeps",
+    "lab.export": "SVG of this view and the metrics",
+    "lab.load-yaml": "",
+    "lab.save-yaml": "",
+    "lab.help": "",
+}
 
 
 @runtime_checkable
@@ -70,13 +72,15 @@ def palette_commands(app: App[Any]) -> list[Command]:
         return []
     bindings = bindings_by_id(app)
     commands: list[Command] = []
-    for binding_id in PALETTE:
+    for binding_id, does in PALETTE.items():
         binding = bindings[binding_id]
         if _offered(app, binding_id):
             title = binding.tooltip or binding.description
             if binding_id == "lab.pause" and app.job is not None and app.job.paused:
                 title = "Resume training"
-            commands.append((title, f"key {key_names(app, binding)}", partial(app.run_action, binding.action)))
+            keys = key_names(app, binding)
+            help_text = f"{does} ({keys})" if does else f"key {keys}"
+            commands.append((title, help_text, partial(app.run_action, binding.action)))
     if app.overlays:
         commands.append(("Clear overlays", "remove overlaid runs from the plots", app.clear_overlays))
     if app.job is None:
