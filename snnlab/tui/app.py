@@ -64,6 +64,7 @@ class SnnLabApp(App[None]):
     """The runs of a surrogate comparison or of a sweep, in the Surrogates pane."""
     overlays: var[list[tuple[str, RunMetrics]]] = var(list, init=False, always_update=True)
     """Finished runs drawn over the Training plots, by name."""
+
     # Descriptions label the footer; tooltips title the command palette's entries (and the footer's hover).
     BINDINGS = [
         Binding("s", "start", "Start", id="lab.start", tooltip="Start training"),
@@ -76,12 +77,24 @@ class SnnLabApp(App[None]):
         Binding("question_mark,f1", "help", "Help", id="lab.help", tooltip="Help"),
         Binding("q", "quit", "Quit", id="lab.quit", show=False),  # ctrl+q too; the footer is full at 80 columns
         *[
-            Binding(label.split()[0], f"pane('{key}')", label, id=f"lab.pane-{key}", show=False,
-                    tooltip=f"Show the {PANE_NAMES[key]} pane")
+            Binding(
+                label.split()[0],
+                f"pane('{key}')",
+                label,
+                id=f"lab.pane-{key}",
+                show=False,
+                tooltip=f"Show the {PANE_NAMES[key]} pane",
+            )
             for key, label in PANES.items()
-        ],  # fmt: skip
-        Binding("l", "toggle_layout", "Grid / single pane", id="lab.layout", show=False,
-                tooltip="Toggle grid / single pane layout"),  # fmt: skip
+        ],
+        Binding(
+            "l",
+            "toggle_layout",
+            "Grid / single pane",
+            id="lab.layout",
+            show=False,
+            tooltip="Toggle grid / single pane layout",
+        ),
         Binding("ctrl+left", "split(-5, 0)", "Narrower left column", id="lab.split-left", show=False),
         Binding("ctrl+right", "split(5, 0)", "Wider left column", id="lab.split-right", show=False),
         Binding("ctrl+up", "split(0, -5)", "Lower top row", id="lab.split-up", show=False),

@@ -2,8 +2,8 @@
 
 Each entry comes from a binding: the title is its tooltip, the key shown is its key, and choosing the
 entry runs its action; so the palette cannot name a key that is not bound. A few entries add a word on
-what they do, which the footer has no room for. The app is seen only through
-:class:`Lab`, which the app satisfies, so this module never imports it.
+what they do, which the footer has no room for. The app is seen only through :class:`Lab`, which the
+app satisfies, so this module never imports it.
 """
 
 from __future__ import annotations

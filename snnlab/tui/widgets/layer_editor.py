@@ -52,7 +52,6 @@ def layer_summary(index: int, layer: dict[str, Any]) -> str:
 class LayerEditor(Vertical):
     """Shares the form's ``data`` dict; ``model.layers`` is the list it edits."""
 
-
     class Rebuilt(Message):
         """Layers were added, removed, moved or their neuron changed kind: the editor shows new fields."""
 

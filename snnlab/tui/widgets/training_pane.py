@@ -117,8 +117,7 @@ class TrainingPane(Vertical):
         self.query_one("#plot-loss", MetricPlot).show(loss)
         self.query_one("#plot-accuracy", MetricPlot).show(acc)
         rates = [
-            Series(xs, ys, palette.series(k), layer)
-            for k, (layer, (xs, ys)) in enumerate(m.spike_rates().items())
+            Series(xs, ys, palette.series(k), layer) for k, (layer, (xs, ys)) in enumerate(m.spike_rates().items())
         ]
         self.query_one("#plot-rates", MetricPlot).show(rates)
         self.query_one("#train-summary", Static).update(summary_table(m))
