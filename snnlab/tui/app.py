@@ -3,8 +3,9 @@
 :func:`make_app` builds it for the CLI (``snnlab``, ``snnlab lab``, ``snnlab watch``) and for the tests,
 so tests drive the real thing. State lives here and changes only in ``@on`` handlers and actions:
 a timer drains the event source (the training child, a followed run directory, or a fake list in
-tests) at 10 Hz and posts one :class:`EventsArrived` per batch; another timer redraws the panes at
-4 Hz when something changed. Neither depends on the training step rate.
+tests) at 10 Hz and posts one :class:`EventsArrived` per batch. What the panes show is held in reactive
+attributes (``view``, ``compare``, ``overlays``) whose ``watch_`` methods note which panes are stale;
+another timer redraws those at 4 Hz. Neither depends on the training step rate.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.reactive import var
 from textual.worker import Worker, WorkerState
 
 from snnlab.config import Config, ConfigError, config_from_dict, find_preset, list_presets, load_config
 from snnlab.engine.events import RunFailed, RunFinished
 from snnlab.runs import RunDir, RunDirError, read_config
-from snnlab.tui.commands import Command, LabCommands, palette_commands
+from snnlab.sweep import read_sweep
+from snnlab.tui.commands import LabCommands
+from snnlab.tui.compare import CompareEntry, compare_runs, sweep_entries
 from snnlab.tui.export import export_view
 from snnlab.tui.messages import (
     CompareRequested,
@@ -34,13 +38,15 @@ from snnlab.tui.messages import (
 from snnlab.tui.metrics import RunMetrics
 from snnlab.tui.screens.dialogs import ErrorDialog, RunsScreen
 from snnlab.tui.screens.help import HelpScreen
-from snnlab.tui.screens.main import PANES, MainScreen
+from snnlab.tui.screens.main import PANE_NAMES, PANES, MainScreen
 from snnlab.tui.widgets.config_form import ConfigForm
 from snnlab.tui.widgets.inside_pane import InsidePane
 from snnlab.tui.widgets.status_bar import StatusBar
-from snnlab.tui.widgets.surrogate_lab import CompareEntry, SurrogateLab, compare_runs, sweep_entries
+from snnlab.tui.widgets.surrogate_lab import SurrogateLab
 from snnlab.tui.widgets.training_pane import TrainingPane
 from snnlab.tui.worker import EventSource, FollowSource, TrainingJob
+
+STALE_PARTS = ("training", "inside", "surrogates", "status")
 
 
 class SnnLabApp(App[None]):
@@ -49,27 +55,52 @@ class SnnLabApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "snnlab"
     COMMANDS = App.COMMANDS | {LabCommands}
+
+    # What the panes show. Every assignment counts as a change (RunMetrics compares by value, slowly); the
+    # run in `view` is folded from events in place, and whoever changes it says so with mutate_reactive.
+    view: var[RunMetrics] = var(RunMetrics, init=False, always_update=True)
+    """The run the Training and Inside panes show (and the status bar)."""
+    compare: var[list[CompareEntry]] = var(list, init=False, always_update=True)
+    """The runs of a surrogate comparison or of a sweep, in the Surrogates pane."""
+    overlays: var[list[tuple[str, RunMetrics]]] = var(list, init=False, always_update=True)
+    """Finished runs drawn over the Training plots, by name."""
+
+    # Descriptions label the footer; tooltips title the command palette's entries (and the footer's hover).
     BINDINGS = [
-        Binding("s", "start", "Start", id="lab.start"),
-        Binding("p", "pause", "Pause", id="lab.pause"),
-        Binding("x", "stop", "Stop", id="lab.stop"),
-        Binding("c", "compare", "Compare", id="lab.compare"),
-        Binding("z", "maximize_pane", "Max", id="lab.maximize"),
-        Binding("r", "runs", "Runs", id="lab.runs"),
-        Binding("e", "export", "Export", id="lab.export"),
-        Binding("question_mark,f1", "help", "Help", id="lab.help"),
+        Binding("s", "start", "Start", id="lab.start", tooltip="Start training"),
+        Binding("p", "pause", "Pause", id="lab.pause", tooltip="Pause training"),
+        Binding("x", "stop", "Stop", id="lab.stop", tooltip="Stop training"),
+        Binding("c", "compare", "Compare", id="lab.compare", tooltip="Compare surrogates"),
+        Binding("z", "maximize_pane", "Max", id="lab.maximize", tooltip="Maximize / restore the pane"),
+        Binding("r", "runs", "Runs", id="lab.runs", tooltip="Open a run or sweep…"),
+        Binding("e", "export", "Export", id="lab.export", tooltip="Export screenshot and CSV"),
+        Binding("question_mark,f1", "help", "Help", id="lab.help", tooltip="Help"),
         Binding("q", "quit", "Quit", id="lab.quit", show=False),  # ctrl+q too; the footer is full at 80 columns
         *[
-            Binding(str(i), f"pane('{key}')", label, id=f"lab.pane-{key}", show=False)
-            for i, (key, label) in enumerate(PANES.items(), start=1)
-        ],  # fmt: skip
-        Binding("l", "toggle_layout", "Grid / single pane", id="lab.layout", show=False),
+            Binding(
+                label.split()[0],
+                f"pane('{key}')",
+                label,
+                id=f"lab.pane-{key}",
+                show=False,
+                tooltip=f"Show the {PANE_NAMES[key]} pane",
+            )
+            for key, label in PANES.items()
+        ],
+        Binding(
+            "l",
+            "toggle_layout",
+            "Grid / single pane",
+            id="lab.layout",
+            show=False,
+            tooltip="Toggle grid / single pane layout",
+        ),
         Binding("ctrl+left", "split(-5, 0)", "Narrower left column", id="lab.split-left", show=False),
         Binding("ctrl+right", "split(5, 0)", "Wider left column", id="lab.split-right", show=False),
         Binding("ctrl+up", "split(0, -5)", "Lower top row", id="lab.split-up", show=False),
         Binding("ctrl+down", "split(0, 5)", "Taller top row", id="lab.split-down", show=False),
-        Binding("ctrl+o", "load_yaml", "Load YAML", id="lab.load-yaml", show=False),
-        Binding("ctrl+s", "save_yaml", "Save YAML", id="lab.save-yaml", show=False),
+        Binding("ctrl+o", "load_yaml", "Load YAML", id="lab.load-yaml", show=False, tooltip="Load config YAML…"),
+        Binding("ctrl+s", "save_yaml", "Save YAML", id="lab.save-yaml", show=False, tooltip="Save config YAML…"),
     ]
 
     def __init__(
@@ -94,14 +125,11 @@ class SnnLabApp(App[None]):
         self.mode = mode
         self.drain_hz, self.redraw_hz = drain_hz, redraw_hz
         self.config: Config | None = None
-        self.view = RunMetrics()  # the run the Training and Inside panes show
         self.source: EventSource | None = source
         self.job: TrainingJob | None = None
-        self.compare: list[CompareEntry] = []
         self.compare_queue: list[tuple[CompareEntry, dict[str, Any]]] = []
-        self.overlays: list[tuple[str, RunMetrics]] = []
-        self._drawn: tuple[int, int, int] = (-1, -1, -1)
-        self._probe_count = -1
+        self._stale = set(STALE_PARTS)  # panes to redraw at the next redraw tick: all of them at first
+        self._probes_shown: tuple[RunMetrics, int] | None = None  # (run, probe count) the Inside pane has
         self.main = MainScreen(config_data, preset, watch=bool(watch or source))
         self.crash: BaseException | None = None  # the first unhandled exception, which ended the app
 
@@ -122,6 +150,7 @@ class SnnLabApp(App[None]):
             self._follow(self.watch_path)
         elif self.source is not None:
             self.view.run_path = str(getattr(self.source, "run_path", "") or "") or None
+            self.mutate_reactive(SnnLabApp.view)
         if self.sweep_path is not None:
             self.open_sweep(self.sweep_path)
         self.set_interval(1 / self.drain_hz, self._drain, name="drain")
@@ -160,6 +189,7 @@ class SnnLabApp(App[None]):
     @on(EventsArrived)
     def _apply(self, message: EventsArrived) -> None:
         self.view.apply(message.events)
+        self.mutate_reactive(SnnLabApp.view)
         for event in message.events:
             if isinstance(event, RunFailed):
                 self.show_error("Training failed", event.error)
@@ -171,7 +201,7 @@ class SnnLabApp(App[None]):
     @on(SourceFailed)
     def _source_failed(self, message: SourceFailed) -> None:
         self.view.status, self.view.error = "failed", message.error
-        self.view.version += 1
+        self.mutate_reactive(SnnLabApp.view)
         self.show_error("Training process died", message.error)
         self._job_done()
 
@@ -199,26 +229,37 @@ class SnnLabApp(App[None]):
 
     # -- drawing
 
+    def watch_view(self, view: RunMetrics) -> None:
+        self._stale.update(("training", "inside", "status"))
+        if any(entry.metrics is view for entry in self.compare):  # a comparison run under way
+            self._stale.add("surrogates")
+
+    def watch_compare(self) -> None:
+        self._stale.update(("surrogates", "status"))
+
+    def watch_overlays(self) -> None:
+        self._stale.add("training")
+
     def redraw(self) -> None:
-        """Push buffered data into the panes, if anything changed since the last redraw."""
-        compare_version = sum(e.metrics.version for e in self.compare)
-        state = (self.view.version, compare_version, len(self.overlays))
-        if state == self._drawn:
+        """Push buffered data into the panes whose data changed since the last redraw."""
+        if not self._stale:
             return
-        main = self.main
+        stale, self._stale = self._stale, set()
+        main, view = self.main, self.view
         try:
             with self.batch_update():
-                main.query_one(TrainingPane).draw(self.view, self.overlays)
-                probes = self.view.probes
-                if len(probes) != self._probe_count or self.view.version == 0:
-                    self._probe_count = len(probes)
-                    main.query_one(InsidePane).set_probes(probes, self.view.run_path)
-                main.query_one(SurrogateLab).draw_compare(self.compare)
+                if "training" in stale:
+                    main.query_one(TrainingPane).draw(view, self.overlays)
+                shown = self._probes_shown
+                if "inside" in stale and (shown is None or shown[0] is not view or shown[1] != len(view.probes)):
+                    self._probes_shown = (view, len(view.probes))  # a new run, or a new probe of this one
+                    main.query_one(InsidePane).set_probes(view.probes, view.run_path)
+                if "surrogates" in stale:
+                    main.query_one(SurrogateLab).draw_compare(self.compare)
                 waiting = f"{len(self.compare_queue)} more queued" if self.compare_queue else ""
-                main.query_one(StatusBar).update_from(self.view, waiting)
+                main.query_one(StatusBar).update_from(view, waiting)
         except NoMatches:  # the panes live as long as the app: only its shutdown removes them
             return
-        self._drawn = state
 
     # -- training
 
@@ -237,9 +278,9 @@ class SnnLabApp(App[None]):
             self.source.close()
         self.job = TrainingJob(data, run_dir.path, mode=self.mode)
         self.source = self.job
-        self.view = metrics or RunMetrics()
-        self.view.status, self.view.name, self.view.run_path = "starting", run_dir.name, str(run_dir.path)
-        self.view.version += 1
+        metrics = metrics or RunMetrics()
+        metrics.status, metrics.name, metrics.run_path = "starting", run_dir.name, str(run_dir.path)
+        self.view = metrics
         self.job.start()
         self.refresh_bindings()
         return True
@@ -267,7 +308,7 @@ class SnnLabApp(App[None]):
         else:
             self.job.pause()
             self.view.status = "paused"
-        self.view.version += 1
+        self.mutate_reactive(SnnLabApp.view)
         self.refresh_bindings()
 
     def action_stop(self) -> None:
@@ -276,7 +317,7 @@ class SnnLabApp(App[None]):
         self.compare_queue.clear()
         self.job.stop()
         self.view.status = "stopping"
-        self.view.version += 1
+        self.mutate_reactive(SnnLabApp.view)
         self.notify("stopping at the next batch; the run is checkpointed to checkpoints/last.pt")
 
     def action_compare(self) -> None:
@@ -310,7 +351,6 @@ class SnnLabApp(App[None]):
         source = FollowSource(path)
         self.source = source
         self.view = RunMetrics(status="watching", run_path=str(path), name=path.name)
-        self.view.version += 1
         self.run_worker(source.follow, thread=True, name="follow events", group="follow", exclusive=True,
                         exit_on_error=False)  # fmt: skip
 
@@ -356,7 +396,6 @@ class SnnLabApp(App[None]):
             self.notify("a comparison is running; stop it (x) before opening a sweep", severity="warning")
             return
         self.compare = message.entries
-        self._drawn = (-1, -1, -1)
         self.main.show_pane("surrogates", focus=False)
         self.notify(f"{message.name}: {len(message.entries)} runs", markup=False)
 
@@ -412,14 +451,14 @@ class SnnLabApp(App[None]):
         """Save an SVG of the current view and the metrics as CSV (into the run directory if there is one)."""
         folder = Path(self.view.run_path) if self.view.run_path else Path("exports")
         try:
-            svg, csv_path = export_view(self, folder, f"lab-{self.main.active}")
+            svg, csv_path = export_view(self, self.view, folder, f"lab-{self.main.active}")
         except OSError as exc:
             self.show_error("Cannot export", str(exc))
             return
         self.notify(f"saved {svg} and {csv_path}", markup=False)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen.for_app(self, [*self.BINDINGS, *InsidePane.BINDINGS]))
+        self.push_screen(HelpScreen.for_app(self, [*self.BINDINGS, *self.main.pane_bindings()]))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out what cannot be done now, so the footer tells the state."""
@@ -435,10 +474,6 @@ class SnnLabApp(App[None]):
         # shuts down (typing, then quitting at once) finds its screens already gone, and Textual raises.
         if self.screen_stack:
             super().refresh_bindings()
-
-    def palette_commands(self) -> list[Command]:
-        """The command palette's entries: what makes sense now, presets and recent runs."""
-        return palette_commands(self)
 
     def clear_overlays(self) -> None:
         self.overlays = []
@@ -477,8 +512,6 @@ def make_app(
             raise RunDirError(f"{watch} is not a run directory (no events.jsonl)")
         data = read_config(watch) or Config().to_dict()
     elif sweep is not None:
-        from snnlab.sweep import read_sweep
-
         _, found = read_sweep(sweep)  # the form starts from the sweep's first run
         data = (found[0].config if found else {}) or Config().to_dict()
         data.setdefault("run", {})["runs_dir"] = str(Path(sweep).parent)  # new runs go beside the sweep

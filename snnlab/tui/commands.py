@@ -1,54 +1,92 @@
-"""The command palette: a Provider that offers the lab's actions that make sense at this moment."""
+"""The command palette: the lab's bindings that make sense at this moment, then its presets.
+
+Each entry comes from a binding: the title is its tooltip, the key shown is its key, and choosing the
+entry runs its action; so the palette cannot name a key that is not bound. A few entries add a word on
+what they do, which the footer has no room for. The app is seen only through :class:`Lab`, which the
+app satisfies, so this module never imports it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, runtime_checkable
 
+from textual.app import App
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from snnlab.config import list_presets
+from snnlab.config import Config, list_presets
 from snnlab.tui.messages import PresetChosen
+from snnlab.tui.screens.help import key_names
 from snnlab.tui.screens.main import PANES
-
-if TYPE_CHECKING:
-    from snnlab.tui.app import SnnLabApp
+from snnlab.tui.worker import TrainingJob
 
 Command = tuple[str, str, Callable[[], Any]]
 
+# The bindings the palette offers, in its order, each with what it does where its title does not say it
+# all. Splits, quitting and the Inside pane's keys stay off the palette.
+PALETTE = {
+    "lab.start": "train the current config",
+    "lab.compare": "train once per chosen surrogate",
+    "lab.pause": "",
+    "lab.stop": "stop and checkpoint",
+    **{f"lab.pane-{key}": "" for key in PANES},
+    "lab.maximize": "",
+    "lab.layout": "",
+    "lab.runs": "list runs to open or overlay, and sweeps",
+    "lab.export": "SVG of this view and the metrics",
+    "lab.load-yaml": "",
+    "lab.save-yaml": "",
+    "lab.help": "",
+}
 
-def palette_commands(app: SnnLabApp) -> list[Command]:
+
+@runtime_checkable
+class Lab(Protocol):
+    """What the palette reads of the app's state."""
+
+    job: TrainingJob | None
+    config: Config | None
+    overlays: list[Any]
+
+    def clear_overlays(self) -> None: ...
+
+
+def bindings_by_id(app: App[Any]) -> dict[str, Binding]:
+    return {b.id: b for b in type(app).BINDINGS if isinstance(b, Binding) and b.id}
+
+
+def _offered(lab: Lab, binding_id: str) -> bool:
+    job = lab.job
+    if binding_id in ("lab.start", "lab.compare"):
+        return job is None and lab.config is not None
+    if binding_id in ("lab.pause", "lab.stop"):
+        return job is not None and not job.stopping
+    return True
+
+
+def palette_commands(app: App[Any]) -> list[Command]:
     """(title, help, callback) for the palette: training controls by state, panes, files, presets."""
+    if not isinstance(app, Lab):
+        return []
+    bindings = bindings_by_id(app)
     commands: list[Command] = []
-    job = app.job
-    if job is None and app.config is not None:
-        commands.append(("Start training", "train the current config (s)", app.action_start))
-        commands.append(("Compare surrogates", "train once per chosen surrogate (c)", app.action_compare))
-    if job is not None and not job.stopping:
-        commands.append(("Resume training" if job.paused else "Pause training", "p", app.action_pause))
-        commands.append(("Stop training", "stop and checkpoint (x)", app.action_stop))
-    for key, label in PANES.items():
-        commands.append((f"Show the {label[2:]} pane", f"key {label[0]}", partial(app.action_pane, key)))
-    commands += [
-        ("Maximize / restore the pane", "z; escape restores", app.action_maximize_pane),
-        ("Toggle grid / single pane layout", "l", app.action_toggle_layout),
-        ("Open a run or sweep…", "list runs to open or overlay, and sweeps (r)", app.action_runs),
-        ("Export screenshot and CSV", "SVG of this view and the metrics (e)", app.action_export),
-        ("Load config YAML…", "ctrl+o", app.action_load_yaml),
-        ("Save config YAML…", "ctrl+s", app.action_save_yaml),
-        ("Help", "? or F1", app.action_help),
-    ]
+    for binding_id, does in PALETTE.items():
+        binding = bindings[binding_id]
+        if _offered(app, binding_id):
+            title = binding.tooltip or binding.description
+            if binding_id == "lab.pause" and app.job is not None and app.job.paused:
+                title = "Resume training"
+            keys = key_names(app, binding)
+            help_text = f"{does} ({keys})" if does else f"key {keys}"
+            commands.append((title, help_text, partial(app.run_action, binding.action)))
     if app.overlays:
         commands.append(("Clear overlays", "remove overlaid runs from the plots", app.clear_overlays))
-    if job is None:
+    if app.job is None:
         for name, description in list_presets():
-            commands.append((f"Load preset {name}", description, partial(_load_preset, app, name)))
+            commands.append((f"Load preset {name}", description, partial(app.post_message, PresetChosen(name))))
     return commands
-
-
-def _load_preset(app: SnnLabApp, name: str) -> None:
-    app.post_message(PresetChosen(name))
 
 
 class LabCommands(Provider):
@@ -56,11 +94,11 @@ class LabCommands(Provider):
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, help_text, callback in palette_commands(self.app):  # type: ignore[arg-type]
+        for title, help_text, callback in palette_commands(self.app):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
 
     async def discover(self) -> Hits:
-        for title, help_text, callback in palette_commands(self.app):  # type: ignore[arg-type]
+        for title, help_text, callback in palette_commands(self.app):
             yield DiscoveryHit(title, callback, help=help_text)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from snnlab.tui.app import SnnLabApp
+from textual.app import App
+
+from snnlab.tui.metrics import RunMetrics
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -21,9 +22,10 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def export_view(app: SnnLabApp, folder: Path, prefix: str) -> tuple[Path, Path]:
-    """Write ``<prefix>-<time>.svg`` and ``metrics-<time>.csv`` into ``folder``; return both paths."""
+def export_view(app: App[Any], metrics: RunMetrics, folder: Path, prefix: str) -> tuple[Path, Path]:
+    """Write what ``app`` shows as ``<prefix>-<time>.svg`` and ``metrics`` as ``metrics-<time>.csv`` into
+    ``folder``; return both paths."""
     folder.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     svg = Path(app.save_screenshot(f"{prefix}-{stamp}.svg", str(folder)))
-    return svg, write_csv(app.view.csv_rows(), folder / f"metrics-{stamp}.csv")
+    return svg, write_csv(metrics.csv_rows(), folder / f"metrics-{stamp}.csv")

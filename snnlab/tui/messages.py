@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 from snnlab.engine.events import Event
+
+if TYPE_CHECKING:  # every widget imports this module: it names these types without loading their modules
+    from snnlab.tui.compare import CompareEntry
+    from snnlab.tui.metrics import RunMetrics
 
 
 class EventsArrived(Message):
@@ -29,7 +33,7 @@ class SourceFailed(Message):
 class OverlayLoaded(Message):
     """A finished run read from disk, to overlay on the Training plots."""
 
-    def __init__(self, name: str, metrics: Any) -> None:
+    def __init__(self, name: str, metrics: RunMetrics) -> None:
         super().__init__()
         self.name = name
         self.metrics = metrics
@@ -38,7 +42,7 @@ class OverlayLoaded(Message):
 class SweepLoaded(Message):
     """A sweep folder's runs read from disk, for the Surrogates pane."""
 
-    def __init__(self, name: str, entries: list[Any]) -> None:
+    def __init__(self, name: str, entries: list[CompareEntry]) -> None:
         super().__init__()
         self.name = name
         self.entries = entries

@@ -46,7 +46,6 @@ class RunMetrics:
     recent_probes: deque[ProbeRecorded] = field(default_factory=lambda: deque(maxlen=MAX_PROBES - 1))
     _pace: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=64))
     bad_lines: BadLines = field(default_factory=BadLines)  # lines of events.jsonl skipped by of_run
-    version: int = 0  # bumped by every change, so views redraw only when something is new
 
     @classmethod
     def of_run(cls, path: Path) -> RunMetrics:
@@ -55,15 +54,12 @@ class RunMetrics:
         metrics = cls(name=path.name, run_path=str(path))
         for event in iter_events(path, metrics.bad_lines):  # one at a time: a long run's list would be large
             metrics._apply(event)
-            metrics.version = 1
         return metrics
 
     def apply(self, events: list[Event]) -> None:
         """Fold a batch of events in (called by the UI's drain timer, never per event per redraw)."""
         for event in events:
             self._apply(event)
-        if events:
-            self.version += 1
 
     def _apply(self, event: Event) -> None:
         self.history.apply(event)

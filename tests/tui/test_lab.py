@@ -13,6 +13,7 @@ from snnlab.config import ConfigError, config_from_dict
 from snnlab.engine.trainer import train
 from snnlab.runs import RunDir, RunWriter
 from snnlab.tui.app import make_app
+from snnlab.tui.commands import palette_commands
 from snnlab.tui.screens.dialogs import ErrorDialog
 from snnlab.tui.widgets.fields import Field
 from snnlab.tui.widgets.metric_plot import MetricPlot
@@ -240,7 +241,7 @@ async def test_palette_help_export_and_layout(tmp_path, tiny, monkeypatch):
     app = make_app(config=tiny, source=ReplaySource(fake_events()))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.view.status == "completed", 5, "the fake run")
-        titles = [title for title, _, _ in app.palette_commands()]
+        titles = [title for title, _, _ in palette_commands(app)]
         assert "Start training" in titles and "Stop training" not in titles
         assert "Load preset quickstart" in titles
         await pilot.press("ctrl+p")

@@ -7,8 +7,8 @@ import copy
 from typing import Any
 
 from snnlab.tui.app import make_app
+from snnlab.tui.compare import CompareEntry
 from snnlab.tui.metrics import RunMetrics
-from snnlab.tui.widgets.surrogate_lab import CompareEntry
 from snnlab.tui.worker import ReplaySource
 from tests.conftest import TINY
 from tests.tui.conftest import fake_events, wait_for

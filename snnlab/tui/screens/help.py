@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from string import Formatter
 from typing import Any
 
 from rich.table import Table
@@ -12,19 +14,67 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-PANES_HELP = """\
-[b]1 Network[/]     the config as a form, validated as you type (errors under the field). Presets, load/save YAML,
-              layers: add, remove, reorder; each layer's neuron: none, the model's, or custom.
-[b]2 Training[/]    live train loss (faint: per step; bright: smoothed) and accuracy, test points per evaluation,
-              spike rate per layer, speed, ETA. Plots redraw a few times a second from bounded buffers.
-[b]3 Inside[/]      membrane of chosen neurons over the T steps with threshold and spikes (▲), and the
-              layer's raster. [b]\\[[/] [b]][/] step through evaluations, [b].[/] next sample, [b]n[/] next neurons,
-              [b]y[/] next layer.
-[b]4 Surrogates[/]  smooth(x) and grad(x) of chosen surrogates; [b]c[/] trains the config once per surrogate and
-              overlays the runs, with a table of final accuracy, time and spike rate.
+from snnlab.tui import palette
+from snnlab.tui.screens.main import PANE_NAMES
+
+# What each pane does, as lines of text in which {binding id} stands for that binding's key: help can only
+# name keys that are bound. The lines break where they read well on a wide terminal.
+PANE_HELP = {
+    "network": (
+        "the config as a form, validated as you type (errors under the field). Presets, load/save YAML,",
+        "layers: add, remove, reorder; each layer's neuron: none, the model's, or custom.",
+    ),
+    "training": (
+        "live train loss (faint: per step; bright: smoothed) and accuracy, test points per evaluation,",
+        "spike rate per layer, speed, ETA. Plots redraw a few times a second from bounded buffers.",
+    ),
+    "inside": (
+        "membrane of chosen neurons over the T steps with threshold and spikes (▲), and the",
+        "layer's raster. {inside.prev-eval} {inside.next-eval} step through evaluations, "
+        "{inside.next-sample} next sample, {inside.next-neurons} next neurons,",
+        "{inside.next-layer} next layer.",
+    ),
+    "surrogates": (
+        "smooth(x) and grad(x) of chosen surrogates; {lab.compare} trains the config once per surrogate and",
+        "overlays the runs, with a table of final accuracy, time and spike rate.",
+    ),
+}
+RUNS_HELP = """\
 Training runs in a child process and writes a run directory (runs/<name>-<time>/), as `snnlab run` does;
 stopping checkpoints it, and `snnlab run --resume DIR` continues it. `snnlab watch DIR` follows any run.
 """
+INDENT = 14  # the pane texts start after the widest heading, "4 Surrogates", and two spaces
+
+
+def key_names(app: App[Any], binding: Binding) -> str:
+    """The keys of ``binding`` as the footer writes them: ``s``, ``^o``, ``? or f1``."""
+    return " or ".join(app.get_key_display(Binding(key, binding.action)) for key in binding.key.split(","))
+
+
+def with_keys(template: str, keys: Mapping[str, str]) -> Text:
+    """``template`` with each ``{binding id}`` replaced by the key of that binding, in bold."""
+    text = Text()
+    for literal, binding_id, _, _ in Formatter().parse(template):
+        text.append(literal)
+        if binding_id is not None:
+            text.append(keys[binding_id], "bold")
+    return text
+
+
+def panes_text(keys: Mapping[str, str]) -> Text:
+    """Each pane's key and name, what it shows, and the keys that work in it."""
+    text = Text()
+    for pane, lines in PANE_HELP.items():
+        heading = f"{keys[f'lab.pane-{pane}']} {PANE_NAMES[pane]}"
+        text.append(heading, "bold")
+        text.append(" " * (INDENT - len(heading)))
+        for i, line in enumerate(lines):
+            if i:
+                text.append(" " * INDENT)
+            text.append_text(with_keys(line, keys))
+            text.append("\n")
+    text.append(RUNS_HELP)
+    return text
 
 
 class HelpScreen(ModalScreen[None]):
@@ -32,10 +82,12 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,question_mark,q,f1", "dismiss", "Close help", id="help.close")]
 
-    def __init__(self, bindings: list[tuple[str, str, str]], about: str | None) -> None:
+    def __init__(self, bindings: list[tuple[str, str, str]], panes: Text, about: str | None, palette_key: str) -> None:
         super().__init__(classes="dialog")
         self.rows = bindings
+        self.panes = panes
         self.about = about  # not `focused`: that is the screen's own focused widget in Textual
+        self.palette_key = palette_key
 
     @classmethod
     def for_app(cls, app: App[Any], bindings: list[Any]) -> HelpScreen:
@@ -45,22 +97,24 @@ class HelpScreen(ModalScreen[None]):
             field = next((a for a in focused.ancestors_with_self if getattr(a, "description", "")), None)
             about = getattr(field, "description", None) or (str(focused.tooltip) if focused.tooltip else None)
             about = f"{getattr(field, 'path', focused.id or type(focused).__name__)}: {about}" if about else None
-        rows, seen = [], set()
+        rows, seen, keys = [], set(), {}
         for binding in bindings:
             if isinstance(binding, Binding) and binding.id not in seen:
                 seen.add(binding.id)
                 rows.append((binding.key, binding.description, binding.id or ""))
-        return cls(rows, about)
+                keys[binding.id or ""] = key_names(app, binding)
+        return cls(rows, panes_text(keys), about, app.COMMAND_PALETTE_BINDING)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
             if self.about:  # a description is plain text: brackets in it are not markup
                 yield Static(Text.assemble(("Focused:", "bold"), " ", self.about), id="help-focused")
-            yield Static(Text.from_markup(PANES_HELP), id="help-panes")
-            table = Table(title="Keys (ctrl+p: command palette)", title_justify="left", expand=True, box=None)
-            table.add_column("key", style="bold cyan", no_wrap=True)
+            yield Static(self.panes, id="help-panes")
+            title = f"Keys ({self.palette_key}: command palette)"
+            table = Table(title=title, title_justify="left", expand=True, box=None)
+            table.add_column("key", style=f"bold {palette.ACCENT}", no_wrap=True)
             table.add_column("does")
-            table.add_column("binding id", style="grey62", no_wrap=True)
+            table.add_column("binding id", style=palette.AXIS, no_wrap=True)
             for key, description, binding_id in self.rows:
                 table.add_row(key, description, binding_id)
             yield Static(table, id="help-keys")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Tab, Tabs
@@ -20,7 +21,8 @@ from snnlab.tui.widgets.status_bar import StatusBar
 from snnlab.tui.widgets.surrogate_lab import SurrogateLab
 from snnlab.tui.widgets.training_pane import TrainingPane
 
-PANES = {"network": "1 Network", "training": "2 Training", "inside": "3 Inside", "surrogates": "4 Surrogates"}
+PANE_NAMES = {"network": "Network", "training": "Training", "inside": "Inside", "surrogates": "Surrogates"}
+PANES = {key: f"{i} {name}" for i, (key, name) in enumerate(PANE_NAMES.items(), start=1)}  # "1 Network": key 1
 GRID_MIN = (140, 40)  # below this size "auto" shows one pane at a time
 WATCH_GRID_MIN = (110, 24)  # watch shows two panes side by side, which needs less
 
@@ -65,6 +67,11 @@ class MainScreen(Screen[None]):
 
     def on_resize(self) -> None:
         self.apply_layout()
+
+    def pane_bindings(self) -> list[Binding]:
+        """The keys of the panes themselves (the widget each pane holds, not those it inherits), pane by pane."""
+        return [binding for pane in self.query(Pane) for widget in pane.children
+                for binding in vars(type(widget)).get("BINDINGS", []) if isinstance(binding, Binding)]  # fmt: skip
 
     # -- layout
 

@@ -24,7 +24,9 @@ from textual.widgets import Button, Checkbox, Collapsible, Input, Select, Static
 
 from snnlab import catalog
 from snnlab.config import Config, ConfigError, NeuronConfig, config_from_dict, dump_yaml, list_presets, load_config
+from snnlab.tui import palette
 from snnlab.tui.messages import PresetChosen
+from snnlab.tui.screens.dialogs import ErrorDialog, PathDialog
 from snnlab.tui.widgets.fields import MISSING, Field, editor_value, get_path, make_field, set_path
 from snnlab.tui.widgets.layer_editor import LayerEditor
 
@@ -104,7 +106,7 @@ class ConfigForm(Vertical):
                     if path.rsplit(".", 1)[-1] not in (*NEURON_ESSENTIAL, "surrogate_params"):
                         yield make_field(path, info, get_path(self.data, path, info.default))
             yield Static("Layers", classes="section-title")
-            yield LayerEditor(self.data, id="layers")
+            yield LayerEditor(self.data, neuron_fields, id="layers")
             yield from self._section("train")
             yield from self._section("run")
         yield Static("", id="form-hint", markup=False)
@@ -160,6 +162,11 @@ class ConfigForm(Vertical):
                 self.query_one(LayerEditor).refresh_list()
         self.validate()
 
+    @on(LayerEditor.Rebuilt)
+    def _layers_rebuilt(self, event: LayerEditor.Rebuilt) -> None:
+        event.stop()
+        self.validate()  # marks the error, if any, on the new fields
+
     def _surrogate_changed(self, path: str) -> None:
         # The old surrogate's parameters mean nothing to the new one: drop them and show the new ones.
         prefix = path.removesuffix(".surrogate")
@@ -173,7 +180,6 @@ class ConfigForm(Vertical):
 
     def load_yaml(self) -> None:
         """Ask for a YAML file and load it into the form (errors in a dialog, the form unchanged)."""
-        from snnlab.tui.screens.dialogs import ErrorDialog, PathDialog
 
         def chosen(path: str | None) -> None:
             if path:
@@ -189,8 +195,6 @@ class ConfigForm(Vertical):
 
     def save_yaml(self) -> None:
         """Ask for a path and save the config as YAML that ``snnlab run`` reads back."""
-        from snnlab.tui.screens.dialogs import ErrorDialog, PathDialog
-
         config = self.config
         if config is None:
             self.app.push_screen(ErrorDialog("The config is not valid", self.error or ""))
@@ -248,9 +252,9 @@ class ConfigForm(Vertical):
         status = self.query_one("#form-status", Static)
         if self.error:
             where = "" if target else " (not shown in the form)"
-            status.update(Content.from_markup("[b red]✗[/] $error", error=f"{self.error}{where}"))
+            status.update(Content.from_markup(f"[b {palette.BAD}]✗[/] $error", error=f"{self.error}{where}"))
         else:
-            status.update(Content.from_markup("[b green]✓[/] valid config — [b]s[/] starts training"))
+            status.update(Content.from_markup(f"[b {palette.GOOD}]✓[/] valid config — [b]s[/] starts training"))
         self.post_message(self.Changed(self.config, self.error))
         return self.config
 

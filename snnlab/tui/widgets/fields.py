@@ -86,16 +86,6 @@ def literal_options(annotation: Any) -> list[str] | None:
 class Field(Vertical):
     """Label, editor and inline error of one config value. ``name`` is the dotted config path."""
 
-    DEFAULT_CSS = """
-    Field { height: auto; }
-    Field > Horizontal { height: auto; }
-    Field Label.field-label { width: 16; padding: 0 1 0 0; color: $text-muted; }
-    Field .field-error { color: $error; display: none; padding: 0 0 0 16; }
-    Field.-invalid .field-error { display: block; }
-    Field.-invalid Label.field-label { color: $error; }
-    Field Input, Field Select { width: 1fr; }
-    """
-
     def __init__(self, path: str, label: str, editor: Widget, description: str = "") -> None:
         super().__init__(name=path, classes="field")
         self.path = path

@@ -20,6 +20,7 @@ from textual.content import Content
 from textual.widgets import Button, Select, Static
 
 from snnlab.engine.events import ProbeRecorded
+from snnlab.tui import palette
 from snnlab.tui.messages import ProbeLoaded
 from snnlab.tui.widgets.raster_view import RasterView
 from snnlab.tui.widgets.slider import Slider
@@ -31,16 +32,6 @@ GROUP = 4  # neurons drawn together; more lines than this make a terminal plot u
 class InsidePane(Vertical, can_focus=True):
     """Shows one probe at a time; ``set_probes`` hands it the run's probes (newest last)."""
 
-    DEFAULT_CSS = """
-    InsidePane #inside-bar, InsidePane #inside-bar2 { height: 1; }
-    InsidePane #inside-bar Select { width: 16; }
-    InsidePane #inside-bar Button, InsidePane #inside-bar2 Button { margin: 0 1 0 0; }
-    InsidePane #inside-eval { width: auto; padding: 0 1; }
-    InsidePane #inside-sample { width: 1fr; padding: 0 1; }
-    InsidePane #inside-body { height: 1fr; }
-    InsidePane TraceView { width: 3fr; }
-    InsidePane RasterView { width: 2fr; }
-    """
     BINDINGS = [
         Binding("left_square_bracket", "eval(-1)", "Prev eval", id="inside.prev-eval"),
         Binding("right_square_bracket", "eval(1)", "Next eval", id="inside.next-eval"),
@@ -125,7 +116,8 @@ class InsidePane(Vertical, can_focus=True):
             self._loaded[message.key] = message.layers
             self.redraw()
         elif message.error:
-            self.query_one("#inside-sample", Static).update(Content.from_markup("[red]$error", error=message.error))
+            error = Content.from_markup(f"[{palette.BAD}]$error", error=message.error)
+            self.query_one("#inside-sample", Static).update(error)
 
     # -- drawing
 
@@ -177,7 +169,7 @@ class InsidePane(Vertical, can_focus=True):
             # The output layer's spike counts decide the class (rate decoding), as in evaluation.
             counts = np.asarray(output.get("raster", output["spikes"]))[:, self.sample, :].sum(axis=0)
             predicted = int(counts.argmax()) if counts.max() > 0 else None
-            mark = "[green]✓[/]" if predicted == label else "[red]✗[/]"
+            mark = f"[{palette.GOOD}]✓[/]" if predicted == label else f"[{palette.BAD}]✗[/]"
             text += f" → {predicted if predicted is not None else '-'} {mark}"
         first = self.group * GROUP
         return text + f" · neurons {first + 1}-{min(count, first + GROUP)}/{count}"

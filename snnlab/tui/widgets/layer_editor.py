@@ -2,16 +2,21 @@
 
 Add linear, conv, pooling and flatten layers; remove and reorder them. The editor shows the schema's
 fields of the layer's type and its neuron: none, the model's neuron, or custom settings merged over it.
-It edits the form's dict in place; the form validates after every change.
+It edits the form's dict in place and posts :class:`LayerEditor.Rebuilt` after a change of structure;
+the form validates after every change. The neuron's fields are the form's: it hands over the function
+that builds them, so a custom neuron looks the same here as the model's neuron does in the form.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Button, OptionList
 
 from snnlab.config import LAYERS
@@ -24,6 +29,9 @@ NEW_LAYERS: dict[str, dict[str, Any]] = {
     "flatten": {"type": "flatten"},
 }
 MODES = ("none", "model neuron", "custom")
+
+NeuronFields = Callable[[str, dict[str, Any]], list[Widget]]
+"""Editors for the neuron at a config path (``model.layers.2.neuron``), given its settings."""
 
 
 def layer_summary(index: int, layer: dict[str, Any]) -> str:
@@ -44,17 +52,13 @@ def layer_summary(index: int, layer: dict[str, Any]) -> str:
 class LayerEditor(Vertical):
     """Shares the form's ``data`` dict; ``model.layers`` is the list it edits."""
 
-    DEFAULT_CSS = """
-    LayerEditor { height: auto; }
-    LayerEditor OptionList { height: auto; max-height: 8; }
-    LayerEditor #layer-buttons { height: auto; }
-    LayerEditor #layer-buttons Button { margin: 0 1 0 0; }
-    LayerEditor #layer-fields { height: auto; padding: 0 0 0 2; }
-    """
+    class Rebuilt(Message):
+        """Layers were added, removed, moved or their neuron changed kind: the editor shows new fields."""
 
-    def __init__(self, data: dict[str, Any], **kwargs: Any) -> None:
+    def __init__(self, data: dict[str, Any], neuron_fields: NeuronFields, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.data = data
+        self.neuron_fields = neuron_fields
         self.index = 0
 
     @property
@@ -92,10 +96,8 @@ class LayerEditor(Vertical):
             yield make_field(f"mode:model.layers.{i}.neuron", cls.model_fields["neuron"], mode,
                              label="neuron", choices=list(MODES))  # fmt: skip
             if isinstance(neuron, dict):
-                from snnlab.tui.widgets.config_form import neuron_fields
-
                 merged = {**self.data.get("model", {}).get("neuron", {}), **neuron}
-                yield from neuron_fields(f"model.layers.{i}.neuron", merged)
+                yield from self.neuron_fields(f"model.layers.{i}.neuron", merged)
 
     def on_mount(self) -> None:
         self._highlight()
@@ -113,17 +115,13 @@ class LayerEditor(Vertical):
                 option_list.replace_option_prompt_at_index(i, layer_summary(i, layer))
 
     def rebuild(self) -> None:
-        """Redraw list and editor (after a structural change), then let the form validate."""
+        """Redraw list and editor (after a structural change), then post :class:`Rebuilt`."""
         self.refresh(recompose=True)
         self.call_after_refresh(self._after_rebuild)
 
     def _after_rebuild(self) -> None:
         self._highlight()
-        from snnlab.tui.widgets.config_form import ConfigForm
-
-        form = next((a for a in self.ancestors if isinstance(a, ConfigForm)), None)
-        if form is not None:
-            form.validate()
+        self.post_message(self.Rebuilt())
 
     @on(OptionList.OptionHighlighted, "#layer-list")
     def _select(self, event: OptionList.OptionHighlighted) -> None:

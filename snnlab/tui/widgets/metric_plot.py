@@ -17,10 +17,6 @@ from snnlab.tui.widgets.plotting import HLine, Series, render_plot
 class MetricPlot(Widget):
     """A titled line plot. ``show(series, ...)`` replaces what it draws."""
 
-    DEFAULT_CSS = """
-    MetricPlot { height: 1fr; min-height: 5; border: round $surface-lighten-2; padding: 0 1 0 0; }
-    """
-
     def __init__(
         self,
         title: str = "",

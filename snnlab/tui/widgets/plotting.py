@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from rich.style import Style
 from rich.text import Text
 
+from snnlab.tui import palette
+
 # Bit of each dot inside a braille cell, indexed [x][y] with y going down (Unicode's dot numbering).
 _DOTS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
 _BRAILLE = 0x2800
@@ -28,7 +30,7 @@ class Series:
 
     xs: Sequence[float]
     ys: Sequence[float]
-    color: str = "cyan"
+    color: str = palette.ACCENT
     label: str = ""
     kind: str = "line"
     marker: str = "●"
@@ -39,7 +41,7 @@ class HLine:
     """A dashed horizontal reference line (a firing threshold, zero)."""
 
     y: float
-    color: str = "grey50"
+    color: str = palette.REFERENCE
     label: str = ""
 
 
@@ -170,7 +172,7 @@ def render_plot(
         label = tick_labels[0] if row == 0 else tick_labels[2] if row == plot_h - 1 else ""
         if plot_h >= 5 and row == plot_h // 2:
             label = tick_labels[1]
-        out.append(label.rjust(gutter - 1) + "│", "grey62")
+        out.append(label.rjust(gutter - 1) + "│", palette.AXIS)
         for col in range(plot_w):
             mark = canvas.marks.get((row, col))
             if mark:
@@ -180,7 +182,7 @@ def render_plot(
             else:
                 out.append(" ")
         out.append("\n")
-    out.append(_x_axis(x0, x1, gutter, plot_w, x_label), "grey62")
+    out.append(_x_axis(x0, x1, gutter, plot_w, x_label), palette.AXIS)
     return out
 
 
@@ -239,3 +241,9 @@ def ema(values: Sequence[float], window: int) -> list[float]:
         weight = (1 - alpha) * weight + alpha
         out.append(avg / weight)
     return out
+
+
+def smoothed(values: Sequence[float]) -> list[float]:
+    """A per-step training curve as the lab draws it: an EMA over about a thirtieth of its points, so the
+    trend shows at any run length."""
+    return ema(values, max(1, len(values) // 30))

@@ -15,13 +15,13 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-_COLD = (30, 30, 46)
-_HOT = (255, 214, 10)
+from snnlab.tui import palette
 
 
 def _color(fraction: float) -> Color:
     f = 0.0 if fraction <= 0 else 0.35 + 0.65 * min(fraction, 1.0)  # any spike is clearly visible
-    return Color.from_rgb(*(round(c + (h - c) * f) for c, h in zip(_COLD, _HOT, strict=True)))
+    cold, hot = palette.RASTER_COLD, palette.RASTER_HOT
+    return Color.from_rgb(*(round(c + (h - c) * f) for c, h in zip(cold, hot, strict=True)))
 
 
 def bin_raster(raster: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -41,8 +41,6 @@ def bin_raster(raster: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 class RasterView(Widget):
     """``show(raster, title)`` with ``raster`` a [T, N] 0/1 array."""
-
-    DEFAULT_CSS = "RasterView { height: 1fr; min-height: 4; border: round $surface-lighten-2; }"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -68,11 +66,11 @@ class RasterView(Widget):
         out = Text(no_wrap=True, end="")
         for row in range(plot_h):
             label = "0" if row == 0 else str(neurons) if row == plot_h - 1 else ""
-            out.append(label.rjust(label_w - 1) + " ", "grey62")
+            out.append(label.rjust(label_w - 1) + " ", palette.AXIS)
             for c in range(grid.shape[1]):
                 style = Style(color=_color(grid[2 * row, c]), bgcolor=_color(grid[2 * row + 1, c]))
                 out.append("▀" * repeat, style)
             out.append("\n")
         axis = f"t=1{'':>{max(grid.shape[1] * repeat - 3 - len(str(steps)), 1)}}{steps}"
-        out.append(" " * label_w + axis[: width - label_w], "grey62")
+        out.append(" " * label_w + axis[: width - label_w], palette.AXIS)
         return out

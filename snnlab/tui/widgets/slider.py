@@ -9,16 +9,17 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from snnlab.tui import palette
+
 
 class Slider(Widget, can_focus=True):
     """Value in ``0..maximum``; posts :class:`Slider.Changed` when the user moves it."""
 
-    DEFAULT_CSS = "Slider { height: 1; width: 1fr; min-width: 8; } Slider:focus { background: $boost; }"
     BINDINGS = [
-        Binding("left", "step(-1)", "Earlier", show=False),
-        Binding("right", "step(1)", "Later", show=False),
-        Binding("home", "jump(0)", "First", show=False),
-        Binding("end", "jump(-1)", "Last", show=False),
+        Binding("left", "step(-1)", "Earlier", id="slider.earlier", show=False),
+        Binding("right", "step(1)", "Later", id="slider.later", show=False),
+        Binding("home", "jump(0)", "First", id="slider.first", show=False),
+        Binding("end", "jump(-1)", "Last", id="slider.last", show=False),
     ]
 
     value = reactive(0)
@@ -66,7 +67,7 @@ class Slider(Widget, can_focus=True):
         width = max(self.content_size.width, 2)
         pos = round(self.value / self.maximum * (width - 1)) if self.maximum else 0
         text = Text(no_wrap=True)
-        text.append("━" * pos, "bold cyan")
-        text.append("●", "bold white")
-        text.append("─" * (width - pos - 1), "grey42")
+        text.append("━" * pos, f"bold {palette.ACCENT}")
+        text.append("●", f"bold {palette.NEUTRAL}")
+        text.append("─" * (width - pos - 1), palette.FAINT)
         return text

@@ -6,25 +6,14 @@ from rich.text import Text
 from textual.widgets import Static
 
 from snnlab.formatting import format_duration
+from snnlab.tui import palette
 from snnlab.tui.metrics import RunMetrics
-
-STATE_COLORS = {
-    "idle": "grey62",
-    "starting": "cyan",
-    "running": "green",
-    "paused": "yellow",
-    "stopping": "yellow",
-    "completed": "green",
-    "stopped": "yellow",
-    "failed": "red",
-    "watching": "cyan",
-}
 
 
 def status_text(m: RunMetrics, extra: str = "") -> Text:
     """The status line for ``m``; ``extra`` is appended (e.g. a queued comparison)."""
     text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(f" {m.status.upper()} ", f"bold reverse {STATE_COLORS.get(m.status, 'white')}")
+    text.append(f" {m.status.upper()} ", f"bold reverse {palette.STATES.get(m.status, palette.NEUTRAL)}")
     if m.name:
         text.append(f" {m.name}", "bold")
     if m.epochs:
@@ -37,14 +26,12 @@ def status_text(m: RunMetrics, extra: str = "") -> Text:
         text.append(f"  ETA {format_duration(eta)}")
     text.append(f"  {m.device}", "italic")
     if extra:
-        text.append(f"  {extra}", "cyan")
+        text.append(f"  {extra}", palette.ACCENT)
     return text
 
 
 class StatusBar(Static):
     """Shows :func:`status_text`; the app calls :meth:`update_from` from its redraw timer."""
-
-    DEFAULT_CSS = "StatusBar { height: 1; background: $panel; }"
 
     def update_from(self, metrics: RunMetrics, extra: str = "") -> None:
         self.update(status_text(metrics, extra))

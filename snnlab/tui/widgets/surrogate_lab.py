@@ -10,9 +10,6 @@ same plots and table: one curve per run, one colour per grid combination.
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -22,94 +19,17 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, SelectionList, Static
 
 from snnlab import catalog
-from snnlab.config import Config, config_from_dict
 from snnlab.formatting import format_duration, format_percent
+from snnlab.tui import palette
+from snnlab.tui.compare import CompareEntry, color_of, compare_choices
 from snnlab.tui.messages import CompareRequested
-from snnlab.tui.metrics import RunMetrics
 from snnlab.tui.widgets.fields import parse_value
 from snnlab.tui.widgets.metric_plot import MetricPlot
-from snnlab.tui.widgets.plotting import Series, ema
+from snnlab.tui.widgets.plotting import Series, smoothed
 
-COLORS = ("cyan", "magenta", "yellow", "green", "orange1", "dodger_blue1", "orchid", "salmon1", "spring_green2")
 X_RANGE = (-2.0, 2.0)
 POINTS = 161
 DEFAULT_CHOICE = ("atan", "fast_sigmoid", "triangle")
-
-
-@dataclass
-class CompareEntry:
-    """One run of a comparison: its surrogate's settings and the metrics of its run.
-
-    ``name``, ``color`` and ``legend`` default to the surrogate's; a sweep sets them per grid
-    combination (``legend`` "" for a further seed of a combination already in the legend)."""
-
-    surrogate: str
-    params: dict[str, float]
-    metrics: RunMetrics
-    name: str | None = None
-    color: str | None = None
-    legend: str | None = None
-
-    @property
-    def label(self) -> str:
-        if self.name is not None:
-            return self.name
-        args = ",".join(f"{k}={v:g}" for k, v in self.params.items())
-        return f"{self.surrogate}({args})" if args else self.surrogate
-
-    @property
-    def curve_color(self) -> str:
-        return self.color or color_of(self.surrogate)
-
-    @property
-    def curve_label(self) -> str:
-        return self.surrogate if self.legend is None else self.legend
-
-
-def compare_runs(config: Config, choices: list[tuple[str, dict[str, float]]]) -> list[tuple[CompareEntry, dict]]:
-    """One (entry, config data) per surrogate: ``config`` with model.neuron's surrogate swapped.
-
-    Layers with a custom neuron that names its own surrogate keep it. Raises ConfigError when a
-    variant is not valid."""
-    base = config.to_dict()
-    runs = []
-    for name, params in choices:
-        data = copy.deepcopy(base)
-        data["model"]["neuron"].update(surrogate=name, surrogate_params=dict(params))
-        data["run"]["name"] = f"{base['run']['name']}-{name}"
-        config_from_dict(data, source=f"compare {name}")
-        runs.append((CompareEntry(name, dict(params), RunMetrics(status="queued")), data))
-    return runs
-
-
-def sweep_entries(sweep_dir: Path) -> list[CompareEntry]:
-    """Every run of a sweep folder as an entry, its metrics read from its events (raises ConfigError)."""
-    from snnlab.sweep import read_sweep
-
-    keys, found = read_sweep(sweep_dir)
-    entries: list[CompareEntry] = []
-    previous = None
-    for run in found:
-        label = run.label(keys)
-        metrics = RunMetrics.of_run(run.path)
-        first, previous = run.combination != previous, run.combination
-        neuron = run.config.get("model", {}).get("neuron", {})
-        entries.append(
-            CompareEntry(
-                surrogate=str(neuron.get("surrogate", "?")),
-                params=dict(neuron.get("surrogate_params") or {}),
-                metrics=metrics,
-                name=f"{label} · seed {run.seed}" if run.seed is not None else label,
-                color=COLORS[run.combination % len(COLORS)],
-                legend=run.short_label if first else "",
-            )
-        )
-    return entries
-
-
-def color_of(name: str) -> str:
-    keys = list(catalog.SURROGATES)
-    return COLORS[keys.index(name) % len(COLORS)] if name in keys else "white"
 
 
 def curves(name: str, params: dict[str, float]) -> tuple[list[float], list[float], list[float]]:
@@ -125,19 +45,6 @@ def curves(name: str, params: dict[str, float]) -> tuple[list[float], list[float
 
 class SurrogateLab(Horizontal):
     """Chosen surrogates (``self.chosen``) with parameters (``self.params``)."""
-
-    DEFAULT_CSS = """
-    SurrogateLab #sg-left { width: 32; }
-    SurrogateLab SelectionList { height: auto; max-height: 11; }
-    SurrogateLab #sg-params { height: auto; }
-    SurrogateLab #sg-params Horizontal { height: 1; }
-    SurrogateLab #sg-params Label { width: 21; color: $text-muted; }
-    SurrogateLab #sg-params Input { width: 1fr; }
-    SurrogateLab #sg-error { color: $error; height: auto; }
-    SurrogateLab #sg-right { width: 1fr; }
-    SurrogateLab #sg-curves, SurrogateLab #sg-runs { grid-size: 2 1; height: 1fr; }
-    SurrogateLab DataTable { height: auto; max-height: 8; }
-    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -203,22 +110,14 @@ class SurrogateLab(Horizontal):
                 continue
             smooth.append(Series(xs, ys, color_of(name), name))
             grad.append(Series(xs, gs, color_of(name), name))
-        step = Series([X_RANGE[0], 0.0, X_RANGE[1]], [0.0, 1.0, 1.0], "grey70", "H(x)", kind="step")
+        step = Series([X_RANGE[0], 0.0, X_RANGE[1]], [0.0, 1.0, 1.0], palette.STEP, "H(x)", kind="step")
         self.query_one("#sg-smooth", MetricPlot).show([step, *smooth], x_range=X_RANGE, y_range=(-0.1, 1.1))
         self.query_one("#sg-grad", MetricPlot).show(grad, x_range=X_RANGE)
         self.query_one("#sg-error", Static).update("\n".join(errors))
 
     def request_compare(self) -> None:
         """Post :class:`CompareRequested` for the chosen surrogates with valid parameters."""
-        choices = []
-        for name in self.chosen:
-            try:
-                catalog.surrogate_params(name, self.params[name])
-            except ValueError:
-                continue
-            defaults = catalog.SURROGATES[name].defaults
-            choices.append((name, {k: v for k, v in self.params[name].items() if defaults.get(k) != v}))
-        self.post_message(CompareRequested(choices))
+        self.post_message(CompareRequested(compare_choices(self.chosen, self.params)))
 
     @on(Button.Pressed, "#sg-compare")
     def _compare(self, event: Button.Pressed) -> None:
@@ -234,7 +133,7 @@ class SurrogateLab(Horizontal):
         for entry in entries:
             m, color, name = entry.metrics, entry.curve_color, entry.curve_label
             if m.loss.xs:
-                loss.append(Series(m.loss.xs, ema(m.loss.ys, max(1, len(m.loss) // 30)), color, name))
+                loss.append(Series(m.loss.xs, smoothed(m.loss.ys), color, name))
             xs, ys = m.epoch_steps("test_accuracy")
             if xs:
                 pct = [100 * y for y in ys]

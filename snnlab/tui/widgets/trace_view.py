@@ -7,11 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from snnlab.tui import palette
 from snnlab.tui.widgets.metric_plot import MetricPlot
 from snnlab.tui.widgets.plotting import HLine, Series
-
-# Distinct colors for up to eight overlaid neurons.
-NEURON_COLORS = ("cyan", "magenta", "yellow", "green", "dodger_blue1", "orange1", "orchid", "spring_green2")
 
 
 class TraceView(MetricPlot):
@@ -33,7 +31,7 @@ class TraceView(MetricPlot):
         steps = list(range(1, membrane.shape[0] + 1))
         series: list[Series] = []
         for k, n in enumerate(neurons):
-            color = NEURON_COLORS[k % len(NEURON_COLORS)]
+            color = palette.series(k)
             model_index = layer["neurons"][n] if n < len(layer["neurons"]) else n
             trace = membrane[:, sample, n].tolist()
             series.append(Series(steps, trace, color, f"#{model_index}"))
@@ -45,7 +43,7 @@ class TraceView(MetricPlot):
         high = float(max(membrane[:, sample, list(neurons)].max(), threshold)) if len(neurons) else threshold
         self.show(
             series,
-            hlines=[HLine(threshold, "grey62", f"threshold {threshold:g}")],
+            hlines=[HLine(threshold, palette.AXIS, f"threshold {threshold:g}")],
             x_range=(1, max(len(steps), 2)),
             y_range=(low, high + 0.1 * (high - low or 1)),
         )

@@ -17,12 +17,10 @@ from textual.containers import Grid, Vertical
 from textual.widgets import Static
 
 from snnlab.formatting import format_duration, format_percent
+from snnlab.tui import palette
 from snnlab.tui.metrics import RunMetrics
 from snnlab.tui.widgets.metric_plot import MetricPlot
-from snnlab.tui.widgets.plotting import Series, ema
-
-OVERLAY_COLORS = ("orange1", "spring_green2", "orchid", "dodger_blue1", "gold1", "salmon1")
-LAYER_COLORS = ("cyan", "magenta", "yellow", "green", "orange1", "dodger_blue1")
+from snnlab.tui.widgets.plotting import Series, smoothed
 
 
 def progress_line(m: RunMetrics, width: int = 24) -> Text:
@@ -31,46 +29,47 @@ def progress_line(m: RunMetrics, width: int = 24) -> Text:
     filled = round(done * width)
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"epoch {m.epoch}/{m.epochs or '?'} ", "bold")
-    text.append("▕" + "█" * filled, "green")
-    text.append("░" * (width - filled) + "▏", "grey42")
+    text.append("▕" + "█" * filled, palette.GOOD)
+    text.append("░" * (width - filled) + "▏", palette.FAINT)
     text.append(f" {100 * done:3.0f}%  batch {m.batch}/{m.batches or '?'}  step {m.step}")
     eta = m.eta()
     if eta is not None:
-        text.append(f"  ETA {format_duration(eta)}", "cyan")
+        text.append(f"  ETA {format_duration(eta)}", palette.ACCENT)
     return text
 
 
-def loss_series(m: RunMetrics, label: str = "", color: str = "cyan", raw: bool = True) -> list[Series]:
+def loss_series(m: RunMetrics, label: str = "", color: str = palette.ACCENT, raw: bool = True) -> list[Series]:
     """Train loss per step (raw, faint; smoothed, bright) and test loss per evaluation (points)."""
     xs, ys = m.loss.xs, m.loss.ys
     out: list[Series] = []
     if raw and xs:
-        out.append(Series(xs, ys, "grey35"))
+        out.append(Series(xs, ys, palette.RAW))
     if xs:
-        out.append(Series(xs, ema(ys, max(1, len(ys) // 30)), color, f"{label}train"))
+        out.append(Series(xs, smoothed(ys), color, f"{label}train"))
     tx, ty = m.epoch_steps("test_loss")
     if tx:
-        out.append(Series(tx, ty, "magenta" if not label else color, f"{label}test", kind="points"))
+        out.append(Series(tx, ty, palette.TEST if not label else color, f"{label}test", kind="points"))
     return out
 
 
-def accuracy_series(m: RunMetrics, label: str = "", color: str = "cyan") -> list[Series]:
+def accuracy_series(m: RunMetrics, label: str = "", color: str = palette.ACCENT) -> list[Series]:
     """Train accuracy per step (smoothed) and test accuracy per evaluation, in percent."""
     xs, ys = m.accuracy.xs, [100 * y for y in m.accuracy.ys]
     out: list[Series] = []
     if xs:
-        out.append(Series(xs, ema(ys, max(1, len(ys) // 30)), color, f"{label}train"))
+        out.append(Series(xs, smoothed(ys), color, f"{label}train"))
     tx, ty = m.epoch_steps("test_accuracy")
     if tx:
         pct = [100 * y for y in ty]
-        out.append(Series(tx, pct, "magenta" if not label else color))
-        out.append(Series(tx, pct, "magenta" if not label else color, f"{label}test", kind="points"))
+        test_color = palette.TEST if not label else color
+        out.append(Series(tx, pct, test_color))
+        out.append(Series(tx, pct, test_color, f"{label}test", kind="points"))
     return out
 
 
 def summary_table(m: RunMetrics) -> Table:
     table = Table.grid(padding=(0, 1), expand=True)
-    table.add_column(style="grey62", no_wrap=True, min_width=13)
+    table.add_column(style=palette.AXIS, no_wrap=True, min_width=13)
     table.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
     last = m.last_epoch
     rows: list[tuple[str, Any]] = [
@@ -84,7 +83,7 @@ def summary_table(m: RunMetrics) -> Table:
         ("wall time", format_duration(m.wall_time)),
     ]
     if m.error:
-        rows.append(("error", Text(m.error, style="red")))
+        rows.append(("error", Text(m.error, style=palette.BAD)))
     if m.run_path:
         rows.append(("run dir", m.run_path))
     for key, value in rows:
@@ -94,12 +93,6 @@ def summary_table(m: RunMetrics) -> Table:
 
 class TrainingPane(Vertical):
     """Progress line over a 2x2 grid: loss, accuracy, spike rates, numbers."""
-
-    DEFAULT_CSS = """
-    TrainingPane #train-progress { height: 1; }
-    TrainingPane #train-grid { grid-size: 2 2; grid-rows: 1fr 1fr; grid-columns: 1fr 1fr; }
-    TrainingPane #train-summary { border: round $surface-lighten-2; height: 1fr; overflow: hidden; }
-    """
 
     def compose(self) -> ComposeResult:
         yield Static(id="train-progress")
@@ -118,14 +111,13 @@ class TrainingPane(Vertical):
         self.query_one("#train-progress", Static).update(progress_line(m))
         loss, acc = loss_series(m), accuracy_series(m)
         for k, (name, other) in enumerate(overlays):
-            color = OVERLAY_COLORS[k % len(OVERLAY_COLORS)]
+            color = palette.overlay(k)
             loss += loss_series(other, f"{name[:16]} ", color, raw=False)
             acc += accuracy_series(other, f"{name[:16]} ", color)
         self.query_one("#plot-loss", MetricPlot).show(loss)
         self.query_one("#plot-accuracy", MetricPlot).show(acc)
         rates = [
-            Series(xs, ys, LAYER_COLORS[k % len(LAYER_COLORS)], layer)
-            for k, (layer, (xs, ys)) in enumerate(m.spike_rates().items())
+            Series(xs, ys, palette.series(k), layer) for k, (layer, (xs, ys)) in enumerate(m.spike_rates().items())
         ]
         self.query_one("#plot-rates", MetricPlot).show(rates)
         self.query_one("#train-summary", Static).update(summary_table(m))
