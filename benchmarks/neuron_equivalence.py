@@ -168,7 +168,8 @@ def run() -> list[Row]:
 
 def table(rows: list[Row]) -> str:
     lines = [
-        "| neuron | reset | snnlab path | spikes that differ | max abs membrane diff | max rel gradient diff | verdict |",
+        "| neuron | reset | snnlab path | spikes that differ | max abs membrane diff | max rel gradient diff "
+        "| verdict |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:

@@ -143,7 +143,8 @@ def _train(cfg, run_dir, ckpt, quiet: bool, into: Path | None = None) -> Exit:
     from snnlab.console import ConsoleSink, print_summary
     from snnlab.engine import distributed
     from snnlab.engine.events import Event, FailureReason, RunStarted
-    from snnlab.engine.trainer import TrainingError, prepare, train
+    from snnlab.engine.session import TrainingError, prepare
+    from snnlab.engine.trainer import train
 
     ctx = distributed.setup(cpu=cfg.train.device == "cpu")
     new_lock = None  # a new run's claim on its folder (a resume's is taken by open_resume)

@@ -14,6 +14,7 @@ HEADLESS = [
     "snnlab.engine.models",
     "snnlab.engine.data",
     "snnlab.engine.trainer",
+    "snnlab.engine.session",
     "snnlab.engine.checkpoint",
     "snnlab.engine.events",
     "snnlab.engine.files",

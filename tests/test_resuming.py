@@ -7,7 +7,7 @@ import pytest
 from snnlab import resuming
 from snnlab.config import ConfigError, config_from_dict
 from snnlab.engine import checkpoint
-from snnlab.engine.trainer import Session, _Progress
+from snnlab.engine.session import Progress, Session
 from snnlab.runs import RunDir, RunInUseError, lock_run
 
 
@@ -15,7 +15,7 @@ def stopped_run(tmp_path, tiny_config_dict, **progress) -> RunDir:
     """A run of the tiny config with last.pt at ``progress`` (no training: the state of a fresh session)."""
     config = config_from_dict(tiny_config_dict)
     run = RunDir(tmp_path / "runs", "tiny", config.to_dict())
-    checkpoint.save(run.checkpoints_dir / "last.pt", Session(config).state(_Progress(**progress)))
+    checkpoint.save(run.checkpoints_dir / "last.pt", Session(config).state(Progress(**progress)))
     return run
 
 

@@ -1,6 +1,6 @@
 """The fit loop. ``train(config, sinks, stop, pause) -> RunResult``.
 
-Reads top to bottom: :func:`prepare` sets up (seed, device, data, model, optimizer); :func:`train` turns every
+Reads top to bottom: ``session.prepare`` sets up (seed, device, data, model, optimizer); :func:`train` turns every
 way a run can end into its last event; ``_fit`` is the loop over epochs and batches, ``_train_step`` one
 optimizer step (encode, forward, loss, backward, clip, step) and ``_end_epoch`` what follows an epoch's
 batches (scheduler, evaluation, probes, checkpoints). Sinks only receive events; ``stop`` and ``pause``
@@ -22,18 +22,16 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 import torch
 
-from snnlab.engine import allocator, checkpoint, distributed, losses, resume
-from snnlab.engine.data import DataError, Split, batches, load_dataset
-from snnlab.engine.encoders import encode
+from snnlab.engine import allocator, checkpoint, distributed, losses
+from snnlab.engine.data import DataError, batches
 from snnlab.engine.events import (
     EpochMetrics,
     Event,
     FailureReason,
-    ProbeRecorded,
     RunFailed,
     RunFinished,
     RunStarted,
@@ -41,8 +39,16 @@ from snnlab.engine.events import (
     StepMetrics,
 )
 from snnlab.engine.files import WriteError
-from snnlab.engine.kernels import cuda, native
-from snnlab.engine.models import SpikingNet, build_model, count_parameters
+from snnlab.engine.models import count_parameters
+from snnlab.engine.session import (
+    OUT_OF_MEMORY,
+    Progress,
+    Session,
+    TrainingError,
+    allocation_failed,
+    device_name,
+    prepare,
+)
 
 if TYPE_CHECKING:
     from snnlab.config import Config
@@ -50,14 +56,6 @@ if TYPE_CHECKING:
 
 class Flag(Protocol):
     def is_set(self) -> bool: ...
-
-
-class TrainingError(Exception):
-    """A failure the user can act on, one line, with the reason it ends the run for."""
-
-    def __init__(self, message: str, reason: FailureReason = FailureReason.ERROR):
-        super().__init__(message)
-        self.reason = reason
 
 
 class _Stopped(Exception):
@@ -118,264 +116,6 @@ class RunResult:
         return FailureReason.of(self.final.reason) if isinstance(self.final, RunFailed) else None
 
 
-@dataclass
-class _Progress:
-    """Where training stands; everything a checkpoint needs besides the module states."""
-
-    epoch: int = 0  # completed epochs
-    batch: int = 0  # batches done in the epoch under way
-    step: int = 0  # optimizer steps
-    best_accuracy: float = 0.0
-    loss_sum: float = 0.0  # running train metrics of the epoch under way
-    correct: int = 0
-    seen: int = 0
-    last_test: tuple[float, float] | None = None  # (loss, accuracy)
-    elapsed: float = 0.0  # wall time of every session of the run up to this state, in seconds
-
-
-def pick_device(requested: str) -> torch.device:
-    """``auto`` prefers CUDA, then Apple's MPS, then the CPU."""
-    if requested == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(
-            "train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'", FailureReason.DEVICE
-        )
-    if requested == "mps" and not torch.backends.mps.is_available():
-        raise TrainingError("train.device is 'mps' but MPS is not available; use 'auto' or 'cpu'", FailureReason.DEVICE)
-    return torch.device(requested)
-
-
-def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    # The fused implementations update all parameters in one kernel (measured 2.4 -> 0.4 ms per Adam
-    # step on the tutorial-5 network on CPU); they exist for CPU and CUDA tensors.
-    fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, **fused)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, **fused)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **fused)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, cfg):
-    """Stepped once per epoch."""
-    if cfg.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
-    if cfg.scheduler == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
-    if cfg.scheduler == "none":
-        return None
-    raise ValueError(f"unknown scheduler {cfg.scheduler!r}")
-
-
-class Session:
-    """Everything built from a config: data, model, optimizer. The TUI and benchmarks reuse it."""
-
-    def __init__(
-        self, config: Config, device: torch.device | None = None, ctx: distributed.Context = distributed.SINGLE
-    ):
-        self.config = config
-        self.ctx = ctx
-        d, t = config.data, config.train
-        torch.manual_seed(t.seed)
-        self.device = device or pick_device(t.device)
-        if ctx.distributed and device is None and self.device.type == "cuda":
-            self.device = torch.device("cuda", ctx.local_rank)  # one GPU per process
-        self.dataset = load_dataset(
-            d.dataset,
-            d.data_dir,
-            train_size=d.train_size,
-            test_size=d.test_size,
-            seed=t.seed,
-            download=d.download,
-            synthetic=d.synthetic.model_dump(),
-        )
-        self.train_split = self.dataset.train.to(self.device)
-        self.test_split = self.dataset.test.to(self.device)
-        input_shape = self.dataset.input_shape[1:] if self.dataset.temporal else self.dataset.input_shape
-        try:
-            self.model: SpikingNet = build_model(config.model.layer_specs(), input_shape).to(self.device)
-        except ValueError as exc:
-            raise TrainingError(str(exc), FailureReason.CONFIG) from None
-        if self.model.output_shape != (self.dataset.num_classes,):
-            raise TrainingError(
-                f"model.layers: the last layer has {list(self.model.output_shape)} outputs but "
-                f"{d.dataset} has {self.dataset.num_classes} classes; set its out_features to "
-                f"{self.dataset.num_classes}",
-                FailureReason.CONFIG,
-            )
-        self.model.set_fused(config.model.fused)
-        # A batchnorm that needs two samples per batch needs them on every rank (each normalises its own slice).
-        self.smallest_batch = 1 if config.smallest_batch() == 1 else config.smallest_batch() * ctx.world_size
-        if d.batch_size < self.smallest_batch:
-            raise TrainingError(
-                f"data.batch_size: must be at least {self.smallest_batch} with batchnorm on {ctx.world_size} "
-                f"processes, so that each has {config.smallest_batch()} samples (got {d.batch_size})",
-                FailureReason.CONFIG,
-            )
-        if t.precision == "bfloat16" and not _bfloat16_ok(self.device):
-            raise TrainingError(
-                f"train.precision: bfloat16 is not supported on {self.device}"
-                + (" (a GPU of compute capability 8.0 or newer has it)" if self.device.type == "cuda" else "")
-                + "; set train.precision: float32",
-                FailureReason.CONFIG,
-            )
-        # The module that trains: DDP averages gradients over ranks. ``self.model`` stays the plain
-        # module, for checkpoints, evaluation and probes.
-        self.trained_model: torch.nn.Module = self.model
-        if ctx.distributed:
-            device_ids = [self.device] if self.device.type == "cuda" else None
-            self.trained_model = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=device_ids, find_unused_parameters=False
-            )
-        self.optimizer = make_optimizer(self.model, t, self.device)
-        self.scheduler = make_scheduler(self.optimizer, t)
-        self.loss_fn = losses.loss_fn(t.loss, **t.loss_params)
-        self.encoder_generator = torch.Generator(device=self.device).manual_seed(t.seed)
-
-    def autocast(self) -> torch.autocast:
-        """Where the forward pass and the loss run: bfloat16 matmuls and convolutions with
-        ``train.precision: bfloat16`` (neurons integrate in float32, see ``SpikingNet.forward``)."""
-        enabled = self.config.train.precision == "bfloat16"
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
-
-    def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        d = self.config.data
-        return encode(
-            d.encoder,
-            x,
-            d.time_steps,
-            temporal=self.dataset.temporal,
-            generator=generator or self.encoder_generator,
-            **d.encoder_params,
-        )
-
-    @torch.no_grad()
-    def evaluate(self, split: Split | None = None) -> tuple[float, float, dict[str, float]]:
-        """Loss, accuracy and spike rate per layer on a whole split (the test split by default).
-
-        The encoder draws from its own fixed-seed generator, so repeated evaluations see the same spikes.
-        With several ranks each evaluates its slice of every batch and the sums are added over ranks.
-        """
-        split = split or self.test_split
-        self.model.eval()
-        generator = torch.Generator(device=self.device).manual_seed(self.config.train.seed + 1)
-        loss_sum, correct = 0.0, 0.0
-        rates = {block.name: 0.0 for block in self.model.blocks if block.neuron is not None}
-        for x, y in batches(split, self.config.data.batch_size, shuffle=False):
-            inputs = self.encode(x, generator)  # the whole batch, so every rank draws the same spikes
-            part = distributed.shard(len(y), self.ctx)
-            inputs, y = inputs[:, part], y[part]
-            if len(y) == 0:
-                continue
-            with self.autocast():
-                out = self.model(inputs)
-                loss_sum += self.loss_fn(out.spikes, out.membrane, y).item() * len(y)
-            correct += int((losses.decode(self.config.train.decoder, out.spikes, out.membrane) == y).sum())
-            for name, (spk, _) in out.layers.items():
-                rates[name] = rates.get(name, 0.0) + spk.mean().item() * len(y)
-        if self.ctx.distributed:
-            names = list(rates)
-            loss_sum, correct, *sums = distributed.all_reduce_sum([loss_sum, correct, *rates.values()], self.device)
-            rates = dict(zip(names, sums, strict=True))
-        n = len(split)
-        self.model.train()
-        return loss_sum / n, correct / n, {k: v / n for k, v in rates.items()}
-
-    @torch.no_grad()
-    def probe(self, epoch: int, step: int) -> ProbeRecorded:
-        """Membrane and spikes of chosen neurons for a few fixed test samples."""
-        cfg = self.config.run.probes
-        n = len(self.test_split)
-        samples = torch.linspace(0, n - 1, min(cfg.samples, n)).long().tolist()
-        x = self.test_split.inputs[samples]
-        self.model.eval()
-        inputs = self.encode(x, torch.Generator(device=self.device).manual_seed(self.config.train.seed + 2))
-        with self.autocast():
-            out = self.model(inputs)
-        self.model.train()
-        layers: dict[str, dict[str, Any]] = {}
-        wanted = cfg.layers or list(out.layers)
-        for name in wanted:
-            if name not in out.layers:
-                continue
-            spk, mem = (v.flatten(2) for v in out.layers[name])  # [T, S, N]
-            count = spk.shape[2]
-            neurons = torch.linspace(0, count - 1, min(cfg.neurons, count)).long()
-            raster = torch.linspace(0, count - 1, min(4096, count)).long()
-            neuron = next(b.neuron for b in self.model.blocks if b.name == name and b.neuron is not None)
-            layers[name] = {
-                "membrane": mem[:, :, neurons].float().cpu(),
-                "spikes": spk[:, :, neurons].to(torch.uint8).cpu(),
-                "raster": spk[:, :, raster].to(torch.uint8).cpu(),
-                "neurons": neurons.tolist(),
-                "threshold": float(neuron.threshold.float().mean()),
-            }
-        labels = self.test_split.labels[samples].tolist()
-        return ProbeRecorded(epoch=epoch, step=step, samples=samples, labels=labels, layers=layers)
-
-    def state(self, progress: _Progress) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
-            "progress": vars(progress).copy(),
-            "rng": checkpoint.rng_state(),
-            "encoder_rng": self.encoder_generator.get_state(),
-            "config": self.config.to_dict(),
-        }
-
-    def restore(self, state: dict[str, Any]) -> _Progress:
-        """Continue from a checkpoint; changes the config makes to it must be ones ``resume`` allows."""
-        try:
-            changes = resume.check(state.get("config"), self.config.to_dict())
-        except resume.ResumeRefused as exc:
-            raise TrainingError(str(exc), FailureReason.CONFIG) from None
-        try:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {first}") from None
-        if self.scheduler and state.get("scheduler"):
-            self.scheduler.load_state_dict(state["scheduler"])
-        # Loading brought back the old hyper-parameters along with the optimizer's state.
-        resume.apply(changes, self.optimizer, self.scheduler)
-        checkpoint.restore_rng(state["rng"])
-        self.encoder_generator.set_state(state["encoder_rng"].cpu())  # a CPU byte tensor for any device
-        return _Progress(**state["progress"])
-
-
-def prepare(config: Config, ctx: distributed.Context = distributed.SINGLE) -> Session:
-    """The pre-flight: pick the device, load the data, build the model and optimizer. Raises TrainingError
-    (reason ``device``, ``data``, ``config``, ``out_of_memory``) for what the user can fix; a face calls this
-    before it writes anything, so a run that cannot start leaves nothing behind."""
-    try:
-        return Session(config, ctx=ctx)
-    except DataError as exc:
-        raise TrainingError(str(exc), FailureReason.DATA) from None
-    except (torch.OutOfMemoryError, RuntimeError) as exc:
-        if not _allocation_failed(exc):
-            raise
-        message = _OUT_OF_MEMORY.format(device=config.train.device)
-        raise TrainingError(message, FailureReason.OUT_OF_MEMORY) from None
-
-
-_OUT_OF_MEMORY = "out of memory on {device}; lower data.batch_size or data.time_steps"
-
-
-def _allocation_failed(exc: BaseException) -> bool:
-    # The CPU allocator raises a plain RuntimeError rather than torch.OutOfMemoryError.
-    return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in str(exc)
-
-
 def train(
     config: Config,
     sinks: list[Sink] | tuple[Sink, ...] = (),
@@ -399,12 +139,12 @@ def train(
     """
     out = _Outputs(sinks, Path(run_dir) / "checkpoints" if run_dir is not None else None, started=time.time())
     allocator.keep_freed_memory()
-    progress = _Progress()
+    progress = Progress()
     device = "?"
     status: Literal["completed", "stopped"]
     try:
         session = session if session is not None else prepare(config, ctx)
-        device = _device_name(session)
+        device = device_name(session)
         if resume is not None:
             progress = session.restore(checkpoint.load(resume, session.device))
             out.started -= progress.elapsed
@@ -423,9 +163,9 @@ def train(
     except WriteError as exc:
         return _fail(out, progress, device, str(exc), FailureReason.WRITE)
     except (torch.OutOfMemoryError, RuntimeError) as exc:
-        if not _allocation_failed(exc):
+        if not allocation_failed(exc):
             raise
-        return _fail(out, progress, device, _OUT_OF_MEMORY.format(device=device), FailureReason.OUT_OF_MEMORY)
+        return _fail(out, progress, device, OUT_OF_MEMORY.format(device=device), FailureReason.OUT_OF_MEMORY)
     except KeyboardInterrupt:
         status = "stopped"
     try:
@@ -459,7 +199,7 @@ class _Outputs:
         for sink in self.sinks:
             sink(event)
 
-    def save(self, session: Session, p: _Progress, name: str) -> None:
+    def save(self, session: Session, p: Progress, name: str) -> None:
         if self.ckpt_dir is None:
             return
         p.elapsed = time.time() - self.started  # carried into a resumed session, so the run's wall time adds up
@@ -475,7 +215,7 @@ class _Outputs:
         return f" ({' and '.join(kept)} in {self.ckpt_dir} {'are' if len(kept) > 1 else 'is'} kept)"
 
 
-def _fit(session: Session, p: _Progress, out: _Outputs, stop: Flag | None, pause: Flag | None, run_name: str) -> None:
+def _fit(session: Session, p: Progress, out: _Outputs, stop: Flag | None, pause: Flag | None, run_name: str) -> None:
     """Train from where ``p`` stands to the last epoch (or ``train.max_steps``); ``p`` follows every step."""
     cfg, t = session.config, session.config.train
     drop_last, batches_per_epoch = _epoch_size(session)
@@ -560,7 +300,7 @@ def _train_step(session: Session, x: torch.Tensor, y: torch.Tensor) -> _Step:
     return _Step(loss_sum, correct, len(y), time.perf_counter() - started)
 
 
-def _end_epoch(session: Session, p: _Progress, out: _Outputs, epoch: int, epoch_started: float) -> bool:
+def _end_epoch(session: Session, p: Progress, out: _Outputs, epoch: int, epoch_started: float) -> bool:
     """Once an epoch's batches are done: the scheduler's step, the evaluation (every ``run.eval_every``
     epochs and after the last), probes and checkpoints. True when training ends with this epoch."""
     cfg, t = session.config, session.config.train
@@ -618,7 +358,7 @@ def _run_started(session: Session, run_name: str, batches_per_epoch: int, start_
     cfg = session.config
     return RunStarted(
         run_name=run_name,
-        device=_device_name(session),
+        device=device_name(session),
         config=cfg.to_dict(),
         num_parameters=count_parameters(session.model),
         train_size=len(session.train_split),
@@ -634,32 +374,9 @@ def _wait_while_paused(pause: Flag | None, stop: Flag | None) -> None:
         time.sleep(0.05)
 
 
-def _fail(out: _Outputs, progress: _Progress, device: str, message: str, reason: FailureReason) -> RunResult:
+def _fail(out: _Outputs, progress: Progress, device: str, message: str, reason: FailureReason) -> RunResult:
     failed = RunFailed(
         error=message, reason=reason, epoch=progress.epoch, step=progress.step, wall_time=time.time() - out.started
     )
     out.emit(failed)
     return RunResult(failed, device)
-
-
-def _bfloat16_ok(device: torch.device) -> bool:
-    if device.type == "cuda":  # natively, not emulated (is_bf16_supported() also says yes for emulation)
-        return torch.cuda.get_device_capability(device)[0] >= 8
-    return device.type == "cpu"
-
-
-def _device_name(session: Session) -> str:
-    """The device as the run's start line shows it, with the scan in use when it is not the one-pass kernel
-    and the precision when it is not float32."""
-    name = _kernel_name(session.device)
-    return name if session.config.train.precision == "float32" else f"{name}, {session.config.train.precision}"
-
-
-def _kernel_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        name, kernel = f"cuda ({torch.cuda.get_device_name(device)})", cuda.status()
-        return name if kernel == "triton" else f"{name}, {kernel}"
-    if device.type == "cpu":
-        kernel = native.status()  # say so when the C scan is not available, and why
-        return "cpu" if kernel == "native" else f"cpu, {kernel}"
-    return device.type

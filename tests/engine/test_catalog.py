@@ -18,7 +18,7 @@ from snnlab.engine import encoders, losses
 from snnlab.engine.events import FailureReason
 from snnlab.engine.models import build_model
 from snnlab.engine.neurons import Leaky
-from snnlab.engine.trainer import Session, TrainingError, make_optimizer, make_scheduler, pick_device
+from snnlab.engine.session import Session, TrainingError, make_optimizer, make_scheduler, pick_device
 
 B, T, C = 3, 5, 4
 

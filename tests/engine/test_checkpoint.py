@@ -13,7 +13,8 @@ import torch
 from snnlab.config import config_from_dict
 from snnlab.engine import checkpoint, files
 from snnlab.engine.files import WriteError
-from snnlab.engine.trainer import Session, _Progress, train
+from snnlab.engine.session import Progress, Session
+from snnlab.engine.trainer import train
 
 
 class Planted:
@@ -67,7 +68,7 @@ def plant(path, marker, *, with_checksum: bool) -> None:
 def state_of(tiny_config_dict, **train) -> dict:
     tiny_config_dict["train"].update(train)
     session = Session(config_from_dict(tiny_config_dict))
-    return session.state(_Progress(epoch=1, step=4, last_test=(0.5, 0.25), elapsed=12.5))
+    return session.state(Progress(epoch=1, step=4, last_test=(0.5, 0.25), elapsed=12.5))
 
 
 @pytest.mark.parametrize("with_checksum", [False, True])
@@ -92,7 +93,7 @@ def test_every_part_of_the_state_round_trips_with_weights_only(tmp_path, tiny_co
     assert torch.equal(back["rng"]["torch"], state["rng"]["torch"])
     assert all(torch.equal(back["model"][k], v) for k, v in state["model"].items())
     session = Session(config_from_dict(tiny_config_dict))
-    assert session.restore(back) == _Progress(**state["progress"])
+    assert session.restore(back) == Progress(**state["progress"])
 
 
 def test_a_checkpoint_with_4_kib_zeroed_is_refused(tmp_path, tiny_config_dict):

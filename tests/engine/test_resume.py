@@ -7,7 +7,7 @@ import torch
 
 from snnlab.config import config_from_dict
 from snnlab.engine import resume
-from snnlab.engine.trainer import make_optimizer, make_scheduler
+from snnlab.engine.session import make_optimizer, make_scheduler
 
 
 def test_allowed_changes_pass_and_the_rest_are_refused_in_one_line(tiny_config_dict):

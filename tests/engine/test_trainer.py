@@ -107,7 +107,7 @@ def test_other_losses_decoders_and_encoders_train(loss, decoder, encoder, tiny_c
 
 
 def test_bfloat16_runs_the_layers_in_bfloat16_and_the_neurons_in_float32(tiny_config_dict):
-    from snnlab.engine.trainer import Session
+    from snnlab.engine.session import Session
 
     tiny_config_dict["train"]["precision"] = "bfloat16"
     session = Session(config_from_dict(tiny_config_dict))
@@ -216,7 +216,7 @@ def test_any_seed_the_config_allows_trains(tiny_config_dict):
 
 
 def test_the_pre_flight_fails_before_anything_is_written(tmp_path, tiny_config_dict):
-    from snnlab.engine.trainer import TrainingError, prepare
+    from snnlab.engine.session import TrainingError, prepare
 
     tiny_config_dict["data"].update(dataset="mnist", data_dir=str(tmp_path / "none"), download=False)
     with pytest.raises(TrainingError) as info:
