@@ -1,7 +1,7 @@
 """A run whose files cannot be written: full disk, read-only files, planted or damaged checkpoints.
 
 Faults are injected at the one place snnlab opens files for writing (``open`` as seen by
-``snnlab.engine.files`` and ``snnlab.runs``), because the tests run as root, for whom chmod does not make a
+``snnlab.engine.files`` and the ``snnlab.runs`` modules), because the tests run as root, for whom chmod does not make a
 file read-only. One test also fills a real tmpfs where mounting is permitted. The CLI runs in-process
 (``snnlab.cli.main``) so the patches reach it; the planted-pickle test runs it as a subprocess, as a user would.
 """
@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from snnlab import cli, runs
+from snnlab import cli
 from snnlab.engine import checkpoint, files
+from snnlab.runs import layout, reading, writer
 
 from ..engine.test_checkpoint import FullDisk, plant
 
@@ -56,7 +57,7 @@ def break_writes(monkeypatch, hit, error: int, room: int = 0) -> None:
             raise OSError(error, os.strerror(error), str(file))
         return FullDisk(builtins.open(file, mode, *args, **kwargs), room)
 
-    for module in (files, runs):
+    for module in (files, layout, reading, writer):
         monkeypatch.setattr(module, "open", fake_open, raising=False)
 
 
