@@ -5,6 +5,7 @@ For every neuron both libraries have, every reset, and both snnlab paths (fused,
 module in one call, then backpropagate the same weighted sum of spikes and membranes through both.
 Spikes must be identical; membranes and gradients (of the input and of every learnable parameter) equal
 to float rounding. Parameters are learnable on both sides so that their gradients are compared too.
+snnlab's module starts from snnTorch's state dict; a second table says, per neuron, what of it loads.
 
 Run it in a venv with snnTorch (see BENCHMARKS.md)::
 
@@ -54,65 +55,90 @@ def _loss_weights() -> tuple[Tensor, Tensor]:
     return torch.randn(T, B, N, generator=g), torch.randn(T, B, N, generator=g)
 
 
-# name: (snnTorch factory, snnlab factory, input scale, how snnTorch steps)
-def _cases(snn) -> dict[str, tuple[Callable, Callable, float, str]]:
+# name: (snnTorch factory, snnlab factory, input scale, whether snnTorch takes its last spike back as state)
+def _cases(snn) -> dict[str, tuple[Callable, Callable, float, bool]]:
     beta = dict(beta=0.8, learn_beta=True, learn_threshold=True)
     return {
         "Leaky": (
             lambda r: snn.Leaky(reset_mechanism=r, **beta),
             lambda r, fused: neurons.Leaky(reset=r, fused=fused, **beta),
             1.0,
-            "mem",
+            False,
         ),
         "Synaptic": (
             lambda r: snn.Synaptic(alpha=0.6, learn_alpha=True, reset_mechanism=r, **beta),
             lambda r, fused: neurons.Synaptic(alpha=0.6, learn_alpha=True, reset=r, fused=fused, **beta),
             0.5,
-            "syn",
+            False,
         ),
         "RLeaky (one-to-one V)": (
             lambda r: snn.RLeaky(V=0.3, all_to_all=False, reset_mechanism=r, **beta),
             lambda r, fused: neurons.RLeaky(V=0.3, all_to_all=False, reset=r, fused=fused, **beta),
             1.0,
-            "rec",
+            True,
         ),
         "RLeaky (all-to-all)": (
             lambda r: snn.RLeaky(linear_features=N, reset_mechanism=r, **beta),
             lambda r, fused: neurons.RLeaky(features=N, reset=r, fused=fused, **beta),
             1.0,
-            "rec",
+            True,
         ),
         "Lapicque": (
             lambda r: snn.Lapicque(R=5.0, C=5e-3, time_step=1e-3, reset_mechanism=r, learn_threshold=True),
-            lambda r, fused: neurons.Lapicque(R=5.0, C=5e-3, time_step=1e-3, reset=r, fused=fused,
-                                              learn_threshold=True),  # fmt: skip
+            lambda r, fused: neurons.Lapicque(
+                R=5.0, C=5e-3, time_step=1e-3, reset=r, fused=fused, learn_threshold=True
+            ),  # fmt: skip
             1.0,
-            "mem",
+            False,
+        ),
+        "Alpha": (
+            lambda r: _learnable_alpha(snn.Alpha(alpha=0.9, reset_mechanism=r, **beta)),
+            lambda r, fused: neurons.Alpha(alpha=0.9, learn_alpha=True, reset=r, fused=fused, **beta),
+            1.0,
+            False,
         ),
     }
 
 
-def _run_snntorch(module: nn.Module, x: Tensor, kind: str) -> tuple[Tensor, Tensor]:
+def _learnable_alpha(module: nn.Module) -> nn.Module:
+    """snnTorch 1.0's Alpha(learn_alpha=True) raises in its constructor (it assigns a clamped tensor to the
+    parameter); make its alpha buffer a parameter afterwards, which its forward pass reads as it is."""
+    alpha = module.alpha
+    del module._buffers["alpha"]
+    module.alpha = nn.Parameter(alpha.clone())
+    return module
+
+
+def _run_snntorch(module: nn.Module, x: Tensor, takes_spike: bool) -> tuple[Tensor, Tensor]:
+    """Step ``module`` through ``x`` as snnTorch's tutorials do: ``spk, *state = module(x[t], *state)``."""
+    state = module.reset_mem()
+    state = state if isinstance(state, tuple) else (state,)
     spikes, mems = [], []
-    if kind == "syn":
-        syn, mem = module.reset_mem()
-        for t in range(x.shape[0]):
-            spk, syn, mem = module(x[t], syn, mem)
-            spikes.append(spk)
-            mems.append(mem)
-    elif kind == "rec":
-        spk, mem = module.reset_mem()
-        for t in range(x.shape[0]):
-            spk, mem = module(x[t], spk, mem)
-            spikes.append(spk)
-            mems.append(mem)
-    else:
-        mem = module.reset_mem()
-        for t in range(x.shape[0]):
-            spk, mem = module(x[t], mem)
-            spikes.append(spk)
-            mems.append(mem)
+    for t in range(x.shape[0]):
+        out = module(x[t], *state)
+        state = out if takes_spike else out[1:]
+        spikes.append(out[0])
+        mems.append(out[-1])
     return torch.stack(spikes), torch.stack(mems)
+
+
+# Entries of snnTorch's state dicts that snnlab has no use for: the spike scale (graded spikes, 1 unless set),
+# the reset as a number (snnlab's reset argument) and a second name under which snnTorch stores V.
+SNNTORCH_ONLY = {"graded_spikes_factor", "reset_mechanism_val", "recurrent.V"}
+
+
+def load_peer_state(ours: nn.Module, peer: nn.Module) -> str:
+    """Load snnTorch's state dict into snnlab's module; "" when every entry loads or is one of SNNTORCH_ONLY
+    and nothing of ours is left out, else what did not."""
+    state = peer.state_dict()
+    mine = ours.state_dict()
+    problems = [f"{k} {list(v.shape)} vs {list(mine[k].shape)}" for k, v in state.items()
+                if k in mine and v.shape != mine[k].shape]  # fmt: skip
+    loadable = {k: v for k, v in state.items() if k in mine and v.shape == mine[k].shape}
+    ours.load_state_dict(loadable, strict=False)
+    problems += [f"{k} not in snnlab's" for k in state if k not in mine and k not in SNNTORCH_ONLY]
+    problems += [f"{k} missing" for k in mine if k not in state]
+    return "; ".join(problems)
 
 
 def _learnable(module: nn.Module) -> dict[str, Tensor]:
@@ -123,14 +149,13 @@ def _learnable(module: nn.Module) -> dict[str, Tensor]:
 def compare(name: str, reset: str, path: str) -> Row:
     import snntorch as snn
 
-    make_peer, make_ours, scale, kind = _cases(snn)[name]
+    make_peer, make_ours, scale, takes_spike = _cases(snn)[name]
     peer, ours = make_peer(reset), make_ours(reset, path == "fused")
-    if isinstance(getattr(peer, "recurrent", None), nn.Linear):
-        ours.recurrent.load_state_dict(peer.recurrent.state_dict())
+    load_peer_state(ours, peer)  # the recurrent weights; every other entry holds the same value already
     x_peer = (_inputs(len(name)) * scale).requires_grad_()
     x_ours = x_peer.detach().clone().requires_grad_()
     w_spk, w_mem = _loss_weights()
-    spk_p, mem_p = _run_snntorch(peer, x_peer, kind)
+    spk_p, mem_p = _run_snntorch(peer, x_peer, takes_spike)
     out = ours(x_ours)
     spk_o, mem_o = out[0], out[-1]
     ((spk_p * w_spk).sum() + (mem_p * w_mem).sum()).backward()
@@ -150,7 +175,8 @@ def compare(name: str, reset: str, path: str) -> Row:
             worst, grad_diff = gname, rel
     differ = int((spk_o != spk_p).sum())
     mem_diff = float((mem_o - mem_p).detach().abs().max())
-    ok = differ == 0 and mem_diff <= MEM_TOL * max(1.0, float(mem_p.abs().max())) and grad_diff <= GRAD_TOL
+    largest = float(mem_p.detach().abs().max())
+    ok = differ == 0 and mem_diff <= MEM_TOL * max(1.0, largest) and grad_diff <= GRAD_TOL
     return Row(name, reset, path, differ, spk_p.numel(), mem_diff, grad_diff, worst, "PASS" if ok else "FAIL")
 
 
@@ -164,6 +190,26 @@ def run() -> list[Row]:
                 torch.manual_seed(0)
                 rows.append(compare(name, reset, path))
     return rows
+
+
+def state_rows() -> list[tuple[str, str, str]]:
+    """``(neuron, the entries of snnTorch's state dict that snnlab loads, problems)`` for each neuron."""
+    import snntorch as snn
+
+    rows = []
+    for name, (make_peer, make_ours, _, _) in _cases(snn).items():
+        peer, ours = make_peer("subtract"), make_ours("subtract", True)
+        problems = load_peer_state(ours, peer)
+        mine = ours.state_dict()
+        shared = ", ".join(sorted(k for k, v in peer.state_dict().items() if k in mine and v.shape == mine[k].shape))
+        rows.append((name, shared, problems))
+    return rows
+
+
+def state_table(rows: list[tuple[str, str, str]]) -> str:
+    lines = ["| neuron | entries loaded from snnTorch's state dict | does not load |", "|---|---|---|"]
+    lines += [f"| {name} | {shared} | {problems or '-'} |" for name, shared, problems in rows]
+    return "\n".join(lines)
 
 
 def table(rows: list[Row]) -> str:
@@ -192,11 +238,14 @@ def main() -> int:
         print(f"snnTorch is not installed here ({exc}); see BENCHMARKS.md for the peers' venv", file=sys.stderr)
         return 2
     rows = run()
+    states = state_rows()
     print(f"snnlab against snnTorch {version}, torch {torch.__version__}, T={T} B={B} N={N}, ATan(alpha=2)\n")
     print(table(rows))
+    print(f"\nState dicts (besides {', '.join(sorted(SNNTORCH_ONLY))}, which snnlab has no use for):\n")
+    print(state_table(states))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump([asdict(r) for r in rows], f, indent=1)
+            json.dump({"rows": [asdict(r) for r in rows], "state_dicts": states}, f, indent=1)
     return 0 if all(r.verdict == "PASS" for r in rows) else 1
 
 

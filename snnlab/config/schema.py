@@ -172,7 +172,8 @@ class NeuronConfig(_Section):
     """A spiking neuron: its model, its parameters and the surrogate gradient of its spike."""
 
     type: NeuronName = Field(
-        "leaky", description="leaky (LIF), synaptic (current-based LIF), rleaky (recurrent LIF), lapicque (RC)"
+        "leaky",
+        description="leaky (LIF), synaptic (current-based LIF), rleaky (recurrent LIF), lapicque (RC), alpha",
     )
     beta: float | list[float] = Field(0.9, description="membrane decay per step in [0, 1], or one per neuron")
     threshold: PositiveFloat = Field(1.0, description="firing threshold of the membrane")
@@ -183,8 +184,10 @@ class NeuronConfig(_Section):
     )
     learn_beta: bool = Field(False, description="make beta a trained parameter")
     learn_threshold: bool = Field(False, description="make the threshold a trained parameter")
-    alpha: float = Field(0.9, description="synaptic current decay per step in [0, 1] (synaptic only)")
-    learn_alpha: bool = Field(False, description="make alpha a trained parameter (synaptic only)")
+    alpha: float = Field(
+        0.9, description="synaptic current decay per step in [0, 1] (synaptic; alpha: excitatory, above beta)"
+    )
+    learn_alpha: bool = Field(False, description="make alpha a trained parameter (synaptic, alpha)")
     all_to_all: bool = Field(True, description="recurrent weights between all neurons, else one per neuron (rleaky)")
     R: PositiveFloat = Field(5.0, description="membrane resistance (lapicque only)")
     C: PositiveFloat = Field(5e-3, description="membrane capacitance (lapicque only)")
@@ -235,6 +238,18 @@ class NeuronConfig(_Section):
             raise _fail(f"must be <= R*C = {R * C:g} (got {dt:g})")
         return dt
 
+    @model_validator(mode="after")
+    def _alpha_above_beta(self) -> NeuronConfig:
+        """The alpha neuron's tau = log(alpha)/(log(beta) - log(alpha)) + 1 needs beta < alpha (defaults too)."""
+        if self.type == "alpha":
+            betas = self.beta if isinstance(self.beta, list) else [self.beta]
+            if not self.alpha > max(betas):
+                which = "largest beta" if isinstance(self.beta, list) else "beta"
+                raise _fail(f"must be greater than beta for an alpha neuron (got alpha {self.alpha:g}, {which} "
+                            f"{max(betas):g})", "alpha")  # fmt: skip
+            # alpha <= 1 and beta < alpha, so beta < 1 and tau is finite.
+        return self
+
     def kwargs(self) -> dict[str, Any]:
         """``{"type": ..., **constructor kwargs}`` for this neuron type, as ``build_model`` takes them."""
         spec: dict[str, Any] = {"type": self.type}
@@ -251,7 +266,7 @@ class NeuronConfig(_Section):
         )
         if self.type != "lapicque":
             spec["learn_beta"] = self.learn_beta
-        if self.type == "synaptic":
+        if self.type in ("synaptic", "alpha"):
             spec.update(alpha=self.alpha, learn_alpha=self.learn_alpha)
         if self.type == "rleaky":
             spec["all_to_all"] = self.all_to_all

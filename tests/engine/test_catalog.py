@@ -7,6 +7,7 @@ in this file instead of falling through to some other behaviour.
 """
 
 import inspect
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -14,7 +15,7 @@ import torch
 
 from snnlab import catalog
 from snnlab.config import TrainConfig, config_from_dict
-from snnlab.engine import encoders, losses
+from snnlab.engine import encoders, losses, neurons
 from snnlab.engine.events import FailureReason
 from snnlab.engine.models import build_model
 from snnlab.engine.neurons import Leaky
@@ -79,6 +80,45 @@ def test_every_layer_type_builds_and_runs(kind):
     cfg = config_from_dict({"model": {"layers": first + rest}})
     model = build_model(cfg.model.layer_specs(), (1, 28, 28))
     assert model(torch.rand(T, 2, 1, 28, 28)).spikes.shape == (T, 2, 10)
+
+
+# Settings a neuron type needs beyond model.neuron's defaults.
+NEURON_SETTINGS: dict[str, dict] = {"alpha": {"beta": 0.8}}
+
+
+@pytest.mark.parametrize("name", list(catalog.NEURONS))
+def test_every_neuron_type_trains_a_step(name):
+    from snnlab.engine import trainer
+
+    neuron = {"type": name, "learn_beta": name != "lapicque", "learn_threshold": True, **NEURON_SETTINGS.get(name, {})}
+    cfg = config_from_dict(
+        {
+            "data": {
+                "dataset": "synthetic",
+                "encoder": "none",
+                "batch_size": 4,
+                "synthetic": {"samples": 4, "inputs": 6, "time_steps": 8, "classes": 2},
+            },  # fmt: skip
+            "model": {
+                "neuron": neuron,
+                "layers": [
+                    {"type": "linear", "out_features": 5, "neuron": True},
+                    {"type": "linear", "out_features": 2, "neuron": True},
+                ],
+            },  # fmt: skip
+            "train": {"device": "cpu", "lr": 0.1},
+        }
+    )
+    session = Session(cfg)
+    assert isinstance(session.model.blocks[0].neuron, neurons.NEURONS[name])
+    before = {k: v.clone() for k, v in session.model.state_dict().items()}
+    x, y = session.train_split.inputs[:4], session.train_split.labels[:4]
+    step = trainer._train_step(session, x, y)
+    assert math.isfinite(step.loss_sum)
+    changed = {k for k, v in session.model.state_dict().items() if not torch.equal(v, before[k])}
+    assert "blocks.0.op.weight" in changed
+    learned = [(k, p) for k, p in session.model.named_parameters() if ".neuron." in k]
+    assert learned and all(p.grad is not None and torch.isfinite(p.grad).all() for _, p in learned), learned
 
 
 def test_every_reset_acts_differently():

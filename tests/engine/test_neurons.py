@@ -1,15 +1,16 @@
 import itertools
 
+import numpy as np
 import pytest
 import torch
 
 from snnlab import catalog
 from snnlab.engine import neurons, surrogates
-from snnlab.engine.neurons import Lapicque, Leaky, RLeaky, Synaptic
+from snnlab.engine.neurons import Alpha, Lapicque, Leaky, RLeaky, Synaptic
 
 SURROGATES = [i.name for i in surrogates.names()]
 RESETS = list(catalog.RESETS)
-KINDS = ["leaky", "synaptic", "rleaky", "rleaky_one_to_one", "lapicque"]
+KINDS = ["leaky", "synaptic", "rleaky", "rleaky_one_to_one", "lapicque", "alpha"]
 T, B, F = 7, 3, 6
 
 
@@ -33,6 +34,11 @@ def make(kind, reset, surrogate):
         return neuron
     if kind == "rleaky_one_to_one":
         return RLeaky(all_to_all=False, V=torch.full((F,), 0.25), beta=beta, learn_beta=True, **common)
+    if kind == "alpha":
+        # Per-neuron rates below 1 and beta below alpha, as the alpha neuron needs (tau is not dyadic).
+        alpha = torch.tensor([0.75, 0.875, 0.5, 0.9375, 0.625, 0.75])
+        beta = torch.tensor([0.5, 0.75, 0.25, 0.5, 0.125, 0.5])
+        return Alpha(alpha=alpha, beta=beta, learn_alpha=True, learn_beta=True, **common)
     return Lapicque(R=1.0, C=0.25, time_step=0.125, **common)
 
 
@@ -125,6 +131,56 @@ def test_zero_reset_of_synaptic_rleaky_and_lapicque_zeroes_the_whole_step(path):
     _, _, mem = Synaptic(alpha=0.5, beta=0.5, threshold=1.0, reset="zero", fused=path == "fused")(x)
     (g,) = torch.autograd.grad(mem[2].sum(), x)
     assert g.flatten().tolist() == [0.0, 0.0, 0.0, 0.0, 0.0]
+
+
+def test_alpha_without_reset_is_a_difference_of_exponentials():
+    a, b = 0.875, 0.625
+    neuron = Alpha(alpha=a, beta=b, threshold=100.0, reset="none")
+    tau = np.log(a) / (np.log(b) - np.log(a)) + 1
+    T_ = 10
+    x = torch.randn(T_, 4, 5)
+    spk, exc, inh, mem = neuron(x)
+    k = torch.arange(T_, dtype=torch.float64)
+    kernel = tau * (a**k - b**k)  # mem[t] = tau * sum_k (a^k - b^k) I[t-k]; k = 0 contributes nothing
+    expected = torch.stack([(kernel[: t + 1].flip(0).view(-1, 1, 1) * x[: t + 1].double()).sum(0) for t in range(T_)])
+    torch.testing.assert_close(mem.double(), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(exc + inh, mem / float(tau), rtol=1e-5, atol=1e-6)
+    assert not spk.any()
+
+
+@pytest.mark.parametrize("path", ["fused", "reference"])
+def test_alpha_resets_by_hand(path):
+    # alpha 0.5, beta 0.25: tau = log(0.5)/(log(0.25) - log(0.5)) + 1 = 2; constant input 1, threshold 0.25.
+    # t0: exc 1, inh -1, mem 0. t1: exc 1.5, inh -1.25, mem 0.5 (spike).
+    expected = {
+        # t2 (reset): exc' 1.75, inh' -1.3125, mem' 0.875 -> exc 1.5, inh 0, mem 0.875 + (-1.25) = -0.375.
+        # t3: exc 1.75, inh -1, mem 1.5 (spike). t4: mem' 1.25 -> mem 1.25 - 1 = 0.25, exactly the threshold.
+        "subtract": ([0, 1, 0, 1, 0], [1, 1.5, 1.5, 1.75, 1.625], [-1, -1.25, 0, -1, 0], [0, 0.5, -0.375, 1.5, 0.25]),
+        # t2 (reset): everything 0. t3, t4: as t0, t1.
+        "zero": ([0, 1, 0, 0, 1], [1, 1.5, 0, 1, 1.5], [-1, -1.25, 0, -1, -1.25], [0, 0.5, 0, 0, 0.5]),
+        "none": (
+            [0, 1, 1, 1, 1],
+            [1, 1.5, 1.75, 1.875, 1.9375],
+            [-1, -1.25, -1.3125, -1.328125, -1.33203125],
+            [0, 0.5, 0.875, 1.09375, 1.2109375],
+        ),  # fmt: skip
+    }
+    for reset, want in expected.items():
+        neuron = Alpha(alpha=0.5, beta=0.25, threshold=0.25, reset=reset)
+        assert neuron._rates(torch.ones(1))[2].item() == 2.0  # log(0.25) is twice log(0.5) in float too
+        out = neuron(torch.ones(5, 1, 1)) if path == "fused" else neuron.reference(torch.ones(5, 1, 1))
+        assert [o.flatten().tolist() for o in out] == [list(map(float, w)) for w in want], reset
+
+
+def test_alpha_takes_snntorchs_default_reset_and_names():
+    neuron = Alpha(alpha=0.9, beta=0.8, learn_alpha=True, learn_beta=True, learn_threshold=True)
+    assert neuron.reset == "zero" and neuron.scan_reset == "zero_step"
+    assert {name for name, _ in neuron.named_parameters()} == {"alpha", "beta", "threshold"}
+    assert set(Alpha(alpha=0.9, beta=0.8).state_dict()) == {"alpha", "beta", "threshold"}  # buffers, as snnTorch's
+    with pytest.raises(ValueError, match="alpha must be greater than beta"):
+        Alpha(alpha=0.8, beta=0.8)
+    with pytest.raises(ValueError, match="alpha must be greater than beta"):
+        Alpha(alpha=torch.tensor([0.9, 0.5]), beta=torch.tensor([0.8, 0.6]))
 
 
 def test_lapicque_scales_its_input_once_on_either_path():

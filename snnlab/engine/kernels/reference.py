@@ -88,6 +88,44 @@ def rleaky_step(
     return spike_fn(mem - threshold), mem
 
 
+def alpha_step(
+    current: Tensor,
+    syn_exc: Tensor,
+    syn_inh: Tensor,
+    mem: Tensor,
+    alpha: Tensor,
+    beta: Tensor,
+    tau: Tensor,
+    threshold: Tensor,
+    reset: str,
+    spike_fn: SpikeFn,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One step of snnTorch's Alpha neuron. Returns ``(spike_t, syn_exc_t, syn_inh_t, mem_t)``.
+
+    exc' = alpha*syn_exc[t-1] + I[t]                 (excitatory current)
+    inh' = beta*syn_inh[t-1] - I[t]                  (inhibitory current)
+    mem' = tau*(exc' + inh'),   tau = log(alpha)/(log(beta) - log(alpha)) + 1
+    subtract:  exc = exc' - reset*threshold,  inh = (1 - reset)*inh',  mem = mem' + reset*syn_inh[t-1]
+    zero_step: all three times (1 - reset)
+    none:      exc', inh', mem'
+    The membrane does not carry over: it is read from the currents (and decides the next reset).
+    """
+    r = _reset(mem, threshold)
+    exc = alpha * syn_exc + current
+    inh = beta * syn_inh - current
+    new_mem = tau * (exc + inh)
+    if reset == "subtract":
+        # snnTorch writes these as exc' - threshold*r, inh' - inh'*r and mem' - (-syn_inh)*r: equal values.
+        new_mem = new_mem + r * syn_inh
+        exc = exc - r * threshold
+        inh = (1 - r) * inh
+    elif reset == "zero_step":
+        exc, inh, new_mem = (1 - r) * exc, (1 - r) * inh, (1 - r) * new_mem
+    elif reset != "none":
+        raise ValueError(f"the alpha neuron has no {reset!r} reset (subtract, zero_step or none)")
+    return spike_fn(new_mem - threshold), exc, inh, new_mem
+
+
 def _steps(current: Tensor, time_steps: int | None):
     """Yield the input of each step: ``current[t]``, or ``current`` itself when it is static."""
     if time_steps is None:
@@ -130,3 +168,19 @@ def rleaky(current, recurrent, beta, threshold, reset, spike_fn, time_steps=None
         spikes.append(spk)
         mems.append(mem)
     return torch.stack(spikes), torch.stack(mems)
+
+
+def alpha(
+    current, alpha, beta, tau, threshold, reset, spike_fn, time_steps=None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Run :func:`alpha_step` over the sequence; returns ``(spikes, syn_exc, syn_inh, mem)``."""
+    zeros = current.new_zeros(current.shape[1:] if time_steps is None else current.shape)
+    state = (zeros, zeros, zeros)
+    out: tuple[list[Tensor], ...] = ([], [], [], [])
+    for i_t in _steps(current, time_steps):
+        values = alpha_step(i_t, *state, alpha, beta, tau, threshold, reset, spike_fn)
+        state = values[1:]
+        for lst, value in zip(out, values, strict=True):
+            lst.append(value)
+    spikes, exc, inh, mem = (torch.stack(lst) for lst in out)
+    return spikes, exc, inh, mem
