@@ -30,6 +30,7 @@ T, B, N = 50, 16, 64
 MEM_TOL = 1e-5  # of the largest |membrane|, at least 1
 GRAD_TOL = 1e-4  # of the largest |gradient| of that tensor
 RESETS = ("subtract", "zero", "none")
+CONV = (4, 4, 4)  # the N features as [C, H, W] for the neurons with a recurrent convolution
 
 
 @dataclass
@@ -58,6 +59,7 @@ def _loss_weights() -> tuple[Tensor, Tensor]:
 # name: (snnTorch factory, snnlab factory, input scale, whether snnTorch takes its last spike back as state)
 def _cases(snn) -> dict[str, tuple[Callable, Callable, float, bool]]:
     beta = dict(beta=0.8, learn_beta=True, learn_threshold=True)
+    synaptic = dict(alpha=0.6, learn_alpha=True, **beta)
     return {
         "Leaky": (
             lambda r: snn.Leaky(reset_mechanism=r, **beta),
@@ -96,6 +98,32 @@ def _cases(snn) -> dict[str, tuple[Callable, Callable, float, bool]]:
             lambda r, fused: neurons.Alpha(alpha=0.9, learn_alpha=True, reset=r, fused=fused, **beta),
             1.0,
             False,
+        ),
+        "RSynaptic (one-to-one V)": (
+            lambda r: snn.RSynaptic(V=0.3, all_to_all=False, reset_mechanism=r, **synaptic),
+            lambda r, fused: neurons.RSynaptic(V=0.3, all_to_all=False, reset=r, fused=fused, **synaptic),
+            0.5,
+            True,
+        ),
+        "RSynaptic (all-to-all)": (
+            lambda r: snn.RSynaptic(linear_features=N, reset_mechanism=r, **synaptic),
+            lambda r, fused: neurons.RSynaptic(features=N, reset=r, fused=fused, **synaptic),
+            0.5,
+            True,
+        ),
+        "RLeaky (conv 3x3)": (
+            lambda r: snn.RLeaky(conv2d_channels=CONV[0], kernel_size=3, reset_mechanism=r, **beta),
+            lambda r, fused: neurons.RLeaky(conv2d_channels=CONV[0], kernel_size=3, reset=r, fused=fused, **beta),
+            1.0,
+            True,
+        ),
+        "RSynaptic (conv 3x3)": (
+            lambda r: snn.RSynaptic(conv2d_channels=CONV[0], kernel_size=3, reset_mechanism=r, **synaptic),
+            lambda r, fused: neurons.RSynaptic(
+                conv2d_channels=CONV[0], kernel_size=3, reset=r, fused=fused, **synaptic
+            ),  # fmt: skip
+            0.5,
+            True,
         ),
     }
 
@@ -152,9 +180,10 @@ def compare(name: str, reset: str, path: str) -> Row:
     make_peer, make_ours, scale, takes_spike = _cases(snn)[name]
     peer, ours = make_peer(reset), make_ours(reset, path == "fused")
     load_peer_state(ours, peer)  # the recurrent weights; every other entry holds the same value already
-    x_peer = (_inputs(len(name)) * scale).requires_grad_()
+    shape = (T, B, *CONV) if "conv" in name else (T, B, N)
+    x_peer = (_inputs(len(name)) * scale).reshape(shape).requires_grad_()
     x_ours = x_peer.detach().clone().requires_grad_()
-    w_spk, w_mem = _loss_weights()
+    w_spk, w_mem = (w.reshape(shape) for w in _loss_weights())
     spk_p, mem_p = _run_snntorch(peer, x_peer, takes_spike)
     out = ours(x_ours)
     spk_o, mem_o = out[0], out[-1]

@@ -149,7 +149,8 @@ def test_layer_neuron_true_dict_and_absent():
     [
         ("leaky", {"beta", "learn_beta"}),
         ("synaptic", {"beta", "learn_beta", "alpha", "learn_alpha"}),
-        ("rleaky", {"beta", "learn_beta", "all_to_all"}),
+        ("rleaky", {"beta", "learn_beta", "all_to_all", "learn_recurrent", "kernel_size"}),
+        ("rsynaptic", {"beta", "learn_beta", "alpha", "learn_alpha", "all_to_all", "learn_recurrent", "kernel_size"}),
         ("lapicque", {"R", "C", "time_step"}),
         ("alpha", {"beta", "learn_beta", "alpha", "learn_alpha"}),
     ],

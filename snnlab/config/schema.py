@@ -173,7 +173,7 @@ class NeuronConfig(_Section):
 
     type: NeuronName = Field(
         "leaky",
-        description="leaky (LIF), synaptic (current-based LIF), rleaky (recurrent LIF), lapicque (RC), alpha",
+        description="leaky (LIF), synaptic (current-based), rleaky and rsynaptic (recurrent), lapicque (RC), alpha",
     )
     beta: float | list[float] = Field(0.9, description="membrane decay per step in [0, 1], or one per neuron")
     threshold: PositiveFloat = Field(1.0, description="firing threshold of the membrane")
@@ -185,10 +185,17 @@ class NeuronConfig(_Section):
     learn_beta: bool = Field(False, description="make beta a trained parameter")
     learn_threshold: bool = Field(False, description="make the threshold a trained parameter")
     alpha: float = Field(
-        0.9, description="synaptic current decay per step in [0, 1] (synaptic; alpha: excitatory, above beta)"
+        0.9, description="synaptic current decay per step in [0, 1] (synaptic, rsynaptic; alpha: above beta)"
     )
-    learn_alpha: bool = Field(False, description="make alpha a trained parameter (synaptic, alpha)")
-    all_to_all: bool = Field(True, description="recurrent weights between all neurons, else one per neuron (rleaky)")
+    learn_alpha: bool = Field(False, description="make alpha a trained parameter (synaptic, rsynaptic, alpha)")
+    all_to_all: bool = Field(
+        True, description="recurrent weights between all neurons, else one gain V per layer (rleaky, rsynaptic)"
+    )
+    V: float = Field(1.0, description="recurrent gain of each neuron's own spike when all_to_all is false")
+    learn_recurrent: bool = Field(True, description="make the recurrent weights (or V) trained parameters")
+    kernel_size: PositiveInt = Field(
+        3, description="odd kernel of the recurrent convolution when all-to-all follows a conv layer"
+    )
     R: PositiveFloat = Field(5.0, description="membrane resistance (lapicque only)")
     C: PositiveFloat = Field(5e-3, description="membrane capacitance (lapicque only)")
     time_step: PositiveFloat = Field(1e-3, description="Euler step dt, at most R*C (lapicque only)")
@@ -209,6 +216,13 @@ class NeuronConfig(_Section):
                 raise _fail(f"must be {wanted} (got [])")
             return [check(v, str(i)) for i, v in enumerate(value)]
         return check(value)
+
+    @field_validator("kernel_size")
+    @classmethod
+    def _odd_kernel(cls, k: int) -> int:
+        if k % 2 == 0:
+            raise _fail(f"must be odd, so that the recurrent convolution keeps the feature map's size (got {k})")
+        return k
 
     @field_validator("surrogate")
     @classmethod
@@ -266,10 +280,14 @@ class NeuronConfig(_Section):
         )
         if self.type != "lapicque":
             spec["learn_beta"] = self.learn_beta
-        if self.type in ("synaptic", "alpha"):
+        if self.type in ("synaptic", "rsynaptic", "alpha"):
             spec.update(alpha=self.alpha, learn_alpha=self.learn_alpha)
-        if self.type == "rleaky":
-            spec["all_to_all"] = self.all_to_all
+        if self.type in shapes.RECURRENT:
+            spec.update(all_to_all=self.all_to_all, learn_recurrent=self.learn_recurrent)
+            if self.all_to_all:  # a linear map, or after a conv layer a convolution of kernel_size
+                spec["kernel_size"] = self.kernel_size
+            else:
+                spec["V"] = self.V
         return spec
 
 

@@ -14,7 +14,7 @@ For users who loop over time themselves, ``step(input_t, state) -> (spike_t, sta
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -37,6 +37,12 @@ class LeakyState(NamedTuple):
 
 
 class SynapticState(NamedTuple):
+    syn: Tensor
+    mem: Tensor
+
+
+class RSynapticState(NamedTuple):
+    spk: Tensor
     syn: Tensor
     mem: Tensor
 
@@ -239,22 +245,16 @@ class Synaptic(SpikingNeuron):
         return f"alpha={alpha}, " + super().extra_repr()
 
 
-class RLeaky(SpikingNeuron):
-    """Recurrent leaky neuron: each neuron's spikes feed back into the layer at the next step.
+class _Recurrent(SpikingNeuron):
+    """The recurrent map R of RLeaky and RSynaptic, built as snnTorch builds it and under its names, so that
+    a snnTorch state dict loads (``recurrent.weight``/``recurrent.bias``, or ``V``):
 
-    ::
+    - ``all_to_all`` with ``features`` N: ``recurrent = nn.Linear(N, N)``, ``R(s) = s @ W.T + b``;
+    - ``all_to_all`` with ``conv2d_channels`` C and ``kernel_size`` k: ``recurrent = nn.Conv2d(C, C, k,
+      padding=k//2)`` over ``[C, H, W]`` features (k odd, so that R keeps H and W);
+    - otherwise one gain per neuron (or a scalar) ``V``: ``R(s) = V * s``.
 
-        mem[t] = beta*mem[t-1] + I[t] + R(spike[t-1]) - reset[t]*threshold
-        zero reset: mem[t] = (1 - reset[t])*(beta*mem[t-1] + I[t] + R(spike[t-1]))
-        R(s) = s @ W.T + b        (all_to_all=True: a learnable linear map over the layer's N neurons)
-        R(s) = V * s              (all_to_all=False: one learnable gain per neuron, or a scalar)
-        spike[-1] = 0
-
-    The feedback spike carries the surrogate gradient; the reset does not.
-
-    Args: as :class:`Leaky`, plus ``features`` (N, needed for all-to-all), ``all_to_all``, ``V`` (initial
-    one-to-one gain) and ``learn_recurrent``.
-    Shapes: ``current [T, B, N]`` -> ``(spikes, mem)``.
+    ``learn_recurrent=False`` freezes the weights (``V`` becomes a buffer).
     """
 
     def __init__(
@@ -263,32 +263,76 @@ class RLeaky(SpikingNeuron):
         all_to_all: bool = True,
         V: float | Tensor = 1.0,
         learn_recurrent: bool = True,
+        conv2d_channels: int | None = None,
+        kernel_size: int | tuple[int, int] | None = None,
         **kw,
     ) -> None:
         super().__init__(**kw)
         self.all_to_all = all_to_all
-        if all_to_all:
-            if not features:
-                raise ValueError("RLeaky with all_to_all=True needs features (the layer's neuron count)")
-            self.recurrent: nn.Linear = nn.Linear(features, features)
-            self.recurrent.requires_grad_(learn_recurrent)
-        else:
+        name = type(self).__name__
+        conv = conv2d_channels is not None or kernel_size is not None
+        if not all_to_all:
+            if features or conv:
+                raise ValueError(f"{name} with all_to_all=False takes V, not features, conv2d_channels or kernel_size")
+            self.recurrence = "one_to_one"
             self.V: Tensor
             self._register("V", _as_tensor(V, "V"), learn_recurrent)
+            return
+        if features and conv:
+            raise ValueError(f"{name} takes either features (linear) or conv2d_channels and kernel_size (conv)")
+        if features:
+            self.recurrence = "linear"
+            self.recurrent: nn.Linear | nn.Conv2d = nn.Linear(features, features)
+        elif conv2d_channels and kernel_size:
+            k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else (kernel_size[0], kernel_size[1])
+            if any(size % 2 == 0 for size in k):
+                raise ValueError(f"{name}'s recurrent kernel_size must be odd to keep the feature map's size (got "
+                                 f"{kernel_size})")  # fmt: skip
+            self.recurrence = "conv"
+            self.recurrent = nn.Conv2d(conv2d_channels, conv2d_channels, k, padding=(k[0] // 2, k[1] // 2))
+        else:
+            raise ValueError(f"{name} with all_to_all=True needs features (the layer's neuron count) or "
+                             "conv2d_channels and kernel_size")  # fmt: skip
+        self.recurrent.requires_grad_(learn_recurrent)
 
     def _feedback(self, spk: Tensor) -> Tensor:
-        return self.recurrent(spk) if self.all_to_all else self.V.to(spk.dtype) * spk
+        return self.V.to(spk.dtype) * spk if self.recurrence == "one_to_one" else self.recurrent(spk)
+
+    def _recurrence(self, like: Tensor) -> tuple[Tensor, Tensor | None, str, Any]:
+        """``(weight, bias, kind, padding)`` for the scans."""
+        if self.recurrence == "one_to_one":
+            return self.V.to(like.dtype), None, "one_to_one", None
+        padding = self.recurrent.padding if isinstance(self.recurrent, nn.Conv2d) else None
+        return self.recurrent.weight, self.recurrent.bias, self.recurrence, padding
+
+
+class RLeaky(_Recurrent):
+    """Recurrent leaky neuron: each neuron's spikes feed back into the layer at the next step.
+
+    ::
+
+        mem[t] = beta*mem[t-1] + I[t] + R(spike[t-1]) - reset[t]*threshold
+        zero reset: mem[t] = (1 - reset[t])*(beta*mem[t-1] + I[t] + R(spike[t-1]))
+        R(s) = s @ W.T + b        (all_to_all=True, features=N: a learnable linear map over the layer's N neurons)
+        R(s) = conv2d(s, W) + b   (all_to_all=True, conv2d_channels=C, kernel_size=k: over [C, H, W] features)
+        R(s) = V * s              (all_to_all=False: one learnable gain per neuron, or a scalar)
+        spike[-1] = 0
+
+    The feedback spike carries the surrogate gradient; the reset does not.
+
+    Args: as :class:`Leaky`, plus ``features`` (N, for a linear all-to-all map), ``conv2d_channels`` and
+    ``kernel_size`` (for a convolutional one, as snnTorch's), ``all_to_all``, ``V`` (initial one-to-one gain)
+    and ``learn_recurrent``.
+    Shapes: ``current [T, B, N]`` (or ``[T, B, C, H, W]`` with a conv map) -> ``(spikes, mem)``.
+    """
 
     def forward(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
         if not self.uses_fused:
             return self.reference(current, time_steps)
         beta, threshold = self._params(current)
-        if self.all_to_all:
-            weight, bias = self.recurrent.weight, self.recurrent.bias
-        else:
-            weight, bias = self.V.to(current.dtype), None
+        weight, bias, kind, padding = self._recurrence(current)
         return fk.RLeakyScan.apply(
-            current, weight, bias, beta, threshold, self.scan_reset, self.spike_fn, time_steps, self.all_to_all
+            current, weight, bias, beta, threshold, self.scan_reset, self.spike_fn, time_steps, kind, padding
         )
 
     def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
@@ -305,6 +349,57 @@ class RLeaky(SpikingNeuron):
             current, state.spk, state.mem, self._feedback, beta, threshold, self.scan_reset, self.spike_fn
         )
         return spk, RLeakyState(spk, mem)
+
+
+class RSynaptic(_Recurrent):
+    """Recurrent current-based neuron: each neuron's spikes feed back into its synaptic current at the next
+    step (snnTorch's RSynaptic).
+
+    ::
+
+        syn[t] = alpha*syn[t-1] + I[t] + R(spike[t-1])           (R as in :class:`RLeaky`)
+        mem[t] = beta*mem[t-1] + syn[t] - reset[t]*threshold      (subtract; none: no reset term)
+        mem[t] = (1 - reset[t])*(beta*mem[t-1] + syn[t])          (zero: the whole step; syn carries on)
+        spike[t] = H(mem[t] - threshold),  spike[-1] = 0
+
+    Args: as :class:`RLeaky`, plus ``alpha`` (synaptic decay, clamped to [0, 1]) and ``learn_alpha``.
+    Shapes: ``current [T, B, N]`` (or ``[T, B, C, H, W]``) -> ``(spikes, syn, mem)``.
+    """
+
+    def __init__(self, alpha: float | Tensor = 0.9, beta: float | Tensor = 0.8, learn_alpha: bool = False, **kw):
+        super().__init__(beta=beta, **kw)
+        self.alpha: Tensor
+        self._register("alpha", _as_tensor(alpha, "alpha"), learn_alpha)
+
+    def _alpha(self, like: Tensor) -> Tensor:
+        return self.alpha.clamp(0, 1).to(like.dtype)
+
+    def forward(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        if not self.uses_fused:
+            return self.reference(current, time_steps)
+        beta, threshold = self._params(current)
+        weight, bias, kind, padding = self._recurrence(current)
+        return fk.RSynapticScan.apply(current, self._alpha(current), weight, bias, beta, threshold,
+                                      self.scan_reset, self.spike_fn, time_steps, kind, padding)  # fmt: skip
+
+    def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        beta, threshold = self._params(current)
+        return ref.rsynaptic(current, self._feedback, self._alpha(current), beta, threshold, self.scan_reset,
+                             self.spike_fn, time_steps)  # fmt: skip
+
+    def init_state(self, like: Tensor) -> RSynapticState:
+        return RSynapticState(torch.zeros_like(like), torch.zeros_like(like), torch.zeros_like(like))
+
+    def step(self, current: Tensor, state: RSynapticState | None = None) -> tuple[Tensor, RSynapticState]:
+        state = state or self.init_state(current)
+        beta, threshold = self._params(current)
+        spk, syn, mem = ref.rsynaptic_step(current, *state, self._feedback, self._alpha(current), beta, threshold,
+                                           self.scan_reset, self.spike_fn)  # fmt: skip
+        return spk, RSynapticState(spk, syn, mem)
+
+    def extra_repr(self) -> str:
+        alpha = f"{self.alpha.item():g}" if self.alpha.dim() == 0 else f"[{self.alpha.numel()}]"
+        return f"alpha={alpha}, " + super().extra_repr()
 
 
 class Alpha(SpikingNeuron):
@@ -385,5 +480,6 @@ NEURONS: dict[str, type[SpikingNeuron]] = {
     "rleaky": RLeaky,
     "lapicque": Lapicque,
     "alpha": Alpha,
+    "rsynaptic": RSynaptic,
 }
 catalog.check_implemented("neuron types", catalog.NEURONS, NEURONS)

@@ -84,33 +84,34 @@ def test_every_layer_type_builds_and_runs(kind):
 
 # Settings a neuron type needs beyond model.neuron's defaults.
 NEURON_SETTINGS: dict[str, dict] = {"alpha": {"beta": 0.8}}
+SPIKES = {"dataset": "synthetic", "encoder": "none", "batch_size": 4,
+          "synthetic": {"samples": 4, "inputs": 6, "time_steps": 8, "classes": 2}}  # fmt: skip
+IMAGES = {"dataset": "bundled", "train_size": 20, "test_size": 10, "batch_size": 4, "time_steps": 4}
+CONV = [{"type": "conv2d", "out_channels": 2, "kernel_size": 4, "stride": 4, "neuron": True}, {"type": "flatten"}]
+ONE_STEP = [
+    *[(name, {}, SPIKES, []) for name in catalog.NEURONS],
+    ("rleaky", {"all_to_all": False, "V": 0.5}, SPIKES, []),
+    ("rsynaptic", {"all_to_all": False, "V": 0.5}, SPIKES, []),
+    ("rleaky", {"kernel_size": 3}, IMAGES, CONV),  # a recurrent convolution after the conv layer
+    ("rsynaptic", {"kernel_size": 5}, IMAGES, CONV),
+]
 
 
-@pytest.mark.parametrize("name", list(catalog.NEURONS))
-def test_every_neuron_type_trains_a_step(name):
+@pytest.mark.parametrize("name,settings,data,first", ONE_STEP)
+def test_every_neuron_type_trains_a_step(name, settings, data, first):
     from snnlab.engine import trainer
 
-    neuron = {"type": name, "learn_beta": name != "lapicque", "learn_threshold": True, **NEURON_SETTINGS.get(name, {})}
+    neuron = {"type": name, "learn_beta": name != "lapicque", "learn_threshold": True,
+              **NEURON_SETTINGS.get(name, {}), **settings}  # fmt: skip
+    layers = [*first, {"type": "linear", "out_features": 5, "neuron": True}]
+    out = {"type": "linear", "out_features": 2 if data is SPIKES else 10, "neuron": True}
     cfg = config_from_dict(
-        {
-            "data": {
-                "dataset": "synthetic",
-                "encoder": "none",
-                "batch_size": 4,
-                "synthetic": {"samples": 4, "inputs": 6, "time_steps": 8, "classes": 2},
-            },  # fmt: skip
-            "model": {
-                "neuron": neuron,
-                "layers": [
-                    {"type": "linear", "out_features": 5, "neuron": True},
-                    {"type": "linear", "out_features": 2, "neuron": True},
-                ],
-            },  # fmt: skip
-            "train": {"device": "cpu", "lr": 0.1},
-        }
+        {"data": data, "model": {"neuron": neuron, "layers": [*layers, out]}, "train": {"device": "cpu", "lr": 0.1}}
     )
     session = Session(cfg)
     assert isinstance(session.model.blocks[0].neuron, neurons.NEURONS[name])
+    if first:
+        assert session.model.blocks[0].neuron.recurrent.kernel_size == (settings["kernel_size"],) * 2
     before = {k: v.clone() for k, v in session.model.state_dict().items()}
     x, y = session.train_split.inputs[:4], session.train_split.labels[:4]
     step = trainer._train_step(session, x, y)
@@ -119,6 +120,7 @@ def test_every_neuron_type_trains_a_step(name):
     assert "blocks.0.op.weight" in changed
     learned = [(k, p) for k, p in session.model.named_parameters() if ".neuron." in k]
     assert learned and all(p.grad is not None and torch.isfinite(p.grad).all() for _, p in learned), learned
+    assert cfg.parameter_count() == sum(p.numel() for p in session.model.parameters() if p.requires_grad)
 
 
 def test_every_reset_acts_differently():

@@ -6,12 +6,30 @@ import torch
 
 from snnlab import catalog
 from snnlab.engine import neurons, surrogates
-from snnlab.engine.neurons import Alpha, Lapicque, Leaky, RLeaky, Synaptic
+from snnlab.engine.neurons import Alpha, Lapicque, Leaky, RLeaky, RSynaptic, Synaptic
 
 SURROGATES = [i.name for i in surrogates.names()]
 RESETS = list(catalog.RESETS)
-KINDS = ["leaky", "synaptic", "rleaky", "rleaky_one_to_one", "lapicque", "alpha"]
+KINDS = ["leaky", "synaptic", "rleaky", "rleaky_one_to_one", "rleaky_conv", "lapicque", "alpha", "rsynaptic",
+         "rsynaptic_one_to_one", "rsynaptic_conv"]  # fmt: skip
 T, B, F = 7, 3, 6
+CONV = (2, 3, 4)  # [C, H, W] features of the kinds with a recurrent convolution
+
+
+def features(kind):
+    return CONV if kind.endswith("_conv") else (F,)
+
+
+def dyadic_(module, seed=3):
+    """Recurrent weights on a dyadic grid: spikes are 0/1, so every sum in the feedback matmul or convolution is
+    exact and the result is the same in any summation order. Random weights would leave the bits to the BLAS
+    or convolution kernel, which differ between CPUs (and with memory alignment), and a 1-ulp change can flip a
+    spike."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.recurrent.parameters():
+            p.copy_(torch.randint(-4, 5, p.shape, generator=g) / 8)
+    return module
 
 
 def make(kind, reset, surrogate):
@@ -22,18 +40,21 @@ def make(kind, reset, surrogate):
         return Leaky(beta=beta, learn_beta=True, **common)
     if kind == "synaptic":
         return Synaptic(alpha=0.5, beta=beta, learn_alpha=True, learn_beta=True, **common)
+    channel_beta = torch.tensor([0.5, 0.75]).view(2, 1, 1)
+    conv = dict(conv2d_channels=CONV[0], kernel_size=3, beta=channel_beta, learn_beta=True, **common)
     if kind == "rleaky":
-        neuron = RLeaky(features=F, beta=beta, learn_beta=True, **common)
-        # Recurrent weights on a dyadic grid too: spikes are 0/1, so every sum in the feedback matmul is exact
-        # and the result is the same in any summation order. Random weights would leave the bits to the BLAS
-        # kernel, which differs between CPUs (and with memory alignment), and a 1-ulp change can flip a spike.
-        g = torch.Generator().manual_seed(3)
-        with torch.no_grad():
-            neuron.recurrent.weight.copy_(torch.randint(-4, 5, (F, F), generator=g) / 8)
-            neuron.recurrent.bias.copy_(torch.randint(-2, 3, (F,), generator=g) / 8)
-        return neuron
+        return dyadic_(RLeaky(features=F, beta=beta, learn_beta=True, **common))
     if kind == "rleaky_one_to_one":
         return RLeaky(all_to_all=False, V=torch.full((F,), 0.25), beta=beta, learn_beta=True, **common)
+    if kind == "rleaky_conv":
+        return dyadic_(RLeaky(**conv))
+    if kind == "rsynaptic":
+        return dyadic_(RSynaptic(features=F, alpha=0.5, beta=beta, learn_alpha=True, learn_beta=True, **common))
+    if kind == "rsynaptic_one_to_one":
+        V = torch.tensor([0.25, -0.5, 0.5, 0.125, 0.25, 1.0])
+        return RSynaptic(all_to_all=False, V=V, alpha=0.5, beta=beta, learn_alpha=True, learn_beta=True, **common)
+    if kind == "rsynaptic_conv":
+        return dyadic_(RSynaptic(alpha=torch.tensor([0.5, 0.25]).view(2, 1, 1), learn_alpha=True, **conv))
     if kind == "alpha":
         # Per-neuron rates below 1 and beta below alpha, as the alpha neuron needs (tau is not dyadic).
         alpha = torch.tensor([0.75, 0.875, 0.5, 0.9375, 0.625, 0.75])
@@ -42,9 +63,9 @@ def make(kind, reset, surrogate):
     return Lapicque(R=1.0, C=0.25, time_step=0.125, **common)
 
 
-def inputs(static: bool, seed: int):
+def inputs(static: bool, seed: int, kind: str = "leaky"):
     g = torch.Generator().manual_seed(seed)
-    shape = (B, F) if static else (T, B, F)
+    shape = (B, *features(kind)) if static else (T, B, *features(kind))
     # Multiples of 1/4 in [-1, 2]: many membranes hit threshold 1.0 exactly.
     return (torch.randint(-4, 9, shape, generator=g) / 4).float().requires_grad_()
 
@@ -63,13 +84,15 @@ def test_fused_equals_reference(kind, reset, surrogate):
     neuron = make(kind, reset, surrogate)
     assert neuron.uses_fused
     for static in (False, True):
-        x = inputs(static, seed=len(kind) + len(reset))
+        x = inputs(static, seed=len(kind) + len(reset), kind=kind)
         out_f, grad_f = run(neuron, x, static, "fused")
         out_r, grad_r = run(neuron, x, static, "reference")
         for a, b in zip(out_f, out_r, strict=True):
             assert torch.equal(a, b)
         for a, b in zip(grad_f, grad_r, strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+            # A gradient summed over many steps and positions (a conv bias: T*B*H*W terms, with cancellation)
+            # rounds in the summation order, so the tolerance scales with the tensor's largest entry.
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * max(1.0, b.abs().max().item()))
 
 
 def test_inputs_do_hit_threshold_exactly():
@@ -200,6 +223,74 @@ def test_rleaky_feeds_spikes_back():
     assert mem.flatten().tolist() == [2.0, -0.5, 0.0]
 
 
+@pytest.mark.parametrize("path", ["fused", "reference"])
+def test_rsynaptic_feeds_spikes_into_its_current_by_hand(path):
+    # alpha = beta = V = 0.5, threshold 1, one input of 2 at t0. syn[t] = 0.5*syn + I + 0.5*spike[t-1].
+    expected = {
+        # t0: syn 2, mem 2 (spike). t1: syn 1 + 0.5 = 1.5, mem 1 + 1.5 - 1 = 1.5 (spike).
+        # t2: syn 0.75 + 0.5 = 1.25, mem 0.75 + 1.25 - 1 = 1.0 (no spike: H(0) = 0). t3: syn 0.625, mem 1.125.
+        "subtract": ([1, 1, 0, 1], [2, 1.5, 1.25, 0.625], [2, 1.5, 1.0, 1.125]),
+        # t1: the whole membrane step is zeroed (syn carries on), so no spike feeds back at t2.
+        "zero": ([1, 0, 0, 0], [2, 1.5, 0.75, 0.375], [2, 0, 0.75, 0.75]),
+        "none": ([1, 1, 1, 1], [2, 1.5, 1.25, 1.125], [2, 2.5, 2.5, 2.375]),
+    }
+    for reset, want in expected.items():
+        neuron = RSynaptic(all_to_all=False, V=0.5, alpha=0.5, beta=0.5, threshold=1.0, reset=reset)
+        x = torch.tensor([2.0, 0.0, 0.0, 0.0]).view(4, 1, 1)
+        out = neuron(x) if path == "fused" else neuron.reference(x)
+        assert [o.flatten().tolist() for o in out] == [list(map(float, w)) for w in want], reset
+
+
+def test_a_centre_tap_recurrent_convolution_is_one_to_one():
+    # A kernel whose only weight is each channel's own centre is R(s) = V * s per channel.
+    v = torch.tensor([0.5, -0.25])
+    for cls in (RLeaky, RSynaptic):
+        conv = cls(conv2d_channels=2, kernel_size=3, beta=0.5, threshold=1.0)
+        with torch.no_grad():
+            conv.recurrent.weight.zero_()
+            conv.recurrent.bias.zero_()
+            conv.recurrent.weight[[0, 1], [0, 1], 1, 1] = v
+        gain = cls(all_to_all=False, V=v.view(2, 1, 1), beta=0.5, threshold=1.0)
+        x = inputs(False, seed=5, kind="rleaky_conv").detach()
+        for a, b in zip(conv(x), gain(x), strict=True):
+            assert torch.equal(a, b)
+
+
+def test_a_recurrent_convolution_feeds_a_spike_to_its_neighbours():
+    # One tap above the centre: R(s)[h, w] = s[h-1, w], so a spike at (1, 2) reaches (2, 2) one step later.
+    neuron = RLeaky(conv2d_channels=1, kernel_size=3, beta=0.0, threshold=1.0, reset="none")
+    with torch.no_grad():
+        neuron.recurrent.weight.zero_()
+        neuron.recurrent.bias.zero_()
+        neuron.recurrent.weight[0, 0, 0, 1] = 1.5
+    x = torch.zeros(3, 1, 1, 4, 4)
+    x[0, 0, 0, 1, 2] = 2.0
+    spk, mem = neuron(x)
+    assert mem[1, 0, 0, 2, 2] == 1.5 and mem[1].count_nonzero() == 1 and mem[2, 0, 0, 3, 2] == 1.5
+    assert spk[:, 0, 0].nonzero().tolist() == [[0, 1, 2], [1, 2, 2], [2, 3, 2]]
+
+
+def test_recurrent_neurons_take_snntorchs_names_and_shapes():
+    # The names snnTorch 1.0 gives these entries, so that its state dicts load (the benchmark loads them).
+    assert set(RSynaptic(features=4).state_dict()) == {"alpha", "beta", "threshold", "recurrent.weight",
+                                                      "recurrent.bias"}  # fmt: skip
+    assert set(RSynaptic(all_to_all=False, V=0.5).state_dict()) == {"alpha", "beta", "threshold", "V"}
+    conv = RLeaky(conv2d_channels=4, kernel_size=5, learn_beta=True)
+    assert {n for n, _ in conv.named_parameters()} == {"beta", "recurrent.weight", "recurrent.bias"}
+    assert isinstance(conv.recurrent, torch.nn.Conv2d) and conv.recurrent.padding == (2, 2)
+    assert conv.recurrent.weight.shape == (4, 4, 5, 5)
+    frozen = RSynaptic(all_to_all=False, V=0.5, learn_recurrent=False)
+    assert not list(frozen.parameters()) and "V" in frozen.state_dict()
+    with pytest.raises(ValueError, match="kernel_size must be odd"):
+        RLeaky(conv2d_channels=2, kernel_size=2)
+    with pytest.raises(ValueError, match="either features"):
+        RSynaptic(features=4, conv2d_channels=2, kernel_size=3)
+    with pytest.raises(ValueError, match="needs features"):
+        RSynaptic(conv2d_channels=2)
+    with pytest.raises(ValueError, match="takes V"):
+        RLeaky(all_to_all=False, features=4)
+
+
 def test_lapicque_is_leaky_with_rc_constants():
     x = torch.rand(6, 2, 3)
     _, mem_l = Lapicque(R=2.0, C=0.5, time_step=0.25)(x)
@@ -210,7 +301,7 @@ def test_lapicque_is_leaky_with_rc_constants():
 @pytest.mark.parametrize("kind", KINDS)
 def test_step_matches_sequence(kind):
     neuron = make(kind, "subtract", "atan")
-    x = inputs(False, seed=1).detach()
+    x = inputs(False, seed=1, kind=kind).detach()
     full = neuron(x)
     state, spikes = None, []
     for t in range(T):

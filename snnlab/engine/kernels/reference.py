@@ -88,6 +88,29 @@ def rleaky_step(
     return spike_fn(mem - threshold), mem
 
 
+def rsynaptic_step(
+    current: Tensor,
+    spk: Tensor,
+    syn: Tensor,
+    mem: Tensor,
+    recurrent: Callable[[Tensor], Tensor],
+    alpha: Tensor,
+    beta: Tensor,
+    threshold: Tensor,
+    reset: str,
+    spike_fn: SpikeFn,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One step of the recurrent current-based neuron: the previous spikes feed the synaptic current.
+    Returns ``(spike_t, syn_t, mem_t)``.
+
+    syn[t] = alpha*syn[t-1] + I[t] + R(spike[t-1])
+    mem[t] = beta*mem[t-1] + syn[t] - reset[t]*threshold     (reset modes as in :func:`leaky_step`)
+    """
+    syn = alpha * syn + current + recurrent(spk)
+    mem = _integrate(mem, syn, beta, threshold, reset)
+    return spike_fn(mem - threshold), syn, mem
+
+
 def alpha_step(
     current: Tensor,
     syn_exc: Tensor,
@@ -184,3 +207,17 @@ def alpha(
             lst.append(value)
     spikes, exc, inh, mem = (torch.stack(lst) for lst in out)
     return spikes, exc, inh, mem
+
+
+def rsynaptic(
+    current, recurrent, alpha, beta, threshold, reset, spike_fn, time_steps=None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Run :func:`rsynaptic_step` over the sequence; returns ``(spikes, syn, mem)``."""
+    zeros = current.new_zeros(current.shape[1:] if time_steps is None else current.shape)
+    spk, syn, mem = zeros, zeros, zeros
+    out: tuple[list[Tensor], list[Tensor], list[Tensor]] = [], [], []
+    for i_t in _steps(current, time_steps):
+        spk, syn, mem = rsynaptic_step(i_t, spk, syn, mem, recurrent, alpha, beta, threshold, reset, spike_fn)
+        for lst, value in zip(out, (spk, syn, mem), strict=True):
+            lst.append(value)
+    return torch.stack(out[0]), torch.stack(out[1]), torch.stack(out[2])
