@@ -56,8 +56,9 @@ def _loss_weights() -> tuple[Tensor, Tensor]:
     return torch.randn(T, B, N, generator=g), torch.randn(T, B, N, generator=g)
 
 
-# name: (snnTorch factory, snnlab factory, input scale, whether snnTorch takes its last spike back as state)
-def _cases(snn) -> dict[str, tuple[Callable, Callable, float, bool]]:
+# name: (snnTorch factory, snnlab factory, input scale, how snnTorch runs it: "state" (spk, *state = f(x[t],
+# *state)), "spike" (the same, its spike part of the state) or "sequence" (spk = f(x), one call))
+def _cases(snn) -> dict[str, tuple[Callable, Callable, float, str]]:
     beta = dict(beta=0.8, learn_beta=True, learn_threshold=True)
     synaptic = dict(alpha=0.6, learn_alpha=True, **beta)
     return {
@@ -65,25 +66,25 @@ def _cases(snn) -> dict[str, tuple[Callable, Callable, float, bool]]:
             lambda r: snn.Leaky(reset_mechanism=r, **beta),
             lambda r, fused: neurons.Leaky(reset=r, fused=fused, **beta),
             1.0,
-            False,
+            "state",
         ),
         "Synaptic": (
             lambda r: snn.Synaptic(alpha=0.6, learn_alpha=True, reset_mechanism=r, **beta),
             lambda r, fused: neurons.Synaptic(alpha=0.6, learn_alpha=True, reset=r, fused=fused, **beta),
             0.5,
-            False,
+            "state",
         ),
         "RLeaky (one-to-one V)": (
             lambda r: snn.RLeaky(V=0.3, all_to_all=False, reset_mechanism=r, **beta),
             lambda r, fused: neurons.RLeaky(V=0.3, all_to_all=False, reset=r, fused=fused, **beta),
             1.0,
-            True,
+            "spike",
         ),
         "RLeaky (all-to-all)": (
             lambda r: snn.RLeaky(linear_features=N, reset_mechanism=r, **beta),
             lambda r, fused: neurons.RLeaky(features=N, reset=r, fused=fused, **beta),
             1.0,
-            True,
+            "spike",
         ),
         "Lapicque": (
             lambda r: snn.Lapicque(R=5.0, C=5e-3, time_step=1e-3, reset_mechanism=r, learn_threshold=True),
@@ -91,31 +92,31 @@ def _cases(snn) -> dict[str, tuple[Callable, Callable, float, bool]]:
                 R=5.0, C=5e-3, time_step=1e-3, reset=r, fused=fused, learn_threshold=True
             ),  # fmt: skip
             1.0,
-            False,
+            "state",
         ),
         "Alpha": (
             lambda r: _learnable_alpha(snn.Alpha(alpha=0.9, reset_mechanism=r, **beta)),
             lambda r, fused: neurons.Alpha(alpha=0.9, learn_alpha=True, reset=r, fused=fused, **beta),
             1.0,
-            False,
+            "state",
         ),
         "RSynaptic (one-to-one V)": (
             lambda r: snn.RSynaptic(V=0.3, all_to_all=False, reset_mechanism=r, **synaptic),
             lambda r, fused: neurons.RSynaptic(V=0.3, all_to_all=False, reset=r, fused=fused, **synaptic),
             0.5,
-            True,
+            "spike",
         ),
         "RSynaptic (all-to-all)": (
             lambda r: snn.RSynaptic(linear_features=N, reset_mechanism=r, **synaptic),
             lambda r, fused: neurons.RSynaptic(features=N, reset=r, fused=fused, **synaptic),
             0.5,
-            True,
+            "spike",
         ),
         "RLeaky (conv 3x3)": (
             lambda r: snn.RLeaky(conv2d_channels=CONV[0], kernel_size=3, reset_mechanism=r, **beta),
             lambda r, fused: neurons.RLeaky(conv2d_channels=CONV[0], kernel_size=3, reset=r, fused=fused, **beta),
             1.0,
-            True,
+            "spike",
         ),
         "RSynaptic (conv 3x3)": (
             lambda r: snn.RSynaptic(conv2d_channels=CONV[0], kernel_size=3, reset_mechanism=r, **synaptic),
@@ -123,7 +124,13 @@ def _cases(snn) -> dict[str, tuple[Callable, Callable, float, bool]]:
                 conv2d_channels=CONV[0], kernel_size=3, reset=r, fused=fused, **synaptic
             ),  # fmt: skip
             0.5,
-            True,
+            "spike",
+        ),
+        "LeakyParallel": (
+            lambda r: snn.LeakyParallel(input_size=N, hidden_size=N, **beta),
+            lambda r, fused: neurons.LeakyParallel(N, N, fused=fused, **beta),
+            8.0,
+            "sequence",
         ),
     }
 
@@ -137,14 +144,17 @@ def _learnable_alpha(module: nn.Module) -> nn.Module:
     return module
 
 
-def _run_snntorch(module: nn.Module, x: Tensor, takes_spike: bool) -> tuple[Tensor, Tensor]:
-    """Step ``module`` through ``x`` as snnTorch's tutorials do: ``spk, *state = module(x[t], *state)``."""
+def _run_snntorch(module: nn.Module, x: Tensor, how: str) -> tuple[Tensor, Tensor]:
+    """Step ``module`` through ``x`` as snnTorch's tutorials do: ``spk, *state = module(x[t], *state)``, or
+    call it on the whole sequence (LeakyParallel, which returns spikes only: its membrane is its RNN's output)."""
+    if how == "sequence":
+        return module(x), module.rnn(x)[0]
     state = module.reset_mem()
     state = state if isinstance(state, tuple) else (state,)
     spikes, mems = [], []
     for t in range(x.shape[0]):
         out = module(x[t], *state)
-        state = out if takes_spike else out[1:]
+        state = out if how == "spike" else out[1:]
         spikes.append(out[0])
         mems.append(out[-1])
     return torch.stack(spikes), torch.stack(mems)
@@ -177,14 +187,14 @@ def _learnable(module: nn.Module) -> dict[str, Tensor]:
 def compare(name: str, reset: str, path: str) -> Row:
     import snntorch as snn
 
-    make_peer, make_ours, scale, takes_spike = _cases(snn)[name]
+    make_peer, make_ours, scale, how = _cases(snn)[name]
     peer, ours = make_peer(reset), make_ours(reset, path == "fused")
     load_peer_state(ours, peer)  # the recurrent weights; every other entry holds the same value already
     shape = (T, B, *CONV) if "conv" in name else (T, B, N)
     x_peer = (_inputs(len(name)) * scale).reshape(shape).requires_grad_()
     x_ours = x_peer.detach().clone().requires_grad_()
     w_spk, w_mem = (w.reshape(shape) for w in _loss_weights())
-    spk_p, mem_p = _run_snntorch(peer, x_peer, takes_spike)
+    spk_p, mem_p = _run_snntorch(peer, x_peer, how)
     out = ours(x_ours)
     spk_o, mem_o = out[0], out[-1]
     ((spk_p * w_spk).sum() + (mem_p * w_mem).sum()).backward()
@@ -213,8 +223,8 @@ def run() -> list[Row]:
     import snntorch as snn
 
     rows = []
-    for name in _cases(snn):
-        for reset in RESETS:
+    for name, case in _cases(snn).items():
+        for reset in RESETS if case[3] != "sequence" else ("none",):  # LeakyParallel has no reset
             for path in ("fused", "reference"):
                 torch.manual_seed(0)
                 rows.append(compare(name, reset, path))

@@ -147,16 +147,20 @@ def test_layer_neuron_true_dict_and_absent():
 @pytest.mark.parametrize(
     "kind,keys",
     [
-        ("leaky", {"beta", "learn_beta"}),
-        ("synaptic", {"beta", "learn_beta", "alpha", "learn_alpha"}),
-        ("rleaky", {"beta", "learn_beta", "all_to_all", "learn_recurrent", "kernel_size"}),
-        ("rsynaptic", {"beta", "learn_beta", "alpha", "learn_alpha", "all_to_all", "learn_recurrent", "kernel_size"}),
-        ("lapicque", {"R", "C", "time_step"}),
-        ("alpha", {"beta", "learn_beta", "alpha", "learn_alpha"}),
+        ("leaky", {"reset", "beta", "learn_beta"}),
+        ("synaptic", {"reset", "beta", "learn_beta", "alpha", "learn_alpha"}),
+        ("rleaky", {"reset", "beta", "learn_beta", "all_to_all", "learn_recurrent", "kernel_size"}),
+        (
+            "rsynaptic",
+            {"reset", "beta", "learn_beta", "alpha", "learn_alpha", "all_to_all", "learn_recurrent", "kernel_size"},
+        ),  # fmt: skip
+        ("lapicque", {"reset", "R", "C", "time_step"}),
+        ("alpha", {"reset", "beta", "learn_beta", "alpha", "learn_alpha"}),
+        ("leaky_parallel", {"beta", "learn_beta"}),  # no reset
     ],
 )
 def test_neuron_kwargs_are_what_each_neuron_takes(kind, keys):
-    common = {"type", "threshold", "reset", "surrogate", "surrogate_params", "learn_threshold"}
+    common = {"type", "threshold", "surrogate", "surrogate_params", "learn_threshold"}
     settings = {"type": kind, **({"beta": 0.8} if kind == "alpha" else {})}  # alpha needs beta < alpha
     kwargs = cfgmod.NeuronConfig(**settings).kwargs()
     assert set(kwargs) == common | keys

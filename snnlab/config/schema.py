@@ -173,11 +173,14 @@ class NeuronConfig(_Section):
 
     type: NeuronName = Field(
         "leaky",
-        description="leaky (LIF), synaptic (current-based), rleaky and rsynaptic (recurrent), lapicque (RC), alpha",
+        description="leaky (LIF), synaptic (current-based), rleaky and rsynaptic (recurrent), lapicque (RC), alpha, "
+        "leaky_parallel (snnTorch's ReLU-RNN LIF)",
     )
     beta: float | list[float] = Field(0.9, description="membrane decay per step in [0, 1], or one per neuron")
     threshold: PositiveFloat = Field(1.0, description="firing threshold of the membrane")
-    reset: ResetName = Field("subtract", description="after a spike: subtract the threshold, set to zero, or no reset")
+    reset: ResetName = Field(
+        "subtract", description="after a spike: subtract the threshold, set to zero, or no reset (leaky_parallel: none)"
+    )
     surrogate: str = Field("atan", description="surrogate gradient of the spike (see the surrogate lab for names)")
     surrogate_params: dict[str, float] = Field(
         default_factory=dict, description="surrogate parameters, e.g. {alpha: 2.0} for atan"
@@ -273,11 +276,12 @@ class NeuronConfig(_Section):
             spec.update(beta=copy.copy(self.beta))
         spec.update(
             threshold=self.threshold,
-            reset=self.reset,
             surrogate=self.surrogate,
             surrogate_params=dict(self.surrogate_params),
             learn_threshold=self.learn_threshold,
         )
+        if self.type != "leaky_parallel":  # it has no reset
+            spec["reset"] = self.reset
         if self.type != "lapicque":
             spec["learn_beta"] = self.learn_beta
         if self.type in ("synaptic", "rsynaptic", "alpha"):

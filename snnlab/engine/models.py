@@ -106,6 +106,9 @@ def _neuron(spec: dict[str, Any], shape: tuple[int, ...]) -> SpikingNeuron:
         else:
             spec.setdefault("conv2d_channels", shape[0])
             spec.setdefault("kernel_size", kernel_size)
+    if kind == "leaky_parallel":  # its own input map, N -> N, after the layer's
+        spec.setdefault("input_size", shape[0])
+        spec.setdefault("hidden_size", shape[0])
     return cls(**spec)
 
 

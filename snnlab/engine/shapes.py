@@ -124,6 +124,9 @@ def check_neuron(spec: dict[str, Any], shape: tuple[int, ...], layer: str = "the
     if kind in RECURRENT and spec.get("all_to_all", True) and len(shape) not in (1, 3):
         raise ShapeError(None, f"an all-to-all {kind} neuron needs [N] (linear) or [C, H, W] (conv) features; "
                          f"{layer} gives {list(shape)}")  # fmt: skip
+    if kind == "leaky_parallel" and len(shape) != 1:
+        raise ShapeError(None, f"a leaky_parallel neuron needs [N] features (it has its own N x N input weights); "
+                         f"{layer} gives {list(shape)}")  # fmt: skip
     beta = spec.get("beta")
     if isinstance(beta, list | tuple):
         if len(shape) != 1:
@@ -144,7 +147,10 @@ def neuron_parameters(spec: dict[str, Any], shape: tuple[int, ...]) -> int:
             count += shape[0] ** 2 + shape[0]  # an N x N linear map and its bias
         else:
             count += shape[0] ** 2 * spec.get("kernel_size", 3) ** 2 + shape[0]  # a C -> C convolution and its bias
-    if spec.get("learn_beta"):
+    if spec.get("type") == "leaky_parallel":
+        # W_ih and the two biases; beta is W_hh, trained whole (its off-diagonal gradient is zeroed)
+        count += shape[0] ** 2 + 2 * shape[0] + (shape[0] ** 2 if spec.get("learn_beta") else 0)
+    elif spec.get("learn_beta"):
         beta = spec.get("beta")
         count += len(beta) if isinstance(beta, list | tuple) else 1
     return count + bool(spec.get("learn_threshold")) + bool(spec.get("learn_alpha"))

@@ -6,12 +6,12 @@ import torch
 
 from snnlab import catalog
 from snnlab.engine import neurons, surrogates
-from snnlab.engine.neurons import Alpha, Lapicque, Leaky, RLeaky, RSynaptic, Synaptic
+from snnlab.engine.neurons import Alpha, Lapicque, Leaky, LeakyParallel, RLeaky, RSynaptic, Synaptic
 
 SURROGATES = [i.name for i in surrogates.names()]
 RESETS = list(catalog.RESETS)
 KINDS = ["leaky", "synaptic", "rleaky", "rleaky_one_to_one", "rleaky_conv", "lapicque", "alpha", "rsynaptic",
-         "rsynaptic_one_to_one", "rsynaptic_conv"]  # fmt: skip
+         "rsynaptic_one_to_one", "rsynaptic_conv", "leaky_parallel"]  # fmt: skip
 T, B, F = 7, 3, 6
 CONV = (2, 3, 4)  # [C, H, W] features of the kinds with a recurrent convolution
 
@@ -26,9 +26,11 @@ def dyadic_(module, seed=3):
     or convolution kernel, which differ between CPUs (and with memory alignment), and a 1-ulp change can flip a
     spike."""
     g = torch.Generator().manual_seed(seed)
+    weights = module.recurrent if hasattr(module, "recurrent") else module
     with torch.no_grad():
-        for p in module.recurrent.parameters():
-            p.copy_(torch.randint(-4, 5, p.shape, generator=g) / 8)
+        for name, p in weights.named_parameters():
+            if name not in ("beta", "threshold", "rnn.weight_hh_l0"):
+                p.copy_(torch.randint(-4, 5, p.shape, generator=g) / 8)
     return module
 
 
@@ -55,6 +57,8 @@ def make(kind, reset, surrogate):
         return RSynaptic(all_to_all=False, V=V, alpha=0.5, beta=beta, learn_alpha=True, learn_beta=True, **common)
     if kind == "rsynaptic_conv":
         return dyadic_(RSynaptic(alpha=torch.tensor([0.5, 0.25]).view(2, 1, 1), learn_alpha=True, **conv))
+    if kind == "leaky_parallel":  # no reset; beta sets the diagonal of W_hh
+        return dyadic_(LeakyParallel(F, F, beta=beta, learn_beta=True, surrogate=surrogate, learn_threshold=True))
     if kind == "alpha":
         # Per-neuron rates below 1 and beta below alpha, as the alpha neuron needs (tau is not dyadic).
         alpha = torch.tensor([0.75, 0.875, 0.5, 0.9375, 0.625, 0.75])
@@ -289,6 +293,37 @@ def test_recurrent_neurons_take_snntorchs_names_and_shapes():
         RSynaptic(conv2d_channels=2)
     with pytest.raises(ValueError, match="takes V"):
         RLeaky(all_to_all=False, features=4)
+
+
+def test_leaky_parallel_is_a_relu_rnn_with_a_diagonal_decay():
+    neuron = LeakyParallel(1, 1, beta=0.5, threshold=1.0)
+    with torch.no_grad():
+        neuron.rnn.weight_ih_l0.fill_(1.0)
+        neuron.rnn.bias_ih_l0.zero_()
+        neuron.rnn.bias_hh_l0.zero_()
+    x = torch.tensor([1.0, 1.0, -2.0, 0.75, 1.0]).view(5, 1, 1)
+    for out in (neuron(x), neuron.reference(x)):
+        # mem: 1, 0.5 + 1 = 1.5 (spike, no reset), ReLU(0.75 - 2) = 0, 0.75, 0.375 + 1 = 1.375 (spike)
+        assert [o.flatten().tolist() for o in out] == [[0, 1, 0, 0, 1], [1.0, 1.5, 0.0, 0.75, 1.375]]
+
+
+def test_leaky_parallel_takes_snntorchs_names_and_keeps_its_decay_diagonal():
+    beta = torch.tensor([0.25, 0.5, 1.5])  # one per neuron, clamped to [0, 1]
+    neuron = LeakyParallel(2, 3, beta=beta, learn_beta=True)
+    assert set(neuron.state_dict()) == {"beta", "threshold", "rnn.weight_ih_l0", "rnn.weight_hh_l0",
+                                        "rnn.bias_ih_l0", "rnn.bias_hh_l0"}  # fmt: skip
+    assert torch.equal(neuron.rnn.weight_hh_l0, torch.diag(torch.tensor([0.25, 0.5, 1.0])))
+    _, mem = neuron(torch.rand(6, 4, 2))
+    mem.sum().backward()
+    grad = neuron.rnn.weight_hh_l0.grad
+    assert torch.equal(grad, torch.diag(grad.diagonal())) and grad.diagonal().any()
+    assert "beta" not in LeakyParallel(2, 3).state_dict()  # beta=None: the RNN's own initial W_hh, diagonal
+    assert LeakyParallel(2, 3).rnn.weight_hh_l0.count_nonzero() <= 3
+    dense = LeakyParallel(2, 3, beta=0.5, weight_hh_enable=True)  # snnTorch fills all of W_hh with beta then
+    assert torch.equal(dense.rnn.weight_hh_l0, torch.full((3, 3), 0.5))
+    assert not dense.rnn.weight_hh_l0.requires_grad and neuron.rnn.weight_hh_l0.requires_grad
+    with pytest.raises(ValueError, match="one value or one per neuron"):
+        LeakyParallel(2, 3, beta=[0.5, 0.5])
 
 
 def test_lapicque_is_leaky_with_rc_constants():

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 SpikeFn = Callable[[Tensor], Tensor]
@@ -149,6 +150,25 @@ def alpha_step(
     return spike_fn(new_mem - threshold), exc, inh, new_mem
 
 
+def leaky_parallel_step(
+    current: Tensor,
+    mem: Tensor,
+    weight_ih: Tensor,
+    bias_ih: Tensor | None,
+    weight_hh: Tensor,
+    bias_hh: Tensor | None,
+    threshold: Tensor,
+    spike_fn: SpikeFn,
+) -> tuple[Tensor, Tensor]:
+    """One step of snnTorch's LeakyParallel, a ReLU RNN cell read as a membrane. Returns ``(spike_t, mem_t)``.
+
+    mem[t] = ReLU(W_hh @ mem[t-1] + b_hh + W_ih @ I[t] + b_ih)      (torch's RNN cell, in its order)
+    spike[t] = H(mem[t] - threshold)                                (no reset)
+    """
+    mem = torch.relu(F.linear(mem, weight_hh, bias_hh) + F.linear(current, weight_ih, bias_ih))
+    return spike_fn(mem - threshold), mem
+
+
 def _steps(current: Tensor, time_steps: int | None):
     """Yield the input of each step: ``current[t]``, or ``current`` itself when it is static."""
     if time_steps is None:
@@ -221,3 +241,17 @@ def rsynaptic(
         for lst, value in zip(out, (spk, syn, mem), strict=True):
             lst.append(value)
     return torch.stack(out[0]), torch.stack(out[1]), torch.stack(out[2])
+
+
+def leaky_parallel(
+    current, weight_ih, bias_ih, weight_hh, bias_hh, threshold, spike_fn, time_steps=None
+) -> tuple[Tensor, Tensor]:
+    """Run :func:`leaky_parallel_step` over ``current [T, B, input_size]``; returns ``(spikes, mem)``."""
+    batch = current.shape[1:-1] if time_steps is None else current.shape[:-1]
+    mem = current.new_zeros((*batch, weight_hh.shape[0]))
+    spikes, mems = [], []
+    for i_t in _steps(current, time_steps):
+        spk, mem = leaky_parallel_step(i_t, mem, weight_ih, bias_ih, weight_hh, bias_hh, threshold, spike_fn)
+        spikes.append(spk)
+        mems.append(mem)
+    return torch.stack(spikes), torch.stack(mems)
