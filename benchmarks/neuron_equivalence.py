@@ -5,6 +5,7 @@ For every neuron both libraries have, every reset, and both snnlab paths (fused,
 module in one call, then backpropagate the same weighted sum of spikes and membranes through both.
 Spikes must be identical; membranes and gradients (of the input and of every learnable parameter) equal
 to float rounding. Parameters are learnable on both sides so that their gradients are compared too.
+snnlab's module starts from snnTorch's state dict; a second table says, per neuron, what of it loads.
 
 Run it in a venv with snnTorch (see BENCHMARKS.md)::
 
@@ -29,6 +30,7 @@ T, B, N = 50, 16, 64
 MEM_TOL = 1e-5  # of the largest |membrane|, at least 1
 GRAD_TOL = 1e-4  # of the largest |gradient| of that tensor
 RESETS = ("subtract", "zero", "none")
+CONV = (4, 4, 4)  # the N features as [C, H, W] for the neurons with a recurrent convolution
 
 
 @dataclass
@@ -54,65 +56,127 @@ def _loss_weights() -> tuple[Tensor, Tensor]:
     return torch.randn(T, B, N, generator=g), torch.randn(T, B, N, generator=g)
 
 
-# name: (snnTorch factory, snnlab factory, input scale, how snnTorch steps)
+# name: (snnTorch factory, snnlab factory, input scale, how snnTorch runs it: "state" (spk, *state = f(x[t],
+# *state)), "spike" (the same, its spike part of the state) or "sequence" (spk = f(x), one call))
 def _cases(snn) -> dict[str, tuple[Callable, Callable, float, str]]:
     beta = dict(beta=0.8, learn_beta=True, learn_threshold=True)
+    synaptic = dict(alpha=0.6, learn_alpha=True, **beta)
     return {
         "Leaky": (
             lambda r: snn.Leaky(reset_mechanism=r, **beta),
             lambda r, fused: neurons.Leaky(reset=r, fused=fused, **beta),
             1.0,
-            "mem",
+            "state",
         ),
         "Synaptic": (
             lambda r: snn.Synaptic(alpha=0.6, learn_alpha=True, reset_mechanism=r, **beta),
             lambda r, fused: neurons.Synaptic(alpha=0.6, learn_alpha=True, reset=r, fused=fused, **beta),
             0.5,
-            "syn",
+            "state",
         ),
         "RLeaky (one-to-one V)": (
             lambda r: snn.RLeaky(V=0.3, all_to_all=False, reset_mechanism=r, **beta),
             lambda r, fused: neurons.RLeaky(V=0.3, all_to_all=False, reset=r, fused=fused, **beta),
             1.0,
-            "rec",
+            "spike",
         ),
         "RLeaky (all-to-all)": (
             lambda r: snn.RLeaky(linear_features=N, reset_mechanism=r, **beta),
             lambda r, fused: neurons.RLeaky(features=N, reset=r, fused=fused, **beta),
             1.0,
-            "rec",
+            "spike",
         ),
         "Lapicque": (
             lambda r: snn.Lapicque(R=5.0, C=5e-3, time_step=1e-3, reset_mechanism=r, learn_threshold=True),
-            lambda r, fused: neurons.Lapicque(R=5.0, C=5e-3, time_step=1e-3, reset=r, fused=fused,
-                                              learn_threshold=True),  # fmt: skip
+            lambda r, fused: neurons.Lapicque(
+                R=5.0, C=5e-3, time_step=1e-3, reset=r, fused=fused, learn_threshold=True
+            ),  # fmt: skip
             1.0,
-            "mem",
+            "state",
+        ),
+        "Alpha": (
+            lambda r: _learnable_alpha(snn.Alpha(alpha=0.9, reset_mechanism=r, **beta)),
+            lambda r, fused: neurons.Alpha(alpha=0.9, learn_alpha=True, reset=r, fused=fused, **beta),
+            1.0,
+            "state",
+        ),
+        "RSynaptic (one-to-one V)": (
+            lambda r: snn.RSynaptic(V=0.3, all_to_all=False, reset_mechanism=r, **synaptic),
+            lambda r, fused: neurons.RSynaptic(V=0.3, all_to_all=False, reset=r, fused=fused, **synaptic),
+            0.5,
+            "spike",
+        ),
+        "RSynaptic (all-to-all)": (
+            lambda r: snn.RSynaptic(linear_features=N, reset_mechanism=r, **synaptic),
+            lambda r, fused: neurons.RSynaptic(features=N, reset=r, fused=fused, **synaptic),
+            0.5,
+            "spike",
+        ),
+        "RLeaky (conv 3x3)": (
+            lambda r: snn.RLeaky(conv2d_channels=CONV[0], kernel_size=3, reset_mechanism=r, **beta),
+            lambda r, fused: neurons.RLeaky(conv2d_channels=CONV[0], kernel_size=3, reset=r, fused=fused, **beta),
+            1.0,
+            "spike",
+        ),
+        "RSynaptic (conv 3x3)": (
+            lambda r: snn.RSynaptic(conv2d_channels=CONV[0], kernel_size=3, reset_mechanism=r, **synaptic),
+            lambda r, fused: neurons.RSynaptic(
+                conv2d_channels=CONV[0], kernel_size=3, reset=r, fused=fused, **synaptic
+            ),  # fmt: skip
+            0.5,
+            "spike",
+        ),
+        "LeakyParallel": (
+            lambda r: snn.LeakyParallel(input_size=N, hidden_size=N, **beta),
+            lambda r, fused: neurons.LeakyParallel(N, N, fused=fused, **beta),
+            8.0,
+            "sequence",
         ),
     }
 
 
-def _run_snntorch(module: nn.Module, x: Tensor, kind: str) -> tuple[Tensor, Tensor]:
+def _learnable_alpha(module: nn.Module) -> nn.Module:
+    """snnTorch 1.0's Alpha(learn_alpha=True) raises in its constructor (it assigns a clamped tensor to the
+    parameter); make its alpha buffer a parameter afterwards, which its forward pass reads as it is."""
+    alpha = module.alpha
+    del module._buffers["alpha"]
+    module.alpha = nn.Parameter(alpha.clone())
+    return module
+
+
+def _run_snntorch(module: nn.Module, x: Tensor, how: str) -> tuple[Tensor, Tensor]:
+    """Step ``module`` through ``x`` as snnTorch's tutorials do: ``spk, *state = module(x[t], *state)``, or
+    call it on the whole sequence (LeakyParallel, which returns spikes only: its membrane is its RNN's output)."""
+    if how == "sequence":
+        return module(x), module.rnn(x)[0]
+    state = module.reset_mem()
+    state = state if isinstance(state, tuple) else (state,)
     spikes, mems = [], []
-    if kind == "syn":
-        syn, mem = module.reset_mem()
-        for t in range(x.shape[0]):
-            spk, syn, mem = module(x[t], syn, mem)
-            spikes.append(spk)
-            mems.append(mem)
-    elif kind == "rec":
-        spk, mem = module.reset_mem()
-        for t in range(x.shape[0]):
-            spk, mem = module(x[t], spk, mem)
-            spikes.append(spk)
-            mems.append(mem)
-    else:
-        mem = module.reset_mem()
-        for t in range(x.shape[0]):
-            spk, mem = module(x[t], mem)
-            spikes.append(spk)
-            mems.append(mem)
+    for t in range(x.shape[0]):
+        out = module(x[t], *state)
+        state = out if how == "spike" else out[1:]
+        spikes.append(out[0])
+        mems.append(out[-1])
     return torch.stack(spikes), torch.stack(mems)
+
+
+# Entries of snnTorch's state dicts that snnlab has no use for: the spike scale (graded spikes, 1 unless set),
+# the reset as a number (snnlab's reset argument) and a second name under which snnTorch stores V.
+SNNTORCH_ONLY = {"graded_spikes_factor", "reset_mechanism_val", "recurrent.V"}
+
+
+def load_peer_state(ours: nn.Module, peer: nn.Module) -> str:
+    """Load snnTorch's state dict into snnlab's module; "" when every entry loads or is one of SNNTORCH_ONLY
+    and nothing of ours is left out, else what did not."""
+    state = peer.state_dict()
+    mine = ours.state_dict()
+    problems = [f"{k} {list(v.shape)} vs {list(mine[k].shape)}" for k, v in state.items()
+                if k in mine and v.shape != mine[k].shape]  # fmt: skip
+    loadable = {k: v for k, v in state.items() if k in mine and v.shape == mine[k].shape}
+    ours.load_state_dict(loadable, strict=False)
+    problems += [f"{k} not in snnlab's" for k in state if k not in mine and k not in SNNTORCH_ONLY]
+    problems += [f"{k} missing" for k in mine if k not in state]
+    return "; ".join(problems)
 
 
 def _learnable(module: nn.Module) -> dict[str, Tensor]:
@@ -123,14 +187,14 @@ def _learnable(module: nn.Module) -> dict[str, Tensor]:
 def compare(name: str, reset: str, path: str) -> Row:
     import snntorch as snn
 
-    make_peer, make_ours, scale, kind = _cases(snn)[name]
+    make_peer, make_ours, scale, how = _cases(snn)[name]
     peer, ours = make_peer(reset), make_ours(reset, path == "fused")
-    if isinstance(getattr(peer, "recurrent", None), nn.Linear):
-        ours.recurrent.load_state_dict(peer.recurrent.state_dict())
-    x_peer = (_inputs(len(name)) * scale).requires_grad_()
+    load_peer_state(ours, peer)  # the recurrent weights; every other entry holds the same value already
+    shape = (T, B, *CONV) if "conv" in name else (T, B, N)
+    x_peer = (_inputs(len(name)) * scale).reshape(shape).requires_grad_()
     x_ours = x_peer.detach().clone().requires_grad_()
-    w_spk, w_mem = _loss_weights()
-    spk_p, mem_p = _run_snntorch(peer, x_peer, kind)
+    w_spk, w_mem = (w.reshape(shape) for w in _loss_weights())
+    spk_p, mem_p = _run_snntorch(peer, x_peer, how)
     out = ours(x_ours)
     spk_o, mem_o = out[0], out[-1]
     ((spk_p * w_spk).sum() + (mem_p * w_mem).sum()).backward()
@@ -150,7 +214,8 @@ def compare(name: str, reset: str, path: str) -> Row:
             worst, grad_diff = gname, rel
     differ = int((spk_o != spk_p).sum())
     mem_diff = float((mem_o - mem_p).detach().abs().max())
-    ok = differ == 0 and mem_diff <= MEM_TOL * max(1.0, float(mem_p.abs().max())) and grad_diff <= GRAD_TOL
+    largest = float(mem_p.detach().abs().max())
+    ok = differ == 0 and mem_diff <= MEM_TOL * max(1.0, largest) and grad_diff <= GRAD_TOL
     return Row(name, reset, path, differ, spk_p.numel(), mem_diff, grad_diff, worst, "PASS" if ok else "FAIL")
 
 
@@ -158,12 +223,32 @@ def run() -> list[Row]:
     import snntorch as snn
 
     rows = []
-    for name in _cases(snn):
-        for reset in RESETS:
+    for name, case in _cases(snn).items():
+        for reset in RESETS if case[3] != "sequence" else ("none",):  # LeakyParallel has no reset
             for path in ("fused", "reference"):
                 torch.manual_seed(0)
                 rows.append(compare(name, reset, path))
     return rows
+
+
+def state_rows() -> list[tuple[str, str, str]]:
+    """``(neuron, the entries of snnTorch's state dict that snnlab loads, problems)`` for each neuron."""
+    import snntorch as snn
+
+    rows = []
+    for name, (make_peer, make_ours, _, _) in _cases(snn).items():
+        peer, ours = make_peer("subtract"), make_ours("subtract", True)
+        problems = load_peer_state(ours, peer)
+        mine = ours.state_dict()
+        shared = ", ".join(sorted(k for k, v in peer.state_dict().items() if k in mine and v.shape == mine[k].shape))
+        rows.append((name, shared, problems))
+    return rows
+
+
+def state_table(rows: list[tuple[str, str, str]]) -> str:
+    lines = ["| neuron | entries loaded from snnTorch's state dict | does not load |", "|---|---|---|"]
+    lines += [f"| {name} | {shared} | {problems or '-'} |" for name, shared, problems in rows]
+    return "\n".join(lines)
 
 
 def table(rows: list[Row]) -> str:
@@ -192,11 +277,14 @@ def main() -> int:
         print(f"snnTorch is not installed here ({exc}); see BENCHMARKS.md for the peers' venv", file=sys.stderr)
         return 2
     rows = run()
+    states = state_rows()
     print(f"snnlab against snnTorch {version}, torch {torch.__version__}, T={T} B={B} N={N}, ATan(alpha=2)\n")
     print(table(rows))
+    print(f"\nState dicts (besides {', '.join(sorted(SNNTORCH_ONLY))}, which snnlab has no use for):\n")
+    print(state_table(states))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump([asdict(r) for r in rows], f, indent=1)
+            json.dump({"rows": [asdict(r) for r in rows], "state_dicts": states}, f, indent=1)
     return 0 if all(r.verdict == "PASS" for r in rows) else 1
 
 

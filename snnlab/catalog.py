@@ -79,6 +79,9 @@ NEURONS = _listing(
     Choice("synaptic", "current-based LIF: a synaptic current decaying by alpha feeds the membrane"),
     Choice("rleaky", "recurrent LIF: a layer's spikes feed back into it at the next step"),
     Choice("lapicque", "Lapicque's RC circuit: a LIF neuron with physical R, C and Euler step"),
+    Choice("rsynaptic", "recurrent current-based LIF: a layer's spikes feed its synaptic current at the next step"),
+    Choice("leaky_parallel", "snnTorch's LeakyParallel: a ReLU RNN read as LIF, own N x N input weights, no reset"),
+    Choice("alpha", "alpha neuron: excitatory (decay alpha) and inhibitory (beta < alpha) currents make the membrane"),
 )
 
 RESETS = _listing(

@@ -147,17 +147,24 @@ def test_layer_neuron_true_dict_and_absent():
 @pytest.mark.parametrize(
     "kind,keys",
     [
-        ("leaky", {"beta", "learn_beta"}),
-        ("synaptic", {"beta", "learn_beta", "alpha", "learn_alpha"}),
-        ("rleaky", {"beta", "learn_beta", "all_to_all"}),
-        ("lapicque", {"R", "C", "time_step"}),
+        ("leaky", {"reset", "beta", "learn_beta"}),
+        ("synaptic", {"reset", "beta", "learn_beta", "alpha", "learn_alpha"}),
+        ("rleaky", {"reset", "beta", "learn_beta", "all_to_all", "learn_recurrent", "kernel_size"}),
+        (
+            "rsynaptic",
+            {"reset", "beta", "learn_beta", "alpha", "learn_alpha", "all_to_all", "learn_recurrent", "kernel_size"},
+        ),  # fmt: skip
+        ("lapicque", {"reset", "R", "C", "time_step"}),
+        ("alpha", {"reset", "beta", "learn_beta", "alpha", "learn_alpha"}),
+        ("leaky_parallel", {"beta", "learn_beta"}),  # no reset
     ],
 )
 def test_neuron_kwargs_are_what_each_neuron_takes(kind, keys):
-    common = {"type", "threshold", "reset", "surrogate", "surrogate_params", "learn_threshold"}
-    kwargs = cfgmod.NeuronConfig(type=kind).kwargs()
+    common = {"type", "threshold", "surrogate", "surrogate_params", "learn_threshold"}
+    settings = {"type": kind, **({"beta": 0.8} if kind == "alpha" else {})}  # alpha needs beta < alpha
+    kwargs = cfgmod.NeuronConfig(**settings).kwargs()
     assert set(kwargs) == common | keys
-    layers = [{"type": "linear", "out_features": 10, "neuron": {"type": kind}}]
+    layers = [{"type": "linear", "out_features": 10, "neuron": settings}]
     spikes = {"dataset": "synthetic", "encoder": "none", "synthetic": {"inputs": 8, "classes": 10}}
     built = build_model(config_from_dict({"data": spikes, "model": {"layers": layers}}).model.layer_specs(), (8,))
     assert isinstance(built.blocks[0].neuron, neurons.NEURONS[kind])
@@ -240,6 +247,11 @@ def test_overrides_set_scalars_lists_and_list_items(tmp_path):
             "out_features: 32\n      neuron: true",
             "out_features: 32\n      neuron: {beta: 2, threshold: 0}",
             "x.yaml:14: model.layers.1.neuron.beta: must be a number in [0, 1] or a list of them (got 2) (and 1 more)",
+        ),
+        (
+            "type: leaky",
+            "type: alpha",
+            "x.yaml: model.neuron.alpha: must be greater than beta for an alpha neuron (got alpha 0.9, beta 0.9)",
         ),
         (
             "out_features: 32\n      neuron: true",

@@ -23,6 +23,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from snnlab import catalog
 from snnlab import config as cfgmod
 from snnlab.config import Config, ConfigError, config_from_dict, load_config
 from snnlab.engine import surrogates
@@ -62,7 +63,7 @@ def parent_of(data, path):
 EXTREMES = [0, 1, 2, 3, 7, 10, 16, -1, 0.5, 0.0, 1.0, 1.5, -0.5, 1e-9, 2**31, 2**32, 2**63 - 1, 2**63, 2**64,
             10**30, -(10**30), 1e308, -1e308, math.inf, -math.inf, math.nan, 100_000_000]  # fmt: skip
 WORDS = ["", "x" * 10_000, "atan", "linear", "conv2d", "batchnorm", "bundled", "synthetic", "mnist", "rate", "none",
-         "direct", "leaky", "rleaky", "synaptic", "lapicque", "cuda", "bfloat16", "fc1", "true", "~"]  # fmt: skip
+         "direct", *catalog.NEURONS, "cuda", "bfloat16", "fc1", "true", "~"]  # fmt: skip
 scalars = st.one_of(
     st.sampled_from(EXTREMES), st.booleans(), st.none(), st.text(max_size=12), st.sampled_from(WORDS), st.floats()
 )
@@ -77,7 +78,7 @@ beta_lists = st.lists(st.floats(0, 1), max_size=12) | st.sampled_from([1, 2, 4, 
 neurons = st.fixed_dictionaries(
     {},
     optional={
-        "type": st.sampled_from(["leaky", "synaptic", "rleaky", "lapicque"]),
+        "type": st.sampled_from(list(catalog.NEURONS)),
         "beta": st.floats(0, 1) | beta_lists,
         "alpha": st.floats(0, 1),
         "threshold": st.sampled_from([0.5, 1.0, 2.0]),

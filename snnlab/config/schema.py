@@ -172,20 +172,33 @@ class NeuronConfig(_Section):
     """A spiking neuron: its model, its parameters and the surrogate gradient of its spike."""
 
     type: NeuronName = Field(
-        "leaky", description="leaky (LIF), synaptic (current-based LIF), rleaky (recurrent LIF), lapicque (RC)"
+        "leaky",
+        description="leaky (LIF), synaptic (current-based), rleaky and rsynaptic (recurrent), lapicque (RC), alpha, "
+        "leaky_parallel (snnTorch's ReLU-RNN LIF)",
     )
     beta: float | list[float] = Field(0.9, description="membrane decay per step in [0, 1], or one per neuron")
     threshold: PositiveFloat = Field(1.0, description="firing threshold of the membrane")
-    reset: ResetName = Field("subtract", description="after a spike: subtract the threshold, set to zero, or no reset")
+    reset: ResetName = Field(
+        "subtract", description="after a spike: subtract the threshold, set to zero, or no reset (leaky_parallel: none)"
+    )
     surrogate: str = Field("atan", description="surrogate gradient of the spike (see the surrogate lab for names)")
     surrogate_params: dict[str, float] = Field(
         default_factory=dict, description="surrogate parameters, e.g. {alpha: 2.0} for atan"
     )
     learn_beta: bool = Field(False, description="make beta a trained parameter")
     learn_threshold: bool = Field(False, description="make the threshold a trained parameter")
-    alpha: float = Field(0.9, description="synaptic current decay per step in [0, 1] (synaptic only)")
-    learn_alpha: bool = Field(False, description="make alpha a trained parameter (synaptic only)")
-    all_to_all: bool = Field(True, description="recurrent weights between all neurons, else one per neuron (rleaky)")
+    alpha: float = Field(
+        0.9, description="synaptic current decay per step in [0, 1] (synaptic, rsynaptic; alpha: above beta)"
+    )
+    learn_alpha: bool = Field(False, description="make alpha a trained parameter (synaptic, rsynaptic, alpha)")
+    all_to_all: bool = Field(
+        True, description="recurrent weights between all neurons, else one gain V per layer (rleaky, rsynaptic)"
+    )
+    V: float = Field(1.0, description="recurrent gain of each neuron's own spike when all_to_all is false")
+    learn_recurrent: bool = Field(True, description="make the recurrent weights (or V) trained parameters")
+    kernel_size: PositiveInt = Field(
+        3, description="odd kernel of the recurrent convolution when all-to-all follows a conv layer"
+    )
     R: PositiveFloat = Field(5.0, description="membrane resistance (lapicque only)")
     C: PositiveFloat = Field(5e-3, description="membrane capacitance (lapicque only)")
     time_step: PositiveFloat = Field(1e-3, description="Euler step dt, at most R*C (lapicque only)")
@@ -206,6 +219,13 @@ class NeuronConfig(_Section):
                 raise _fail(f"must be {wanted} (got [])")
             return [check(v, str(i)) for i, v in enumerate(value)]
         return check(value)
+
+    @field_validator("kernel_size")
+    @classmethod
+    def _odd_kernel(cls, k: int) -> int:
+        if k % 2 == 0:
+            raise _fail(f"must be odd, so that the recurrent convolution keeps the feature map's size (got {k})")
+        return k
 
     @field_validator("surrogate")
     @classmethod
@@ -235,6 +255,18 @@ class NeuronConfig(_Section):
             raise _fail(f"must be <= R*C = {R * C:g} (got {dt:g})")
         return dt
 
+    @model_validator(mode="after")
+    def _alpha_above_beta(self) -> NeuronConfig:
+        """The alpha neuron's tau = log(alpha)/(log(beta) - log(alpha)) + 1 needs beta < alpha (defaults too)."""
+        if self.type == "alpha":
+            betas = self.beta if isinstance(self.beta, list) else [self.beta]
+            if not self.alpha > max(betas):
+                which = "largest beta" if isinstance(self.beta, list) else "beta"
+                raise _fail(f"must be greater than beta for an alpha neuron (got alpha {self.alpha:g}, {which} "
+                            f"{max(betas):g})", "alpha")  # fmt: skip
+            # alpha <= 1 and beta < alpha, so beta < 1 and tau is finite.
+        return self
+
     def kwargs(self) -> dict[str, Any]:
         """``{"type": ..., **constructor kwargs}`` for this neuron type, as ``build_model`` takes them."""
         spec: dict[str, Any] = {"type": self.type}
@@ -244,17 +276,22 @@ class NeuronConfig(_Section):
             spec.update(beta=copy.copy(self.beta))
         spec.update(
             threshold=self.threshold,
-            reset=self.reset,
             surrogate=self.surrogate,
             surrogate_params=dict(self.surrogate_params),
             learn_threshold=self.learn_threshold,
         )
+        if self.type != "leaky_parallel":  # it has no reset
+            spec["reset"] = self.reset
         if self.type != "lapicque":
             spec["learn_beta"] = self.learn_beta
-        if self.type == "synaptic":
+        if self.type in ("synaptic", "rsynaptic", "alpha"):
             spec.update(alpha=self.alpha, learn_alpha=self.learn_alpha)
-        if self.type == "rleaky":
-            spec["all_to_all"] = self.all_to_all
+        if self.type in shapes.RECURRENT:
+            spec.update(all_to_all=self.all_to_all, learn_recurrent=self.learn_recurrent)
+            if self.all_to_all:  # a linear map, or after a conv layer a convolution of kernel_size
+                spec["kernel_size"] = self.kernel_size
+            else:
+                spec["V"] = self.V
         return spec
 
 

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from snnlab.engine import shapes
 from snnlab.engine.encoders import is_static
-from snnlab.engine.neurons import NEURONS, RLeaky, SpikingNeuron
+from snnlab.engine.neurons import NEURONS, SpikingNeuron
 
 
 @dataclass
@@ -85,7 +85,7 @@ class SpikingNet(nn.Module):
 
 def _full_precision(h: Tensor):
     """Under autocast (``train.precision: bfloat16``) the layers run in bfloat16, but a neuron integrates in
-    float32, its recurrent feedback (RLeaky) included: autocast is off inside it."""
+    float32, its recurrent feedback (RLeaky, RSynaptic) included: autocast is off inside it."""
     if torch.is_autocast_enabled(h.device.type):
         return torch.autocast(h.device.type, enabled=False)
     return contextlib.nullcontext()
@@ -98,8 +98,17 @@ def _neuron(spec: dict[str, Any], shape: tuple[int, ...]) -> SpikingNeuron:
         raise ValueError(f"unknown neuron {kind!r} (choose from: {', '.join(NEURONS)})")
     cls = NEURONS[kind]
     shapes.check_neuron({"type": kind, **spec}, shape)
-    if cls is RLeaky and spec.get("all_to_all", True):
-        spec.setdefault("features", shape[0])
+    if kind in shapes.RECURRENT and spec.get("all_to_all", True):
+        # The recurrent map follows the layer: a linear map over [N] features, a convolution over [C, H, W].
+        kernel_size = spec.pop("kernel_size", 3)
+        if len(shape) == 1:
+            spec.setdefault("features", shape[0])
+        else:
+            spec.setdefault("conv2d_channels", shape[0])
+            spec.setdefault("kernel_size", kernel_size)
+    if kind == "leaky_parallel":  # its own input map, N -> N, after the layer's
+        spec.setdefault("input_size", shape[0])
+        spec.setdefault("hidden_size", shape[0])
     return cls(**spec)
 
 

@@ -104,6 +104,10 @@ def layer_parameters(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) ->
     return 0
 
 
+# Neuron types whose spikes feed back into their layer through a recurrent map (linear, conv or one-to-one).
+RECURRENT = ("rleaky", "rsynaptic")
+
+
 class ShapeError(ValueError):
     """A neuron setting that does not fit its layer: ``key`` names the setting, ``problem`` says what is wrong."""
 
@@ -116,9 +120,13 @@ class ShapeError(ValueError):
 def check_neuron(spec: dict[str, Any], shape: tuple[int, ...], layer: str = "the layer") -> None:
     """Raise :class:`ShapeError` when a neuron (as ``NeuronConfig.kwargs()`` gives it) cannot follow ``layer``,
     whose outputs have ``shape``."""
-    if spec.get("type") == "rleaky" and spec.get("all_to_all", True) and len(shape) != 1:
-        raise ShapeError(None, f"an all-to-all rleaky neuron needs a linear layer before it; {layer} gives "
-                         f"{list(shape)}")  # fmt: skip
+    kind = spec.get("type")
+    if kind in RECURRENT and spec.get("all_to_all", True) and len(shape) not in (1, 3):
+        raise ShapeError(None, f"an all-to-all {kind} neuron needs [N] (linear) or [C, H, W] (conv) features; "
+                         f"{layer} gives {list(shape)}")  # fmt: skip
+    if kind == "leaky_parallel" and len(shape) != 1:
+        raise ShapeError(None, f"a leaky_parallel neuron needs [N] features (it has its own N x N input weights); "
+                         f"{layer} gives {list(shape)}")  # fmt: skip
     beta = spec.get("beta")
     if isinstance(beta, list | tuple):
         if len(shape) != 1:
@@ -130,11 +138,19 @@ def check_neuron(spec: dict[str, Any], shape: tuple[int, ...], layer: str = "the
 
 
 def neuron_parameters(spec: dict[str, Any], shape: tuple[int, ...]) -> int:
-    """Trained parameters of a neuron after outputs of ``shape`` (the recurrent weights of rleaky dominate)."""
+    """Trained parameters of a neuron after outputs of ``shape`` (recurrent weights dominate)."""
     count = 0
-    if spec.get("type") == "rleaky":
-        count += shape[0] ** 2 + shape[0] if spec.get("all_to_all", True) else 1
-    if spec.get("learn_beta"):
+    if spec.get("type") in RECURRENT and spec.get("learn_recurrent", True):
+        if not spec.get("all_to_all", True):
+            count += 1  # V
+        elif len(shape) == 1:
+            count += shape[0] ** 2 + shape[0]  # an N x N linear map and its bias
+        else:
+            count += shape[0] ** 2 * spec.get("kernel_size", 3) ** 2 + shape[0]  # a C -> C convolution and its bias
+    if spec.get("type") == "leaky_parallel":
+        # W_ih and the two biases; beta is W_hh, trained whole (its off-diagonal gradient is zeroed)
+        count += shape[0] ** 2 + 2 * shape[0] + (shape[0] ** 2 if spec.get("learn_beta") else 0)
+    elif spec.get("learn_beta"):
         beta = spec.get("beta")
         count += len(beta) if isinstance(beta, list | tuple) else 1
     return count + bool(spec.get("learn_threshold")) + bool(spec.get("learn_alpha"))

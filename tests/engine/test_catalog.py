@@ -7,6 +7,7 @@ in this file instead of falling through to some other behaviour.
 """
 
 import inspect
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -14,7 +15,7 @@ import torch
 
 from snnlab import catalog
 from snnlab.config import TrainConfig, config_from_dict
-from snnlab.engine import encoders, losses
+from snnlab.engine import encoders, losses, neurons
 from snnlab.engine.events import FailureReason
 from snnlab.engine.models import build_model
 from snnlab.engine.neurons import Leaky
@@ -79,6 +80,49 @@ def test_every_layer_type_builds_and_runs(kind):
     cfg = config_from_dict({"model": {"layers": first + rest}})
     model = build_model(cfg.model.layer_specs(), (1, 28, 28))
     assert model(torch.rand(T, 2, 1, 28, 28)).spikes.shape == (T, 2, 10)
+
+
+# Settings a neuron type needs beyond model.neuron's defaults.
+NEURON_SETTINGS: dict[str, dict] = {"alpha": {"beta": 0.8}}
+SPIKES = {"dataset": "synthetic", "encoder": "none", "batch_size": 4,
+          "synthetic": {"samples": 4, "inputs": 6, "time_steps": 8, "classes": 2}}  # fmt: skip
+IMAGES = {"dataset": "bundled", "train_size": 20, "test_size": 10, "batch_size": 4, "time_steps": 4}
+CONV = [{"type": "conv2d", "out_channels": 2, "kernel_size": 4, "stride": 4, "neuron": True}, {"type": "flatten"}]
+ONE_STEP = [
+    *[(name, {}, SPIKES, []) for name in catalog.NEURONS],
+    ("rleaky", {"all_to_all": False, "V": 0.5}, SPIKES, []),
+    ("rsynaptic", {"all_to_all": False, "V": 0.5}, SPIKES, []),
+    ("rleaky", {"kernel_size": 3}, IMAGES, CONV),  # a recurrent convolution after the conv layer
+    ("rsynaptic", {"kernel_size": 5}, IMAGES, CONV),
+]
+
+
+@pytest.mark.parametrize("name,settings,data,first", ONE_STEP)
+def test_every_neuron_type_trains_a_step(name, settings, data, first):
+    from snnlab.engine import trainer
+
+    neuron = {"type": name, "learn_beta": name != "lapicque", "learn_threshold": True,
+              **NEURON_SETTINGS.get(name, {}), **settings}  # fmt: skip
+    layers = [*first, {"type": "linear", "out_features": 5, "neuron": True}]
+    out = {"type": "linear", "out_features": 2 if data is SPIKES else 10, "neuron": True}
+    cfg = config_from_dict(
+        {"data": data, "model": {"neuron": neuron, "layers": [*layers, out]}, "train": {"device": "cpu", "lr": 0.1}}
+    )
+    session = Session(cfg)
+    assert isinstance(session.model.blocks[0].neuron, neurons.NEURONS[name])
+    if first:
+        assert session.model.blocks[0].neuron.recurrent.kernel_size == (settings["kernel_size"],) * 2
+    before = {k: v.clone() for k, v in session.model.state_dict().items()}
+    x, y = session.train_split.inputs[:4], session.train_split.labels[:4]
+    step = trainer._train_step(session, x, y)
+    assert math.isfinite(step.loss_sum)
+    changed = {k for k, v in session.model.state_dict().items() if not torch.equal(v, before[k])}
+    assert "blocks.0.op.weight" in changed
+    # The first layer's: its spikes feed the next layer (the output layer's threshold may reach the loss of
+    # membranes through the reset only, and leaky_parallel has none).
+    learned = [(k, p) for k, p in session.model.named_parameters() if k.startswith("blocks.0.neuron.")]
+    assert learned and all(p.grad is not None and torch.isfinite(p.grad).all() for _, p in learned), learned
+    assert cfg.parameter_count() == sum(p.numel() for p in session.model.parameters() if p.requires_grad)
 
 
 def test_every_reset_acts_differently():

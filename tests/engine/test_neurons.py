@@ -1,16 +1,37 @@
 import itertools
 
+import numpy as np
 import pytest
 import torch
 
 from snnlab import catalog
 from snnlab.engine import neurons, surrogates
-from snnlab.engine.neurons import Lapicque, Leaky, RLeaky, Synaptic
+from snnlab.engine.neurons import Alpha, Lapicque, Leaky, LeakyParallel, RLeaky, RSynaptic, Synaptic
 
 SURROGATES = [i.name for i in surrogates.names()]
 RESETS = list(catalog.RESETS)
-KINDS = ["leaky", "synaptic", "rleaky", "rleaky_one_to_one", "lapicque"]
+KINDS = ["leaky", "synaptic", "rleaky", "rleaky_one_to_one", "rleaky_conv", "lapicque", "alpha", "rsynaptic",
+         "rsynaptic_one_to_one", "rsynaptic_conv", "leaky_parallel"]  # fmt: skip
 T, B, F = 7, 3, 6
+CONV = (2, 3, 4)  # [C, H, W] features of the kinds with a recurrent convolution
+
+
+def features(kind):
+    return CONV if kind.endswith("_conv") else (F,)
+
+
+def dyadic_(module, seed=3):
+    """Recurrent weights on a dyadic grid: spikes are 0/1, so every sum in the feedback matmul or convolution is
+    exact and the result is the same in any summation order. Random weights would leave the bits to the BLAS
+    or convolution kernel, which differ between CPUs (and with memory alignment), and a 1-ulp change can flip a
+    spike."""
+    g = torch.Generator().manual_seed(seed)
+    weights = module.recurrent if hasattr(module, "recurrent") else module
+    with torch.no_grad():
+        for name, p in weights.named_parameters():
+            if name not in ("beta", "threshold", "rnn.weight_hh_l0"):
+                p.copy_(torch.randint(-4, 5, p.shape, generator=g) / 8)
+    return module
 
 
 def make(kind, reset, surrogate):
@@ -21,24 +42,34 @@ def make(kind, reset, surrogate):
         return Leaky(beta=beta, learn_beta=True, **common)
     if kind == "synaptic":
         return Synaptic(alpha=0.5, beta=beta, learn_alpha=True, learn_beta=True, **common)
+    channel_beta = torch.tensor([0.5, 0.75]).view(2, 1, 1)
+    conv = dict(conv2d_channels=CONV[0], kernel_size=3, beta=channel_beta, learn_beta=True, **common)
     if kind == "rleaky":
-        neuron = RLeaky(features=F, beta=beta, learn_beta=True, **common)
-        # Recurrent weights on a dyadic grid too: spikes are 0/1, so every sum in the feedback matmul is exact
-        # and the result is the same in any summation order. Random weights would leave the bits to the BLAS
-        # kernel, which differs between CPUs (and with memory alignment), and a 1-ulp change can flip a spike.
-        g = torch.Generator().manual_seed(3)
-        with torch.no_grad():
-            neuron.recurrent.weight.copy_(torch.randint(-4, 5, (F, F), generator=g) / 8)
-            neuron.recurrent.bias.copy_(torch.randint(-2, 3, (F,), generator=g) / 8)
-        return neuron
+        return dyadic_(RLeaky(features=F, beta=beta, learn_beta=True, **common))
     if kind == "rleaky_one_to_one":
         return RLeaky(all_to_all=False, V=torch.full((F,), 0.25), beta=beta, learn_beta=True, **common)
+    if kind == "rleaky_conv":
+        return dyadic_(RLeaky(**conv))
+    if kind == "rsynaptic":
+        return dyadic_(RSynaptic(features=F, alpha=0.5, beta=beta, learn_alpha=True, learn_beta=True, **common))
+    if kind == "rsynaptic_one_to_one":
+        V = torch.tensor([0.25, -0.5, 0.5, 0.125, 0.25, 1.0])
+        return RSynaptic(all_to_all=False, V=V, alpha=0.5, beta=beta, learn_alpha=True, learn_beta=True, **common)
+    if kind == "rsynaptic_conv":
+        return dyadic_(RSynaptic(alpha=torch.tensor([0.5, 0.25]).view(2, 1, 1), learn_alpha=True, **conv))
+    if kind == "leaky_parallel":  # no reset; beta sets the diagonal of W_hh
+        return dyadic_(LeakyParallel(F, F, beta=beta, learn_beta=True, surrogate=surrogate, learn_threshold=True))
+    if kind == "alpha":
+        # Per-neuron rates below 1 and beta below alpha, as the alpha neuron needs (tau is not dyadic).
+        alpha = torch.tensor([0.75, 0.875, 0.5, 0.9375, 0.625, 0.75])
+        beta = torch.tensor([0.5, 0.75, 0.25, 0.5, 0.125, 0.5])
+        return Alpha(alpha=alpha, beta=beta, learn_alpha=True, learn_beta=True, **common)
     return Lapicque(R=1.0, C=0.25, time_step=0.125, **common)
 
 
-def inputs(static: bool, seed: int):
+def inputs(static: bool, seed: int, kind: str = "leaky"):
     g = torch.Generator().manual_seed(seed)
-    shape = (B, F) if static else (T, B, F)
+    shape = (B, *features(kind)) if static else (T, B, *features(kind))
     # Multiples of 1/4 in [-1, 2]: many membranes hit threshold 1.0 exactly.
     return (torch.randint(-4, 9, shape, generator=g) / 4).float().requires_grad_()
 
@@ -57,13 +88,15 @@ def test_fused_equals_reference(kind, reset, surrogate):
     neuron = make(kind, reset, surrogate)
     assert neuron.uses_fused
     for static in (False, True):
-        x = inputs(static, seed=len(kind) + len(reset))
+        x = inputs(static, seed=len(kind) + len(reset), kind=kind)
         out_f, grad_f = run(neuron, x, static, "fused")
         out_r, grad_r = run(neuron, x, static, "reference")
         for a, b in zip(out_f, out_r, strict=True):
             assert torch.equal(a, b)
         for a, b in zip(grad_f, grad_r, strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+            # A gradient summed over many steps and positions (a conv bias: T*B*H*W terms, with cancellation)
+            # rounds in the summation order, so the tolerance scales with the tensor's largest entry.
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * max(1.0, b.abs().max().item()))
 
 
 def test_inputs_do_hit_threshold_exactly():
@@ -127,6 +160,56 @@ def test_zero_reset_of_synaptic_rleaky_and_lapicque_zeroes_the_whole_step(path):
     assert g.flatten().tolist() == [0.0, 0.0, 0.0, 0.0, 0.0]
 
 
+def test_alpha_without_reset_is_a_difference_of_exponentials():
+    a, b = 0.875, 0.625
+    neuron = Alpha(alpha=a, beta=b, threshold=100.0, reset="none")
+    tau = np.log(a) / (np.log(b) - np.log(a)) + 1
+    T_ = 10
+    x = torch.randn(T_, 4, 5)
+    spk, exc, inh, mem = neuron(x)
+    k = torch.arange(T_, dtype=torch.float64)
+    kernel = tau * (a**k - b**k)  # mem[t] = tau * sum_k (a^k - b^k) I[t-k]; k = 0 contributes nothing
+    expected = torch.stack([(kernel[: t + 1].flip(0).view(-1, 1, 1) * x[: t + 1].double()).sum(0) for t in range(T_)])
+    torch.testing.assert_close(mem.double(), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(exc + inh, mem / float(tau), rtol=1e-5, atol=1e-6)
+    assert not spk.any()
+
+
+@pytest.mark.parametrize("path", ["fused", "reference"])
+def test_alpha_resets_by_hand(path):
+    # alpha 0.5, beta 0.25: tau = log(0.5)/(log(0.25) - log(0.5)) + 1 = 2; constant input 1, threshold 0.25.
+    # t0: exc 1, inh -1, mem 0. t1: exc 1.5, inh -1.25, mem 0.5 (spike).
+    expected = {
+        # t2 (reset): exc' 1.75, inh' -1.3125, mem' 0.875 -> exc 1.5, inh 0, mem 0.875 + (-1.25) = -0.375.
+        # t3: exc 1.75, inh -1, mem 1.5 (spike). t4: mem' 1.25 -> mem 1.25 - 1 = 0.25, exactly the threshold.
+        "subtract": ([0, 1, 0, 1, 0], [1, 1.5, 1.5, 1.75, 1.625], [-1, -1.25, 0, -1, 0], [0, 0.5, -0.375, 1.5, 0.25]),
+        # t2 (reset): everything 0. t3, t4: as t0, t1.
+        "zero": ([0, 1, 0, 0, 1], [1, 1.5, 0, 1, 1.5], [-1, -1.25, 0, -1, -1.25], [0, 0.5, 0, 0, 0.5]),
+        "none": (
+            [0, 1, 1, 1, 1],
+            [1, 1.5, 1.75, 1.875, 1.9375],
+            [-1, -1.25, -1.3125, -1.328125, -1.33203125],
+            [0, 0.5, 0.875, 1.09375, 1.2109375],
+        ),  # fmt: skip
+    }
+    for reset, want in expected.items():
+        neuron = Alpha(alpha=0.5, beta=0.25, threshold=0.25, reset=reset)
+        assert neuron._rates(torch.ones(1))[2].item() == 2.0  # log(0.25) is twice log(0.5) in float too
+        out = neuron(torch.ones(5, 1, 1)) if path == "fused" else neuron.reference(torch.ones(5, 1, 1))
+        assert [o.flatten().tolist() for o in out] == [list(map(float, w)) for w in want], reset
+
+
+def test_alpha_takes_snntorchs_default_reset_and_names():
+    neuron = Alpha(alpha=0.9, beta=0.8, learn_alpha=True, learn_beta=True, learn_threshold=True)
+    assert neuron.reset == "zero" and neuron.scan_reset == "zero_step"
+    assert {name for name, _ in neuron.named_parameters()} == {"alpha", "beta", "threshold"}
+    assert set(Alpha(alpha=0.9, beta=0.8).state_dict()) == {"alpha", "beta", "threshold"}  # buffers, as snnTorch's
+    with pytest.raises(ValueError, match="alpha must be greater than beta"):
+        Alpha(alpha=0.8, beta=0.8)
+    with pytest.raises(ValueError, match="alpha must be greater than beta"):
+        Alpha(alpha=torch.tensor([0.9, 0.5]), beta=torch.tensor([0.8, 0.6]))
+
+
 def test_lapicque_scales_its_input_once_on_either_path():
     # fused=False (or a plain callable surrogate) used to scale the input by dt/C twice.
     x = torch.full((6, 2, 3), 3.0)
@@ -144,6 +227,105 @@ def test_rleaky_feeds_spikes_back():
     assert mem.flatten().tolist() == [2.0, -0.5, 0.0]
 
 
+@pytest.mark.parametrize("path", ["fused", "reference"])
+def test_rsynaptic_feeds_spikes_into_its_current_by_hand(path):
+    # alpha = beta = V = 0.5, threshold 1, one input of 2 at t0. syn[t] = 0.5*syn + I + 0.5*spike[t-1].
+    expected = {
+        # t0: syn 2, mem 2 (spike). t1: syn 1 + 0.5 = 1.5, mem 1 + 1.5 - 1 = 1.5 (spike).
+        # t2: syn 0.75 + 0.5 = 1.25, mem 0.75 + 1.25 - 1 = 1.0 (no spike: H(0) = 0). t3: syn 0.625, mem 1.125.
+        "subtract": ([1, 1, 0, 1], [2, 1.5, 1.25, 0.625], [2, 1.5, 1.0, 1.125]),
+        # t1: the whole membrane step is zeroed (syn carries on), so no spike feeds back at t2.
+        "zero": ([1, 0, 0, 0], [2, 1.5, 0.75, 0.375], [2, 0, 0.75, 0.75]),
+        "none": ([1, 1, 1, 1], [2, 1.5, 1.25, 1.125], [2, 2.5, 2.5, 2.375]),
+    }
+    for reset, want in expected.items():
+        neuron = RSynaptic(all_to_all=False, V=0.5, alpha=0.5, beta=0.5, threshold=1.0, reset=reset)
+        x = torch.tensor([2.0, 0.0, 0.0, 0.0]).view(4, 1, 1)
+        out = neuron(x) if path == "fused" else neuron.reference(x)
+        assert [o.flatten().tolist() for o in out] == [list(map(float, w)) for w in want], reset
+
+
+def test_a_centre_tap_recurrent_convolution_is_one_to_one():
+    # A kernel whose only weight is each channel's own centre is R(s) = V * s per channel.
+    v = torch.tensor([0.5, -0.25])
+    for cls in (RLeaky, RSynaptic):
+        conv = cls(conv2d_channels=2, kernel_size=3, beta=0.5, threshold=1.0)
+        with torch.no_grad():
+            conv.recurrent.weight.zero_()
+            conv.recurrent.bias.zero_()
+            conv.recurrent.weight[[0, 1], [0, 1], 1, 1] = v
+        gain = cls(all_to_all=False, V=v.view(2, 1, 1), beta=0.5, threshold=1.0)
+        x = inputs(False, seed=5, kind="rleaky_conv").detach()
+        for a, b in zip(conv(x), gain(x), strict=True):
+            assert torch.equal(a, b)
+
+
+def test_a_recurrent_convolution_feeds_a_spike_to_its_neighbours():
+    # One tap above the centre: R(s)[h, w] = s[h-1, w], so a spike at (1, 2) reaches (2, 2) one step later.
+    neuron = RLeaky(conv2d_channels=1, kernel_size=3, beta=0.0, threshold=1.0, reset="none")
+    with torch.no_grad():
+        neuron.recurrent.weight.zero_()
+        neuron.recurrent.bias.zero_()
+        neuron.recurrent.weight[0, 0, 0, 1] = 1.5
+    x = torch.zeros(3, 1, 1, 4, 4)
+    x[0, 0, 0, 1, 2] = 2.0
+    spk, mem = neuron(x)
+    assert mem[1, 0, 0, 2, 2] == 1.5 and mem[1].count_nonzero() == 1 and mem[2, 0, 0, 3, 2] == 1.5
+    assert spk[:, 0, 0].nonzero().tolist() == [[0, 1, 2], [1, 2, 2], [2, 3, 2]]
+
+
+def test_recurrent_neurons_take_snntorchs_names_and_shapes():
+    # The names snnTorch 1.0 gives these entries, so that its state dicts load (the benchmark loads them).
+    assert set(RSynaptic(features=4).state_dict()) == {"alpha", "beta", "threshold", "recurrent.weight",
+                                                      "recurrent.bias"}  # fmt: skip
+    assert set(RSynaptic(all_to_all=False, V=0.5).state_dict()) == {"alpha", "beta", "threshold", "V"}
+    conv = RLeaky(conv2d_channels=4, kernel_size=5, learn_beta=True)
+    assert {n for n, _ in conv.named_parameters()} == {"beta", "recurrent.weight", "recurrent.bias"}
+    assert isinstance(conv.recurrent, torch.nn.Conv2d) and conv.recurrent.padding == (2, 2)
+    assert conv.recurrent.weight.shape == (4, 4, 5, 5)
+    frozen = RSynaptic(all_to_all=False, V=0.5, learn_recurrent=False)
+    assert not list(frozen.parameters()) and "V" in frozen.state_dict()
+    with pytest.raises(ValueError, match="kernel_size must be odd"):
+        RLeaky(conv2d_channels=2, kernel_size=2)
+    with pytest.raises(ValueError, match="either features"):
+        RSynaptic(features=4, conv2d_channels=2, kernel_size=3)
+    with pytest.raises(ValueError, match="needs features"):
+        RSynaptic(conv2d_channels=2)
+    with pytest.raises(ValueError, match="takes V"):
+        RLeaky(all_to_all=False, features=4)
+
+
+def test_leaky_parallel_is_a_relu_rnn_with_a_diagonal_decay():
+    neuron = LeakyParallel(1, 1, beta=0.5, threshold=1.0)
+    with torch.no_grad():
+        neuron.rnn.weight_ih_l0.fill_(1.0)
+        neuron.rnn.bias_ih_l0.zero_()
+        neuron.rnn.bias_hh_l0.zero_()
+    x = torch.tensor([1.0, 1.0, -2.0, 0.75, 1.0]).view(5, 1, 1)
+    for out in (neuron(x), neuron.reference(x)):
+        # mem: 1, 0.5 + 1 = 1.5 (spike, no reset), ReLU(0.75 - 2) = 0, 0.75, 0.375 + 1 = 1.375 (spike)
+        assert [o.flatten().tolist() for o in out] == [[0, 1, 0, 0, 1], [1.0, 1.5, 0.0, 0.75, 1.375]]
+
+
+def test_leaky_parallel_takes_snntorchs_names_and_keeps_its_decay_diagonal():
+    beta = torch.tensor([0.25, 0.5, 1.5])  # one per neuron, clamped to [0, 1]
+    neuron = LeakyParallel(2, 3, beta=beta, learn_beta=True)
+    assert set(neuron.state_dict()) == {"beta", "threshold", "rnn.weight_ih_l0", "rnn.weight_hh_l0",
+                                        "rnn.bias_ih_l0", "rnn.bias_hh_l0"}  # fmt: skip
+    assert torch.equal(neuron.rnn.weight_hh_l0, torch.diag(torch.tensor([0.25, 0.5, 1.0])))
+    _, mem = neuron(torch.rand(6, 4, 2))
+    mem.sum().backward()
+    grad = neuron.rnn.weight_hh_l0.grad
+    assert torch.equal(grad, torch.diag(grad.diagonal())) and grad.diagonal().any()
+    assert "beta" not in LeakyParallel(2, 3).state_dict()  # beta=None: the RNN's own initial W_hh, diagonal
+    assert LeakyParallel(2, 3).rnn.weight_hh_l0.count_nonzero() <= 3
+    dense = LeakyParallel(2, 3, beta=0.5, weight_hh_enable=True)  # snnTorch fills all of W_hh with beta then
+    assert torch.equal(dense.rnn.weight_hh_l0, torch.full((3, 3), 0.5))
+    assert not dense.rnn.weight_hh_l0.requires_grad and neuron.rnn.weight_hh_l0.requires_grad
+    with pytest.raises(ValueError, match="one value or one per neuron"):
+        LeakyParallel(2, 3, beta=[0.5, 0.5])
+
+
 def test_lapicque_is_leaky_with_rc_constants():
     x = torch.rand(6, 2, 3)
     _, mem_l = Lapicque(R=2.0, C=0.5, time_step=0.25)(x)
@@ -154,7 +336,7 @@ def test_lapicque_is_leaky_with_rc_constants():
 @pytest.mark.parametrize("kind", KINDS)
 def test_step_matches_sequence(kind):
     neuron = make(kind, "subtract", "atan")
-    x = inputs(False, seed=1).detach()
+    x = inputs(False, seed=1, kind=kind).detach()
     full = neuron(x)
     state, spikes = None, []
     for t in range(T):

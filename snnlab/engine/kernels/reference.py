@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 SpikeFn = Callable[[Tensor], Tensor]
@@ -88,6 +89,86 @@ def rleaky_step(
     return spike_fn(mem - threshold), mem
 
 
+def rsynaptic_step(
+    current: Tensor,
+    spk: Tensor,
+    syn: Tensor,
+    mem: Tensor,
+    recurrent: Callable[[Tensor], Tensor],
+    alpha: Tensor,
+    beta: Tensor,
+    threshold: Tensor,
+    reset: str,
+    spike_fn: SpikeFn,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One step of the recurrent current-based neuron: the previous spikes feed the synaptic current.
+    Returns ``(spike_t, syn_t, mem_t)``.
+
+    syn[t] = alpha*syn[t-1] + I[t] + R(spike[t-1])
+    mem[t] = beta*mem[t-1] + syn[t] - reset[t]*threshold     (reset modes as in :func:`leaky_step`)
+    """
+    syn = alpha * syn + current + recurrent(spk)
+    mem = _integrate(mem, syn, beta, threshold, reset)
+    return spike_fn(mem - threshold), syn, mem
+
+
+def alpha_step(
+    current: Tensor,
+    syn_exc: Tensor,
+    syn_inh: Tensor,
+    mem: Tensor,
+    alpha: Tensor,
+    beta: Tensor,
+    tau: Tensor,
+    threshold: Tensor,
+    reset: str,
+    spike_fn: SpikeFn,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One step of snnTorch's Alpha neuron. Returns ``(spike_t, syn_exc_t, syn_inh_t, mem_t)``.
+
+    exc' = alpha*syn_exc[t-1] + I[t]                 (excitatory current)
+    inh' = beta*syn_inh[t-1] - I[t]                  (inhibitory current)
+    mem' = tau*(exc' + inh'),   tau = log(alpha)/(log(beta) - log(alpha)) + 1
+    subtract:  exc = exc' - reset*threshold,  inh = (1 - reset)*inh',  mem = mem' + reset*syn_inh[t-1]
+    zero_step: all three times (1 - reset)
+    none:      exc', inh', mem'
+    The membrane does not carry over: it is read from the currents (and decides the next reset).
+    """
+    r = _reset(mem, threshold)
+    exc = alpha * syn_exc + current
+    inh = beta * syn_inh - current
+    new_mem = tau * (exc + inh)
+    if reset == "subtract":
+        # snnTorch writes these as exc' - threshold*r, inh' - inh'*r and mem' - (-syn_inh)*r: equal values.
+        new_mem = new_mem + r * syn_inh
+        exc = exc - r * threshold
+        inh = (1 - r) * inh
+    elif reset == "zero_step":
+        exc, inh, new_mem = (1 - r) * exc, (1 - r) * inh, (1 - r) * new_mem
+    elif reset != "none":
+        raise ValueError(f"the alpha neuron has no {reset!r} reset (subtract, zero_step or none)")
+    return spike_fn(new_mem - threshold), exc, inh, new_mem
+
+
+def leaky_parallel_step(
+    current: Tensor,
+    mem: Tensor,
+    weight_ih: Tensor,
+    bias_ih: Tensor | None,
+    weight_hh: Tensor,
+    bias_hh: Tensor | None,
+    threshold: Tensor,
+    spike_fn: SpikeFn,
+) -> tuple[Tensor, Tensor]:
+    """One step of snnTorch's LeakyParallel, a ReLU RNN cell read as a membrane. Returns ``(spike_t, mem_t)``.
+
+    mem[t] = ReLU(W_hh @ mem[t-1] + b_hh + W_ih @ I[t] + b_ih)      (torch's RNN cell, in its order)
+    spike[t] = H(mem[t] - threshold)                                (no reset)
+    """
+    mem = torch.relu(F.linear(mem, weight_hh, bias_hh) + F.linear(current, weight_ih, bias_ih))
+    return spike_fn(mem - threshold), mem
+
+
 def _steps(current: Tensor, time_steps: int | None):
     """Yield the input of each step: ``current[t]``, or ``current`` itself when it is static."""
     if time_steps is None:
@@ -127,6 +208,50 @@ def rleaky(current, recurrent, beta, threshold, reset, spike_fn, time_steps=None
     spikes, mems = [], []
     for i_t in _steps(current, time_steps):
         spk, mem = rleaky_step(i_t, spk, mem, recurrent, beta, threshold, reset, spike_fn)
+        spikes.append(spk)
+        mems.append(mem)
+    return torch.stack(spikes), torch.stack(mems)
+
+
+def alpha(
+    current, alpha, beta, tau, threshold, reset, spike_fn, time_steps=None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Run :func:`alpha_step` over the sequence; returns ``(spikes, syn_exc, syn_inh, mem)``."""
+    zeros = current.new_zeros(current.shape[1:] if time_steps is None else current.shape)
+    state = (zeros, zeros, zeros)
+    out: tuple[list[Tensor], ...] = ([], [], [], [])
+    for i_t in _steps(current, time_steps):
+        values = alpha_step(i_t, *state, alpha, beta, tau, threshold, reset, spike_fn)
+        state = values[1:]
+        for lst, value in zip(out, values, strict=True):
+            lst.append(value)
+    spikes, exc, inh, mem = (torch.stack(lst) for lst in out)
+    return spikes, exc, inh, mem
+
+
+def rsynaptic(
+    current, recurrent, alpha, beta, threshold, reset, spike_fn, time_steps=None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Run :func:`rsynaptic_step` over the sequence; returns ``(spikes, syn, mem)``."""
+    zeros = current.new_zeros(current.shape[1:] if time_steps is None else current.shape)
+    spk, syn, mem = zeros, zeros, zeros
+    out: tuple[list[Tensor], list[Tensor], list[Tensor]] = [], [], []
+    for i_t in _steps(current, time_steps):
+        spk, syn, mem = rsynaptic_step(i_t, spk, syn, mem, recurrent, alpha, beta, threshold, reset, spike_fn)
+        for lst, value in zip(out, (spk, syn, mem), strict=True):
+            lst.append(value)
+    return torch.stack(out[0]), torch.stack(out[1]), torch.stack(out[2])
+
+
+def leaky_parallel(
+    current, weight_ih, bias_ih, weight_hh, bias_hh, threshold, spike_fn, time_steps=None
+) -> tuple[Tensor, Tensor]:
+    """Run :func:`leaky_parallel_step` over ``current [T, B, input_size]``; returns ``(spikes, mem)``."""
+    batch = current.shape[1:-1] if time_steps is None else current.shape[:-1]
+    mem = current.new_zeros((*batch, weight_hh.shape[0]))
+    spikes, mems = [], []
+    for i_t in _steps(current, time_steps):
+        spk, mem = leaky_parallel_step(i_t, mem, weight_ih, bias_ih, weight_hh, bias_hh, threshold, spike_fn)
         spikes.append(spk)
         mems.append(mem)
     return torch.stack(spikes), torch.stack(mems)
