@@ -237,6 +237,11 @@ def test_overrides_set_scalars_lists_and_list_items(tmp_path):
             "x.yaml:10: model.neuron.surrogate_params: surrogate 'atan': alpha must be > 0 (got -2.0)",
         ),
         (
+            "beta: 0.9",
+            "beta: 0.9\n    surrogate: q_pseudo_spike\n    surrogate_params: {alpha: 1}",
+            "x.yaml:11: model.neuron.surrogate_params: surrogate 'q_pseudo_spike': alpha must be > 1 (got 1.0)",
+        ),
+        (
             "out_features: 32\n      neuron: true",
             "out_features: 32\n      neuron: {beta: 2, threshold: 0}",
             "x.yaml:14: model.layers.1.neuron.beta: must be a number in [0, 1] or a list of them (got 2) (and 1 more)",

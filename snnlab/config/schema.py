@@ -212,7 +212,9 @@ class NeuronConfig(_Section):
     def _known_surrogate(cls, name: str) -> str:
         known = list(catalog.SURROGATES)
         if name not in known:
-            hint = did_you_mean(name, known) or f" (choose from: {', '.join(known)})"
+            hint = did_you_mean(name, known) or (
+                f" (one of {len(known)}, e.g. {', '.join(known[:5])}, all in the lab's Surrogates pane)"
+            )
             raise _fail(f"unknown surrogate {_show(name)}{hint}")
         return name
 
