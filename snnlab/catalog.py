@@ -14,6 +14,7 @@ its form, without either.
 from __future__ import annotations
 
 import math
+import re
 import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -299,6 +300,15 @@ PRECISIONS = _listing(
     Choice("float32", "everything in float32"),
     Choice("bfloat16", "linear and conv layers in bfloat16 (torch.autocast); neurons stay float32"),
 )
+
+
+_SURROGATE_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def is_surrogate_path(text: str) -> bool:
+    """Whether ``text`` is written as a user's surrogate, ``package.module:name`` (a dotted module, a colon,
+    a name in it); the engine imports it when it builds the network."""
+    return _SURROGATE_PATH.fullmatch(text) is not None
 
 
 def surrogate_params(

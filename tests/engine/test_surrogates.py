@@ -1,11 +1,15 @@
 import math
 import re
+import sys
+import textwrap
+import uuid
 
 import pytest
 import torch
 
 from snnlab import catalog
 from snnlab.engine import surrogates
+from snnlab.engine.neurons import Leaky
 
 NAMES = [info.name for info in surrogates.names()]
 # Points away from the kinks of the piecewise surrogates (|x| = width, 1/alpha, 0, 1, B).
@@ -262,3 +266,109 @@ def test_parameters_that_may_be_zero_or_negative():
     assert surrogates.get("piecewise_leaky_relu", c=0).c == 0.0
     assert surrogates.get("sparse_fast_sigmoid", B=-2).B == -2.0
     assert surrogates.get("squarewave_fourier_series", n=5).n == 5.0
+
+
+# --- a user's own surrogate -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    """Writes a module into the current directory (a fresh one) and returns its name."""
+    monkeypatch.chdir(tmp_path)
+    # Only load() puts the current directory on the path (python -m pytest put "" there, which follows chdir).
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(tmp_path))])
+
+    def write(source: str) -> str:
+        name = f"user_grads_{uuid.uuid4().hex[:10]}"
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+        return name
+
+    return write
+
+
+FUNCTION = """
+    import torch
+
+    def box(x, width=0.5):
+        return (x.abs() < width).to(x.dtype) / (2 * width)
+
+    class Holder:
+        box = staticmethod(box)
+"""
+SUBCLASS = """
+    import torch
+    from snnlab.engine.surrogates import Surrogate
+
+    class Bump(Surrogate):
+        name = "bump"
+        defaults = {"alpha": 2.0}
+
+        def smooth(self, x):
+            return torch.sigmoid(self.alpha * x)
+
+        def grad(self, x):
+            return self.alpha * torch.exp(-x * x)
+"""
+
+
+def test_a_function_from_a_path_is_a_surrogate_that_runs_in_the_fused_scan(user_module):
+    module = user_module(FUNCTION)
+    s = surrogates.resolve(f"{module}:box", width=1.0)
+    assert isinstance(s, surrogates.FunctionSurrogate) and s.params == {"width": 1.0}
+    assert s.grad(torch.tensor([0.0, 0.9, 1.1])).tolist() == [0.5, 0.5, 0.0]
+    assert surrogates.load(f"{module}:Holder.box").grad(torch.tensor([0.4, 0.6])).tolist() == [1.0, 0.0]
+    with pytest.raises(NotImplementedError, match="has no smooth"):
+        s.smooth(torch.zeros(1))
+    neuron = Leaky(beta=0.5, surrogate=f"{module}:box", surrogate_params={"width": 1.0})
+    assert neuron.uses_fused
+    x = (torch.arange(-8, 16).reshape(6, 2, 2) / 8).requires_grad_()
+    (fused,) = torch.autograd.grad(sum(o.sum() for o in neuron(x)), x)
+    (reference,) = torch.autograd.grad(sum(o.sum() for o in neuron.reference(x)), x)
+    torch.testing.assert_close(fused, reference)
+
+
+def test_a_surrogate_subclass_from_a_path_takes_its_own_parameters(user_module):
+    module = user_module(SUBCLASS)
+    s = surrogates.resolve(f"{module}:Bump", alpha=3)
+    assert type(s).__name__ == "Bump" and s.params == {"alpha": 3.0}
+    assert s.grad(torch.zeros(1)).item() == 3.0 and s.grad_(torch.zeros(1)).item() == 3.0
+    with pytest.raises(ValueError, match=r"^surrogate '.*:Bump': surrogate 'bump' has no parameter 'beta'"):
+        surrogates.load(f"{module}:Bump", beta=1)
+
+
+@pytest.mark.parametrize(
+    "source,attribute,message",
+    [
+        (None, "grad", "cannot import 'no_such_module_for_snnlab': ModuleNotFoundError: No module named"),
+        ("raise RuntimeError('boom\\nand more')", "grad", "cannot import '{module}': RuntimeError: boom"),
+        ("x = (", "grad", "cannot import '{module}': SyntaxError:"),
+        ("VALUE = 3", "nothing", "'{module}' has no 'nothing'"),
+        ("VALUE = 3", "VALUE", "not a Surrogate subclass nor a function grad(x) -> Tensor"),
+        ("class Foo:\n    pass", "Foo", "not a Surrogate subclass nor a function grad(x) -> Tensor"),
+        ("def bad(x):\n    raise ZeroDivisionError('nope')", "bad", "grad(x) failed on a test tensor: "
+         "ZeroDivisionError: nope"),
+        ("def bad(x, alpha):\n    return x", "bad", "grad(x) failed on a test tensor: TypeError:"),
+        ("def bad(x):\n    return 1.0", "bad", "must return a float tensor shaped like x (got float)"),
+        ("def bad(x):\n    return x[:3]", "bad", "(got a torch.float32 tensor of shape [3])"),
+        ("def bad(x):\n    return (x > 0).long()", "bad", "(got a torch.int64 tensor of shape [9])"),
+        ("from snnlab.engine.surrogates import Surrogate\nclass Empty(Surrogate):\n    name = 'empty'", "Empty",
+         "Empty defines neither grad(x) nor grad_(x)"),
+    ],
+)  # fmt: skip
+def test_a_bad_surrogate_path_fails_in_one_line_naming_it(user_module, source, attribute, message):
+    module = "no_such_module_for_snnlab" if source is None else user_module(source)
+    path = f"{module}:{attribute}"
+    with pytest.raises(ValueError) as info:
+        surrogates.resolve(path)
+    text = str(info.value)
+    assert text.startswith(f"surrogate {path!r}: ") and message.format(module=module) in text, text
+    assert "\n" not in text
+
+
+def test_a_bad_path_fails_when_the_network_is_built_naming_the_layer():
+    from snnlab.engine.models import build_model
+
+    layers = [{"type": "linear", "out_features": 2, "neuron": {"type": "leaky", "surrogate": "nowhere_xyz:grad"}}]
+    with pytest.raises(ValueError, match=r"^model.layers\[0\] \(linear\) neuron: surrogate 'nowhere_xyz:grad': "
+                                         r"cannot import 'nowhere_xyz'"):  # fmt: skip
+        build_model(layers, (3,))
