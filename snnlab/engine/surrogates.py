@@ -83,8 +83,9 @@ class Surrogate:
         raise NotImplementedError
 
     def grad(self, x: Tensor) -> Tensor:
-        """The surrogate gradient at ``x`` (a new tensor)."""
-        return self.grad_(x.clone())
+        """The surrogate gradient at ``x``, a new tensor outside autograd's graph (nothing differentiates a
+        surrogate gradient again, and the in-place formulas could not be)."""
+        return self.grad_(x.detach().clone())
 
     def grad_(self, x: Tensor) -> Tensor:
         """``grad(x)`` written into ``x`` (which it overwrites); the fused kernels' hot path."""
@@ -550,6 +551,7 @@ class S2NN(Surrogate):
         )
 
     def grad(self, x: Tensor) -> Tensor:
+        x = x.detach()  # outside the graph, as every surrogate's grad
         below = _logistic_(x.clamp_max(0), self.alpha)
         above = _divide_(self.beta, x.clamp_min(0).add_(1))
         return torch.where(x < 0, below, above)
@@ -585,7 +587,7 @@ class SquarewaveFourierSeries(Surrogate):
         return 0.5 + 2 / math.pi * self._terms(x, torch.sin, 1)
 
     def grad(self, x: Tensor) -> Tensor:
-        return self._terms(x, torch.cos, 0) * (4 / self.T_period)
+        return self._terms(x.detach(), torch.cos, 0) * (4 / self.T_period)
 
 
 # --- BrainPy --------------------------------------------------------------------------------------------------

@@ -158,6 +158,7 @@ def test_in_place_grad_equals_grad_bit_for_bit(name, params, dtype):
     expected = s.grad(x)
     assert torch.equal(x, before)  # grad leaves its input alone
     assert torch.equal(s.grad_(x.clone()), expected)
+    assert torch.equal(s.grad(x.clone().requires_grad_()), expected)  # a tensor in a graph is read, not traced
 
 
 @pytest.mark.parametrize("name,params", CASES)
