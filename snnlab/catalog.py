@@ -13,23 +13,57 @@ its form, without either.
 
 from __future__ import annotations
 
+import math
+import re
 import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class Bound:
+    """The values a parameter takes: finite numbers above ``low`` (or equal to it when ``closed``), whole
+    numbers only when ``whole``. The default, ``Bound()``, is "> 0"."""
+
+    low: float = 0.0
+    closed: bool = False
+    whole: bool = False
+
+    def allows(self, value: float) -> bool:
+        above = value >= self.low if self.closed else value > self.low
+        return math.isfinite(value) and above and (not self.whole or value == int(value))
+
+    def __str__(self) -> str:
+        if self.low == -math.inf:
+            return "a whole number" if self.whole else "a number"
+        limit = f"{'>=' if self.closed else '>'} {self.low:g}"
+        return f"a whole number {limit}" if self.whole else limit
+
+
+POSITIVE = Bound()
+NONNEGATIVE = Bound(closed=True)
+ANY_NUMBER = Bound(low=-math.inf)
+
+
+@dataclass(frozen=True)
 class Choice:
     """One value of a setting: its ``name``, a one-line ``description``, and the parameters it takes with
-    their defaults (``defaults``; a bool default marks a switch, any other a number)."""
+    their defaults (``defaults``; a bool default marks a switch, any other a number).
+
+    Surrogates also say where their formula comes from (``source``: the library whose gradient and
+    parameters they match, or "snnlab") and which values a parameter takes when not every one > 0 does
+    (``bounds``)."""
 
     name: str
     description: str
     defaults: Mapping[str, float | bool] = field(default_factory=dict)
+    source: str = ""
+    bounds: Mapping[str, Bound] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Shared by every caller: read-only, so that nobody changes a default for everyone.
         object.__setattr__(self, "defaults", types.MappingProxyType(dict(self.defaults)))
+        object.__setattr__(self, "bounds", types.MappingProxyType(dict(self.bounds)))
 
 
 def _listing(*choices: Choice) -> dict[str, Choice]:
@@ -90,16 +124,144 @@ RESETS = _listing(
     Choice("none", "no reset: the membrane keeps integrating after a spike"),
 )
 
+# Where a surrogate's formula comes from; the lab's Surrogates pane groups them in this order.
+SURROGATE_SOURCES = ("snnTorch", "SpikingJelly", "BrainPy", "snnlab")
+_WHOLE_FROM_2 = Bound(low=2, closed=True, whole=True)
+
+# The first nine keep their places (a surrogate's place picks its colour in the lab); new ones go after them.
 SURROGATES = _listing(
-    Choice("atan", "arctangent; grad (alpha/2)/(1+(pi/2*alpha*x)^2)", {"alpha": 2.0}),
-    Choice("fast_sigmoid", "fast sigmoid (SuperSpike); grad 1/(slope*|x|+1)^2", {"slope": 25.0}),
-    Choice("sigmoid", "logistic sigmoid; grad slope*s*(1-s), s = sigmoid(slope*x)", {"slope": 25.0}),
-    Choice("triangle", "triangle; grad max(0, 1-|x|/width)/width", {"width": 1.0}),
-    Choice("straight_through", "straight-through estimator; grad 1"),
-    Choice("gaussian", "Gaussian; grad exp(-x^2/(2 sigma^2))/(sqrt(2 pi) sigma)", {"sigma": 0.5}),
-    Choice("erf", "error function; grad alpha/sqrt(pi)*exp(-(alpha*x)^2)", {"alpha": 2.0}),
-    Choice("soft_sign", "soft sign; grad alpha/(2(1+|alpha*x|)^2)", {"alpha": 2.0}),
-    Choice("piecewise_quadratic", "piecewise quadratic; grad alpha - alpha^2*|x| on |x| <= 1/alpha", {"alpha": 1.0}),
+    Choice(
+        "atan",
+        "arctangent, snnTorch's atan = SpikingJelly's ATan; grad (alpha/2)/(1+(pi/2*alpha*x)^2)",
+        {"alpha": 2.0},
+        "snnTorch",
+    ),
+    Choice(
+        "fast_sigmoid",
+        "fast sigmoid (SuperSpike), snnTorch's fast_sigmoid; grad 1/(slope*|x|+1)^2",
+        {"slope": 25.0},
+        "snnTorch",
+    ),
+    Choice(
+        "sigmoid",
+        "snnTorch's sigmoid, finite where its own is NaN (x < -3.4); grad slope*s*(1-s), s = sigmoid(slope*x)",
+        {"slope": 25.0},
+        "snnTorch",
+    ),
+    Choice(
+        "triangle",
+        "triangle (piecewise_quadratic with alpha = 1/width); grad max(0, 1-|x|/width)/width",
+        {"width": 1.0},
+        "snnlab",
+    ),
+    Choice(
+        "straight_through",
+        "straight-through estimator, snnTorch's straight_through_estimator; grad 1",
+        source="snnTorch",
+    ),
+    Choice("gaussian", "Gaussian; grad exp(-x^2/(2 sigma^2))/(sqrt(2 pi) sigma)", {"sigma": 0.5}, "snnlab"),
+    Choice(
+        "erf",
+        "error function, SpikingJelly's Erf; grad alpha/sqrt(pi)*exp(-(alpha*x)^2)",
+        {"alpha": 2.0},
+        "SpikingJelly",
+    ),
+    Choice(
+        "soft_sign", "soft sign, SpikingJelly's SoftSign; grad alpha/(2(1+|alpha*x|)^2)", {"alpha": 2.0}, "SpikingJelly"
+    ),
+    Choice(
+        "piecewise_quadratic",
+        "SpikingJelly's PiecewiseQuadratic; grad alpha - alpha^2*|x| on |x| <= 1/alpha",
+        {"alpha": 1.0},
+        "SpikingJelly",
+    ),
+    Choice(
+        "triangular",
+        "snnTorch's triangular: a step, not a triangle (see triangle); grad threshold below 0, -threshold from 0",
+        {"threshold": 1.0},
+        "snnTorch",
+    ),
+    Choice(
+        "spike_rate_escape",
+        "snnTorch's spike_rate_escape, peak at x = 1 as in its code; grad slope*exp(-beta*|x-1|)",
+        {"beta": 1.0, "slope": 25.0},
+        "snnTorch",
+    ),
+    Choice(
+        "sparse_fast_sigmoid",
+        "snnTorch's SFS: fast sigmoid cut off at B; grad 1/(slope*|x|+1)^2 for x > B, else 0",
+        {"slope": 25.0, "B": 1.0},
+        "snnTorch",
+        {"B": ANY_NUMBER},
+    ),
+    Choice(
+        "leaky_spike_operator",
+        "snnTorch's LSO (its LeakySpikeOperator); grad 1 for x > 0, else slope",
+        {"slope": 0.1},
+        "snnTorch",
+        {"slope": NONNEGATIVE},
+    ),
+    Choice(
+        "piecewise_exp", "SpikingJelly's PiecewiseExp; grad alpha/2*exp(-alpha*|x|)", {"alpha": 1.0}, "SpikingJelly"
+    ),
+    Choice(
+        "sj_sigmoid",
+        "SpikingJelly's Sigmoid: sigmoid with alpha for slope, default 4; grad alpha*s*(1-s), s = sigmoid(alpha*x)",
+        {"alpha": 4.0},
+        "SpikingJelly",
+    ),
+    Choice(
+        "super_spike",
+        "SpikingJelly's SuperSpike (alpha scales, unlike fast_sigmoid's slope); grad alpha/(1+|x|)^2",
+        {"alpha": 1.0},
+        "SpikingJelly",
+    ),
+    Choice(
+        "nonzero_sign_log_abs", "SpikingJelly's NonzeroSignLogAbs; grad 1/(1/alpha+|x|)", {"alpha": 1.0}, "SpikingJelly"
+    ),
+    Choice(
+        "piecewise_leaky_relu",
+        "SpikingJelly's PiecewiseLeakyReLU; grad 1/(2w) on |x| < w, else c",
+        {"w": 1.0, "c": 0.01},
+        "SpikingJelly",
+        {"c": NONNEGATIVE},
+    ),
+    Choice(
+        "leaky_k_relu",
+        "SpikingJelly's LeakyKReLU; grad k for x >= 0, else leak",
+        {"leak": 0.0, "k": 1.0},
+        "SpikingJelly",
+        {"leak": NONNEGATIVE},
+    ),
+    Choice(
+        "log_tailed_relu",
+        "SpikingJelly's LogTailedReLU; grad alpha for x <= 0, 1 up to x = 1, 1/x above",
+        {"alpha": 0.0},
+        "SpikingJelly",
+        {"alpha": NONNEGATIVE},
+    ),
+    Choice(
+        "q_pseudo_spike",
+        "SpikingJelly's QPseudoSpike (alpha > 1); grad (1+2|x|/(alpha-1))^-alpha",
+        {"alpha": 2.0},
+        "SpikingJelly",
+        {"alpha": Bound(low=1.0)},
+    ),
+    Choice("rect", "SpikingJelly's Rect; grad alpha on |x| < 1/(2 alpha), else 0", {"alpha": 1.0}, "SpikingJelly"),
+    Choice(
+        "s2nn",
+        "SpikingJelly's S2NN; grad alpha*s*(1-s), s = sigmoid(alpha*x), for x < 0, beta/(x+1) from 0",
+        {"alpha": 4.0, "beta": 1.0},
+        "SpikingJelly",
+    ),
+    Choice(
+        "squarewave_fourier_series",
+        "SpikingJelly's SquarewaveFourierSeries, n-1 terms; grad 4/T_period * sum of cos((2i-1)*2pi*x/T_period), i < n",
+        {"n": 2.0, "T_period": 8.0},
+        "SpikingJelly",
+        {"n": _WHOLE_FROM_2},
+    ),
+    Choice("relu_grad", "BrainPy's ReluGrad; grad alpha*max(width-|x|, 0)", {"alpha": 0.3, "width": 1.0}, "BrainPy"),
 )
 
 LOSSES = _listing(
@@ -143,24 +305,40 @@ PRECISIONS = _listing(
 )
 
 
+_SURROGATE_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def is_surrogate_path(text: str) -> bool:
+    """Whether ``text`` is written as a user's surrogate, ``package.module:name`` (a dotted module, a colon,
+    a name in it); the engine imports it when it builds the network."""
+    return _SURROGATE_PATH.fullmatch(text) is not None
+
+
 def surrogate_params(
-    name: str, params: Mapping[str, float], defaults: Mapping[str, float] | None = None
+    name: str,
+    params: Mapping[str, float],
+    defaults: Mapping[str, float] | None = None,
+    bounds: Mapping[str, Bound] | None = None,
 ) -> dict[str, float]:
     """All parameters of surrogate ``name``: its defaults updated by ``params``.
 
-    Raises ValueError, one line, for a parameter the surrogate does not take or a value that is not > 0.
-    ``defaults`` are those listed here unless given (a surrogate written outside snnlab brings its own).
+    Raises ValueError, one line, for a parameter the surrogate does not take or a value outside its bounds
+    (> 0 unless the surrogate says otherwise). ``defaults`` and ``bounds`` are those listed here unless given
+    (a surrogate written outside snnlab brings its own).
     """
     if defaults is None:
         defaults = SURROGATES[name].defaults
+    if bounds is None:
+        bounds = SURROGATES[name].bounds if name in SURROGATES else {}
     unknown = sorted(set(params) - set(defaults))
     if unknown:
         allowed = ", ".join(defaults) or "none"
         raise ValueError(f"surrogate '{name}' has no parameter {unknown[0]!r} (parameters: {allowed})")
     merged = {**defaults, **{key: float(value) for key, value in params.items()}}
     for key, value in merged.items():
-        if not value > 0:
-            raise ValueError(f"surrogate '{name}': {key} must be > 0 (got {value})")
+        bound = bounds.get(key, POSITIVE)
+        if not bound.allows(value):
+            raise ValueError(f"surrogate '{name}': {key} must be {bound} (got {value})")
     return merged
 
 

@@ -244,6 +244,21 @@ def test_overrides_set_scalars_lists_and_list_items(tmp_path):
             "x.yaml:10: model.neuron.surrogate_params: surrogate 'atan': alpha must be > 0 (got -2.0)",
         ),
         (
+            "beta: 0.9",
+            "beta: 0.9\n    surrogate: 'mypkg.grads:'",
+            "x.yaml:10: model.neuron.surrogate: 'mypkg.grads:' is not a path to a surrogate: write package.module:name",
+        ),
+        (
+            "beta: 0.9",
+            "beta: 0.9\n    surrogate: 'my-pkg:grad'",
+            "x.yaml:10: model.neuron.surrogate: 'my-pkg:grad' is not a path to a surrogate: write package.module:name",
+        ),
+        (
+            "beta: 0.9",
+            "beta: 0.9\n    surrogate: q_pseudo_spike\n    surrogate_params: {alpha: 1}",
+            "x.yaml:11: model.neuron.surrogate_params: surrogate 'q_pseudo_spike': alpha must be > 1 (got 1.0)",
+        ),
+        (
             "out_features: 32\n      neuron: true",
             "out_features: 32\n      neuron: {beta: 2, threshold: 0}",
             "x.yaml:14: model.layers.1.neuron.beta: must be a number in [0, 1] or a list of them (got 2) (and 1 more)",
@@ -646,3 +661,15 @@ def test_what_the_checks_allow_still_loads():
     ]
     for overrides in ok:
         load_config(QUICKSTART, overrides)
+
+
+def test_a_surrogate_path_is_checked_for_its_form_only_and_imported_later():
+    # The config stays torch-free: the module is not imported here, nor its parameters checked.
+    neuron = {"surrogate": "no_such_package.grads:my_grad", "surrogate_params": {"alpha": -3, "anything": 1}}
+    cfg = config_from_dict({"model": {"neuron": neuron}})
+    assert cfg.model.neuron.surrogate == "no_such_package.grads:my_grad"
+    assert cfg.model.neuron.surrogate_params == {"alpha": -3.0, "anything": 1.0}
+    with pytest.raises(
+        ConfigError, match=r"unknown surrogate 'zigzag' \(one of 25, e\.g\. atan, .*package\.module:name"
+    ):
+        config_from_dict({"model": {"neuron": {"surrogate": "zigzag"}}})

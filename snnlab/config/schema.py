@@ -181,7 +181,9 @@ class NeuronConfig(_Section):
     reset: ResetName = Field(
         "subtract", description="after a spike: subtract the threshold, set to zero, or no reset (leaky_parallel: none)"
     )
-    surrogate: str = Field("atan", description="surrogate gradient of the spike (see the surrogate lab for names)")
+    surrogate: str = Field(
+        "atan", description="surrogate gradient of the spike: a name (see the Surrogates pane) or package.module:name"
+    )
     surrogate_params: dict[str, float] = Field(
         default_factory=dict, description="surrogate parameters, e.g. {alpha: 2.0} for atan"
     )
@@ -230,9 +232,16 @@ class NeuronConfig(_Section):
     @field_validator("surrogate")
     @classmethod
     def _known_surrogate(cls, name: str) -> str:
+        if ":" in name:  # a user's own, imported when the run starts
+            if not catalog.is_surrogate_path(name):
+                raise _fail(f"{_show(name)} is not a path to a surrogate: write package.module:name")
+            return name
         known = list(catalog.SURROGATES)
         if name not in known:
-            hint = did_you_mean(name, known) or f" (choose from: {', '.join(known)})"
+            hint = did_you_mean(name, known) or (
+                f" (one of {len(known)}, e.g. {', '.join(known[:5])}, all in the lab's Surrogates pane; "
+                "or your own as package.module:name)"
+            )
             raise _fail(f"unknown surrogate {_show(name)}{hint}")
         return name
 
@@ -240,7 +249,7 @@ class NeuronConfig(_Section):
     @classmethod
     def _params_fit_surrogate(cls, params: dict[str, float], info: ValidationInfo) -> dict[str, float]:
         name = info.data.get("surrogate")
-        if name is not None:
+        if name in catalog.SURROGATES:  # a user's surrogate checks its parameters when it is loaded
             try:
                 catalog.surrogate_params(name, params)
             except ValueError as exc:

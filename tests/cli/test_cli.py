@@ -76,6 +76,49 @@ def test_a_broken_preset_exits_2_with_one_line(tmp_path, tiny_config_dict, mutat
     assert "Traceback" not in out.stderr
 
 
+USER_SURROGATE = """
+import torch
+
+
+def box(x, width=0.5):
+    return (x.abs() < width).to(x.dtype) / (2 * width)
+"""
+
+
+@pytest.mark.slow  # trains in a subprocess
+def test_a_users_own_surrogate_from_the_config_trains(tmp_path, tiny_config_dict):
+    (tmp_path / "my_surrogates.py").write_text(USER_SURROGATE)  # found in the current directory
+    preset = write(tmp_path, tiny_config_dict)
+    sets = ["model.neuron.surrogate=my_surrogates:box", "model.neuron.surrogate_params={width: 1.0}"]
+    sets += ["train.max_steps=1", "train.epochs=1"]
+    out = snnlab("run", str(preset), *[arg for s in sets for arg in ("--set", s)], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    run = only_run(tmp_path)
+    kinds = [json.loads(line)["event"] for line in (run / "events.jsonl").read_text().splitlines()]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished" and "step" in kinds
+    neuron = yaml.safe_load((run / "config.yaml").read_text())["model"]["neuron"]
+    assert neuron["surrogate"] == "my_surrogates:box" and neuron["surrogate_params"] == {"width": 1.0}
+
+
+@pytest.mark.parametrize(
+    "surrogate,message",
+    [
+        ("no_such_module_for_snnlab:grad", "surrogate 'no_such_module_for_snnlab:grad': cannot import "
+         "'no_such_module_for_snnlab': ModuleNotFoundError: No module named 'no_such_module_for_snnlab'"),
+        ("my_surrogates:nothing", "surrogate 'my_surrogates:nothing': 'my_surrogates' has no 'nothing'"),
+        ("my_surrogates:box:box", "model.neuron.surrogate: 'my_surrogates:box:box' is not a path to a surrogate"),
+    ],
+)  # fmt: skip
+def test_a_bad_surrogate_path_exits_2_with_one_line(tmp_path, tiny_config_dict, surrogate, message):
+    (tmp_path / "my_surrogates.py").write_text(USER_SURROGATE)
+    preset = write(tmp_path, tiny_config_dict)
+    out = snnlab("run", str(preset), "--set", f"model.neuron.surrogate={surrogate}", cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("snnlab: error:")]
+    assert len(errors) == 1 and message in errors[0], out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_invalid_yaml_and_missing_file_exit_2(tmp_path):
     bad = write(tmp_path, "data:\n  dataset: [bundled\n", name="bad.yaml")
     out = snnlab("run", str(bad), cwd=tmp_path)

@@ -23,7 +23,7 @@ needs_triton = pytest.mark.skipif(importlib.util.find_spec("triton") is None, re
 
 
 @needs_triton
-@pytest.mark.slow  # 44 cases through Triton's interpreter in a fresh process
+@pytest.mark.slow  # every reset x every surrogate (~120 cases) through Triton's interpreter, in a fresh process
 def test_the_triton_scan_matches_the_reference_under_the_interpreter():
     env = {**os.environ, "TRITON_INTERPRET": "1", "SNNLAB_NATIVE": "0"}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(HERE / "triton_interpreted.py")]

@@ -7,8 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, Select
+from textual.widgets import DataTable, Input, Select, SelectionList, Static
 
+from snnlab import catalog
 from snnlab.config import ConfigError, config_from_dict
 from snnlab.engine.trainer import train
 from snnlab.runs import RunDir, RunWriter
@@ -139,6 +140,29 @@ async def test_stop_checkpoints_and_pause_holds_the_run(tiny):
         run = Path(app.view.run_path)
         assert (run / "checkpoints" / "last.pt").is_file()
         assert json.loads((run / "summary.json").read_text())["status"] == "stopped"
+
+
+async def test_every_surrogate_is_listed_under_its_source_and_plots(tiny):
+    app = make_app(config=tiny)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        lab = app.main.query_one(SurrogateLab)
+        chooser = lab.query_one("#sg-choose", SelectionList)
+        options = [chooser.get_option_at_index(i) for i in range(chooser.option_count)]
+        assert [o.value for o in options if o.disabled] == [f"#{s}" for s in catalog.SURROGATE_SOURCES]
+        heading = None
+        for option in options:  # each name under the heading of its source, each once
+            if option.disabled:
+                heading = option.value[1:]
+            else:
+                assert catalog.SURROGATES[option.value].source == heading
+        assert sorted(o.value for o in options if not o.disabled) == sorted(catalog.SURROGATES)
+        assert not chooser.get_option_at_index(chooser.highlighted).disabled  # the cursor skips headings
+        chooser.select_all()
+        await pilot.pause()
+        assert lab.chosen == list(catalog.SURROGATES)  # the headings are no choice
+        assert len(lab.query_one("#sg-grad", MetricPlot).series) == len(catalog.SURROGATES)
+        assert not str(lab.query_one("#sg-error", Static).render()).strip()
 
 
 async def test_compare_trains_once_per_surrogate_and_tabulates_them(tiny):

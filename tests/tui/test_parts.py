@@ -9,6 +9,7 @@ import pytest
 
 from snnlab.tui.metrics import Downsampled, RunMetrics
 from snnlab.tui.widgets.plotting import HLine, Series, render_plot
+from snnlab.tui.widgets.surrogate_lab import param_label
 from snnlab.tui.worker import ReplaySource
 from tests.tui.conftest import fake_events
 
@@ -79,3 +80,9 @@ def test_the_lab_worker_takes_the_run_directory_lock_like_snnlab_run(tmp_path, t
     finally:
         job.close()
     lock_run(run.path).release()  # released when the training ended
+
+
+def test_a_long_parameter_label_keeps_its_key():
+    assert param_label("atan", "alpha") == "atan.alpha"
+    assert param_label("squarewave_fourier_series", "T_period") == "squarewave_….T_period"
+    assert len(param_label("piecewise_leaky_relu", "c")) == 21

@@ -1,11 +1,12 @@
 """The Surrogates pane: compare surrogate gradients on paper, then in training.
 
-Left: choose surrogates and their parameters. Right, top: each one's smooth stand-in for the
-Heaviside step and its derivative (the gradient the network actually sees), from the same registry the
-engine trains with. Right, below: "compare runs" trains the current config once per chosen surrogate
-(queued one after another in the background worker); their loss and accuracy curves are overlaid and
-a table gives final accuracy, wall time and spike rate. A sweep folder (``snnlab sweep``) opens into the
-same plots and table: one curve per run, one colour per grid combination.
+Left: choose surrogates (listed under the library whose formula each one matches) and their parameters.
+Right, top: each one's smooth stand-in for the Heaviside step and its derivative (the gradient the
+network actually sees), from the same registry the engine trains with. Right, below: "compare runs"
+trains the current config once per chosen surrogate (queued one after another in the background worker);
+their loss and accuracy curves are overlaid and a table gives final accuracy, wall time and spike rate. A
+sweep folder (``snnlab sweep``) opens into the same plots and table: one curve per run, one colour per
+grid combination.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, DataTable, Input, Label, SelectionList, Static
+from textual.strip import Strip
+from textual.widgets import Button, DataTable, Input, Label, OptionList, SelectionList, Static
+from textual.widgets.selection_list import Selection
 
 from snnlab import catalog
 from snnlab.formatting import format_duration, format_percent
@@ -30,6 +33,7 @@ from snnlab.tui.widgets.plotting import Series, smoothed
 X_RANGE = (-2.0, 2.0)
 POINTS = 161
 DEFAULT_CHOICE = ("atan", "fast_sigmoid", "triangle")
+LABEL_WIDTH = 21  # of a parameter's label, as app.tcss sets it (#sg-params Label)
 
 
 def curves(name: str, params: dict[str, float]) -> tuple[list[float], list[float], list[float]]:
@@ -43,6 +47,28 @@ def curves(name: str, params: dict[str, float]) -> tuple[list[float], list[float
     return x.tolist(), fn.smooth(x).tolist(), fn.grad(x).tolist()
 
 
+def grouped_choices(chosen: list[str]) -> list[Selection[str]]:
+    """Every surrogate under a heading of the library its formula comes from (``catalog.SURROGATE_SOURCES``
+    order, the catalog's order within each); a heading is a disabled row, its value ``"#" + source``."""
+    rows: list[Selection[str]] = []
+    for source in catalog.SURROGATE_SOURCES:
+        names = [c.name for c in catalog.SURROGATES.values() if c.source == source]
+        if names:
+            rows.append(Selection(Text(source, style="bold"), f"#{source}", disabled=True))
+            rows += [Selection(name, name, name in chosen) for name in names]
+    return rows
+
+
+class GroupedSelectionList(SelectionList[str]):
+    """A SelectionList whose disabled rows are headings: drawn as plain text, without a checkbox."""
+
+    def render_line(self, y: int) -> Strip:
+        index = self.scroll_offset.y + y
+        if 0 <= index < self.option_count and self.get_option_at_index(index).disabled:
+            return OptionList.render_line(self, y)
+        return super().render_line(y)
+
+
 class SurrogateLab(Horizontal):
     """Chosen surrogates (``self.chosen``) with parameters (``self.params``)."""
 
@@ -53,9 +79,7 @@ class SurrogateLab(Horizontal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sg-left"):
-            yield SelectionList[str](
-                *[(name, name, name in self.chosen) for name in catalog.SURROGATES], id="sg-choose"
-            )
+            yield GroupedSelectionList(*grouped_choices(self.chosen), id="sg-choose")
             with VerticalScroll(id="sg-params"):
                 yield from _rows(self)
             yield Static("", id="sg-error")
@@ -80,7 +104,7 @@ class SurrogateLab(Horizontal):
     def _choice(self, event: SelectionList.SelectedChanged) -> None:
         event.stop()
         order = list(catalog.SURROGATES)
-        self.chosen = sorted(event.selection_list.selected, key=order.index)
+        self.chosen = sorted((v for v in event.selection_list.selected if v in order), key=order.index)
         box = self.query_one("#sg-params", VerticalScroll)
         box.remove_children()
         box.mount_all(_rows(self))
@@ -157,6 +181,17 @@ def _rows(lab: SurrogateLab) -> list[Any]:
     for name in lab.chosen:
         for key, value in lab.params[name].items():
             rows.append(
-                Horizontal(Label(f"{name}.{key}"), Input(f"{value:g}", compact=True, name=f"{name}.{key}", tooltip=key))
-            )
+                Horizontal(Label(param_label(name, key)), Input(f"{value:g}", compact=True, name=f"{name}.{key}",
+                                                                tooltip=f"{name}.{key}"))
+            )  # fmt: skip
     return rows
+
+
+def param_label(name: str, key: str, width: int = LABEL_WIDTH) -> str:
+    """``name.key``, the name shortened with "…" where both do not fit in ``width``: the key is what
+    tells the rows of one surrogate apart, so it stays whole."""
+    text = f"{name}.{key}"
+    if len(text) <= width:
+        return text
+    keep = max(1, width - len(key) - 2)
+    return f"{name[:keep]}….{key}"
