@@ -93,10 +93,16 @@ def test_fused_equals_reference(kind, reset, surrogate):
         out_r, grad_r = run(neuron, x, static, "reference")
         for a, b in zip(out_f, out_r, strict=True):
             assert torch.equal(a, b)
+        # A parameter's gradient sums adjoint x state over steps and positions (a conv bias: T*B*H*W terms) and
+        # may cancel to far less than its terms: rleaky_conv's threshold gradient is 0.25 from terms up to ~6;
+        # with spike_rate_escape, whose gradient is nowhere zero, RSynaptic's adjoints grow to ~1e6 while its
+        # alpha gradient sums to 10. Both paths then round in different orders at the size of the terms (for
+        # rleaky_conv's threshold the fused one is the closer to a float64 run: 2e-6 against 1.2e-5), so the
+        # tolerance follows the largest gradient of the pass, which bounds the adjoints; a wrong gradient is
+        # off by far more than 1e-5 of that.
+        scale = max(1.0, *(g.abs().max().item() for g in grad_r))
         for a, b in zip(grad_f, grad_r, strict=True):
-            # A gradient summed over many steps and positions (a conv bias: T*B*H*W terms, with cancellation)
-            # rounds in the summation order, so the tolerance scales with the tensor's largest entry.
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * max(1.0, b.abs().max().item()))
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * scale)
 
 
 def test_inputs_do_hit_threshold_exactly():
@@ -309,11 +315,12 @@ def test_leaky_parallel_is_a_relu_rnn_with_a_diagonal_decay():
 
 def test_leaky_parallel_takes_snntorchs_names_and_keeps_its_decay_diagonal():
     beta = torch.tensor([0.25, 0.5, 1.5])  # one per neuron, clamped to [0, 1]
+    torch.manual_seed(0)  # the RNN's input weights: some draws leave every neuron below the ReLU
     neuron = LeakyParallel(2, 3, beta=beta, learn_beta=True)
     assert set(neuron.state_dict()) == {"beta", "threshold", "rnn.weight_ih_l0", "rnn.weight_hh_l0",
                                         "rnn.bias_ih_l0", "rnn.bias_hh_l0"}  # fmt: skip
     assert torch.equal(neuron.rnn.weight_hh_l0, torch.diag(torch.tensor([0.25, 0.5, 1.0])))
-    _, mem = neuron(torch.rand(6, 4, 2))
+    _, mem = neuron(torch.rand(6, 4, 2, generator=torch.Generator().manual_seed(0)))
     mem.sum().backward()
     grad = neuron.rnn.weight_hh_l0.grad
     assert torch.equal(grad, torch.diag(grad.diagonal())) and grad.diagonal().any()
