@@ -32,6 +32,11 @@ def _as_tensor(value: float | Tensor, name: str) -> Tensor:
     return tensor
 
 
+def _short(value: Tensor) -> str:
+    """A parameter as a module's repr shows it: its value, or ``[n]`` for n of them."""
+    return f"{value.item():g}" if value.dim() == 0 else f"[{value.numel()}]"
+
+
 class LeakyState(NamedTuple):
     mem: Tensor
 
@@ -111,9 +116,9 @@ class SpikingNeuron(nn.Module):
         return self.beta.clamp(0, 1).to(like.dtype), self.threshold.to(like.dtype)
 
     def extra_repr(self) -> str:
-        beta = f"{self.beta.item():g}" if self.beta.dim() == 0 else f"[{self.beta.numel()}]"
-        thr = f"{self.threshold.item():g}" if self.threshold.dim() == 0 else f"[{self.threshold.numel()}]"
-        return f"beta={beta}, threshold={thr}, reset={self.reset}, surrogate={self.spike_fn!r}"
+        return f"beta={_short(self.beta)}, threshold={_short(self.threshold)}, reset={self.reset}, " + (
+            f"surrogate={self.spike_fn!r}"
+        )
 
 
 class Leaky(SpikingNeuron):
@@ -195,7 +200,24 @@ class Lapicque(Leaky):
         return super().step(current * (self.time_step / self.C), state)
 
 
-class Synaptic(SpikingNeuron):
+class _SynapticCurrent(SpikingNeuron):
+    """A neuron with a synaptic current that decays by ``alpha`` (clamped to [0, 1] in the forward pass):
+    Synaptic, RSynaptic and Alpha. ``learn_alpha`` makes it a parameter."""
+
+    alpha: Tensor
+
+    def __init__(self, alpha: float | Tensor = 0.9, beta: float | Tensor = 0.8, learn_alpha: bool = False, **kw):
+        super().__init__(beta=beta, **kw)
+        self._register("alpha", _as_tensor(alpha, "alpha"), learn_alpha)
+
+    def _alpha(self, like: Tensor) -> Tensor:
+        return self.alpha.clamp(0, 1).to(like.dtype)
+
+    def extra_repr(self) -> str:
+        return f"alpha={_short(self.alpha)}, " + super().extra_repr()
+
+
+class Synaptic(_SynapticCurrent):
     """Current-based (second-order) leaky integrate-and-fire neuron.
 
     ::
@@ -208,14 +230,6 @@ class Synaptic(SpikingNeuron):
     Args: as :class:`Leaky`, plus ``alpha`` (synaptic decay, clamped to [0, 1]) and ``learn_alpha``.
     Shapes: ``current [T, B, ...]`` -> ``(spikes, syn, mem)`` each ``[T, B, ...]``.
     """
-
-    def __init__(self, alpha: float | Tensor = 0.9, beta: float | Tensor = 0.8, learn_alpha: bool = False, **kw):
-        super().__init__(beta=beta, **kw)
-        self.alpha: Tensor
-        self._register("alpha", _as_tensor(alpha, "alpha"), learn_alpha)
-
-    def _alpha(self, like: Tensor) -> Tensor:
-        return self.alpha.clamp(0, 1).to(like.dtype)
 
     def forward(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
         if not self.uses_fused:
@@ -239,10 +253,6 @@ class Synaptic(SpikingNeuron):
             current, state.syn, state.mem, self._alpha(current), beta, threshold, self.scan_reset, self.spike_fn
         )
         return spk, SynapticState(syn, mem)
-
-    def extra_repr(self) -> str:
-        alpha = f"{self.alpha.item():g}" if self.alpha.dim() == 0 else f"[{self.alpha.numel()}]"
-        return f"alpha={alpha}, " + super().extra_repr()
 
 
 class _Recurrent(SpikingNeuron):
@@ -351,7 +361,7 @@ class RLeaky(_Recurrent):
         return spk, RLeakyState(spk, mem)
 
 
-class RSynaptic(_Recurrent):
+class RSynaptic(_SynapticCurrent, _Recurrent):
     """Recurrent current-based neuron: each neuron's spikes feed back into its synaptic current at the next
     step (snnTorch's RSynaptic).
 
@@ -365,14 +375,6 @@ class RSynaptic(_Recurrent):
     Args: as :class:`RLeaky`, plus ``alpha`` (synaptic decay, clamped to [0, 1]) and ``learn_alpha``.
     Shapes: ``current [T, B, N]`` (or ``[T, B, C, H, W]``) -> ``(spikes, syn, mem)``.
     """
-
-    def __init__(self, alpha: float | Tensor = 0.9, beta: float | Tensor = 0.8, learn_alpha: bool = False, **kw):
-        super().__init__(beta=beta, **kw)
-        self.alpha: Tensor
-        self._register("alpha", _as_tensor(alpha, "alpha"), learn_alpha)
-
-    def _alpha(self, like: Tensor) -> Tensor:
-        return self.alpha.clamp(0, 1).to(like.dtype)
 
     def forward(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
         if not self.uses_fused:
@@ -397,12 +399,8 @@ class RSynaptic(_Recurrent):
                                            self.scan_reset, self.spike_fn)  # fmt: skip
         return spk, RSynapticState(spk, syn, mem)
 
-    def extra_repr(self) -> str:
-        alpha = f"{self.alpha.item():g}" if self.alpha.dim() == 0 else f"[{self.alpha.numel()}]"
-        return f"alpha={alpha}, " + super().extra_repr()
 
-
-class Alpha(SpikingNeuron):
+class Alpha(_SynapticCurrent):
     """snnTorch's alpha neuron: an excitatory and an inhibitory synaptic current, decaying at different
     rates, whose sum (scaled by ``tau``) is the membrane, so that an input spike moves the membrane along a
     difference of exponentials (rising, then falling back) instead of a jump.
@@ -437,9 +435,7 @@ class Alpha(SpikingNeuron):
         reset: str = "zero",
         **kw,
     ) -> None:
-        super().__init__(beta=beta, reset=reset, **kw)
-        self.alpha: Tensor
-        self._register("alpha", _as_tensor(alpha, "alpha"), learn_alpha)
+        super().__init__(alpha=alpha, beta=beta, learn_alpha=learn_alpha, reset=reset, **kw)
         a, b = self.alpha.detach().clamp(0, 1), self.beta.detach().clamp(0, 1)
         if (a <= b).any():
             raise ValueError(f"alpha must be greater than beta (got alpha {alpha}, beta {beta})")
@@ -468,10 +464,6 @@ class Alpha(SpikingNeuron):
         state = state or self.init_state(current)
         spk, exc, inh, mem = ref.alpha_step(current, *state, *self._rates(current), self.scan_reset, self.spike_fn)
         return spk, AlphaState(exc, inh, mem)
-
-    def extra_repr(self) -> str:
-        alpha = f"{self.alpha.item():g}" if self.alpha.dim() == 0 else f"[{self.alpha.numel()}]"
-        return f"alpha={alpha}, " + super().extra_repr()
 
 
 class LeakyParallel(SpikingNeuron):

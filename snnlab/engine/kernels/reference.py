@@ -104,8 +104,8 @@ def rsynaptic_step(
     """One step of the recurrent current-based neuron: the previous spikes feed the synaptic current.
     Returns ``(spike_t, syn_t, mem_t)``.
 
-    syn[t] = alpha*syn[t-1] + I[t] + R(spike[t-1])
-    mem[t] = beta*mem[t-1] + syn[t] - reset[t]*threshold     (reset modes as in :func:`leaky_step`)
+    syn[t] = alpha*syn[t-1] + I[t] + R(spike[t-1])     (added in this order, as snnTorch adds them)
+    mem[t]: as in :func:`synaptic_step`
     """
     syn = alpha * syn + current + recurrent(spk)
     mem = _integrate(mem, syn, beta, threshold, reset)
