@@ -1,0 +1,53 @@
+"""Spiking neurons as modules over whole sequences.
+
+Every neuron takes an input current ``[T, B, ...]`` (time first) and returns spikes and membrane
+``[T, B, ...]``. When the input is the same at every step (direct encoding of a static image) pass it once
+as ``[B, ...]`` with ``time_steps=T``: it is then integrated without being copied T times.
+
+Two paths compute the same thing: ``reference`` steps through time with plain autograd (the equations in
+``kernels/reference.py``), ``fused`` runs one custom autograd function over the whole sequence
+(``kernels/fused.py``). ``forward`` uses the fused path unless ``fused=False`` or the surrogate is a
+plain callable without a closed-form gradient.
+
+For users who loop over time themselves, ``step(input_t, state) -> (spike_t, state)`` runs one step.
+
+Modules: ``base`` (what every neuron shares), ``leaky`` (Leaky, Lapicque), ``synaptic`` (Synaptic, Alpha),
+``recurrent`` (RLeaky, RSynaptic), ``parallel`` (LeakyParallel).
+"""
+
+from __future__ import annotations
+
+from snnlab import catalog
+from snnlab.engine.neurons.base import SpikingNeuron
+from snnlab.engine.neurons.leaky import Lapicque, Leaky, LeakyState
+from snnlab.engine.neurons.parallel import LeakyParallel
+from snnlab.engine.neurons.recurrent import RLeaky, RLeakyState, RSynaptic, RSynapticState
+from snnlab.engine.neurons.synaptic import Alpha, AlphaState, Synaptic, SynapticState
+
+__all__ = [
+    "NEURONS",
+    "Alpha",
+    "AlphaState",
+    "Lapicque",
+    "Leaky",
+    "LeakyParallel",
+    "LeakyState",
+    "RLeaky",
+    "RLeakyState",
+    "RSynaptic",
+    "RSynapticState",
+    "SpikingNeuron",
+    "Synaptic",
+    "SynapticState",
+]
+
+NEURONS: dict[str, type[SpikingNeuron]] = {
+    "leaky": Leaky,
+    "synaptic": Synaptic,
+    "rleaky": RLeaky,
+    "lapicque": Lapicque,
+    "alpha": Alpha,
+    "rsynaptic": RSynaptic,
+    "leaky_parallel": LeakyParallel,
+}
+catalog.check_implemented("neuron types", catalog.NEURONS, NEURONS)
