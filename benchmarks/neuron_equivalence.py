@@ -16,6 +16,7 @@ Run it in a venv with snnTorch (see BENCHMARKS.md)::
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from collections.abc import Callable
@@ -25,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from snnlab.engine import neurons
+from snnlab.engine.quant import state_quant
 
 T, B, N = 50, 16, 64
 MEM_TOL = 1e-5  # of the largest |membrane|, at least 1
@@ -63,76 +65,117 @@ def _cases(snn) -> dict[str, tuple[Callable, Callable, float, str]]:
     synaptic = dict(alpha=0.6, learn_alpha=True, **beta)
     return {
         "Leaky": (
-            lambda r: snn.Leaky(reset_mechanism=r, **beta),
-            lambda r, fused: neurons.Leaky(reset=r, fused=fused, **beta),
+            lambda r, **o: snn.Leaky(**o, reset_mechanism=r, **beta),
+            lambda r, fused, **o: neurons.Leaky(**o, reset=r, fused=fused, **beta),
             1.0,
             "state",
         ),
         "Synaptic": (
-            lambda r: snn.Synaptic(alpha=0.6, learn_alpha=True, reset_mechanism=r, **beta),
-            lambda r, fused: neurons.Synaptic(alpha=0.6, learn_alpha=True, reset=r, fused=fused, **beta),
+            lambda r, **o: snn.Synaptic(**o, alpha=0.6, learn_alpha=True, reset_mechanism=r, **beta),
+            lambda r, fused, **o: neurons.Synaptic(**o, alpha=0.6, learn_alpha=True, reset=r, fused=fused, **beta),
             0.5,
             "state",
         ),
         "RLeaky (one-to-one V)": (
-            lambda r: snn.RLeaky(V=0.3, all_to_all=False, reset_mechanism=r, **beta),
-            lambda r, fused: neurons.RLeaky(V=0.3, all_to_all=False, reset=r, fused=fused, **beta),
+            lambda r, **o: snn.RLeaky(**o, V=0.3, all_to_all=False, reset_mechanism=r, **beta),
+            lambda r, fused, **o: neurons.RLeaky(**o, V=0.3, all_to_all=False, reset=r, fused=fused, **beta),
             1.0,
             "spike",
         ),
         "RLeaky (all-to-all)": (
-            lambda r: snn.RLeaky(linear_features=N, reset_mechanism=r, **beta),
-            lambda r, fused: neurons.RLeaky(features=N, reset=r, fused=fused, **beta),
+            lambda r, **o: snn.RLeaky(**o, linear_features=N, reset_mechanism=r, **beta),
+            lambda r, fused, **o: neurons.RLeaky(**o, features=N, reset=r, fused=fused, **beta),
             1.0,
             "spike",
         ),
         "Lapicque": (
-            lambda r: snn.Lapicque(R=5.0, C=5e-3, time_step=1e-3, reset_mechanism=r, learn_threshold=True),
-            lambda r, fused: neurons.Lapicque(
-                R=5.0, C=5e-3, time_step=1e-3, reset=r, fused=fused, learn_threshold=True
+            lambda r, **o: snn.Lapicque(**o, R=5.0, C=5e-3, time_step=1e-3, reset_mechanism=r, learn_threshold=True),
+            lambda r, fused, **o: neurons.Lapicque(
+                **o, R=5.0, C=5e-3, time_step=1e-3, reset=r, fused=fused, learn_threshold=True
             ),  # fmt: skip
             1.0,
             "state",
         ),
         "Alpha": (
-            lambda r: _learnable_alpha(snn.Alpha(alpha=0.9, reset_mechanism=r, **beta)),
-            lambda r, fused: neurons.Alpha(alpha=0.9, learn_alpha=True, reset=r, fused=fused, **beta),
+            lambda r, **o: _learnable_alpha(snn.Alpha(**o, alpha=0.9, reset_mechanism=r, **beta)),
+            lambda r, fused, **o: neurons.Alpha(**o, alpha=0.9, learn_alpha=True, reset=r, fused=fused, **beta),
             1.0,
             "state",
         ),
         "RSynaptic (one-to-one V)": (
-            lambda r: snn.RSynaptic(V=0.3, all_to_all=False, reset_mechanism=r, **synaptic),
-            lambda r, fused: neurons.RSynaptic(V=0.3, all_to_all=False, reset=r, fused=fused, **synaptic),
+            lambda r, **o: snn.RSynaptic(**o, V=0.3, all_to_all=False, reset_mechanism=r, **synaptic),
+            lambda r, fused, **o: neurons.RSynaptic(**o, V=0.3, all_to_all=False, reset=r, fused=fused, **synaptic),
             0.5,
             "spike",
         ),
         "RSynaptic (all-to-all)": (
-            lambda r: snn.RSynaptic(linear_features=N, reset_mechanism=r, **synaptic),
-            lambda r, fused: neurons.RSynaptic(features=N, reset=r, fused=fused, **synaptic),
+            lambda r, **o: snn.RSynaptic(**o, linear_features=N, reset_mechanism=r, **synaptic),
+            lambda r, fused, **o: neurons.RSynaptic(**o, features=N, reset=r, fused=fused, **synaptic),
             0.5,
             "spike",
         ),
         "RLeaky (conv 3x3)": (
-            lambda r: snn.RLeaky(conv2d_channels=CONV[0], kernel_size=3, reset_mechanism=r, **beta),
-            lambda r, fused: neurons.RLeaky(conv2d_channels=CONV[0], kernel_size=3, reset=r, fused=fused, **beta),
+            lambda r, **o: snn.RLeaky(**o, conv2d_channels=CONV[0], kernel_size=3, reset_mechanism=r, **beta),
+            lambda r, fused, **o: neurons.RLeaky(
+                **o, conv2d_channels=CONV[0], kernel_size=3, reset=r, fused=fused, **beta
+            ),
             1.0,
             "spike",
         ),
         "RSynaptic (conv 3x3)": (
-            lambda r: snn.RSynaptic(conv2d_channels=CONV[0], kernel_size=3, reset_mechanism=r, **synaptic),
-            lambda r, fused: neurons.RSynaptic(
-                conv2d_channels=CONV[0], kernel_size=3, reset=r, fused=fused, **synaptic
+            lambda r, **o: snn.RSynaptic(**o, conv2d_channels=CONV[0], kernel_size=3, reset_mechanism=r, **synaptic),
+            lambda r, fused, **o: neurons.RSynaptic(
+                **o, conv2d_channels=CONV[0], kernel_size=3, reset=r, fused=fused, **synaptic
             ),  # fmt: skip
             0.5,
             "spike",
         ),
         "LeakyParallel": (
-            lambda r: snn.LeakyParallel(input_size=N, hidden_size=N, **beta),
-            lambda r, fused: neurons.LeakyParallel(N, N, fused=fused, **beta),
+            lambda r, **o: snn.LeakyParallel(**o, input_size=N, hidden_size=N, **beta),
+            lambda r, fused, **o: neurons.LeakyParallel(N, N, fused=fused, **beta, **o),
             8.0,
             "sequence",
         ),
     }
+
+
+# snnTorch's neuron options: (snnTorch's arguments, snnlab's), each tried on every neuron whose snnTorch class
+# takes it (graded_spikes_factor: every neuron has the buffer; where the constructor does not take it, the
+# script sets it on the module, and snnTorch's forward reads it).
+def _options():
+    from snntorch.functional import quant
+
+    graded = dict(graded_spikes_factor=2.0, learn_graded_spikes_factor=True)
+    return {
+        "graded_spikes_factor=2, learned": (lambda: graded, lambda: graded),
+        "inhibition": (lambda: dict(inhibition=True), lambda: dict(inhibition=True)),
+        "reset_delay=False": (lambda: dict(reset_delay=False), lambda: dict(reset_delay=False)),
+        "state_quant, 4 bits uniform": (
+            lambda: dict(state_quant=quant.state_quant(num_bits=4, threshold=1.0)),
+            lambda: dict(state_quant=state_quant(num_bits=4, threshold=1.0)),
+        ),
+        "state_quant, 5 bits geometric": (
+            lambda: dict(state_quant=quant.state_quant(num_bits=5, uniform=False, threshold=1.0)),
+            lambda: dict(state_quant=state_quant(num_bits=5, uniform=False, threshold=1.0)),
+        ),
+        "surrogate_disable": (lambda: dict(surrogate_disable=True), lambda: dict(surrogate_disable=True)),
+    }
+
+
+def _peer_with(make_peer: Callable, reset: str, options: dict) -> nn.Module | None:
+    """snnTorch's module with ``options``; None when its class does not have one of them."""
+    options = dict(options)
+    graded = {k: options.pop(k) for k in ("graded_spikes_factor", "learn_graded_spikes_factor") if k in options}
+    takes = inspect.signature(type(make_peer(reset)).__init__).parameters
+    if any(k not in takes for k in options):
+        return None
+    if graded and "graded_spikes_factor" in takes:
+        return make_peer(reset, **options, **graded)
+    peer = make_peer(reset, **options)
+    if graded:  # the constructor does not take it; the buffer is there, and forward reads it
+        del peer._buffers["graded_spikes_factor"]
+        peer.graded_spikes_factor = nn.Parameter(torch.tensor(graded["graded_spikes_factor"]))
+    return peer
 
 
 def _learnable_alpha(module: nn.Module) -> nn.Module:
@@ -165,6 +208,12 @@ def _run_snntorch(module: nn.Module, x: Tensor, how: str) -> tuple[Tensor, Tenso
 SNNTORCH_ONLY = {"graded_spikes_factor", "reset_mechanism_val", "recurrent.V"}
 
 
+def _version() -> str:
+    import snntorch
+
+    return snntorch.__version__
+
+
 def load_peer_state(ours: nn.Module, peer: nn.Module) -> str:
     """Load snnTorch's state dict into snnlab's module; "" when every entry loads or is one of SNNTORCH_ONLY
     and nothing of ours is left out, else what did not."""
@@ -184,17 +233,26 @@ def _learnable(module: nn.Module) -> dict[str, Tensor]:
     return {name: p for name, p in module.named_parameters() if p.requires_grad}
 
 
-def compare(name: str, reset: str, path: str) -> Row:
+def compare(name: str, reset: str, path: str, option: str | None = None) -> Row | None:
+    """One case; None when snnTorch's class does not have ``option``."""
     import snntorch as snn
 
     make_peer, make_ours, scale, how = _cases(snn)[name]
-    peer, ours = make_peer(reset), make_ours(reset, path == "fused")
+    peer_options, our_options = _options()[option] if option else (dict, dict)
+    peer = _peer_with(make_peer, reset, peer_options())
+    if peer is None:
+        return None
+    ours = make_ours(reset, path == "fused", **our_options())
     load_peer_state(ours, peer)  # the recurrent weights; every other entry holds the same value already
     shape = (T, B, *CONV) if "conv" in name else (T, B, N)
     x_peer = (_inputs(len(name)) * scale).reshape(shape).requires_grad_()
     x_ours = x_peer.detach().clone().requires_grad_()
     w_spk, w_mem = (w.reshape(shape) for w in _loss_weights())
-    spk_p, mem_p = _run_snntorch(peer, x_peer, how)
+    label = name if option is None else f"{name}, {option}"
+    try:
+        spk_p, mem_p = _run_snntorch(peer, x_peer, how)
+    except RuntimeError as exc:  # snnTorch's own bug: nothing to compare against
+        return Row(label, reset, path, 0, 0, 0.0, 0.0, "", f"snnTorch {_version()} raises: {str(exc)[:60]}")
     out = ours(x_ours)
     spk_o, mem_o = out[0], out[-1]
     ((spk_p * w_spk).sum() + (mem_p * w_mem).sum()).backward()
@@ -206,9 +264,10 @@ def compare(name: str, reset: str, path: str) -> Row:
             grads.append((pname, p.grad, theirs[pname].grad))
     worst, grad_diff = "", 0.0
     for gname, g, h in grads:
-        if g is None or h is None:
-            worst, grad_diff = f"{gname} (missing)", float("inf")
+        if g is None and h is None:
             continue
+        # A parameter no output depends on gets no gradient on one side and zeros on the other.
+        g, h = (v if v is not None else torch.zeros_like(g if h is None else h) for v in (g, h))
         rel = float((g - h).abs().max()) / max(float(h.abs().max()), 1e-12)
         if rel >= grad_diff:
             worst, grad_diff = gname, rel
@@ -216,19 +275,43 @@ def compare(name: str, reset: str, path: str) -> Row:
     mem_diff = float((mem_o - mem_p).detach().abs().max())
     largest = float(mem_p.detach().abs().max())
     ok = differ == 0 and mem_diff <= MEM_TOL * max(1.0, largest) and grad_diff <= GRAD_TOL
-    return Row(name, reset, path, differ, spk_p.numel(), mem_diff, grad_diff, worst, "PASS" if ok else "FAIL")
+    return Row(label, reset, path, differ, spk_p.numel(), mem_diff, grad_diff, worst, "PASS" if ok else "FAIL")
 
 
-def run() -> list[Row]:
+def run(options: bool = False) -> list[Row]:
+    """Every neuron x reset x path; with ``options``, each of snnTorch's options on every neuron that has it."""
     import snntorch as snn
 
     rows = []
-    for name, case in _cases(snn).items():
-        for reset in RESETS if case[3] != "sequence" else ("none",):  # LeakyParallel has no reset
-            for path in ("fused", "reference"):
-                torch.manual_seed(0)
-                rows.append(compare(name, reset, path))
+    for option in _options() if options else (None,):
+        for name, case in _cases(snn).items():
+            if option == "inhibition" and "conv" in name:
+                continue  # snnTorch picks a winner among [N] features only
+            for reset in RESETS if case[3] != "sequence" else ("none",):  # LeakyParallel has no reset
+                for path in ("fused", "reference"):
+                    torch.manual_seed(0)
+                    row = compare(name, reset, path, option)
+                    if row is not None:
+                        rows.append(row)
     return rows
+
+
+def option_table(rows: list[Row]) -> str:
+    """The option rows folded per option and neuron: the worst over resets and paths."""
+    lines = ["| neuron, option | cases | spikes that differ | max abs membrane diff | max rel gradient diff | "
+             "verdict |", "|---|---|---|---|---|---|"]  # fmt: skip
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        groups.setdefault(r.neuron, []).append(r)
+    for label, group in groups.items():
+        differ = sum(r.spikes_differ for r in group)
+        spikes = sum(r.spikes for r in group)
+        worst = max(group, key=lambda r: r.grad_diff)
+        verdicts = {r.verdict for r in group}
+        verdict = "FAIL" if "FAIL" in verdicts else ", ".join(sorted(verdicts))
+        lines.append(f"| {label} | {len(group)} | {differ:,} / {spikes:,} | {max(r.mem_diff for r in group):.2e} | "
+                     f"{worst.grad_diff:.2e} ({worst.grad_worst}) | {verdict} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def state_rows() -> list[tuple[str, str, str]]:
@@ -277,15 +360,18 @@ def main() -> int:
         print(f"snnTorch is not installed here ({exc}); see BENCHMARKS.md for the peers' venv", file=sys.stderr)
         return 2
     rows = run()
+    option_rows = run(options=True)
     states = state_rows()
     print(f"snnlab against snnTorch {version}, torch {torch.__version__}, T={T} B={B} N={N}, ATan(alpha=2)\n")
     print(table(rows))
+    print("\nsnnTorch's neuron options (each row: every reset and both paths):\n")
+    print(option_table(option_rows))
     print(f"\nState dicts (besides {', '.join(sorted(SNNTORCH_ONLY))}, which snnlab has no use for):\n")
     print(state_table(states))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"rows": [asdict(r) for r in rows], "state_dicts": states}, f, indent=1)
-    return 0 if all(r.verdict == "PASS" for r in rows) else 1
+            json.dump({"rows": [asdict(r) for r in rows + option_rows], "state_dicts": states}, f, indent=1)
+    return 1 if any(r.verdict == "FAIL" for r in rows + option_rows) else 0
 
 
 if __name__ == "__main__":

@@ -656,6 +656,23 @@ class Gaussian(Surrogate):
         return x.square_().div_(-2 * self.sigma**2).exp_().div_(math.sqrt(2 * math.pi) * self.sigma)
 
 
+class NoGradient(Surrogate):
+    """The Heaviside step and no gradient at all: a neuron's ``surrogate_disable=True`` (snnTorch's option of
+    that name). Gradients then reach the network only through the membranes a loss reads, never through
+    spikes. Not in the registry: it is an option of the neuron, not a choice of surrogate.
+
+    ``grad(x) = 0``
+    """
+
+    name = "no_gradient"
+
+    def smooth(self, x: Tensor) -> Tensor:
+        return (x > 0).to(x.dtype)
+
+    def grad_(self, x: Tensor) -> Tensor:
+        return x.zero_()
+
+
 REGISTRY: dict[str, type[Surrogate]] = {
     cls.name: cls
     for cls in (

@@ -54,31 +54,38 @@ def _input_at(current: Tensor, t: int, static: bool) -> Tensor:
     return current if static else current[t]
 
 
-def _leaky_step_into(i_t, mem_out, spk_out, t, beta, threshold, reset, scratch) -> None:
-    """Write mem[t] and spike[t] in place: the reference's arithmetic, in the same order."""
+def _leaky_step_into(i_t, mem_out, spk_out, t, beta, threshold, reset, scratch, feedback=None) -> None:
+    """Write mem[t] and spike[t] in place: the reference's arithmetic, in the same order. A recurrent
+    neuron's ``feedback`` R(spike[t-1]) is added after the input, as snnTorch adds it."""
     mem = mem_out[t]
     if t == 0:
         # mem[-1] = 0 and reset[0] = 0, so mem[0] = beta*0 + I[0], as the reference computes it.
         torch.mul(beta, torch.zeros_like(mem), out=mem)
-        mem.add_(i_t)
+        _add_drive(mem, i_t, feedback)
     else:
         prev, spk_prev = mem_out[t - 1], spk_out[t - 1]  # reset[t] = H(mem[t-1] - thr) = spike[t-1]
         if reset == "zero":
             torch.mul(beta, torch.sub(1, spk_prev, out=scratch), out=scratch)
             torch.mul(scratch, prev, out=mem)
-            mem.add_(i_t)
+            _add_drive(mem, i_t, feedback)
         elif reset == "zero_step":
             torch.mul(beta, prev, out=mem)
-            mem.add_(i_t)
+            _add_drive(mem, i_t, feedback)
             mem.mul_(torch.sub(1, spk_prev, out=scratch))  # 0 or 1: exact
         else:
             torch.mul(beta, prev, out=mem)
-            mem.add_(i_t)
+            _add_drive(mem, i_t, feedback)
             if reset == "subtract":
                 # spike is 0 or 1, so spike*threshold is exact and this equals mem - reset*threshold.
                 mem.addcmul_(spk_prev, threshold, value=-1)
     # mem > threshold is mem - threshold > 0 for finite floats (IEEE subtraction of unequal values is never 0).
     torch.gt(mem, threshold, out=spk_out[t])
+
+
+def _add_drive(mem: Tensor, i_t: Tensor, feedback: Tensor | None) -> None:
+    mem.add_(i_t)
+    if feedback is not None:
+        mem.add_(feedback)
 
 
 def _leaky_forward(current, beta, threshold, reset, time_steps, mem_out, spk_out) -> None:

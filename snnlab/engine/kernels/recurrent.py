@@ -73,13 +73,11 @@ class RLeakyScan(torch.autograd.Function):
         mem = current.new_empty(shape)
         spk = current.new_empty(shape)
         with torch.no_grad():
-            drive = torch.empty_like(mem[0])
             scratch = torch.empty_like(mem[0])
             zeros = torch.zeros_like(mem[0])
             for t in range(shape[0]):
                 feedback = _feedback(spk[t - 1] if t > 0 else zeros, weight, bias, recurrence, padding)
-                torch.add(_input_at(current, t, static), feedback, out=drive)
-                _leaky_step_into(drive, mem, spk, t, beta, threshold, reset, scratch)
+                _leaky_step_into(_input_at(current, t, static), mem, spk, t, beta, threshold, reset, scratch, feedback)
         ctx.save_for_backward(mem, weight, beta, threshold)
         ctx.bias_needs_grad = bias is not None and bias.requires_grad
         ctx.reset, ctx.surrogate, ctx.static = reset, surrogate, static

@@ -8,15 +8,73 @@ decided by the previous membrane and carries no gradient (snnTorch's delayed, de
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-SpikeFn = Callable[[Tensor], Tensor]
+SpikeFn = Callable[[Tensor], Tensor]  # a spike_fn argument may also be a Firing
 # The scans' resets: the config's (snnlab.catalog.RESETS) and "zero_step". snnTorch's zero reset differs
 # between neurons: Leaky zeroes the membrane it carries over (the step's input still lands), Synaptic,
 # RLeaky and Lapicque zero the whole step, input included; those neurons hand "zero_step" to the scans.
+
+
+@dataclass(frozen=True)
+class Firing:
+    """snnTorch's options on how a step's state becomes its output spike, in place of a plain ``spike_fn``.
+
+    Each step then runs, after its state update (snnTorch's order):
+
+    - ``state_quant``: every state of the step (membrane, synaptic currents) is replaced by ``state_quant(s)``,
+      and the spike is read from ``state_quant(mem)`` (snnTorch quantizes the membrane twice; a quantizer is
+      idempotent, so this only matters for one that is not);
+    - the spike: ``spike_fn(mem - threshold) * graded``, or with ``inhibition`` ``spike_fn(mem - threshold)``
+      kept only at each sample's largest ``mem - threshold`` (one winner per sample and step; snnTorch does not
+      scale the winner by ``graded``);
+    - ``reset_delay=False``: the step's own spike resets the membrane at once instead of at the next step,
+      ``now = spike/graded - reset[t]`` (``reset[t]``, already applied, is taken back), then
+      ``mem -= now*threshold`` (subtract) or ``mem -= now*mem`` (zero). ``spike`` carries its surrogate
+      gradient into this reset, as in snnTorch.
+    """
+
+    spike_fn: SpikeFn
+    graded: Tensor | None = None
+    inhibition: bool = False
+    reset_delay: bool = True
+    state_quant: SpikeFn | None = None
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """The output spike at ``x = mem - threshold``."""
+        spk = self.spike_fn(x)
+        if self.inhibition:
+            return spk * winner(x)
+        return spk if self.graded is None else spk * self.graded
+
+
+def winner(x: Tensor) -> Tensor:
+    """1 where ``x`` is largest over the last axis (the neurons of a sample), 0 elsewhere; the first on ties.
+    ``x``: ``[B, N]`` (a step) or ``[T, B, N]`` (a sequence)."""
+    if x.dim() not in (2, 3):
+        raise ValueError(f"inhibition picks one neuron per sample among [N] features, not among {list(x.shape[1:])}"
+                         " (use it on a neuron after a linear layer)")  # fmt: skip
+    return F.one_hot(x.argmax(-1), x.shape[-1]).to(x.dtype)
+
+
+def _output(fire: SpikeFn | Firing, mem_prev: Tensor, threshold: Tensor, reset: str, *states: Tensor):
+    """``(spike_t, *states_t)`` for a step whose new ``states`` end with the membrane; ``mem_prev`` is the
+    membrane the step started from. A plain ``spike_fn`` fires on the membrane as it is."""
+    if not isinstance(fire, Firing):
+        return (fire(states[-1] - threshold), *states)
+    if fire.state_quant is not None:
+        states = tuple(fire.state_quant(s) for s in states)
+    mem = states[-1]
+    read = fire.state_quant(mem) if fire.state_quant is not None and not fire.inhibition else mem
+    spk = fire(read - threshold)
+    if not fire.reset_delay and reset != "none":
+        now = (spk if fire.graded is None else spk / fire.graded) - _reset(mem_prev, threshold)
+        mem = mem - now * (threshold if reset == "subtract" else mem)
+    return (spk, *states[:-1], mem)
 
 
 def _reset(mem_prev: Tensor, threshold: Tensor) -> Tensor:
@@ -24,15 +82,23 @@ def _reset(mem_prev: Tensor, threshold: Tensor) -> Tensor:
     return (mem_prev - threshold > 0).to(mem_prev.dtype).detach()
 
 
-def _integrate(mem_prev: Tensor, current: Tensor, beta: Tensor, threshold: Tensor, reset: str) -> Tensor:
+def _integrate(
+    mem_prev: Tensor, current: Tensor, beta: Tensor, threshold: Tensor, reset: str, feedback: Tensor | None = None
+) -> Tensor:
+    """The membrane before the spike; a recurrent neuron's ``feedback`` is added after the input, in
+    snnTorch's order (``beta*mem + I + R``), so that rounding matches it too."""
     r = _reset(mem_prev, threshold)
-    if reset == "subtract":
-        return beta * mem_prev + current - r * threshold
     if reset == "zero":
-        return beta * (1 - r) * mem_prev + current
+        base = beta * (1 - r) * mem_prev + current
+    else:
+        base = beta * mem_prev + current
+    if feedback is not None:
+        base = base + feedback
+    if reset == "subtract":
+        return base - r * threshold
     if reset == "zero_step":
-        return (1 - r) * (beta * mem_prev + current)
-    return beta * mem_prev + current
+        return (1 - r) * base
+    return base
 
 
 def leaky_step(
@@ -46,8 +112,7 @@ def leaky_step(
     none:      mem[t] = beta*mem[t-1] + I[t]
     spike[t] = H(mem[t] - threshold)
     """
-    mem = _integrate(mem, current, beta, threshold, reset)
-    return spike_fn(mem - threshold), mem
+    return _output(spike_fn, mem, threshold, reset, _integrate(mem, current, beta, threshold, reset))
 
 
 def synaptic_step(
@@ -66,8 +131,7 @@ def synaptic_step(
     mem[t] = beta*mem[t-1] + syn[t] - reset[t]*threshold     (reset modes as in :func:`leaky_step`)
     """
     syn = alpha * syn + current
-    mem = _integrate(mem, syn, beta, threshold, reset)
-    return spike_fn(mem - threshold), syn, mem
+    return _output(spike_fn, mem, threshold, reset, syn, _integrate(mem, syn, beta, threshold, reset))
 
 
 def rleaky_step(
@@ -82,11 +146,11 @@ def rleaky_step(
 ) -> tuple[Tensor, Tensor]:
     """One step of the recurrent leaky neuron: the previous spikes feed back through ``recurrent``.
 
-    mem[t] = beta*mem[t-1] + I[t] + R(spike[t-1]) - reset[t]*threshold    (R: linear map or per-neuron gain)
+    mem[t] = beta*mem[t-1] + I[t] + R(spike[t-1]) - reset[t]*threshold    (R: linear map or per-neuron gain;
+    added in this order, as snnTorch adds them)
     The feedback spike carries the surrogate gradient; the reset does not.
     """
-    mem = _integrate(mem, current + recurrent(spk), beta, threshold, reset)
-    return spike_fn(mem - threshold), mem
+    return _output(spike_fn, mem, threshold, reset, _integrate(mem, current, beta, threshold, reset, recurrent(spk)))
 
 
 def rsynaptic_step(
@@ -108,8 +172,7 @@ def rsynaptic_step(
     mem[t]: as in :func:`synaptic_step`
     """
     syn = alpha * syn + current + recurrent(spk)
-    mem = _integrate(mem, syn, beta, threshold, reset)
-    return spike_fn(mem - threshold), syn, mem
+    return _output(spike_fn, mem, threshold, reset, syn, _integrate(mem, syn, beta, threshold, reset))
 
 
 def alpha_step(
@@ -147,7 +210,7 @@ def alpha_step(
         exc, inh, new_mem = (1 - r) * exc, (1 - r) * inh, (1 - r) * new_mem
     elif reset != "none":
         raise ValueError(f"the alpha neuron has no {reset!r} reset (subtract, zero_step or none)")
-    return spike_fn(new_mem - threshold), exc, inh, new_mem
+    return _output(spike_fn, mem, threshold, reset, exc, inh, new_mem)
 
 
 def leaky_parallel_step(

@@ -46,11 +46,12 @@ class Leaky(SpikingNeuron):
         if not self.uses_fused:
             return self.reference(current, time_steps)
         beta, threshold = self._params(current)
-        return fk.LeakyScan.apply(current, beta, threshold, self.scan_reset, self.spike_fn, time_steps)
+        spk, mem = fk.LeakyScan.apply(current, beta, threshold, self.scan_reset, self.spike_fn, time_steps)
+        return self._fired(spk, mem, threshold), mem
 
     def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
         beta, threshold = self._params(current)
-        return ref.leaky(current, beta, threshold, self.scan_reset, self.spike_fn, time_steps)
+        return ref.leaky(current, beta, threshold, self.scan_reset, self.firing, time_steps)
 
     def init_state(self, like: Tensor) -> LeakyState:
         return LeakyState(torch.zeros_like(like))
@@ -59,7 +60,7 @@ class Leaky(SpikingNeuron):
         """One time step: ``current [B, ...]`` -> ``(spike_t, LeakyState(mem))``."""
         state = state or self.init_state(current)
         beta, threshold = self._params(current)
-        spk, mem = ref.leaky_step(current, state.mem, beta, threshold, self.scan_reset, self.spike_fn)
+        spk, mem = ref.leaky_step(current, state.mem, beta, threshold, self.scan_reset, self.firing)
         return spk, LeakyState(mem)
 
 

@@ -30,7 +30,7 @@ class LeakyParallel(SpikingNeuron):
     Where it differs from snnTorch 1.0: a ``beta`` with one value per neuron sets each neuron's own decay
     (snnTorch documents this but leaves W_hh random); it returns ``(spikes, mem)`` like every snnlab neuron
     (snnTorch returns the spikes only); ``dropout`` is left out (``nn.RNN`` applies it between layers only,
-    and there is one) and so is ``graded_spikes_factor``.
+    and there is one). Of snnTorch's options it has ``graded_spikes_factor`` and ``surrogate_disable``.
 
     Paths: ``forward`` calls ``nn.RNN`` (torch's own loop on the CPU, cuDNN on CUDA), ``reference`` steps
     through :func:`reference.leaky_parallel_step`; both go through matmuls, so they agree value for value
@@ -59,6 +59,9 @@ class LeakyParallel(SpikingNeuron):
         **kw,
     ) -> None:
         super().__init__(beta=0.0, reset="none", **kw)
+        if self.inhibition or not self.reset_delay or self.state_quant is not None:
+            raise ValueError("LeakyParallel takes none of inhibition, reset_delay or state_quant (it is a ReLU RNN "
+                             "with no reset)")  # fmt: skip
         self.rnn = nn.RNN(input_size, hidden_size, num_layers=1, nonlinearity="relu", bias=bias)
         self.hidden_size = hidden_size
         if beta is not None:
@@ -90,7 +93,8 @@ class LeakyParallel(SpikingNeuron):
             return self.reference(current, time_steps)
         x = current.expand(time_steps, *current.shape) if time_steps is not None else current
         mem, _ = self.rnn(x)
-        return self.spike_fn(mem - self.threshold.to(mem.dtype)), mem
+        threshold = self.threshold.to(mem.dtype)
+        return self._fired(self.spike_fn(mem - threshold), mem, threshold), mem
 
     def _weights(self) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None]:
         """``(W_ih, b_ih, W_hh, b_hh)``, the biases None without ``bias``."""
@@ -100,7 +104,7 @@ class LeakyParallel(SpikingNeuron):
 
     def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
         threshold = self.threshold.to(current.dtype)
-        return ref.leaky_parallel(current, *self._weights(), threshold, self.spike_fn, time_steps)
+        return ref.leaky_parallel(current, *self._weights(), threshold, self.firing, time_steps)
 
     def init_state(self, like: Tensor) -> LeakyState:
         return LeakyState(like.new_zeros((*like.shape[:-1], self.hidden_size)))
@@ -108,7 +112,7 @@ class LeakyParallel(SpikingNeuron):
     def step(self, current: Tensor, state: LeakyState | None = None) -> tuple[Tensor, LeakyState]:
         state = state or self.init_state(current)
         threshold = self.threshold.to(current.dtype)
-        spk, mem = ref.leaky_parallel_step(current, state.mem, *self._weights(), threshold, self.spike_fn)
+        spk, mem = ref.leaky_parallel_step(current, state.mem, *self._weights(), threshold, self.firing)
         return spk, LeakyState(mem)
 
     def extra_repr(self) -> str:

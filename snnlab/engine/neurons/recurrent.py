@@ -33,8 +33,11 @@ class _Recurrent(SpikingNeuron):
       padding=k//2)`` over ``[C, H, W]`` features (k odd, so that R keeps H and W);
     - otherwise one gain per neuron (or a scalar) ``V``: ``R(s) = V * s``.
 
-    ``learn_recurrent=False`` freezes the weights (``V`` becomes a buffer).
+    ``learn_recurrent=False`` freezes the weights (``V`` becomes a buffer). With a ``graded_spikes_factor``
+    g the graded spikes feed back, ``R(g*s)``; the scans, which see plain spikes s, get R's weight times g.
     """
+
+    feeds_back = True
 
     def __init__(
         self,
@@ -79,10 +82,13 @@ class _Recurrent(SpikingNeuron):
 
     def _recurrence(self, like: Tensor) -> tuple[Tensor, Tensor | None, str, Any]:
         """``(weight, bias, kind, padding)`` for the scans."""
+        graded = self.graded_spikes_factor
         if self.recurrence == "one_to_one":
-            return self.V.to(like.dtype), None, "one_to_one", None
+            weight = self.V.to(like.dtype)
+            return weight if graded is None else weight * graded, None, "one_to_one", None
         padding = self.recurrent.padding if isinstance(self.recurrent, nn.Conv2d) else None
-        return self.recurrent.weight, self.recurrent.bias, self.recurrence, padding
+        weight = self.recurrent.weight if graded is None else self.recurrent.weight * graded
+        return weight, self.recurrent.bias, self.recurrence, padding
 
 
 class RLeaky(_Recurrent):
@@ -110,13 +116,14 @@ class RLeaky(_Recurrent):
             return self.reference(current, time_steps)
         beta, threshold = self._params(current)
         weight, bias, kind, padding = self._recurrence(current)
-        return recurrent_scan.RLeakyScan.apply(
+        spk, mem = recurrent_scan.RLeakyScan.apply(
             current, weight, bias, beta, threshold, self.scan_reset, self.spike_fn, time_steps, kind, padding
         )
+        return self._fired(spk, mem, threshold), mem
 
     def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
         beta, threshold = self._params(current)
-        return ref.rleaky(current, self._feedback, beta, threshold, self.scan_reset, self.spike_fn, time_steps)
+        return ref.rleaky(current, self._feedback, beta, threshold, self.scan_reset, self.firing, time_steps)
 
     def init_state(self, like: Tensor) -> RLeakyState:
         return RLeakyState(torch.zeros_like(like), torch.zeros_like(like))
@@ -125,7 +132,7 @@ class RLeaky(_Recurrent):
         state = state or self.init_state(current)
         beta, threshold = self._params(current)
         spk, mem = ref.rleaky_step(
-            current, state.spk, state.mem, self._feedback, beta, threshold, self.scan_reset, self.spike_fn
+            current, state.spk, state.mem, self._feedback, beta, threshold, self.scan_reset, self.firing
         )
         return spk, RLeakyState(spk, mem)
 
@@ -150,13 +157,15 @@ class RSynaptic(_SynapticCurrent, _Recurrent):
             return self.reference(current, time_steps)
         beta, threshold = self._params(current)
         weight, bias, kind, padding = self._recurrence(current)
-        return recurrent_scan.RSynapticScan.apply(current, self._alpha(current), weight, bias, beta, threshold,
-                                      self.scan_reset, self.spike_fn, time_steps, kind, padding)  # fmt: skip
+        spk, syn, mem = recurrent_scan.RSynapticScan.apply(current, self._alpha(current), weight, bias, beta,
+                                                           threshold, self.scan_reset, self.spike_fn, time_steps,
+                                                           kind, padding)  # fmt: skip
+        return self._fired(spk, mem, threshold), syn, mem
 
     def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
         beta, threshold = self._params(current)
         return ref.rsynaptic(current, self._feedback, self._alpha(current), beta, threshold, self.scan_reset,
-                             self.spike_fn, time_steps)  # fmt: skip
+                             self.firing, time_steps)  # fmt: skip
 
     def init_state(self, like: Tensor) -> RSynapticState:
         return RSynapticState(torch.zeros_like(like), torch.zeros_like(like), torch.zeros_like(like))
@@ -165,5 +174,5 @@ class RSynaptic(_SynapticCurrent, _Recurrent):
         state = state or self.init_state(current)
         beta, threshold = self._params(current)
         spk, syn, mem = ref.rsynaptic_step(current, *state, self._feedback, self._alpha(current), beta, threshold,
-                                           self.scan_reset, self.spike_fn)  # fmt: skip
+                                           self.scan_reset, self.firing)  # fmt: skip
         return spk, RSynapticState(spk, syn, mem)

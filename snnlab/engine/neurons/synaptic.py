@@ -59,13 +59,14 @@ class Synaptic(_SynapticCurrent):
         if not self.uses_fused:
             return self.reference(current, time_steps)
         beta, threshold = self._params(current)
-        return fk.SynapticScan.apply(
+        spk, syn, mem = fk.SynapticScan.apply(
             current, self._alpha(current), beta, threshold, self.scan_reset, self.spike_fn, time_steps
         )
+        return self._fired(spk, mem, threshold), syn, mem
 
     def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
         beta, threshold = self._params(current)
-        return ref.synaptic(current, self._alpha(current), beta, threshold, self.scan_reset, self.spike_fn, time_steps)
+        return ref.synaptic(current, self._alpha(current), beta, threshold, self.scan_reset, self.firing, time_steps)
 
     def init_state(self, like: Tensor) -> SynapticState:
         return SynapticState(torch.zeros_like(like), torch.zeros_like(like))
@@ -74,7 +75,7 @@ class Synaptic(_SynapticCurrent):
         state = state or self.init_state(current)
         beta, threshold = self._params(current)
         spk, syn, mem = ref.synaptic_step(
-            current, state.syn, state.mem, self._alpha(current), beta, threshold, self.scan_reset, self.spike_fn
+            current, state.syn, state.mem, self._alpha(current), beta, threshold, self.scan_reset, self.firing
         )
         return spk, SynapticState(syn, mem)
 
@@ -118,6 +119,8 @@ class Alpha(_SynapticCurrent):
         a, b = self.alpha.detach().clamp(0, 1), self.beta.detach().clamp(0, 1)
         if (a <= b).any():
             raise ValueError(f"alpha must be greater than beta (got alpha {alpha}, beta {beta})")
+        if not self.reset_delay:
+            raise ValueError("Alpha has no reset_delay=False: its membrane is rebuilt from the currents every step")
         if (b == 1).any():
             raise ValueError("beta must be below 1: tau = log(alpha)/(log(beta) - log(alpha)) + 1 divides by zero")
 
@@ -131,15 +134,17 @@ class Alpha(_SynapticCurrent):
     def forward(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         if not self.uses_fused:
             return self.reference(current, time_steps)
-        return alpha_scan.AlphaScan.apply(current, *self._rates(current), self.scan_reset, self.spike_fn, time_steps)
+        rates = self._rates(current)
+        spk, exc, inh, mem = alpha_scan.AlphaScan.apply(current, *rates, self.scan_reset, self.spike_fn, time_steps)
+        return self._fired(spk, mem, rates[-1]), exc, inh, mem
 
     def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        return ref.alpha(current, *self._rates(current), self.scan_reset, self.spike_fn, time_steps)
+        return ref.alpha(current, *self._rates(current), self.scan_reset, self.firing, time_steps)
 
     def init_state(self, like: Tensor) -> AlphaState:
         return AlphaState(torch.zeros_like(like), torch.zeros_like(like), torch.zeros_like(like))
 
     def step(self, current: Tensor, state: AlphaState | None = None) -> tuple[Tensor, AlphaState]:
         state = state or self.init_state(current)
-        spk, exc, inh, mem = ref.alpha_step(current, *state, *self._rates(current), self.scan_reset, self.spike_fn)
+        spk, exc, inh, mem = ref.alpha_step(current, *state, *self._rates(current), self.scan_reset, self.firing)
         return spk, AlphaState(exc, inh, mem)
