@@ -168,6 +168,31 @@ class DataConfig(_Section):
 # --- model ---------------------------------------------------------------------------------------------
 
 
+class StateQuantConfig(_Section):
+    """Quantized neuron states (snnTorch's state_quant): every state moves to the nearest of 2**num_bits levels
+    after each step, the gradient passing straight through."""
+
+    num_bits: int = Field(0, ge=0, le=16, description="bits per state; 0: no quantization")
+    uniform: bool = Field(True, description="evenly spaced levels, else dense near the centre (geometric gaps)")
+    thr_centered: bool = Field(True, description="geometric levels: dense near the threshold, else near 0")
+    threshold: PositiveFloat | None = Field(
+        None, description="the levels span about [-threshold, threshold] (null: the neuron's threshold)"
+    )
+    lower_limit: float = Field(0.0, ge=0, description="extend the levels below -threshold by this share of it")
+    upper_limit: float = Field(0.2, ge=0, description="extend the levels above threshold by this share of it")
+    multiplier: PositiveFloat | None = Field(
+        None, description="geometric levels: the ratio of neighbouring gaps (null: a default by num_bits)"
+    )
+
+
+# Which neuron types take which of snnTorch's options (leaky_parallel is a ReLU RNN with no reset; an alpha
+# neuron rebuilds its membrane from its currents every step, so an immediate reset would not hold).
+_OPTIONS_REFUSED = {
+    "leaky_parallel": ("inhibition", "reset_delay", "state_quant"),
+    "alpha": ("reset_delay",),
+}
+
+
 class NeuronConfig(_Section):
     """A spiking neuron: its model, its parameters and the surrogate gradient of its spike."""
 
@@ -204,6 +229,16 @@ class NeuronConfig(_Section):
     R: PositiveFloat = Field(5.0, description="membrane resistance (lapicque only)")
     C: PositiveFloat = Field(5e-3, description="membrane capacitance (lapicque only)")
     time_step: PositiveFloat = Field(1e-3, description="Euler step dt, at most R*C (lapicque only)")
+    graded_spikes_factor: float = Field(1.0, description="output spikes are this value instead of 1 (not 0)")
+    learn_graded_spikes_factor: bool = Field(False, description="make graded_spikes_factor a trained parameter")
+    inhibition: bool = Field(
+        False, description="only each sample's neuron with the largest membrane may spike ([N] features)"
+    )
+    reset_delay: bool = Field(True, description="reset at the step after a spike (snnTorch's default), else at once")
+    surrogate_disable: bool = Field(False, description="spikes carry no gradient (only membranes a loss reads do)")
+    state_quant: StateQuantConfig = Field(
+        default_factory=StateQuantConfig, description="quantize the states to num_bits after every step"
+    )
 
     @field_validator("beta", "alpha", mode="before")
     @classmethod
@@ -221,6 +256,26 @@ class NeuronConfig(_Section):
                 raise _fail(f"must be {wanted} (got [])")
             return [check(v, str(i)) for i, v in enumerate(value)]
         return check(value)
+
+    @field_validator("graded_spikes_factor")
+    @classmethod
+    def _graded_not_zero(cls, value: float) -> float:
+        if value == 0:
+            raise _fail("must not be 0: every spike would vanish (1 gives plain spikes)")
+        return value
+
+    @model_validator(mode="after")
+    def _options_fit_type(self) -> NeuronConfig:
+        for option in _OPTIONS_REFUSED.get(self.type, ()):
+            if self._option_set(option):
+                raise _fail(f"neuron type {self.type} has no {option} option: remove it", option)
+        return self
+
+    def _option_set(self, option: str) -> bool:
+        """Whether one of snnTorch's options is on (differs from its default)."""
+        if option == "state_quant":
+            return self.state_quant.num_bits > 0
+        return getattr(self, option) != NeuronConfig.model_fields[option].default
 
     @field_validator("kernel_size")
     @classmethod
@@ -301,6 +356,17 @@ class NeuronConfig(_Section):
                 spec["kernel_size"] = self.kernel_size
             else:
                 spec["V"] = self.V
+        # snnTorch's options, only when set, so that a spec without them reads as it always has
+        if self.graded_spikes_factor != 1 or self.learn_graded_spikes_factor:
+            spec.update(graded_spikes_factor=self.graded_spikes_factor,
+                        learn_graded_spikes_factor=self.learn_graded_spikes_factor)  # fmt: skip
+        spec.update({option: getattr(self, option) for option in ("inhibition", "reset_delay", "surrogate_disable")
+                     if self._option_set(option)})  # fmt: skip
+        if self._option_set("state_quant"):
+            quant = self.state_quant.model_dump()
+            if quant["threshold"] is None:
+                quant["threshold"] = max(self.threshold) if isinstance(self.threshold, list) else self.threshold
+            spec["state_quant"] = quant
         return spec
 
 

@@ -18,7 +18,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
-from snnlab.engine import shapes
+from snnlab.engine import quant, shapes
 from snnlab.engine.encoders import is_static
 from snnlab.engine.neurons import NEURONS, SpikingNeuron
 
@@ -106,6 +106,8 @@ def _neuron(spec: dict[str, Any], shape: tuple[int, ...]) -> SpikingNeuron:
         else:
             spec.setdefault("conv2d_channels", shape[0])
             spec.setdefault("kernel_size", kernel_size)
+    if isinstance(spec.get("state_quant"), dict):  # the config's settings of the quantizer
+        spec["state_quant"] = quant.state_quant(**spec["state_quant"])
     if kind == "leaky_parallel":  # its own input map, N -> N, after the layer's
         spec.setdefault("input_size", shape[0])
         spec.setdefault("hidden_size", shape[0])

@@ -127,6 +127,9 @@ def check_neuron(spec: dict[str, Any], shape: tuple[int, ...], layer: str = "the
     if kind == "leaky_parallel" and len(shape) != 1:
         raise ShapeError(None, f"a leaky_parallel neuron needs [N] features (it has its own N x N input weights); "
                          f"{layer} gives {list(shape)}")  # fmt: skip
+    if spec.get("inhibition") and len(shape) != 1:
+        raise ShapeError("inhibition", f"picks one neuron per sample among [N] features, but {layer} gives "
+                         f"{list(shape)}: use it on a neuron after a linear layer")  # fmt: skip
     beta = spec.get("beta")
     if isinstance(beta, list | tuple):
         if len(shape) != 1:
