@@ -31,6 +31,7 @@ MEM_TOL = 1e-5  # of the largest |membrane|, at least 1
 GRAD_TOL = 1e-4  # of the largest |gradient| of that tensor
 RESETS = ("subtract", "zero", "none")
 CONV = (4, 4, 4)  # the N features as [C, H, W] for the neurons with a recurrent convolution
+LSTM_THRESHOLD = 0.1
 
 
 @dataclass
@@ -61,6 +62,7 @@ def _loss_weights() -> tuple[Tensor, Tensor]:
 def _cases(snn) -> dict[str, tuple[Callable, Callable, float, str]]:
     beta = dict(beta=0.8, learn_beta=True, learn_threshold=True)
     synaptic = dict(alpha=0.6, learn_alpha=True, **beta)
+    lstm = dict(threshold=LSTM_THRESHOLD, learn_threshold=True)
     return {
         "Leaky": (
             lambda r: snn.Leaky(reset_mechanism=r, **beta),
@@ -132,6 +134,31 @@ def _cases(snn) -> dict[str, tuple[Callable, Callable, float, str]]:
             8.0,
             "sequence",
         ),
+        # The LSTM neurons' membrane o*tanh(syn) stays inside (-1, 1): a low threshold makes them fire.
+        "SLSTM": (
+            lambda r: snn.SLSTM(N, N, reset_mechanism=r, **lstm),
+            lambda r, fused: neurons.SLSTM(N, N, reset=r, fused=fused, **lstm),
+            4.0,
+            "state",
+        ),
+        "SConv2dLSTM (conv 3x3)": (
+            lambda r: snn.SConv2dLSTM(CONV[0], CONV[0], 3, reset_mechanism=r, **lstm),
+            lambda r, fused: neurons.SConv2dLSTM(CONV[0], CONV[0], 3, reset=r, fused=fused, **lstm),
+            4.0,
+            "state",
+        ),
+        "SConv2dLSTM (conv 3x3, max_pool 2)": (
+            lambda r: snn.SConv2dLSTM(CONV[0], CONV[0], 3, max_pool=2, reset_mechanism=r, **lstm),
+            lambda r, fused: neurons.SConv2dLSTM(CONV[0], CONV[0], 3, max_pool=2, reset=r, fused=fused, **lstm),
+            4.0,
+            "state",
+        ),
+        "SConv2dLSTM (conv 3x3, avg_pool 2)": (
+            lambda r: snn.SConv2dLSTM(CONV[0], CONV[0], 3, avg_pool=2, reset_mechanism=r, **lstm),
+            lambda r, fused: neurons.SConv2dLSTM(CONV[0], CONV[0], 3, avg_pool=2, reset=r, fused=fused, **lstm),
+            4.0,
+            "state",
+        ),
     }
 
 
@@ -190,13 +217,16 @@ def compare(name: str, reset: str, path: str) -> Row:
     make_peer, make_ours, scale, how = _cases(snn)[name]
     peer, ours = make_peer(reset), make_ours(reset, path == "fused")
     load_peer_state(ours, peer)  # the recurrent weights; every other entry holds the same value already
-    shape = (T, B, *CONV) if "conv" in name else (T, B, N)
+    shape = (T, B, *CONV) if "conv" in name else (T, B, N)  # "conv": a recurrent or LSTM convolution
     x_peer = (_inputs(len(name)) * scale).reshape(shape).requires_grad_()
     x_ours = x_peer.detach().clone().requires_grad_()
-    w_spk, w_mem = (w.reshape(shape) for w in _loss_weights())
     spk_p, mem_p = _run_snntorch(peer, x_peer, how)
     out = ours(x_ours)
     spk_o, mem_o = out[0], out[-1]
+    # The weights in the shape of each output (a pooled SConv2dLSTM's spikes are smaller than its membrane).
+    w_spk, w_mem = (
+        w.flatten()[: o.numel()].reshape(o.shape) for w, o in zip(_loss_weights(), (spk_p, mem_p), strict=True)
+    )
     ((spk_p * w_spk).sum() + (mem_p * w_mem).sum()).backward()
     ((spk_o * w_spk).sum() + (mem_o * w_mem).sum()).backward()
     grads = [("input", x_ours.grad, x_peer.grad)]
@@ -224,8 +254,10 @@ def run() -> list[Row]:
 
     rows = []
     for name, case in _cases(snn).items():
+        # SLSTM and SConv2dLSTM have one path (no fused kernel): their rows are the reference loop's.
+        paths = ("fused", "reference") if case[1]("none", True).uses_fused else ("reference",)
         for reset in RESETS if case[3] != "sequence" else ("none",):  # LeakyParallel has no reset
-            for path in ("fused", "reference"):
+            for path in paths:
                 torch.manual_seed(0)
                 rows.append(compare(name, reset, path))
     return rows

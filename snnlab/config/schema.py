@@ -174,12 +174,14 @@ class NeuronConfig(_Section):
     type: NeuronName = Field(
         "leaky",
         description="leaky (LIF), synaptic (current-based), rleaky and rsynaptic (recurrent), lapicque (RC), alpha, "
-        "leaky_parallel (snnTorch's ReLU-RNN LIF)",
+        "leaky_parallel (snnTorch's ReLU-RNN LIF), slstm and sconv2dlstm (snnTorch's spiking LSTMs)",
     )
     beta: float | list[float] = Field(0.9, description="membrane decay per step in [0, 1], or one per neuron")
     threshold: PositiveFloat = Field(1.0, description="firing threshold of the membrane")
     reset: ResetName = Field(
-        "subtract", description="after a spike: subtract the threshold, set to zero, or no reset (leaky_parallel: none)"
+        "subtract",
+        description="after a spike: subtract the threshold, set to zero, or no reset (leaky_parallel: none; "
+        "slstm, sconv2dlstm: snnTorch's default is none)",
     )
     surrogate: str = Field(
         "atan", description="surrogate gradient of the spike: a name (see the Surrogates pane) or package.module:name"
@@ -199,7 +201,9 @@ class NeuronConfig(_Section):
     V: float = Field(1.0, description="recurrent gain of each neuron's own spike when all_to_all is false")
     learn_recurrent: bool = Field(True, description="make the recurrent weights (or V) trained parameters")
     kernel_size: PositiveInt = Field(
-        3, description="odd kernel of the recurrent convolution when all-to-all follows a conv layer"
+        3,
+        description="odd kernel of the recurrent convolution when all-to-all follows a conv layer, and of "
+        "sconv2dlstm's gate convolution",
     )
     R: PositiveFloat = Field(5.0, description="membrane resistance (lapicque only)")
     C: PositiveFloat = Field(5e-3, description="membrane capacitance (lapicque only)")
@@ -281,7 +285,7 @@ class NeuronConfig(_Section):
         spec: dict[str, Any] = {"type": self.type}
         if self.type == "lapicque":
             spec.update(R=self.R, C=self.C, time_step=self.time_step)
-        else:
+        elif self.type not in shapes.LSTM:  # the LSTM's gates decide what decays
             spec.update(beta=copy.copy(self.beta))
         spec.update(
             threshold=self.threshold,
@@ -291,7 +295,7 @@ class NeuronConfig(_Section):
         )
         if self.type != "leaky_parallel":  # it has no reset
             spec["reset"] = self.reset
-        if self.type != "lapicque":
+        if self.type != "lapicque" and self.type not in shapes.LSTM:
             spec["learn_beta"] = self.learn_beta
         if self.type in ("synaptic", "rsynaptic", "alpha"):
             spec.update(alpha=self.alpha, learn_alpha=self.learn_alpha)
@@ -301,6 +305,8 @@ class NeuronConfig(_Section):
                 spec["kernel_size"] = self.kernel_size
             else:
                 spec["V"] = self.V
+        if self.type == "sconv2dlstm":  # its gates' convolution, C -> C, which keeps H and W
+            spec["kernel_size"] = self.kernel_size
         return spec
 
 

@@ -106,9 +106,13 @@ def _neuron(spec: dict[str, Any], shape: tuple[int, ...]) -> SpikingNeuron:
         else:
             spec.setdefault("conv2d_channels", shape[0])
             spec.setdefault("kernel_size", kernel_size)
-    if kind == "leaky_parallel":  # its own input map, N -> N, after the layer's
+    if kind in ("leaky_parallel", "slstm"):  # its own input map (an RNN's or an LSTM cell's), N -> N
         spec.setdefault("input_size", shape[0])
         spec.setdefault("hidden_size", shape[0])
+    if kind == "sconv2dlstm":  # its gates' convolution, C -> C, keeping H and W
+        spec.setdefault("in_channels", shape[0])
+        spec.setdefault("out_channels", shape[0])
+        spec.setdefault("kernel_size", 3)
     return cls(**spec)
 
 
