@@ -177,7 +177,11 @@ class NeuronConfig(_Section):
         "leaky_parallel (snnTorch's ReLU-RNN LIF), slstm and sconv2dlstm (snnTorch's spiking LSTMs)",
     )
     beta: float | list[float] = Field(0.9, description="membrane decay per step in [0, 1], or one per neuron")
-    threshold: PositiveFloat = Field(1.0, description="firing threshold of the membrane")
+    threshold: PositiveFloat = Field(
+        1.0,
+        description="firing threshold of the membrane (slstm, sconv2dlstm: their membrane o*tanh(syn) stays inside "
+        "(-1, 1), so set it below 1)",
+    )
     reset: ResetName = Field(
         "subtract",
         description="after a spike: subtract the threshold, set to zero, or no reset (leaky_parallel: none; "
