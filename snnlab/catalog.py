@@ -116,6 +116,8 @@ NEURONS = _listing(
     Choice("rsynaptic", "recurrent current-based LIF: a layer's spikes feed its synaptic current at the next step"),
     Choice("leaky_parallel", "snnTorch's LeakyParallel: a ReLU RNN read as LIF, own N x N input weights, no reset"),
     Choice("alpha", "alpha neuron: excitatory (decay alpha) and inhibitory (beta < alpha) currents make the membrane"),
+    Choice("slstm", "snnTorch's SLSTM: an LSTM cell (own N -> N weights) whose hidden state spikes; after linear"),
+    Choice("sconv2dlstm", "snnTorch's SConv2dLSTM: a conv LSTM cell (C -> C, kernel_size) whose hidden state spikes"),
 )
 
 RESETS = _listing(

@@ -1,6 +1,7 @@
 """The config: presets, overrides, the neuron merge, round trips, and the one-line error for each mistake."""
 
 import json
+import re
 
 import pytest
 import yaml
@@ -157,6 +158,8 @@ def test_layer_neuron_true_dict_and_absent():
         ("lapicque", {"reset", "R", "C", "time_step"}),
         ("alpha", {"reset", "beta", "learn_beta", "alpha", "learn_alpha"}),
         ("leaky_parallel", {"beta", "learn_beta"}),  # no reset
+        ("slstm", {"reset"}),  # no beta: the LSTM's gates decide what decays
+        ("sconv2dlstm", {"reset", "kernel_size"}),
     ],
 )
 def test_neuron_kwargs_are_what_each_neuron_takes(kind, keys):
@@ -164,10 +167,39 @@ def test_neuron_kwargs_are_what_each_neuron_takes(kind, keys):
     settings = {"type": kind, **({"beta": 0.8} if kind == "alpha" else {})}  # alpha needs beta < alpha
     kwargs = cfgmod.NeuronConfig(**settings).kwargs()
     assert set(kwargs) == common | keys
-    layers = [{"type": "linear", "out_features": 10, "neuron": settings}]
-    spikes = {"dataset": "synthetic", "encoder": "none", "synthetic": {"inputs": 8, "classes": 10}}
-    built = build_model(config_from_dict({"data": spikes, "model": {"layers": layers}}).model.layer_specs(), (8,))
+    if kind == "sconv2dlstm":  # after a conv layer, over [C, H, W]
+        layers = [{"type": "conv2d", "out_channels": 2, "kernel_size": 4, "stride": 4, "neuron": settings},
+                  {"type": "flatten"}, {"type": "linear", "out_features": 10, "neuron": True}]  # fmt: skip
+        data, shape = {"dataset": "bundled"}, (1, 28, 28)
+    else:
+        layers = [{"type": "linear", "out_features": 10, "neuron": settings}]
+        data, shape = {"dataset": "synthetic", "encoder": "none", "synthetic": {"inputs": 8, "classes": 10}}, (8,)
+    built = build_model(config_from_dict({"data": data, "model": {"layers": layers}}).model.layer_specs(), shape)
     assert isinstance(built.blocks[0].neuron, neurons.NEURONS[kind])
+
+
+IMAGE_DATA = ({"dataset": "bundled"}, (1, 28, 28))
+SPIKE_DATA = ({"dataset": "synthetic", "encoder": "none", "synthetic": {"inputs": 8, "classes": 10}}, (8,))
+
+
+@pytest.mark.parametrize(
+    "kind,layer,data,problem",
+    [
+        ("slstm", {"type": "conv2d", "out_channels": 2, "kernel_size": 4, "stride": 4}, IMAGE_DATA,
+         "an slstm neuron needs [N]"),
+        ("sconv2dlstm", {"type": "linear", "out_features": 5}, SPIKE_DATA, "an sconv2dlstm neuron needs [C, H, W]"),
+    ],
+)  # fmt: skip
+def test_an_lstm_neuron_after_the_wrong_layer_is_refused_in_one_line(kind, layer, data, problem):
+    layers = [{**layer, "neuron": {"type": kind}}, {"type": "flatten"}, {"type": "linear", "neuron": True}]
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"data": data[0], "model": {"layers": layers}})
+    message = str(info.value)
+    assert "model.layers.0.neuron:" in message and problem in message and "\n" not in message.strip()
+    fix = "sconv2dlstm after a conv layer" if kind == "slstm" else "slstm after a linear layer"
+    assert fix in message
+    with pytest.raises(ValueError, match=r"model.layers\[0\] \(\w+\) neuron: " + re.escape(problem)):
+        build_model([{**layer, "neuron": {"type": kind}}], data[1])
 
 
 # --- overrides -----------------------------------------------------------------------------------------

@@ -190,6 +190,17 @@ class StateQuantConfig(_Section):
 _OPTIONS_REFUSED = {
     "leaky_parallel": ("inhibition", "reset_delay", "state_quant"),
     "alpha": ("reset_delay",),
+    **dict.fromkeys(
+        ("slstm", "sconv2dlstm"),
+        (
+            "graded_spikes_factor",
+            "learn_graded_spikes_factor",
+            "inhibition",
+            "reset_delay",
+            "state_quant",
+            "surrogate_disable",
+        ),
+    ),  # not yet
 }
 
 
@@ -199,12 +210,18 @@ class NeuronConfig(_Section):
     type: NeuronName = Field(
         "leaky",
         description="leaky (LIF), synaptic (current-based), rleaky and rsynaptic (recurrent), lapicque (RC), alpha, "
-        "leaky_parallel (snnTorch's ReLU-RNN LIF)",
+        "leaky_parallel (snnTorch's ReLU-RNN LIF), slstm and sconv2dlstm (snnTorch's spiking LSTMs)",
     )
     beta: float | list[float] = Field(0.9, description="membrane decay per step in [0, 1], or one per neuron")
-    threshold: PositiveFloat = Field(1.0, description="firing threshold of the membrane")
+    threshold: PositiveFloat = Field(
+        1.0,
+        description="firing threshold of the membrane (slstm, sconv2dlstm: their membrane o*tanh(syn) stays inside "
+        "(-1, 1), so set it below 1)",
+    )
     reset: ResetName = Field(
-        "subtract", description="after a spike: subtract the threshold, set to zero, or no reset (leaky_parallel: none)"
+        "subtract",
+        description="after a spike: subtract the threshold, set to zero, or no reset (leaky_parallel: none; "
+        "slstm, sconv2dlstm: snnTorch's default is none)",
     )
     surrogate: str = Field(
         "atan", description="surrogate gradient of the spike: a name (see the Surrogates pane) or package.module:name"
@@ -224,7 +241,9 @@ class NeuronConfig(_Section):
     V: float = Field(1.0, description="recurrent gain of each neuron's own spike when all_to_all is false")
     learn_recurrent: bool = Field(True, description="make the recurrent weights (or V) trained parameters")
     kernel_size: PositiveInt = Field(
-        3, description="odd kernel of the recurrent convolution when all-to-all follows a conv layer"
+        3,
+        description="odd kernel of the recurrent convolution when all-to-all follows a conv layer, and of "
+        "sconv2dlstm's gate convolution",
     )
     R: PositiveFloat = Field(5.0, description="membrane resistance (lapicque only)")
     C: PositiveFloat = Field(5e-3, description="membrane capacitance (lapicque only)")
@@ -336,7 +355,7 @@ class NeuronConfig(_Section):
         spec: dict[str, Any] = {"type": self.type}
         if self.type == "lapicque":
             spec.update(R=self.R, C=self.C, time_step=self.time_step)
-        else:
+        elif self.type not in shapes.LSTM:  # the LSTM's gates decide what decays
             spec.update(beta=copy.copy(self.beta))
         spec.update(
             threshold=self.threshold,
@@ -346,7 +365,7 @@ class NeuronConfig(_Section):
         )
         if self.type != "leaky_parallel":  # it has no reset
             spec["reset"] = self.reset
-        if self.type != "lapicque":
+        if self.type != "lapicque" and self.type not in shapes.LSTM:
             spec["learn_beta"] = self.learn_beta
         if self.type in ("synaptic", "rsynaptic", "alpha"):
             spec.update(alpha=self.alpha, learn_alpha=self.learn_alpha)
@@ -356,6 +375,8 @@ class NeuronConfig(_Section):
                 spec["kernel_size"] = self.kernel_size
             else:
                 spec["V"] = self.V
+        if self.type == "sconv2dlstm":  # its gates' convolution, C -> C, which keeps H and W
+            spec["kernel_size"] = self.kernel_size
         # snnTorch's options, only when set, so that a spec without them reads as it always has
         if self.graded_spikes_factor != 1 or self.learn_graded_spikes_factor:
             spec.update(graded_spikes_factor=self.graded_spikes_factor,

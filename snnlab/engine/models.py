@@ -108,9 +108,13 @@ def _neuron(spec: dict[str, Any], shape: tuple[int, ...]) -> SpikingNeuron:
             spec.setdefault("kernel_size", kernel_size)
     if isinstance(spec.get("state_quant"), dict):  # the config's settings of the quantizer
         spec["state_quant"] = quant.state_quant(**spec["state_quant"])
-    if kind == "leaky_parallel":  # its own input map, N -> N, after the layer's
+    if kind in ("leaky_parallel", "slstm"):  # its own input map (an RNN's or an LSTM cell's), N -> N
         spec.setdefault("input_size", shape[0])
         spec.setdefault("hidden_size", shape[0])
+    if kind == "sconv2dlstm":  # its gates' convolution, C -> C, keeping H and W
+        spec.setdefault("in_channels", shape[0])
+        spec.setdefault("out_channels", shape[0])
+        spec.setdefault("kernel_size", 3)
     return cls(**spec)
 
 

@@ -106,6 +106,8 @@ def layer_parameters(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) ->
 
 # Neuron types whose spikes feed back into their layer through a recurrent map (linear, conv or one-to-one).
 RECURRENT = ("rleaky", "rsynaptic")
+# snnTorch's spiking LSTMs, each with its own cell: slstm after [N] features, sconv2dlstm after [C, H, W].
+LSTM = ("slstm", "sconv2dlstm")
 
 
 class ShapeError(ValueError):
@@ -130,6 +132,14 @@ def check_neuron(spec: dict[str, Any], shape: tuple[int, ...], layer: str = "the
     if spec.get("inhibition") and len(shape) != 1:
         raise ShapeError("inhibition", f"picks one neuron per sample among [N] features, but {layer} gives "
                          f"{list(shape)}: use it on a neuron after a linear layer")  # fmt: skip
+    if kind == "slstm" and len(shape) != 1:
+        raise ShapeError(None, f"an slstm neuron needs [N] features (its LSTM cell maps N -> N); {layer} gives "
+                         f"{list(shape)}: use sconv2dlstm after a conv layer, or put slstm after a linear "
+                         "layer")  # fmt: skip
+    if kind == "sconv2dlstm" and len(shape) != 3:
+        raise ShapeError(None, f"an sconv2dlstm neuron needs [C, H, W] features (its gates are a convolution); "
+                         f"{layer} gives {list(shape)}: use slstm after a linear layer, or put sconv2dlstm after a "
+                         "conv layer")  # fmt: skip
     beta = spec.get("beta")
     if isinstance(beta, list | tuple):
         if len(shape) != 1:
@@ -153,6 +163,10 @@ def neuron_parameters(spec: dict[str, Any], shape: tuple[int, ...]) -> int:
     if spec.get("type") == "leaky_parallel":
         # W_ih and the two biases; beta is W_hh, trained whole (its off-diagonal gradient is zeroed)
         count += shape[0] ** 2 + 2 * shape[0] + (shape[0] ** 2 if spec.get("learn_beta") else 0)
+    elif spec.get("type") == "slstm":  # torch's LSTMCell(N, N): W_ih, W_hh [4N, N] and b_ih, b_hh [4N]
+        count += 8 * shape[0] ** 2 + 8 * shape[0] if spec.get("bias", True) else 8 * shape[0] ** 2
+    elif spec.get("type") == "sconv2dlstm":  # Conv2d(2C, 4C, k) over cat(input, membrane), and its bias
+        count += 8 * shape[0] ** 2 * spec.get("kernel_size", 3) ** 2 + (4 * shape[0] if spec.get("bias", True) else 0)
     elif spec.get("learn_beta"):
         beta = spec.get("beta")
         count += len(beta) if isinstance(beta, list | tuple) else 1

@@ -89,11 +89,13 @@ SPIKES = {"dataset": "synthetic", "encoder": "none", "batch_size": 4,
 IMAGES = {"dataset": "bundled", "train_size": 20, "test_size": 10, "batch_size": 4, "time_steps": 4}
 CONV = [{"type": "conv2d", "out_channels": 2, "kernel_size": 4, "stride": 4, "neuron": True}, {"type": "flatten"}]
 ONE_STEP = [
-    *[(name, {}, SPIKES, []) for name in catalog.NEURONS],
+    *[(name, {}, SPIKES, []) for name in catalog.NEURONS if name != "sconv2dlstm"],  # it follows conv layers only
     ("rleaky", {"all_to_all": False, "V": 0.5}, SPIKES, []),
     ("rsynaptic", {"all_to_all": False, "V": 0.5}, SPIKES, []),
     ("rleaky", {"kernel_size": 3}, IMAGES, CONV),  # a recurrent convolution after the conv layer
     ("rsynaptic", {"kernel_size": 5}, IMAGES, CONV),
+    ("sconv2dlstm", {"kernel_size": 3}, IMAGES, CONV),  # the conv layer's neuron; the linear layers' are leaky
+    ("sconv2dlstm", {"kernel_size": 5}, IMAGES, CONV),
 ]
 
 
@@ -103,6 +105,9 @@ def test_every_neuron_type_trains_a_step(name, settings, data, first):
 
     neuron = {"type": name, "learn_beta": name != "lapicque", "learn_threshold": True,
               **NEURON_SETTINGS.get(name, {}), **settings}  # fmt: skip
+    if name == "sconv2dlstm":  # after the conv layer only: the linear layers after it take leaky neurons
+        first = [{**first[0], "neuron": neuron}, *first[1:]]
+        neuron = {"type": "leaky"}
     layers = [*first, {"type": "linear", "out_features": 5, "neuron": True}]
     out = {"type": "linear", "out_features": 2 if data is SPIKES else 10, "neuron": True}
     cfg = config_from_dict(
@@ -111,7 +116,9 @@ def test_every_neuron_type_trains_a_step(name, settings, data, first):
     session = Session(cfg)
     assert isinstance(session.model.blocks[0].neuron, neurons.NEURONS[name])
     if first:
-        assert session.model.blocks[0].neuron.recurrent.kernel_size == (settings["kernel_size"],) * 2
+        neuron_module = session.model.blocks[0].neuron
+        kernel = neuron_module.conv if name == "sconv2dlstm" else neuron_module.recurrent
+        assert kernel.kernel_size == (settings["kernel_size"],) * 2
     before = {k: v.clone() for k, v in session.model.state_dict().items()}
     x, y = session.train_split.inputs[:4], session.train_split.labels[:4]
     step = trainer._train_step(session, x, y)

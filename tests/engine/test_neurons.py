@@ -392,3 +392,208 @@ def test_bad_parameters_are_rejected():
     with pytest.raises(ValueError, match="needs features"):
         RLeaky()
     assert set(neurons.NEURONS) >= {"leaky", "synaptic", "rleaky", "lapicque"}
+
+
+# --- SLSTM and SConv2dLSTM: LSTM cells whose hidden state spikes ------------------------------------------
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def _lstm_by_hand(x, w_in, w_mem, bias, threshold, reset, order="ifgo"):
+    """One neuron's (syn, mem, spike) over the inputs ``x``, in float64, from gate pre-activations
+    ``w_in[k]*x + w_mem[k]*mem + bias[k]`` with the gates k listed in ``order`` (torch's LSTMCell: ifgo,
+    SConv2dLSTM: ifog), and snnTorch's reset: decided by the previous membrane, acting on the new one."""
+    syn = mem = 0.0
+    out = []
+    for x_t in x:
+        z = {k: w_in[n] * x_t + w_mem[n] * mem + bias[n] for n, k in enumerate(order)}
+        i, f, o, g = _sigmoid(z["i"]), _sigmoid(z["f"]), _sigmoid(z["o"]), np.tanh(z["g"])
+        syn = f * syn + i * g
+        h = o * np.tanh(syn)
+        fired_before = mem > threshold
+        if reset == "subtract":
+            h -= threshold * fired_before
+        elif reset == "zero":
+            h *= 1 - fired_before
+        mem = h
+        out.append((syn, mem, float(mem > threshold)))
+    return np.array(out).T  # syn, mem, spike
+
+
+LSTM_GATES = dict(w_in=[1.0, 2.0, 0.5, 1.5], w_mem=[0.5, -1.0, 1.0, 0.25], bias=[0.0, 0.25, 0.125, -0.5])
+
+
+def _slstm_by_hand_weights(reset, threshold=0.25):
+    neuron = neurons.SLSTM(1, 1, threshold=threshold, reset=reset, learn_threshold=True)
+    with torch.no_grad():
+        neuron.lstm_cell.weight_ih.copy_(torch.tensor(LSTM_GATES["w_in"]).view(4, 1))
+        neuron.lstm_cell.weight_hh.copy_(torch.tensor(LSTM_GATES["w_mem"]).view(4, 1))
+        neuron.lstm_cell.bias_ih.copy_(torch.tensor(LSTM_GATES["bias"]))
+        neuron.lstm_cell.bias_hh.zero_()
+    return neuron
+
+
+X_LSTM = [1.0, 0.5, 2.0, -1.0, 1.0, 1.0, 0.0, 3.0]
+
+
+@pytest.mark.parametrize("reset", RESETS)
+def test_slstm_follows_the_lstm_equations_and_each_reset_by_hand(reset):
+    neuron = _slstm_by_hand_weights(reset)
+    spk, syn, mem = neuron(torch.tensor(X_LSTM).view(-1, 1, 1))
+    syn_h, mem_h, spk_h = _lstm_by_hand(X_LSTM, threshold=0.25, reset=reset, order="ifgo", **LSTM_GATES)
+    np.testing.assert_allclose(syn.flatten().detach().numpy(), syn_h, atol=1e-6)
+    np.testing.assert_allclose(mem.flatten().detach().numpy(), mem_h, atol=1e-6)
+    assert spk.flatten().tolist() == spk_h.tolist()
+    assert 0 < spk_h.sum() < len(X_LSTM)  # some steps fire, some do not: the reset has work to do
+
+
+def test_the_lstm_resets_act_differently_and_never_touch_syn():
+    x = torch.tensor(X_LSTM).view(-1, 1, 1)
+    traces = {r: _slstm_by_hand_weights(r)(x) for r in RESETS}
+    mems = {r: tuple(out[2].flatten().tolist()) for r, out in traces.items()}
+    assert len(set(mems.values())) == len(RESETS), mems
+    # The first step cannot reset (mem[-1] = 0), so every mode starts alike; without W_hh syn would never differ.
+    assert len({m[0] for m in mems.values()}) == 1
+
+
+def test_slstm_without_recurrent_weights_has_a_closed_form():
+    # W_hh = 0 and a constant input: constant gates, so syn[t] = i*g*(1 - f^(t+1))/(1 - f), mem[t] = o*tanh(syn[t]).
+    neuron = neurons.SLSTM(1, 1, threshold=0.5)
+    assert neuron.reset == "none"  # snnTorch's default for its LSTMs
+    with torch.no_grad():
+        neuron.lstm_cell.weight_ih.copy_(torch.tensor([[0.5], [1.0], [2.0], [-0.5]]))  # i, f, g, o
+        neuron.lstm_cell.weight_hh.zero_()
+        neuron.lstm_cell.bias_ih.zero_()
+        neuron.lstm_cell.bias_hh.zero_()
+    spk, syn, mem = neuron(torch.ones(6, 1, 1))
+    i, f, g, o = _sigmoid(0.5), _sigmoid(1.0), np.tanh(2.0), _sigmoid(-0.5)
+    t = np.arange(6)
+    syn_c = i * g * (1 - f ** (t + 1)) / (1 - f)
+    np.testing.assert_allclose(syn.flatten().detach().numpy(), syn_c, rtol=1e-6)
+    np.testing.assert_allclose(mem.flatten().detach().numpy(), o * np.tanh(syn_c), rtol=1e-6)
+    assert spk.flatten().tolist() == (o * np.tanh(syn_c) > 0.5).astype(float).tolist()
+
+
+def _sconv_by_hand_weights(reset, kernel_size=1, threshold=0.25, **kw):
+    """SConv2dLSTM(1, 1) with the gates of LSTM_GATES in its order (i, f, o, g) on the kernel's centre tap."""
+    neuron = neurons.SConv2dLSTM(1, 1, kernel_size, threshold=threshold, reset=reset, learn_threshold=True, **kw)
+    c = kernel_size // 2
+    with torch.no_grad():
+        neuron.conv.weight.zero_()
+        neuron.conv.weight[:, 0, c, c] = torch.tensor([LSTM_GATES["w_in"][k] for k in (0, 1, 3, 2)])
+        neuron.conv.weight[:, 1, c, c] = torch.tensor([LSTM_GATES["w_mem"][k] for k in (0, 1, 3, 2)])
+        neuron.conv.bias.copy_(torch.tensor([LSTM_GATES["bias"][k] for k in (0, 1, 3, 2)]))
+    return neuron
+
+
+@pytest.mark.parametrize("reset", RESETS)
+@pytest.mark.parametrize("kernel_size", [1, 3])
+def test_sconv2dlstm_follows_its_gate_order_and_each_reset_by_hand(reset, kernel_size):
+    # A centre-tap kernel makes each pixel its own LSTM; the pixels see different inputs.
+    neuron = _sconv_by_hand_weights(reset, kernel_size)
+    x = torch.tensor(X_LSTM).view(-1, 1, 1, 1, 1) * torch.tensor([1.0, 0.5, -1.0, 2.0]).view(1, 1, 1, 2, 2)
+    spk, syn, mem = neuron(x)
+    assert spk.shape == syn.shape == mem.shape == (len(X_LSTM), 1, 1, 2, 2)
+    for r, c in itertools.product(range(2), range(2)):
+        pixel = x[:, 0, 0, r, c].tolist()
+        syn_h, mem_h, spk_h = _lstm_by_hand(pixel, threshold=0.25, reset=reset, order="ifog", **{
+            k: [v[n] for n in (0, 1, 3, 2)] for k, v in LSTM_GATES.items()})  # fmt: skip
+        np.testing.assert_allclose(syn[:, 0, 0, r, c].detach().numpy(), syn_h, atol=1e-6)
+        np.testing.assert_allclose(mem[:, 0, 0, r, c].detach().numpy(), mem_h, atol=1e-6)
+        assert spk[:, 0, 0, r, c].tolist() == spk_h.tolist()
+
+
+def test_sconv2dlstm_is_slstm_with_its_gates_reordered_on_a_single_pixel():
+    torch.manual_seed(0)
+    cell = neurons.SLSTM(3, 2, threshold=0.05, reset="subtract")
+    conv = neurons.SConv2dLSTM(3, 2, 1, threshold=0.05, reset="subtract")
+    ifog = [0, 1, 3, 2]  # torch's LSTMCell stacks i, f, g, o; SConv2dLSTM splits i, f, o, g
+    w_ih, w_hh = (w.view(4, 2, -1)[ifog].reshape(8, -1) for w in (cell.lstm_cell.weight_ih, cell.lstm_cell.weight_hh))
+    bias = (cell.lstm_cell.bias_ih + cell.lstm_cell.bias_hh).view(4, 2)[ifog].reshape(8)
+    with torch.no_grad():
+        conv.conv.weight.copy_(torch.cat([w_ih, w_hh], dim=1).view(8, 5, 1, 1))
+        conv.conv.bias.copy_(bias)
+    x = torch.rand(10, 4, 3) * 4 - 1
+    spk_c, syn_c, mem_c = cell(x)
+    spk_v, syn_v, mem_v = conv(x.view(10, 4, 3, 1, 1))
+    torch.testing.assert_close(mem_v.view(10, 4, 2), mem_c, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(syn_v.view(10, 4, 2), syn_c, rtol=1e-5, atol=1e-6)
+    assert 0 < spk_c.sum() < spk_c.numel()
+    assert torch.equal(spk_v.view(10, 4, 2), spk_c)
+
+
+@pytest.mark.parametrize("pool", ["max_pool", "avg_pool"])
+def test_sconv2dlstm_pools_the_membrane_it_fires_from_but_resets_from_the_whole_map(pool):
+    torch.manual_seed(1)
+    neuron = neurons.SConv2dLSTM(2, 3, 3, threshold=0.05, reset="zero", **{pool: 2})
+    plain = neurons.SConv2dLSTM(2, 3, 3, threshold=0.05, reset="zero")
+    plain.load_state_dict(neuron.state_dict())
+    x = torch.rand(6, 2, 2, 4, 6) * 3
+    spk, syn, mem = neuron(x)
+    _, syn_p, mem_p = plain(x)
+    assert spk.shape == (6, 2, 3, 2, 3) and mem.shape == syn.shape == (6, 2, 3, 4, 6)
+    assert torch.equal(mem, mem_p) and torch.equal(syn, syn_p)  # the state is the unpooled neuron's
+    pooled = (torch.nn.functional.max_pool2d if pool == "max_pool" else torch.nn.functional.avg_pool2d)(
+        mem.flatten(0, 1), 2
+    ).unflatten(0, (6, 2))
+    assert torch.equal(spk, (pooled > 0.05).float())
+    assert 0 < spk.sum() < spk.numel()
+
+
+@pytest.mark.parametrize("kind", ["slstm", "sconv2dlstm"])
+@pytest.mark.parametrize("reset", RESETS)
+def test_lstm_step_static_input_and_gradients(kind, reset):
+    torch.manual_seed(2)
+    if kind == "slstm":
+        neuron, shape = neurons.SLSTM(3, 4, threshold=0.05, reset=reset, learn_threshold=True), (5, 3)
+    else:
+        neuron, shape = neurons.SConv2dLSTM(3, 2, 3, threshold=0.05, reset=reset, learn_threshold=True), (5, 3, 2, 4)
+    assert not neuron.uses_fused  # no fused kernel: forward is the reference loop
+    x = (torch.rand(T, *shape) * 3 - 1).requires_grad_()
+    spk, syn, mem = neuron(x)
+    assert 0 < spk.sum() < spk.numel()
+    ref_out = neuron.reference(x)
+    assert all(torch.equal(a, b) for a, b in zip((spk, syn, mem), ref_out, strict=True))
+    # step() from no state equals the sequence
+    state, spikes = None, []
+    for t in range(T):
+        s, state = neuron.step(x[t], state)
+        spikes.append(s)
+    assert torch.equal(torch.stack(spikes), spk)
+    assert torch.equal(state.syn, syn[-1]) and torch.equal(state.mem, mem[-1])
+    # gradients reach the input, every weight and the learnable threshold
+    (spk.sum() + mem.sum()).backward()
+    for name, p in [("input", x), *neuron.named_parameters()]:
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+    # a static input with time_steps equals it repeated, gradients included
+    x0 = x[0].detach().requires_grad_()
+    static = neuron(x0, T)
+    (g_static,) = torch.autograd.grad(static[0].sum() + static[2].sum(), x0)
+    x_rep = x0.detach().unsqueeze(0).repeat(T, *[1] * x0.dim()).requires_grad_()
+    repeated = neuron(x_rep)
+    (g_rep,) = torch.autograd.grad(repeated[0].sum() + repeated[2].sum(), x_rep)
+    assert all(torch.equal(a, b) for a, b in zip(static, repeated, strict=True))
+    torch.testing.assert_close(g_static, g_rep.sum(0))
+
+
+def test_lstm_neurons_take_snntorchs_names_and_refuse_what_they_cannot_do():
+    assert set(neurons.SLSTM(2, 3).state_dict()) == {"threshold", "lstm_cell.weight_ih", "lstm_cell.weight_hh",
+                                                     "lstm_cell.bias_ih", "lstm_cell.bias_hh"}  # fmt: skip
+    assert set(neurons.SLSTM(2, 3, bias=False).state_dict()) == {
+        "threshold",
+        "lstm_cell.weight_ih",
+        "lstm_cell.weight_hh",
+    }
+    conv = neurons.SConv2dLSTM(2, 3, (3, 5))
+    assert set(conv.state_dict()) == {"threshold", "conv.weight", "conv.bias"}
+    assert conv.conv.weight.shape == (12, 5, 3, 5) and conv.conv.padding == (1, 2)
+    assert "threshold" in dict(neurons.SLSTM(2, 3, learn_threshold=True).named_parameters())
+    assert neurons.SConv2dLSTM(1, 1, 3).reset == "none"
+    with pytest.raises(ValueError, match="must be odd"):
+        neurons.SConv2dLSTM(1, 1, 2)
+    with pytest.raises(ValueError, match="not both"):
+        neurons.SConv2dLSTM(1, 1, 3, max_pool=2, avg_pool=2)
+    with pytest.raises(ValueError, match="reset must be one of"):
+        neurons.SLSTM(1, 1, reset="soft")

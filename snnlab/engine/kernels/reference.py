@@ -232,6 +232,83 @@ def leaky_parallel_step(
     return spike_fn(mem - threshold), mem
 
 
+LSTMCell = Callable[[Tensor, tuple[Tensor, Tensor]], tuple[Tensor, Tensor]]
+
+
+def _lstm_reset(syn: Tensor, h: Tensor, mem: Tensor, threshold: Tensor, reset: str) -> tuple[Tensor, Tensor]:
+    """snnTorch's reset of its LSTM neurons: decided by the previous membrane, applied to the new one only
+    (the cell state ``syn`` is never reset). Returns ``(syn_t, mem_t)``."""
+    if reset == "none":
+        return syn, h
+    r = _reset(mem, threshold)
+    if reset == "subtract":
+        return syn, h - r * threshold
+    if reset in ("zero", "zero_step"):
+        return syn, h - r * h  # snnTorch subtracts the reset share of the new membrane: exactly 0 or h
+    raise ValueError(f"unknown reset {reset!r}")
+
+
+def slstm_step(
+    current: Tensor,
+    syn: Tensor,
+    mem: Tensor,
+    cell: LSTMCell,
+    threshold: Tensor,
+    reset: str,
+    spike_fn: SpikeFn,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One step of snnTorch's SLSTM, an LSTM cell whose hidden state is read as the membrane and whose cell
+    state is the synaptic current. ``cell(x, (h, c)) -> (h', c')`` is torch's ``nn.LSTMCell``. Returns
+    ``(spike_t, syn_t, mem_t)``.
+
+    i = sigmoid(W_ii x + b_ii + W_hi mem[t-1] + b_hi)      (the rows of W_ih, W_hh in torch's order: i, f, g, o)
+    f = sigmoid(W_if x + b_if + W_hf mem[t-1] + b_hf)
+    g = tanh(W_ig x + b_ig + W_hg mem[t-1] + b_hg)
+    o = sigmoid(W_io x + b_io + W_ho mem[t-1] + b_ho)
+    syn[t] = f*syn[t-1] + i*g
+    h[t] = o*tanh(syn[t])
+    subtract: mem[t] = h[t] - reset[t]*threshold
+    zero:     mem[t] = (1 - reset[t])*h[t]
+    none:     mem[t] = h[t]
+    spike[t] = H(mem[t] - threshold)
+
+    The cell sees the previous membrane after its reset; syn is never reset.
+    """
+    h, c = cell(current, (mem, syn))
+    syn, new_mem = _lstm_reset(c, h, mem, threshold, reset)
+    return spike_fn(new_mem - threshold), syn, new_mem
+
+
+def sconv2dlstm_step(
+    current: Tensor,
+    syn: Tensor,
+    mem: Tensor,
+    conv: Callable[[Tensor], Tensor],
+    threshold: Tensor,
+    reset: str,
+    spike_fn: SpikeFn,
+    pool: Callable[[Tensor], Tensor] | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One step of snnTorch's SConv2dLSTM, a convolutional LSTM cell. ``conv`` maps the input and the previous
+    membrane, stacked on the channel axis, to the four gates' pre-activations, in snnTorch's order i, f, o, g
+    (not torch's LSTM order). Returns ``(spike_t, syn_t, mem_t)``.
+
+    [zi, zf, zo, zg] = conv(cat(x, mem[t-1]))    (same padding: H and W are kept)
+    i, f, o = sigmoid(zi), sigmoid(zf), sigmoid(zo);  g = tanh(zg)
+    syn[t] = f*syn[t-1] + i*g
+    h[t] = o*tanh(syn[t]);  mem[t] from h[t] by the reset, as in :func:`slstm_step`
+    spike[t] = H(pool(mem[t]) - threshold)       (pool: snnTorch's optional max or average pooling, else none)
+    """
+    gates = conv(torch.cat([current, mem], dim=1))
+    zi, zf, zo, zg = torch.split(gates, mem.shape[1], dim=1)
+    i, f, o, g = torch.sigmoid(zi), torch.sigmoid(zf), torch.sigmoid(zo), torch.tanh(zg)
+    c = f * syn + i * g
+    h = o * torch.tanh(c)
+    syn, new_mem = _lstm_reset(c, h, mem, threshold, reset)
+    fired = pool(new_mem) if pool is not None else new_mem
+    return spike_fn(fired - threshold), syn, new_mem
+
+
 def _steps(current: Tensor, time_steps: int | None):
     """Yield the input of each step: ``current[t]``, or ``current`` itself when it is static."""
     if time_steps is None:
@@ -318,3 +395,15 @@ def leaky_parallel(
         spikes.append(spk)
         mems.append(mem)
     return torch.stack(spikes), torch.stack(mems)
+
+
+def lstm(step, current, state, time_steps=None) -> tuple[Tensor, Tensor, Tensor]:
+    """Run an LSTM neuron's ``step(i_t, syn, mem) -> (spike, syn, mem)`` from ``state = (syn, mem)`` over the
+    sequence (or a static input for ``time_steps``); returns ``(spikes, syn, mem)``, each ``[T, B, ...]``."""
+    syn, mem = state
+    out: tuple[list[Tensor], list[Tensor], list[Tensor]] = [], [], []
+    for i_t in _steps(current, time_steps):
+        spk, syn, mem = step(i_t, syn, mem)
+        for lst, value in zip(out, (spk, syn, mem), strict=True):
+            lst.append(value)
+    return torch.stack(out[0]), torch.stack(out[1]), torch.stack(out[2])

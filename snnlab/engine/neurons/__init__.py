@@ -12,7 +12,8 @@ plain callable without a closed-form gradient.
 For users who loop over time themselves, ``step(input_t, state) -> (spike_t, state)`` runs one step.
 
 Modules: ``base`` (what every neuron shares), ``leaky`` (Leaky, Lapicque), ``synaptic`` (Synaptic, Alpha),
-``recurrent`` (RLeaky, RSynaptic), ``parallel`` (LeakyParallel).
+``recurrent`` (RLeaky, RSynaptic), ``parallel`` (LeakyParallel),
+``lstm`` (SLSTM, SConv2dLSTM: one path, the step loop over torch's LSTM cell or convolution).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 from snnlab import catalog
 from snnlab.engine.neurons.base import SpikingNeuron
 from snnlab.engine.neurons.leaky import Lapicque, Leaky, LeakyState
+from snnlab.engine.neurons.lstm import SLSTM, LSTMState, SConv2dLSTM
 from snnlab.engine.neurons.parallel import LeakyParallel
 from snnlab.engine.neurons.recurrent import RLeaky, RLeakyState, RSynaptic, RSynapticState
 from snnlab.engine.neurons.synaptic import Alpha, AlphaState, Synaptic, SynapticState
@@ -32,10 +34,13 @@ __all__ = [
     "Leaky",
     "LeakyParallel",
     "LeakyState",
+    "LSTMState",
     "RLeaky",
     "RLeakyState",
     "RSynaptic",
     "RSynapticState",
+    "SConv2dLSTM",
+    "SLSTM",
     "SpikingNeuron",
     "Synaptic",
     "SynapticState",
@@ -49,5 +54,7 @@ NEURONS: dict[str, type[SpikingNeuron]] = {
     "alpha": Alpha,
     "rsynaptic": RSynaptic,
     "leaky_parallel": LeakyParallel,
+    "slstm": SLSTM,
+    "sconv2dlstm": SConv2dLSTM,
 }
 catalog.check_implemented("neuron types", catalog.NEURONS, NEURONS)
