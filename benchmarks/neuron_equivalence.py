@@ -321,8 +321,8 @@ def run(options: bool = False) -> list[Row]:
         for name, case in _cases(snn).items():
             if option == "inhibition" and "conv" in name:
                 continue  # snnTorch picks a winner among [N] features only
-            if option and "LSTM" in name:
-                continue  # snnlab's LSTM neurons take none of the options yet
+            if option in ("inhibition", "reset_delay=False") and "LSTM" in name:
+                continue  # snnTorch's LSTM neurons ignore inhibition and have no reset_delay
             # SLSTM and SConv2dLSTM have one path (no fused kernel): their rows are the reference loop's.
             paths = ("fused", "reference") if case[1]("none", True).uses_fused else ("reference",)
             for reset in RESETS if case[3] != "sequence" else ("none",):  # LeakyParallel has no reset

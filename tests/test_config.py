@@ -202,6 +202,47 @@ def test_an_lstm_neuron_after_the_wrong_layer_is_refused_in_one_line(kind, layer
         build_model([{**layer, "neuron": {"type": kind}}], data[1])
 
 
+def test_snntorch_options_reach_the_neuron_only_when_set():
+    kwargs = cfgmod.NeuronConfig(graded_spikes_factor=2.0, inhibition=True, reset_delay=False,
+                                 state_quant={"num_bits": 4}, threshold=0.5).kwargs()  # fmt: skip
+    assert kwargs["graded_spikes_factor"] == 2.0 and kwargs["learn_graded_spikes_factor"] is False
+    assert kwargs["inhibition"] is True and kwargs["reset_delay"] is False and "surrogate_disable" not in kwargs
+    assert kwargs["state_quant"]["num_bits"] == 4 and kwargs["state_quant"]["threshold"] == 0.5  # the neuron's
+    layers = [{"type": "linear", "out_features": 10, "neuron": {"graded_spikes_factor": 2.0, "reset_delay": False,
+                                                                 "state_quant": {"num_bits": 4}}}]  # fmt: skip
+    built = build_model(
+        config_from_dict({"data": SPIKE_DATA[0], "model": {"layers": layers}}).model.layer_specs(), (8,)
+    )
+    neuron = built.blocks[0].neuron
+    assert neuron.graded_spikes_factor.item() == 2.0 and not neuron.reset_delay
+    assert neuron.state_quant.levels.numel() == 16 and neuron.state_quant.levels.max().item() == pytest.approx(1.2)
+    plain = cfgmod.NeuronConfig().kwargs()
+    assert not {"graded_spikes_factor", "inhibition", "reset_delay", "state_quant", "surrogate_disable"} & set(plain)
+
+
+@pytest.mark.parametrize(
+    "neuron,problem",
+    [
+        ({"type": "alpha", "beta": 0.8, "reset_delay": False}, "neuron type alpha has no reset_delay option"),
+        ({"type": "leaky_parallel", "inhibition": True}, "neuron type leaky_parallel has no inhibition option"),
+        ({"type": "slstm", "reset_delay": False}, "neuron type slstm has no reset_delay option"),
+        ({"graded_spikes_factor": 0}, "must not be 0"),
+        ({"state_quant": {"num_bits": 40}}, "num_bits"),
+    ],
+)
+def test_options_a_neuron_lacks_are_refused_in_one_line(neuron, problem):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"data": SPIKE_DATA[0], "model": {"neuron": neuron}})
+    assert problem in str(info.value) and "\n" not in str(info.value)
+
+
+def test_inhibition_after_a_conv_layer_is_refused():
+    layers = [{"type": "conv2d", "out_channels": 2, "kernel_size": 4, "stride": 4, "neuron": {"inhibition": True}},
+              {"type": "flatten"}, {"type": "linear", "out_features": 10, "neuron": True}]  # fmt: skip
+    with pytest.raises(ConfigError, match=r"model.layers.0.neuron.inhibition: picks one neuron per sample"):
+        config_from_dict({"data": IMAGE_DATA[0], "model": {"layers": layers}})
+
+
 # --- overrides -----------------------------------------------------------------------------------------
 
 

@@ -42,6 +42,7 @@ def test_a_two_by_two_sweep_writes_four_runs_and_a_summary(tmp_path, tiny_config
     assert [r["model.neuron.surrogate"] for r in rows] == ["atan", "fast_sigmoid"]
     assert all(r["n"] == "2" and 0 <= float(r["best_acc_mean"]) <= 1 and r["failed_seeds"] == "" for r in rows)
     assert "best_acc_mean" in out.stdout and "fast_sigmoid" in out.stdout and "Traceback" not in out.stderr
+
     # The sweep is listed with the runs, and `runs show` rebuilds its table from the run directories.
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "snnlab", *args], cwd=tmp_path, capture_output=True, text=True)

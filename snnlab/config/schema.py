@@ -190,17 +190,7 @@ class StateQuantConfig(_Section):
 _OPTIONS_REFUSED = {
     "leaky_parallel": ("inhibition", "reset_delay", "state_quant"),
     "alpha": ("reset_delay",),
-    **dict.fromkeys(
-        ("slstm", "sconv2dlstm"),
-        (
-            "graded_spikes_factor",
-            "learn_graded_spikes_factor",
-            "inhibition",
-            "reset_delay",
-            "state_quant",
-            "surrogate_disable",
-        ),
-    ),  # not yet
+    **dict.fromkeys(("slstm", "sconv2dlstm"), ("inhibition", "reset_delay")),  # snnTorch: none, or ignored
 }
 
 

@@ -118,4 +118,3 @@ def test_a_resumed_run_shows_the_same_numbers_in_runs_show_the_lab_and_a_sweep(t
     assert row.n == 1 and row.best_accuracy_mean == finished["best_accuracy"]
     assert row.time_to_best_mean == pytest.approx(to_best)
     assert cli["best test accuracy"] in table(["train.lr"], [row])
-

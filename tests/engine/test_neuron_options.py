@@ -12,7 +12,17 @@ import pytest
 import torch
 
 from snnlab.engine import surrogates
-from snnlab.engine.neurons import Alpha, Lapicque, Leaky, LeakyParallel, RLeaky, RSynaptic, Synaptic
+from snnlab.engine.neurons import (
+    SLSTM,
+    Alpha,
+    Lapicque,
+    Leaky,
+    LeakyParallel,
+    RLeaky,
+    RSynaptic,
+    SConv2dLSTM,
+    Synaptic,
+)
 from snnlab.engine.quant import state_quant
 
 
@@ -257,3 +267,19 @@ def test_options_show_in_the_repr():
     text = repr(Leaky(graded_spikes_factor=2.0, inhibition=True, reset_delay=False, state_quant=state_quant()))
     assert "graded_spikes_factor=2" in text and "inhibition" in text
     assert "reset_delay=False" in text and "state_quant" in text
+
+
+def test_lstm_neurons_take_graded_spikes_and_quantized_states():
+    torch.manual_seed(0)
+    quant = state_quant(num_bits=3, threshold=0.5)
+    neuron = SLSTM(4, 4, threshold=0.05, graded_spikes_factor=3.0, state_quant=quant)
+    spk, syn, mem = neuron(torch.rand(6, 2, 4) * 4)
+    assert set(spk.unique().tolist()) == {0.0, 3.0}
+    levels = set(quant.levels.tolist())
+    assert set(syn.unique().tolist()) <= levels and set(mem.unique().tolist()) <= levels
+    pooled = SConv2dLSTM(2, 2, 3, max_pool=2, threshold=0.05, graded_spikes_factor=2.0)
+    spk, _, mem = pooled(torch.rand(3, 1, 2, 4, 4) * 4)
+    assert spk.shape[-2:] == (2, 2) and set(spk.unique().tolist()) <= {0.0, 2.0}
+    for option in (dict(inhibition=True), dict(reset_delay=False)):
+        with pytest.raises(ValueError, match="takes neither inhibition nor reset_delay"):
+            SLSTM(4, 4, **option)

@@ -240,6 +240,7 @@ def test_every_checkpoint_carries_the_wall_time_so_far_mid_epoch_ones_too(tmp_pa
     tiny_config_dict["run"]["checkpoint_steps"] = 1  # 4 batches: mid-epoch saves after steps 1, 2 and 3
     saved = []
     real_save = checkpoint.save
+
     def recording_save(path, state):
         saved.append(state["progress"])
         real_save(path, state)

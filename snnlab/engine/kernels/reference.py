@@ -61,15 +61,25 @@ def winner(x: Tensor) -> Tensor:
     return F.one_hot(x.argmax(-1), x.shape[-1]).to(x.dtype)
 
 
-def _output(fire: SpikeFn | Firing, mem_prev: Tensor, threshold: Tensor, reset: str, *states: Tensor):
+def _output(
+    fire: SpikeFn | Firing,
+    mem_prev: Tensor,
+    threshold: Tensor,
+    reset: str,
+    *states: Tensor,
+    view: Callable[[Tensor], Tensor] | None = None,
+):
     """``(spike_t, *states_t)`` for a step whose new ``states`` end with the membrane; ``mem_prev`` is the
-    membrane the step started from. A plain ``spike_fn`` fires on the membrane as it is."""
+    membrane the step started from. A plain ``spike_fn`` fires on the membrane as it is; ``view`` is what
+    the spike reads of the membrane when that is not the membrane itself (SConv2dLSTM's pooling)."""
     if not isinstance(fire, Firing):
-        return (fire(states[-1] - threshold), *states)
+        read = states[-1] if view is None else view(states[-1])
+        return (fire(read - threshold), *states)
     if fire.state_quant is not None:
         states = tuple(fire.state_quant(s) for s in states)
     mem = states[-1]
-    read = fire.state_quant(mem) if fire.state_quant is not None and not fire.inhibition else mem
+    read = mem if view is None else view(mem)
+    read = fire.state_quant(read) if fire.state_quant is not None and not fire.inhibition else read
     spk = fire(read - threshold)
     if not fire.reset_delay and reset != "none":
         now = (spk if fire.graded is None else spk / fire.graded) - _reset(mem_prev, threshold)
@@ -275,8 +285,7 @@ def slstm_step(
     The cell sees the previous membrane after its reset; syn is never reset.
     """
     h, c = cell(current, (mem, syn))
-    syn, new_mem = _lstm_reset(c, h, mem, threshold, reset)
-    return spike_fn(new_mem - threshold), syn, new_mem
+    return _output(spike_fn, mem, threshold, reset, *_lstm_reset(c, h, mem, threshold, reset))
 
 
 def sconv2dlstm_step(
@@ -304,9 +313,7 @@ def sconv2dlstm_step(
     i, f, o, g = torch.sigmoid(zi), torch.sigmoid(zf), torch.sigmoid(zo), torch.tanh(zg)
     c = f * syn + i * g
     h = o * torch.tanh(c)
-    syn, new_mem = _lstm_reset(c, h, mem, threshold, reset)
-    fired = pool(new_mem) if pool is not None else new_mem
-    return spike_fn(fired - threshold), syn, new_mem
+    return _output(spike_fn, mem, threshold, reset, *_lstm_reset(c, h, mem, threshold, reset), view=pool)
 
 
 def _steps(current: Tensor, time_steps: int | None):

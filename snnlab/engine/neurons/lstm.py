@@ -23,11 +23,17 @@ class _LSTMNeuron(SpikingNeuron):
     """What SLSTM and SConv2dLSTM share: a threshold and a reset, no beta (the LSTM's gates decide what decays),
     and one path. There is no fused whole-sequence kernel: each step's matmuls or convolution dominate its
     cost, and the recurrence through the gates cannot be scanned, so ``forward`` and ``reference`` both step
-    through :func:`reference.lstm`."""
+    through :func:`reference.lstm`.
+
+    Of snnTorch's options they take ``graded_spikes_factor``, ``state_quant`` (on syn and mem) and
+    ``surrogate_disable``; not ``reset_delay`` (snnTorch's LSTM neurons have none) nor ``inhibition``
+    (snnTorch 1.0 accepts it and ignores it)."""
 
     def __init__(self, reset: str = "none", **kw) -> None:
         super().__init__(beta=0.0, reset=reset, **kw)
         self.register_buffer("beta", None)  # no beta: snnTorch's state dict has none to load
+        if self.inhibition or not self.reset_delay:
+            raise ValueError(f"{type(self).__name__} takes neither inhibition nor reset_delay")
 
     @property
     def uses_fused(self) -> bool:
@@ -104,7 +110,7 @@ class SLSTM(_LSTMNeuron):
         return LSTMState(zeros, zeros)
 
     def _step(self, current: Tensor, syn: Tensor, mem: Tensor, threshold: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        return ref.slstm_step(current, syn, mem, self.lstm_cell, threshold, self.reset, self.spike_fn)
+        return ref.slstm_step(current, syn, mem, self.lstm_cell, threshold, self.reset, self.firing)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, " + super().extra_repr()
@@ -182,7 +188,7 @@ class SConv2dLSTM(_LSTMNeuron):
 
     def _step(self, current: Tensor, syn: Tensor, mem: Tensor, threshold: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         pool = self._pool if self.max_pool or self.avg_pool else None
-        return ref.sconv2dlstm_step(current, syn, mem, self.conv, threshold, self.reset, self.spike_fn, pool)
+        return ref.sconv2dlstm_step(current, syn, mem, self.conv, threshold, self.reset, self.firing, pool)
 
     def extra_repr(self) -> str:
         pool = (
