@@ -628,6 +628,22 @@ def test_plain_data_that_nests_without_end_is_refused():
             ],
             "quickstart.yaml: data.train_size: must be at least 2: model.layers.1 (batchnorm)",
         ),
+        (
+            [
+                "model.layers=[{type: flatten}, {type: linear, out_features: 8, neuron: true}, {type: batchnorm_tt}, "
+                "{type: linear, out_features: 10, neuron: true}]",
+                "data.batch_size=1",
+            ],
+            # one norm per step: after a neuron it still sees one value per feature in a batch of one
+            "quickstart.yaml: data.batch_size: must be at least 2: model.layers.2 (batchnorm_tt) normalises each "
+            "feature at each step over the samples of a batch",
+        ),
+        (["model.layers.1={type: batchnorm_tt, momentum: 2}"], "quickstart.yaml: model.layers.1.momentum: "),
+        (["model.layers.1={type: batchnorm_tt, eps: 0}"], "quickstart.yaml: model.layers.1.eps: "),
+        (
+            ["model.layers.1={type: batchnorm_tt, time_steps: 5}"],
+            "quickstart.yaml: model.layers.1.time_steps: unknown key 'time_steps'",
+        ),
         ([f"train.seed={2**63}"], "quickstart.yaml: train.seed: must be < 9223372036854775808"),
         (["model.layers.1.stride=5"], "quickstart.yaml: model.layers.1.stride: unknown key 'stride'"),
         (
@@ -656,6 +672,12 @@ def test_what_the_checks_allow_still_loads():
         [
             "model.layers=[{type: conv2d, out_channels: 2}, {type: batchnorm}, {type: flatten}, "
             "{type: linear, out_features: 10, neuron: true}]",
+            "data.batch_size=1",
+        ],
+        # batchnorm_tt over [C, H, W]: H*W values per channel and step, even from one sample
+        [
+            "model.layers=[{type: conv2d, out_channels: 2}, {type: batchnorm_tt, affine: false, momentum: null}, "
+            "{type: flatten}, {type: linear, out_features: 10, neuron: true}]",
             "data.batch_size=1",
         ],
     ]

@@ -365,6 +365,18 @@ class BatchNormLayer(_Section):
     neuron: LayerNeuron = _neuron_field()
 
 
+class BatchNormTTLayer(_Section):
+    """snnTorch's BatchNormTT1d / BatchNormTT2d; its number of norms is the run's time steps."""
+
+    type: Literal["batchnorm_tt"] = _layer_type("batchnorm_tt")
+    eps: PositiveFloat = Field(1e-5, description="added to the variance for numerical stability")
+    momentum: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        0.1, description="weight of each batch in the running statistics (null: a cumulative average)"
+    )
+    affine: bool = Field(True, description="learn a scale per feature and step (no shift, as snnTorch)")
+    neuron: LayerNeuron = _neuron_field()
+
+
 LAYERS: dict[str, type[_Section]] = {
     "linear": LinearLayer,
     "conv2d": Conv2dLayer,
@@ -373,10 +385,18 @@ LAYERS: dict[str, type[_Section]] = {
     "flatten": FlattenLayer,
     "dropout": DropoutLayer,
     "batchnorm": BatchNormLayer,
+    "batchnorm_tt": BatchNormTTLayer,
 }
 catalog.check_implemented("layer types in the config", catalog.LAYERS, LAYERS)
 Layer = Annotated[
-    LinearLayer | Conv2dLayer | MaxPoolLayer | AvgPoolLayer | FlattenLayer | DropoutLayer | BatchNormLayer,
+    LinearLayer
+    | Conv2dLayer
+    | MaxPoolLayer
+    | AvgPoolLayer
+    | FlattenLayer
+    | DropoutLayer
+    | BatchNormLayer
+    | BatchNormTTLayer,
     Field(discriminator="type"),
 ]
 
@@ -427,11 +447,16 @@ class ModelConfig(_Section):
             return None
         return self.neuron if neuron is True else neuron
 
-    def layer_specs(self) -> list[dict[str, Any]]:
-        """The layer dicts ``snnlab.engine.models.build_model`` takes (no "neuron" key when there is none)."""
+    def layer_specs(self, time_steps: int | None = None) -> list[dict[str, Any]]:
+        """The layer dicts ``snnlab.engine.models.build_model`` takes (no "neuron" key when there is none).
+
+        A batchnorm_tt layer needs the run's number of steps: ``time_steps``, which the model section does
+        not know (``Config.layer_specs()`` passes data.time_steps)."""
         specs = []
         for layer in self.layers:
             spec = layer.model_dump(exclude={"neuron"})
+            if layer.type == "batchnorm_tt" and time_steps is not None:
+                spec["time_steps"] = time_steps
             neuron = self._neuron_of(layer)
             if neuron is not None:
                 spec["neuron"] = neuron.kwargs()
@@ -589,6 +614,10 @@ class Config(_Section):
         _check_network(self)
         return self
 
+    def layer_specs(self) -> list[dict[str, Any]]:
+        """The layer dicts ``build_model`` takes, with the run's number of steps where a layer needs it."""
+        return self.model.layer_specs(_time_steps(self))
+
     def smallest_batch(self) -> int:
         """2 when a batchnorm layer would see one value per feature in a batch of one sample (which training
         cannot normalise), else 1. The trainer leaves out a last batch smaller than this."""
@@ -636,7 +665,7 @@ def _walk(cfg: Config) -> list[tuple[tuple[int, ...], int | None]]:
     Raises the validation error of the first layer that does not fit its input."""
     shape = _data_shape(cfg).input_shape
     walked: list[tuple[tuple[int, ...], int | None]] = [(shape, None)]
-    for i, (layer, spec) in enumerate(zip(cfg.model.layers, cfg.model.layer_specs(), strict=True)):
+    for i, (layer, spec) in enumerate(zip(cfg.model.layers, cfg.layer_specs(), strict=True)):
         try:
             shape = shapes.layer_output(layer.type, spec, shape)
             if "neuron" in spec:
@@ -661,10 +690,12 @@ def _batchnorm_of_one(cfg: Config) -> int | None:
     """The index of a batchnorm layer that sees a single value per feature when a batch holds one sample."""
     static = cfg.data.encoder == "direct" and not _data_shape(cfg).temporal
     for i, ((shape, _), layer) in enumerate(zip(_walk(cfg), cfg.model.layers, strict=False)):
-        # Before the first neuron a direct-encoded image passes each layer once per sample, not once per step.
-        if layer.type == "batchnorm" and math.prod(shape[1:]) * (1 if static else _time_steps(cfg)) == 1:
+        # Before the first neuron a direct-encoded image passes each layer once per sample, not once per step;
+        # batchnorm_tt normalises each step on its own, over the batch (and H, W) only.
+        per_step = layer.type == "batchnorm_tt" or static
+        if layer.type.startswith("batchnorm") and math.prod(shape[1:]) * (1 if per_step else _time_steps(cfg)) == 1:
             return i
-        static = static and getattr(layer, "neuron", False) is False
+        static = static and getattr(layer, "neuron", False) is False and layer.type != "batchnorm_tt"
     return None
 
 
@@ -726,7 +757,9 @@ def _check_network(cfg: Config) -> None:
 
     norm = _batchnorm_of_one(cfg)
     if norm is not None:
-        why = (f"model.layers.{norm} (batchnorm) normalises each feature over the samples of a batch, and one "
+        kind = cfg.model.layers[norm].type
+        step = " at each step" if kind == "batchnorm_tt" else ""
+        why = (f"model.layers.{norm} ({kind}) normalises each feature{step} over the samples of a batch, and one "
                "sample has no batch statistics")  # fmt: skip
         if d.batch_size < 2:
             raise _fail(f"must be at least 2: {why} (got {d.batch_size})", "data.batch_size")
@@ -738,7 +771,7 @@ def _check_network(cfg: Config) -> None:
 def _layer_parameters(cfg: Config, walked: list[tuple[tuple[int, ...], int | None]]) -> list[int]:
     """Trained parameters of each layer and the neuron after it, given the shapes :func:`_walk` found."""
     params = []
-    for i, (layer, spec) in enumerate(zip(cfg.model.layers, cfg.model.layer_specs(), strict=True)):
+    for i, (layer, spec) in enumerate(zip(cfg.model.layers, cfg.layer_specs(), strict=True)):
         count = shapes.layer_parameters(layer.type, spec, walked[i][0])
         params.append(count + (shapes.neuron_parameters(spec["neuron"], walked[i + 1][0]) if "neuron" in spec else 0))
     return params

@@ -84,9 +84,11 @@ def layer_output(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) -> tup
         return (math.prod(shape),)
     if kind == "dropout":
         return shape
-    if kind == "batchnorm":
+    if kind in ("batchnorm", "batchnorm_tt"):
         if len(shape) not in (1, 3):
-            raise ValueError(f"batchnorm needs [N] or [C, H, W] inputs, got {list(shape)}")
+            raise ValueError(f"{kind} needs [N] or [C, H, W] inputs, got {list(shape)}")
+        if kind == "batchnorm_tt" and not (isinstance(spec.get("time_steps"), int) and spec["time_steps"] >= 1):
+            raise ValueError("batchnorm_tt needs time_steps, the run's number of steps T (one norm per step)")
         return shape
     raise ValueError(f"unknown layer type {kind!r} (choose from: {', '.join(catalog.LAYERS)})")
 
@@ -101,6 +103,8 @@ def layer_parameters(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) ->
         return out * shape[0] * spec["kernel_size"] ** 2 + (out if bias else 0)
     if kind == "batchnorm":
         return 2 * shape[0]
+    if kind == "batchnorm_tt":  # a scale per feature and step, no shift (snnTorch's BNTT has no bias)
+        return spec["time_steps"] * shape[0] if spec.get("affine", True) else 0
     return 0
 
 

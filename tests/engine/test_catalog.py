@@ -77,8 +77,8 @@ def test_every_decoder_decodes(name):
 def test_every_layer_type_builds_and_runs(kind):
     first = [{"type": "flatten"}, {"type": "linear", "neuron": True}] if kind == "linear" else [{"type": kind}]
     rest = [] if kind == "linear" else [{"type": "flatten"}, {"type": "linear", "neuron": True}]
-    cfg = config_from_dict({"model": {"layers": first + rest}})
-    model = build_model(cfg.model.layer_specs(), (1, 28, 28))
+    cfg = config_from_dict({"data": {"time_steps": T}, "model": {"layers": first + rest}})
+    model = build_model(cfg.layer_specs(), (1, 28, 28))
     assert model(torch.rand(T, 2, 1, 28, 28)).spikes.shape == (T, 2, 10)
 
 

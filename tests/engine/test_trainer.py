@@ -196,10 +196,11 @@ def test_the_wall_time_of_a_resumed_run_counts_every_session(tmp_path, tiny_conf
     assert read_summary(run.path)["wall_time"] == wall
 
 
-def test_a_batchnorm_net_leaves_out_a_last_batch_of_one_sample(tiny_config_dict):
+@pytest.mark.parametrize("norm", ["batchnorm", "batchnorm_tt"])
+def test_a_batchnorm_net_leaves_out_a_last_batch_of_one_sample(tiny_config_dict, norm):
     # 101 samples in batches of 50: the third batch holds one sample, which batchnorm cannot normalise.
     tiny_config_dict["data"]["train_size"] = 101
-    tiny_config_dict["model"]["layers"].insert(1, {"type": "batchnorm"})
+    tiny_config_dict["model"]["layers"].insert(1, {"type": norm})
     rec = Recorder()
     result = train(config_from_dict(tiny_config_dict), [rec])
     assert result.status == "completed" and result.steps == 4, result.error
@@ -240,6 +241,7 @@ def test_every_checkpoint_carries_the_wall_time_so_far_mid_epoch_ones_too(tmp_pa
     tiny_config_dict["run"]["checkpoint_steps"] = 1  # 4 batches: mid-epoch saves after steps 1, 2 and 3
     saved = []
     real_save = checkpoint.save
+
     def recording_save(path, state):
         saved.append(state["progress"])
         real_save(path, state)
