@@ -176,10 +176,16 @@ class NeuronConfig(_Section):
         description="leaky (LIF), synaptic (current-based), rleaky and rsynaptic (recurrent), lapicque (RC), alpha, "
         "leaky_parallel (snnTorch's ReLU-RNN LIF)",
     )
-    beta: float | list[float] = Field(0.9, description="membrane decay per step in [0, 1], or one per neuron")
-    threshold: PositiveFloat = Field(1.0, description="firing threshold of the membrane")
+    beta: float | list[float] = Field(
+        0.9,
+        description="membrane decay per step in [0, 1], or one per neuron (alpha: 0.8; lapicque: exp(-dt/(R*C)), "
+        "used unless R and C are both given)",
+    )
+    threshold: float | list[float] = Field(1.0, description="firing threshold of the membrane (> 0), or one per neuron")
     reset: ResetName = Field(
-        "subtract", description="after a spike: subtract the threshold, set to zero, or no reset (leaky_parallel: none)"
+        "subtract",
+        description="after a spike: subtract the threshold, set to zero, or no reset (alpha: zero; leaky_parallel: "
+        "none)",
     )
     surrogate: str = Field(
         "atan", description="surrogate gradient of the spike: a name (see the Surrogates pane) or package.module:name"
@@ -201,9 +207,18 @@ class NeuronConfig(_Section):
     kernel_size: PositiveInt = Field(
         3, description="odd kernel of the recurrent convolution when all-to-all follows a conv layer"
     )
-    R: PositiveFloat = Field(5.0, description="membrane resistance (lapicque only)")
-    C: PositiveFloat = Field(5e-3, description="membrane capacitance (lapicque only)")
+    R: PositiveFloat = Field(5.0, description="membrane resistance (lapicque only; with beta: 1 unless given)")
+    C: PositiveFloat = Field(5e-3, description="membrane capacitance (lapicque only; with beta: derived unless given)")
     time_step: PositiveFloat = Field(1e-3, description="Euler step dt, at most R*C (lapicque only)")
+
+    @model_validator(mode="after")
+    def _defaults_of_the_type(self) -> NeuronConfig:
+        """Settings left out take the neuron type's own defaults where they differ from the config's (the Alpha
+        module's reset, beta and alpha). They stay unset: a config that names the type alone keeps following it."""
+        for name, value in TYPE_DEFAULTS.get(self.type, {}).items():
+            if name not in self.model_fields_set:
+                self.__dict__[name] = copy.copy(value)
+        return self
 
     @field_validator("beta", "alpha", mode="before")
     @classmethod
@@ -217,6 +232,22 @@ class NeuronConfig(_Section):
             return float(v)
 
         if per_neuron and isinstance(value, list):
+            if not value:
+                raise _fail(f"must be {wanted} (got [])")
+            return [check(v, str(i)) for i, v in enumerate(value)]
+        return check(value)
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _positive_threshold(cls, value: Any) -> Any:
+        wanted = "a number > 0 or a list of them"
+
+        def check(v: Any, key: str | None = None) -> float:
+            if isinstance(v, bool) or not isinstance(v, int | float) or not (v > 0 and math.isfinite(v)):
+                raise _fail(f"must be {wanted} (got {_show(v)})", key)
+            return float(v)
+
+        if isinstance(value, list):
             if not value:
                 raise _fail(f"must be {wanted} (got [])")
             return [check(v, str(i)) for i, v in enumerate(value)]
@@ -256,13 +287,26 @@ class NeuronConfig(_Section):
                 raise _fail(str(exc)) from None
         return params
 
-    @field_validator("time_step")
-    @classmethod
-    def _euler_step_is_stable(cls, dt: float, info: ValidationInfo) -> float:
-        R, C = info.data.get("R"), info.data.get("C")
-        if info.data.get("type") == "lapicque" and R and C and dt > R * C:
-            raise _fail(f"must be <= R*C = {R * C:g} (got {dt:g})")
-        return dt
+    @property
+    def lapicque_beta(self) -> bool:
+        """A lapicque neuron given by beta (with at most one of R and C), as snnTorch allows, rather than R and C."""
+        return self.type == "lapicque" and "beta" in self.model_fields_set and not {"R", "C"} <= self.model_fields_set
+
+    @model_validator(mode="after")
+    def _lapicque_is_stable(self) -> NeuronConfig:
+        """Forward Euler with a decay 1 - dt/(R*C) in [0, 1): dt <= R*C, or with beta, 1/e <= beta < 1."""
+        if self.type != "lapicque":
+            return self
+        if self.lapicque_beta:
+            betas = self.beta if isinstance(self.beta, list) else [self.beta]
+            bad = next((b for b in betas if not math.exp(-1) <= b < 1), None)
+            if bad is not None:
+                raise _fail(f"must be in [1/e, 1) for a lapicque neuron (got {bad:g}): as in snnTorch it decays by "
+                            "1 - ln(1/beta), which is negative below 1/e, and beta 1 gives it no input",
+                            "beta")  # fmt: skip
+        elif self.time_step > self.R * self.C:
+            raise _fail(f"must be <= R*C = {self.R * self.C:g} (got {self.time_step:g})", "time_step")
+        return self
 
     @model_validator(mode="after")
     def _alpha_above_beta(self) -> NeuronConfig:
@@ -279,12 +323,15 @@ class NeuronConfig(_Section):
     def kwargs(self) -> dict[str, Any]:
         """``{"type": ..., **constructor kwargs}`` for this neuron type, as ``build_model`` takes them."""
         spec: dict[str, Any] = {"type": self.type}
-        if self.type == "lapicque":
+        if self.lapicque_beta:  # snnTorch's derivation of the constant not given (R = 1 when neither is)
+            spec.update(beta=copy.copy(self.beta), time_step=self.time_step)
+            spec.update({k: getattr(self, k) for k in ("R", "C") if k in self.model_fields_set})
+        elif self.type == "lapicque":
             spec.update(R=self.R, C=self.C, time_step=self.time_step)
         else:
             spec.update(beta=copy.copy(self.beta))
         spec.update(
-            threshold=self.threshold,
+            threshold=copy.copy(self.threshold),
             surrogate=self.surrogate,
             surrogate_params=dict(self.surrogate_params),
             learn_threshold=self.learn_threshold,
@@ -302,6 +349,42 @@ class NeuronConfig(_Section):
             else:
                 spec["V"] = self.V
         return spec
+
+
+# Defaults of a neuron type that differ from NeuronConfig's: the Alpha module's (snnTorch's). A config that
+# names the type without these settings gets these; tests/test_config.py holds them to the module's signature.
+TYPE_DEFAULTS: dict[str, dict[str, Any]] = {"alpha": {"reset": "zero", "beta": 0.8, "alpha": 0.9}}
+# What a lapicque neuron reads from beta, R and C depends on which of them are set: a layer that switches to
+# lapicque from another type inherits none of them from model.neuron (there they meant something else).
+_LAPICQUE_CONSTANTS = ("beta", "R", "C")
+
+
+def type_default(kind: str, key: str) -> Any:
+    """The default of neuron setting ``key`` for neuron type ``kind``."""
+    return TYPE_DEFAULTS.get(kind, {}).get(key, NeuronConfig.model_fields[key].default)
+
+
+def retyped(values: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """What to change in a neuron's explicit settings (the lab's form holds them all) when its type goes from
+    ``old`` to ``new``: each setting whose default differs by type and that still holds ``old``'s default
+    takes ``new``'s; one the user changed stays."""
+    changes = {}
+    for key in sorted({k for d in TYPE_DEFAULTS.values() for k in d}):
+        was, now = type_default(old, key), type_default(new, key)
+        if now != was and values.get(key, was) == was:
+            changes[key] = now
+    return changes
+
+
+def neuron_dump(neuron: NeuronConfig) -> dict[str, Any]:
+    """A neuron as plain data that validates back to the same neuron: every setting, except that a lapicque
+    neuron given by beta leaves out the R or C it was not given (their defaults would make it an R, C one)."""
+    data = neuron.model_dump(mode="json")
+    if neuron.lapicque_beta:
+        for key in ("R", "C"):
+            if key not in neuron.model_fields_set:
+                del data[key]
+    return data
 
 
 def _neuron_tag(value: Any) -> str:
@@ -421,7 +504,7 @@ class ModelConfig(_Section):
         if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
             return data
         base = data.get("neuron") or {}
-        base = base.model_dump() if isinstance(base, NeuronConfig) else base
+        base = base.model_dump(exclude_unset=True) if isinstance(base, NeuronConfig) else base
         try:
             NeuronConfig.model_validate(base)
         except ValidationError:
@@ -429,7 +512,11 @@ class ModelConfig(_Section):
         layers = []
         for layer in data["layers"]:
             if isinstance(layer, dict) and isinstance(layer.get("neuron"), dict):
-                layer = {**layer, "neuron": {**base, **layer["neuron"]}}
+                own = layer["neuron"]
+                inherited = base
+                if own.get("type", base.get("type")) == "lapicque" and base.get("type") != "lapicque":
+                    inherited = {k: v for k, v in base.items() if k not in _LAPICQUE_CONSTANTS}
+                layer = {**layer, "neuron": {**inherited, **own}}
             layers.append(layer)
         return {**data, "layers": layers}
 
@@ -640,10 +727,14 @@ class Config(_Section):
 
         A layer's neuron mapping keeps only what differs from model.neuron (true when nothing does)."""
         data = self.model_dump(mode="json")
-        base = data["model"]["neuron"]
+        base = data["model"]["neuron"] = neuron_dump(self.model.neuron)
         for spec, layer in zip(data["model"]["layers"], self.model.layers, strict=True):
-            if isinstance(getattr(layer, "neuron", None), NeuronConfig):
-                overrides = {k: v for k, v in spec["neuron"].items() if v != base.get(k)}
+            neuron = getattr(layer, "neuron", None)
+            if isinstance(neuron, NeuronConfig):
+                own = neuron_dump(neuron)
+                # A lapicque layer under another type inherits no beta, R or C: it keeps its own.
+                keep = _LAPICQUE_CONSTANTS if neuron.type == "lapicque" != self.model.neuron.type else ()
+                overrides = {k: v for k, v in own.items() if v != base.get(k) or k in keep}
                 spec["neuron"] = overrides or True
         return data
 

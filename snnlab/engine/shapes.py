@@ -131,13 +131,15 @@ def check_neuron(spec: dict[str, Any], shape: tuple[int, ...], layer: str = "the
     if kind == "leaky_parallel" and len(shape) != 1:
         raise ShapeError(None, f"a leaky_parallel neuron needs [N] features (it has its own N x N input weights); "
                          f"{layer} gives {list(shape)}")  # fmt: skip
-    beta = spec.get("beta")
-    if isinstance(beta, list | tuple):
+    for key in ("beta", "threshold"):
+        values = spec.get(key)
+        if not isinstance(values, list | tuple):
+            continue
         if len(shape) != 1:
-            raise ShapeError("beta", f"is a list (one value per neuron), which needs a layer of [N] neurons, but "
-                             f"{layer} gives {list(shape)}: give beta as one number")  # fmt: skip
-        if len(beta) != shape[0]:
-            raise ShapeError("beta", f"has {len(beta):,} values but {layer} has {shape[0]:,} neurons: give one "
+            raise ShapeError(key, f"is a list (one value per neuron), which needs a layer of [N] neurons, but "
+                             f"{layer} gives {list(shape)}: give {key} as one number")  # fmt: skip
+        if len(values) != shape[0]:
+            raise ShapeError(key, f"has {len(values):,} values but {layer} has {shape[0]:,} neurons: give one "
                              "value per neuron or a single number")  # fmt: skip
 
 
@@ -157,4 +159,7 @@ def neuron_parameters(spec: dict[str, Any], shape: tuple[int, ...]) -> int:
     elif spec.get("learn_beta"):
         beta = spec.get("beta")
         count += len(beta) if isinstance(beta, list | tuple) else 1
-    return count + bool(spec.get("learn_threshold")) + bool(spec.get("learn_alpha"))
+    if spec.get("learn_threshold"):
+        threshold = spec.get("threshold")
+        count += len(threshold) if isinstance(threshold, list | tuple) else 1
+    return count + bool(spec.get("learn_alpha"))
