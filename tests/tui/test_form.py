@@ -37,3 +37,20 @@ async def test_switching_the_neuron_type_to_alpha_brings_its_defaults_and_a_vali
         neuron = form.data["model"]["neuron"]
         assert (neuron["type"], neuron["reset"], neuron["beta"]) == ("leaky", "subtract", 0.7)
         assert (app.config.model.neuron.reset, app.config.model.neuron.beta) == ("subtract", 0.7)
+
+
+@pytest.mark.asyncio
+async def test_a_batchnorm_tt_layer_can_be_added_and_shows_its_settings():
+    app = make_app(config=copy.deepcopy(TINY))
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = app.main.query_one("#form")
+        app.main.query_one("#layer-list").highlighted = 1
+        await pilot.pause()
+        app.main.query_one("#add-batchnorm_tt").press()
+        await wait_for(pilot, lambda: len(form.data["model"]["layers"]) == 4, 10, "the layer to be added")
+        assert [layer["type"] for layer in form.data["model"]["layers"]] == ["flatten", "linear", "batchnorm_tt",
+                                                                             "linear"]  # fmt: skip
+        await wait_for(pilot, lambda: any(f.path == "model.layers.2.momentum" for f in app.main.query(Field)), 10)
+        assert {f.path for f in app.main.query(Field)} >= {f"model.layers.2.{k}" for k in ("eps", "momentum", "affine")}
+        await wait_for(pilot, lambda: app.config is not None and len(app.config.model.layers) == 4, 10)
+        assert app.config.layer_specs()[2]["time_steps"] == TINY["data"]["time_steps"]
