@@ -98,6 +98,33 @@ def _cases(snn) -> dict[str, tuple[Callable, Callable, float, str]]:
             1.0,
             "state",
         ),
+        # snnTorch derives the missing constants from beta (R = 1, or C, or R) and then updates with
+        # 1 - dt/(R*C) = 1 - ln(1/beta) as the decay and dt/C as the input scale; inputs are scaled so that the
+        # steady membrane (R times the input) crosses the threshold.
+        "Lapicque (beta)": (
+            lambda r, **o: snn.Lapicque(**o, beta=0.9, time_step=1e-3, reset_mechanism=r, learn_threshold=True),
+            lambda r, fused, **o: neurons.Lapicque(
+                **o, beta=0.9, time_step=1e-3, reset=r, fused=fused, learn_threshold=True
+            ),
+            5.0,
+            "state",
+        ),
+        "Lapicque (beta, R)": (
+            lambda r, **o: snn.Lapicque(**o, beta=0.9, R=2.0, time_step=1e-3, reset_mechanism=r, learn_threshold=True),
+            lambda r, fused, **o: neurons.Lapicque(
+                **o, beta=0.9, R=2.0, time_step=1e-3, reset=r, fused=fused, learn_threshold=True
+            ),  # fmt: skip
+            2.5,
+            "state",
+        ),
+        "Lapicque (beta, C)": (
+            lambda r, **o: snn.Lapicque(**o, beta=0.9, C=5e-3, time_step=1e-3, reset_mechanism=r, learn_threshold=True),
+            lambda r, fused, **o: neurons.Lapicque(
+                **o, beta=0.9, C=5e-3, time_step=1e-3, reset=r, fused=fused, learn_threshold=True
+            ),  # fmt: skip
+            2.5,
+            "state",
+        ),
         "Alpha": (
             lambda r, **o: _learnable_alpha(snn.Alpha(**o, alpha=0.9, reset_mechanism=r, **beta)),
             lambda r, fused, **o: neurons.Alpha(**o, alpha=0.9, learn_alpha=True, reset=r, fused=fused, **beta),
@@ -245,18 +272,24 @@ def _version() -> str:
     return snntorch.__version__
 
 
-def load_peer_state(ours: nn.Module, peer: nn.Module) -> str:
-    """Load snnTorch's state dict into snnlab's module; "" when every entry loads or is one of SNNTORCH_ONLY
-    and nothing of ours is left out, else what did not."""
+def load_peer_state(ours: nn.Module, peer: nn.Module) -> tuple[list[str], str]:
+    """Load snnTorch's state dict into snnlab's module: ``(the names loaded, what did not load)``, the second
+    "" when every entry loads or is one of SNNTORCH_ONLY and nothing of ours is left out."""
     state = peer.state_dict()
     mine = ours.state_dict()
-    problems = [f"{k} {list(v.shape)} vs {list(mine[k].shape)}" for k, v in state.items()
+    problems = []
+    if isinstance(ours, neurons.Lapicque) and "beta" in state:
+        # Same name, another quantity: snnTorch's is exp(-dt/(R*C)), which its update never reads; snnlab's
+        # is the decay the update uses, 1 - dt/(R*C). Loading one into the other would change the neuron.
+        state = {k: v for k, v in state.items() if k != "beta"}
+        problems.append("beta (snnTorch's is exp(-dt/(R*C)), unused by its update; snnlab's the decay 1 - dt/(R*C))")
+    problems += [f"{k} {list(v.shape)} vs {list(mine[k].shape)}" for k, v in state.items()
                 if k in mine and v.shape != mine[k].shape]  # fmt: skip
     loadable = {k: v for k, v in state.items() if k in mine and v.shape == mine[k].shape}
     ours.load_state_dict(loadable, strict=False)
     problems += [f"{k} not in snnlab's" for k in state if k not in mine and k not in SNNTORCH_ONLY]
-    problems += [f"{k} missing" for k in mine if k not in state]
-    return "; ".join(problems)
+    problems += [f"{k} missing" for k in mine if k not in state and k not in peer.state_dict()]
+    return sorted(loadable), "; ".join(problems)
 
 
 def _learnable(module: nn.Module) -> dict[str, Tensor]:
@@ -359,10 +392,8 @@ def state_rows() -> list[tuple[str, str, str]]:
     rows = []
     for name, (make_peer, make_ours, _, _) in _cases(snn).items():
         peer, ours = make_peer("subtract"), make_ours("subtract", True)
-        problems = load_peer_state(ours, peer)
-        mine = ours.state_dict()
-        shared = ", ".join(sorted(k for k, v in peer.state_dict().items() if k in mine and v.shape == mine[k].shape))
-        rows.append((name, shared, problems))
+        loaded, problems = load_peer_state(ours, peer)
+        rows.append((name, ", ".join(loaded), problems))
     return rows
 
 

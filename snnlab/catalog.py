@@ -106,6 +106,7 @@ LAYERS = _listing(
     Choice("flatten", "flatten [C, H, W] to [C*H*W]"),
     Choice("dropout", "dropout (one mask for all steps before the 1st neuron)"),
     Choice("batchnorm", "batch normalisation over features or channels"),
+    Choice("batchnorm_tt", "batch normalisation through time: one norm (and scale, no shift) per time step"),
 )
 
 NEURONS = _listing(

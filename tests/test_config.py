@@ -1,6 +1,7 @@
 """The config: presets, overrides, the neuron merge, round trips, and the one-line error for each mistake."""
 
 import json
+import math
 import re
 
 import pytest
@@ -164,7 +165,7 @@ def test_layer_neuron_true_dict_and_absent():
 )
 def test_neuron_kwargs_are_what_each_neuron_takes(kind, keys):
     common = {"type", "threshold", "surrogate", "surrogate_params", "learn_threshold"}
-    settings = {"type": kind, **({"beta": 0.8} if kind == "alpha" else {})}  # alpha needs beta < alpha
+    settings = {"type": kind}  # alpha's own defaults (beta 0.8 < alpha 0.9) apply
     kwargs = cfgmod.NeuronConfig(**settings).kwargs()
     assert set(kwargs) == common | keys
     if kind == "sconv2dlstm":  # after a conv layer, over [C, H, W]
@@ -701,6 +702,22 @@ def test_plain_data_that_nests_without_end_is_refused():
             ],
             "quickstart.yaml: data.train_size: must be at least 2: model.layers.1 (batchnorm)",
         ),
+        (
+            [
+                "model.layers=[{type: flatten}, {type: linear, out_features: 8, neuron: true}, {type: batchnorm_tt}, "
+                "{type: linear, out_features: 10, neuron: true}]",
+                "data.batch_size=1",
+            ],
+            # one norm per step: after a neuron it still sees one value per feature in a batch of one
+            "quickstart.yaml: data.batch_size: must be at least 2: model.layers.2 (batchnorm_tt) normalises each "
+            "feature at each step over the samples of a batch",
+        ),
+        (["model.layers.1={type: batchnorm_tt, momentum: 2}"], "quickstart.yaml: model.layers.1.momentum: "),
+        (["model.layers.1={type: batchnorm_tt, eps: 0}"], "quickstart.yaml: model.layers.1.eps: "),
+        (
+            ["model.layers.1={type: batchnorm_tt, time_steps: 5}"],
+            "quickstart.yaml: model.layers.1.time_steps: unknown key 'time_steps'",
+        ),
         ([f"train.seed={2**63}"], "quickstart.yaml: train.seed: must be < 9223372036854775808"),
         (["model.layers.1.stride=5"], "quickstart.yaml: model.layers.1.stride: unknown key 'stride'"),
         (
@@ -731,6 +748,12 @@ def test_what_the_checks_allow_still_loads():
             "{type: linear, out_features: 10, neuron: true}]",
             "data.batch_size=1",
         ],
+        # batchnorm_tt over [C, H, W]: H*W values per channel and step, even from one sample
+        [
+            "model.layers=[{type: conv2d, out_channels: 2}, {type: batchnorm_tt, affine: false, momentum: null}, "
+            "{type: flatten}, {type: linear, out_features: 10, neuron: true}]",
+            "data.batch_size=1",
+        ],
     ]
     for overrides in ok:
         load_config(QUICKSTART, overrides)
@@ -746,3 +769,143 @@ def test_a_surrogate_path_is_checked_for_its_form_only_and_imported_later():
         ConfigError, match=r"unknown surrogate 'zigzag' \(one of 25, e\.g\. atan, .*package\.module:name"
     ):
         config_from_dict({"model": {"neuron": {"surrogate": "zigzag"}}})
+
+
+# --- lapicque by beta, per-neuron thresholds, defaults that follow the neuron type -----------------------
+
+
+SPIKES8 = {"dataset": "synthetic", "encoder": "none", "synthetic": {"inputs": 8, "classes": 10}}
+
+
+def _lapicque_of(neuron: dict, layer_neuron=True) -> neurons.Lapicque:
+    layers = [{"type": "linear", "out_features": 10, "neuron": layer_neuron}]
+    cfg = config_from_dict({"data": SPIKES8, "model": {"neuron": neuron, "layers": layers}})
+    again = config_from_dict(cfg.to_dict())  # what a run directory saves loads back to the same neuron
+    assert again.layer_specs() == cfg.layer_specs(), (cfg.to_dict(), again.to_dict())
+    built = build_model(cfg.layer_specs(), (8,)).blocks[0].neuron
+    assert isinstance(built, neurons.Lapicque)
+    return built
+
+
+@pytest.mark.parametrize(
+    "given,R,C",
+    [
+        ({"beta": 0.9}, 1.0, 1e-3 / math.log(1 / 0.9)),  # snnTorch: R = 1, C = dt/ln(1/beta)
+        ({"beta": 0.9, "R": 2.0}, 2.0, 1e-3 / (2 * math.log(1 / 0.9))),
+        ({"beta": 0.9, "C": 0.02}, 1e-3 / (0.02 * math.log(1 / 0.9)), 0.02),
+        ({}, 5.0, 5e-3),  # no constants: R and C's defaults
+        ({"R": 1.0, "C": 0.01}, 1.0, 0.01),
+        ({"beta": 0.5, "R": 1.0, "C": 0.01}, 1.0, 0.01),  # R and C both given: they decide, beta is not read
+    ],
+)
+def test_a_lapicque_neuron_may_be_given_beta_instead_of_r_and_c(given, R, C):
+    neuron = _lapicque_of({"type": "lapicque", **given})
+    assert neuron.R == pytest.approx(R, rel=1e-6) and neuron.C == pytest.approx(C, rel=1e-6)
+    assert float(neuron.beta) == pytest.approx(1 - 1e-3 / (R * C), rel=1e-6)  # snnTorch's decay, not beta
+
+
+def test_a_layer_that_switches_to_lapicque_does_not_take_model_neurons_beta():
+    # model.neuron's beta is a leaky decay; the lapicque layer keeps R and C's defaults, as before
+    assert _lapicque_of({"beta": 0.5}, {"type": "lapicque"}).R == 5.0
+    assert _lapicque_of({"beta": 0.5, "R": 9.0}, {"type": "lapicque", "beta": 0.9}).R == 1.0
+    assert _lapicque_of({"type": "lapicque", "beta": 0.9}, {"C": 0.02}).C == pytest.approx(0.02)
+    assert _lapicque_of({"type": "lapicque", "beta": 0.9}, {"threshold": 2.0}).R == 1.0
+
+
+@pytest.mark.parametrize(
+    "neuron,message",
+    [
+        ({"type": "lapicque", "beta": 0.3}, "model.neuron.beta: must be in [1/e, 1) for a lapicque neuron (got 0.3)"),
+        ({"type": "lapicque", "beta": 1.0}, "model.neuron.beta: must be in [1/e, 1) for a lapicque neuron (got 1)"),
+        ({"type": "lapicque", "beta": [0.9, 0.1]}, "model.neuron.beta: must be in [1/e, 1) for a lapicque"),
+        ({"type": "lapicque", "R": 1, "C": 1e-4}, "model.neuron.time_step: must be <= R*C = 0.0001 (got 0.001)"),
+        ({"type": "lapicque", "beta": 0.9, "time_step": 1.0}, None),  # with beta dt is not bound by R*C
+    ],
+)
+def test_lapicque_constants_are_checked_for_the_way_they_are_given(neuron, message):
+    raw = {"data": SPIKES8, "model": {"neuron": neuron, "layers": [{"type": "linear", "neuron": True}]}}
+    if message is None:
+        config_from_dict(raw)
+        return
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(raw, source="x")
+    assert str(info.value).startswith(f"x: {message}")
+
+
+def test_threshold_is_a_number_or_one_per_neuron():
+    cfg = load_config(QUICKSTART, ["model.layers.2.neuron={threshold: [0.5, 1, 1, 1, 1, 1, 1, 1, 1, 2]}"])
+    spec = cfg.layer_specs()[2]["neuron"]
+    assert spec["threshold"] == [0.5] + [1.0] * 8 + [2.0]
+    built = build_model(cfg.layer_specs(), (1, 28, 28)).blocks[2].neuron
+    assert built.threshold.tolist() == spec["threshold"]
+    ones = str([1.0] * 10)
+    learned = load_config(QUICKSTART, ["model.layers.2.neuron={threshold: " + ones + ", learn_threshold: true}"])
+    assert learned.parameter_count() == cfg.parameter_count() + 10
+    assert config_from_dict(cfg.to_dict()).layer_specs() == cfg.layer_specs()
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (
+            ["model.neuron.threshold=[1, 1]"],
+            "model.neuron.threshold: has 2 values but model.layers.1 (linear) has 256 "
+            "neurons: give one value per neuron or a single number",
+        ),  # fmt: skip
+        (
+            ["model.layers.2.neuron={threshold: [1, 2]}"],
+            "model.layers.2.neuron.threshold: has 2 values but model.layers.2 (linear) has 10 neurons",
+        ),  # fmt: skip
+        (["model.neuron.threshold=[1, 0]"], "model.neuron.threshold.1: must be a number > 0 or a list of them (got 0)"),
+        (["model.neuron.threshold=0"], "model.neuron.threshold: must be a number > 0 or a list of them (got 0)"),
+        (["model.neuron.threshold=[]"], "model.neuron.threshold: must be a number > 0 or a list of them (got [])"),
+        (["model.neuron.threshold=true"], "model.neuron.threshold: must be a number > 0 or a list of them (got true)"),
+        (
+            [
+                "model.layers=[{type: conv2d, out_channels: 2, neuron: {threshold: [1, 1]}}, {type: flatten}, "
+                "{type: linear, out_features: 10, neuron: true}]"
+            ],
+            "model.layers.0.neuron.threshold: is a list (one value per neuron), which needs a layer of [N] neurons",
+        ),  # fmt: skip
+    ],
+)
+def test_a_threshold_list_that_does_not_fit_is_a_config_error(monkeypatch, overrides, message):
+    monkeypatch.chdir(cfgmod.PRESETS_DIR)
+    assert short_error("quickstart.yaml", overrides).startswith(f"quickstart.yaml: {message}")
+
+
+def test_an_alpha_neuron_named_alone_takes_the_alpha_modules_defaults():
+    import inspect
+
+    cfg = config_from_dict({"model": {"neuron": {"type": "alpha"}}})
+    n = cfg.model.neuron
+    assert (n.reset, n.beta, n.alpha) == ("zero", 0.8, 0.9)
+    module = inspect.signature(neurons.Alpha.__init__).parameters
+    assert cfgmod.schema.TYPE_DEFAULTS["alpha"] == {k: module[k].default for k in ("reset", "beta", "alpha")}
+    # explicit values are kept; and the other types' defaults are the config's as before
+    n = config_from_dict({"model": {"neuron": {"type": "alpha", "reset": "subtract", "beta": 0.5}}}).model.neuron
+    assert (n.reset, n.beta, n.alpha) == ("subtract", 0.5, 0.9)
+    for kind in ("leaky", "synaptic", "rleaky", "rsynaptic", "lapicque", "leaky_parallel"):
+        n = config_from_dict({"model": {"neuron": {"type": kind}}}).model.neuron
+        assert (n.reset, n.beta, n.alpha) == ("subtract", 0.9, 0.9), kind
+    # a layer that switches to alpha gets its defaults too, and the saved config loads back the same
+    layers = [{"type": "flatten"}, {"type": "linear", "out_features": 10, "neuron": {"type": "alpha"}}]
+    cfg = config_from_dict({"model": {"neuron": {"beta": 0.85}, "layers": layers}})
+    spec = cfg.layer_specs()[1]["neuron"]  # what model.neuron sets is inherited, as any setting; the rest follow alpha
+    assert (spec["reset"], spec["beta"], spec["alpha"]) == ("zero", 0.85, 0.9)
+    assert config_from_dict(cfg.to_dict()).layer_specs() == cfg.layer_specs()
+    cfg = config_from_dict({"model": {"layers": layers}})
+    spec = cfg.layer_specs()[1]["neuron"]
+    assert (spec["reset"], spec["beta"], spec["alpha"]) == ("zero", 0.8, 0.9)
+    assert config_from_dict(cfg.to_dict()).layer_specs() == cfg.layer_specs()
+    assert isinstance(build_model(cfg.layer_specs(), (1, 28, 28)).blocks[1].neuron, neurons.Alpha)
+
+
+def test_switching_a_neurons_type_moves_the_settings_still_at_the_old_default():
+    from snnlab.config.schema import retyped
+
+    leaky = Config().to_dict()["model"]["neuron"]  # the lab's form holds every setting
+    assert retyped(leaky, "leaky", "alpha") == {"reset": "zero", "beta": 0.8}
+    assert retyped({**leaky, "beta": 0.7}, "leaky", "alpha") == {"reset": "zero"}  # the user's beta stays
+    assert retyped({**leaky, "reset": "zero", "beta": 0.8}, "alpha", "synaptic") == {"reset": "subtract", "beta": 0.9}
+    assert retyped(leaky, "leaky", "synaptic") == {}

@@ -106,6 +106,9 @@ layers = st.one_of(
     st.just({"type": "flatten"}),
     st.fixed_dictionaries({"type": st.just("dropout")}, optional={"p": st.sampled_from([0.0, 0.5])}),
     st.fixed_dictionaries({"type": st.just("batchnorm")}, optional={"neuron": neuron_switch}),
+    st.fixed_dictionaries(
+        {"type": st.just("batchnorm_tt")}, optional={"neuron": neuron_switch, "affine": st.booleans()}
+    ),
 )
 heads = st.sampled_from(
     [
@@ -301,7 +304,7 @@ def test_fuzzed_presets_end_in_one_line_or_train(tmp_path, capsys):
             continue
         where = f"preset {raw[:2000]!r} with --set {overrides}, reduced to:\n{key}"
         shape = (small.data.synthetic.inputs,) if small.data.dataset == "synthetic" else (1, 28, 28)
-        assert count_parameters(build_model(small.model.layer_specs(), shape)) == small.parameter_count(), where
+        assert count_parameters(build_model(small.layer_specs(), shape)) == small.parameter_count(), where
         result = train(small)
         # A valid config trains; the one failure no check can foresee is a loss that diverges.
         assert result.status == "completed" or result.reason == "nan_loss", f"{result.error}\n{where}"

@@ -202,16 +202,20 @@ class NeuronConfig(_Section):
         description="leaky (LIF), synaptic (current-based), rleaky and rsynaptic (recurrent), lapicque (RC), alpha, "
         "leaky_parallel (snnTorch's ReLU-RNN LIF), slstm and sconv2dlstm (snnTorch's spiking LSTMs)",
     )
-    beta: float | list[float] = Field(0.9, description="membrane decay per step in [0, 1], or one per neuron")
-    threshold: PositiveFloat = Field(
+    beta: float | list[float] = Field(
+        0.9,
+        description="membrane decay per step in [0, 1], or one per neuron (alpha: 0.8; lapicque: exp(-dt/(R*C)), "
+        "used unless R and C are both given)",
+    )
+    threshold: float | list[float] = Field(
         1.0,
-        description="firing threshold of the membrane (slstm, sconv2dlstm: their membrane o*tanh(syn) stays inside "
-        "(-1, 1), so set it below 1)",
+        description="firing threshold of the membrane (> 0), or one per neuron (slstm, sconv2dlstm: their "
+        "membrane o*tanh(syn) stays inside (-1, 1), so set it below 1)",
     )
     reset: ResetName = Field(
         "subtract",
-        description="after a spike: subtract the threshold, set to zero, or no reset (leaky_parallel: none; "
-        "slstm, sconv2dlstm: snnTorch's default is none)",
+        description="after a spike: subtract the threshold, set to zero, or no reset (alpha: zero; leaky_parallel, "
+        "slstm, sconv2dlstm: none)",
     )
     surrogate: str = Field(
         "atan", description="surrogate gradient of the spike: a name (see the Surrogates pane) or package.module:name"
@@ -235,8 +239,8 @@ class NeuronConfig(_Section):
         description="odd kernel of the recurrent convolution when all-to-all follows a conv layer, and of "
         "sconv2dlstm's gate convolution",
     )
-    R: PositiveFloat = Field(5.0, description="membrane resistance (lapicque only)")
-    C: PositiveFloat = Field(5e-3, description="membrane capacitance (lapicque only)")
+    R: PositiveFloat = Field(5.0, description="membrane resistance (lapicque only; with beta: 1 unless given)")
+    C: PositiveFloat = Field(5e-3, description="membrane capacitance (lapicque only; with beta: derived unless given)")
     time_step: PositiveFloat = Field(1e-3, description="Euler step dt, at most R*C (lapicque only)")
     graded_spikes_factor: float = Field(1.0, description="output spikes are this value instead of 1 (not 0)")
     learn_graded_spikes_factor: bool = Field(False, description="make graded_spikes_factor a trained parameter")
@@ -248,6 +252,15 @@ class NeuronConfig(_Section):
     state_quant: StateQuantConfig = Field(
         default_factory=StateQuantConfig, description="quantize the states to num_bits after every step"
     )
+
+    @model_validator(mode="after")
+    def _defaults_of_the_type(self) -> NeuronConfig:
+        """Settings left out take the neuron type's own defaults where they differ from the config's (the Alpha
+        module's reset, beta and alpha). They stay unset: a config that names the type alone keeps following it."""
+        for name, value in TYPE_DEFAULTS.get(self.type, {}).items():
+            if name not in self.model_fields_set:
+                self.__dict__[name] = copy.copy(value)
+        return self
 
     @field_validator("beta", "alpha", mode="before")
     @classmethod
@@ -286,6 +299,22 @@ class NeuronConfig(_Section):
             return self.state_quant.num_bits > 0
         return getattr(self, option) != NeuronConfig.model_fields[option].default
 
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _positive_threshold(cls, value: Any) -> Any:
+        wanted = "a number > 0 or a list of them"
+
+        def check(v: Any, key: str | None = None) -> float:
+            if isinstance(v, bool) or not isinstance(v, int | float) or not (v > 0 and math.isfinite(v)):
+                raise _fail(f"must be {wanted} (got {_show(v)})", key)
+            return float(v)
+
+        if isinstance(value, list):
+            if not value:
+                raise _fail(f"must be {wanted} (got [])")
+            return [check(v, str(i)) for i, v in enumerate(value)]
+        return check(value)
+
     @field_validator("kernel_size")
     @classmethod
     def _odd_kernel(cls, k: int) -> int:
@@ -320,13 +349,26 @@ class NeuronConfig(_Section):
                 raise _fail(str(exc)) from None
         return params
 
-    @field_validator("time_step")
-    @classmethod
-    def _euler_step_is_stable(cls, dt: float, info: ValidationInfo) -> float:
-        R, C = info.data.get("R"), info.data.get("C")
-        if info.data.get("type") == "lapicque" and R and C and dt > R * C:
-            raise _fail(f"must be <= R*C = {R * C:g} (got {dt:g})")
-        return dt
+    @property
+    def lapicque_beta(self) -> bool:
+        """A lapicque neuron given by beta (with at most one of R and C), as snnTorch allows, rather than R and C."""
+        return self.type == "lapicque" and "beta" in self.model_fields_set and not {"R", "C"} <= self.model_fields_set
+
+    @model_validator(mode="after")
+    def _lapicque_is_stable(self) -> NeuronConfig:
+        """Forward Euler with a decay 1 - dt/(R*C) in [0, 1): dt <= R*C, or with beta, 1/e <= beta < 1."""
+        if self.type != "lapicque":
+            return self
+        if self.lapicque_beta:
+            betas = self.beta if isinstance(self.beta, list) else [self.beta]
+            bad = next((b for b in betas if not math.exp(-1) <= b < 1), None)
+            if bad is not None:
+                raise _fail(f"must be in [1/e, 1) for a lapicque neuron (got {bad:g}): as in snnTorch it decays by "
+                            "1 - ln(1/beta), which is negative below 1/e, and beta 1 gives it no input",
+                            "beta")  # fmt: skip
+        elif self.time_step > self.R * self.C:
+            raise _fail(f"must be <= R*C = {self.R * self.C:g} (got {self.time_step:g})", "time_step")
+        return self
 
     @model_validator(mode="after")
     def _alpha_above_beta(self) -> NeuronConfig:
@@ -343,12 +385,15 @@ class NeuronConfig(_Section):
     def kwargs(self) -> dict[str, Any]:
         """``{"type": ..., **constructor kwargs}`` for this neuron type, as ``build_model`` takes them."""
         spec: dict[str, Any] = {"type": self.type}
-        if self.type == "lapicque":
+        if self.lapicque_beta:  # snnTorch's derivation of the constant not given (R = 1 when neither is)
+            spec.update(beta=copy.copy(self.beta), time_step=self.time_step)
+            spec.update({k: getattr(self, k) for k in ("R", "C") if k in self.model_fields_set})
+        elif self.type == "lapicque":
             spec.update(R=self.R, C=self.C, time_step=self.time_step)
         elif self.type not in shapes.LSTM:  # the LSTM's gates decide what decays
             spec.update(beta=copy.copy(self.beta))
         spec.update(
-            threshold=self.threshold,
+            threshold=copy.copy(self.threshold),
             surrogate=self.surrogate,
             surrogate_params=dict(self.surrogate_params),
             learn_threshold=self.learn_threshold,
@@ -379,6 +424,46 @@ class NeuronConfig(_Section):
                 quant["threshold"] = max(self.threshold) if isinstance(self.threshold, list) else self.threshold
             spec["state_quant"] = quant
         return spec
+
+
+# Defaults of a neuron type that differ from NeuronConfig's: the Alpha module's (snnTorch's). A config that
+# names the type without these settings gets these; tests/test_config.py holds them to the module's signature.
+TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "alpha": {"reset": "zero", "beta": 0.8, "alpha": 0.9},
+    "slstm": {"reset": "none"},  # snnTorch's default for its LSTM neurons
+    "sconv2dlstm": {"reset": "none"},
+}
+# What a lapicque neuron reads from beta, R and C depends on which of them are set: a layer that switches to
+# lapicque from another type inherits none of them from model.neuron (there they meant something else).
+_LAPICQUE_CONSTANTS = ("beta", "R", "C")
+
+
+def type_default(kind: str, key: str) -> Any:
+    """The default of neuron setting ``key`` for neuron type ``kind``."""
+    return TYPE_DEFAULTS.get(kind, {}).get(key, NeuronConfig.model_fields[key].default)
+
+
+def retyped(values: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """What to change in a neuron's explicit settings (the lab's form holds them all) when its type goes from
+    ``old`` to ``new``: each setting whose default differs by type and that still holds ``old``'s default
+    takes ``new``'s; one the user changed stays."""
+    changes = {}
+    for key in sorted({k for d in TYPE_DEFAULTS.values() for k in d}):
+        was, now = type_default(old, key), type_default(new, key)
+        if now != was and values.get(key, was) == was:
+            changes[key] = now
+    return changes
+
+
+def neuron_dump(neuron: NeuronConfig) -> dict[str, Any]:
+    """A neuron as plain data that validates back to the same neuron: every setting, except that a lapicque
+    neuron given by beta leaves out the R or C it was not given (their defaults would make it an R, C one)."""
+    data = neuron.model_dump(mode="json")
+    if neuron.lapicque_beta:
+        for key in ("R", "C"):
+            if key not in neuron.model_fields_set:
+                del data[key]
+    return data
 
 
 def _neuron_tag(value: Any) -> str:
@@ -442,6 +527,18 @@ class BatchNormLayer(_Section):
     neuron: LayerNeuron = _neuron_field()
 
 
+class BatchNormTTLayer(_Section):
+    """snnTorch's BatchNormTT1d / BatchNormTT2d; its number of norms is the run's time steps."""
+
+    type: Literal["batchnorm_tt"] = _layer_type("batchnorm_tt")
+    eps: PositiveFloat = Field(1e-5, description="added to the variance for numerical stability")
+    momentum: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        0.1, description="weight of each batch in the running statistics (null: a cumulative average)"
+    )
+    affine: bool = Field(True, description="learn a scale per feature and step (no shift, as snnTorch)")
+    neuron: LayerNeuron = _neuron_field()
+
+
 LAYERS: dict[str, type[_Section]] = {
     "linear": LinearLayer,
     "conv2d": Conv2dLayer,
@@ -450,10 +547,18 @@ LAYERS: dict[str, type[_Section]] = {
     "flatten": FlattenLayer,
     "dropout": DropoutLayer,
     "batchnorm": BatchNormLayer,
+    "batchnorm_tt": BatchNormTTLayer,
 }
 catalog.check_implemented("layer types in the config", catalog.LAYERS, LAYERS)
 Layer = Annotated[
-    LinearLayer | Conv2dLayer | MaxPoolLayer | AvgPoolLayer | FlattenLayer | DropoutLayer | BatchNormLayer,
+    LinearLayer
+    | Conv2dLayer
+    | MaxPoolLayer
+    | AvgPoolLayer
+    | FlattenLayer
+    | DropoutLayer
+    | BatchNormLayer
+    | BatchNormTTLayer,
     Field(discriminator="type"),
 ]
 
@@ -478,7 +583,7 @@ class ModelConfig(_Section):
         if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
             return data
         base = data.get("neuron") or {}
-        base = base.model_dump() if isinstance(base, NeuronConfig) else base
+        base = base.model_dump(exclude_unset=True) if isinstance(base, NeuronConfig) else base
         try:
             NeuronConfig.model_validate(base)
         except ValidationError:
@@ -486,7 +591,11 @@ class ModelConfig(_Section):
         layers = []
         for layer in data["layers"]:
             if isinstance(layer, dict) and isinstance(layer.get("neuron"), dict):
-                layer = {**layer, "neuron": {**base, **layer["neuron"]}}
+                own = layer["neuron"]
+                inherited = base
+                if own.get("type", base.get("type")) == "lapicque" and base.get("type") != "lapicque":
+                    inherited = {k: v for k, v in base.items() if k not in _LAPICQUE_CONSTANTS}
+                layer = {**layer, "neuron": {**inherited, **own}}
             layers.append(layer)
         return {**data, "layers": layers}
 
@@ -504,11 +613,16 @@ class ModelConfig(_Section):
             return None
         return self.neuron if neuron is True else neuron
 
-    def layer_specs(self) -> list[dict[str, Any]]:
-        """The layer dicts ``snnlab.engine.models.build_model`` takes (no "neuron" key when there is none)."""
+    def layer_specs(self, time_steps: int | None = None) -> list[dict[str, Any]]:
+        """The layer dicts ``snnlab.engine.models.build_model`` takes (no "neuron" key when there is none).
+
+        A batchnorm_tt layer needs the run's number of steps: ``time_steps``, which the model section does
+        not know (``Config.layer_specs()`` passes data.time_steps)."""
         specs = []
         for layer in self.layers:
             spec = layer.model_dump(exclude={"neuron"})
+            if layer.type == "batchnorm_tt" and time_steps is not None:
+                spec["time_steps"] = time_steps
             neuron = self._neuron_of(layer)
             if neuron is not None:
                 spec["neuron"] = neuron.kwargs()
@@ -666,6 +780,10 @@ class Config(_Section):
         _check_network(self)
         return self
 
+    def layer_specs(self) -> list[dict[str, Any]]:
+        """The layer dicts ``build_model`` takes, with the run's number of steps where a layer needs it."""
+        return self.model.layer_specs(_time_steps(self))
+
     def smallest_batch(self) -> int:
         """2 when a batchnorm layer would see one value per feature in a batch of one sample (which training
         cannot normalise), else 1. The trainer leaves out a last batch smaller than this."""
@@ -688,10 +806,14 @@ class Config(_Section):
 
         A layer's neuron mapping keeps only what differs from model.neuron (true when nothing does)."""
         data = self.model_dump(mode="json")
-        base = data["model"]["neuron"]
+        base = data["model"]["neuron"] = neuron_dump(self.model.neuron)
         for spec, layer in zip(data["model"]["layers"], self.model.layers, strict=True):
-            if isinstance(getattr(layer, "neuron", None), NeuronConfig):
-                overrides = {k: v for k, v in spec["neuron"].items() if v != base.get(k)}
+            neuron = getattr(layer, "neuron", None)
+            if isinstance(neuron, NeuronConfig):
+                own = neuron_dump(neuron)
+                # A lapicque layer under another type inherits no beta, R or C: it keeps its own.
+                keep = _LAPICQUE_CONSTANTS if neuron.type == "lapicque" != self.model.neuron.type else ()
+                overrides = {k: v for k, v in own.items() if v != base.get(k) or k in keep}
                 spec["neuron"] = overrides or True
         return data
 
@@ -713,7 +835,7 @@ def _walk(cfg: Config) -> list[tuple[tuple[int, ...], int | None]]:
     Raises the validation error of the first layer that does not fit its input."""
     shape = _data_shape(cfg).input_shape
     walked: list[tuple[tuple[int, ...], int | None]] = [(shape, None)]
-    for i, (layer, spec) in enumerate(zip(cfg.model.layers, cfg.model.layer_specs(), strict=True)):
+    for i, (layer, spec) in enumerate(zip(cfg.model.layers, cfg.layer_specs(), strict=True)):
         try:
             shape = shapes.layer_output(layer.type, spec, shape)
             if "neuron" in spec:
@@ -738,10 +860,12 @@ def _batchnorm_of_one(cfg: Config) -> int | None:
     """The index of a batchnorm layer that sees a single value per feature when a batch holds one sample."""
     static = cfg.data.encoder == "direct" and not _data_shape(cfg).temporal
     for i, ((shape, _), layer) in enumerate(zip(_walk(cfg), cfg.model.layers, strict=False)):
-        # Before the first neuron a direct-encoded image passes each layer once per sample, not once per step.
-        if layer.type == "batchnorm" and math.prod(shape[1:]) * (1 if static else _time_steps(cfg)) == 1:
+        # Before the first neuron a direct-encoded image passes each layer once per sample, not once per step;
+        # batchnorm_tt normalises each step on its own, over the batch (and H, W) only.
+        per_step = layer.type == "batchnorm_tt" or static
+        if layer.type.startswith("batchnorm") and math.prod(shape[1:]) * (1 if per_step else _time_steps(cfg)) == 1:
             return i
-        static = static and getattr(layer, "neuron", False) is False
+        static = static and getattr(layer, "neuron", False) is False and layer.type != "batchnorm_tt"
     return None
 
 
@@ -803,7 +927,9 @@ def _check_network(cfg: Config) -> None:
 
     norm = _batchnorm_of_one(cfg)
     if norm is not None:
-        why = (f"model.layers.{norm} (batchnorm) normalises each feature over the samples of a batch, and one "
+        kind = cfg.model.layers[norm].type
+        step = " at each step" if kind == "batchnorm_tt" else ""
+        why = (f"model.layers.{norm} ({kind}) normalises each feature{step} over the samples of a batch, and one "
                "sample has no batch statistics")  # fmt: skip
         if d.batch_size < 2:
             raise _fail(f"must be at least 2: {why} (got {d.batch_size})", "data.batch_size")
@@ -815,7 +941,7 @@ def _check_network(cfg: Config) -> None:
 def _layer_parameters(cfg: Config, walked: list[tuple[tuple[int, ...], int | None]]) -> list[int]:
     """Trained parameters of each layer and the neuron after it, given the shapes :func:`_walk` found."""
     params = []
-    for i, (layer, spec) in enumerate(zip(cfg.model.layers, cfg.model.layer_specs(), strict=True)):
+    for i, (layer, spec) in enumerate(zip(cfg.model.layers, cfg.layer_specs(), strict=True)):
         count = shapes.layer_parameters(layer.type, spec, walked[i][0])
         params.append(count + (shapes.neuron_parameters(spec["neuron"], walked[i + 1][0]) if "neuron" in spec else 0))
     return params

@@ -6,7 +6,8 @@ A layer description is a dict such as ``{"type": "linear", "out_features": 1000,
 Layers act on the whole sequence in one call (``[T*B, ...]``), not in a loop over time. While the
 activity is still static (direct encoding, before the first neuron) layers run once on ``[B, ...]``
 and the first neuron integrates that constant current for T steps; a dropout there therefore keeps
-one mask for all steps.
+one mask for all steps. A layer that treats each step differently (``batchnorm_tt``, one norm per step)
+takes the whole ``[T, B, ...]`` sequence; a static input is repeated over the T steps before it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch import Tensor, nn
 
 from snnlab.engine import quant, shapes
 from snnlab.engine.encoders import is_static
+from snnlab.engine.layers import BatchNormTT
 from snnlab.engine.neurons import NEURONS, SpikingNeuron
 
 
@@ -59,7 +61,11 @@ class SpikingNet(nn.Module):
         h = x[0] if static else x
         layers: dict[str, tuple[Tensor, Tensor]] = {}
         for block in self.blocks:
-            if static:
+            if getattr(block.op, "takes_time", False):
+                # One norm (or map) per step: the output differs per step even when the input does not.
+                h = block.op(h.expand(T, *h.shape) if static else h)
+                static = False
+            elif static:
                 h = block.op(h)
             else:
                 h = block.op(h.flatten(0, 1)).unflatten(0, (T, B))
@@ -121,6 +127,9 @@ def _neuron(spec: dict[str, Any], shape: tuple[int, ...]) -> SpikingNeuron:
 def build_model(layers: list[dict[str, Any]], input_shape: tuple[int, ...]) -> SpikingNet:
     """Build a :class:`SpikingNet` for per-sample inputs of ``input_shape`` (e.g. ``(1, 28, 28)``).
 
+    A ``batchnorm_tt`` layer's dict names the run's number of steps, ``time_steps`` (``Config.layer_specs()``
+    fills it in from the data section).
+
     Raises ValueError naming the layer (``model.layers[2]: ...``) when a layer does not fit its input.
     """
     if not layers:
@@ -169,6 +178,8 @@ def _layer(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) -> tuple[nn.
         return nn.Dropout(spec.pop("p", 0.5)), out_shape
     if kind == "batchnorm":
         return (nn.BatchNorm1d if len(shape) == 1 else nn.BatchNorm2d)(shape[0], **spec), out_shape
+    if kind == "batchnorm_tt":  # layer_output has checked time_steps
+        return BatchNormTT(shape[0], spec.pop("time_steps"), image=len(shape) == 3, **spec), out_shape
     raise AssertionError(kind)  # layer_output has refused unknown types
 
 

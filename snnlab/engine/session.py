@@ -114,7 +114,7 @@ class Session:
         self.test_split = self.dataset.test.to(self.device)
         input_shape = self.dataset.input_shape[1:] if self.dataset.temporal else self.dataset.input_shape
         try:
-            self.model: SpikingNet = build_model(config.model.layer_specs(), input_shape).to(self.device)
+            self.model: SpikingNet = build_model(config.layer_specs(), input_shape).to(self.device)
         except ValueError as exc:
             raise TrainingError(str(exc), FailureReason.CONFIG) from None
         if self.model.output_shape != (self.dataset.num_classes,):

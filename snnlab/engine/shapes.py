@@ -84,9 +84,11 @@ def layer_output(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) -> tup
         return (math.prod(shape),)
     if kind == "dropout":
         return shape
-    if kind == "batchnorm":
+    if kind in ("batchnorm", "batchnorm_tt"):
         if len(shape) not in (1, 3):
-            raise ValueError(f"batchnorm needs [N] or [C, H, W] inputs, got {list(shape)}")
+            raise ValueError(f"{kind} needs [N] or [C, H, W] inputs, got {list(shape)}")
+        if kind == "batchnorm_tt" and not (isinstance(spec.get("time_steps"), int) and spec["time_steps"] >= 1):
+            raise ValueError("batchnorm_tt needs time_steps, the run's number of steps T (one norm per step)")
         return shape
     raise ValueError(f"unknown layer type {kind!r} (choose from: {', '.join(catalog.LAYERS)})")
 
@@ -101,6 +103,8 @@ def layer_parameters(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) ->
         return out * shape[0] * spec["kernel_size"] ** 2 + (out if bias else 0)
     if kind == "batchnorm":
         return 2 * shape[0]
+    if kind == "batchnorm_tt":  # a scale per feature and step, no shift (snnTorch's BNTT has no bias)
+        return spec["time_steps"] * shape[0] if spec.get("affine", True) else 0
     return 0
 
 
@@ -140,13 +144,15 @@ def check_neuron(spec: dict[str, Any], shape: tuple[int, ...], layer: str = "the
         raise ShapeError(None, f"an sconv2dlstm neuron needs [C, H, W] features (its gates are a convolution); "
                          f"{layer} gives {list(shape)}: use slstm after a linear layer, or put sconv2dlstm after a "
                          "conv layer")  # fmt: skip
-    beta = spec.get("beta")
-    if isinstance(beta, list | tuple):
+    for key in ("beta", "threshold"):
+        values = spec.get(key)
+        if not isinstance(values, list | tuple):
+            continue
         if len(shape) != 1:
-            raise ShapeError("beta", f"is a list (one value per neuron), which needs a layer of [N] neurons, but "
-                             f"{layer} gives {list(shape)}: give beta as one number")  # fmt: skip
-        if len(beta) != shape[0]:
-            raise ShapeError("beta", f"has {len(beta):,} values but {layer} has {shape[0]:,} neurons: give one "
+            raise ShapeError(key, f"is a list (one value per neuron), which needs a layer of [N] neurons, but "
+                             f"{layer} gives {list(shape)}: give {key} as one number")  # fmt: skip
+        if len(values) != shape[0]:
+            raise ShapeError(key, f"has {len(values):,} values but {layer} has {shape[0]:,} neurons: give one "
                              "value per neuron or a single number")  # fmt: skip
 
 
@@ -170,4 +176,7 @@ def neuron_parameters(spec: dict[str, Any], shape: tuple[int, ...]) -> int:
     elif spec.get("learn_beta"):
         beta = spec.get("beta")
         count += len(beta) if isinstance(beta, list | tuple) else 1
-    return count + bool(spec.get("learn_threshold")) + bool(spec.get("learn_alpha"))
+    if spec.get("learn_threshold"):
+        threshold = spec.get("threshold")
+        count += len(threshold) if isinstance(threshold, list | tuple) else 1
+    return count + bool(spec.get("learn_alpha"))

@@ -77,13 +77,13 @@ def test_every_decoder_decodes(name):
 def test_every_layer_type_builds_and_runs(kind):
     first = [{"type": "flatten"}, {"type": "linear", "neuron": True}] if kind == "linear" else [{"type": kind}]
     rest = [] if kind == "linear" else [{"type": "flatten"}, {"type": "linear", "neuron": True}]
-    cfg = config_from_dict({"model": {"layers": first + rest}})
-    model = build_model(cfg.model.layer_specs(), (1, 28, 28))
+    cfg = config_from_dict({"data": {"time_steps": T}, "model": {"layers": first + rest}})
+    model = build_model(cfg.layer_specs(), (1, 28, 28))
     assert model(torch.rand(T, 2, 1, 28, 28)).spikes.shape == (T, 2, 10)
 
 
-# Settings a neuron type needs beyond model.neuron's defaults.
-NEURON_SETTINGS: dict[str, dict] = {"alpha": {"beta": 0.8}}
+# Settings a neuron type needs beyond its defaults (alpha's own are beta 0.8 < alpha 0.9).
+NEURON_SETTINGS: dict[str, dict] = {}
 SPIKES = {"dataset": "synthetic", "encoder": "none", "batch_size": 4,
           "synthetic": {"samples": 4, "inputs": 6, "time_steps": 8, "classes": 2}}  # fmt: skip
 IMAGES = {"dataset": "bundled", "train_size": 20, "test_size": 10, "batch_size": 4, "time_steps": 4}

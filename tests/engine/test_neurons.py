@@ -1,4 +1,5 @@
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -597,3 +598,55 @@ def test_lstm_neurons_take_snntorchs_names_and_refuse_what_they_cannot_do():
         neurons.SConv2dLSTM(1, 1, 3, max_pool=2, avg_pool=2)
     with pytest.raises(ValueError, match="reset must be one of"):
         neurons.SLSTM(1, 1, reset="soft")
+
+
+@pytest.mark.parametrize("path", ["fused", "reference"])
+@pytest.mark.parametrize(
+    "given,R,C,decay,scale",
+    [
+        # snnTorch 1.0's _lapicque_cases: beta alone sets R = 1, C = dt/ln(1/beta); with R or C the other follows
+        ({"beta": math.exp(-0.5), "time_step": 0.1}, 1.0, 0.2, 0.5, 0.5),
+        ({"beta": math.exp(-0.5), "R": 2.0, "time_step": 0.1}, 2.0, 0.1, 0.5, 1.0),
+        ({"beta": math.exp(-0.25), "C": 0.5, "time_step": 0.25}, 2.0, 0.5, 0.75, 0.5),
+    ],
+)
+def test_lapicque_given_beta_decays_by_one_minus_log_of_its_inverse_as_snntorch(given, R, C, decay, scale, path):
+    neuron = Lapicque(threshold=1.0, reset="subtract", fused=path == "fused", **given)
+    assert neuron.R == pytest.approx(R, rel=1e-6) and neuron.C == pytest.approx(C, rel=1e-6)
+    assert float(neuron.beta) == pytest.approx(decay, rel=1e-6)  # 1 - dt/(R*C) = 1 - ln(1/beta), not beta
+    assert neuron.input_scale == pytest.approx(scale, rel=1e-6)  # dt/C
+    x = torch.tensor([3.0, 1.0, 0.0, 2.0, 0.0]).view(5, 1, 1)
+    spk, mem = neuron(x) if path == "fused" else neuron.reference(x)
+    want, m, fired = [], 0.0, 0.0
+    for t in range(5):  # snnTorch: mem = scale*I + decay*mem - reset*threshold, reset from the previous mem
+        m = scale * float(x[t]) + decay * m - fired
+        fired = float(m > 1.0)
+        want.append(m)
+    torch.testing.assert_close(mem.flatten(), torch.tensor(want), rtol=0, atol=1e-5)
+    assert spk.flatten().tolist() == [float(v > 1.0) for v in want]
+
+
+def test_lapicque_takes_beta_or_two_of_beta_r_and_c():
+    assert float(Lapicque(beta=0.9).beta) == pytest.approx(1 - math.log(1 / 0.9), rel=1e-6)  # 0.8946, not 0.9
+    assert float(Lapicque().beta) == pytest.approx(0.96)  # no constants at all: R = 5, C = 5e-3, dt = 1e-3
+    for kwargs, given in [({"beta": 0.9, "R": 1.0, "C": 1.0}, "beta and R and C"), ({"R": 1.0}, "R"),
+                          ({"C": 1.0}, "C")]:  # fmt: skip
+        with pytest.raises(ValueError, match=f"Lapicque takes beta, or two of beta, R and C .*; got {given}$"):
+            Lapicque(**kwargs)
+    for beta in (0.3, 1.0, [0.9, 0.2], float("nan")):
+        with pytest.raises(ValueError, match=r"needs 1/e <= beta < 1"):
+            Lapicque(beta=beta)
+    with pytest.raises(ValueError, match="needs R > 0"):
+        Lapicque(beta=0.9, R=-1.0)
+    with pytest.raises(ValueError, match="needs time_step <= R\\*C"):
+        Lapicque(R=1.0, C=1e-4)
+
+
+def test_lapicque_with_one_beta_per_neuron_scales_each_neurons_input():
+    betas = [math.exp(-0.5), math.exp(-0.25)]
+    neuron = Lapicque(beta=betas, threshold=100.0, reset="none")
+    torch.testing.assert_close(neuron.beta, torch.tensor([0.5, 0.75]))
+    torch.testing.assert_close(neuron.input_scale, torch.tensor([0.5, 0.25]))
+    assert "input_scale" not in neuron.state_dict()  # derived from R, C and dt, as they are not saved
+    _, mem = neuron(torch.ones(2, 3, 2))
+    torch.testing.assert_close(mem[1], torch.tensor([[0.75, 0.4375]] * 3))

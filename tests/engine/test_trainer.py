@@ -196,10 +196,11 @@ def test_the_wall_time_of_a_resumed_run_counts_every_session(tmp_path, tiny_conf
     assert read_summary(run.path)["wall_time"] == wall
 
 
-def test_a_batchnorm_net_leaves_out_a_last_batch_of_one_sample(tiny_config_dict):
+@pytest.mark.parametrize("norm", ["batchnorm", "batchnorm_tt"])
+def test_a_batchnorm_net_leaves_out_a_last_batch_of_one_sample(tiny_config_dict, norm):
     # 101 samples in batches of 50: the third batch holds one sample, which batchnorm cannot normalise.
     tiny_config_dict["data"]["train_size"] = 101
-    tiny_config_dict["model"]["layers"].insert(1, {"type": "batchnorm"})
+    tiny_config_dict["model"]["layers"].insert(1, {"type": norm})
     rec = Recorder()
     result = train(config_from_dict(tiny_config_dict), [rec])
     assert result.status == "completed" and result.steps == 4, result.error

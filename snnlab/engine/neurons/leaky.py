@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -72,25 +73,101 @@ class Lapicque(Leaky):
         mem[t] = (1 - dt/(R*C))*mem[t-1] + (dt/C)*I[t] - reset[t]*threshold
         spike[t] = H(mem[t] - threshold)
 
-    i.e. ``beta = 1 - dt/(R*C)`` and the input is scaled by ``dt/C``. Requires ``dt <= R*C``. Its zero reset
-    zeroes the whole step, input included: ``mem[t] = (1 - reset[t])*((1 - dt/(R*C))*mem[t-1] + (dt/C)*I[t])``.
+    i.e. the decay is ``1 - dt/(R*C)`` and the input is scaled by ``dt/C``. Its zero reset zeroes the whole
+    step, input included: ``mem[t] = (1 - reset[t])*((1 - dt/(R*C))*mem[t-1] + (dt/C)*I[t])``.
+
+    The constants are given as snnTorch 1.0's ``Lapicque`` takes them: R and C, or ``beta`` alone, or beta
+    with one of R and C. beta stands for ``exp(-dt/(R*C))`` and the missing constants are derived from it:
+
+    - beta alone: R = 1 and C = dt/ln(1/beta);
+    - beta and R: C = dt/(R*ln(1/beta));
+    - beta and C: R = dt/(C*ln(1/beta)).
+
+    The update above is then used unchanged, as snnTorch does, so a neuron given beta does **not** decay by
+    beta: it decays by ``1 - dt/(R*C) = 1 - ln(1/beta)`` (0.8946 for beta = 0.9), the Euler step of
+    exp(-dt/(R*C)), and its input is scaled by ``dt/C``: ``ln(1/beta)`` with beta alone, ``R*ln(1/beta)``
+    with R. This matches snnTorch's equations exactly; ``self.beta`` holds the decay actually used.
+
+    Args:
+        beta: exp(-dt/(R*C)), scalar or one per neuron, in [1/e, 1): below 1/e the decay 1 - ln(1/beta)
+            would be negative (dt > R*C, an unstable Euler step), and beta = 1 gives C = infinity.
+        R, C: resistance and capacitance (> 0). With neither beta nor R nor C given, R = 5 and C = 5e-3.
+        time_step: the Euler step dt (> 0); with R and C it must be at most R*C.
+        **kwargs: as :class:`Leaky` (threshold, reset, surrogate, ...).
     """
 
     zero_reset = "zero_step"
 
-    def __init__(self, R: float = 5.0, C: float = 5e-3, time_step: float = 1e-3, **kwargs) -> None:
-        if not (R > 0 and C > 0 and 0 < time_step <= R * C):
-            raise ValueError(f"Lapicque needs R > 0, C > 0 and 0 < time_step <= R*C (got {R}, {C}, {time_step})")
-        super().__init__(beta=1 - time_step / (R * C), **kwargs)
-        self.R, self.C, self.time_step = R, C, time_step
+    def __init__(
+        self,
+        beta: float | Tensor | list[float] | None = None,
+        R: float | None = None,
+        C: float | None = None,
+        time_step: float = 1e-3,
+        **kwargs,
+    ) -> None:
+        if not time_step > 0:
+            raise ValueError(f"Lapicque needs time_step > 0 (got {time_step})")
+        if beta is None and R is None and C is None:
+            R, C = 5.0, 5e-3
+        given = [name for name, v in (("beta", beta), ("R", R), ("C", C)) if v is not None]
+        if len(given) != 2 and given != ["beta"]:
+            raise ValueError(
+                "Lapicque takes beta, or two of beta, R and C (the third follows from beta = exp(-dt/(R*C))); "
+                f"got {' and '.join(given) or 'none'}"
+            )
+        for name, v in (("R", R), ("C", C)):
+            if v is not None and not v > 0:
+                raise ValueError(f"Lapicque needs {name} > 0 (got {v})")
+        scale: float | Tensor
+        if beta is None:
+            assert R is not None and C is not None
+            if time_step > R * C:
+                raise ValueError(f"Lapicque needs time_step <= R*C (got R={R}, C={C}, time_step={time_step})")
+            decay: float | Tensor = 1 - time_step / (R * C)
+            scale = time_step / C
+            constants: tuple[float | Tensor, float | Tensor] = (R, C)
+        else:
+            b = torch.as_tensor(beta, dtype=torch.float32)
+            if not (torch.isfinite(b).all() and (b >= math.exp(-1)).all() and (b < 1).all()):
+                raise ValueError(
+                    f"Lapicque(beta=...) needs 1/e <= beta < 1 (got {beta}): its update decays by 1 - ln(1/beta), "
+                    "negative below 1/e, and beta = 1 leaves no input (C = dt/ln(1) is infinite)"
+                )
+            dt = torch.as_tensor(time_step, dtype=torch.float32)
+            log_inv = torch.log(1 / b)
+            R_t = torch.as_tensor(1.0 if R is None else R, dtype=torch.float32)
+            if C is None:
+                C_t = dt / (R_t * log_inv)
+            else:
+                C_t = torch.as_tensor(C, dtype=torch.float32)
+                R_t = dt / (C_t * log_inv)
+            decay = 1 - dt / (R_t * C_t)
+            scale = dt / C_t
+            constants = (_plain(R_t), _plain(C_t))
+            scale = _plain(scale)
+        super().__init__(beta=decay, **kwargs)
+        (self.R, self.C), self.time_step = constants, time_step
+        if isinstance(scale, Tensor):  # one per neuron: moves with the module, not saved (R, C, dt are not)
+            self.register_buffer("input_scale", scale, persistent=False)
+        else:
+            self.input_scale = scale
+
+    def _scaled(self, current: Tensor) -> Tensor:
+        return current * self.input_scale
 
     def forward(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
         if not self.uses_fused:
             return self.reference(current, time_steps)  # it scales the input itself
-        return super().forward(current * (self.time_step / self.C), time_steps)
+        return super().forward(self._scaled(current), time_steps)
 
     def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
-        return super().reference(current * (self.time_step / self.C), time_steps)
+        return super().reference(self._scaled(current), time_steps)
 
     def step(self, current: Tensor, state: LeakyState | None = None) -> tuple[Tensor, LeakyState]:
-        return super().step(current * (self.time_step / self.C), state)
+        return super().step(self._scaled(current), state)
+
+
+def _plain(value: Tensor) -> float | Tensor:
+    """A single value as a Python float, several as the tensor."""
+    return value.item() if value.numel() == 1 else value

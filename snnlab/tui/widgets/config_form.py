@@ -24,6 +24,7 @@ from textual.widgets import Button, Checkbox, Collapsible, Input, Select, Static
 
 from snnlab import catalog
 from snnlab.config import Config, ConfigError, NeuronConfig, config_from_dict, dump_yaml, list_presets, load_config
+from snnlab.config.schema import retyped
 from snnlab.tui import palette
 from snnlab.tui.messages import PresetChosen
 from snnlab.tui.screens.dialogs import ErrorDialog, PathDialog
@@ -151,13 +152,16 @@ class ConfigForm(Vertical):
             self.query_one(LayerEditor).set_neuron_mode(path.removeprefix("mode:"), str(editor_value(widget)))
         else:
             value = editor_value(widget)
-            if get_path(self.data, path, MISSING) == value:
+            before = get_path(self.data, path, MISSING)
+            if before == value:
                 return  # the echo of a programmatic update; nothing changed
             if value is None and path.count(".surrogate_params."):
                 value = MISSING  # an emptied surrogate parameter falls back to its default
             set_path(self.data, path, value)
             if path.endswith(".surrogate"):
                 self._surrogate_changed(path)
+            if path.endswith(".neuron.type") and isinstance(value, str):
+                self._neuron_type_changed(path, before, value)
             if path.startswith("model.layers."):
                 self.query_one(LayerEditor).refresh_list()
         self.validate()
@@ -171,6 +175,24 @@ class ConfigForm(Vertical):
         # The old surrogate's parameters mean nothing to the new one: drop them and show the new ones.
         prefix = path.removesuffix(".surrogate")
         set_path(self.data, f"{prefix}.surrogate_params", {})
+        if prefix == "model.neuron":
+            self.load(self.data, self.preset)
+        else:
+            self.query_one(LayerEditor).rebuild()
+
+    def _neuron_type_changed(self, path: str, before: Any, kind: str) -> None:
+        # The form holds every setting explicitly: those still at the old type's default take the new type's
+        # (switching to alpha brings its reset zero and beta 0.8, which its alpha 0.9 must exceed).
+        prefix = path.removesuffix(".type")
+        base = self.data.get("model", {}).get("neuron", {})
+        old = before if isinstance(before, str) else base.get("type", NeuronConfig.model_fields["type"].default)
+        own = get_path(self.data, prefix, {})
+        shown = own if prefix == "model.neuron" else {**base, **own}
+        changes = retyped(shown, old, kind)
+        for key, value in changes.items():
+            set_path(self.data, f"{prefix}.{key}", value)
+        if not changes:
+            return
         if prefix == "model.neuron":
             self.load(self.data, self.preset)
         else:

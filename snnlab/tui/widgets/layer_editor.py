@@ -1,6 +1,6 @@
 """The layer stack of the Network pane: a list of layers plus an editor for the highlighted one.
 
-Add linear, conv, pooling and flatten layers; remove and reorder them. The editor shows the schema's
+Add linear, conv, pooling, flatten and batchnorm_tt layers; remove and reorder them. The editor shows the schema's
 fields of the layer's type and its neuron: none, the model's neuron, or custom settings merged over it.
 It edits the form's dict in place and posts :class:`LayerEditor.Rebuilt` after a change of structure;
 the form validates after every change. The neuron's fields are the form's: it hands over the function
@@ -27,6 +27,7 @@ NEW_LAYERS: dict[str, dict[str, Any]] = {
     "conv2d": {"type": "conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1, "neuron": True},
     "maxpool": {"type": "maxpool", "kernel_size": 2},
     "flatten": {"type": "flatten"},
+    "batchnorm_tt": {"type": "batchnorm_tt"},  # one norm per time step (snnTorch's BNTT), the run's T of them
 }
 MODES = ("none", "model neuron", "custom")
 

@@ -1,0 +1,56 @@
+"""The Network pane's form when a neuron's type changes: settings whose default depends on the type follow it."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from textual.widgets import Input, Select
+
+from snnlab.tui.app import make_app
+from snnlab.tui.widgets.fields import Field
+from tests.conftest import TINY
+from tests.tui.conftest import wait_for
+
+
+def field(app, path: str) -> Field:
+    return next(f for f in app.main.query(Field) if f.path == path)
+
+
+@pytest.mark.asyncio
+async def test_switching_the_neuron_type_to_alpha_brings_its_defaults_and_a_valid_config():
+    app = make_app(config=copy.deepcopy(TINY))
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = app.main.query_one("#form")
+        assert form.data["model"]["neuron"]["beta"] == 0.9
+        field(app, "model.neuron.type").query_one(Select).value = "alpha"
+        # valid: alpha 0.9 > beta 0.8 (the config's beta 0.9 would be refused)
+        await wait_for(pilot, lambda: app.config is not None and app.config.model.neuron.type == "alpha", 10)
+        neuron = form.data["model"]["neuron"]
+        assert (neuron["type"], neuron["reset"], neuron["beta"], neuron["alpha"]) == ("alpha", "zero", 0.8, 0.9)
+        assert (app.config.model.neuron.reset, app.config.model.neuron.beta) == ("zero", 0.8)
+        await wait_for(pilot, lambda: field(app, "model.neuron.beta").query_one(Input).value == "0.8", 10)
+        # A beta the user chose stays when the type changes again; the reset goes back to leaky's.
+        form.data["model"]["neuron"]["beta"] = 0.7
+        field(app, "model.neuron.type").query_one(Select).value = "leaky"
+        await wait_for(pilot, lambda: app.config is not None and app.config.model.neuron.type == "leaky", 10)
+        neuron = form.data["model"]["neuron"]
+        assert (neuron["type"], neuron["reset"], neuron["beta"]) == ("leaky", "subtract", 0.7)
+        assert (app.config.model.neuron.reset, app.config.model.neuron.beta) == ("subtract", 0.7)
+
+
+@pytest.mark.asyncio
+async def test_a_batchnorm_tt_layer_can_be_added_and_shows_its_settings():
+    app = make_app(config=copy.deepcopy(TINY))
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = app.main.query_one("#form")
+        app.main.query_one("#layer-list").highlighted = 1
+        await pilot.pause()
+        app.main.query_one("#add-batchnorm_tt").press()
+        await wait_for(pilot, lambda: len(form.data["model"]["layers"]) == 4, 10, "the layer to be added")
+        assert [layer["type"] for layer in form.data["model"]["layers"]] == ["flatten", "linear", "batchnorm_tt",
+                                                                             "linear"]  # fmt: skip
+        await wait_for(pilot, lambda: any(f.path == "model.layers.2.momentum" for f in app.main.query(Field)), 10)
+        assert {f.path for f in app.main.query(Field)} >= {f"model.layers.2.{k}" for k in ("eps", "momentum", "affine")}
+        await wait_for(pilot, lambda: app.config is not None and len(app.config.model.layers) == 4, 10)
+        assert app.config.layer_specs()[2]["time_steps"] == TINY["data"]["time_steps"]
