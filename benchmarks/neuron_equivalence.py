@@ -433,7 +433,7 @@ def main() -> int:
     states = state_rows()
     print(f"snnlab against snnTorch {version}, torch {torch.__version__}, T={T} B={B} N={N}, ATan(alpha=2)\n")
     print(table(rows))
-    print("\nsnnTorch's neuron options (each row: every reset and both paths):\n")
+    print("\nsnnTorch's neuron options (each row: every reset, and every path the neuron has):\n")
     print(option_table(option_rows))
     print(f"\nState dicts (besides {', '.join(sorted(SNNTORCH_ONLY))}, which snnlab has no use for):\n")
     print(state_table(states))
