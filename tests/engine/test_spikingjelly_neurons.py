@@ -184,7 +184,7 @@ def test_static_input_and_step_agree_with_the_sequence(kind, v_reset):
         assert torch.equal(spk_s, spk) and torch.equal(v_s, v)
         torch.testing.assert_close(c_static.grad, c_seq.grad.sum(0), rtol=1e-5, atol=1e-6)
     state, steps = None, []
-    for t in range(6):
+    for _ in range(6):
         s, state = neuron.step(current, state)
         steps.append(s)
     assert torch.equal(torch.stack(steps), spk) and torch.equal(state.v, v[-1])
