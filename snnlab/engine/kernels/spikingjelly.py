@@ -103,7 +103,7 @@ class Scan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, leak: Leak, dyn: Dynamics, surrogate: Surrogate, time_steps: int | None):
         static = time_steps is not None
-        steps = time_steps if static else x.shape[0]
+        steps = time_steps if time_steps is not None else x.shape[0]
         first = x if static else x[0]
         spikes = first.new_empty((steps, *first.shape))
         voltages = torch.empty_like(spikes)
