@@ -193,10 +193,10 @@ _OPTIONS_REFUSED = {
     "leaky_parallel": ("inhibition", "reset_delay", "state_quant"),
     "alpha": ("reset_delay",),
     **dict.fromkeys(("slstm", "sconv2dlstm"), ("inhibition", "reset_delay")),  # snnTorch: none, or ignored
-    # SpikingJelly's neurons: a fixed threshold, no beta, and none of snnTorch's options
-    **dict.fromkeys(SPIKINGJELLY, ("learn_beta", "learn_threshold", "graded_spikes_factor",
-                                   "learn_graded_spikes_factor", "inhibition", "reset_delay", "state_quant",
-                                   "surrogate_disable")),
+    # SpikingJelly's neurons take none of snnTorch's options (beta, reset, learn_beta and learn_threshold do not
+    # apply to them either, and are ignored, as lapicque ignores learn_beta)
+    **dict.fromkeys(SPIKINGJELLY, ("graded_spikes_factor", "learn_graded_spikes_factor", "inhibition",
+                                   "reset_delay", "state_quant", "surrogate_disable")),
 }  # fmt: skip
 
 
