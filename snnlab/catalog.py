@@ -119,6 +119,9 @@ NEURONS = _listing(
     Choice("alpha", "alpha neuron: excitatory (decay alpha) and inhibitory (beta < alpha) currents make the membrane"),
     Choice("slstm", "snnTorch's SLSTM: an LSTM cell (own N -> N weights) whose hidden state spikes; after linear"),
     Choice("sconv2dlstm", "snnTorch's SConv2dLSTM: a conv LSTM cell (C -> C, kernel_size) whose hidden state spikes"),
+    Choice("lif", "SpikingJelly's LIFNode: decays towards v_reset with tau, fires at v >= threshold, resets at once"),
+    Choice("if", "SpikingJelly's IFNode: integrate-and-fire without leak, fires at v >= threshold, resets at once"),
+    Choice("plif", "SpikingJelly's ParametricLIFNode: a lif whose 1/tau = sigmoid(w) is learnt (w per layer)"),
 )
 
 RESETS = _listing(

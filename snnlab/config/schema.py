@@ -185,13 +185,19 @@ class StateQuantConfig(_Section):
     )
 
 
+SPIKINGJELLY = ("lif", "if", "plif")  # SpikingJelly's neurons (snnlab.engine.neurons.spikingjelly)
+
 # Which neuron types take which of snnTorch's options (leaky_parallel is a ReLU RNN with no reset; an alpha
 # neuron rebuilds its membrane from its currents every step, so an immediate reset would not hold).
 _OPTIONS_REFUSED = {
     "leaky_parallel": ("inhibition", "reset_delay", "state_quant"),
     "alpha": ("reset_delay",),
     **dict.fromkeys(("slstm", "sconv2dlstm"), ("inhibition", "reset_delay")),  # snnTorch: none, or ignored
-}
+    # SpikingJelly's neurons take none of snnTorch's options (beta, reset, learn_beta and learn_threshold do not
+    # apply to them either, and are ignored, as lapicque ignores learn_beta)
+    **dict.fromkeys(SPIKINGJELLY, ("graded_spikes_factor", "learn_graded_spikes_factor", "inhibition",
+                                   "reset_delay", "state_quant", "surrogate_disable")),
+}  # fmt: skip
 
 
 class NeuronConfig(_Section):
@@ -200,7 +206,8 @@ class NeuronConfig(_Section):
     type: NeuronName = Field(
         "leaky",
         description="leaky (LIF), synaptic (current-based), rleaky and rsynaptic (recurrent), lapicque (RC), alpha, "
-        "leaky_parallel (snnTorch's ReLU-RNN LIF), slstm and sconv2dlstm (snnTorch's spiking LSTMs)",
+        "leaky_parallel (snnTorch's ReLU-RNN LIF), slstm and sconv2dlstm (snnTorch's spiking LSTMs); lif, if and "
+        "plif (SpikingJelly's: threshold is their v_threshold, v_reset replaces reset, beta does not apply)",
     )
     beta: float | list[float] = Field(
         0.9,
@@ -249,6 +256,14 @@ class NeuronConfig(_Section):
     )
     reset_delay: bool = Field(True, description="reset at the step after a spike (snnTorch's default), else at once")
     surrogate_disable: bool = Field(False, description="spikes carry no gradient (only membranes a loss reads do)")
+    tau: float = Field(
+        2.0, gt=1, description="membrane time constant in steps, > 1 (lif; plif: its initial value, init_tau)"
+    )
+    decay_input: bool = Field(True, description="the input is divided by tau too, as the leak (lif, plif)")
+    v_reset: float | None = Field(
+        0.0, description="membrane after a spike (hard reset), or null to subtract the threshold (lif, if, plif)"
+    )
+    detach_reset: bool = Field(False, description="no gradient through the reset of a spike (lif, if, plif)")
     state_quant: StateQuantConfig = Field(
         default_factory=StateQuantConfig, description="quantize the states to num_bits after every step"
     )
@@ -288,6 +303,9 @@ class NeuronConfig(_Section):
 
     @model_validator(mode="after")
     def _options_fit_type(self) -> NeuronConfig:
+        if self.type in SPIKINGJELLY and isinstance(self.threshold, list):
+            raise _fail(f"must be one number for neuron type {self.type} (its v_threshold is one value per layer)",
+                        "threshold")  # fmt: skip
         for option in _OPTIONS_REFUSED.get(self.type, ()):
             if self._option_set(option):
                 raise _fail(f"neuron type {self.type} has no {option} option: remove it", option)
@@ -385,6 +403,12 @@ class NeuronConfig(_Section):
     def kwargs(self) -> dict[str, Any]:
         """``{"type": ..., **constructor kwargs}`` for this neuron type, as ``build_model`` takes them."""
         spec: dict[str, Any] = {"type": self.type}
+        if self.type in SPIKINGJELLY:
+            if self.type != "if":
+                spec.update({"init_tau" if self.type == "plif" else "tau": self.tau, "decay_input": self.decay_input})
+            spec.update(v_threshold=self.threshold, v_reset=self.v_reset, detach_reset=self.detach_reset,
+                        surrogate=self.surrogate, surrogate_params=dict(self.surrogate_params))  # fmt: skip
+            return spec
         if self.lapicque_beta:  # snnTorch's derivation of the constant not given (R = 1 when neither is)
             spec.update(beta=copy.copy(self.beta), time_step=self.time_step)
             spec.update({k: getattr(self, k) for k in ("R", "C") if k in self.model_fields_set})

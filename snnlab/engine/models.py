@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from snnlab.engine import quant, shapes
 from snnlab.engine.encoders import is_static
 from snnlab.engine.layers import BatchNormTT
-from snnlab.engine.neurons import NEURONS, SpikingNeuron
+from snnlab.engine.neurons import NEURONS, Neuron
 
 
 @dataclass
@@ -38,11 +38,11 @@ class NetOutput:
 class Block(nn.Module):
     """One layer (or none) and the neuron after it (or none)."""
 
-    def __init__(self, name: str, op: nn.Module | None, neuron: SpikingNeuron | None):
+    def __init__(self, name: str, op: nn.Module | None, neuron: Neuron | None):
         super().__init__()
         self.name = name
         self.op: nn.Module = op if op is not None else nn.Identity()
-        self.neuron: SpikingNeuron | None = neuron
+        self.neuron: Neuron | None = neuron
 
 
 class SpikingNet(nn.Module):
@@ -97,7 +97,7 @@ def _full_precision(h: Tensor):
     return contextlib.nullcontext()
 
 
-def _neuron(spec: dict[str, Any], shape: tuple[int, ...]) -> SpikingNeuron:
+def _neuron(spec: dict[str, Any], shape: tuple[int, ...]) -> Neuron:
     spec = dict(spec)
     kind = spec.pop("type", "leaky")
     if kind not in NEURONS:

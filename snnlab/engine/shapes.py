@@ -173,6 +173,8 @@ def neuron_parameters(spec: dict[str, Any], shape: tuple[int, ...]) -> int:
         count += 8 * shape[0] ** 2 + 8 * shape[0] if spec.get("bias", True) else 8 * shape[0] ** 2
     elif spec.get("type") == "sconv2dlstm":  # Conv2d(2C, 4C, k) over cat(input, membrane), and its bias
         count += 8 * shape[0] ** 2 * spec.get("kernel_size", 3) ** 2 + (4 * shape[0] if spec.get("bias", True) else 0)
+    elif spec.get("type") == "plif":  # SpikingJelly's w, one per layer (lif and if learn nothing)
+        count += 1
     elif spec.get("learn_beta"):
         beta = spec.get("beta")
         count += len(beta) if isinstance(beta, list | tuple) else 1

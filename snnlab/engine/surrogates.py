@@ -55,6 +55,21 @@ class _SpikeFunction(torch.autograd.Function):
         return grad_output * ctx.surrogate.grad(x), None
 
 
+class _SpikeAtThresholdFunction(torch.autograd.Function):
+    """Heaviside forward with ``H(0) = 1`` (SpikingJelly's convention); the same surrogate backward."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, surrogate: Surrogate) -> Tensor:
+        ctx.save_for_backward(x)
+        ctx.surrogate = surrogate
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        (x,) = ctx.saved_tensors
+        return grad_output * ctx.surrogate.grad(x), None
+
+
 class Surrogate:
     """Base class. Subclasses set ``name``, define ``smooth`` and one of ``grad_``/``grad``. One listed in the
     catalog takes its ``description``, parameter ``defaults`` and ``bounds`` from there; any other sets them
@@ -96,6 +111,12 @@ class Surrogate:
         return _SpikeFunction.apply(x, self)
 
     __call__ = spike
+
+    def spike_at_threshold(self, x: Tensor) -> Tensor:
+        """Like :meth:`spike`, but a membrane exactly at threshold fires: ``H(x) = 1 if x >= 0 else 0``.
+        SpikingJelly's neurons fire this way (``snnlab.engine.neurons.spikingjelly``); the gradient is the same
+        :meth:`grad`."""
+        return _SpikeAtThresholdFunction.apply(x, self)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v:g}" for k, v in self.params.items())

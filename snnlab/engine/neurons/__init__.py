@@ -13,7 +13,9 @@ For users who loop over time themselves, ``step(input_t, state) -> (spike_t, sta
 
 Modules: ``base`` (what every neuron shares), ``leaky`` (Leaky, Lapicque), ``synaptic`` (Synaptic, Alpha),
 ``recurrent`` (RLeaky, RSynaptic), ``parallel`` (LeakyParallel),
-``lstm`` (SLSTM, SConv2dLSTM: one path, the step loop over torch's LSTM cell or convolution).
+``lstm`` (SLSTM, SConv2dLSTM: one path, the step loop over torch's LSTM cell or convolution),
+``spikingjelly`` (IF, LIF, PLIF: SpikingJelly's neurons, which fire at ``v >= v_threshold`` and reset in the same
+step; not SpikingNeuron subclasses, as they have no beta nor snnTorch's options).
 """
 
 from __future__ import annotations
@@ -24,10 +26,15 @@ from snnlab.engine.neurons.leaky import Lapicque, Leaky, LeakyState
 from snnlab.engine.neurons.lstm import SLSTM, LSTMState, SConv2dLSTM
 from snnlab.engine.neurons.parallel import LeakyParallel
 from snnlab.engine.neurons.recurrent import RLeaky, RLeakyState, RSynaptic, RSynapticState
+from snnlab.engine.neurons.spikingjelly import IF, LIF, PLIF, SpikingJellyNeuron, SpikingJellyState
 from snnlab.engine.neurons.synaptic import Alpha, AlphaState, Synaptic, SynapticState
 
 __all__ = [
+    "IF",
+    "LIF",
     "NEURONS",
+    "Neuron",
+    "PLIF",
     "Alpha",
     "AlphaState",
     "Lapicque",
@@ -41,12 +48,16 @@ __all__ = [
     "RSynapticState",
     "SConv2dLSTM",
     "SLSTM",
+    "SpikingJellyNeuron",
+    "SpikingJellyState",
     "SpikingNeuron",
     "Synaptic",
     "SynapticState",
 ]
 
-NEURONS: dict[str, type[SpikingNeuron]] = {
+Neuron = SpikingNeuron | SpikingJellyNeuron  # what a layer of a model may hold
+
+NEURONS: dict[str, type[SpikingNeuron] | type[SpikingJellyNeuron]] = {
     "leaky": Leaky,
     "synaptic": Synaptic,
     "rleaky": RLeaky,
@@ -56,5 +67,8 @@ NEURONS: dict[str, type[SpikingNeuron]] = {
     "leaky_parallel": LeakyParallel,
     "slstm": SLSTM,
     "sconv2dlstm": SConv2dLSTM,
+    "lif": LIF,
+    "if": IF,
+    "plif": PLIF,
 }
 catalog.check_implemented("neuron types", catalog.NEURONS, NEURONS)
