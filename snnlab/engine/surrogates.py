@@ -7,10 +7,13 @@ delta ``H'(x)`` by the derivative of a smooth function. Each surrogate exposes:
 - ``spike(x)``  (or calling the object): Heaviside forward, surrogate backward;
 - ``smooth(x)``: the smooth stand-in for ``H`` (plain tensor function, for plots);
 - ``grad(x)``:  its derivative, the surrogate gradient (plain tensor function);
-- ``grad_(x)``: the same, written into ``x``: what the fused kernels call.
+- ``grad_(x)``: the same, written into ``x``: what the fused kernels call;
+- ``steps()``: the same gradient as a chain of elementwise :class:`Steps`, where it is one (else None).
 
-A surrogate states its gradient once, in ``grad_`` (in place, no allocations in the kernels' hot path) or in
-``grad``; the other one is derived from it, so the two are equal bit for bit. Each gradient equals its
+A surrogate states its gradient once: as ``steps`` (a chain of in-place primitives, which torch runs for
+``grad_`` and the C scan runs inside its backward loop, see :class:`Steps`), in ``grad_`` (in place, no
+allocations in the kernels' hot path) or in ``grad``; the others are derived from it, so they are equal bit
+for bit. Each gradient equals its
 peer's (snnTorch, SpikingJelly, BrainPy: ``benchmarks/surrogate_equivalence.py``) and is finite for every
 finite ``x``, float32's extremes included.
 
@@ -37,7 +40,7 @@ from torch import Tensor
 
 from snnlab import catalog
 
-__all__ = ["Surrogate", "get", "load", "names", "resolve", "spike", "REGISTRY"]
+__all__ = ["Steps", "Surrogate", "get", "load", "names", "resolve", "spike", "REGISTRY"]
 
 
 class _SpikeFunction(torch.autograd.Function):
@@ -70,8 +73,66 @@ class _SpikeAtThresholdFunction(torch.autograd.Function):
         return grad_output * ctx.surrogate.grad(x), None
 
 
+class Steps:
+    """A gradient as a chain of in-place elementwise steps on ``x``: ``Steps().abs().add(1).square()...``.
+
+    Each step is one float operation with one constant, the same in both places that run a chain: torch
+    (:meth:`apply_`, which is the ``grad_`` of a surrogate that states ``steps``) and the C scan
+    (``kernels/leaky.c``), which runs the steps on each block of 512 elements while it walks back through
+    time, instead of torch passing over the whole ``[T, B, N]`` sequence once per step before the scan. The
+    primitives below are the whole language; a formula that needs anything else (``exp``, a mask) is written
+    in ``grad_`` and the C scan takes its values from torch.
+    """
+
+    __slots__ = ("ops",)
+
+    def __init__(self, ops: tuple[tuple[str, float], ...] = ()) -> None:
+        self.ops = ops
+
+    def _then(self, op: str, c: float = 0.0) -> Steps:
+        return Steps((*self.ops, (op, float(c))))
+
+    def add(self, c: float) -> Steps:
+        return self._then("add", c)
+
+    def sub(self, c: float) -> Steps:
+        return self._then("sub", c)
+
+    def mul(self, c: float) -> Steps:
+        return self._then("mul", c)
+
+    def div(self, c: float) -> Steps:
+        """``x / c``."""
+        return self._then("div", c)
+
+    def rdiv(self, c: float) -> Steps:
+        """``c / x``: one rounding, as the peers' ``a / t`` (``a * (1/t)`` rounds twice)."""
+        return self._then("rdiv", c)
+
+    def square(self) -> Steps:
+        return self._then("square")
+
+    def abs(self) -> Steps:
+        return self._then("abs")
+
+    def clamp_min(self, c: float) -> Steps:
+        return self._then("clamp_min", c)
+
+    def fill(self, c: float) -> Steps:
+        return self._then("fill", c)
+
+    def apply_(self, x: Tensor) -> Tensor:
+        """The steps run by torch on ``x``, in place."""
+        for op, c in self.ops:
+            x = _TORCH_STEPS[op](x, c)
+        return x
+
+    def __repr__(self) -> str:
+        return "Steps(" + ", ".join(f"{op} {c:g}" for op, c in self.ops) + ")"
+
+
 class Surrogate:
-    """Base class. Subclasses set ``name``, define ``smooth`` and one of ``grad_``/``grad``. One listed in the
+    """Base class. Subclasses set ``name``, define ``smooth`` and one of ``steps``/``grad_``/``grad``. One listed in the
     catalog takes its ``description``, parameter ``defaults`` and ``bounds`` from there; any other sets them
     itself (``bounds`` only for a parameter that is not "> 0")."""
 
@@ -88,8 +149,8 @@ class Surrogate:
 
     def __init__(self, **params: float) -> None:
         cls = type(self)
-        if cls.grad is Surrogate.grad and cls.grad_ is Surrogate.grad_:
-            raise TypeError(f"{cls.__name__} defines neither grad(x) nor grad_(x)")
+        if cls.grad is Surrogate.grad and cls.grad_ is Surrogate.grad_ and cls.steps is Surrogate.steps:
+            raise TypeError(f"{cls.__name__} defines none of steps(), grad(x) and grad_(x)")
         self.params = catalog.surrogate_params(self.name or cls.__name__, params, self.defaults, self.bounds)
         for key, value in self.params.items():
             setattr(self, key, value)
@@ -104,7 +165,12 @@ class Surrogate:
 
     def grad_(self, x: Tensor) -> Tensor:
         """``grad(x)`` written into ``x`` (which it overwrites); the fused kernels' hot path."""
-        return x.copy_(self.grad(x))
+        steps = self.steps()
+        return steps.apply_(x) if steps is not None else x.copy_(self.grad(x))
+
+    def steps(self) -> Steps | None:
+        """The gradient as a chain of :class:`Steps`, or None where it is written in ``grad_``/``grad``."""
+        return None
 
     def spike(self, x: Tensor) -> Tensor:
         """Heaviside step of ``x`` whose backward pass uses :meth:`grad`."""
@@ -137,6 +203,19 @@ def _divide_(numerator: float, x: Tensor) -> Tensor:
     return torch.div(x.new_full((), numerator), x, out=x)
 
 
+_TORCH_STEPS: dict[str, Callable[[Tensor, float], Tensor]] = {
+    "add": lambda x, c: x.add_(c),
+    "sub": lambda x, c: x.sub_(c),
+    "mul": lambda x, c: x.mul_(c),
+    "div": lambda x, c: x.div_(c),
+    "rdiv": lambda x, c: _divide_(c, x),
+    "square": lambda x, c: x.square_(),
+    "abs": lambda x, c: x.abs_(),
+    "clamp_min": lambda x, c: x.clamp_min_(c),
+    "fill": lambda x, c: x.fill_(c),
+}
+
+
 def _logistic_(x: Tensor, k: float) -> Tensor:
     """``k * sigmoid(k*x) * sigmoid(-k*x)`` (= ``k * s * (1 - s)``, ``s = sigmoid(k*x)``), written into ``x``.
 
@@ -148,9 +227,9 @@ def _logistic_(x: Tensor, k: float) -> Tensor:
     return kx.sigmoid_().mul_(other_side).mul_(k)
 
 
-def _fast_sigmoid_(x: Tensor, slope: float) -> Tensor:
-    """``1 / (slope*|x| + 1)^2`` written into ``x``."""
-    return _divide_(1.0, x.abs_().mul_(slope).add_(1).square_())
+def _fast_sigmoid(slope: float) -> Steps:
+    """``1 / (slope*|x| + 1)^2``."""
+    return Steps().abs().mul(slope).add(1).square().rdiv(1.0)
 
 
 def _odd_primitive(x: Tensor) -> Tensor:
@@ -179,8 +258,8 @@ class ATan(Surrogate):
     def smooth(self, x: Tensor) -> Tensor:
         return torch.atan(math.pi / 2 * self.alpha * x) / math.pi + 0.5
 
-    def grad_(self, x: Tensor) -> Tensor:
-        return _divide_(self.alpha / 2, x.mul_(math.pi / 2 * self.alpha).square_().add_(1))
+    def steps(self) -> Steps:
+        return Steps().mul(math.pi / 2 * self.alpha).square().add(1).rdiv(self.alpha / 2)
 
 
 class FastSigmoid(Surrogate):
@@ -196,8 +275,8 @@ class FastSigmoid(Surrogate):
     def smooth(self, x: Tensor) -> Tensor:
         return x / (1 + self.slope * x.abs()) + 0.5
 
-    def grad_(self, x: Tensor) -> Tensor:
-        return _fast_sigmoid_(x, self.slope)
+    def steps(self) -> Steps:
+        return _fast_sigmoid(self.slope)
 
 
 class Sigmoid(Surrogate):
@@ -231,8 +310,8 @@ class StraightThrough(Surrogate):
     def smooth(self, x: Tensor) -> Tensor:
         return x + 0.5
 
-    def grad_(self, x: Tensor) -> Tensor:
-        return x.fill_(1)
+    def steps(self) -> Steps:
+        return Steps().fill(1)
 
 
 class Triangular(Surrogate):
@@ -301,7 +380,7 @@ class SparseFastSigmoid(Surrogate):
 
     def grad_(self, x: Tensor) -> Tensor:
         at_or_below = x <= self.B
-        return _fast_sigmoid_(x, self.slope).masked_fill_(at_or_below, 0)
+        return _fast_sigmoid(self.slope).apply_(x).masked_fill_(at_or_below, 0)
 
 
 class LeakySpikeOperator(Surrogate):
@@ -356,8 +435,8 @@ class SoftSign(Surrogate):
     def smooth(self, x: Tensor) -> Tensor:
         return 0.5 * (_odd_primitive(self.alpha * x) + 1)
 
-    def grad_(self, x: Tensor) -> Tensor:
-        return _divide_(1.0, x.abs_().add_(1 / self.alpha).square_().mul_(2 * self.alpha))
+    def steps(self) -> Steps:
+        return Steps().abs().add(1 / self.alpha).square().mul(2 * self.alpha).rdiv(1.0)
 
 
 class PiecewiseQuadratic(Surrogate):
@@ -376,8 +455,8 @@ class PiecewiseQuadratic(Surrogate):
         xc = x.clamp(-1 / a, 1 / a)
         return a * xc - a * a / 2 * xc * xc.abs() + 0.5
 
-    def grad_(self, x: Tensor) -> Tensor:
-        return x.abs_().mul_(-(self.alpha**2)).add_(self.alpha).clamp_min_(0)
+    def steps(self) -> Steps:
+        return Steps().abs().mul(-(self.alpha**2)).add(self.alpha).clamp_min(0)
 
 
 class PiecewiseExp(Surrogate):
@@ -430,8 +509,8 @@ class SuperSpike(Surrogate):
     def smooth(self, x: Tensor) -> Tensor:
         return 0.5 + self.alpha * _odd_primitive(x)
 
-    def grad_(self, x: Tensor) -> Tensor:
-        return _divide_(self.alpha, x.abs_().add_(1).square_())
+    def steps(self) -> Steps:
+        return Steps().abs().add(1).square().rdiv(self.alpha)
 
 
 class NonzeroSignLogAbs(Surrogate):
@@ -449,8 +528,8 @@ class NonzeroSignLogAbs(Surrogate):
         sign = torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
         return 0.5 + sign * torch.log1p(self.alpha * x.abs())
 
-    def grad_(self, x: Tensor) -> Tensor:
-        return _divide_(1.0, x.abs_().add_(1 / self.alpha))
+    def steps(self) -> Steps:
+        return Steps().abs().add(1 / self.alpha).rdiv(1.0)
 
 
 class PiecewiseLeakyReLU(Surrogate):
@@ -631,8 +710,8 @@ class ReluGrad(Surrogate):
         a = x.abs().clamp_max(self.width)
         return 0.5 + torch.sign(x) * self.alpha * (self.width * a - a * a / 2)
 
-    def grad_(self, x: Tensor) -> Tensor:
-        return x.abs_().mul_(-self.alpha).add_(self.alpha * self.width).clamp_min_(0)
+    def steps(self) -> Steps:
+        return Steps().abs().mul(-self.alpha).add(self.alpha * self.width).clamp_min(0)
 
 
 # --- snnlab's own -------------------------------------------------------------------------------------------
@@ -656,8 +735,8 @@ class Triangle(Surrogate):
         right = 1 - (w - xc) ** 2 / (2 * w * w)
         return torch.where(xc < 0, left, right)
 
-    def grad_(self, x: Tensor) -> Tensor:
-        return x.abs_().div_(-self.width).add_(1).clamp_min_(0).div_(self.width)
+    def steps(self) -> Steps:
+        return Steps().abs().div(-self.width).add(1).clamp_min(0).div(self.width)
 
 
 class Gaussian(Surrogate):

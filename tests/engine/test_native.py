@@ -88,6 +88,42 @@ def test_a_surrogate_defined_only_in_python_runs_in_c():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4 * max(1.0, b.abs().max().item()))
 
 
+STEPS = [i.name for i in surrogates.names() if surrogates.get(i.name).steps() is not None]
+
+
+def test_the_default_and_most_closed_forms_are_written_as_steps():
+    assert {"atan", "fast_sigmoid", "triangle", "super_spike"} <= set(STEPS)
+
+    class Doubled(surrogates.ATan):  # a grad_ of its own: its values come from torch, not from ATan's steps
+        def grad_(self, x: torch.Tensor) -> torch.Tensor:
+            return super().grad_(x).mul_(2)
+
+    assert native._steps(Doubled()) is None and native._steps(surrogates.get("atan")) is not None
+
+
+@pytest.mark.skipif(native.status() != "native", reason="the C scan is not available here")
+@pytest.mark.parametrize("surrogate", STEPS)
+def test_a_surrogate_written_as_steps_runs_inside_the_c_loop_with_torchs_values(surrogate, monkeypatch):
+    # leaky.c runs the surrogate's Steps itself, with the float operations its torch grad_ uses: the
+    # gradients equal, bit for bit, those of the same backward fed the torch values (every reset, static
+    # and sequence inputs, a broadcast spike gradient, and the ragged end of the last block).
+    fn = surrogates.get(surrogate)
+    g = torch.Generator().manual_seed(3)
+    mem = (torch.randint(-40, 80, (T, B, N), generator=g) / 16).float()
+    g_mem = torch.randn(T, B, N, generator=g)
+    beta, thr = torch.tensor(0.9, requires_grad=True), torch.full((N,), 1.0, requires_grad=True)
+    spike_gradients = (torch.randn(T, B, N, generator=g), torch.tensor(3.0).expand(T, B, N))  # the second broadcast
+    for reset, static, g_spk in itertools.product(RESETS, (False, True), spike_gradients):
+        assert native._steps(fn) is not None
+        with torch.no_grad():
+            in_c = native.leaky_backward(mem, g_spk, g_mem, beta, thr, reset, fn, static)
+            with monkeypatch.context() as m:
+                m.setattr(native, "_steps", lambda s: None)
+                from_torch = native.leaky_backward(mem, g_spk, g_mem, beta, thr, reset, fn, static)
+        for a, b in zip(in_c, from_torch, strict=True):
+            assert torch.equal(a, b), (reset, static)
+
+
 @pytest.mark.skipif(native.status() != "native", reason="the C scan is not available here")
 def test_broadcast_and_strided_gradients_need_no_copy_and_are_right():
     x = _inputs(False, seed=5)

@@ -353,7 +353,7 @@ def test_a_surrogate_subclass_from_a_path_takes_its_own_parameters(user_module):
         ("def bad(x):\n    return x[:3]", "bad", "(got a torch.float32 tensor of shape [3])"),
         ("def bad(x):\n    return (x > 0).long()", "bad", "(got a torch.int64 tensor of shape [9])"),
         ("from snnlab.engine.surrogates import Surrogate\nclass Empty(Surrogate):\n    name = 'empty'", "Empty",
-         "Empty defines neither grad(x) nor grad_(x)"),
+         "Empty defines none of steps(), grad(x) and grad_(x)"),
     ],
 )  # fmt: skip
 def test_a_bad_surrogate_path_fails_in_one_line_naming_it(user_module, source, attribute, message):

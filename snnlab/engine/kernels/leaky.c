@@ -22,10 +22,18 @@
 
 enum { RESET_SUBTRACT = 0, RESET_ZERO = 1, RESET_NONE = 2, RESET_ZERO_STEP = 3 };
 
+/* The primitives of surrogates.Steps (codes in native.py's STEPS): a surrogate gradient written as a chain
+ * of them is stated once, in surrogates.py, and run by torch there and by steps_tile here. */
+enum { STEP_ADD, STEP_SUB, STEP_MUL, STEP_DIV, STEP_RDIV, STEP_SQUARE, STEP_ABS, STEP_CLAMP_MIN, STEP_FILL };
+
 typedef struct {
     const float *current; /* [T, n] or [n] when is_static */
     const float *mem_in;  /* backward: saved membrane [T, n] */
     const float *g_sg;    /* backward: dL/dspike * surrogate'(mem - threshold) [T, n], or NULL */
+    const float *g_spk;   /* backward, without g_sg: dL/dspike [T, n] (or one value, g_spk_const), or NULL */
+    const int *steps;     /* the surrogate's gradient as Steps codes (with g_spk) */
+    const float *step_c;  /* and their constants */
+    int n_steps;
     const float *g_mem;   /* backward: dL/dmem, the same way */
     float *mem;           /* forward output [T, n] */
     float *spk;           /* forward output [T, n] */
@@ -35,8 +43,80 @@ typedef struct {
     const float *beta_v, *thr_v;
     int64_t beta_n, thr_n;
     int64_t T, n, lo, hi;
-    int reset, is_static, g_mem_const, reverse;
+    int reset, is_static, g_spk_const, g_mem_const, reverse;
 } job_t;
+
+/* A surrogate's Steps, run on TILE elements at a time held in four 4-float vector registers (GCC/clang
+ * vector extensions: SSE on x86-64, NEON on arm64) from the load of the membrane to the store of the
+ * product: d = steps(m - thr) * gs, the float operations of native.py's torch fallback,
+ * surrogate.grad_(mem - threshold).mul_(g_spk), one for one, so the values are the same. One loop over the
+ * block per step, or one pass of torch per step, costs a load and a store per step; measured on tutorial
+ * 5's shapes, that was what the surrogate cost (BENCHMARKS.md, item 9). */
+typedef float vf __attribute__((vector_size(16)));
+typedef int32_t vi __attribute__((vector_size(16)));
+#define TILE 16
+#define EACH(S) \
+    do {        \
+        S(x0);  \
+        S(x1);  \
+        S(x2);  \
+        S(x3);  \
+    } while (0)
+static inline vf load4(const float *p) {
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void store4(float *p, vf v) { memcpy(p, &v, sizeof v); }
+static inline void steps_tile(const int *code, const float *c, int count, const float *m, const float *thr,
+                              const float *gs, float *d) {
+    vf x0 = load4(m) - load4(thr), x1 = load4(m + 4) - load4(thr + 4);
+    vf x2 = load4(m + 8) - load4(thr + 8), x3 = load4(m + 12) - load4(thr + 12);
+    for (int k = 0; k < count; k++) {
+        const float v = c[k];
+        const vf vv = {v, v, v, v};
+        switch (code[k]) {
+#define ADD(x) x = x + vv
+#define SUB(x) x = x - vv
+#define MUL(x) x = x * vv
+#define DIV(x) x = x / vv
+#define RDIV(x) x = vv / x
+#define SQUARE(x) x = x * x
+#define ABS(x) x = (vf)((vi)x & 0x7fffffff)
+#define CLAMP(x) /* x < v ? v : x, so NaN stays NaN, as torch's clamp_min */ \
+    do {                                                                   \
+        vi lt = x < vv;                                                    \
+        x = (vf)(((vi)x & ~lt) | ((vi)vv & lt));                           \
+    } while (0)
+#define FILL(x) x = vv
+        case STEP_ADD: EACH(ADD); break;
+        case STEP_SUB: EACH(SUB); break;
+        case STEP_MUL: EACH(MUL); break;
+        case STEP_DIV: EACH(DIV); break;
+        case STEP_RDIV: EACH(RDIV); break;
+        case STEP_SQUARE: EACH(SQUARE); break;
+        case STEP_ABS: EACH(ABS); break;
+        case STEP_CLAMP_MIN: EACH(CLAMP); break;
+        case STEP_FILL: EACH(FILL); break;
+        default: break;
+        }
+    }
+    store4(d, x0 * load4(gs));
+    store4(d + 4, x1 * load4(gs + 4));
+    store4(d + 8, x2 * load4(gs + 8));
+    store4(d + 12, x3 * load4(gs + 12));
+}
+
+/* Ask for a block's cache lines ahead of use. */
+static inline void prefetch_block(const float *p, int64_t len) {
+#if defined(__GNUC__) || defined(__clang__)
+    for (int64_t i = 0; i < len; i += 16)
+        __builtin_prefetch(p + i);
+#else
+    (void)p;
+    (void)len;
+#endif
+}
 
 /* This block's beta and threshold, one per element (from the periodic vectors). */
 static void block_params(const job_t *j, int64_t b0, int64_t len, float *beta, float *thr) {
@@ -107,10 +187,11 @@ static void *forward_range(void *arg) {
 
 /* delta[t] = g_mem[t] + g_spk[t]*sg[t] + k[t+1]*delta[t+1], k = beta (subtract, none) or
  * beta*(1 - reset[t+1]) (zero); zero_step keeps dL/dI[t] = (1 - reset[t])*delta[t] instead, which makes k =
- * beta. See fused.py for the derivation. g_spk*sg arrives computed by the
- * surrogate's own torch code (native.py), so any surrogate of the registry runs here and no formula is
- * written twice. Parameter gradients are summed per element over time in double, then added to this
- * thread's per-parameter sums. */
+ * beta. See fused.py for the derivation. g_spk*sg is either computed here from the surrogate's Steps
+ * (the chain surrogates.py states, run on each tile as it is loaded), or arrives computed by the
+ * surrogate's own torch code (native.py) for one written otherwise; either way no formula is written
+ * twice and any surrogate of the registry runs here. Parameter gradients are summed per element over
+ * time in double, then added to this thread's per-parameter sums. */
 static void *backward_range(void *arg) {
     const job_t *j = arg;
     const int64_t n = j->n, T = j->T;
@@ -121,8 +202,11 @@ static void *backward_range(void *arg) {
     float next[BLOCK];   /* delta[t+1] */
     float fired[BLOCK];  /* spike[t] = reset[t+1], rebuilt from the membrane while stepping back */
     float total[BLOCK];  /* static input: sum of delta over time */
-    float gm_const[BLOCK]; /* a gradient that is one value everywhere (e.g. of x.sum()) */
+    float gs_const[BLOCK], gm_const[BLOCK]; /* a gradient that is one value everywhere (e.g. of x.sum()) */
     double acc_beta[BLOCK], acc_thr[BLOCK];
+    if (j->g_spk && j->g_spk_const)
+        for (int64_t i = 0; i < BLOCK; i++)
+            gs_const[i] = j->g_spk[0];
     if (j->g_mem && j->g_mem_const)
         for (int64_t i = 0; i < BLOCK; i++)
             gm_const[i] = j->g_mem[0];
@@ -135,8 +219,32 @@ static void *backward_range(void *arg) {
             memset(acc_thr, 0, sizeof acc_thr);
         for (int64_t t = T - 1; t >= 0; t--) {
             const float *m = j->mem_in + t * n + b0;
-            if (j->g_sg) {
-                memcpy(d, j->g_sg + t * n + b0, (size_t)len * sizeof(float));
+            if (t > 0) { /* the step before is n floats away: no hardware prefetcher guesses that */
+                prefetch_block(m - n, len);
+                if (j->g_sg)
+                    prefetch_block(j->g_sg + (t - 1) * n + b0, len);
+                else if (j->g_spk && !j->g_spk_const)
+                    prefetch_block(j->g_spk + (t - 1) * n + b0, len);
+                if (j->g_mem && !j->g_mem_const)
+                    prefetch_block(j->g_mem + (t - 1) * n + b0, len);
+            }
+            if (j->g_sg || j->g_spk) {
+                if (j->g_sg) {
+                    memcpy(d, j->g_sg + t * n + b0, (size_t)len * sizeof(float));
+                } else { /* surrogate.grad_(mem - threshold) * g_spk from its Steps */
+                    const float *gs = j->g_spk_const ? gs_const : j->g_spk + t * n + b0;
+                    int64_t i0 = 0;
+                    for (; i0 + TILE <= len; i0 += TILE)
+                        steps_tile(j->steps, j->step_c, j->n_steps, m + i0, thr + i0, gs + i0, d + i0);
+                    if (i0 < len) { /* the ragged end, through a tile padded with zeros */
+                        float mt[TILE] = {0}, tt[TILE] = {0}, gt[TILE] = {0}, dt[TILE];
+                        memcpy(mt, m + i0, (size_t)(len - i0) * sizeof(float));
+                        memcpy(tt, thr + i0, (size_t)(len - i0) * sizeof(float));
+                        memcpy(gt, gs + i0, (size_t)(len - i0) * sizeof(float));
+                        steps_tile(j->steps, j->step_c, j->n_steps, mt, tt, gt, dt);
+                        memcpy(d + i0, dt, (size_t)(len - i0) * sizeof(float));
+                    }
+                }
                 if (j->d_thr)
                     for (int64_t i = 0; i < len; i++)
                         acc_thr[i] -= d[i];
@@ -275,13 +383,21 @@ int snnlab_leaky_forward(const float *current, int is_static, float *mem, float 
 }
 
 /* d_beta and d_thr receive per-thread partial sums: arrays of threads x beta_n (thr_n) doubles, zeroed by
- * the caller (NULL: not needed). */
-int snnlab_leaky_backward(const float *mem, const float *g_sg, const float *g_mem, int g_mem_const, float *g_in,
+ * the caller (NULL: not needed). The spike gradient comes as g_sg (g_spk * sg, computed by torch) or as
+ * g_spk with the surrogate's steps (n_steps codes and constants); g_sg may be g_in (a sequence: each
+ * g_sg[t] is read before g_in[t] is written). */
+int snnlab_leaky_backward(const float *mem, const float *g_sg, const float *g_spk, int g_spk_const, const int *steps,
+                          const float *step_c, int n_steps, const float *g_mem, int g_mem_const, float *g_in,
                           int is_static, int64_t T, int64_t n, const float *beta, int64_t beta_n, const float *thr,
                           int64_t thr_n, int reset, double *d_beta, double *d_thr, int threads) {
     job_t job = make_job(is_static, T, n, beta, beta_n, thr, thr_n, reset);
     job.mem_in = mem;
     job.g_sg = g_sg;
+    job.g_spk = g_spk;
+    job.g_spk_const = g_spk_const;
+    job.steps = steps;
+    job.step_c = step_c;
+    job.n_steps = n_steps;
     job.g_mem = g_mem;
     job.g_mem_const = g_mem_const;
     job.g_in = g_in;

@@ -3,9 +3,11 @@
 The fused torch scan issues ~4 ops per time step forward and ~8 backward; on the CPU that is dispatch
 overhead and repeated passes over memory. ``leaky.c`` walks every element through time once, in cache-
 sized blocks split over threads, with the same float operations as ``reference.py``, so its spikes and
-membranes are bit for bit the reference's and gradients agree to rounding. The backward takes
-``dL/dspike * surrogate'(mem - threshold)`` computed by the surrogate's own ``grad_`` (as the Triton scan
-does), so a surrogate's formula lives in one place and every surrogate of the registry runs here.
+membranes are bit for bit the reference's and gradients agree to rounding. A surrogate's formula lives in
+one place, ``surrogates.py``: the backward runs a surrogate written as :class:`~snnlab.engine.surrogates.Steps`
+(a chain of elementwise primitives, ATan among them) itself on each block of elements while it walks back,
+and takes ``dL/dspike * surrogate'(mem - threshold)`` computed by the surrogate's own ``grad_`` over the whole
+sequence for any other (as the Triton scan does); so every surrogate of the registry runs here.
 
 It is used for :class:`LeakyScan` (and the membrane of :class:`SynapticScan`) on CPU float32 tensors with
 a registry surrogate and ``beta``/``threshold`` that are scalars or one per neuron (learnable or not).
@@ -35,6 +37,7 @@ from torch import Tensor
 
 from snnlab.engine.files import cache_dir
 from snnlab.engine.kernels.lazy import LazyLibrary, Unavailable
+from snnlab.engine.surrogates import Surrogate
 
 SOURCE = Path(__file__).with_name("leaky.c")
 FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared"]
@@ -42,6 +45,8 @@ FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared"]
 # has already loaded, so the scan runs on torch's own thread pool.
 OPENMP = ["-fopenmp"]
 RESETS = {"subtract": 0, "zero": 1, "none": 2, "zero_step": 3}  # the reset codes of leaky.c and cuda.py
+# leaky.c's codes for the primitives of surrogates.Steps (its run_steps)
+STEPS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "rdiv": 4, "square": 5, "abs": 6, "clamp_min": 7, "fill": 8}
 
 
 def _compiler() -> str | None:
@@ -115,7 +120,7 @@ def _open() -> ctypes.CDLL:
         raise Unavailable(f"build failed: {exc}") from exc
     i64, i, p = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
     lib.snnlab_leaky_forward.argtypes = [p, i, p, p, i64, i64, p, i64, p, i64, i, i]
-    lib.snnlab_leaky_backward.argtypes = [p, p, p, i, p, i, i64, i64, p, i64, p, i64, i, p, p, i]
+    lib.snnlab_leaky_backward.argtypes = [p, p, p, i, p, p, i, p, i, p, i, i64, i64, p, i64, p, i64, i, p, p, i]
     lib.snnlab_decay_scan.argtypes = [p, i, p, i64, i64, p, i64, i, i]
     return lib
 
@@ -213,6 +218,18 @@ def _param_grad(partial: Tensor | None, param: Tensor, features: tuple[int, ...]
     return total.reshape(features).sum_to_size(param.shape)
 
 
+def _steps(surrogate) -> tuple[ctypes.Array, ctypes.Array] | None:
+    """The surrogate's gradient as leaky.c's step codes and constants, when its ``grad_`` is its ``steps``."""
+    if type(surrogate).grad_ is not Surrogate.grad_ or not callable(getattr(surrogate, "steps", None)):
+        return None  # a grad_ of its own (or no Surrogate at all): its values come from torch
+    steps = surrogate.steps()
+    if steps is None or any(op not in STEPS for op, _ in steps.ops):
+        return None
+    codes = (ctypes.c_int * len(steps.ops))(*(STEPS[op] for op, _ in steps.ops))
+    constants = (ctypes.c_float * len(steps.ops))(*(c for _, c in steps.ops))  # rounded to float, as torch does
+    return codes, constants
+
+
 def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta: Tensor, threshold: Tensor,
                    reset: str, surrogate, static: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
     """``(dL/dI, dL/dbeta, dL/dthreshold)``: dL/dI is ``[B, ...]`` for a static input; the parameter
@@ -223,17 +240,22 @@ def leaky_backward(mem: Tensor, g_spk: Tensor | None, g_mem: Tensor | None, beta
     b, th = periodic(beta, features), periodic(threshold, features)
     g_in = mem.new_empty(mem.shape[1:] if static else mem.shape)
     g_sg = None
-    if g_spk is not None:
+    steps = _steps(surrogate) if g_spk is not None else None
+    if g_spk is not None and steps is None:
         # g_spk*sg by the surrogate's own torch code, in the order the torch scan uses. leaky.c reads g_sg[t]
         # before it writes dL/dI[t] to the same place, so a sequence's g_in can hold it.
         g_sg = g_in if not static else torch.empty_like(mem)
         surrogate.grad_(torch.sub(mem, threshold, out=g_sg)).mul_(g_spk)
+        g_spk = None
+    codes, constants = steps if steps is not None else (None, None)
+    g_spk, spk_const = _gradient(g_spk)
     g_mem, mem_const = _gradient(g_mem)
     threads = _threads(T * n)
     d_beta = torch.zeros(threads, b.numel(), dtype=torch.float64) if beta.requires_grad else None
     d_thr = torch.zeros(threads, th.numel(), dtype=torch.float64) if threshold.requires_grad else None
     _library().snnlab_leaky_backward(
-        mem.data_ptr(), _ptr(g_sg), _ptr(g_mem), int(mem_const), g_in.data_ptr(), int(static), T, n,
+        mem.data_ptr(), _ptr(g_sg), _ptr(g_spk), int(spk_const), codes, constants, len(codes or ()), _ptr(g_mem),
+        int(mem_const), g_in.data_ptr(), int(static), T, n,
         b.data_ptr(), b.numel(), th.data_ptr(), th.numel(), RESETS[reset], _ptr(d_beta), _ptr(d_thr), threads,
     )  # fmt: skip
     return g_in, _param_grad(d_beta, beta, features), _param_grad(d_thr, threshold, features)
