@@ -54,3 +54,17 @@ async def test_a_batchnorm_tt_layer_can_be_added_and_shows_its_settings():
         assert {f.path for f in app.main.query(Field)} >= {f"model.layers.2.{k}" for k in ("eps", "momentum", "affine")}
         await wait_for(pilot, lambda: app.config is not None and len(app.config.model.layers) == 4, 10)
         assert app.config.layer_specs()[2]["time_steps"] == TINY["data"]["time_steps"]
+
+
+@pytest.mark.asyncio
+async def test_the_neurons_nested_settings_are_labelled_with_their_parent_and_editable():
+    app = make_app(config=copy.deepcopy(TINY))
+    async with app.run_test(size=(120, 40)) as pilot:
+        bits = field(app, "model.neuron.state_quant.num_bits")
+        assert str(bits.label) == "state_quant.num_bits"
+        # state_quant.threshold is not the neuron's threshold: both have their own editor
+        assert field(app, "model.neuron.state_quant.threshold").path != field(app, "model.neuron.threshold").path
+        bits.query_one(Input).value = "4"
+        await wait_for(pilot, lambda: app.config is not None and app.config.model.neuron.state_quant.num_bits == 4, 10)
+        assert app.main.query_one("#form").data["model"]["neuron"]["state_quant"]["num_bits"] == 4
+        assert app.config.model.neuron.kwargs()["state_quant"]["num_bits"] == 4

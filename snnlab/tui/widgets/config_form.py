@@ -104,8 +104,9 @@ class ConfigForm(Vertical):
             yield from neuron_fields("model.neuron", self.data.get("model", {}).get("neuron", {}))
             with Collapsible(title="more neuron settings", collapsed=True):
                 for path, info in flat_fields(NeuronConfig, "model.neuron."):
-                    if path.rsplit(".", 1)[-1] not in (*NEURON_ESSENTIAL, "surrogate_params"):
-                        yield make_field(path, info, get_path(self.data, path, info.default))
+                    if path.removeprefix("model.neuron.") not in (*NEURON_ESSENTIAL, "surrogate_params"):
+                        yield make_field(path, info, get_path(self.data, path, info.default),
+                                         label=path.removeprefix("model.neuron."))  # fmt: skip
             yield Static("Layers", classes="section-title")
             yield LayerEditor(self.data, neuron_fields, id="layers")
             yield from self._section("train")
@@ -124,8 +125,9 @@ class ConfigForm(Vertical):
         rest = [f for f in fields if f not in essential]
         if rest:
             with Collapsible(title=f"more {section} settings ({len(rest)})", collapsed=True):
-                for path, info in rest:
-                    yield make_field(path, info, get_path(self.data, path, _default(info)))
+                for path, info in rest:  # labelled within the section: nested settings keep their parent
+                    yield make_field(path, info, get_path(self.data, path, _default(info)),
+                                     label=path.removeprefix(f"{section}."))  # fmt: skip
 
     def on_mount(self) -> None:
         self.validate()
