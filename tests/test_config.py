@@ -96,7 +96,8 @@ def test_spikingjelly_preset_is_a_single_lif_layer_with_poisson_input():
     specs = cfg.model.layer_specs()
     assert [s["type"] for s in specs] == ["flatten", "linear"] and specs[1]["bias"] is False
     neuron = specs[1]["neuron"]
-    assert (neuron["beta"], neuron["threshold"], neuron["reset"]) == (0.5, 1.0, "zero")
+    sj = {"type": "lif", "tau": 2.0, "decay_input": True, "v_threshold": 1.0, "v_reset": 0.0, "detach_reset": False}
+    assert {k: neuron[k] for k in sj} == sj  # SpikingJelly's LIFNode as its example builds it
     assert (d.encoder, d.encoder_params, d.time_steps, d.batch_size) == ("rate", {"gain": 1.0}, 100, 64)
     assert (t.lr, t.loss, t.decoder) == (1e-3, "mse_count", "rate")
 
