@@ -282,6 +282,11 @@ LOSSES = _listing(
 
 DECODERS = _listing(
     Choice("rate", "most spikes wins; ties broken by the highest membrane"),
+    Choice(
+        "rate_first",
+        "most spikes wins; ties to the lowest class index (argmax of the counts, as snnTorch's and SpikingJelly's "
+        "tutorials count)",
+    ),
     Choice("latency", "first spike wins; ties (and silent outputs) broken by the highest membrane"),
     Choice("membrane", "highest membrane potential over time wins"),
 )

@@ -22,8 +22,8 @@ from rich.table import Table
 from rich.text import Text
 
 from snnlab.engine.events import BadLines, EpochMetrics, Event, RunFailed, RunFinished, RunStarted, StepMetrics
-from snnlab.formatting import format_duration, format_number, format_percent
-from snnlab.history import RunHistory
+from snnlab.formatting import format_accuracy, format_duration, format_number, format_percent
+from snnlab.history import RunHistory, decoder_of
 from snnlab.runs import RunDirError, RunInfo, read_config, read_history
 
 PLOT_WIDTH = 70
@@ -57,6 +57,7 @@ def _start_line(event: RunStarted) -> str:
     what = f"run {event.run_name} on {event.device}: {event.num_parameters:,} parameters, "
     what += f"{event.train_size:,} train / {event.test_size:,} test samples, "
     what += f"{event.epochs} epoch{'s' if event.epochs != 1 else ''} of {event.steps_per_epoch} batches"
+    what += f", accuracy by the {decoder_of(event.config)} decoder"
     if event.start_epoch > 0:
         what += f", resuming after epoch {event.start_epoch}"
     return what
@@ -294,9 +295,9 @@ def summary_table(history: RunHistory | list[Event], title: str | None = "run su
         ("status", history.status),
         ("epochs", f"{history.epochs_done}/{planned}" if planned else str(history.epochs_done)),
         ("steps", str(history.steps_done)),
-        ("best test accuracy", format_percent(history.best_accuracy)),
+        ("best test accuracy", format_accuracy(history.best_accuracy, history.decoder)),
         ("final test loss", format_number(history.final_test_loss)),
-        ("final test accuracy", format_percent(history.final_test_accuracy)),
+        ("final test accuracy", format_accuracy(history.final_test_accuracy, history.decoder)),
         ("wall time", format_duration(history.wall_time)),
         ("device", history.device or "-"),
         ("samples/s (mean)", f"{speed:,.0f}" if speed is not None else "-"),
@@ -360,7 +361,9 @@ def runs_table(infos: list[RunInfo]) -> Table:
             f"[{color}]{info.status}[/]",
             info.dataset or "-",
             f"{info.epochs_done}/{info.epochs}" if info.epochs else str(info.epochs_done),
-            format_percent(info.best_accuracy),
+            # With the decoder that made it (rate and rate_first differ on the same weights); on a narrow
+            # terminal it goes under the number.
+            f"{format_percent(info.best_accuracy)} {info.decoder}" if info.decoder else format_percent(None),
             format_duration(info.wall_time),
         )
     return table

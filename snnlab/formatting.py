@@ -27,6 +27,11 @@ def format_percent(fraction: float | None) -> str:
     return "-" if fraction is None else f"{100 * fraction:.1f}%"
 
 
+def format_accuracy(fraction: float | None, decoder: str) -> str:
+    """``80.6% (rate_first)``: an accuracy with the decoder that measured it (``-`` when there is none yet)."""
+    return f"{format_percent(fraction)} ({decoder})" if fraction is not None else format_percent(None)
+
+
 def format_number(value: float | None, digits: int = 3) -> str:
     """``value`` with ``digits`` decimals; ``-`` when unknown."""
     return "-" if value is None else f"{value:.{digits}f}"

@@ -24,7 +24,16 @@ from typing import Any
 
 from snnlab.engine.events import EpochMetrics, Event, RunFailed, RunFinished, RunStarted, StepMetrics
 
+# The decoder of a run whose config does not name one: the default when runs did not record it.
+DEFAULT_DECODER = "rate"
 STEP_POINTS = 2048  # per-step points kept per series when bounded: ~4 per cell of the lab's widest plot
+
+
+def decoder_of(config: Any) -> str:
+    """The decoder (``train.decoder``) that a run's config names, :data:`DEFAULT_DECODER` when it names none."""
+    train = config.get("train") if isinstance(config, dict) else None
+    decoder = train.get("decoder") if isinstance(train, dict) else None
+    return decoder if isinstance(decoder, str) and decoder else DEFAULT_DECODER
 
 
 class Downsampled:
@@ -100,6 +109,7 @@ class RunHistory:
         self.name = ""
         self.device: str | None = None
         self.dataset: str | None = None
+        self.decoder = DEFAULT_DECODER  # how its accuracies were decoded (train.decoder)
         self.epochs = 0  # planned
         self.steps_per_epoch = 0
         self.num_parameters = 0
@@ -158,6 +168,7 @@ class RunHistory:
         data = event.config.get("data") if isinstance(event.config, dict) else None
         self.name, self.device = event.run_name, event.device
         self.dataset = data.get("dataset") if isinstance(data, dict) else None
+        self.decoder = decoder_of(event.config)
         self.epochs, self.steps_per_epoch = event.epochs, event.steps_per_epoch
         self.num_parameters = event.num_parameters
         self.status, self.end = "running", None

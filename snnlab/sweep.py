@@ -58,6 +58,7 @@ class Row:
     time_to_best_mean: float | None
     spike_rate_mean: float | None
     failed_seeds: list[int] = field(default_factory=list)
+    decoder: str = ""  # of the accuracies (the runs' train.decoder; several joined by "/")
 
 
 def parse_grid(items: list[str]) -> dict[str, list[Any]]:
@@ -272,9 +273,10 @@ def _error_line(stderr: str) -> str:
     return _ERROR_PREFIX.sub("", error, count=1)
 
 
-def trial_metrics(run_dir: Path) -> tuple[float, float, float] | None:
+def trial_metrics(run_dir: Path) -> tuple[float, float, float, str] | None:
     """(best test accuracy, seconds of training until the epoch that first reached it, mean spike rate
-    over the spiking layers at that epoch) of a run directory, or None without any evaluation."""
+    over the spiking layers at that epoch, the decoder of the accuracy) of a run directory, or None without
+    any evaluation."""
     try:
         history = runs.read_history(run_dir, step_points=0)
     except runs.RunDirError:
@@ -284,7 +286,7 @@ def trial_metrics(run_dir: Path) -> tuple[float, float, float] | None:
         return None
     elapsed = sum(e.epoch_time for e in history.epoch_rows if e.epoch <= best.epoch)
     rates = list(best.spike_rates.values())
-    return best.test_accuracy, elapsed, (sum(rates) / len(rates) if rates else 0.0)
+    return best.test_accuracy, elapsed, (sum(rates) / len(rates) if rates else 0.0), history.decoder
 
 
 def summarize(keys: list[str], trials: list[Trial]) -> list[Row]:
@@ -309,12 +311,13 @@ def summarize(keys: list[str], trials: list[Trial]) -> list[Row]:
                 time_to_best_mean=statistics.fmean(m[1] for m in results) if results else None,
                 spike_rate_mean=statistics.fmean(m[2] for m in results) if results else None,
                 failed_seeds=failed,
+                decoder="/".join(dict.fromkeys(m[3] for m in results)),
             )
         )
     return rows
 
 
-COLUMNS = ["n", "best_acc_mean", "best_acc_std", "time_to_best_s", "spike_rate", "failed_seeds"]
+COLUMNS = ["n", "decoder", "best_acc_mean", "best_acc_std", "time_to_best_s", "spike_rate", "failed_seeds"]
 
 
 def _cells(row: Row, percent: bool = False) -> list[str]:
@@ -329,6 +332,7 @@ def _cells(row: Row, percent: bool = False) -> list[str]:
 
     return [
         str(row.n),
+        row.decoder,
         acc(row.best_accuracy_mean),
         acc(row.best_accuracy_std),
         num(row.time_to_best_mean, 2),

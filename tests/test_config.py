@@ -84,10 +84,11 @@ def test_snntorch_tutorial5_is_the_tutorial_recipe():
     cfg = load_config(cfgmod.find_preset("snntorch-tutorial5"))
     d, t = cfg.data, cfg.train
     assert (d.dataset, d.batch_size, d.time_steps, d.encoder) == ("mnist", 128, 25, "direct")
+    assert d.drop_last is True  # the tutorial's DataLoader(..., drop_last=True)
     assert [s.get("out_features") for s in cfg.model.layer_specs()] == [None, 1000, 10]
     assert cfg.model.neuron.kwargs()["beta"] == 0.95 and cfg.model.neuron.reset == "subtract"
     assert (t.epochs, t.optimizer, t.lr, t.betas) == (1, "adam", 5e-4, (0.9, 0.999))
-    assert (t.loss, t.decoder) == ("ce_membrane", "rate")
+    assert (t.loss, t.decoder) == ("ce_membrane", "rate_first")  # spk_rec.sum(0).max(1): ties to index 0
 
 
 def test_spikingjelly_preset_is_a_single_lif_layer_with_poisson_input():
@@ -99,7 +100,7 @@ def test_spikingjelly_preset_is_a_single_lif_layer_with_poisson_input():
     sj = {"type": "lif", "tau": 2.0, "decay_input": True, "v_threshold": 1.0, "v_reset": 0.0, "detach_reset": False}
     assert {k: neuron[k] for k in sj} == sj  # SpikingJelly's LIFNode as its example builds it
     assert (d.encoder, d.encoder_params, d.time_steps, d.batch_size) == ("rate", {"gain": 1.0}, 100, 64)
-    assert (t.lr, t.loss, t.decoder) == (1e-3, "mse_count", "rate")
+    assert (t.lr, t.loss, t.decoder, d.drop_last) == (1e-3, "mse_count", "rate_first", True)  # out_fr.argmax(1)
 
 
 def test_brainpy_preset_is_a_synaptic_100_4_2_net_on_synthetic_spikes():

@@ -142,7 +142,7 @@ PLAUSIBLE = {
     ("train", "optimizer"): st.sampled_from(["adam", "adamw", "sgd"]),
     ("train", "scheduler"): st.sampled_from(["none", "cosine", "step"]),
     ("train", "loss"): st.sampled_from(["ce_membrane", "ce_rate", "mse_count"]),
-    ("train", "decoder"): st.sampled_from(["rate", "latency", "membrane"]),
+    ("train", "decoder"): st.sampled_from(["rate", "rate_first", "latency", "membrane"]),
     ("train", "precision"): st.sampled_from(["float32", "bfloat16"]),
     ("train", "seed"): st.sampled_from([0, 1, 10**14, 2**63 - 1]),
     ("train", "lr"): st.sampled_from([1e-3, 10.0, 1e30]),

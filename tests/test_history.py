@@ -129,7 +129,7 @@ def test_every_reader_gives_a_resumed_run_the_same_numbers(tmp_path):
     run = write(tmp_path, events)
     history = read_history(run)
     lab = RunMetrics.of_run(run)
-    assert trial_metrics(run) == (0.7, 5.0 + 10.0 + 15.0, pytest.approx(0.07))  # time to best: epochs 1-3, once
+    assert trial_metrics(run) == (0.7, 5.0 + 10.0 + 15.0, pytest.approx(0.07), "rate")  # to best: epochs 1-3, once
     summary = read_summary(run)
     assert summary is not None
     assert (summary["best_accuracy"], summary["epochs_done"], summary["steps"]) == (0.7, 4, 40)
@@ -137,7 +137,7 @@ def test_every_reader_gives_a_resumed_run_the_same_numbers(tmp_path):
     assert summary == summary_of(history)  # what the writer built event by event is the fold of the file
     assert (lab.best_accuracy, lab.wall_time, lab.last_epoch) == (0.7, 77.0, history.last_epoch)
     shown = table_rows(history)
-    assert (shown["epochs"], shown["steps"], shown["best test accuracy"]) == ("4/4", "40", "70.0%")
+    assert (shown["epochs"], shown["steps"], shown["best test accuracy"]) == ("4/4", "40", "70.0% (rate)")
     assert shown["samples/s (mean)"] == "325"  # (10 x 100 + 30 x 400) / 40, without the 30 redone steps
 
 

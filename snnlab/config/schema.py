@@ -110,6 +110,7 @@ class DataConfig(_Section):
     data_dir: str | None = Field(None, description="where downloaded datasets live (default: $SNNLAB_DATA_DIR)")
     download: bool = Field(True, description="download a missing dataset")
     batch_size: PositiveInt = Field(128, description="samples per mini-batch")
+    drop_last: bool = Field(False, description="leave out each epoch's last training batch when it is smaller")
     train_size: PositiveInt | None = Field(None, description="use a class-balanced subset of this many train samples")
     test_size: PositiveInt | None = Field(None, description="use a class-balanced subset of this many test samples")
     time_steps: PositiveInt = Field(25, description="simulation steps T per sample (synthetic uses its own)")
@@ -691,7 +692,9 @@ class TrainConfig(_Section):
         default_factory=dict, description="loss options: mse_count takes correct_rate and incorrect_rate"
     )
     decoder: DecoderName = Field(
-        "rate", description="how outputs become a class: rate (most spikes), latency (first spike), membrane"
+        "rate",
+        description="how outputs become a class: rate (most spikes, ties by membrane), rate_first (most spikes, "
+        "ties to the lowest class, as the snnTorch and SpikingJelly tutorials), latency (first spike), membrane",
     )
     seed: int = Field(0, ge=0, lt=2**63, description="seed for weights, shuffling, encoders and subsets")
     device: DeviceName = Field("auto", description="auto picks cuda, then mps, then cpu")

@@ -57,6 +57,10 @@ def decode(name: str, spikes: Tensor, membrane: Tensor) -> Tensor:
     """Class predictions ``[B]`` from output ``spikes`` and ``membrane`` ``[T, B, C]``."""
     if name == "rate":
         return _break_ties(spikes.sum(0), membrane)
+    if name == "rate_first":
+        # torch.argmax returns the first maximal index: snnTorch's `spk_rec.sum(0).max(1)` and SpikingJelly's
+        # `out_fr.argmax(1)` (mean rates, the same order as counts) decide ties the same way.
+        return spikes.sum(0).argmax(1)
     if name == "latency":
         T = spikes.shape[0]
         steps = torch.arange(T, device=spikes.device, dtype=spikes.dtype).view(-1, 1, 1)

@@ -341,8 +341,9 @@ def _end_epoch(session: Session, p: Progress, out: _Outputs, epoch: int, epoch_s
 def _epoch_size(session: Session) -> tuple[bool, int]:
     """Whether each epoch leaves out its last batch, and how many batches it has then."""
     n, bs = len(session.train_split), session.config.data.batch_size
-    # A last batch too small for batchnorm's statistics (one sample) is left out; the shuffle differs per epoch.
-    drop_last = 0 < n % bs < session.smallest_batch
+    # data.drop_last leaves out a smaller last batch (as snnTorch's tutorials do); one too small for
+    # batchnorm's statistics (one sample) is always left out. The shuffle differs per epoch.
+    drop_last = 0 < n % bs and (session.config.data.drop_last or n % bs < session.smallest_batch)
     return drop_last, n // bs if drop_last else math.ceil(n / bs)
 
 

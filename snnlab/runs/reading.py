@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from snnlab.engine.events import BadLines, Event, parse_event_line
-from snnlab.history import RunHistory
+from snnlab.history import RunHistory, decoder_of
 from snnlab.runs.layout import (
     _PROBE_NAME,
     EVENTS_FILE,
@@ -24,6 +24,7 @@ from snnlab.runs.layout import (
     RunNotFoundError,
     _os_reason,
     _process_gone,
+    read_config,
 )
 
 
@@ -149,6 +150,7 @@ class RunInfo:
     name: str
     status: str  # running | completed | stopped | failed | died | unreadable
     dataset: str | None = None
+    decoder: str | None = None  # of best_accuracy; None when unreadable
     best_accuracy: float | None = None
     epochs_done: int = 0
     epochs: int | None = None
@@ -181,12 +183,22 @@ class RunInfo:
             name=str(s.get("name") or path.name),
             status=status,
             dataset=s.get("dataset") if isinstance(s.get("dataset"), str) else None,
+            decoder=s["decoder"] if isinstance(s.get("decoder"), str) and s["decoder"] else _config_decoder(path),
             best_accuracy=num("best_accuracy"),
             epochs_done=int(num("epochs_done") or 0),
             epochs=num("epochs"),
             wall_time=num("wall_time"),
             started=num("started") if num("started") is not None else _mtime(path),
         )
+
+
+def _config_decoder(path: Path) -> str:
+    """The decoder of a run whose summary.json does not name it (written before it did): config.yaml's, or
+    the default of those days when that names none or cannot be read."""
+    try:
+        return decoder_of(read_config(path))
+    except RunDirError:
+        return decoder_of({})
 
 
 def _mtime(path: Path) -> float | None:

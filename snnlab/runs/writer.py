@@ -192,6 +192,7 @@ def summary_of(history: RunHistory) -> dict[str, Any]:
             pid=os.getpid(),  # with host: lets a listing tell a run whose process was killed
             host=socket.gethostname(),
             dataset=history.dataset,
+            decoder=history.decoder,
             device=history.device,
             epochs=history.epochs,
             num_parameters=history.num_parameters,

@@ -35,13 +35,16 @@ def only_run(tmp_path):
 @pytest.mark.slow  # trains in a subprocess
 def test_a_good_preset_trains_and_writes_a_complete_run_directory(tmp_path, tiny_config_dict):
     preset = write(tmp_path, tiny_config_dict)
-    out = snnlab("run", str(preset), "--set", "train.epochs=1", cwd=tmp_path)
+    out = snnlab("run", str(preset), "--set", "train.epochs=1", "--set", "train.decoder=rate_first", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     run = only_run(tmp_path)
     assert run.name.startswith("tiny-")
+    # Every accuracy says which decoder measured it: the start line, the summary's rows, summary.json.
+    assert "accuracy by the rate_first decoder" in out.stderr + out.stdout
+    assert "best test accuracy" in out.stdout and "% (rate_first)" in out.stdout
     assert {"config.yaml", "events.jsonl", "summary.json", "probes", "checkpoints"} <= {p.name for p in run.iterdir()}
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["status"] == "completed" and summary["epochs_done"] == 1
+    assert summary["status"] == "completed" and summary["epochs_done"] == 1 and summary["decoder"] == "rate_first"
     kinds = [json.loads(line)["event"] for line in (run / "events.jsonl").read_text().splitlines()]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished" and "probe" in kinds
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["epochs"] == 1

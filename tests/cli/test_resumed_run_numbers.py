@@ -80,9 +80,9 @@ def test_a_resumed_run_shows_the_same_numbers_in_runs_show_the_lab_and_a_sweep(t
         "status": "completed",
         "epochs": "4/4",
         "steps": str(finished["steps"]),
-        "best test accuracy": format_percent(finished["best_accuracy"]),
+        "best test accuracy": format_percent(finished["best_accuracy"]) + " (rate)",
         "final test loss": format_number(epochs[-1]["test_loss"]),
-        "final test accuracy": format_percent(epochs[-1]["test_accuracy"]),
+        "final test accuracy": format_percent(epochs[-1]["test_accuracy"]) + " (rate)",
         "wall time": format_duration(finished["wall_time"]),
         "device": "cpu",
         "samples/s (mean)": f"{sum(speeds) / len(speeds):,.0f}",
@@ -113,8 +113,9 @@ def test_a_resumed_run_shows_the_same_numbers_in_runs_show_the_lab_and_a_sweep(t
 
     # A sweep's summary of the run, as if it were the one seed of a one-value grid.
     assert trial_metrics(run) == (best["test_accuracy"], pytest.approx(to_best), pytest.approx(
-        sum(best["spike_rates"].values()) / len(best["spike_rates"])))  # fmt: skip
+        sum(best["spike_rates"].values()) / len(best["spike_rates"])), info.decoder)  # fmt: skip
     (row,) = summarize(["train.lr"], [Trial(("x",), 1, run.name, [], run_dir=run, returncode=0)])
     assert row.n == 1 and row.best_accuracy_mean == finished["best_accuracy"]
     assert row.time_to_best_mean == pytest.approx(to_best)
-    assert cli["best test accuracy"] in table(["train.lr"], [row])
+    percent, decoder = cli["best test accuracy"].split()  # "90.0% (rate)"
+    assert row.decoder == decoder.strip("()") and [row.decoder, percent] == table(["train.lr"], [row]).split()[10:12]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -542,3 +543,45 @@ def test_events_file_that_is_a_folder_stops_the_follower_with_one_line(tmp_path:
     (run.path / "events.jsonl").mkdir()
     with pytest.raises(RunDirError, match="Is a directory"):
         next(follow_events(run.path, poll=0, stop=lambda: True))
+
+
+# --------------------------------------------------------------------------------------------- decoders
+
+
+def with_decoder(events: list[Event], decoder: str) -> list[Event]:
+    """The run of ``events`` as if its config had named ``decoder``."""
+    first = events[0]
+    assert isinstance(first, RunStarted)
+    config = {**CONFIG, "train": {"decoder": decoder}}
+    return [dataclasses.replace(first, config=config), *events[1:]]
+
+
+def test_every_listing_says_which_decoder_made_the_accuracy(tmp_path: Path) -> None:
+    run = write_run(tmp_path, with_decoder(training_events(), "rate_first"))
+    assert json.loads((run.path / "summary.json").read_text())["decoder"] == "rate_first"
+    (info,) = list_runs(tmp_path)
+    assert info.decoder == "rate_first"
+    listing = snnlab("runs", "--runs-dir", str(tmp_path), cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    row = listing.stdout.split(run.path.name)[1]  # on 80 columns the decoder may go under the number
+    assert "90.0%" in row and "rate_first" in row
+    shown = snnlab("runs", "show", str(run.path), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    rows = {" ".join(line.split()[:3]): line.split()[3:] for line in shown.stdout.splitlines() if line.strip()}
+    assert rows["best test accuracy"] == rows["final test accuracy"] == ["90.0%", "(rate_first)"]
+
+
+def test_an_old_run_without_a_decoder_reads_as_the_old_default_rate(tmp_path: Path) -> None:
+    run = write_run(tmp_path, training_events())  # CONFIG names no decoder, as before train.decoder
+    summary = json.loads((run.path / "summary.json").read_text())
+    summary.pop("decoder")  # written before summary.json named it
+    (run.path / "summary.json").write_text(json.dumps(summary))
+    (info,) = list_runs(tmp_path)
+    assert info.decoder == "rate"
+    out = io.StringIO()
+    assert show_run(run.path, out) == []
+    assert "90.0% (rate)" in out.getvalue()
+    # An old summary with a config that names another decoder: the config says what measured it.
+    (run.path / "config.yaml").write_text(yaml.safe_dump({**CONFIG, "train": {"decoder": "latency"}}))
+    (info,) = list_runs(tmp_path)
+    assert info.decoder == "latency"

@@ -120,6 +120,19 @@ def test_decoders_break_ties_by_membrane():
     assert losses.accuracy(torch.tensor([1, 0]), torch.tensor([1, 1])) == 0.5
 
 
+def test_rate_first_gives_ties_to_the_lowest_class_as_the_tutorials_count():
+    # Counts per sample [B=3, C=4] over T=4: a tie of classes 1 and 3 (membrane favours 3), a tie of all
+    # four silent classes (membrane favours 2), and a clear winner (class 2).
+    counts = torch.tensor([[1, 3, 0, 3], [0, 0, 0, 0], [1, 0, 4, 2]])
+    spk = torch.stack([(counts > t).float() for t in range(4)])  # [T, B, C] with these counts
+    mem = torch.zeros(4, 3, 4)
+    mem[0, 0, 3] = mem[0, 1, 2] = 0.9
+    assert losses.decode("rate_first", spk, mem).tolist() == [1, 0, 2]
+    assert losses.decode("rate", spk, mem).tolist() == [3, 2, 2]
+    # The tutorials' own expressions on the same counts: snnTorch's `.max(1)`, SpikingJelly's argmax of rates.
+    assert spk.sum(0).max(1).indices.tolist() == spk.mean(0).argmax(1).tolist() == [1, 0, 2]
+
+
 def test_snntorch_tutorial5_network_learns_on_real_images():
     """784-1000-10, beta 0.95, T=25, Adam 5e-4, ce_membrane, direct encoding, on bundled Fashion-MNIST."""
     torch.manual_seed(0)

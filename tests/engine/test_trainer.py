@@ -210,6 +210,18 @@ def test_a_batchnorm_net_leaves_out_a_last_batch_of_one_sample(tiny_config_dict,
     assert train(config_from_dict(tiny_config_dict)).steps == 6
 
 
+def test_data_drop_last_leaves_out_a_smaller_last_batch_as_snntorch_does(tiny_config_dict):
+    tiny_config_dict["data"]["train_size"] = 130  # batches of 50: 50, 50 and 30
+    tiny_config_dict["train"]["epochs"] = 1
+    assert train(config_from_dict(tiny_config_dict)).steps == 3
+    tiny_config_dict["data"]["drop_last"] = True
+    rec = Recorder()
+    assert train(config_from_dict(tiny_config_dict), [rec]).steps == 2
+    assert rec.of(RunStarted)[0].steps_per_epoch == 2
+    tiny_config_dict["data"]["train_size"] = 150  # no smaller batch: nothing to leave out
+    assert train(config_from_dict(tiny_config_dict)).steps == 3
+
+
 def test_any_seed_the_config_allows_trains(tiny_config_dict):
     tiny_config_dict["train"].update(seed=2**63 - 1, max_steps=1)
     result = train(config_from_dict(tiny_config_dict))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
 from snnlab.tui.app import make_app
 from snnlab.tui.compare import CompareEntry
 from snnlab.tui.metrics import RunMetrics
@@ -90,3 +92,17 @@ def test_watch_layout_on_a_large_terminal(snap_compare):
 
 def test_help_screen(snap_compare):
     assert snap_compare(replay_app(), terminal_size=(100, 32), run_before=lambda pilot: settle(pilot, "f1"))
+
+
+@pytest.mark.asyncio
+async def test_training_pane_names_the_decoder_at_80x24():
+    """The "run" box's accuracy says which decoder measured it, in full on 80 columns."""
+    events = fake_events()
+    events[0].config["train"]["decoder"] = "rate_first"  # type: ignore[attr-defined]
+    app = make_app(config=copy.deepcopy(TINY), source=ReplaySource(events))
+    app.animation_level = "none"
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, "2")
+        box = pilot.app.query_one("#train-summary")
+        text = " ".join(strip.text for strip in box.render_lines(box.region.reset_offset))
+        assert "best test acc 75.0% (rate_first)" in " ".join(text.split())

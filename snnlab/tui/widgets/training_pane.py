@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Static
 
-from snnlab.formatting import format_duration, format_percent
+from snnlab.formatting import format_accuracy, format_duration
 from snnlab.tui import palette
 from snnlab.tui.metrics import RunMetrics
 from snnlab.tui.widgets.metric_plot import MetricPlot
@@ -77,7 +77,7 @@ def summary_table(m: RunMetrics) -> Table:
         ("device", m.device),
         ("parameters", f"{m.num_parameters:,}" if m.num_parameters else "-"),
         ("samples/s", f"{m.samples_per_s:,.0f}" if not math.isnan(m.samples_per_s) else "-"),
-        ("best test acc", format_percent(m.best_accuracy)),
+        ("best test acc", format_accuracy(m.best_accuracy, m.history.decoder)),  # the decoder is part of it
         ("last test", f"loss {last.test_loss:.3f}  acc {100 * last.test_accuracy:.1f}%" if last else "-"),
         ("epoch time", format_duration(last.epoch_time) if last else "-"),
         ("wall time", format_duration(m.wall_time)),
