@@ -307,7 +307,8 @@ def runs_list(
         print(f"no runs in {runs_dir}/ yet; start one with: snnlab run quickstart")
         return
     if infos:
-        Console().print(runs_table(infos))
+        console = Console()
+        console.print(runs_table(infos, console.width))
     if sweeps:
         print("sweeps (snnlab runs show SWEEP for the summary, snnlab watch SWEEP for the curves):")
         for path in sweeps:

@@ -342,30 +342,39 @@ def print_summary(history: RunHistory | list[Event], stream: TextIO | None = Non
     stream.flush()
 
 
-def runs_table(infos: list[RunInfo]) -> Table:
-    """The listing of ``snnlab runs``: one row per run, newest first as given."""
+def runs_table(infos: list[RunInfo], width: int | None = None) -> Table:
+    """The listing of ``snnlab runs``: one row per run, newest first as given. Below 96 columns (``width``)
+    the dataset column is left out, so that the run name, its accuracy and the decoder behind it stay whole."""
     colors = {"completed": "green", "running": "cyan", "stopped": "yellow", "failed": "red", "died": "red"}
     table = Table(title=None, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     # No "started" column: the folder name already ends in the start time, and 80 columns are tight.
-    for column in ("run", "status", "dataset", "epochs", "best acc", "wall time"):
+    columns = ["run", "status", "dataset", "epochs", "best acc", "wall time"]
+    if width is not None and width < 96:
+        columns.remove("dataset")
+    for column in columns:
         table.add_column(
             column,
             justify="right" if column in {"epochs", "best acc", "wall time"} else "left",
-            # The run name is what people type into `runs show`, and status is the point: never cut them.
+            # The run name is what people type into `runs show`, and status is the point: never cut them,
+            # nor the decoder under a narrow best accuracy ("rate_first" is the longest name).
             no_wrap=column in {"run", "status"},
+            min_width=len("rate_first") if column == "best acc" else None,
         )
     for info in infos:
         color = colors.get(info.status, "magenta")
-        table.add_row(
-            info.path.name,  # the folder name, which is what find_run and `runs show` accept
-            f"[{color}]{info.status}[/]",
-            info.dataset or "-",
-            f"{info.epochs_done}/{info.epochs}" if info.epochs else str(info.epochs_done),
+        cells = {
+            "run": info.path.name,  # the folder name, which is what find_run and `runs show` accept
+            "status": f"[{color}]{info.status}[/]",
+            "dataset": info.dataset or "-",
+            "epochs": f"{info.epochs_done}/{info.epochs}" if info.epochs else str(info.epochs_done),
             # With the decoder that made it (rate and rate_first differ on the same weights); on a narrow
             # terminal it goes under the number.
-            f"{format_percent(info.best_accuracy)} {info.decoder}" if info.decoder else format_percent(None),
-            format_duration(info.wall_time),
-        )
+            "best acc": f"{format_percent(info.best_accuracy)} {info.decoder}"
+            if info.decoder
+            else format_percent(None),
+            "wall time": format_duration(info.wall_time),
+        }
+        table.add_row(*(cells[column] for column in columns))
     return table
 
 

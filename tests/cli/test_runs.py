@@ -571,6 +571,19 @@ def test_every_listing_says_which_decoder_made_the_accuracy(tmp_path: Path) -> N
     assert rows["best test accuracy"] == rows["final test accuracy"] == ["90.0%", "(rate_first)"]
 
 
+def test_a_long_run_name_at_80_columns_keeps_its_name_accuracy_decoder_and_time_whole(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    run = write_run(tmp_path, with_decoder(training_events(), "rate_first"), name="spikingjelly-lif-fc-long")
+    for width, dataset_shown in ((80, False), (120, True)):
+        out = io.StringIO()
+        Console(file=out, width=width).print(runs_table(list_runs(tmp_path), width))
+        text = out.getvalue()
+        assert run.path.name in text and "90.0%" in text and "rate_first" in text and "…" not in text
+        assert ("dataset" in text) == dataset_shown
+        assert max(len(line.rstrip()) for line in text.splitlines()) <= width
+
+
 def test_an_old_run_without_a_decoder_reads_as_the_old_default_rate(tmp_path: Path) -> None:
     run = write_run(tmp_path, training_events())  # CONFIG names no decoder, as before train.decoder
     summary = json.loads((run.path / "summary.json").read_text())
