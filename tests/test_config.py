@@ -911,3 +911,13 @@ def test_switching_a_neurons_type_moves_the_settings_still_at_the_old_default():
     assert retyped({**leaky, "beta": 0.7}, "leaky", "alpha") == {"reset": "zero"}  # the user's beta stays
     assert retyped({**leaky, "reset": "zero", "beta": 0.8}, "alpha", "synaptic") == {"reset": "subtract", "beta": 0.9}
     assert retyped(leaky, "leaky", "synaptic") == {}
+
+
+def test_drop_last_that_would_leave_out_every_batch_is_refused():
+    data = {"dataset": "bundled", "train_size": 24, "batch_size": 32, "drop_last": True}
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"data": data})
+    message = str(info.value)
+    assert "data.drop_last: would leave out every batch" in message and "at most 24" in message
+    assert "\n" not in message
+    config_from_dict({"data": {**data, "batch_size": 24}})  # one full batch: fine

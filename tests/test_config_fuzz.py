@@ -262,6 +262,7 @@ def reduced(cfg: Config) -> Config:
         d["dataset"], samples = "bundled", d["train_size"] or 5000
         d["test_size"] = min(d["test_size"] or 1000, 12)
     d["train_size"] = min(samples, 24)
+    d["drop_last"] = d["drop_last"] and d["batch_size"] <= d["train_size"]  # else the reduction leaves no batch
     if d["dataset"] == "synthetic":
         d["test_size"] = min(d["test_size"] or d["train_size"], d["train_size"])
     d["download"] = False

@@ -964,6 +964,11 @@ def _check_network(cfg: Config) -> None:
             key = "data.train_size" if d.train_size else "data.synthetic.samples"
             raise _fail(f"must be at least 2: {why} (got {train})", key)
 
+    if d.drop_last and train < d.batch_size:
+        raise _fail(f"would leave out every batch: the {train:,} training samples are fewer than one batch of "
+                    f"{d.batch_size:,}; lower data.batch_size to at most {train:,} or set drop_last: false",
+                    "data.drop_last")  # fmt: skip
+
 
 def _layer_parameters(cfg: Config, walked: list[tuple[tuple[int, ...], int | None]]) -> list[int]:
     """Trained parameters of each layer and the neuron after it, given the shapes :func:`_walk` found."""

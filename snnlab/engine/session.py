@@ -133,6 +133,12 @@ class Session:
                 f"processes, so that each has {config.smallest_batch()} samples (got {d.batch_size})",
                 FailureReason.CONFIG,
             )
+        if d.drop_last and len(self.train_split) < d.batch_size:  # the config checks this where it knows the size
+            raise TrainingError(
+                f"data.drop_last: the {len(self.train_split):,} training samples are fewer than one batch of "
+                f"{d.batch_size:,}, so every batch would be left out; lower data.batch_size or set drop_last: false",
+                FailureReason.CONFIG,
+            )
         if t.precision == "bfloat16" and not _bfloat16_ok(self.device):
             raise TrainingError(
                 f"train.precision: bfloat16 is not supported on {self.device}"

@@ -222,6 +222,18 @@ def test_data_drop_last_leaves_out_a_smaller_last_batch_as_snntorch_does(tiny_co
     assert train(config_from_dict(tiny_config_dict)).steps == 3
 
 
+def test_drop_last_with_less_data_than_a_batch_fails_in_one_line_instead_of_training_nothing(tiny_config_dict):
+    from snnlab.engine.session import TrainingError, prepare
+
+    tiny_config_dict["data"].update(train_size=50, drop_last=True)
+    cfg = config_from_dict(tiny_config_dict)
+    # The config refuses this where it knows the dataset's size; the pre-flight checks the data it loaded.
+    cfg.data.batch_size = 64
+    with pytest.raises(TrainingError) as info:
+        prepare(cfg)
+    assert str(info.value).startswith("data.drop_last: the 50 training samples are fewer than one batch of 64")
+
+
 def test_any_seed_the_config_allows_trains(tiny_config_dict):
     tiny_config_dict["train"].update(seed=2**63 - 1, max_steps=1)
     result = train(config_from_dict(tiny_config_dict))
