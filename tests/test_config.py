@@ -921,3 +921,40 @@ def test_drop_last_that_would_leave_out_every_batch_is_refused():
     assert "data.drop_last: would leave out every batch" in message and "at most 24" in message
     assert "\n" not in message
     config_from_dict({"data": {**data, "batch_size": 24}})  # one full batch: fine
+
+
+# Another valid value for each setting a type may or may not read, with what it needs around it to be read.
+_OTHER_VALUES = {
+    "beta": ({"beta": 0.5}, {}),
+    "learn_beta": ({"learn_beta": True}, {}),
+    "reset": ({"reset": "none"}, {}),
+    "learn_threshold": ({"learn_threshold": True}, {}),
+    "alpha": ({"alpha": 0.95}, {}),
+    "learn_alpha": ({"learn_alpha": True}, {}),
+    "all_to_all": ({"all_to_all": False}, {}),
+    "V": ({"V": 0.5, "all_to_all": False}, {"all_to_all": False}),
+    "learn_recurrent": ({"learn_recurrent": False}, {}),
+    "kernel_size": ({"kernel_size": 5}, {}),
+    "R": ({"R": 2.0}, {}),
+    "C": ({"C": 1e-2}, {}),
+    "time_step": ({"time_step": 5e-4}, {}),
+    "tau": ({"tau": 3.0}, {}),
+    "decay_input": ({"decay_input": False}, {}),
+    "v_reset": ({"v_reset": None}, {}),
+    "detach_reset": ({"detach_reset": True}, {}),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(cfgmod.schema.TYPE_SETTINGS))
+def test_the_settings_a_type_reads_are_exactly_those_the_lab_shows_for_it(kind):
+    from snnlab.config.schema import setting_applies
+
+    assert set(_OTHER_VALUES) | {"type", "threshold", "surrogate", "surrogate_params", "graded_spikes_factor",
+                                 "learn_graded_spikes_factor", "inhibition", "reset_delay", "surrogate_disable",
+                                 "state_quant"} == set(cfgmod.NeuronConfig.model_fields)  # fmt: skip
+    for name, (changed, context) in _OTHER_VALUES.items():
+        if name == "reset" and cfgmod.NeuronConfig(type=kind).reset == "none":  # the LSTMs' default
+            changed = {"reset": "zero"}
+        before = cfgmod.NeuronConfig(type=kind, **context).kwargs()
+        after = cfgmod.NeuronConfig(type=kind, **changed).kwargs()
+        assert (before != after) == setting_applies(kind, name), f"{kind}.{name}"

@@ -451,6 +451,40 @@ class NeuronConfig(_Section):
         return spec
 
 
+# The settings each neuron type reads, besides type, threshold, surrogate and surrogate_params (which all
+# read) and snnTorch's options (which every type reads that _OPTIONS_REFUSED does not refuse them). The lab's
+# form shows these and hides the rest; tests/test_config.py holds this table to NeuronConfig.kwargs().
+_DECAY = ("beta", "learn_beta", "reset", "learn_threshold")
+_RECURRENCE = ("all_to_all", "V", "learn_recurrent", "kernel_size")
+_SPIKINGJELLY = ("v_reset", "detach_reset")
+TYPE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "leaky": _DECAY,
+    "synaptic": (*_DECAY, "alpha", "learn_alpha"),
+    "rleaky": (*_DECAY, *_RECURRENCE),
+    "rsynaptic": (*_DECAY, *_RECURRENCE, "alpha", "learn_alpha"),
+    "lapicque": ("beta", "R", "C", "time_step", "reset", "learn_threshold"),
+    "alpha": (*_DECAY, "alpha", "learn_alpha"),
+    "leaky_parallel": ("beta", "learn_beta", "learn_threshold"),
+    "slstm": ("reset", "learn_threshold"),
+    "sconv2dlstm": ("reset", "learn_threshold", "kernel_size"),
+    "lif": ("tau", "decay_input", *_SPIKINGJELLY),
+    "if": _SPIKINGJELLY,
+    "plif": ("tau", "decay_input", *_SPIKINGJELLY),
+}
+_OPTIONS = ("graded_spikes_factor", "learn_graded_spikes_factor", "inhibition", "reset_delay", "surrogate_disable",
+            "state_quant")  # fmt: skip
+
+
+def setting_applies(kind: str, name: str) -> bool:
+    """Whether neuron type ``kind`` reads setting ``name`` (a NeuronConfig field)."""
+    if name in ("type", "threshold", "surrogate", "surrogate_params"):
+        return True
+    if name in _OPTIONS:
+        refused = _OPTIONS_REFUSED.get(kind, ())
+        return name not in refused and not (name == "learn_graded_spikes_factor" and "graded_spikes_factor" in refused)
+    return name in TYPE_SETTINGS.get(kind, ())
+
+
 # Defaults of a neuron type that differ from NeuronConfig's: the Alpha module's (snnTorch's). A config that
 # names the type without these settings gets these; tests/test_config.py holds them to the module's signature.
 TYPE_DEFAULTS: dict[str, dict[str, Any]] = {

@@ -68,3 +68,37 @@ async def test_the_neurons_nested_settings_are_labelled_with_their_parent_and_ed
         await wait_for(pilot, lambda: app.config is not None and app.config.model.neuron.state_quant.num_bits == 4, 10)
         assert app.main.query_one("#form").data["model"]["neuron"]["state_quant"]["num_bits"] == 4
         assert app.config.model.neuron.kwargs()["state_quant"]["num_bits"] == 4
+
+
+@pytest.mark.asyncio
+async def test_the_form_shows_the_settings_the_neuron_type_reads():
+    app = make_app(config=copy.deepcopy(TINY))
+    async with app.run_test(size=(120, 40)) as pilot:
+
+        def shown(name: str) -> bool:
+            return field(app, f"model.neuron.{name}").display
+
+        assert shown("beta") and shown("reset") and shown("state_quant.num_bits")
+        assert not shown("tau") and not shown("v_reset") and not shown("R")
+        field(app, "model.neuron.type").query_one(Select).value = "lif"
+        await wait_for(pilot, lambda: app.config is not None and app.config.model.neuron.type == "lif", 10)
+        await wait_for(pilot, lambda: shown("tau"), 10)
+        assert shown("v_reset") and shown("detach_reset") and shown("threshold") and shown("surrogate")
+        assert not shown("beta") and not shown("reset") and not shown("state_quant.num_bits")
+        field(app, "model.neuron.type").query_one(Select).value = "lapicque"
+        await wait_for(pilot, lambda: app.config is not None and app.config.model.neuron.type == "lapicque", 10)
+        await wait_for(pilot, lambda: shown("R"), 10)
+        assert shown("C") and shown("time_step") and not shown("tau") and not shown("learn_beta")
+
+
+@pytest.mark.asyncio
+async def test_every_layer_button_fits_an_80_column_terminal():
+    from textual.widgets import Button
+
+    app = make_app(config=copy.deepcopy(TINY))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("1", "z")
+        await pilot.pause()
+        buttons = list(app.main.query_one("#layer-buttons").query(Button))
+        assert len(buttons) == 8 and {b.id for b in buttons} >= {"add-batchnorm_tt", "remove-layer", "layer-down"}
+        assert all(0 < b.region.width and b.region.right <= 79 for b in buttons), [(b.id, b.region) for b in buttons]

@@ -24,7 +24,7 @@ from textual.widgets import Button, Checkbox, Collapsible, Input, Select, Static
 
 from snnlab import catalog
 from snnlab.config import Config, ConfigError, NeuronConfig, config_from_dict, dump_yaml, list_presets, load_config
-from snnlab.config.schema import retyped
+from snnlab.config.schema import retyped, setting_applies
 from snnlab.tui import palette
 from snnlab.tui.messages import PresetChosen
 from snnlab.tui.screens.dialogs import ErrorDialog, PathDialog
@@ -130,7 +130,16 @@ class ConfigForm(Vertical):
                                      label=path.removeprefix(f"{section}."))  # fmt: skip
 
     def on_mount(self) -> None:
+        self._show_neuron_settings()
         self.validate()
+
+    def _show_neuron_settings(self) -> None:
+        """Show model.neuron's settings that its type reads, hide the others (tau is SpikingJelly's, R and C
+        Lapicque's, ...); hidden ones keep their values."""
+        kind = get_path(self.data, "model.neuron.type", NeuronConfig.model_fields["type"].default)
+        for field in self.query(Field):
+            if field.path.startswith("model.neuron."):
+                field.display = setting_applies(kind, field.path.removeprefix("model.neuron.").split(".")[0])
 
     # -- editing
 
@@ -139,6 +148,7 @@ class ConfigForm(Vertical):
         self.data = copy.deepcopy(data)
         self.preset = preset
         self.refresh(recompose=True)
+        self.call_after_refresh(self._show_neuron_settings)
         self.call_after_refresh(self.validate)
 
     @on(Input.Changed)
@@ -164,6 +174,7 @@ class ConfigForm(Vertical):
                 self._surrogate_changed(path)
             if path.endswith(".neuron.type") and isinstance(value, str):
                 self._neuron_type_changed(path, before, value)
+                self._show_neuron_settings()
             if path.startswith("model.layers."):
                 self.query_one(LayerEditor).refresh_list()
         self.validate()
