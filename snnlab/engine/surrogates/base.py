@@ -13,33 +13,19 @@ from snnlab import catalog
 
 
 class _SpikeFunction(torch.autograd.Function):
-    """Heaviside forward; ``grad_output * surrogate.grad(x)`` backward."""
+    """Heaviside forward, ``H(0) = 0``, or ``H(0) = 1`` with ``fires_at_zero`` (SpikingJelly's convention);
+    ``grad_output * surrogate.grad(x)`` backward either way."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, surrogate: Surrogate) -> Tensor:
+    def forward(ctx, x: Tensor, surrogate: Surrogate, fires_at_zero: bool) -> Tensor:
         ctx.save_for_backward(x)
         ctx.surrogate = surrogate
-        return (x > 0).to(x.dtype)
+        return (x >= 0 if fires_at_zero else x > 0).to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad_output: Tensor):
         (x,) = ctx.saved_tensors
-        return grad_output * ctx.surrogate.grad(x), None
-
-
-class _SpikeAtThresholdFunction(torch.autograd.Function):
-    """Heaviside forward with ``H(0) = 1`` (SpikingJelly's convention); the same surrogate backward."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, surrogate: Surrogate) -> Tensor:
-        ctx.save_for_backward(x)
-        ctx.surrogate = surrogate
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_output: Tensor):
-        (x,) = ctx.saved_tensors
-        return grad_output * ctx.surrogate.grad(x), None
+        return grad_output * ctx.surrogate.grad(x), None, None
 
 
 class Steps:
@@ -143,7 +129,7 @@ class Surrogate:
 
     def spike(self, x: Tensor) -> Tensor:
         """Heaviside step of ``x`` whose backward pass uses :meth:`grad`."""
-        return _SpikeFunction.apply(x, self)
+        return _SpikeFunction.apply(x, self, False)
 
     __call__ = spike
 
@@ -151,7 +137,7 @@ class Surrogate:
         """Like :meth:`spike`, but a membrane exactly at threshold fires: ``H(x) = 1 if x >= 0 else 0``.
         SpikingJelly's neurons fire this way (``snnlab.engine.neurons.spikingjelly``); the gradient is the same
         :meth:`grad`."""
-        return _SpikeAtThresholdFunction.apply(x, self)
+        return _SpikeFunction.apply(x, self, True)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
