@@ -14,7 +14,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 import annotated_types
@@ -169,6 +169,23 @@ class DataConfig(_Section):
 # --- model ---------------------------------------------------------------------------------------------
 
 
+def _number_or_list(value: Any, wanted: str, fits: Callable[[float], bool], per_neuron: bool) -> Any:
+    """A neuron parameter given as one number, or with ``per_neuron`` as a list of one per neuron; each must
+    be a number that ``fits``. Raises the field's one-line error naming the bad item."""
+    wanted += " or a list of them" if per_neuron else ""
+
+    def check(v: Any, key: str | None = None) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not fits(v):
+            raise _fail(f"must be {wanted} (got {_show(v)})", key)
+        return float(v)
+
+    if per_neuron and isinstance(value, list):
+        if not value:
+            raise _fail(f"must be {wanted} (got [])")
+        return [check(v, str(i)) for i, v in enumerate(value)]
+    return check(value)
+
+
 class StateQuantConfig(_Section):
     """Quantized neuron states (snnTorch's state_quant): every state moves to the nearest of 2**num_bits levels
     after each step, the gradient passing straight through."""
@@ -281,19 +298,7 @@ class NeuronConfig(_Section):
     @field_validator("beta", "alpha", mode="before")
     @classmethod
     def _decay_in_unit_interval(cls, value: Any, info: ValidationInfo) -> Any:
-        per_neuron = info.field_name == "beta"
-        wanted = "a number in [0, 1]" + (" or a list of them" if per_neuron else "")
-
-        def check(v: Any, key: str | None = None) -> float:
-            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
-                raise _fail(f"must be {wanted} (got {_show(v)})", key)
-            return float(v)
-
-        if per_neuron and isinstance(value, list):
-            if not value:
-                raise _fail(f"must be {wanted} (got [])")
-            return [check(v, str(i)) for i, v in enumerate(value)]
-        return check(value)
+        return _number_or_list(value, "a number in [0, 1]", lambda v: 0 <= v <= 1, per_neuron=info.field_name == "beta")
 
     @field_validator("graded_spikes_factor")
     @classmethod
@@ -321,18 +326,7 @@ class NeuronConfig(_Section):
     @field_validator("threshold", mode="before")
     @classmethod
     def _positive_threshold(cls, value: Any) -> Any:
-        wanted = "a number > 0 or a list of them"
-
-        def check(v: Any, key: str | None = None) -> float:
-            if isinstance(v, bool) or not isinstance(v, int | float) or not (v > 0 and math.isfinite(v)):
-                raise _fail(f"must be {wanted} (got {_show(v)})", key)
-            return float(v)
-
-        if isinstance(value, list):
-            if not value:
-                raise _fail(f"must be {wanted} (got [])")
-            return [check(v, str(i)) for i, v in enumerate(value)]
-        return check(value)
+        return _number_or_list(value, "a number > 0", lambda v: v > 0 and math.isfinite(v), per_neuron=True)
 
     @field_validator("kernel_size")
     @classmethod
