@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from snnlab.engine.kernels.fused import _input_at
 from snnlab.engine.surrogates import Surrogate
 
 # The leak: tau (LIF, a number), q = sigmoid(w) (PLIF, a 0-d tensor), or None (IF: no leak).
@@ -87,11 +88,12 @@ def reference(
     x: Tensor, leak: Leak, dyn: Dynamics, surrogate: Surrogate, time_steps: int | None = None
 ) -> tuple[Tensor, Tensor]:
     """The step loop: ``x [T, B, ...]`` (or ``[B, ...]`` with ``time_steps``) -> ``(spikes, v)`` ``[T, B, ...]``."""
+    static = time_steps is not None
     steps = time_steps if time_steps is not None else x.shape[0]
-    v = initial(x if time_steps is not None else x[0], dyn.v_reset)
+    v = initial(_input_at(x, 0, static), dyn.v_reset)
     spikes, voltages = [], []
     for t in range(steps):
-        spike, v = step(x if time_steps is not None else x[t], v, leak, dyn, surrogate)
+        spike, v = step(_input_at(x, t, static), v, leak, dyn, surrogate)
         spikes.append(spike)
         voltages.append(v)
     return torch.stack(spikes), torch.stack(voltages)
@@ -104,12 +106,12 @@ class Scan(torch.autograd.Function):
     def forward(ctx, x: Tensor, leak: Leak, dyn: Dynamics, surrogate: Surrogate, time_steps: int | None):
         static = time_steps is not None
         steps = time_steps if time_steps is not None else x.shape[0]
-        first = x if static else x[0]
+        first = _input_at(x, 0, static)
         spikes = first.new_empty((steps, *first.shape))
         voltages = torch.empty_like(spikes)
         v = initial(first, dyn.v_reset)
         for t in range(steps):
-            h = charge(x if static else x[t], v, leak, dyn.decay_input, dyn.v_reset)
+            h = charge(_input_at(x, t, static), v, leak, dyn.decay_input, dyn.v_reset)
             spike = (h - dyn.v_threshold >= 0).to(h.dtype)  # as Surrogate.spike_at_threshold computes it
             v = reset(h, spike, dyn.v_threshold, dyn.v_reset)
             spikes[t], voltages[t] = spike, v
@@ -131,7 +133,7 @@ class Scan(torch.autograd.Function):
         e = torch.zeros_like(voltages[0])  # dL/dv[t] from step t+1
         for t in range(steps - 1, -1, -1):
             v_prev = voltages[t - 1] if t > 0 else v0
-            x_t = x if static else x[t]
+            x_t = _input_at(x, t, static)
             h = charge(x_t, v_prev, leak, dyn.decay_input, dyn.v_reset)
             z = h - dyn.v_threshold
             if g_v is not None:
