@@ -61,13 +61,23 @@ def test_a_recurrent_neuron_feeds_back_its_graded_spikes(fused):
     assert mem.flatten().tolist() == pytest.approx([1.5, 0.75, 0.375])
 
 
+def _rleaky_with_dyadic_weights(fused: bool) -> RLeaky:
+    """An all-to-all RLeaky whose recurrent map is exact in any summation order (eighths times 0/1 spikes times
+    a graded factor of 1/2), so that its spikes may be compared bit for bit across the matmul."""
+    neuron = RLeaky(features=5, graded_spikes_factor=0.5, learn_graded_spikes_factor=True, fused=fused)
+    with torch.no_grad():
+        neuron.recurrent.weight.copy_(torch.arange(-12, 13).reshape(5, 5) / 8)
+        neuron.recurrent.bias.zero_()
+    return neuron
+
+
 def test_graded_spikes_keep_the_fused_path_and_its_gradients():
     torch.manual_seed(0)
     x = torch.rand(12, 3, 5) * 1.5
     for make in (
         lambda f: Leaky(graded_spikes_factor=0.5, learn_graded_spikes_factor=True, learn_beta=True, fused=f),
         lambda f: Synaptic(alpha=0.7, graded_spikes_factor=3.0, learn_graded_spikes_factor=True, fused=f),
-        lambda f: RLeaky(features=5, graded_spikes_factor=0.5, learn_graded_spikes_factor=True, fused=f),
+        _rleaky_with_dyadic_weights,
         lambda f: RSynaptic(
             all_to_all=False, V=0.4, graded_spikes_factor=2.0, learn_graded_spikes_factor=True, fused=f
         ),  # fmt: skip
@@ -78,7 +88,7 @@ def test_graded_spikes_keep_the_fused_path_and_its_gradients():
         ref.load_state_dict(fused.state_dict())
         assert fused.uses_fused
         outs = [n(x.clone().requires_grad_()) for n in (fused, ref)]
-        torch.testing.assert_close(outs[0][0], outs[1][0], rtol=0, atol=0)  # spikes
+        torch.testing.assert_close(outs[0][0], outs[1][0], rtol=0, atol=0)  # spikes: elementwise or exact sums
         torch.testing.assert_close(outs[0][-1], outs[1][-1])
         for out in outs:
             (out[0] * torch.linspace(-1, 1, out[0].numel()).view_as(out[0])).sum().add(out[-1].sum()).backward()
