@@ -102,3 +102,30 @@ async def test_every_layer_button_fits_an_80_column_terminal():
         buttons = list(app.main.query_one("#layer-buttons").query(Button))
         assert len(buttons) == 8 and {b.id for b in buttons} >= {"add-batchnorm_tt", "remove-layer", "layer-down"}
         assert all(0 < b.region.width and b.region.right <= 79 for b in buttons), [(b.id, b.region) for b in buttons]
+
+
+@pytest.mark.asyncio
+async def test_a_layers_own_neuron_shows_the_settings_its_type_reads():
+    app = make_app(config=copy.deepcopy(TINY))
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = app.main.query_one("#form")
+
+        def paths() -> set[str]:
+            return {f.path for f in app.main.query(Field) if f.path.startswith("model.layers.2.neuron.")}
+
+        app.main.query_one("#layer-list").highlighted = 2
+        await pilot.pause()
+        field(app, "mode:model.layers.2.neuron").query_one(Select).value = "custom"
+        await wait_for(pilot, lambda: "model.layers.2.neuron.type" in paths(), 10, "the custom neuron's fields")
+        assert {"model.layers.2.neuron.beta", "model.layers.2.neuron.reset"} <= paths()
+        assert "model.layers.2.neuron.tau" not in paths()
+        await pilot.pause()
+        field(app, "model.layers.2.neuron.type").query_one(Select).value = "lif"
+        await wait_for(pilot, lambda: "model.layers.2.neuron.tau" in paths(), 10, "lif's settings")
+        lif = ("v_reset", "detach_reset", "decay_input", "threshold")
+        assert {f"model.layers.2.neuron.{k}" for k in lif} <= paths()
+        assert "model.layers.2.neuron.beta" not in paths() and "model.layers.2.neuron.reset" not in paths()
+        await pilot.pause()
+        field(app, "model.layers.2.neuron.tau").query_one(Input).value = "3.5"
+        await wait_for(pilot, lambda: app.config is not None and app.config.model.layers[2].neuron.tau == 3.5, 10)
+        assert form.data["model"]["layers"][2]["neuron"]["type"] == "lif"

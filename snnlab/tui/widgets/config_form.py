@@ -24,7 +24,7 @@ from textual.widgets import Button, Checkbox, Collapsible, Input, Select, Static
 
 from snnlab import catalog
 from snnlab.config import Config, ConfigError, NeuronConfig, config_from_dict, dump_yaml, list_presets, load_config
-from snnlab.config.schema import retyped, setting_applies
+from snnlab.config.schema import TYPE_SETTINGS, retyped, setting_applies
 from snnlab.tui import palette
 from snnlab.tui.messages import PresetChosen
 from snnlab.tui.screens.dialogs import ErrorDialog, PathDialog
@@ -54,10 +54,20 @@ def flat_fields(model: type[BaseModel], prefix: str) -> list[tuple[str, Any]]:
 
 
 def neuron_fields(prefix: str, values: dict[str, Any]) -> list[Widget]:
-    """Editors for a neuron at ``prefix`` (``model.neuron`` or ``model.layers.2.neuron``)."""
+    """Editors for a neuron at ``prefix`` (``model.neuron`` or ``model.layers.2.neuron``).
+
+    ``model.neuron`` gets every essential editor, and the form shows or hides them as its type changes. A
+    layer's own neuron gets the editors its type reads: the essentials it reads, then the rest of its type's
+    settings (a ``lif`` layer shows ``tau`` and ``v_reset``, not ``beta``); the layer editor rebuilds them
+    when the type changes."""
     info = NeuronConfig.model_fields
     widgets: list[Widget] = []
-    for name in NEURON_ESSENTIAL:
+    names: list[str] = list(NEURON_ESSENTIAL)
+    if prefix != "model.neuron":
+        kind = values.get("type") or info["type"].default
+        names = [n for n in names if setting_applies(kind, n)]
+        names += [n for n in TYPE_SETTINGS.get(kind, ()) if n not in names]
+    for name in names:
         choices = list(catalog.SURROGATES) if name == "surrogate" else None
         widgets.append(make_field(f"{prefix}.{name}", info[name], values.get(name), choices=choices))
     surrogate = values.get("surrogate") or info["surrogate"].default
@@ -204,12 +214,11 @@ class ConfigForm(Vertical):
         changes = retyped(shown, old, kind)
         for key, value in changes.items():
             set_path(self.data, f"{prefix}.{key}", value)
-        if not changes:
-            return
-        if prefix == "model.neuron":
+        if prefix != "model.neuron":
+            if changes or kind != old:  # a layer's neuron shows the new type's settings
+                self.query_one(LayerEditor).rebuild()
+        elif changes:
             self.load(self.data, self.preset)
-        else:
-            self.query_one(LayerEditor).rebuild()
 
     # -- files
 

@@ -116,22 +116,28 @@ class LayerEditor(Vertical):
                 option_list.replace_option_prompt_at_index(i, layer_summary(i, layer))
 
     def rebuild(self) -> None:
-        """Redraw list and editor (after a structural change), then post :class:`Rebuilt`."""
-        self.refresh(recompose=True)
-        self.call_after_refresh(self._after_rebuild)
+        """Redraw list and editor (after a structural change), then post :class:`Rebuilt`.
 
-    def _after_rebuild(self) -> None:
+        The list is refilled in place rather than recomposed: a new OptionList highlights its first option
+        as it is built, and that highlight, arriving after the rebuild, would move the editor to layer 0."""
+        option_list = self.query_one(OptionList)
+        option_list.clear_options()
+        option_list.add_options([layer_summary(i, layer) for i, layer in enumerate(self.stack)])
+        self._show_fields()
         self._highlight()
-        self.post_message(self.Rebuilt())
+        self.call_after_refresh(self.post_message, self.Rebuilt())
+
+    def _show_fields(self) -> None:
+        fields = self.query_one("#layer-fields", Vertical)
+        fields.remove_children()
+        fields.mount_all(list(self._fields()))
 
     @on(OptionList.OptionHighlighted, "#layer-list")
     def _select(self, event: OptionList.OptionHighlighted) -> None:
         event.stop()
         if event.option_index != self.index:
             self.index = event.option_index
-            fields = self.query_one("#layer-fields", Vertical)
-            fields.remove_children()
-            fields.mount_all(list(self._fields()))
+            self._show_fields()
 
     @on(Button.Pressed)
     def _button(self, event: Button.Pressed) -> None:
