@@ -417,3 +417,234 @@ int snnlab_decay_scan(const float *x, int is_static, float *y, int64_t T, int64_
     run_split(decay_range, &job, threads, NULL, NULL);
     return 0;
 }
+
+/* ---- SpikingJelly's IF, LIF and PLIF (kernels/spikingjelly.py states the equations and the adjoint) ----
+ *
+ * Each element walks through time once, as above, in blocks of BLOCK neighbours split over threads. The
+ * expressions are spikingjelly.py's, operation for operation and in the same order (a division by tau for
+ * LIF, a product with q = sigmoid(w) for PLIF), so the forward is bit for bit the torch scan's, and so is
+ * the backward, which repeats the torch scan's backward step by step: the surrogate's gradient comes from its
+ * Steps (run on each block here) or, for a surrogate written otherwise, precomputed by torch over the whole
+ * sequence (sg). PLIF's dL/dq is left per element, summed over time in float as the torch scan sums it; the
+ * caller adds the elements up (torch's sum, as the torch scan does). */
+enum { SJ_IF = 0, SJ_LIF = 1, SJ_PLIF = 2 };
+
+typedef struct {
+    const float *x;      /* [T, n], or [n] when is_static */
+    const float *v;      /* backward: the saved membrane v[t] (after the reset) [T, n] */
+    const float *g_spk;  /* backward: dL/dspike [T, n] (or one value, g_spk_const), or NULL */
+    const float *g_v;    /* backward: dL/dv, the same way, or NULL */
+    const float *sg;     /* backward: surrogate'(h[t] - v_threshold) [T, n] from torch, or NULL: from steps */
+    const int *steps;    /* the surrogate's gradient as Steps codes, when sg is NULL */
+    const float *step_c;
+    int n_steps;
+    float *spk, *v_out;  /* forward outputs [T, n] */
+    float *g_x;          /* backward: dL/dx [T, n], or [n] summed over time when is_static; NULL: not needed */
+    float *dq;           /* backward: PLIF's dL/dq per element [n], summed over time; NULL: not needed */
+    int64_t T, n, lo, hi;
+    int kind, decay_input, hard, detach, is_static, g_spk_const, g_v_const;
+    float leak, vth, vr; /* tau (LIF) or q (PLIF); v_threshold; v_reset (hard reset) */
+} sj_job_t;
+
+/* h[t] from x[t] and v[t-1] (rest: v_reset, or 0 with the soft reset). */
+static inline __attribute__((always_inline)) float sj_charge(int kind, int decay, float x, float v, float leak,
+                                                             float rest) {
+    if (kind == SJ_IF)
+        return v + x;
+    if (kind == SJ_LIF)
+        return decay ? v + (x - (v - rest)) / leak : v - (v - rest) / leak + x;
+    return decay ? v + (x - (v - rest)) * leak : v - (v - rest) * leak + x;
+}
+
+/* Called with constant kind, decay and hard (see SJ_DISPATCH), so each combination compiles to its own loops. */
+static inline __attribute__((always_inline)) void sj_forward_block(const sj_job_t *j, int kind, int decay,
+                                                                   int hard) {
+    const int64_t n = j->n;
+    const float vth = j->vth, vr = j->vr, leak = j->leak, rest = hard ? j->vr : 0.0f;
+    float v[BLOCK];
+    for (int64_t b0 = j->lo; b0 < j->hi; b0 += BLOCK) {
+        const int64_t len = (j->hi - b0) < BLOCK ? (j->hi - b0) : BLOCK;
+        for (int64_t i = 0; i < len; i++)
+            v[i] = rest; /* v[-1] = v_reset (hard) or 0 (soft) */
+        for (int64_t t = 0; t < j->T; t++) {
+            const float *in = j->is_static ? j->x + b0 : j->x + t * n + b0;
+            float *s = j->spk + t * n + b0, *vo = j->v_out + t * n + b0;
+            for (int64_t i = 0; i < len; i++) {
+                const float h = sj_charge(kind, decay, in[i], v[i], leak, rest);
+                const float fired = h - vth >= 0.0f ? 1.0f : 0.0f;
+                const float vn = hard ? fired * vr + (1.0f - fired) * h : h - fired * vth;
+                s[i] = fired;
+                vo[i] = vn;
+                v[i] = vn;
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void sj_backward_block(const sj_job_t *j, int kind, int decay,
+                                                                    int hard) {
+    const int64_t n = j->n, T = j->T;
+    const float vth = j->vth, vr = j->vr, leak = j->leak, rest = hard ? j->vr : 0.0f;
+    const int detach = j->detach;
+    float e[BLOCK];     /* dL/dv[t] from step t+1 */
+    float h[BLOCK];     /* h[t], rebuilt from v[t-1] and x[t] */
+    float sgb[BLOCK];   /* surrogate'(h[t] - v_threshold) from the steps */
+    float total[BLOCK]; /* static input: dL/dx summed over time */
+    float dq[BLOCK];
+    float thr[BLOCK], ones[BLOCK], gs_const[BLOCK], gv_const[BLOCK];
+    for (int64_t i = 0; i < BLOCK; i++) {
+        thr[i] = vth;
+        ones[i] = 1.0f; /* steps_tile multiplies by its gs: by 1, exactly */
+        gs_const[i] = j->g_spk && j->g_spk_const ? j->g_spk[0] : 0.0f;
+        gv_const[i] = j->g_v && j->g_v_const ? j->g_v[0] : 0.0f;
+    }
+    for (int64_t b0 = j->lo; b0 < j->hi; b0 += BLOCK) {
+        const int64_t len = (j->hi - b0) < BLOCK ? (j->hi - b0) : BLOCK;
+        for (int64_t i = 0; i < len; i++)
+            e[i] = total[i] = dq[i] = 0.0f;
+        for (int64_t t = T - 1; t >= 0; t--) {
+            const float *xt = j->is_static ? j->x + b0 : j->x + t * n + b0;
+            const float *vp = t > 0 ? j->v + (t - 1) * n + b0 : NULL; /* v[t-1]; v[-1] = rest */
+            if (t > 1)
+                prefetch_block(vp - n, len);
+            for (int64_t i = 0; i < len; i++)
+                h[i] = sj_charge(kind, decay, xt[i], vp ? vp[i] : rest, leak, rest);
+            const float *sg = j->sg ? j->sg + t * n + b0 : sgb;
+            if (!j->sg) {
+                int64_t i0 = 0;
+                for (; i0 + TILE <= len; i0 += TILE)
+                    steps_tile(j->steps, j->step_c, j->n_steps, h + i0, thr, ones, sgb + i0);
+                if (i0 < len) {
+                    float ht[TILE] = {0}, dt[TILE];
+                    memcpy(ht, h + i0, (size_t)(len - i0) * sizeof(float));
+                    steps_tile(j->steps, j->step_c, j->n_steps, ht, thr, ones, dt);
+                    memcpy(sgb + i0, dt, (size_t)(len - i0) * sizeof(float));
+                }
+            }
+            const float *gs = j->g_spk ? (j->g_spk_const ? gs_const : j->g_spk + t * n + b0) : NULL;
+            const float *gv = j->g_v ? (j->g_v_const ? gv_const : j->g_v + t * n + b0) : NULL;
+            float *gx = j->g_x && !j->is_static ? j->g_x + t * n + b0 : NULL;
+            for (int64_t i = 0; i < len; i++) {
+                const float z = h[i] - vth;
+                float ee = e[i];
+                if (gv)
+                    ee = ee + gv[i];
+                float ds = gs ? gs[i] : 0.0f;
+                if (!detach)
+                    ds = ds + ee * (hard ? vr - h[i] : -vth);
+                float dh = ds * sg[i];
+                dh = hard ? dh + ee * (1.0f - (z >= 0.0f ? 1.0f : 0.0f)) : dh + ee;
+                float through = dh, next = dh;
+                if (kind != SJ_IF) {
+                    const float scaled = kind == SJ_LIF ? dh / leak : dh * leak;
+                    through = decay ? scaled : dh;
+                    next = dh - scaled;
+                }
+                if (gx)
+                    gx[i] = through;
+                total[i] = total[i] + through;
+                if (j->dq) {
+                    const float p = vp ? vp[i] : rest;
+                    dq[i] = dq[i] + (decay ? dh * (xt[i] - (p - rest)) : -(dh * (p - rest)));
+                }
+                e[i] = next;
+            }
+        }
+        if (j->g_x && j->is_static)
+            memcpy(j->g_x + b0, total, (size_t)len * sizeof(float));
+        if (j->dq)
+            memcpy(j->dq + b0, dq, (size_t)len * sizeof(float));
+    }
+}
+
+/* kind x decay_input x hard reset, each with its own compiled loops. */
+#define SJ_DISPATCH(FN, j)                                                                                    \
+    do {                                                                                                      \
+        switch ((j)->kind * 4 + ((j)->decay_input ? 2 : 0) + ((j)->hard ? 1 : 0)) {                          \
+        case 0: case 2: FN(j, SJ_IF, 1, 0); break;                                                            \
+        case 1: case 3: FN(j, SJ_IF, 1, 1); break;                                                            \
+        case 4: FN(j, SJ_LIF, 0, 0); break;                                                                   \
+        case 5: FN(j, SJ_LIF, 0, 1); break;                                                                   \
+        case 6: FN(j, SJ_LIF, 1, 0); break;                                                                   \
+        case 7: FN(j, SJ_LIF, 1, 1); break;                                                                   \
+        case 8: FN(j, SJ_PLIF, 0, 0); break;                                                                  \
+        case 9: FN(j, SJ_PLIF, 0, 1); break;                                                                  \
+        case 10: FN(j, SJ_PLIF, 1, 0); break;                                                                 \
+        default: FN(j, SJ_PLIF, 1, 1); break;                                                                 \
+        }                                                                                                     \
+    } while (0)
+
+static void sj_forward_range(const sj_job_t *j) { SJ_DISPATCH(sj_forward_block, j); }
+static void sj_backward_range(const sj_job_t *j) { SJ_DISPATCH(sj_backward_block, j); }
+
+/* As run_split: [0, n) in parts of whole blocks, one per thread. */
+static void sj_split(void (*fn)(const sj_job_t *), const sj_job_t *base, int threads) {
+    sj_job_t jobs[MAX_THREADS];
+    int64_t blocks = (base->n + BLOCK - 1) / BLOCK;
+    if (threads < 1)
+        threads = 1;
+    if (threads > MAX_THREADS)
+        threads = MAX_THREADS;
+    if (threads > blocks)
+        threads = (int)(blocks > 0 ? blocks : 1);
+    for (int k = 0; k < threads; k++) {
+        jobs[k] = *base;
+        jobs[k].lo = (blocks * k / threads) * BLOCK;
+        jobs[k].hi = (blocks * (k + 1) / threads) * BLOCK;
+        if (jobs[k].hi > base->n)
+            jobs[k].hi = base->n;
+    }
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int k = 0; k < threads; k++)
+        fn(&jobs[k]);
+}
+
+static sj_job_t sj_job(const float *x, int is_static, int64_t T, int64_t n, int kind, int decay_input, float leak,
+                       float vth, int hard, float vr, int detach) {
+    sj_job_t job = {0};
+    job.x = x;
+    job.is_static = is_static;
+    job.T = T;
+    job.n = n;
+    job.kind = kind;
+    job.decay_input = decay_input;
+    job.leak = leak;
+    job.vth = vth;
+    job.hard = hard;
+    job.vr = vr;
+    job.detach = detach;
+    return job;
+}
+
+/* spk, v_out: [T, n]; kind 0 IF, 1 LIF (leak = tau), 2 PLIF (leak = q); hard: v_reset is vr, else soft. */
+int snnlab_sj_forward(const float *x, int is_static, float *spk, float *v_out, int64_t T, int64_t n, int kind,
+                      int decay_input, float leak, float vth, int hard, float vr, int threads) {
+    sj_job_t job = sj_job(x, is_static, T, n, kind, decay_input, leak, vth, hard, vr, 0);
+    job.spk = spk;
+    job.v_out = v_out;
+    sj_split(sj_forward_range, &job, threads);
+    return 0;
+}
+
+/* The gradients of snnlab_sj_forward: g_x (NULL: not needed) and PLIF's dq per element (NULL: not needed),
+ * from dL/dspike and dL/dv (either NULL, or one value everywhere with its *_const flag) and the surrogate's
+ * gradient as sg [T, n] or as steps. */
+int snnlab_sj_backward(const float *x, const float *v, const float *g_spk, int g_spk_const, const float *g_v,
+                       int g_v_const, const float *sg, const int *steps, const float *step_c, int n_steps,
+                       float *g_x, float *dq, int is_static, int64_t T, int64_t n, int kind, int decay_input,
+                       float leak, float vth, int hard, float vr, int detach, int threads) {
+    sj_job_t job = sj_job(x, is_static, T, n, kind, decay_input, leak, vth, hard, vr, detach);
+    job.v = v;
+    job.g_spk = g_spk;
+    job.g_spk_const = g_spk_const;
+    job.g_v = g_v;
+    job.g_v_const = g_v_const;
+    job.sg = sg;
+    job.steps = steps;
+    job.step_c = step_c;
+    job.n_steps = n_steps;
+    job.g_x = g_x;
+    job.dq = dq;
+    sj_split(sj_backward_range, &job, threads);
+    return 0;
+}

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from snnlab.engine.kernels import cuda, native
 from snnlab.engine.kernels.fused import _input_at
 from snnlab.engine.surrogates import Surrogate
 
@@ -104,17 +105,21 @@ class Scan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, leak: Leak, dyn: Dynamics, surrogate: Surrogate, time_steps: int | None):
+        ctx.set_materialize_grads(False)
         static = time_steps is not None
         steps = time_steps if time_steps is not None else x.shape[0]
         first = _input_at(x, 0, static)
         spikes = first.new_empty((steps, *first.shape))
         voltages = torch.empty_like(spikes)
-        v = initial(first, dyn.v_reset)
-        for t in range(steps):
-            h = charge(_input_at(x, t, static), v, leak, dyn.decay_input, dyn.v_reset)
-            spike = (h - dyn.v_threshold >= 0).to(h.dtype)  # as Surrogate.spike_at_threshold computes it
-            v = reset(h, spike, dyn.v_threshold, dyn.v_reset)
-            spikes[t], voltages[t] = spike, v
+        ctx.kernel = None
+        with torch.no_grad():
+            if native.sj_usable(x, leak, surrogate):
+                native.sj_forward(x, leak, dyn, time_steps, spikes, voltages)
+                ctx.kernel = native
+            elif cuda.sj_usable(x, leak, surrogate) and cuda.sj_forward(x, leak, dyn, time_steps, spikes, voltages):
+                ctx.kernel = cuda
+            else:
+                _forward(x, leak, dyn, static, spikes, voltages)
         ctx.save_for_backward(x, voltages, leak if isinstance(leak, Tensor) else None)
         ctx.leak_number, ctx.dyn, ctx.surrogate, ctx.static = leak, dyn, surrogate, static
         return spikes, voltages
@@ -125,6 +130,12 @@ class Scan(torch.autograd.Function):
         leak: Leak = leak_tensor if leak_tensor is not None else ctx.leak_number
         dyn, surrogate, static = ctx.dyn, ctx.surrogate, ctx.static
         want_x, want_q = ctx.needs_input_grad[0], ctx.needs_input_grad[1] and isinstance(leak, Tensor)
+        if ctx.kernel is not None and (want_x or want_q):
+            out = ctx.kernel.sj_backward(x, voltages, g_spk, g_v, leak, dyn, surrogate, static, want_x, want_q)
+            if out is not None:  # None: the Triton kernel could not run
+                dx_k, dq_k = out
+                d_leak_k = dq_k.sum().reshape(leak.shape) if dq_k is not None and isinstance(leak, Tensor) else None
+                return dx_k, d_leak_k, None, None, None
         rest = 0.0 if dyn.v_reset is None else dyn.v_reset
         steps = voltages.shape[0]
         v0 = initial(voltages[0], dyn.v_reset)
@@ -161,6 +172,23 @@ class Scan(torch.autograd.Function):
                 dq += dh * (x_t - (v_prev - rest)) if dyn.decay_input else -(dh * (v_prev - rest))
         d_leak = dq.sum().reshape(leak.shape) if dq is not None and isinstance(leak, Tensor) else None
         return (dx if want_x else None), d_leak, None, None, None
+
+
+def _forward(x: Tensor, leak: Leak, dyn: Dynamics, static: bool, spikes: Tensor, voltages: Tensor) -> None:
+    """The torch scan: fill ``spikes``/``voltages`` step by step, without a graph."""
+    v = initial(_input_at(x, 0, static), dyn.v_reset)
+    for t in range(spikes.shape[0]):
+        h = charge(_input_at(x, t, static), v, leak, dyn.decay_input, dyn.v_reset)
+        spike = (h - dyn.v_threshold >= 0).to(h.dtype)  # as Surrogate.spike_at_threshold computes it
+        v = reset(h, spike, dyn.v_threshold, dyn.v_reset)
+        spikes[t], voltages[t] = spike, v
+
+
+def path(x: Tensor, leak: Leak, surrogate: Surrogate) -> str:
+    """Which scan :func:`scan` runs for these arguments: ``"C"``, ``"Triton"`` or ``"torch"``."""
+    if native.sj_usable(x, leak, surrogate):
+        return "C"
+    return "Triton" if cuda.sj_usable(x, leak, surrogate) else "torch"
 
 
 def scan(
