@@ -10,7 +10,8 @@ backward needs anyway, as it becomes dL/dI), so every registry surrogate, presen
 
 Used for :class:`~snnlab.engine.kernels.fused.LeakyScan` and ``SynapticScan`` (its membrane, and its
 synaptic current with ``decay_kernel``) on CUDA float32 tensors with a registry surrogate and parameters
-that are scalars or one per neuron.
+that are scalars or one per neuron, and for SpikingJelly's IF, LIF and PLIF (``kernels/spikingjelly.py``;
+``sj_forward_kernel`` and ``sj_backward_kernel``, with a correctly rounded division by tau as torch's).
 Without Triton, with ``SNNLAB_TRITON=0``, or when the kernel fails to compile, the torch scan runs;
 :func:`status` says which and why. ``TRITON_INTERPRET=1`` runs the same kernels on CPU tensors through
 Triton's interpreter, which is how the tests check them on a machine without a GPU.

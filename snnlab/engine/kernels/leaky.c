@@ -12,6 +12,8 @@
  * beta and threshold are per element, repeating with a period: element e uses beta[e % beta_n] (beta_n 1:
  * a scalar; the number of features: one per neuron). reset: 0 subtract, 1 zero, 2 none, 3 zero_step (the whole
  * step, input included, as reference.py says).
+ *
+ * At the end of the file: SpikingJelly's IF, LIF and PLIF (snnlab_sj_*), the same way.
  */
 #include <math.h>
 #include <stdint.h>
@@ -446,6 +448,17 @@ typedef struct {
     float leak, vth, vr; /* tau (LIF) or q (PLIF); v_threshold; v_reset (hard reset) */
 } sj_job_t;
 
+/* 1.0f where a >= b, else 0.0f, built from the comparison's bits: a compiler that knows a 0-or-1 value turns
+ * products with it into branches (which stop the loops from vectorizing); it cannot see through the bits. */
+static inline float sj_step(float a, float b) {
+    union {
+        uint32_t u;
+        float f;
+    } r;
+    r.u = (uint32_t)(-(int32_t)(a >= b)) & 0x3f800000u;
+    return r.f;
+}
+
 /* h[t] from x[t] and v[t-1] (rest: v_reset, or 0 with the soft reset). */
 static inline __attribute__((always_inline)) float sj_charge(int kind, int decay, float x, float v, float leak,
                                                              float rest) {
@@ -471,7 +484,7 @@ static inline __attribute__((always_inline)) void sj_forward_block(const sj_job_
             float *s = j->spk + t * n + b0, *vo = j->v_out + t * n + b0;
             for (int64_t i = 0; i < len; i++) {
                 const float h = sj_charge(kind, decay, in[i], v[i], leak, rest);
-                const float fired = h - vth >= 0.0f ? 1.0f : 0.0f;
+                const float fired = sj_step(h - vth, 0.0f);
                 const float vn = hard ? fired * vr + (1.0f - fired) * h : h - fired * vth;
                 s[i] = fired;
                 vo[i] = vn;
@@ -481,20 +494,54 @@ static inline __attribute__((always_inline)) void sj_forward_block(const sj_job_
     }
 }
 
+/* One step back through time over a block: the torch scan's backward step (spikingjelly.py), element by
+ * element. Every input is an array here (zeros for a missing dL/dspike, v_reset or 0 for v[-1], a scratch
+ * row for an unwanted dL/dx), so the loop has no branch and vectorizes; kind, decay, hard and detach are
+ * constants where it is inlined. */
+static inline __attribute__((always_inline)) void sj_adjoint_step(int64_t len, int kind, int decay, int hard,
+                                                                  int detach, const float *restrict h,
+                                                                  const float *restrict xt, const float *restrict vp,
+                                                                  const float *restrict gs, const float *restrict sg,
+                                                                  float *restrict e, float *restrict gx,
+                                                                  float *restrict total, float *restrict dq,
+                                                                  float leak, float vth, float vr, float rest) {
+    for (int64_t i = 0; i < len; i++) {
+        const float z = h[i] - vth;
+        const float ee = e[i];
+        float ds = gs[i];
+        if (!detach)
+            ds = ds + ee * (hard ? vr - h[i] : -vth);
+        float dh = ds * sg[i];
+        dh = hard ? dh + ee * (1.0f - sj_step(z, 0.0f)) : dh + ee;
+        float through = dh, next = dh;
+        if (kind != SJ_IF) {
+            const float scaled = kind == SJ_LIF ? dh / leak : dh * leak;
+            through = decay ? scaled : dh;
+            next = dh - scaled;
+        }
+        gx[i] = through;
+        total[i] = total[i] + through;
+        dq[i] = dq[i] + (decay ? dh * (xt[i] - (vp[i] - rest)) : -(dh * (vp[i] - rest)));
+        e[i] = next;
+    }
+}
+
 static inline __attribute__((always_inline)) void sj_backward_block(const sj_job_t *j, int kind, int decay,
                                                                     int hard) {
     const int64_t n = j->n, T = j->T;
     const float vth = j->vth, vr = j->vr, leak = j->leak, rest = hard ? j->vr : 0.0f;
-    const int detach = j->detach;
-    float e[BLOCK];     /* dL/dv[t] from step t+1 */
+    float e[BLOCK];     /* dL/dv[t] from step t+1, then plus dL/dv[t] */
     float h[BLOCK];     /* h[t], rebuilt from v[t-1] and x[t] */
     float sgb[BLOCK];   /* surrogate'(h[t] - v_threshold) from the steps */
-    float total[BLOCK]; /* static input: dL/dx summed over time */
-    float dq[BLOCK];
-    float thr[BLOCK], ones[BLOCK], gs_const[BLOCK], gv_const[BLOCK];
+    float total[BLOCK]; /* dL/dx summed over time (a static input's) */
+    float dq[BLOCK];    /* PLIF's dL/dq, summed over time */
+    float scratch[BLOCK];
+    float thr[BLOCK], ones[BLOCK], zeros[BLOCK], rests[BLOCK], gs_const[BLOCK], gv_const[BLOCK];
     for (int64_t i = 0; i < BLOCK; i++) {
         thr[i] = vth;
         ones[i] = 1.0f; /* steps_tile multiplies by its gs: by 1, exactly */
+        zeros[i] = 0.0f; /* no dL/dspike: ds starts at 0, as the torch scan's zeros_like */
+        rests[i] = rest; /* v[-1] */
         gs_const[i] = j->g_spk && j->g_spk_const ? j->g_spk[0] : 0.0f;
         gv_const[i] = j->g_v && j->g_v_const ? j->g_v[0] : 0.0f;
     }
@@ -504,11 +551,11 @@ static inline __attribute__((always_inline)) void sj_backward_block(const sj_job
             e[i] = total[i] = dq[i] = 0.0f;
         for (int64_t t = T - 1; t >= 0; t--) {
             const float *xt = j->is_static ? j->x + b0 : j->x + t * n + b0;
-            const float *vp = t > 0 ? j->v + (t - 1) * n + b0 : NULL; /* v[t-1]; v[-1] = rest */
+            const float *vp = t > 0 ? j->v + (t - 1) * n + b0 : rests; /* v[t-1] */
             if (t > 1)
                 prefetch_block(vp - n, len);
             for (int64_t i = 0; i < len; i++)
-                h[i] = sj_charge(kind, decay, xt[i], vp ? vp[i] : rest, leak, rest);
+                h[i] = sj_charge(kind, decay, xt[i], vp[i], leak, rest);
             const float *sg = j->sg ? j->sg + t * n + b0 : sgb;
             if (!j->sg) {
                 int64_t i0 = 0;
@@ -521,39 +568,42 @@ static inline __attribute__((always_inline)) void sj_backward_block(const sj_job
                     memcpy(sgb + i0, dt, (size_t)(len - i0) * sizeof(float));
                 }
             }
-            const float *gs = j->g_spk ? (j->g_spk_const ? gs_const : j->g_spk + t * n + b0) : NULL;
-            const float *gv = j->g_v ? (j->g_v_const ? gv_const : j->g_v + t * n + b0) : NULL;
-            float *gx = j->g_x && !j->is_static ? j->g_x + t * n + b0 : NULL;
-            for (int64_t i = 0; i < len; i++) {
-                const float z = h[i] - vth;
-                float ee = e[i];
-                if (gv)
-                    ee = ee + gv[i];
-                float ds = gs ? gs[i] : 0.0f;
-                if (!detach)
-                    ds = ds + ee * (hard ? vr - h[i] : -vth);
-                float dh = ds * sg[i];
-                dh = hard ? dh + ee * (1.0f - (z >= 0.0f ? 1.0f : 0.0f)) : dh + ee;
-                float through = dh, next = dh;
-                if (kind != SJ_IF) {
-                    const float scaled = kind == SJ_LIF ? dh / leak : dh * leak;
-                    through = decay ? scaled : dh;
-                    next = dh - scaled;
-                }
-                if (gx)
-                    gx[i] = through;
-                total[i] = total[i] + through;
-                if (j->dq) {
-                    const float p = vp ? vp[i] : rest;
-                    dq[i] = dq[i] + (decay ? dh * (xt[i] - (p - rest)) : -(dh * (p - rest)));
-                }
-                e[i] = next;
+            if (j->g_v) { /* e = e + g_v[t], only where there is a g_v (as the torch scan adds it) */
+                const float *gv = j->g_v_const ? gv_const : j->g_v + t * n + b0;
+                for (int64_t i = 0; i < len; i++)
+                    e[i] = e[i] + gv[i];
             }
+            const float *gs = j->g_spk ? (j->g_spk_const ? gs_const : j->g_spk + t * n + b0) : zeros;
+            float *gx = j->g_x && !j->is_static ? j->g_x + t * n + b0 : scratch;
+            if (j->detach)
+                sj_adjoint_step(len, kind, decay, hard, 1, h, xt, vp, gs, sg, e, gx, total, dq, leak, vth, vr, rest);
+            else
+                sj_adjoint_step(len, kind, decay, hard, 0, h, xt, vp, gs, sg, e, gx, total, dq, leak, vth, vr, rest);
         }
         if (j->g_x && j->is_static)
             memcpy(j->g_x + b0, total, (size_t)len * sizeof(float));
         if (j->dq)
             memcpy(j->dq + b0, dq, (size_t)len * sizeof(float));
+    }
+}
+
+/* z[t] = h[t] - v_threshold for every step, h[t] rebuilt from v[t-1] and x[t] as the backward does: where the
+ * surrogate's gradient is not a Steps chain, torch evaluates it on z, one step's slice at a time. */
+static inline __attribute__((always_inline)) void sj_z_block(const sj_job_t *j, int kind, int decay, int hard) {
+    const int64_t n = j->n;
+    const float vth = j->vth, leak = j->leak, rest = hard ? j->vr : 0.0f;
+    float rests[BLOCK];
+    for (int64_t i = 0; i < BLOCK; i++)
+        rests[i] = rest;
+    for (int64_t b0 = j->lo; b0 < j->hi; b0 += BLOCK) {
+        const int64_t len = (j->hi - b0) < BLOCK ? (j->hi - b0) : BLOCK;
+        for (int64_t t = 0; t < j->T; t++) {
+            const float *xt = j->is_static ? j->x + b0 : j->x + t * n + b0;
+            const float *vp = t > 0 ? j->v + (t - 1) * n + b0 : rests;
+            float *z = j->v_out + t * n + b0;
+            for (int64_t i = 0; i < len; i++)
+                z[i] = sj_charge(kind, decay, xt[i], vp[i], leak, rest) - vth;
+        }
     }
 }
 
@@ -576,6 +626,7 @@ static inline __attribute__((always_inline)) void sj_backward_block(const sj_job
 
 static void sj_forward_range(const sj_job_t *j) { SJ_DISPATCH(sj_forward_block, j); }
 static void sj_backward_range(const sj_job_t *j) { SJ_DISPATCH(sj_backward_block, j); }
+static void sj_z_range(const sj_job_t *j) { SJ_DISPATCH(sj_z_block, j); }
 
 /* As run_split: [0, n) in parts of whole blocks, one per thread. */
 static void sj_split(void (*fn)(const sj_job_t *), const sj_job_t *base, int threads) {
@@ -623,6 +674,16 @@ int snnlab_sj_forward(const float *x, int is_static, float *spk, float *v_out, i
     job.spk = spk;
     job.v_out = v_out;
     sj_split(sj_forward_range, &job, threads);
+    return 0;
+}
+
+/* z [T, n] = h[t] - v_threshold from x and the saved membrane v (see sj_z_block). */
+int snnlab_sj_z(const float *x, int is_static, const float *v, float *z, int64_t T, int64_t n, int kind,
+                int decay_input, float leak, float vth, int hard, float vr, int threads) {
+    sj_job_t job = sj_job(x, is_static, T, n, kind, decay_input, leak, vth, hard, vr, 0);
+    job.v = v;
+    job.v_out = z;
+    sj_split(sj_z_range, &job, threads);
     return 0;
 }
 

@@ -12,6 +12,8 @@ sequence for any other (as the Triton scan does); so every surrogate of the regi
 It is used for :class:`LeakyScan` (and the membrane of :class:`SynapticScan`) on CPU float32 tensors with
 a registry surrogate and ``beta``/``threshold`` that are scalars or one per neuron (learnable or not).
 ``snnlab_decay_scan`` runs the synaptic current ``syn[t] = alpha*syn[t-1] + I[t]`` and its adjoint.
+``snnlab_sj_forward`` / ``snnlab_sj_backward`` run SpikingJelly's IF, LIF and PLIF (``kernels/spikingjelly.py``)
+on CPU float32 tensors, bit for bit its torch scan both ways (:func:`sj_usable`).
 Everything else (CUDA, other dtypes, parameters that vary over the batch) stays on the torch path. No
 compiler, a failed build or ``SNNLAB_NATIVE=0`` also means the torch path; :func:`status` says which and
 why.
@@ -124,6 +126,7 @@ def _open() -> ctypes.CDLL:
     lib.snnlab_decay_scan.argtypes = [p, i, p, i64, i64, p, i64, i, i]
     f = ctypes.c_float
     lib.snnlab_sj_forward.argtypes = [p, i, p, p, i64, i64, i, i, f, f, i, f, i]
+    lib.snnlab_sj_z.argtypes = [p, i, p, p, i64, i64, i, i, f, f, i, f, i]
     lib.snnlab_sj_backward.argtypes = [p, p, p, i, p, i, p, p, p, i, p, p, i, i64, i64, i, i, f, f, i, f, i, i]
     return lib
 
@@ -342,18 +345,23 @@ def sj_backward(
 ) -> tuple[Tensor | None, Tensor | None]:
     """``(dL/dx, dL/dq per element [B, ...])`` of :func:`sj_forward` (None where not wanted); the caller sums
     dL/dq's elements, as the torch scan does. The surrogate's gradient runs here from its Steps, or comes from
-    its own torch code over the whole sequence (the same float operations as the torch scan's either way)."""
+    its own torch code, one step at a time (the same float operations as the torch scan's either way)."""
     x = x.contiguous()
     T, n = voltages.shape[0], voltages[0].numel()
     kind, value, vth, hard, vr = _sj_constants(leak, dyn)
     steps = _steps(surrogate)
     sg = None
-    if steps is None:  # h[t] for the whole sequence, with spikingjelly.charge itself, then the surrogate's grad_
-        from snnlab.engine.kernels import spikingjelly as sj
-
-        v_prev = torch.cat([sj.initial(voltages[:1], dyn.v_reset), voltages[:-1]])
-        h = sj.charge(x, v_prev, leak.detach() if isinstance(leak, Tensor) else leak, dyn.decay_input, dyn.v_reset)
-        sg = surrogate.grad_(h.sub_(dyn.v_threshold)).contiguous()
+    if steps is None:
+        # z[t] = h[t] - v_threshold in C, then the surrogate's own grad_ on each step's slice: the torch scan
+        # calls it on one step's [B, ...] at a time, and a call over the whole sequence could round a last bit
+        # differently (torch's vectorized loops leave a size-dependent tail to scalar code, exp included).
+        sg = voltages.new_empty(voltages.shape)
+        _library().snnlab_sj_z(x.data_ptr(), int(static), voltages.data_ptr(), sg.data_ptr(), T, n, kind,
+                               int(dyn.decay_input), value, vth, hard, vr, _threads(T * n))  # fmt: skip
+        for t in range(T):
+            out = surrogate.grad_(sg[t])
+            if out.data_ptr() != sg[t].data_ptr():  # a grad_ that returned a new tensor after all
+                sg[t].copy_(out)
     codes, constants = steps if steps is not None else (None, None)
     g_spk, spk_const = _gradient(g_spk)
     g_v, v_const = _gradient(g_v)

@@ -26,8 +26,21 @@ saves only the input and the membrane ``v`` (an output); its backward rebuilds `
     e[t-1] = gv[t-1] + dh[t] - dh[t]*a                                    (IF: + dh[t])
     dL/dq = sum_t dh[t] * (x[t] - (v[t-1] - v_r))  (decay_input)  |  -sum_t dh[t] * (v[t-1] - v_r)
 
-It is torch code, one step at a time: there is no C or Triton kernel for these neurons yet.
-A static input (the same current at every step) is passed as ``[B, ...]`` with ``time_steps``.
+That torch code runs one step at a time. Where it can, :class:`Scan` hands the whole sequence to a one-pass
+kernel with the same expressions instead (:func:`path` says which runs):
+
+- C (``leaky.c`` through ``native.py``) on CPU float32 tensors: every element walks through time once, in
+  blocks split over threads. Forward and backward are bit for bit this torch scan's, for every surrogate: one
+  written as :class:`~snnlab.engine.surrogates.Steps` runs inside the C loop, any other runs its own torch
+  ``grad_`` on each step's slice of ``h - v_threshold`` (computed in C), as this scan calls it per step.
+- Triton (``cuda.py``) on CUDA float32 tensors, without fused multiply-adds: the forward is this scan's bit
+  for bit; the backward repeats its operations, with the surrogate's gradient evaluated by torch over the
+  whole sequence first (a last-bit difference is possible there for a surrogate with ``exp`` and the like).
+  Checked on the CPU through Triton's interpreter; a failed launch falls back to this torch scan.
+
+Anything else (float64, a ``q`` that is not one value) takes the torch scan; so does everything with
+``SNNLAB_NATIVE=0`` / ``SNNLAB_TRITON=0``. A static input (the same current at every step) is passed as
+``[B, ...]`` with ``time_steps``.
 """
 
 from __future__ import annotations
