@@ -178,3 +178,19 @@ def test_without_the_library_the_torch_scan_runs(monkeypatch):
     spk, v = LIF()(x * 2)
     spk_r, v_r = LIF().reference(x * 2)
     assert torch.equal(spk, spk_r) and torch.equal(v, v_r)
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_plifs_w_alone_when_the_input_needs_no_gradient(static, monkeypatch):
+    # Input data straight into a PLIF: only dL/dw is wanted, and the C scan computes only that.
+    fn = surrogates.get("sj_sigmoid")
+    x = _inputs(static, False, seed=9)
+    grads = []
+    for use_c in (True, False):
+        with monkeypatch.context() as m:
+            if not use_c:
+                m.setattr(native, "sj_usable", lambda *args: False)
+            neuron = PLIF(init_tau=1.7, v_reset=None, surrogate=fn)
+            spk, v = neuron(x, T) if static else neuron(x)
+            grads.append(torch.autograd.grad(spk.sum() + (v * v).sum(), neuron.w)[0])
+    assert grads[0] != 0 and torch.equal(grads[0], grads[1])
