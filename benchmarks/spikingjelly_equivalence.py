@@ -7,23 +7,36 @@ surrogate, then backpropagate the same weighted sum of spikes and membranes thro
 identical, the membrane ``v_seq`` equal to float rounding, and the gradients (of the input, and of PLIF's ``w``)
 within GRAD_TOL of the largest one. snnlab's PLIF starts from SpikingJelly's state dict (its ``w``).
 
+The path column says which scan ran: ``fused (C)`` is the C scan of ``kernels/leaky.c`` (CPU float32),
+``fused (torch)`` the torch scan it replaces elsewhere, ``reference`` the step loop with autograd.
+
+``--speed`` (no SpikingJelly needed) times snnlab's own scans instead: forward and backward of one layer,
+the C scan against the torch scan, median of ``--repeats`` after ``--warmup``, on one thread.
+
 Run it in a venv with SpikingJelly (see BENCHMARKS.md)::
 
     python benchmarks/spikingjelly_equivalence.py            # the table, markdown
     python benchmarks/spikingjelly_equivalence.py --json out.json
+    python benchmarks/spikingjelly_equivalence.py --speed    # C scan vs torch scan
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
+import statistics
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor
 
+from snnlab.engine.kernels import native
+from snnlab.engine.kernels import spikingjelly as sj
 from snnlab.engine.neurons import IF, LIF, PLIF
 
 T, B, N = 50, 16, 64
@@ -72,10 +85,11 @@ def compare(kind: str, decay_input: bool, v_reset: float | None, detach: bool, s
     ((spk_theirs * w_spk).sum() + (mem_theirs * w_mem).sum()).backward()
     grads_theirs = [x_theirs.grad] + ([theirs.w.grad] if kind == "plif" else [])
     rows = []
-    for path in ("fused", "reference"):
+    for fused in (True, False):
         ours.zero_grad()
-        ours.fused = path == "fused"
+        ours.fused = fused
         x_ours = x.clone().requires_grad_()
+        path = f"fused ({sj.path(x_ours, ours.leak(x_ours), ours.spike_fn)})" if fused else "reference"
         spk, mem = ours(x_ours)
         ((spk * w_spk).sum() + (mem * w_mem).sum()).backward()
         grads = [x_ours.grad] + ([ours.w.grad] if kind == "plif" else [])
@@ -114,11 +128,72 @@ def markdown(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+# (name, T, B, N): SpikingJelly's lif_fc_mnist example (784-10, T=100, batch 64), and a wider hidden layer.
+SPEED_CASES = [("lif_fc_mnist", 100, 64, 10), ("hidden-1000", 25, 128, 1000)]
+SPEED_SURROGATES = ["sj_sigmoid", "atan"]  # SpikingJelly's default (a grad_ of its own), and a Steps one
+
+
+@contextlib.contextmanager
+def scan(which: str) -> Iterator[None]:
+    """Run the C scan (``"C"``) or the torch scan (``"torch"``) inside the block."""
+    usable = native.sj_usable
+    if which == "torch":
+        native.sj_usable = lambda *args: False  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        native.sj_usable = usable  # type: ignore[assignment]
+
+
+def time_layer(kind: str, surrogate: str, T: int, B: int, N: int, which: str, warmup: int, repeats: int) -> float:
+    """Median seconds of forward + backward of one layer (the neuron alone: its spikes get a dense gradient)."""
+    neuron = {"if": IF, "lif": LIF, "plif": PLIF}[kind](surrogate=surrogate)
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(T, B, N, generator=g) * 1.5 + 0.6).requires_grad_()
+    w = torch.randn(T, B, N, generator=g)
+    times = []
+    with scan(which):
+        assert sj.path(x, neuron.leak(x), neuron.spike_fn) == which
+        for i in range(warmup + repeats):
+            start = time.perf_counter()
+            x.grad = None
+            neuron.zero_grad()
+            spk, _ = neuron(x)
+            spk.backward(w)  # dL/dspike = w, as a next layer would send back
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def speed(warmup: int, repeats: int) -> str:
+    lines = [
+        "| layer | T | B | N | neuron | surrogate | torch scan ms | C scan ms | speed-up |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (name, T, B, N), kind, surrogate in itertools.product(SPEED_CASES, ("lif", "plif", "if"), SPEED_SURROGATES):
+        t_torch = time_layer(kind, surrogate, T, B, N, "torch", warmup, repeats)
+        t_c = time_layer(kind, surrogate, T, B, N, "C", warmup, repeats)
+        lines.append(f"| {name} | {T} | {B} | {N} | {kind} | {surrogate} | {t_torch * 1e3:.2f} | {t_c * 1e3:.2f} | "
+                     f"{t_torch / t_c:.1f}x |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--speed", action="store_true", help="time the C scan against the torch scan instead")
+    parser.add_argument("--repeats", type=int, default=20, help="timed repeats per row (--speed)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (--speed)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.speed:
+        if native.status() != "native":
+            print(f"the C scan is not available: {native.status()}", file=sys.stderr)
+            return 1
+        print(speed(args.warmup, args.repeats))
+        print(f"\nforward + backward of one layer, median of {args.repeats} after {args.warmup} warm-up runs, "
+              f"1 thread, torch {torch.__version__}")  # fmt: skip
+        return 0
     rows = all_rows()
     print(markdown(rows))
     if args.json:

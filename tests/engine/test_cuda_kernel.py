@@ -45,7 +45,13 @@ def _compile_for_h100(kernel, constants: dict, **options) -> str:
 
     names = list(inspect.signature(kernel.fn).parameters)
     pointers = {"cur", "mem", "spk", "beta", "thr", "delta", "g_in", "d_beta", "d_thr", "x", "y", "a"}
-    signature = {n: "constexpr" if n in constants else "*fp32" if n in pointers else "i32" for n in names}
+    pointers |= {"v_out", "q", "v", "g_spk", "g_v", "sg", "g_x", "dq"}  # SpikingJelly's kernels
+    floats = {"tau", "vth", "vr"}
+
+    def kind(n: str) -> str:
+        return "constexpr" if n in constants else "*fp32" if n in pointers else "fp32" if n in floats else "i32"
+
+    signature = {n: kind(n) for n in names}
     source = ASTSource(kernel, signature, constexprs={(names.index(k),): v for k, v in constants.items()})
     return triton.compile(source, target=GPUTarget("cuda", 90, 32), options=options).asm["ptx"]
 
@@ -53,7 +59,7 @@ def _compile_for_h100(kernel, constants: dict, **options) -> str:
 @needs_triton
 def test_the_kernels_compile_for_a_gpu_and_the_forward_rounds_like_the_reference():
     # The interpreter runs the kernels' Python; this compiles them the way a GPU run would, to PTX and cubin.
-    _, forward, backward, decay = cuda._build()
+    _, forward, backward, decay, sj_forward, sj_backward = cuda._build()
     for static, reset in itertools.product((False, True), cuda.RESETS.values()):
         # With the option leaky_forward launches it with: beta*mem + I rounds twice, as in the reference.
         constants = {"STATIC": static, "RESET": reset, "BLOCK": cuda.BLOCK}
@@ -65,6 +71,16 @@ def test_the_kernels_compile_for_a_gpu_and_the_forward_rounds_like_the_reference
         constants = {"STATIC": static, "REVERSE": reverse, "BLOCK": cuda.BLOCK}
         ptx = _compile_for_h100(decay, constants, enable_fp_fusion=False)
         assert "mul.rn.f32" in ptx and "add.rn.f32" in ptx and "fma" not in ptx
+    # SpikingJelly's neurons: LIF divides by tau with a correctly rounded division, as torch does (Triton's
+    # plain / would be an approximate one); PLIF multiplies by q; nothing fused, forward or backward.
+    for kind, decay_input, hard in itertools.product((0, 1, 2), (False, True), (False, True)):
+        constants = {"STATIC": False, "KIND": kind, "DECAY": decay_input, "HARD": hard, "BLOCK": cuda.BLOCK}
+        ptx = _compile_for_h100(sj_forward, constants, enable_fp_fusion=False)
+        assert "add.rn.f32" in ptx and "fma" not in ptx and "div.full" not in ptx and "div.approx" not in ptx
+        assert ("div.rn.f32" in ptx) == (kind == 1)
+        flags = {**constants, "DETACH": False, "HAS_GS": True, "HAS_GV": True, "WANT_X": True, "WANT_Q": kind == 2}
+        ptx = _compile_for_h100(sj_backward, flags, enable_fp_fusion=False)
+        assert "fma" not in ptx and ("div.rn.f32" in ptx) == (kind == 1)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -15,6 +15,7 @@ from snnlab import catalog
 from snnlab.engine import surrogates
 from snnlab.engine.kernels import cuda, fused, native
 from snnlab.engine.kernels import reference as ref
+from snnlab.engine.kernels import spikingjelly as sj
 from tests.engine.scan_checks import (
     assert_decay_scan_matches_torch,
     assert_grads_close,
@@ -130,8 +131,8 @@ def test_a_kernel_that_fails_falls_back_to_the_torch_scan_and_says_why(monkeypat
     def broken(*args, **kwargs):
         raise RuntimeError("no kernel image is available for execution on the device")
 
-    triton, forward, backward, decay = cuda._load()
-    monkeypatch.setattr(cuda._LIBRARY, "value", (triton, _Launcher(broken), backward, decay))
+    kernels = cuda._load()
+    monkeypatch.setattr(cuda._LIBRARY, "value", (kernels[0], _Launcher(broken), *kernels[2:]))
     fn = surrogates.get("atan")
     x = _inputs((T, B, N), seed=6)
     beta, thr = torch.tensor(0.9, requires_grad=True), torch.tensor(1.0, requires_grad=True)
@@ -144,6 +145,80 @@ def test_a_kernel_that_fails_falls_back_to_the_torch_scan_and_says_why(monkeypat
     assert cuda.status() == "torch scan (Triton kernel failed: RuntimeError: no kernel image is available for " \
         "execution on the device)"  # fmt: skip
     assert not cuda.usable(x, beta, thr, "subtract", fn)
+    monkeypatch.undo()  # the real kernels again, for the fixture's check
+
+
+SJ_KINDS = [("if", True), ("lif", True), ("lif", False), ("plif", True), ("plif", False)]
+
+
+def _sj_run(use_triton: bool, kind, x0, dyn, fn, static, g_spk, g_v, monkeypatch):
+    """SpikingJelly's neuron through the Triton scan or the torch scan: (spikes, v, dL/dx[, dL/dw])."""
+    with monkeypatch.context() as m:
+        if not use_triton:
+            m.setattr(cuda, "sj_usable", lambda *args: False)
+        x = x0.clone().requires_grad_()
+        w = torch.tensor(-0.4, requires_grad=True)
+        leak = None if kind == "if" else 2.0 if kind == "lif" else w.sigmoid()
+        assert sj.path(x, leak, fn) == ("Triton" if use_triton else "torch")
+        spk, v = sj.scan(x, leak, dyn, fn, T if static else None)
+        loss = (spk * g_spk).sum() if g_spk is not None else 0
+        loss = loss + ((v * g_v).sum() if g_v is not None else 0)
+        return spk, v, torch.autograd.grad(loss, [x, w] if kind == "plif" else [x])
+
+
+@pytest.mark.parametrize("kind,decay", SJ_KINDS)
+@pytest.mark.parametrize("v_reset", [0.0, None, -0.3])
+def test_spikingjelly_neurons_in_triton_equal_the_torch_scan(kind, decay, v_reset, monkeypatch):
+    # Forward bit for bit (tau 2 and multiples of 1/8: ties at the threshold fire); the backward bit for bit
+    # with atan (the same operations, the surrogate by torch in both), to rounding with sj_sigmoid (its exp
+    # over the whole sequence may round a last bit differently from torch's call per step).
+    g = torch.Generator().manual_seed(12)
+    g_spk, g_v = torch.randn(T, B, N, generator=g), torch.randn(T, B, N, generator=g)
+    for detach, static, surrogate in itertools.product((False, True), (False, True), ("atan", "sj_sigmoid")):
+        dyn = sj.Dynamics(decay, 1.0, v_reset, detach)
+        fn = surrogates.get(surrogate)
+        x = _inputs((B, N) if static else (T, B, N), seed=len(surrogate)).detach()
+        got = _sj_run(True, kind, x, dyn, fn, static, g_spk, g_v, monkeypatch)
+        want = _sj_run(False, kind, x, dyn, fn, static, g_spk, g_v, monkeypatch)
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+        assert 0 < got[0].mean() < 1
+        for a, b in zip(got[2], want[2], strict=True):
+            if surrogate == "atan":
+                assert torch.equal(a, b), (detach, static)
+            else:
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6 * max(1.0, b.abs().max().item()))
+
+
+def test_spikingjelly_neurons_in_triton_with_one_output_or_a_broadcast_gradient(monkeypatch):
+    fn = surrogates.get("atan")
+    x = _inputs((T, B, N), seed=13).detach()
+    for kind, v_reset in (("plif", 0.0), ("lif", None), ("if", -0.3)):
+        dyn = sj.Dynamics(True, 1.0, v_reset, False)
+        for g_spk, g_v in (
+            (torch.randn(T, B, N), None),
+            (None, torch.randn(T, B, N)),
+            (torch.ones(1).expand(T, B, N), None),
+        ):
+            got = _sj_run(True, kind, x, dyn, fn, False, g_spk, g_v, monkeypatch)
+            want = _sj_run(False, kind, x, dyn, fn, False, g_spk, g_v, monkeypatch)
+            assert all(torch.equal(a, b) for a, b in zip(got[2], want[2], strict=True))
+
+
+def test_a_spikingjelly_kernel_that_fails_falls_back_to_the_torch_scan(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no kernel image is available for execution on the device")
+
+    kernels = cuda._load()
+    monkeypatch.setattr(cuda._LIBRARY, "value", (*kernels[:5], _Launcher(broken)))  # the backward fails
+    fn = surrogates.get("atan")
+    x = _inputs((T, B, N), seed=14).detach()
+    dyn = sj.Dynamics(True, 1.0, 0.0, False)
+    g = torch.Generator().manual_seed(5)
+    g_spk, g_v = torch.randn(T, B, N, generator=g), torch.randn(T, B, N, generator=g)
+    got = _sj_run(True, "plif", x, dyn, fn, False, g_spk, g_v, monkeypatch)
+    assert cuda.status().startswith("torch scan (Triton kernel failed: RuntimeError")
+    want = _sj_run(False, "plif", x, dyn, fn, False, g_spk, g_v, monkeypatch)
+    assert all(torch.equal(a, b) for a, b in zip(got[2], want[2], strict=True))
     monkeypatch.undo()  # the real kernels again, for the fixture's check
 
 

@@ -10,7 +10,8 @@ backward needs anyway, as it becomes dL/dI), so every registry surrogate, presen
 
 Used for :class:`~snnlab.engine.kernels.fused.LeakyScan` and ``SynapticScan`` (its membrane, and its
 synaptic current with ``decay_kernel``) on CUDA float32 tensors with a registry surrogate and parameters
-that are scalars or one per neuron.
+that are scalars or one per neuron, and for SpikingJelly's IF, LIF and PLIF (``kernels/spikingjelly.py``;
+``sj_forward_kernel`` and ``sj_backward_kernel``, with a correctly rounded division by tau as torch's).
 Without Triton, with ``SNNLAB_TRITON=0``, or when the kernel fails to compile, the torch scan runs;
 :func:`status` says which and why. ``TRITON_INTERPRET=1`` runs the same kernels on CPU tensors through
 Triton's interpreter, which is how the tests check them on a machine without a GPU.
@@ -24,6 +25,7 @@ import os
 import torch
 from torch import Tensor
 
+from snnlab.engine.kernels import native
 from snnlab.engine.kernels.lazy import LazyLibrary, Unavailable
 from snnlab.engine.kernels.native import RESETS, features_of, is_periodic, periodic
 
@@ -143,7 +145,106 @@ def _build() -> tuple:
                     x_ptr += n
                 y_ptr += n
 
-    return triton, leaky_forward_kernel, leaky_backward_kernel, decay_kernel
+    @triton.jit
+    def sj_forward_kernel(x, spk, v_out, q, T, n, tau, vth, vr, STATIC: tl.constexpr, KIND: tl.constexpr,
+                          DECAY: tl.constexpr, HARD: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+        # SpikingJelly's IF (KIND 0), LIF (1: a division by tau) and PLIF (2: a product with q), as
+        # kernels/spikingjelly.py writes them, operation for operation; launched without FMA contraction.
+        cols = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        live = cols < n
+        zero = tl.zeros([BLOCK], dtype=tl.float32)
+        thr = zero + vth
+        rest = zero + vr  # v_reset (hard), 0 (soft: the host passes 0)
+        leak = zero + tl.load(q) if KIND == 2 else zero + tau
+        v = rest  # v[-1]
+        x_ptr, s_ptr, v_ptr = x + cols, spk + cols, v_out + cols
+        for _ in range(T):
+            xt = tl.load(x_ptr, mask=live, other=0.0)
+            if KIND == 0:
+                h = v + xt
+            elif KIND == 1:
+                h = v + tl.math.div_rn(xt - (v - rest), leak) if DECAY else v - tl.math.div_rn(v - rest, leak) + xt
+            else:
+                h = v + (xt - (v - rest)) * leak if DECAY else v - (v - rest) * leak + xt
+            fired = tl.where(h - thr >= 0.0, 1.0, 0.0)
+            if HARD:
+                v = fired * rest + (1.0 - fired) * h
+            else:
+                v = h - fired * thr
+            tl.store(s_ptr, fired, mask=live)
+            tl.store(v_ptr, v, mask=live)
+            if not STATIC:
+                x_ptr += n
+            s_ptr += n
+            v_ptr += n
+
+    @triton.jit
+    def sj_backward_kernel(x, v, g_spk, g_v, sg, g_x, dq, q, T, n, last, tau, vth, vr, STATIC: tl.constexpr,
+                           KIND: tl.constexpr, DECAY: tl.constexpr, HARD: tl.constexpr, DETACH: tl.constexpr,
+                           HAS_GS: tl.constexpr, HAS_GV: tl.constexpr, WANT_X: tl.constexpr,
+                           WANT_Q: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+        # The torch scan's backward step for step (kernels/spikingjelly.py), from t = T-1 down; ``sg`` holds
+        # surrogate'(h[t] - v_threshold), computed by torch. ``last`` = (T-1)*n comes from the host.
+        cols = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        live = cols < n
+        zero = tl.zeros([BLOCK], dtype=tl.float32)
+        thr = zero + vth
+        rest = zero + vr
+        leak = zero + tl.load(q) if KIND == 2 else zero + tau
+        e = zero  # dL/dv[t] from step t+1
+        total = zero  # static input: dL/dx summed over time
+        acc = zero  # PLIF: dL/dq per element
+        x_ptr = x + cols + (0 if STATIC else last)
+        v_ptr = v + cols + (last - n)  # v[t-1]
+        at = cols + last  # [t] in the [T, n] buffers
+        for i in range(T):  # t = T-1-i
+            has_prev = (tl.zeros([BLOCK], dtype=tl.int32) + i) < T - 1
+            vp = tl.where(has_prev, tl.load(v_ptr, mask=live & has_prev, other=0.0), rest)
+            xt = tl.load(x_ptr, mask=live, other=0.0)
+            if KIND == 0:
+                h = vp + xt
+            elif KIND == 1:
+                h = vp + tl.math.div_rn(xt - (vp - rest), leak) if DECAY else vp - tl.math.div_rn(vp - rest, leak) + xt
+            else:
+                h = vp + (xt - (vp - rest)) * leak if DECAY else vp - (vp - rest) * leak + xt
+            z = h - thr
+            if HAS_GV:
+                e = e + tl.load(g_v + at, mask=live, other=0.0)
+            ds = tl.load(g_spk + at, mask=live, other=0.0) if HAS_GS else zero
+            if not DETACH:
+                ds = ds + e * (rest - h if HARD else -thr)
+            dh = ds * tl.load(sg + at, mask=live, other=0.0)
+            if HARD:
+                dh = dh + e * (1.0 - tl.where(z >= 0.0, 1.0, 0.0))
+            else:
+                dh = dh + e
+            if KIND == 0:
+                through = dh
+                e = dh
+            else:
+                scaled = tl.math.div_rn(dh, leak) if KIND == 1 else dh * leak
+                through = scaled if DECAY else dh
+                e = dh - scaled
+            if WANT_X:
+                if STATIC:
+                    total = total + through
+                else:
+                    tl.store(g_x + at, through, mask=live)
+            if WANT_Q:
+                if DECAY:
+                    acc = acc + dh * (xt - (vp - rest))
+                else:
+                    acc = acc + -(dh * (vp - rest))
+            if not STATIC:
+                x_ptr -= n
+            v_ptr -= n
+            at -= n
+        if WANT_X and STATIC:
+            tl.store(g_x + cols, total, mask=live)
+        if WANT_Q:
+            tl.store(dq + cols, acc, mask=live)
+
+    return triton, leaky_forward_kernel, leaky_backward_kernel, decay_kernel, sj_forward_kernel, sj_backward_kernel
 
 
 def _setup() -> tuple:
@@ -194,9 +295,9 @@ def usable(current: Tensor, beta: Tensor, threshold: Tensor, reset: str, surroga
 
 def _launch(which: int, tensors: tuple, out: Tensor, params: tuple[Tensor, ...], extra: tuple = (),
             **constants) -> bool:  # fmt: skip
-    """Run kernel ``which`` (1 leaky forward, 2 leaky backward, 3 decay) over the elements of ``out``
-    ``[T, B, ...]``. Arguments: ``*tensors, *params (as periodic vectors), T, n, *their lengths, *extra``.
-    False when it could not run."""
+    """Run kernel ``which`` (1 leaky forward, 2 leaky backward, 3 decay, 4 and 5 SpikingJelly forward and
+    backward) over the elements of ``out`` ``[T, B, ...]``. Arguments: ``*tensors, *params (as periodic
+    vectors), T, n, *their lengths, *extra``. False when it could not run."""
     kernels = _load()
     if kernels is None:
         return False
@@ -278,3 +379,58 @@ def decay_scan(x: Tensor, alpha: Tensor, out: Tensor, static: bool = False, reve
     last = (out.shape[0] - 1) * out[0].numel()
     return _launch(3, (x.contiguous(), out), out, (alpha,), (last,), STATIC=static, REVERSE=reverse,
                    enable_fp_fusion=False)  # fmt: skip
+
+
+def sj_usable(x: Tensor, leak, surrogate) -> bool:
+    """Whether a SpikingJelly scan (IF, LIF, PLIF; kernels/spikingjelly.py) can run in Triton."""
+    return (
+        _on_device(x, *([leak] if isinstance(leak, Tensor) else []))
+        and (not isinstance(leak, Tensor) or leak.numel() == 1)
+        and callable(getattr(surrogate, "grad", None))
+        and _load() is not None
+    )
+
+
+def _sj_arguments(x: Tensor, leak, dyn) -> tuple[Tensor, tuple, dict]:
+    """PLIF's q as a one-element tensor (a dummy otherwise), the float arguments and the constants."""
+    kind = native.SJ_KINDS[native.sj_kind(leak)]
+    q = leak.detach().reshape(1).contiguous() if isinstance(leak, Tensor) else x.new_zeros(1)
+    tau = float(leak) if kind == 1 else 0.0
+    hard = dyn.v_reset is not None
+    floats = (tau, float(dyn.v_threshold), float(dyn.v_reset) if hard else 0.0)
+    return q, floats, dict(KIND=kind, DECAY=bool(dyn.decay_input), HARD=hard)
+
+
+def sj_forward(x: Tensor, leak, dyn, time_steps: int | None, spikes: Tensor, voltages: Tensor) -> bool:
+    """As :func:`native.sj_forward`; False (nothing written) when the kernel could not run."""
+    q, floats, constants = _sj_arguments(x, leak, dyn)
+    tensors = (x.contiguous(), spikes, voltages, q)
+    return _launch(4, tensors, voltages, (), floats, STATIC=time_steps is not None, enable_fp_fusion=False,
+                   **constants)  # fmt: skip
+
+
+def sj_backward(x: Tensor, voltages: Tensor, g_spk: Tensor | None, g_v: Tensor | None, leak, dyn, surrogate,
+                static: bool, want_x: bool, want_q: bool) -> tuple[Tensor | None, Tensor | None] | None:  # fmt: skip
+    """As :func:`native.sj_backward`, or None when the kernel could not run (the caller then runs the torch
+    scan's backward). The surrogate's gradient is computed by torch over the whole sequence first."""
+    if _load() is None:
+        return None
+    from snnlab.engine.kernels import spikingjelly as sj
+
+    x = x.contiguous()
+    q, floats, constants = _sj_arguments(x, leak, dyn)
+    v_prev = torch.cat([sj.initial(voltages[:1], dyn.v_reset), voltages[:-1]])
+    h = sj.charge(x, v_prev, leak.detach() if isinstance(leak, Tensor) else leak, dyn.decay_input, dyn.v_reset)
+    sg = surrogate.grad_(h.sub_(dyn.v_threshold)).contiguous()
+    dummy = voltages.new_empty(1)
+    g_x = x.new_empty(x.shape) if want_x else None
+    dq = voltages.new_empty(voltages.shape[1:]) if want_q else None
+    tensors = (x, voltages, dummy if g_spk is None else g_spk.contiguous(), dummy if g_v is None else g_v.contiguous(),
+               sg, dummy if g_x is None else g_x, dummy if dq is None else dq, q)  # fmt: skip
+    last = (voltages.shape[0] - 1) * voltages[0].numel()
+    # Without FMA contraction, as the forward: the torch scan's backward, rounding for rounding.
+    if not _launch(5, tensors, voltages, (), (last, *floats), STATIC=static, DETACH=bool(dyn.detach_reset),
+                   HAS_GS=g_spk is not None, HAS_GV=g_v is not None, WANT_X=want_x, WANT_Q=want_q,
+                   enable_fp_fusion=False, **constants):  # fmt: skip
+        return None
+    return g_x, dq

@@ -12,6 +12,8 @@
  * beta and threshold are per element, repeating with a period: element e uses beta[e % beta_n] (beta_n 1:
  * a scalar; the number of features: one per neuron). reset: 0 subtract, 1 zero, 2 none, 3 zero_step (the whole
  * step, input included, as reference.py says).
+ *
+ * At the end of the file: SpikingJelly's IF, LIF and PLIF (snnlab_sj_*), the same way.
  */
 #include <math.h>
 #include <stdint.h>
@@ -415,5 +417,295 @@ int snnlab_decay_scan(const float *x, int is_static, float *y, int64_t T, int64_
     job.mem = y;
     job.reverse = reverse;
     run_split(decay_range, &job, threads, NULL, NULL);
+    return 0;
+}
+
+/* ---- SpikingJelly's IF, LIF and PLIF (kernels/spikingjelly.py states the equations and the adjoint) ----
+ *
+ * Each element walks through time once, as above, in blocks of BLOCK neighbours split over threads. The
+ * expressions are spikingjelly.py's, operation for operation and in the same order (a division by tau for
+ * LIF, a product with q = sigmoid(w) for PLIF), so the forward is bit for bit the torch scan's, and so is
+ * the backward, which repeats the torch scan's backward step by step: the surrogate's gradient comes from its
+ * Steps (run on each block here) or, for a surrogate written otherwise, precomputed by torch over the whole
+ * sequence (sg). PLIF's dL/dq is left per element, summed over time in float as the torch scan sums it; the
+ * caller adds the elements up (torch's sum, as the torch scan does). */
+enum { SJ_IF = 0, SJ_LIF = 1, SJ_PLIF = 2 };
+
+typedef struct {
+    const float *x;      /* [T, n], or [n] when is_static */
+    const float *v;      /* backward: the saved membrane v[t] (after the reset) [T, n] */
+    const float *g_spk;  /* backward: dL/dspike [T, n] (or one value, g_spk_const), or NULL */
+    const float *g_v;    /* backward: dL/dv, the same way, or NULL */
+    const float *sg;     /* backward: surrogate'(h[t] - v_threshold) [T, n] from torch, or NULL: from steps */
+    const int *steps;    /* the surrogate's gradient as Steps codes, when sg is NULL */
+    const float *step_c;
+    int n_steps;
+    float *spk, *v_out;  /* forward outputs [T, n] */
+    float *g_x;          /* backward: dL/dx [T, n], or [n] summed over time when is_static; NULL: not needed */
+    float *dq;           /* backward: PLIF's dL/dq per element [n], summed over time; NULL: not needed */
+    int64_t T, n, lo, hi;
+    int kind, decay_input, hard, detach, is_static, g_spk_const, g_v_const;
+    float leak, vth, vr; /* tau (LIF) or q (PLIF); v_threshold; v_reset (hard reset) */
+} sj_job_t;
+
+/* 1.0f where a >= b, else 0.0f, built from the comparison's bits: a compiler that knows a 0-or-1 value turns
+ * products with it into branches (which stop the loops from vectorizing); it cannot see through the bits. */
+static inline float sj_step(float a, float b) {
+    union {
+        uint32_t u;
+        float f;
+    } r;
+    r.u = (uint32_t)(-(int32_t)(a >= b)) & 0x3f800000u;
+    return r.f;
+}
+
+/* h[t] from x[t] and v[t-1] (rest: v_reset, or 0 with the soft reset). */
+static inline __attribute__((always_inline)) float sj_charge(int kind, int decay, float x, float v, float leak,
+                                                             float rest) {
+    if (kind == SJ_IF)
+        return v + x;
+    if (kind == SJ_LIF)
+        return decay ? v + (x - (v - rest)) / leak : v - (v - rest) / leak + x;
+    return decay ? v + (x - (v - rest)) * leak : v - (v - rest) * leak + x;
+}
+
+/* Called with constant kind, decay and hard (see SJ_DISPATCH), so each combination compiles to its own loops. */
+static inline __attribute__((always_inline)) void sj_forward_block(const sj_job_t *j, int kind, int decay,
+                                                                   int hard) {
+    const int64_t n = j->n;
+    const float vth = j->vth, vr = j->vr, leak = j->leak, rest = hard ? j->vr : 0.0f;
+    float v[BLOCK];
+    for (int64_t b0 = j->lo; b0 < j->hi; b0 += BLOCK) {
+        const int64_t len = (j->hi - b0) < BLOCK ? (j->hi - b0) : BLOCK;
+        for (int64_t i = 0; i < len; i++)
+            v[i] = rest; /* v[-1] = v_reset (hard) or 0 (soft) */
+        for (int64_t t = 0; t < j->T; t++) {
+            const float *in = j->is_static ? j->x + b0 : j->x + t * n + b0;
+            float *s = j->spk + t * n + b0, *vo = j->v_out + t * n + b0;
+            for (int64_t i = 0; i < len; i++) {
+                const float h = sj_charge(kind, decay, in[i], v[i], leak, rest);
+                const float fired = sj_step(h - vth, 0.0f);
+                const float vn = hard ? fired * vr + (1.0f - fired) * h : h - fired * vth;
+                s[i] = fired;
+                vo[i] = vn;
+                v[i] = vn;
+            }
+        }
+    }
+}
+
+/* One step back through time over a block: the torch scan's backward step (spikingjelly.py), element by
+ * element. Every input is an array here (zeros for a missing dL/dspike, v_reset or 0 for v[-1], a scratch
+ * row for an unwanted dL/dx), so the loop has no branch and vectorizes; kind, decay, hard and detach are
+ * constants where it is inlined. */
+static inline __attribute__((always_inline)) void sj_adjoint_step(int64_t len, int kind, int decay, int hard,
+                                                                  int detach, const float *restrict h,
+                                                                  const float *restrict xt, const float *restrict vp,
+                                                                  const float *restrict gs, const float *restrict sg,
+                                                                  float *restrict e, float *restrict gx,
+                                                                  float *restrict total, float *restrict dq,
+                                                                  float leak, float vth, float vr, float rest) {
+    for (int64_t i = 0; i < len; i++) {
+        const float z = h[i] - vth;
+        const float ee = e[i];
+        float ds = gs[i];
+        if (!detach)
+            ds = ds + ee * (hard ? vr - h[i] : -vth);
+        float dh = ds * sg[i];
+        dh = hard ? dh + ee * (1.0f - sj_step(z, 0.0f)) : dh + ee;
+        float through = dh, next = dh;
+        if (kind != SJ_IF) {
+            const float scaled = kind == SJ_LIF ? dh / leak : dh * leak;
+            through = decay ? scaled : dh;
+            next = dh - scaled;
+        }
+        gx[i] = through;
+        total[i] = total[i] + through;
+        dq[i] = dq[i] + (decay ? dh * (xt[i] - (vp[i] - rest)) : -(dh * (vp[i] - rest)));
+        e[i] = next;
+    }
+}
+
+static inline __attribute__((always_inline)) void sj_backward_block(const sj_job_t *j, int kind, int decay,
+                                                                    int hard) {
+    const int64_t n = j->n, T = j->T;
+    const float vth = j->vth, vr = j->vr, leak = j->leak, rest = hard ? j->vr : 0.0f;
+    float e[BLOCK];     /* dL/dv[t] from step t+1, then plus dL/dv[t] */
+    float h[BLOCK];     /* h[t], rebuilt from v[t-1] and x[t] */
+    float sgb[BLOCK];   /* surrogate'(h[t] - v_threshold) from the steps */
+    float total[BLOCK]; /* dL/dx summed over time (a static input's) */
+    float dq[BLOCK];    /* PLIF's dL/dq, summed over time */
+    float scratch[BLOCK];
+    float thr[BLOCK], ones[BLOCK], zeros[BLOCK], rests[BLOCK], gs_const[BLOCK], gv_const[BLOCK];
+    for (int64_t i = 0; i < BLOCK; i++) {
+        thr[i] = vth;
+        ones[i] = 1.0f; /* steps_tile multiplies by its gs: by 1, exactly */
+        zeros[i] = 0.0f; /* no dL/dspike: ds starts at 0, as the torch scan's zeros_like */
+        rests[i] = rest; /* v[-1] */
+        gs_const[i] = j->g_spk && j->g_spk_const ? j->g_spk[0] : 0.0f;
+        gv_const[i] = j->g_v && j->g_v_const ? j->g_v[0] : 0.0f;
+    }
+    for (int64_t b0 = j->lo; b0 < j->hi; b0 += BLOCK) {
+        const int64_t len = (j->hi - b0) < BLOCK ? (j->hi - b0) : BLOCK;
+        for (int64_t i = 0; i < len; i++)
+            e[i] = total[i] = dq[i] = 0.0f;
+        for (int64_t t = T - 1; t >= 0; t--) {
+            const float *xt = j->is_static ? j->x + b0 : j->x + t * n + b0;
+            const float *vp = t > 0 ? j->v + (t - 1) * n + b0 : rests; /* v[t-1] */
+            if (t > 1)
+                prefetch_block(vp - n, len);
+            for (int64_t i = 0; i < len; i++)
+                h[i] = sj_charge(kind, decay, xt[i], vp[i], leak, rest);
+            const float *sg = j->sg ? j->sg + t * n + b0 : sgb;
+            if (!j->sg) {
+                int64_t i0 = 0;
+                for (; i0 + TILE <= len; i0 += TILE)
+                    steps_tile(j->steps, j->step_c, j->n_steps, h + i0, thr, ones, sgb + i0);
+                if (i0 < len) {
+                    float ht[TILE] = {0}, dt[TILE];
+                    memcpy(ht, h + i0, (size_t)(len - i0) * sizeof(float));
+                    steps_tile(j->steps, j->step_c, j->n_steps, ht, thr, ones, dt);
+                    memcpy(sgb + i0, dt, (size_t)(len - i0) * sizeof(float));
+                }
+            }
+            if (j->g_v) { /* e = e + g_v[t], only where there is a g_v (as the torch scan adds it) */
+                const float *gv = j->g_v_const ? gv_const : j->g_v + t * n + b0;
+                for (int64_t i = 0; i < len; i++)
+                    e[i] = e[i] + gv[i];
+            }
+            const float *gs = j->g_spk ? (j->g_spk_const ? gs_const : j->g_spk + t * n + b0) : zeros;
+            float *gx = j->g_x && !j->is_static ? j->g_x + t * n + b0 : scratch;
+            if (j->detach)
+                sj_adjoint_step(len, kind, decay, hard, 1, h, xt, vp, gs, sg, e, gx, total, dq, leak, vth, vr, rest);
+            else
+                sj_adjoint_step(len, kind, decay, hard, 0, h, xt, vp, gs, sg, e, gx, total, dq, leak, vth, vr, rest);
+        }
+        if (j->g_x && j->is_static)
+            memcpy(j->g_x + b0, total, (size_t)len * sizeof(float));
+        if (j->dq)
+            memcpy(j->dq + b0, dq, (size_t)len * sizeof(float));
+    }
+}
+
+/* z[t] = h[t] - v_threshold for every step, h[t] rebuilt from v[t-1] and x[t] as the backward does: where the
+ * surrogate's gradient is not a Steps chain, torch evaluates it on z, one step's slice at a time. */
+static inline __attribute__((always_inline)) void sj_z_block(const sj_job_t *j, int kind, int decay, int hard) {
+    const int64_t n = j->n;
+    const float vth = j->vth, leak = j->leak, rest = hard ? j->vr : 0.0f;
+    float rests[BLOCK];
+    for (int64_t i = 0; i < BLOCK; i++)
+        rests[i] = rest;
+    for (int64_t b0 = j->lo; b0 < j->hi; b0 += BLOCK) {
+        const int64_t len = (j->hi - b0) < BLOCK ? (j->hi - b0) : BLOCK;
+        for (int64_t t = 0; t < j->T; t++) {
+            const float *xt = j->is_static ? j->x + b0 : j->x + t * n + b0;
+            const float *vp = t > 0 ? j->v + (t - 1) * n + b0 : rests;
+            float *z = j->v_out + t * n + b0;
+            for (int64_t i = 0; i < len; i++)
+                z[i] = sj_charge(kind, decay, xt[i], vp[i], leak, rest) - vth;
+        }
+    }
+}
+
+/* kind x decay_input x hard reset, each with its own compiled loops. */
+#define SJ_DISPATCH(FN, j)                                                                                    \
+    do {                                                                                                      \
+        switch ((j)->kind * 4 + ((j)->decay_input ? 2 : 0) + ((j)->hard ? 1 : 0)) {                          \
+        case 0: case 2: FN(j, SJ_IF, 1, 0); break;                                                            \
+        case 1: case 3: FN(j, SJ_IF, 1, 1); break;                                                            \
+        case 4: FN(j, SJ_LIF, 0, 0); break;                                                                   \
+        case 5: FN(j, SJ_LIF, 0, 1); break;                                                                   \
+        case 6: FN(j, SJ_LIF, 1, 0); break;                                                                   \
+        case 7: FN(j, SJ_LIF, 1, 1); break;                                                                   \
+        case 8: FN(j, SJ_PLIF, 0, 0); break;                                                                  \
+        case 9: FN(j, SJ_PLIF, 0, 1); break;                                                                  \
+        case 10: FN(j, SJ_PLIF, 1, 0); break;                                                                 \
+        default: FN(j, SJ_PLIF, 1, 1); break;                                                                 \
+        }                                                                                                     \
+    } while (0)
+
+static void sj_forward_range(const sj_job_t *j) { SJ_DISPATCH(sj_forward_block, j); }
+static void sj_backward_range(const sj_job_t *j) { SJ_DISPATCH(sj_backward_block, j); }
+static void sj_z_range(const sj_job_t *j) { SJ_DISPATCH(sj_z_block, j); }
+
+/* As run_split: [0, n) in parts of whole blocks, one per thread. */
+static void sj_split(void (*fn)(const sj_job_t *), const sj_job_t *base, int threads) {
+    sj_job_t jobs[MAX_THREADS];
+    int64_t blocks = (base->n + BLOCK - 1) / BLOCK;
+    if (threads < 1)
+        threads = 1;
+    if (threads > MAX_THREADS)
+        threads = MAX_THREADS;
+    if (threads > blocks)
+        threads = (int)(blocks > 0 ? blocks : 1);
+    for (int k = 0; k < threads; k++) {
+        jobs[k] = *base;
+        jobs[k].lo = (blocks * k / threads) * BLOCK;
+        jobs[k].hi = (blocks * (k + 1) / threads) * BLOCK;
+        if (jobs[k].hi > base->n)
+            jobs[k].hi = base->n;
+    }
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int k = 0; k < threads; k++)
+        fn(&jobs[k]);
+}
+
+static sj_job_t sj_job(const float *x, int is_static, int64_t T, int64_t n, int kind, int decay_input, float leak,
+                       float vth, int hard, float vr, int detach) {
+    sj_job_t job = {0};
+    job.x = x;
+    job.is_static = is_static;
+    job.T = T;
+    job.n = n;
+    job.kind = kind;
+    job.decay_input = decay_input;
+    job.leak = leak;
+    job.vth = vth;
+    job.hard = hard;
+    job.vr = vr;
+    job.detach = detach;
+    return job;
+}
+
+/* spk, v_out: [T, n]; kind 0 IF, 1 LIF (leak = tau), 2 PLIF (leak = q); hard: v_reset is vr, else soft. */
+int snnlab_sj_forward(const float *x, int is_static, float *spk, float *v_out, int64_t T, int64_t n, int kind,
+                      int decay_input, float leak, float vth, int hard, float vr, int threads) {
+    sj_job_t job = sj_job(x, is_static, T, n, kind, decay_input, leak, vth, hard, vr, 0);
+    job.spk = spk;
+    job.v_out = v_out;
+    sj_split(sj_forward_range, &job, threads);
+    return 0;
+}
+
+/* z [T, n] = h[t] - v_threshold from x and the saved membrane v (see sj_z_block). */
+int snnlab_sj_z(const float *x, int is_static, const float *v, float *z, int64_t T, int64_t n, int kind,
+                int decay_input, float leak, float vth, int hard, float vr, int threads) {
+    sj_job_t job = sj_job(x, is_static, T, n, kind, decay_input, leak, vth, hard, vr, 0);
+    job.v = v;
+    job.v_out = z;
+    sj_split(sj_z_range, &job, threads);
+    return 0;
+}
+
+/* The gradients of snnlab_sj_forward: g_x (NULL: not needed) and PLIF's dq per element (NULL: not needed),
+ * from dL/dspike and dL/dv (either NULL, or one value everywhere with its *_const flag) and the surrogate's
+ * gradient as sg [T, n] or as steps. */
+int snnlab_sj_backward(const float *x, const float *v, const float *g_spk, int g_spk_const, const float *g_v,
+                       int g_v_const, const float *sg, const int *steps, const float *step_c, int n_steps,
+                       float *g_x, float *dq, int is_static, int64_t T, int64_t n, int kind, int decay_input,
+                       float leak, float vth, int hard, float vr, int detach, int threads) {
+    sj_job_t job = sj_job(x, is_static, T, n, kind, decay_input, leak, vth, hard, vr, detach);
+    job.v = v;
+    job.g_spk = g_spk;
+    job.g_spk_const = g_spk_const;
+    job.g_v = g_v;
+    job.g_v_const = g_v_const;
+    job.sg = sg;
+    job.steps = steps;
+    job.step_c = step_c;
+    job.n_steps = n_steps;
+    job.g_x = g_x;
+    job.dq = dq;
+    sj_split(sj_backward_range, &job, threads);
     return 0;
 }

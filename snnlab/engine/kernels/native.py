@@ -12,6 +12,8 @@ sequence for any other (as the Triton scan does); so every surrogate of the regi
 It is used for :class:`LeakyScan` (and the membrane of :class:`SynapticScan`) on CPU float32 tensors with
 a registry surrogate and ``beta``/``threshold`` that are scalars or one per neuron (learnable or not).
 ``snnlab_decay_scan`` runs the synaptic current ``syn[t] = alpha*syn[t-1] + I[t]`` and its adjoint.
+``snnlab_sj_forward`` / ``snnlab_sj_backward`` run SpikingJelly's IF, LIF and PLIF (``kernels/spikingjelly.py``)
+on CPU float32 tensors, bit for bit its torch scan both ways (:func:`sj_usable`).
 Everything else (CUDA, other dtypes, parameters that vary over the batch) stays on the torch path. No
 compiler, a failed build or ``SNNLAB_NATIVE=0`` also means the torch path; :func:`status` says which and
 why.
@@ -122,6 +124,10 @@ def _open() -> ctypes.CDLL:
     lib.snnlab_leaky_forward.argtypes = [p, i, p, p, i64, i64, p, i64, p, i64, i, i]
     lib.snnlab_leaky_backward.argtypes = [p, p, p, i, p, p, i, p, i, p, i, i64, i64, p, i64, p, i64, i, p, p, i]
     lib.snnlab_decay_scan.argtypes = [p, i, p, i64, i64, p, i64, i, i]
+    f = ctypes.c_float
+    lib.snnlab_sj_forward.argtypes = [p, i, p, p, i64, i64, i, i, f, f, i, f, i]
+    lib.snnlab_sj_z.argtypes = [p, i, p, p, i64, i64, i, i, f, f, i, f, i]
+    lib.snnlab_sj_backward.argtypes = [p, p, p, i, p, i, p, p, p, i, p, p, i, i64, i64, i, i, f, f, i, f, i, i]
     return lib
 
 
@@ -281,3 +287,89 @@ def decay_scan(x: Tensor, alpha: Tensor, out: Tensor, static: bool = False, reve
     _library().snnlab_decay_scan(x.data_ptr(), int(static), out.data_ptr(), T, n, a.data_ptr(), a.numel(), int(reverse),
                               _threads(T * n))  # fmt: skip
     return out
+
+
+# SpikingJelly's neurons (kernels/spikingjelly.py): leaky.c's codes for IF, LIF (a tau) and PLIF (q = sigmoid(w)).
+SJ_KINDS = {"if": 0, "lif": 1, "plif": 2}
+
+
+def sj_kind(leak: float | Tensor | None) -> str:
+    """``"if"``, ``"lif"`` or ``"plif"`` from the leak as kernels/spikingjelly.py passes it."""
+    return "if" if leak is None else "plif" if isinstance(leak, Tensor) else "lif"
+
+
+def sj_usable(x: Tensor, leak: float | Tensor | None, surrogate) -> bool:
+    """Whether a SpikingJelly scan (IF, LIF, PLIF) can run in C: CPU float32, PLIF's q one float32 value."""
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and (not isinstance(leak, Tensor) or _one_cpu_float(leak))
+        and callable(getattr(surrogate, "grad", None))
+        and _load() is not None
+    )
+
+
+def _one_cpu_float(t: Tensor) -> bool:
+    return t.numel() == 1 and t.dtype == torch.float32 and t.device.type == "cpu"
+
+
+def _sj_constants(leak: float | Tensor | None, dyn) -> tuple:
+    """kind, tau or q, v_threshold, hard reset, v_reset: as leaky.c's SpikingJelly entry points take them."""
+    kind = sj_kind(leak)
+    value = 0.0 if leak is None else float(leak.item()) if isinstance(leak, Tensor) else float(leak)
+    hard = dyn.v_reset is not None
+    return SJ_KINDS[kind], value, dyn.v_threshold, int(hard), dyn.v_reset if hard else 0.0
+
+
+def sj_forward(x: Tensor, leak: float | Tensor | None, dyn, time_steps: int | None, spikes: Tensor,
+               voltages: Tensor) -> None:  # fmt: skip
+    """Fill ``spikes``/``voltages`` ``[T, B, ...]`` (contiguous float32) from ``x`` (static if ``time_steps``)."""
+    x = x.contiguous()
+    T, n = voltages.shape[0], voltages[0].numel()
+    kind, value, vth, hard, vr = _sj_constants(leak, dyn)
+    _library().snnlab_sj_forward(x.data_ptr(), int(time_steps is not None), spikes.data_ptr(), voltages.data_ptr(),
+                                 T, n, kind, int(dyn.decay_input), value, vth, hard, vr, _threads(T * n))  # fmt: skip
+
+
+def sj_backward(
+    x: Tensor,
+    voltages: Tensor,
+    g_spk: Tensor | None,
+    g_v: Tensor | None,
+    leak: float | Tensor | None,
+    dyn,
+    surrogate,
+    static: bool,
+    want_x: bool,
+    want_q: bool,
+) -> tuple[Tensor | None, Tensor | None]:
+    """``(dL/dx, dL/dq per element [B, ...])`` of :func:`sj_forward` (None where not wanted); the caller sums
+    dL/dq's elements, as the torch scan does. The surrogate's gradient runs here from its Steps, or comes from
+    its own torch code, one step at a time (the same float operations as the torch scan's either way)."""
+    x = x.contiguous()
+    T, n = voltages.shape[0], voltages[0].numel()
+    kind, value, vth, hard, vr = _sj_constants(leak, dyn)
+    steps = _steps(surrogate)
+    sg = None
+    if steps is None:
+        # z[t] = h[t] - v_threshold in C, then the surrogate's own grad_ on each step's slice: the torch scan
+        # calls it on one step's [B, ...] at a time, and a call over the whole sequence could round a last bit
+        # differently (torch's vectorized loops leave a size-dependent tail to scalar code, exp included).
+        sg = voltages.new_empty(voltages.shape)
+        _library().snnlab_sj_z(x.data_ptr(), int(static), voltages.data_ptr(), sg.data_ptr(), T, n, kind,
+                               int(dyn.decay_input), value, vth, hard, vr, _threads(T * n))  # fmt: skip
+        for t in range(T):
+            out = surrogate.grad_(sg[t])
+            if out.data_ptr() != sg[t].data_ptr():  # a grad_ that returned a new tensor after all
+                sg[t].copy_(out)
+    codes, constants = steps if steps is not None else (None, None)
+    g_spk, spk_const = _gradient(g_spk)
+    g_v, v_const = _gradient(g_v)
+    g_x = x.new_empty(x.shape) if want_x else None
+    dq = voltages.new_empty(voltages.shape[1:]) if want_q else None
+    _library().snnlab_sj_backward(
+        x.data_ptr(), voltages.data_ptr(), _ptr(g_spk), int(spk_const), _ptr(g_v), int(v_const), _ptr(sg), codes,
+        constants, len(codes or ()), _ptr(g_x), _ptr(dq), int(static), T, n, kind, int(dyn.decay_input), value, vth,
+        hard, vr, int(dyn.detach_reset), _threads(T * n),
+    )  # fmt: skip
+    return g_x, dq

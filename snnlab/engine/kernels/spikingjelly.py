@@ -26,8 +26,21 @@ saves only the input and the membrane ``v`` (an output); its backward rebuilds `
     e[t-1] = gv[t-1] + dh[t] - dh[t]*a                                    (IF: + dh[t])
     dL/dq = sum_t dh[t] * (x[t] - (v[t-1] - v_r))  (decay_input)  |  -sum_t dh[t] * (v[t-1] - v_r)
 
-It is torch code, one step at a time: there is no C or Triton kernel for these neurons yet.
-A static input (the same current at every step) is passed as ``[B, ...]`` with ``time_steps``.
+That torch code runs one step at a time. Where it can, :class:`Scan` hands the whole sequence to a one-pass
+kernel with the same expressions instead (:func:`path` says which runs):
+
+- C (``leaky.c`` through ``native.py``) on CPU float32 tensors: every element walks through time once, in
+  blocks split over threads. Forward and backward are bit for bit this torch scan's, for every surrogate: one
+  written as :class:`~snnlab.engine.surrogates.Steps` runs inside the C loop, any other runs its own torch
+  ``grad_`` on each step's slice of ``h - v_threshold`` (computed in C), as this scan calls it per step.
+- Triton (``cuda.py``) on CUDA float32 tensors, without fused multiply-adds: the forward is this scan's bit
+  for bit; the backward repeats its operations, with the surrogate's gradient evaluated by torch over the
+  whole sequence first (a last-bit difference is possible there for a surrogate with ``exp`` and the like).
+  Checked on the CPU through Triton's interpreter; a failed launch falls back to this torch scan.
+
+Anything else (float64, a ``q`` that is not one value) takes the torch scan; so does everything with
+``SNNLAB_NATIVE=0`` / ``SNNLAB_TRITON=0``. A static input (the same current at every step) is passed as
+``[B, ...]`` with ``time_steps``.
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from snnlab.engine.kernels import cuda, native
 from snnlab.engine.kernels.fused import _input_at
 from snnlab.engine.surrogates import Surrogate
 
@@ -104,17 +118,21 @@ class Scan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, leak: Leak, dyn: Dynamics, surrogate: Surrogate, time_steps: int | None):
+        ctx.set_materialize_grads(False)
         static = time_steps is not None
         steps = time_steps if time_steps is not None else x.shape[0]
         first = _input_at(x, 0, static)
         spikes = first.new_empty((steps, *first.shape))
         voltages = torch.empty_like(spikes)
-        v = initial(first, dyn.v_reset)
-        for t in range(steps):
-            h = charge(_input_at(x, t, static), v, leak, dyn.decay_input, dyn.v_reset)
-            spike = (h - dyn.v_threshold >= 0).to(h.dtype)  # as Surrogate.spike_at_threshold computes it
-            v = reset(h, spike, dyn.v_threshold, dyn.v_reset)
-            spikes[t], voltages[t] = spike, v
+        ctx.kernel = None
+        with torch.no_grad():
+            if native.sj_usable(x, leak, surrogate):
+                native.sj_forward(x, leak, dyn, time_steps, spikes, voltages)
+                ctx.kernel = native
+            elif cuda.sj_usable(x, leak, surrogate) and cuda.sj_forward(x, leak, dyn, time_steps, spikes, voltages):
+                ctx.kernel = cuda
+            else:
+                _forward(x, leak, dyn, static, spikes, voltages)
         ctx.save_for_backward(x, voltages, leak if isinstance(leak, Tensor) else None)
         ctx.leak_number, ctx.dyn, ctx.surrogate, ctx.static = leak, dyn, surrogate, static
         return spikes, voltages
@@ -125,6 +143,12 @@ class Scan(torch.autograd.Function):
         leak: Leak = leak_tensor if leak_tensor is not None else ctx.leak_number
         dyn, surrogate, static = ctx.dyn, ctx.surrogate, ctx.static
         want_x, want_q = ctx.needs_input_grad[0], ctx.needs_input_grad[1] and isinstance(leak, Tensor)
+        if ctx.kernel is not None and (want_x or want_q):
+            out = ctx.kernel.sj_backward(x, voltages, g_spk, g_v, leak, dyn, surrogate, static, want_x, want_q)
+            if out is not None:  # None: the Triton kernel could not run
+                dx_k, dq_k = out
+                d_leak_k = dq_k.sum().reshape(leak.shape) if dq_k is not None and isinstance(leak, Tensor) else None
+                return dx_k, d_leak_k, None, None, None
         rest = 0.0 if dyn.v_reset is None else dyn.v_reset
         steps = voltages.shape[0]
         v0 = initial(voltages[0], dyn.v_reset)
@@ -161,6 +185,23 @@ class Scan(torch.autograd.Function):
                 dq += dh * (x_t - (v_prev - rest)) if dyn.decay_input else -(dh * (v_prev - rest))
         d_leak = dq.sum().reshape(leak.shape) if dq is not None and isinstance(leak, Tensor) else None
         return (dx if want_x else None), d_leak, None, None, None
+
+
+def _forward(x: Tensor, leak: Leak, dyn: Dynamics, static: bool, spikes: Tensor, voltages: Tensor) -> None:
+    """The torch scan: fill ``spikes``/``voltages`` step by step, without a graph."""
+    v = initial(_input_at(x, 0, static), dyn.v_reset)
+    for t in range(spikes.shape[0]):
+        h = charge(_input_at(x, t, static), v, leak, dyn.decay_input, dyn.v_reset)
+        spike = (h - dyn.v_threshold >= 0).to(h.dtype)  # as Surrogate.spike_at_threshold computes it
+        v = reset(h, spike, dyn.v_threshold, dyn.v_reset)
+        spikes[t], voltages[t] = spike, v
+
+
+def path(x: Tensor, leak: Leak, surrogate: Surrogate) -> str:
+    """Which scan :func:`scan` runs for these arguments: ``"C"``, ``"Triton"`` or ``"torch"``."""
+    if native.sj_usable(x, leak, surrogate):
+        return "C"
+    return "Triton" if cuda.sj_usable(x, leak, surrogate) else "torch"
 
 
 def scan(

@@ -19,8 +19,9 @@ These are not :class:`~snnlab.engine.neurons.base.SpikingNeuron`: they have no b
 fixed number, and snnTorch's options (graded spikes, inhibition, ...) do not apply. Their state dict is
 SpikingJelly's: empty for IF and LIF, ``w`` for PLIF, so a SpikingJelly PLIF's state dict loads.
 
-The fast path is :class:`snnlab.engine.kernels.spikingjelly.Scan` (torch, whole sequence, hand-written
-backward); ``fused=False`` or :meth:`reference` runs the step loop with autograd.
+The fast path is :class:`snnlab.engine.kernels.spikingjelly.Scan` (whole sequence, hand-written backward:
+C on the CPU, Triton on CUDA, a torch scan otherwise); ``fused=False`` or :meth:`reference` runs the step
+loop with autograd.
 """
 
 from __future__ import annotations
