@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -23,7 +24,7 @@ def _fan(weight: Tensor, fan_out: bool) -> int:
     return fan_out_ if fan_out else fan_in
 
 
-def _kaiming_mode(params: Mapping[str, float]) -> str:
+def _kaiming_mode(params: Mapping[str, float]) -> Literal["fan_in", "fan_out"]:
     return "fan_out" if params["fan_out"] else "fan_in"
 
 

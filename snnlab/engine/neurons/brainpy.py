@@ -48,7 +48,7 @@ class ExponScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current: Tensor, beta: Tensor, time_steps: int | None):
         static = time_steps is not None
-        steps = time_steps if static else current.shape[0]
+        steps = current.shape[0] if time_steps is None else time_steps
         features = current.shape if static else current.shape[1:]
         g = current.new_empty((steps, *features))
         with torch.no_grad():
