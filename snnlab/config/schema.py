@@ -564,8 +564,9 @@ class _Initialised(_Section):
         description="weight initialiser: default (torch's), zeros, constant, uniform, normal, trunc_normal, "
         "xavier_uniform, xavier_normal, kaiming_uniform, kaiming_normal, brainpy_kaiming_normal, orthogonal",
     )
+    # Plain {} defaults (pydantic copies them per layer): the lab's layer editor shows a field's default.
     init_params: dict[str, float] = Field(
-        default_factory=dict,
+        {},
         description="the weight initialiser's parameters, e.g. {std: 0.1} for normal, {scale: 2} for "
         "brainpy_kaiming_normal (variance scale/fan_in)",
     )
@@ -573,7 +574,7 @@ class _Initialised(_Section):
         "default", description="bias initialiser: default (torch's), zeros, constant, uniform, normal, trunc_normal"
     )
     bias_init_params: dict[str, float] = Field(
-        default_factory=dict, description="the bias initialiser's parameters, e.g. {value: 0.1} for constant"
+        {}, description="the bias initialiser's parameters, e.g. {value: 0.1} for constant"
     )
 
     @field_validator("init_params", "bias_init_params", mode="before")
@@ -601,8 +602,7 @@ class _Initialised(_Section):
     def untouched_inits(self) -> set[str]:
         """The initialisation settings left at their defaults. Layer specs and saved configs leave them out, so
         that they read as they did before these settings existed (and a checkpoint made then resumes)."""
-        return {name for name in _INIT_FIELDS if getattr(self, name) == type(self).model_fields[name].get_default(
-            call_default_factory=True)}  # fmt: skip
+        return {name for name in _INIT_FIELDS if getattr(self, name) == type(self).model_fields[name].default}
 
 
 _INIT_FIELDS = ("init", "init_params", "bias_init", "bias_init_params")
