@@ -1,7 +1,9 @@
 """Build spiking networks from a plain description: a list of layers, each optionally followed by a neuron.
 
 A layer description is a dict such as ``{"type": "linear", "out_features": 1000, "neuron": {"type":
-"leaky", "beta": 0.95}}``, its type one of :data:`snnlab.catalog.LAYERS`.
+"leaky", "beta": 0.95}}``, its type one of :data:`snnlab.catalog.LAYERS`. A linear or conv2d layer may name
+its weight and bias initialisers (``init``, ``init_params``, ``bias_init``, ``bias_init_params``:
+:mod:`snnlab.engine.inits`); without them it keeps torch's own.
 
 Layers act on the whole sequence in one call (``[T*B, ...]``), not in a loop over time. While the
 activity is still static (direct encoding, before the first neuron) layers run once on ``[B, ...]``
