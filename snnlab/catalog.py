@@ -122,6 +122,8 @@ NEURONS = _listing(
     Choice("lif", "SpikingJelly's LIFNode: decays towards v_reset with tau, fires at v >= threshold, resets at once"),
     Choice("if", "SpikingJelly's IFNode: integrate-and-fire without leak, fires at v >= threshold, resets at once"),
     Choice("plif", "SpikingJelly's ParametricLIFNode: a lif whose 1/tau = sigmoid(w) is learnt (w per layer)"),
+    Choice("brainpy_lif", "BrainPy's LIF behind its Expon synapse: input x (1 - beta), soft reset before the decay"),
+    Choice("expon", "BrainPy's Expon readout: never fires; its state decays by beta and sums the input (output only)"),
 )
 
 RESETS = _listing(
@@ -272,6 +274,7 @@ SURROGATES = _listing(
 
 LOSSES = _listing(
     Choice("ce_membrane", "cross-entropy on the output membrane at every step, summed over time"),
+    Choice("ce_mean_membrane", "cross-entropy on the output membrane averaged over time (BrainPy's tutorial)"),
     Choice("ce_rate", "cross-entropy on the output spike counts"),
     Choice(
         "mse_count",
@@ -279,6 +282,13 @@ LOSSES = _listing(
         {"correct_rate": 1.0, "incorrect_rate": 0.0},
     ),
 )
+
+# Losses and decoders that read the output spikes: an output that never fires (expon) cannot train or be read
+# with them.
+SPIKE_LOSSES = ("ce_rate", "mse_count")
+SPIKE_DECODERS = ("rate", "rate_first", "latency")
+# Neuron types that never fire: their "membrane" is the layer's output, their spikes are all zero.
+SILENT_NEURONS = ("expon",)
 
 DECODERS = _listing(
     Choice("rate", "most spikes wins; ties broken by the highest membrane"),
@@ -290,6 +300,40 @@ DECODERS = _listing(
     Choice("latency", "first spike wins; ties (and silent outputs) broken by the highest membrane"),
     Choice("membrane", "highest membrane potential over time wins"),
 )
+
+# Weight initialisers of linear and conv layers, torch.nn.init's by name ("default": the layer's own, torch's
+# kaiming_uniform with a = sqrt(5)). Fans are torch's: fan_in = in_features (x kernel area), fan_out likewise.
+# A switch parameter (a bool default) is 0 or 1 in a config.
+INITS = _listing(
+    Choice("default", "the layer's own initialisation (torch's: U(-1/sqrt(fan_in), 1/sqrt(fan_in)))"),
+    Choice("zeros", "all zero"),
+    Choice("constant", "every weight the same value", {"value": 0.0}),
+    Choice("uniform", "uniform on [a, b]", {"a": 0.0, "b": 1.0}),
+    Choice("normal", "normal with mean and std", {"mean": 0.0, "std": 1.0}),
+    Choice("trunc_normal", "normal(mean, std) redrawn outside [a, b]", {"mean": 0.0, "std": 1.0, "a": -2.0, "b": 2.0}),
+    Choice("xavier_uniform", "Glorot: U(-l, l), l = gain*sqrt(6/(fan_in + fan_out))", {"gain": 1.0}),
+    Choice("xavier_normal", "Glorot: N(0, std), std = gain*sqrt(2/(fan_in + fan_out))", {"gain": 1.0}),
+    Choice(
+        "kaiming_uniform",
+        "He: U(-l, l), l = sqrt(3)*gain/sqrt(fan), gain = sqrt(2/(1+a^2)); fan = fan_in unless fan_out",
+        {"a": 0.0, "fan_out": False},
+    ),
+    Choice(
+        "kaiming_normal",
+        "He: N(0, std), std = gain/sqrt(fan), gain = sqrt(2/(1+a^2)); fan = fan_in unless fan_out",
+        {"a": 0.0, "fan_out": False},
+    ),
+    Choice(
+        "brainpy_kaiming_normal",
+        "BrainPy's KaimingNormal(scale): N(0, std), std = sqrt(scale/fan), scale a variance multiplier",
+        {"scale": 2.0, "fan_out": False},
+    ),
+    Choice("orthogonal", "a (semi-)orthogonal matrix times gain (the weight flattened to [out, rest])", {"gain": 1.0}),
+)
+# Bias initialisers: those of INITS that set each value on its own (the others need a weight's fans).
+BIAS_INITS = {name: INITS[name] for name in ("default", "zeros", "constant", "uniform", "normal", "trunc_normal")}
+# Parameters of an initialiser that take any number (the others must be > 0; a switch is 0 or 1).
+INIT_ANY_NUMBER = ("value", "a", "b", "mean")
 
 OPTIMIZERS = _listing(
     Choice("adam", "Adam (betas, weight_decay as an L2 penalty)"),
@@ -350,6 +394,35 @@ def surrogate_params(
         bound = bounds.get(key, POSITIVE)
         if not bound.allows(value):
             raise ValueError(f"surrogate '{name}': {key} must be {bound} (got {value})")
+    return merged
+
+
+def init_params(name: str, params: Mapping[str, float], what: str = "initialiser") -> dict[str, float]:
+    """All parameters of initialiser ``name`` (one of :data:`INITS`): its defaults updated by ``params``.
+
+    Raises ValueError, one line, for a parameter it does not take or a value it does not allow: a switch is
+    0 or 1, ``value``, ``a``, ``b`` and ``mean`` are any finite number, the others > 0; ``a`` is below ``b``
+    where both bound a range (uniform, trunc_normal)."""
+    defaults = INITS[name].defaults
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        allowed = ", ".join(defaults) or "none"
+        raise ValueError(f"{what} '{name}' has no parameter {unknown[0]!r} (parameters: {allowed})")
+    merged: dict[str, float] = {}
+    for key, default in defaults.items():
+        value = params.get(key, default)
+        if not isinstance(value, int | float):  # a bool is an int: a switch may be written true / false
+            raise ValueError(f"{what} '{name}': {key} must be a number (got {value!r})")
+        value = float(value)
+        if isinstance(default, bool):
+            if value not in (0.0, 1.0):
+                raise ValueError(f"{what} '{name}': {key} is a switch, 0 or 1 (got {value:g})")
+        elif not math.isfinite(value) or (key not in INIT_ANY_NUMBER and not value > 0):
+            wanted = "a finite number" if key in INIT_ANY_NUMBER else "> 0"
+            raise ValueError(f"{what} '{name}': {key} must be {wanted} (got {value:g})")
+        merged[key] = value
+    if name in ("uniform", "trunc_normal") and not merged["a"] < merged["b"]:
+        raise ValueError(f"{what} '{name}': a must be below b (got a {merged['a']:g}, b {merged['b']:g})")
     return merged
 
 

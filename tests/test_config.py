@@ -103,13 +103,26 @@ def test_spikingjelly_preset_is_a_single_lif_layer_with_poisson_input():
     assert (t.lr, t.loss, t.decoder, d.drop_last) == (1e-3, "mse_count", "rate_first", True)  # out_fr.argmax(1)
 
 
-def test_brainpy_preset_is_a_synaptic_100_4_2_net_on_synthetic_spikes():
+def test_brainpy_preset_is_the_tutorials_recipe():
     cfg = load_config(cfgmod.find_preset("brainpy-synthetic"))
-    assert (cfg.data.dataset, cfg.data.encoder, cfg.data.synthetic.inputs) == ("synthetic", "none", 100)
-    specs = cfg.model.layer_specs()
-    assert [s["out_features"] for s in specs] == [4, 2]
-    assert all(s["neuron"]["type"] == "synaptic" and "alpha" in s["neuron"] for s in specs)
-    assert specs[1]["neuron"]["reset"] == "none"
+    d, t, s = cfg.data, cfg.train, cfg.data.synthetic
+    assert (d.dataset, d.encoder, d.batch_size) == ("synthetic", "none", 256)
+    assert (s.samples, s.inputs, s.time_steps, s.rate_hz, s.dt_ms, s.classes) == (256, 100, 200, 5.0, 1.0, 2)
+    hidden, out = cfg.model.layer_specs()
+    assert [hidden["out_features"], out["out_features"]] == [4, 2] and hidden["bias"] and out["bias"]
+    # BrainPy's LIF (tau 20 ms) behind an Expon synapse (tau 10 ms), soft reset, ReluGrad's defaults
+    lif = hidden["neuron"]
+    assert lif["type"] == "brainpy_lif" and lif["reset"] == "subtract" and lif["threshold"] == 1.0
+    assert lif["alpha"] == pytest.approx(math.exp(-1 / 10)) and lif["beta"] == pytest.approx(math.exp(-1 / 20))
+    assert (lif["surrogate"], lif["surrogate_params"]) == ("relu_grad", {"alpha": 0.3, "width": 1.0})
+    assert out["neuron"] == {"type": "expon", "beta": pytest.approx(math.exp(-1 / 10)), "learn_beta": False}
+    # braintools' KaimingNormal: variance scale/fan_in, 7*(1 - e^-1) into the hidden layer, sqrt(2) out; zero biases
+    assert hidden["init"] == out["init"] == "brainpy_kaiming_normal"
+    assert hidden["init_params"]["scale"] == pytest.approx(7 * (1 - math.exp(-1)))
+    assert out["init_params"]["scale"] == pytest.approx(math.sqrt(2))
+    assert hidden["bias_init"] == out["bias_init"] == "zeros"
+    assert (t.epochs, t.optimizer, t.lr, t.betas) == (3000, "adam", 3e-3, (0.9, 0.999))
+    assert (t.loss, t.decoder) == ("ce_mean_membrane", "membrane")
 
 
 # --- defaults and the neuron merge ---------------------------------------------------------------------
@@ -163,10 +176,13 @@ def test_layer_neuron_true_dict_and_absent():
         ("leaky_parallel", {"beta", "learn_beta"}),  # no reset
         ("slstm", {"reset"}),  # no beta: the LSTM's gates decide what decays
         ("sconv2dlstm", {"reset", "kernel_size"}),
+        ("brainpy_lif", {"reset", "beta", "learn_beta", "alpha", "learn_alpha"}),
+        ("expon", {"beta", "learn_beta"}),  # never fires: no threshold, surrogate nor reset
     ],
 )
 def test_neuron_kwargs_are_what_each_neuron_takes(kind, keys):
-    common = {"type", "threshold", "surrogate", "surrogate_params", "learn_threshold"}
+    common = set() if kind == "expon" else {"type", "threshold", "surrogate", "surrogate_params", "learn_threshold"}
+    keys = keys | {"type"}
     settings = {"type": kind}  # alpha's own defaults (beta 0.8 < alpha 0.9) apply
     kwargs = cfgmod.NeuronConfig(**settings).kwargs()
     assert set(kwargs) == common | keys
@@ -177,7 +193,9 @@ def test_neuron_kwargs_are_what_each_neuron_takes(kind, keys):
     else:
         layers = [{"type": "linear", "out_features": 10, "neuron": settings}]
         data, shape = {"dataset": "synthetic", "encoder": "none", "synthetic": {"inputs": 8, "classes": 10}}, (8,)
-    built = build_model(config_from_dict({"data": data, "model": {"layers": layers}}).model.layer_specs(), shape)
+    train = {"decoder": "membrane"} if kind == "expon" else {}  # it never fires: its membrane is read
+    cfg = config_from_dict({"data": data, "model": {"layers": layers}, "train": train})
+    built = build_model(cfg.model.layer_specs(), shape)
     assert isinstance(built.blocks[0].neuron, neurons.NEURONS[kind])
 
 
@@ -239,6 +257,108 @@ def test_options_a_neuron_lacks_are_refused_in_one_line(neuron, problem):
     assert problem in str(info.value) and "\n" not in str(info.value)
 
 
+# --- BrainPy's recipe: the readout that never fires, named initialisers ---------------------------------
+
+BRAINPY_DATA = {"dataset": "synthetic", "encoder": "none", "synthetic": {"samples": 8, "inputs": 6, "classes": 2}}
+SILENT_OUT = {"type": "linear", "out_features": 2, "neuron": {"type": "expon", "beta": 0.9}}
+HIDDEN = {"type": "linear", "out_features": 4, "neuron": True}
+MEMBRANE = {"loss": "ce_mean_membrane", "decoder": "membrane"}
+
+
+def _brainpy_config(layers=(HIDDEN, SILENT_OUT), train=MEMBRANE, neuron=None) -> Config:
+    model = {"layers": list(layers), **({"neuron": neuron} if neuron else {})}
+    return config_from_dict({"data": BRAINPY_DATA, "model": model, "train": dict(train)})
+
+
+@pytest.mark.parametrize(
+    "layers,train,neuron,message",
+    [
+        ((HIDDEN, SILENT_OUT), {"loss": "ce_rate", "decoder": "membrane"}, None,
+         "train.loss: loss ce_rate reads the output spikes, but the output neuron (expon) never fires: use "
+         "ce_mean_membrane or ce_membrane"),
+        ((HIDDEN, SILENT_OUT), {"loss": "mse_count", "decoder": "membrane"}, None, "train.loss: loss mse_count"),
+        ((HIDDEN, SILENT_OUT), {"loss": "ce_mean_membrane"}, None,
+         "train.decoder: decoder rate reads the output spikes, but the output neuron (expon) never fires: use "
+         "decoder: membrane"),
+        ((HIDDEN, SILENT_OUT), {**MEMBRANE, "decoder": "latency"}, None, "train.decoder: decoder latency"),
+        (({**HIDDEN, "neuron": {"type": "expon"}}, SILENT_OUT), MEMBRANE, None,
+         "model.layers.0.neuron.type: expon never fires, so the layers after model.layers.0 would see no spikes: "
+         "use it on the output layer only"),
+        ((HIDDEN, {**SILENT_OUT, "neuron": True}), MEMBRANE, {"type": "expon"},
+         "model.neuron.type: expon never fires"),  # inherited: named where it was written
+        ((HIDDEN, {**SILENT_OUT, "neuron": {"type": "expon", "reset_delay": False}}), MEMBRANE, None,
+         "neuron type expon has no reset_delay option"),
+        (({**HIDDEN, "neuron": {"type": "brainpy_lif", "inhibition": True}}, SILENT_OUT), MEMBRANE, None,
+         "neuron type brainpy_lif has no inhibition option"),
+    ],
+)  # fmt: skip
+def test_a_readout_that_never_fires_is_refused_where_spikes_are_needed(layers, train, neuron, message):
+    with pytest.raises(ConfigError) as info:
+        _brainpy_config(layers, train, neuron)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_readout_that_never_fires_trains_on_its_membrane():
+    cfg = _brainpy_config()
+    assert cfg.model.layer_specs()[1]["neuron"] == {"type": "expon", "beta": 0.9, "learn_beta": False}
+    assert _brainpy_config(train={"loss": "ce_membrane", "decoder": "membrane"}).train.loss == "ce_membrane"
+    assert config_from_dict(cfg.to_dict()) == cfg
+    from snnlab.config.schema import setting_applies
+
+    assert [setting_applies("expon", k) for k in ("type", "beta", "learn_beta")] == [True] * 3
+    assert not any(setting_applies("expon", k) for k in ("threshold", "surrogate", "surrogate_params", "reset",
+                                                          "alpha", "graded_spikes_factor", "inhibition"))  # fmt: skip
+    assert setting_applies("brainpy_lif", "alpha") and not setting_applies("brainpy_lif", "reset_delay")
+
+
+INITIALISED = {**HIDDEN, "init": "brainpy_kaiming_normal", "init_params": {"scale": 4.5}, "bias_init": "zeros"}
+
+
+def test_initialisers_round_trip_and_stay_out_of_specs_when_left_default():
+    cfg = _brainpy_config((INITIALISED, {**SILENT_OUT, "bias_init": "constant", "bias_init_params": {"value": 2}}))
+    again = config_from_dict(cfg.to_dict())
+    assert again == cfg and config_from_dict(yaml.safe_load(dump_yaml(cfg))) == cfg
+    hidden, out = cfg.model.layer_specs()
+    assert (hidden["init"], hidden["init_params"], hidden["bias_init"]) == ("brainpy_kaiming_normal", {"scale": 4.5},
+                                                                           "zeros")  # fmt: skip
+    assert "bias_init_params" not in hidden and "init" not in out and out["bias_init_params"] == {"value": 2.0}
+    # Left at their defaults they appear nowhere: specs and saved configs read as before these settings existed.
+    plain = _brainpy_config()
+    assert not {"init", "init_params", "bias_init", "bias_init_params"} & (
+        set(plain.model.layer_specs()[0]) | set(plain.to_dict()["model"]["layers"][0])
+    )
+    conv = config_from_dict({"model": {"layers": [
+        {"type": "conv2d", "out_channels": 2, "kernel_size": 4, "stride": 4, "init": "orthogonal",
+         "neuron": True}, {"type": "flatten"}, {"type": "linear", "neuron": True}]}})  # fmt: skip
+    assert conv.model.layer_specs()[0]["init"] == "orthogonal"
+
+
+@pytest.mark.parametrize(
+    "layer,message",
+    [
+        ({"init": "kaiming"}, "model.layers.0.init: must be one of default, zeros"),
+        ({"init": "kaiming"}, "did you mean 'kaiming_normal'?"),
+        ({"init": "normal", "init_params": {"sd": 0.1}},
+         "model.layers.0.init_params: initialiser 'normal' has no parameter 'sd' (parameters: mean, std)"),
+        ({"init_params": {"std": 0.1}}, "initialiser 'default' has no parameter 'std' (parameters: none)"),
+        ({"init": "xavier_normal", "init_params": {"gain": -1}}, "initialiser 'xavier_normal': gain must be > 0"),
+        ({"init": "kaiming_uniform", "init_params": {"fan_out": 3}}, "fan_out is a switch, 0 or 1 (got 3)"),
+        ({"init": "trunc_normal", "init_params": {"a": 2, "b": -2}}, "a must be below b (got a 2, b -2)"),
+        ({"init_params": [0.1]}, "model.layers.0.init_params: must be a mapping of parameter names to numbers"),
+        ({"bias_init": "orthogonal"}, "model.layers.0.bias_init: must be one of default, zeros, constant"),
+        ({"bias_init": "normal", "bias_init_params": {"std": 0}},
+         "model.layers.0.bias_init_params: bias initialiser 'normal': std must be > 0"),
+        ({"bias": False, "bias_init": "zeros"},
+         "model.layers.0.bias_init: the layer has no bias to initialise (bias: false): remove bias_init or set "
+         "bias: true"),
+    ],
+)  # fmt: skip
+def test_bad_initialisers_are_refused_in_one_line(layer, message):
+    with pytest.raises(ConfigError) as info:
+        _brainpy_config(({**HIDDEN, **layer}, SILENT_OUT))
+    assert message in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
 def test_inhibition_after_a_conv_layer_is_refused():
     layers = [{"type": "conv2d", "out_channels": 2, "kernel_size": 4, "stride": 4, "neuron": {"inhibition": True}},
               {"type": "flatten"}, {"type": "linear", "out_features": 10, "neuron": True}]  # fmt: skip
@@ -291,7 +411,7 @@ def test_overrides_set_scalars_lists_and_list_items(tmp_path):
         (
             "loss: ce_membrane",
             "loss: mse",
-            "x.yaml:21: train.loss: must be one of ce_membrane, ce_rate, mse_count (got 'mse')",
+            "x.yaml:21: train.loss: must be one of ce_membrane, ce_mean_membrane, ce_rate, mse_count (got 'mse')",
         ),
         ("run:", "rnu:", "x.yaml:22: rnu: unknown key 'rnu'; did you mean 'run'?"),
         (
@@ -958,3 +1078,8 @@ def test_the_settings_a_type_reads_are_exactly_those_the_lab_shows_for_it(kind):
         before = cfgmod.NeuronConfig(type=kind, **context).kwargs()
         after = cfgmod.NeuronConfig(type=kind, **changed).kwargs()
         assert (before != after) == setting_applies(kind, name), f"{kind}.{name}"
+    plain = cfgmod.NeuronConfig(type=kind).kwargs()
+    for name, changed in (("threshold", {"threshold": 0.5}), ("surrogate", {"surrogate": "sigmoid"}),
+                          ("surrogate_params", {"surrogate_params": {"alpha": 3.0}})):  # fmt: skip
+        after = cfgmod.NeuronConfig(type=kind, **changed).kwargs()
+        assert (plain != after) == setting_applies(kind, name), f"{kind}.{name}"

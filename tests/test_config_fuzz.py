@@ -90,14 +90,28 @@ neurons = st.fixed_dictionaries(
     },
 )
 neuron_switch = st.booleans() | neurons
+# A layer's named initialisers, with parameters that often fit them and often do not.
+INIT_PARAMS = [{}, {"std": 0.1}, {"scale": 4.4, "fan_out": 1}, {"a": 2, "b": -2}, {"gain": 0}, {"fan_out": 0.5},
+               {"value": math.inf}, [1.0], None]  # fmt: skip
+initialisers = {
+    "init": st.sampled_from([*catalog.INITS, "kaiming", ""]),
+    "init_params": st.sampled_from(INIT_PARAMS),
+    "bias_init": st.sampled_from([*catalog.BIAS_INITS, "orthogonal"]),
+    "bias_init_params": st.sampled_from([{}, {"value": 0.5}, {"std": -1}]),
+}
 layers = st.one_of(
     st.fixed_dictionaries(
         {"type": st.just("linear"), "out_features": st.sampled_from([1, 2, 4, 10, 16])},
-        optional={"neuron": neuron_switch, "bias": st.booleans()},
+        optional={"neuron": neuron_switch, "bias": st.booleans(), **initialisers},
     ),
     st.fixed_dictionaries(
         {"type": st.just("conv2d"), "out_channels": st.sampled_from([1, 2, 4]), "kernel_size": st.sampled_from([1, 3])},
-        optional={"stride": st.sampled_from([1, 2, 3]), "padding": st.sampled_from([0, 1]), "neuron": neuron_switch},
+        optional={
+            "stride": st.sampled_from([1, 2, 3]),
+            "padding": st.sampled_from([0, 1]),
+            "neuron": neuron_switch,
+            **initialisers,
+        },
     ),
     st.fixed_dictionaries(
         {"type": st.sampled_from(["maxpool", "avgpool"])},
@@ -141,7 +155,7 @@ PLAUSIBLE = {
     ("model", "fused"): st.booleans(),
     ("train", "optimizer"): st.sampled_from(["adam", "adamw", "sgd"]),
     ("train", "scheduler"): st.sampled_from(["none", "cosine", "step"]),
-    ("train", "loss"): st.sampled_from(["ce_membrane", "ce_rate", "mse_count"]),
+    ("train", "loss"): st.sampled_from(list(catalog.LOSSES)),
     ("train", "decoder"): st.sampled_from(["rate", "rate_first", "latency", "membrane"]),
     ("train", "precision"): st.sampled_from(["float32", "bfloat16"]),
     ("train", "seed"): st.sampled_from([0, 1, 10**14, 2**63 - 1]),

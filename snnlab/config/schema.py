@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     DecoderName: TypeAlias = str
     DeviceName: TypeAlias = str
     PrecisionName: TypeAlias = str
+    InitName: TypeAlias = str
+    BiasInitName: TypeAlias = str
 else:
     DatasetName = Literal[tuple(catalog.DATASETS)]
     EncoderName = Literal[tuple(catalog.ENCODERS)]
@@ -62,6 +64,8 @@ else:
     DecoderName = Literal[tuple(catalog.DECODERS)]
     DeviceName = Literal[tuple(catalog.DEVICES)]
     PrecisionName = Literal[tuple(catalog.PRECISIONS)]
+    InitName = Literal[tuple(catalog.INITS)]
+    BiasInitName = Literal[tuple(catalog.BIAS_INITS)]
 _SYNTHETIC: dict[str, Any] = dict(catalog.DATASETS["synthetic"].defaults)
 # Layer names as snnlab.engine.models.build_model gives them: fc1, conv2, maxpool1, ...
 _LAYER_PREFIX = {"linear": "fc", "conv2d": "conv"}
@@ -204,6 +208,7 @@ class StateQuantConfig(_Section):
 
 
 SPIKINGJELLY = ("lif", "if", "plif")  # SpikingJelly's neurons (snnlab.engine.neurons.spikingjelly)
+BRAINPY = ("brainpy_lif", "expon")  # BrainPy's (snnlab.engine.neurons.brainpy)
 
 # Which neuron types take which of snnTorch's options (leaky_parallel is a ReLU RNN with no reset; an alpha
 # neuron rebuilds its membrane from its currents every step, so an immediate reset would not hold).
@@ -213,8 +218,10 @@ _OPTIONS_REFUSED = {
     **dict.fromkeys(("slstm", "sconv2dlstm"), ("inhibition", "reset_delay")),  # snnTorch: none, or ignored
     # SpikingJelly's neurons take none of snnTorch's options (beta, reset, learn_beta and learn_threshold do not
     # apply to them either, and are ignored, as lapicque ignores learn_beta)
-    **dict.fromkeys(SPIKINGJELLY, ("graded_spikes_factor", "learn_graded_spikes_factor", "inhibition",
-                                   "reset_delay", "state_quant", "surrogate_disable")),
+    # BrainPy's: expon never fires, and brainpy_lif is BrainPy's step, which has none of them either
+    **dict.fromkeys((*SPIKINGJELLY, *BRAINPY), (
+        "graded_spikes_factor", "learn_graded_spikes_factor", "inhibition", "reset_delay", "state_quant",
+        "surrogate_disable")),
 }  # fmt: skip
 
 
@@ -225,7 +232,9 @@ class NeuronConfig(_Section):
         "leaky",
         description="leaky (LIF), synaptic (current-based), rleaky and rsynaptic (recurrent), lapicque (RC), alpha, "
         "leaky_parallel (snnTorch's ReLU-RNN LIF), slstm and sconv2dlstm (snnTorch's spiking LSTMs); lif, if and "
-        "plif (SpikingJelly's: threshold is their v_threshold, v_reset replaces reset, beta does not apply)",
+        "plif (SpikingJelly's: threshold is their v_threshold, v_reset replaces reset, beta does not apply); expon "
+        "(BrainPy's non-spiking readout: decays by beta and sums its input, never fires; output layer only), "
+        "brainpy_lif (BrainPy's LIF behind its Expon synapse: input scaled by 1 - beta, soft reset before the decay)",
     )
     beta: float | list[float] = Field(
         0.9,
@@ -251,9 +260,12 @@ class NeuronConfig(_Section):
     learn_beta: bool = Field(False, description="make beta a trained parameter")
     learn_threshold: bool = Field(False, description="make the threshold a trained parameter")
     alpha: float = Field(
-        0.9, description="synaptic current decay per step in [0, 1] (synaptic, rsynaptic; alpha: above beta)"
+        0.9,
+        description="synaptic current decay per step in [0, 1] (synaptic, rsynaptic, brainpy_lif; alpha: above beta)",
     )
-    learn_alpha: bool = Field(False, description="make alpha a trained parameter (synaptic, rsynaptic, alpha)")
+    learn_alpha: bool = Field(
+        False, description="make alpha a trained parameter (synaptic, rsynaptic, alpha, brainpy_lif)"
+    )
     all_to_all: bool = Field(
         True, description="recurrent weights between all neurons, else one gain V per layer (rleaky, rsynaptic)"
     )
@@ -398,6 +410,9 @@ class NeuronConfig(_Section):
     def kwargs(self) -> dict[str, Any]:
         """``{"type": ..., **constructor kwargs}`` for this neuron type, as ``build_model`` takes them."""
         spec: dict[str, Any] = {"type": self.type}
+        if self.type in catalog.SILENT_NEURONS:  # a decay and nothing about firing
+            spec.update(beta=copy.copy(self.beta), learn_beta=self.learn_beta)
+            return spec
         if self.type in SPIKINGJELLY:
             if self.type != "if":
                 spec.update({"init_tau" if self.type == "plif" else "tau": self.tau, "decay_input": self.decay_input})
@@ -421,7 +436,7 @@ class NeuronConfig(_Section):
             spec["reset"] = self.reset
         if self.type != "lapicque" and self.type not in shapes.LSTM:
             spec["learn_beta"] = self.learn_beta
-        if self.type in ("synaptic", "rsynaptic", "alpha"):
+        if self.type in ("synaptic", "rsynaptic", "alpha", "brainpy_lif"):
             spec.update(alpha=self.alpha, learn_alpha=self.learn_alpha)
         if self.type in shapes.RECURRENT:
             spec.update(all_to_all=self.all_to_all, learn_recurrent=self.learn_recurrent)
@@ -464,6 +479,8 @@ TYPE_SETTINGS: dict[str, tuple[str, ...]] = {
     "lif": ("tau", "decay_input", *_SPIKINGJELLY),
     "if": _SPIKINGJELLY,
     "plif": ("tau", "decay_input", *_SPIKINGJELLY),
+    "brainpy_lif": (*_DECAY, "alpha", "learn_alpha"),
+    "expon": ("beta", "learn_beta"),
 }
 _OPTIONS = ("graded_spikes_factor", "learn_graded_spikes_factor", "inhibition", "reset_delay", "surrogate_disable",
             "state_quant")  # fmt: skip
@@ -471,8 +488,10 @@ _OPTIONS = ("graded_spikes_factor", "learn_graded_spikes_factor", "inhibition", 
 
 def setting_applies(kind: str, name: str) -> bool:
     """Whether neuron type ``kind`` reads setting ``name`` (a NeuronConfig field)."""
-    if name in ("type", "threshold", "surrogate", "surrogate_params"):
+    if name == "type":
         return True
+    if name in ("threshold", "surrogate", "surrogate_params"):
+        return kind not in catalog.SILENT_NEURONS  # a neuron that never fires has no threshold nor spike
     if name in _OPTIONS:
         refused = _OPTIONS_REFUSED.get(kind, ())
         return name not in refused and not (name == "learn_graded_spikes_factor" and "graded_spikes_factor" in refused)
@@ -537,14 +556,70 @@ def _neuron_field() -> Any:
     return Field(False, description="neuron after the layer: true (model.neuron), overrides of model.neuron, or false")
 
 
-class LinearLayer(_Section):
+class _Initialised(_Section):
+    """A layer with weights (and a bias): how they are initialised, by torch.nn.init's names."""
+
+    init: InitName = Field(
+        "default",
+        description="weight initialiser: default (torch's), zeros, constant, uniform, normal, trunc_normal, "
+        "xavier_uniform, xavier_normal, kaiming_uniform, kaiming_normal, brainpy_kaiming_normal, orthogonal",
+    )
+    # Plain {} defaults (pydantic copies them per layer): the lab's layer editor shows a field's default.
+    init_params: dict[str, float] = Field(
+        {},
+        description="the weight initialiser's parameters, e.g. {std: 0.1} for normal, {scale: 2} for "
+        "brainpy_kaiming_normal (variance scale/fan_in)",
+    )
+    bias_init: BiasInitName = Field(
+        "default", description="bias initialiser: default (torch's), zeros, constant, uniform, normal, trunc_normal"
+    )
+    bias_init_params: dict[str, float] = Field(
+        {}, description="the bias initialiser's parameters, e.g. {value: 0.1} for constant"
+    )
+
+    @field_validator("init_params", "bias_init_params", mode="before")
+    @classmethod
+    def _params_are_a_mapping(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise _fail(f"must be a mapping of parameter names to numbers, e.g. {{std: 0.1}} (got {_show(value)})")
+        return value
+
+    @model_validator(mode="after")
+    def _params_fit_initialisers(self) -> _Initialised:
+        for field, params_field, what in (("init", "init_params", "initialiser"),
+                                          ("bias_init", "bias_init_params", "bias initialiser")):  # fmt: skip
+            try:
+                catalog.init_params(getattr(self, field), getattr(self, params_field), what)
+            except ValueError as exc:
+                raise _fail(str(exc), params_field) from None
+        if not getattr(self, "bias", True) and (self.bias_init != "default" or self.bias_init_params):
+            raise _fail("the layer has no bias to initialise (bias: false): remove bias_init or set bias: true",
+                        "bias_init")  # fmt: skip
+        return self
+
+    def untouched_inits(self) -> set[str]:
+        """The initialisation settings left at their defaults. Layer specs and saved configs leave them out, so
+        that they read as they did before these settings existed (and a checkpoint made then resumes)."""
+        return {name for name in _INIT_FIELDS if getattr(self, name) == type(self).model_fields[name].default}
+
+
+_INIT_FIELDS = ("init", "init_params", "bias_init", "bias_init_params")
+
+
+def _untouched_inits(layer: _Section) -> set[str]:
+    return layer.untouched_inits() if isinstance(layer, _Initialised) else set()
+
+
+class LinearLayer(_Initialised):
     type: Literal["linear"] = _layer_type("linear")
     out_features: PositiveInt = Field(10, description="output features (neurons)")
     bias: bool = Field(True, description="add a learned bias")
     neuron: LayerNeuron = _neuron_field()
 
 
-class Conv2dLayer(_Section):
+class Conv2dLayer(_Initialised):
     type: Literal["conv2d"] = _layer_type("conv2d")
     out_channels: PositiveInt = Field(16, description="output channels")
     kernel_size: PositiveInt = Field(3, description="square kernel size")
@@ -673,7 +748,7 @@ class ModelConfig(_Section):
         not know (``Config.layer_specs()`` passes data.time_steps)."""
         specs = []
         for layer in self.layers:
-            spec = layer.model_dump(exclude={"neuron"})
+            spec = layer.model_dump(exclude={"neuron", *_untouched_inits(layer)})
             if layer.type == "batchnorm_tt" and time_steps is not None:
                 spec["time_steps"] = time_steps
             neuron = self._neuron_of(layer)
@@ -835,6 +910,26 @@ class Config(_Section):
         _check_network(self)
         return self
 
+    @model_validator(mode="after")
+    def _silent_output_is_read_by_its_membrane(self) -> Config:
+        """A neuron that never fires (expon) ends the network, and its output is read by its membrane only."""
+        layers, last = self.model.layers, len(self.model.layers) - 1
+        for i, layer in enumerate(layers[:last]):
+            neuron = self.model._neuron_of(layer)
+            if neuron is not None and neuron.type in catalog.SILENT_NEURONS:
+                raise _fail(f"{neuron.type} never fires, so the layers after model.layers.{i} would see no "
+                            "spikes: use it on the output layer only", _neuron_key(self, i, "type"))  # fmt: skip
+        out = self.model._neuron_of(layers[last])
+        if out is None or out.type not in catalog.SILENT_NEURONS:
+            return self
+        if self.train.loss in catalog.SPIKE_LOSSES:
+            raise _fail(f"loss {self.train.loss} reads the output spikes, but the output neuron ({out.type}) never "
+                        "fires: use ce_mean_membrane or ce_membrane", "train.loss")  # fmt: skip
+        if self.train.decoder in catalog.SPIKE_DECODERS:
+            raise _fail(f"decoder {self.train.decoder} reads the output spikes, but the output neuron ({out.type}) "
+                        "never fires: use decoder: membrane", "train.decoder")  # fmt: skip
+        return self
+
     def layer_specs(self) -> list[dict[str, Any]]:
         """The layer dicts ``build_model`` takes, with the run's number of steps where a layer needs it."""
         return self.model.layer_specs(_time_steps(self))
@@ -863,6 +958,8 @@ class Config(_Section):
         data = self.model_dump(mode="json")
         base = data["model"]["neuron"] = neuron_dump(self.model.neuron)
         for spec, layer in zip(data["model"]["layers"], self.model.layers, strict=True):
+            for name in _untouched_inits(layer):
+                del spec[name]
             neuron = getattr(layer, "neuron", None)
             if isinstance(neuron, NeuronConfig):
                 own = neuron_dump(neuron)

@@ -15,6 +15,13 @@ def ce_membrane(spikes: Tensor, membrane: Tensor, targets: Tensor) -> Tensor:
     return F.cross_entropy(membrane.flatten(0, 1), targets.repeat(T), reduction="sum") / B
 
 
+def ce_mean_membrane(spikes: Tensor, membrane: Tensor, targets: Tensor) -> Tensor:
+    """``CE(mean_t membrane[t], targets)``: the output averaged over the steps is the logits, as BrainPy's
+    surrogate-gradient tutorial trains its non-spiking readout (``softmax_cross_entropy_with_integer_labels``
+    of the time mean, averaged over the batch). An output that stays at zero gives ``ln(classes)``."""
+    return F.cross_entropy(membrane.mean(0), targets)
+
+
 def ce_rate(spikes: Tensor, membrane: Tensor, targets: Tensor) -> Tensor:
     """``CE(sum_t spikes[t], targets)``: spike counts used as logits."""
     return F.cross_entropy(spikes.sum(0), targets)
@@ -35,7 +42,12 @@ def mse_count(
     return F.mse_loss(rates, target)
 
 
-LOSS_FUNCTIONS = {"ce_membrane": ce_membrane, "ce_rate": ce_rate, "mse_count": mse_count}
+LOSS_FUNCTIONS = {
+    "ce_membrane": ce_membrane,
+    "ce_mean_membrane": ce_mean_membrane,
+    "ce_rate": ce_rate,
+    "mse_count": mse_count,
+}
 catalog.check_implemented("losses", catalog.LOSSES, LOSS_FUNCTIONS)
 
 

@@ -1,7 +1,9 @@
 """Build spiking networks from a plain description: a list of layers, each optionally followed by a neuron.
 
 A layer description is a dict such as ``{"type": "linear", "out_features": 1000, "neuron": {"type":
-"leaky", "beta": 0.95}}``, its type one of :data:`snnlab.catalog.LAYERS`.
+"leaky", "beta": 0.95}}``, its type one of :data:`snnlab.catalog.LAYERS`. A linear or conv2d layer may name
+its weight and bias initialisers (``init``, ``init_params``, ``bias_init``, ``bias_init_params``:
+:mod:`snnlab.engine.inits`); without them it keeps torch's own.
 
 Layers act on the whole sequence in one call (``[T*B, ...]``), not in a loop over time. While the
 activity is still static (direct encoding, before the first neuron) layers run once on ``[B, ...]``
@@ -19,7 +21,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
-from snnlab.engine import quant, shapes
+from snnlab.engine import inits, quant, shapes
 from snnlab.engine.encoders import is_static
 from snnlab.engine.layers import BatchNormTT
 from snnlab.engine.neurons import NEURONS, Neuron
@@ -162,12 +164,15 @@ def build_model(layers: list[dict[str, Any]], input_shape: tuple[int, ...]) -> S
 def _layer(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) -> tuple[nn.Module, tuple[int, ...]]:
     out_shape = shapes.layer_output(kind, spec, shape)  # raises when the layer does not fit its input
     if kind == "linear":
+        weights = _initialisers(spec)
         out = spec.pop("out_features")
-        return nn.Linear(shape[0], out, **spec), out_shape
+        return _initialised(nn.Linear(shape[0], out, **spec), *weights), out_shape
     if kind == "conv2d":
+        weights = _initialisers(spec)
         out, k = spec.pop("out_channels"), spec.pop("kernel_size")
         stride, padding = spec.pop("stride", 1), spec.pop("padding", 0)
-        return nn.Conv2d(shape[0], out, k, stride=stride, padding=padding, **spec), out_shape
+        conv = nn.Conv2d(shape[0], out, k, stride=stride, padding=padding, **spec)
+        return _initialised(conv, *weights), out_shape
     if kind in ("maxpool", "avgpool"):
         k = spec.pop("kernel_size", 2)
         stride = spec.pop("stride", None) or k
@@ -181,6 +186,23 @@ def _layer(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) -> tuple[nn.
     if kind == "batchnorm_tt":  # layer_output has checked time_steps
         return BatchNormTT(shape[0], spec.pop("time_steps"), image=len(shape) == 3, **spec), out_shape
     raise AssertionError(kind)  # layer_output has refused unknown types
+
+
+def _initialisers(spec: dict[str, Any]) -> tuple[tuple[str, Any], tuple[str, Any]]:
+    """Take a layer's ``init``, ``init_params``, ``bias_init`` and ``bias_init_params`` out of ``spec``."""
+    weight = (spec.pop("init", "default"), spec.pop("init_params", None))
+    return weight, (spec.pop("bias_init", "default"), spec.pop("bias_init_params", None))
+
+
+def _initialised(op: nn.Linear | nn.Conv2d, weight: tuple[str, Any], bias: tuple[str, Any]) -> nn.Module:
+    """``op`` with its weight and bias initialised as named. torch has drawn its own initialisation already, so
+    that "default" leaves every weight, and the random stream after it, as it was before these settings."""
+    inits.initialise(op.weight, *weight)
+    if op.bias is not None:
+        inits.initialise(op.bias, *bias)
+    elif bias[0] != "default":
+        raise ValueError("bias_init needs a bias: the layer has bias: false")
+    return op
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -89,7 +89,8 @@ SPIKES = {"dataset": "synthetic", "encoder": "none", "batch_size": 4,
 IMAGES = {"dataset": "bundled", "train_size": 20, "test_size": 10, "batch_size": 4, "time_steps": 4}
 CONV = [{"type": "conv2d", "out_channels": 2, "kernel_size": 4, "stride": 4, "neuron": True}, {"type": "flatten"}]
 ONE_STEP = [
-    *[(name, {}, SPIKES, []) for name in catalog.NEURONS if name != "sconv2dlstm"],  # it follows conv layers only
+    # sconv2dlstm follows conv layers only; a neuron that never fires ends the network (the test below)
+    *[(name, {}, SPIKES, []) for name in catalog.NEURONS if name not in ("sconv2dlstm", *catalog.SILENT_NEURONS)],
     ("rleaky", {"all_to_all": False, "V": 0.5}, SPIKES, []),
     ("rsynaptic", {"all_to_all": False, "V": 0.5}, SPIKES, []),
     ("rleaky", {"kernel_size": 3}, IMAGES, CONV),  # a recurrent convolution after the conv layer
@@ -130,6 +131,24 @@ def test_every_neuron_type_trains_a_step(name, settings, data, first):
     learned = [(k, p) for k, p in session.model.named_parameters() if k.startswith("blocks.0.neuron.")]
     assert learned or name in ("lif", "if")  # SpikingJelly's lif and if have no parameters
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for _, p in learned), learned
+    assert cfg.parameter_count() == sum(p.numel() for p in session.model.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("name", catalog.SILENT_NEURONS)
+def test_every_neuron_that_never_fires_trains_a_step_as_the_output(name):
+    from snnlab.engine import trainer
+
+    layers = [{"type": "linear", "out_features": 5, "neuron": True},
+              {"type": "linear", "out_features": 2, "neuron": {"type": name, "learn_beta": True}}]  # fmt: skip
+    train = {"device": "cpu", "lr": 0.1, "loss": "ce_mean_membrane", "decoder": "membrane"}
+    cfg = config_from_dict({"data": SPIKES, "model": {"layers": layers}, "train": train})
+    session = Session(cfg)
+    assert isinstance(session.model.blocks[-1].neuron, neurons.NEURONS[name])
+    before = {k: v.clone() for k, v in session.model.state_dict().items()}
+    step = trainer._train_step(session, session.train_split.inputs[:4], session.train_split.labels[:4])
+    assert math.isfinite(step.loss_sum)
+    changed = {k for k, v in session.model.state_dict().items() if not torch.equal(v, before[k])}
+    assert {"blocks.1.op.weight", "blocks.1.neuron.beta"} <= changed
     assert cfg.parameter_count() == sum(p.numel() for p in session.model.parameters() if p.requires_grad)
 
 

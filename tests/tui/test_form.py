@@ -92,6 +92,20 @@ async def test_the_form_shows_the_settings_the_neuron_type_reads():
 
 
 @pytest.mark.asyncio
+async def test_a_linear_layers_initialisers_are_chosen_by_name_in_the_layer_editor():
+    app = make_app(config=copy.deepcopy(TINY))
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.main.query_one("#layer-list").highlighted = 1
+        await wait_for(pilot, lambda: any(f.path == "model.layers.1.init" for f in app.main.query(Field)), 10)
+        init = field(app, "model.layers.1.init").query_one(Select)
+        assert [str(label) for label, _ in init._options][:3] == ["default", "zeros", "constant"]
+        assert {"model.layers.1.init_params", "model.layers.1.bias_init"} <= {f.path for f in app.main.query(Field)}
+        init.value = "brainpy_kaiming_normal"
+        await wait_for(pilot, lambda: app.config is not None and app.config.model.layers[1].init != "default", 10)
+        assert app.config.layer_specs()[1]["init"] == "brainpy_kaiming_normal"
+
+
+@pytest.mark.asyncio
 async def test_every_layer_button_fits_an_80_column_terminal():
     from textual.widgets import Button
 

@@ -15,13 +15,15 @@ Modules: ``base`` (what every neuron shares), ``leaky`` (Leaky, Lapicque), ``syn
 ``recurrent`` (RLeaky, RSynaptic), ``parallel`` (LeakyParallel),
 ``lstm`` (SLSTM, SConv2dLSTM: one path, the step loop over torch's LSTM cell or convolution),
 ``spikingjelly`` (IF, LIF, PLIF: SpikingJelly's neurons, which fire at ``v >= v_threshold`` and reset in the same
-step; not SpikingNeuron subclasses, as they have no beta nor snnTorch's options).
+step; not SpikingNeuron subclasses, as they have no beta nor snnTorch's options), ``brainpy`` (BrainPyLIF: BrainPy's
+LIF behind its Expon synapse, exponential Euler; Expon: that synapse as a readout that never fires).
 """
 
 from __future__ import annotations
 
 from snnlab import catalog
 from snnlab.engine.neurons.base import SpikingNeuron
+from snnlab.engine.neurons.brainpy import BrainPyLIF, BrainPyLIFState, Expon, ExponState
 from snnlab.engine.neurons.leaky import Lapicque, Leaky, LeakyState
 from snnlab.engine.neurons.lstm import SLSTM, LSTMState, SConv2dLSTM
 from snnlab.engine.neurons.parallel import LeakyParallel
@@ -37,6 +39,10 @@ __all__ = [
     "PLIF",
     "Alpha",
     "AlphaState",
+    "BrainPyLIF",
+    "BrainPyLIFState",
+    "Expon",
+    "ExponState",
     "Lapicque",
     "Leaky",
     "LeakyParallel",
@@ -55,9 +61,9 @@ __all__ = [
     "SynapticState",
 ]
 
-Neuron = SpikingNeuron | SpikingJellyNeuron  # what a layer of a model may hold
+Neuron = SpikingNeuron | SpikingJellyNeuron | Expon  # what a layer of a model may hold
 
-NEURONS: dict[str, type[SpikingNeuron] | type[SpikingJellyNeuron]] = {
+NEURONS: dict[str, type[SpikingNeuron] | type[SpikingJellyNeuron] | type[Expon]] = {
     "leaky": Leaky,
     "synaptic": Synaptic,
     "rleaky": RLeaky,
@@ -70,5 +76,7 @@ NEURONS: dict[str, type[SpikingNeuron] | type[SpikingJellyNeuron]] = {
     "lif": LIF,
     "if": IF,
     "plif": PLIF,
+    "brainpy_lif": BrainPyLIF,
+    "expon": Expon,
 }
 catalog.check_implemented("neuron types", catalog.NEURONS, NEURONS)
