@@ -123,6 +123,15 @@ def test_brainpy_lif_hand_trace_of_its_three_resets():
         assert spk.flatten().tolist() == spikes, reset
 
 
+def test_brainpy_lif_fires_at_exactly_its_threshold_as_brainpys_heaviside_does():
+    """BrainPy's Heaviside is 1 at 0. alpha = beta = 1/2, threshold 1: syn = 1, then 1.5 and mem = 0.5, then 1
+    exactly (0.5/2 + 1.5/2): the second step is a tie, and it fires."""
+    current = torch.tensor([1.0, 1.0, 0.0]).view(-1, 1, 1)
+    spk, _, mem = BrainPyLIF(alpha=0.5, beta=0.5, threshold=1.0, reset="none").reference(current)
+    assert mem.flatten().tolist()[:2] == [0.5, 1.0]
+    assert spk.flatten().tolist()[:2] == [0.0, 1.0]
+
+
 def test_brainpy_lif_soft_reset_carries_the_spikes_gradient():
     """d mem[1] / d I[0] = beta*((1 - beta) - threshold*s'(1 - beta)) + (1 - beta)*alpha, s' the surrogate's
     slope at mem[0] = 2 (relu_grad, width 2: 0.3*(2 - 1) = 0.3); a hard reset takes mem[0] in place of the

@@ -19,7 +19,7 @@ the previous membrane before it decays::
     syn[t] = alpha*syn[t-1] + I[t]                                  (the Expon synapse, alpha = exp(-dt/tau_syn))
     mem[t] = beta*(mem[t-1] - threshold*spike[t-1]) + (1 - beta)*syn[t]       (subtract, BrainPy's "soft")
     mem[t] = beta*(mem[t-1] - sg(mem[t-1])*spike[t-1]) + (1 - beta)*syn[t]    (zero, BrainPy's "hard")
-    spike[t] = H((mem[t] - threshold)/threshold)                    (the surrogate sees V scaled by V_th - V_reset)
+    spike[t] = H((mem[t] - threshold)/threshold), H(0) = 1          (the surrogate sees V scaled by V_th - V_reset)
 
 with ``beta = exp(-dt/tau_mem)``, ``V_rest = V_reset = 0`` and ``sg`` a stop-gradient. snnTorch's Synaptic
 differs in three places: its input is not scaled, its reset comes after the decay and carries no gradient.
@@ -177,5 +177,8 @@ class BrainPyLIF(_SynapticCurrent):
         else:
             mem = state.mem
         mem = beta * mem + (1 - beta) * syn
-        spk = self.spike_fn((mem - threshold) / threshold)
+        # BrainPy's Heaviside is 1 at 0: a membrane exactly at threshold fires (a user's own spike function
+        # without that variant decides for itself).
+        fire = getattr(self.spike_fn, "spike_at_threshold", self.spike_fn)
+        spk = fire((mem - threshold) / threshold)
         return spk, BrainPyLIFState(syn, mem, spk)
