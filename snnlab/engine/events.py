@@ -108,7 +108,7 @@ class EpochMetrics(Event):
 class ProbeRecorded(Event):
     """Membrane and spikes of chosen neurons on fixed test samples.
 
-    ``layers`` maps a layer name to ``{"membrane": [T, S, N], "spikes": [T, S, N], "threshold": float,
+    ``layers`` maps a layer name to ``{"membrane": [T, S, N], "spikes": [T, S, N], "threshold": float | None,
     "neurons": [N indices]}``; ``samples`` are the S test indices and ``labels`` their classes.
     Tensors are kept in memory only; ``to_dict`` drops them and the writer stores them in ``path``.
     """

@@ -235,7 +235,8 @@ class Session:
                 "spikes": spk[:, :, neurons].to(torch.uint8).cpu(),
                 "raster": spk[:, :, raster].to(torch.uint8).cpu(),
                 "neurons": neurons.tolist(),
-                "threshold": float(neuron.threshold.float().mean()),
+                # None for a readout that never fires (expon): the viewer draws no threshold line for it.
+                "threshold": float(neuron.threshold.float().mean()) if getattr(neuron, "fires", True) else None,
             }
         labels = self.test_split.labels[samples].tolist()
         return ProbeRecorded(epoch=epoch, step=step, samples=samples, labels=labels, layers=layers)

@@ -274,3 +274,13 @@ def test_every_checkpoint_carries_the_wall_time_so_far_mid_epoch_ones_too(tmp_pa
     assert train(config_from_dict(tiny_config_dict), [], run_dir=tmp_path).status == "completed"
     mid_epoch = [p for p in saved if p["batch"] > 0]
     assert len(mid_epoch) == 3 and all(p["elapsed"] > 0 for p in saved)
+
+
+def test_a_probe_records_no_threshold_for_a_readout_that_never_fires(tmp_path, tiny_config_dict):
+    tiny_config_dict["model"]["layers"][-1]["neuron"] = {"type": "expon", "beta": 0.9}
+    tiny_config_dict["train"].update(loss="ce_mean_membrane", decoder="membrane")
+    rec = Recorder()
+    train(config_from_dict(tiny_config_dict), [rec], run_dir=tmp_path)
+    probe = rec.of(ProbeRecorded)[0]
+    assert probe.layers["fc2"]["threshold"] is None and probe.layers["fc2"]["spikes"].sum() == 0
+    assert probe.layers["fc1"]["threshold"] == tiny_config_dict["model"]["neuron"].get("threshold", 1.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+import numpy as np
 import pytest
 
 from snnlab.tui.metrics import Downsampled, RunMetrics
@@ -86,3 +87,15 @@ def test_a_long_parameter_label_keeps_its_key():
     assert param_label("atan", "alpha") == "atan.alpha"
     assert param_label("squarewave_fourier_series", "T_period") == "squarewave_….T_period"
     assert len(param_label("piecewise_leaky_relu", "c")) == 21
+
+
+def test_the_trace_view_draws_a_threshold_line_only_for_a_layer_that_fires():
+    from snnlab.tui.widgets.trace_view import TraceView
+
+    membrane = np.linspace(-0.5, 2.0, 10, dtype=np.float32).reshape(10, 1, 1)
+    layer = {"membrane": membrane, "spikes": np.zeros((10, 1, 1), np.uint8), "neurons": [0], "threshold": 1.5}
+    view = TraceView()
+    view.show_layer(layer, 0, [0])
+    assert [h.y for h in view._options["hlines"]] == [1.5]
+    view.show_layer({**layer, "threshold": None}, 0, [0])  # an expon readout: it never fires
+    assert view._options["hlines"] == [] and len(view.series) == 1

@@ -83,8 +83,8 @@ class Expon(nn.Module):
     """
 
     beta: Tensor
-    # No threshold: it never fires. The viewer draws this reference line (at zero) under its traces.
-    threshold: Tensor
+    threshold: Tensor  # zero, never compared: it never fires (a probe records no threshold for it)
+    fires = False
 
     def __init__(self, beta: float | Tensor = 0.9, learn_beta: bool = False, fused: bool = True) -> None:
         super().__init__()

@@ -27,7 +27,8 @@ class TraceView(MetricPlot):
             return
         membrane = np.asarray(layer["membrane"], dtype=np.float32)  # [T, S, N]
         spikes = np.asarray(layer["spikes"])
-        threshold = float(layer.get("threshold", 1.0))
+        recorded = layer.get("threshold", 1.0)
+        threshold = None if recorded is None else float(recorded)  # None: a layer that never fires
         steps = list(range(1, membrane.shape[0] + 1))
         series: list[Series] = []
         for k, n in enumerate(neurons):
@@ -40,10 +41,11 @@ class TraceView(MetricPlot):
                 # On the neuron's own trace, so overlaid neurons' spikes stay apart.
                 series.append(Series(fired, [trace[t - 1] for t in fired], color, kind="points", marker="▲"))
         low = float(min(membrane[:, sample, list(neurons)].min(), 0.0)) if len(neurons) else 0.0
-        high = float(max(membrane[:, sample, list(neurons)].max(), threshold)) if len(neurons) else threshold
+        top = 0.0 if threshold is None else threshold
+        high = float(max(membrane[:, sample, list(neurons)].max(), top)) if len(neurons) else top
         self.show(
             series,
-            hlines=[HLine(threshold, palette.AXIS, f"threshold {threshold:g}")],
+            hlines=[] if threshold is None else [HLine(threshold, palette.AXIS, f"threshold {threshold:g}")],
             x_range=(1, max(len(steps), 2)),
             y_range=(low, high + 0.1 * (high - low or 1)),
         )
