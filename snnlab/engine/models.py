@@ -164,8 +164,9 @@ def _run_segment(
     static ``[B, ...]``), ``states`` each neuron's state before them (None: its initial state). Returns the
     last block's spikes and membrane ``[steps, B, ...]`` and each neuron's state after the segment.
 
-    The neurons step through time with their ``step`` (every neuron type has one and it can start from any
-    state; the fused scans start from rest), so within a segment this is the reference path."""
+    A neuron with ``forward_from`` (Leaky, Lapicque) runs its fused scan from the segment's starting state;
+    every other steps through time with its ``step`` (every neuron type has one and it starts from any state,
+    where the fused scans start from rest), i.e. its reference path."""
     new_states: list[Any] = []
     spikes = membrane = h
     for i, block in enumerate(blocks):
@@ -182,16 +183,25 @@ def _run_segment(
             with _full_precision(h):
                 h = h.float() if h.dtype in (torch.bfloat16, torch.float16) else h
                 state = states[len(new_states)]
-                spk_list, mem_list = [], []
-                for t in range(steps):
-                    spk, state = block.neuron.step(h if static else h[t], state)
-                    spk_list.append(spk)
-                    mem_list.append(state[-1])  # every neuron's state ends with its membrane
+                state = state if state is not None else block.neuron.init_state(h if static else h[0])
+                resume = getattr(block.neuron, "forward_from", None)  # a fused path that starts from a state
+                done = resume(h, state, steps if static else None) if resume is not None else None
+                spikes, membrane, state = done if done is not None else _step_through(block.neuron, h, static,
+                                                                                      steps, state)  # fmt: skip
             new_states.append(state)
             static = False
-            spikes, membrane = torch.stack(spk_list), torch.stack(mem_list)
             h = spikes
     return spikes, membrane, new_states
+
+
+def _step_through(neuron: Neuron, h: Tensor, static: bool, steps: int, state: Any) -> tuple[Tensor, Tensor, Any]:
+    """``steps`` of the neuron's ``step`` from ``state``: ``(spikes, membrane, state at the end)``."""
+    spikes, membrane = [], []
+    for t in range(steps):
+        spk, state = neuron.step(h if static else h[t], state)
+        spikes.append(spk)
+        membrane.append(state[-1])  # every neuron's state ends with its membrane
+    return torch.stack(spikes), torch.stack(membrane), state
 
 
 def _refuse_batch_statistics(blocks: list[Block]) -> None:

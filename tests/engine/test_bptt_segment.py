@@ -8,6 +8,7 @@ import torch.utils.checkpoint
 from snnlab.config import ConfigError, config_from_dict
 from snnlab.engine import checkpoint, models
 from snnlab.engine.models import build_model, segment_steps
+from snnlab.engine.neurons import NEURONS as NEURONS_BY_NAME
 from snnlab.engine.trainer import train
 
 NEURONS = ["leaky", "synaptic", "rleaky", "rsynaptic", "lapicque", "alpha", "leaky_parallel", "slstm", "lif", "if",
@@ -46,9 +47,13 @@ def _assert_same(plain, segmented, rtol=1e-5):
         torch.testing.assert_close(grads_b[name], grad, rtol=rtol, atol=rtol * grad.abs().max().item(), msg=name)
 
 
-@pytest.mark.parametrize("neuron", NEURONS)
-def test_segments_give_the_loss_and_gradients_of_the_whole_sequence(neuron):
-    spec = {"type": neuron, "threshold": 0.05} if neuron == "slstm" else {"type": neuron}  # an LSTM's mem < 1
+SPECS = [{"type": n, "threshold": 0.05} if n == "slstm" else {"type": n} for n in NEURONS]  # an LSTM's mem < 1
+SPECS += [{"type": "leaky", "graded_spikes_factor": 0.5, "inhibition": True}, {"type": "leaky", "reset": "zero",
+          "learn_beta": True, "learn_threshold": True}, {"type": "leaky", "state_quant": {"num_bits": 4}}]  # fmt: skip
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: "-".join(map(str, spec.values())))
+def test_segments_give_the_loss_and_gradients_of_the_whole_sequence(spec):
     torch.manual_seed(3)
     model = build_model(
         [{"type": "linear", "out_features": 12, "neuron": spec}, {"type": "linear", "out_features": 5,
@@ -188,3 +193,37 @@ def test_a_segmented_run_trains_like_an_unsegmented_one(tmp_path, tiny_config_di
     weights = [checkpoint.load(tmp_path / d / "checkpoints" / "last.pt")["model"] for d in "ab"]
     for key, value in weights[0].items():
         torch.testing.assert_close(weights[1][key], value, rtol=1e-4, atol=1e-5, msg=key)
+
+
+@pytest.mark.parametrize("kind", ["leaky", "lapicque"])
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+@pytest.mark.parametrize("static", [False, True])
+def test_leaky_continues_its_fused_scan_from_a_state_bit_for_bit(kind, reset, static):
+    torch.manual_seed(8)
+    neuron = NEURONS_BY_NAME[kind](beta=torch.rand(5) * 0.5 + 0.5, reset=reset, learn_beta=True)
+    scale = 1.0 if kind == "leaky" else 20.0  # Lapicque scales its input by ln(1/beta)
+    current = (torch.randn(B, 5) if static else torch.randn(12, B, 5)) * 1.5 * scale
+    current.requires_grad_(True)
+    spk, mem = neuron(current, 12) if static else neuron(current)
+    assert 0 < spk.mean() < 1
+    parts, state = [], neuron.init_state(current if static else current[0])
+    for start, stop in ((0, 5), (5, 11), (11, 12)):
+        piece = current if static else current[start:stop]
+        part = neuron.forward_from(piece, state, stop - start if static else None)
+        parts.append(part)
+        state = part[2]
+    assert torch.equal(torch.cat([p[0] for p in parts]), spk)  # elementwise arithmetic: bitwise
+    assert torch.equal(torch.cat([p[1] for p in parts]), mem)
+    assert torch.equal(state.mem, mem[-1])
+    weights = torch.randn_like(mem)  # a loss through both spikes and membrane
+    whole = torch.autograd.grad((spk * weights).sum() + (mem * weights).sum(), (current, neuron.beta))
+    split = torch.autograd.grad(sum((p[0] * w).sum() + (p[1] * w).sum()
+                                    for p, w in zip(parts, weights.split([5, 6, 1]), strict=True)),
+                                (current, neuron.beta))  # fmt: skip
+    for a, b in zip(whole, split, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+
+
+def test_without_a_fused_path_leaky_steps_through_the_segment():
+    neuron = NEURONS_BY_NAME["leaky"](reset_delay=False)  # changes the step: reference path only
+    assert neuron.forward_from(torch.rand(3, 2, 4), neuron.init_state(torch.rand(2, 4))) is None
