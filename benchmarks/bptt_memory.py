@@ -3,16 +3,23 @@
     python benchmarks/bptt_memory.py                      # T = 100, 400, 1600; off, auto (sqrt T) and 4*sqrt T
     python benchmarks/bptt_memory.py --steps 100,400 --repeats 2
 
-The network is 784-256-10 with Leaky neurons (beta 0.9), B = 32, Poisson (rate) input spikes ``[T, B, 784]``
-at rate 0.1, loss ``ce_membrane``; one step is forward + loss + backward + an SGD step.
+The network is 784-256-10 with Leaky neurons (``--neuron``: another type, default settings), B = 32, Poisson
+(rate) input spikes ``[T, B, 784]`` at rate 0.1, loss ``ce_membrane``; one step is forward + loss + backward +
+an SGD step, on one thread by default (``--threads``): with two threads on a busy 2-core machine every small
+op waits for the other thread, which charges the segmented pass (more, smaller ops) for the machine's load
+rather than for its work.
 
-Each row runs in a fresh interpreter started with ``MALLOC_MMAP_THRESHOLD_=65536`` (glibc hands every freed
-block over 64 KiB back at once, so resident memory follows the live tensors). There, after building the model,
-the input and one warm-up step, the script reads the resident set ``VmRSS``, resets the kernel's high-water
+Each row runs in two fresh interpreters. Memory: one started with ``MALLOC_MMAP_THRESHOLD_=4096`` (glibc maps
+every block over 4 KiB on its own and hands it back when freed, so resident memory follows the live tensors; at
+64 KiB the step loop's per-step ``[B, N]`` tensors would reuse heap pages the warm-up step left resident and go
+uncounted); after building
+the model, the input and one warm-up step it reads the resident set ``VmRSS``, resets the kernel's high-water
 mark ``VmHWM`` (``/proc/self/clear_refs``), runs one step and reports ``VmHWM`` minus that baseline: the
-memory the step itself needed, with the input, weights and optimizer outside it. The time is the median of
-``--repeats`` further steps. On CUDA (``--device cuda``) ``torch.cuda.max_memory_allocated`` over one step,
-minus what was allocated before it, is used instead.
+memory the step itself needed, with the input, weights and optimizer outside it. Time: the other, with the
+default allocator (that setting makes every medium-sized allocation an mmap and would charge the segmented
+pass, which allocates per segment, for page faults), the median of ``--repeats`` steps after a warm-up step.
+On CUDA (``--device cuda``) the peak is ``torch.cuda.max_memory_allocated`` over one step minus what was
+allocated before it.
 """
 
 from __future__ import annotations
@@ -36,18 +43,21 @@ def _kib(key: str) -> int:
     return int(match.group(1))
 
 
-def measure(T: int, segment: int | str | None, device: str, repeats: int, batch: int) -> dict:
-    """One row, in this (fresh) interpreter."""
+def measure(
+    T: int, segment: int | str | None, device: str, repeats: int, batch: int, threads: int, neuron: str
+) -> dict:
+    """Peak memory of one step (``repeats`` 0) or the median time of ``repeats`` steps, in this (fresh)
+    interpreter."""
     import torch
 
     from snnlab.engine import losses
     from snnlab.engine.models import build_model, segment_steps
 
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
     dev = torch.device(device)
-    model = build_model([{"type": "linear", "out_features": 256, "neuron": {"type": "leaky", "beta": 0.9}},
-                         {"type": "linear", "out_features": 10, "neuron": {"type": "leaky", "beta": 0.9}}],
-                        (784,)).to(dev)  # fmt: skip
+    layers = [{"type": "linear", "out_features": n, "neuron": {"type": neuron}} for n in (256, 10)]
+    model = build_model(layers, (784,)).to(dev)
     model.bptt_segment = segment
     x = (torch.rand(T, batch, 784, device=dev) < 0.1).float()
     y = torch.randint(0, 10, (batch,), device=dev)
@@ -64,6 +74,14 @@ def measure(T: int, segment: int | str | None, device: str, repeats: int, batch:
 
     step()  # warm-up: lazily built buffers, the gradients' first allocation
     optimizer.zero_grad(set_to_none=True)
+    row: dict = {"T": T, "segment": segment_steps(segment, T) if segment else None}
+    if repeats:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+        return {**row, "step_s": statistics.median(times)}
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
         before = torch.cuda.memory_allocated(dev)
@@ -74,42 +92,45 @@ def measure(T: int, segment: int | str | None, device: str, repeats: int, batch:
         Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current resident set
         step()
         peak = (_kib("VmHWM") - baseline) * 1024
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return {"T": T, "segment": segment_steps(segment, T) if segment else None, "peak_bytes": peak,
-            "step_s": statistics.median(times)}  # fmt: skip
+    return {**row, "peak_bytes": peak}
 
 
-def _row(T: int, segment: str, args: argparse.Namespace) -> dict:
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, __file__, "--row", f"{T}:{segment}", "--device", args.device,
-           "--repeats", str(args.repeats), "--batch", str(args.batch)]  # fmt: skip
+def _run(T: int, segment: str, args: argparse.Namespace, repeats: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if not repeats:
+        env["MALLOC_MMAP_THRESHOLD_"] = "4096"
+    cmd = [sys.executable, __file__, "--row", f"{T}:{segment}", "--device", args.device, "--repeats", str(repeats),
+           "--batch", str(args.batch), "--threads", str(args.threads), "--neuron", args.neuron]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
     if done.returncode != 0:
         raise SystemExit(f"row T={T} segment={segment} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _row(T: int, segment: str, args: argparse.Namespace) -> dict:
+    return {**_run(T, segment, args, 0), **_run(T, segment, args, args.repeats)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", default="100,400,1600", help="comma-separated T values")
     parser.add_argument("--segments", default="off,auto,4x", help="off, auto (ceil sqrt T), 4x (4*auto), or N")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="timed steps per row (median)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steady timings on a shared CPU)")
+    parser.add_argument("--neuron", default="leaky", help="the neuron type of both layers")
     parser.add_argument("--row", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.row:
         T, segment = args.row.split(":")
         setting: int | str | None = None if segment == "off" else segment if segment == "auto" else int(segment)
-        print(json.dumps(measure(int(T), setting, args.device, args.repeats, args.batch)))
+        print(json.dumps(measure(int(T), setting, args.device, args.repeats, args.batch, args.threads, args.neuron)))
         return
 
     import math
 
+    print(f"{args.neuron}, B={args.batch}, {args.threads} thread(s)\n")
     print(f"| T | bptt_segment | peak MB ({args.device}) | peak / off | step s | time / off |")
     print("|---:|---|---:|---:|---:|---:|")
     for T in (int(t) for t in args.steps.split(",")):

@@ -227,3 +227,24 @@ def test_leaky_continues_its_fused_scan_from_a_state_bit_for_bit(kind, reset, st
 def test_without_a_fused_path_leaky_steps_through_the_segment():
     neuron = NEURONS_BY_NAME["leaky"](reset_delay=False)  # changes the step: reference path only
     assert neuron.forward_from(torch.rand(3, 2, 4), neuron.init_state(torch.rand(2, 4))) is None
+
+
+@pytest.mark.parametrize("neuron", ["leaky", "synaptic", "rleaky", "lif"])  # Leaky's fused path and the step loop
+def test_the_states_kept_between_segments_hold_one_step_each(neuron, monkeypatch):
+    """The bound on memory: a state that were a view of a segment's record would keep the whole segment alive."""
+    kept = []
+    real = torch.utils.checkpoint.checkpoint
+
+    def recording(fn, *args, **kw):
+        out = real(fn, *args, **kw)
+        kept.extend(t for state in out[2] for t in state)
+        return out
+
+    monkeypatch.setattr(torch.utils.checkpoint, "checkpoint", recording)
+    model = build_model([{"type": "linear", "out_features": 6, "neuron": {"type": neuron}},
+                         {"type": "linear", "out_features": 2, "neuron": {"type": "leaky"}}], (3,))  # fmt: skip
+    model.bptt_segment = 4
+    model(torch.rand(12, 5, 3)).membrane.sum().backward()
+    assert len(kept) >= 3 * 2
+    for t in kept:
+        assert t.shape[0] == 5 and t.untyped_storage().nbytes() == t.numel() * t.element_size()

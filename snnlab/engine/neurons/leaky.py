@@ -70,7 +70,8 @@ class Leaky(SpikingNeuron):
         first = ref.leaky_step(current[0], state.mem, beta, threshold, self.scan_reset, self.spike_fn)[1]
         folded = torch.cat([first.unsqueeze(0), current[1:]])
         spk, mem = fk.LeakyScan.apply(folded, beta, threshold, self.scan_reset, self.spike_fn, None)
-        return self._fired(spk, mem, threshold), mem, LeakyState(mem[-1])
+        # A copy: a view of the last step would keep the whole [T, B, ...] membrane alive with the state.
+        return self._fired(spk, mem, threshold), mem, LeakyState(mem[-1].clone())
 
     def _scaled(self, current: Tensor) -> Tensor:
         """The input as the membrane receives it (Lapicque scales it by dt/C)."""
