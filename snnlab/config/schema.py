@@ -733,8 +733,9 @@ class TrainConfig(_Section):
     max_steps: PositiveInt | None = Field(None, description="stop after this many optimizer steps (smoke tests)")
     bptt_segment: int | Literal["auto"] | None = Field(
         None,
-        description="bounded-memory BPTT: keep only every this many steps' neuron states and recompute the rest "
-        "in the backward pass (auto: sqrt(T) steps; null: keep everything). Same gradients, about 2x the time",
+        description="bounded memory for long sequences: keep the neuron states only every this many steps and "
+        "recompute the steps between in the backward pass (auto: ceil(sqrt(T)); null: keep all). Same "
+        "gradients, 1.3-3x the time",
     )
 
     @field_validator("bptt_segment", mode="before")

@@ -6,7 +6,7 @@ import torch
 import torch.utils.checkpoint
 
 from snnlab.config import ConfigError, config_from_dict
-from snnlab.engine import checkpoint, models
+from snnlab.engine import checkpoint, models, resume
 from snnlab.engine.models import build_model, segment_steps
 from snnlab.engine.neurons import NEURONS as NEURONS_BY_NAME
 from snnlab.engine.trainer import train
@@ -248,3 +248,11 @@ def test_the_states_kept_between_segments_hold_one_step_each(neuron, monkeypatch
     assert len(kept) >= 3 * 2
     for t in kept:
         assert t.shape[0] == 5 and t.untyped_storage().nbytes() == t.numel() * t.element_size()
+
+
+def test_a_resume_may_turn_segments_on_or_off(tiny_config_dict):
+    old = config_from_dict(tiny_config_dict).to_dict()
+    tiny_config_dict["train"]["bptt_segment"] = "auto"
+    new = config_from_dict(tiny_config_dict).to_dict()
+    assert [c.key for c in resume.check(old, new)] == ["train.bptt_segment"]
+    assert [c.key for c in resume.check(new, old)] == ["train.bptt_segment"]
