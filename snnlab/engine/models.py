@@ -183,18 +183,19 @@ def _run_segment(
             with _full_precision(h):
                 h = h.float() if h.dtype in (torch.bfloat16, torch.float16) else h
                 state = states[len(new_states)]
-                state = state if state is not None else block.neuron.init_state(h if static else h[0])
-                resume = getattr(block.neuron, "forward_from", None)  # a fused path that starts from a state
+                neuron: Any = block.neuron  # every neuron type has init_state and step (not in a common base)
+                state = state if state is not None else neuron.init_state(h if static else h[0])
+                resume = getattr(neuron, "forward_from", None)  # a fused path that starts from a state
                 done = resume(h, state, steps if static else None) if resume is not None else None
-                spikes, membrane, state = done if done is not None else _step_through(block.neuron, h, static,
-                                                                                      steps, state)  # fmt: skip
+                spikes, membrane, state = done if done is not None else _step_through(neuron, h, static, steps,
+                                                                                      state)  # fmt: skip
             new_states.append(state)
             static = False
             h = spikes
     return spikes, membrane, new_states
 
 
-def _step_through(neuron: Neuron, h: Tensor, static: bool, steps: int, state: Any) -> tuple[Tensor, Tensor, Any]:
+def _step_through(neuron: Any, h: Tensor, static: bool, steps: int, state: Any) -> tuple[Tensor, Tensor, Any]:
     """``steps`` of the neuron's ``step`` from ``state``: ``(spikes, membrane, state at the end)``."""
     spikes, membrane = [], []
     for t in range(steps):
@@ -228,7 +229,7 @@ def _frozen_statistics(norms: list[nn.modules.batchnorm._BatchNorm]) -> Iterator
         with torch.no_grad():
             for bn, (momentum, count) in zip(norms, saved, strict=True):
                 bn.momentum = momentum
-                if count is not None:
+                if count is not None and bn.num_batches_tracked is not None:
                     bn.num_batches_tracked.copy_(count)
 
 
