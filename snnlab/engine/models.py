@@ -11,13 +11,14 @@ takes the whole ``[T, B, ...]`` sequence; a static input is repeated over the T 
 
 Segmented backward pass (``SpikingNet.bptt_segment``, the config's ``train.bptt_segment``): while gradients
 are recorded, the network runs a segment of S steps at a time, every block over those steps, each neuron
-stepping (its ``step``) from its state at the segment's start. Each segment is wrapped in
-``torch.utils.checkpoint``, so only the states at segment boundaries and the output layer's record are kept
-for the backward pass; a segment's activations are recomputed there, one segment at a time. Memory grows
-as ``T/S`` boundary states plus one segment's activations, least at ``S ~ sqrt(T)``, for about one more
-forward pass of time (and the step loop instead of the fused scans). Losses and gradients equal the
-unsegmented pass's to float rounding (the layers' matmuls see other shapes). A static part (direct
-encoding, before the first neuron) still runs once, outside the segments.
+continuing from its state at the segment's start (Leaky and Lapicque with their fused scan, the others with
+their ``step`` loop). Each segment is wrapped in ``torch.utils.checkpoint``, so only the states at segment
+boundaries and the output layer's record are kept for the backward pass; a segment's activations are
+recomputed there, one segment at a time. Memory grows as ``T/S`` boundary states plus one segment's
+activations, least at ``S ~ sqrt(T)``, for about one more forward pass of time (more for the neurons that
+step in Python; BENCHMARKS.md has the numbers). Losses and gradients equal the unsegmented pass's to float
+rounding (the layers' matmuls see other shapes). A static part (direct encoding, before the first neuron)
+still runs once, outside the segments.
 """
 
 from __future__ import annotations
