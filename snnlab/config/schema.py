@@ -806,6 +806,21 @@ class TrainConfig(_Section):
         description="bfloat16: linear and conv layers in bfloat16 (torch.autocast), neurons stay float32",
     )
     max_steps: PositiveInt | None = Field(None, description="stop after this many optimizer steps (smoke tests)")
+    bptt_segment: int | Literal["auto"] | None = Field(
+        None,
+        description="bounded memory for long sequences: keep the neuron states only every this many steps and "
+        "recompute the steps between in the backward pass (auto: ceil(sqrt(T)); null: keep all). Same "
+        "gradients, 1.3-3x the time",
+    )
+
+    @field_validator("bptt_segment", mode="before")
+    @classmethod
+    def _segment_length(cls, value: Any) -> Any:
+        if value is None or value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise _fail(f"must be a number of time steps >= 1, auto or null (got {_show(value)})")
+        return value
 
     @field_validator("loss_params")
     @classmethod
@@ -928,6 +943,20 @@ class Config(_Section):
         if self.train.decoder in catalog.SPIKE_DECODERS:
             raise _fail(f"decoder {self.train.decoder} reads the output spikes, but the output neuron ({out.type}) "
                         "never fires: use decoder: membrane", "train.decoder")  # fmt: skip
+        return self
+
+    @model_validator(mode="after")
+    def _segments_split_the_network(self) -> Config:
+        """A batchnorm over the whole sequence's steps at once cannot run a segment at a time."""
+        if self.train.bptt_segment is None:
+            return self
+        static = self.data.encoder == "direct" and not _data_shape(self).temporal
+        for i, layer in enumerate(self.model.layers):
+            if layer.type == "batchnorm" and not static:
+                raise _fail("a batchnorm that sees the time steps normalises over all of them at once, which "
+                            "train.bptt_segment cannot split; use batchnorm_tt or set train.bptt_segment: null",
+                            f"model.layers.{i}")  # fmt: skip
+            static = static and getattr(layer, "neuron", False) is False and layer.type != "batchnorm_tt"
         return self
 
     def layer_specs(self) -> list[dict[str, Any]]:

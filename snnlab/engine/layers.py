@@ -55,17 +55,27 @@ class BatchNormTT(nn.ModuleList):
             bn.register_parameter("bias", None)  # snnTorch's BNTT scales but does not shift
         self.image = image
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, start: int | None = None) -> Tensor:
+        """``x``: the whole sequence, or with ``start`` the steps ``start, start + 1, ...`` of it (a segment of a
+        segmented backward pass, ``train.bptt_segment``), each normalised by its own step's norm."""
         dims = 5 if self.image else 3
         if x.dim() != dims:
             want = "[T, B, C, H, W]" if self.image else "[T, B, N]"
             raise ValueError(f"BatchNormTT takes {want} inputs, got shape {list(x.shape)}")
-        if x.shape[0] != len(self):
+        if start is None:
+            self.check_steps(x.shape[0])
+            start = 0
+        elif not 0 <= start <= start + x.shape[0] <= len(self):
+            raise ValueError(f"steps {start} to {start + x.shape[0] - 1} are outside the {len(self)} norms")
+        return torch.stack([self[start + t](x[t]) for t in range(x.shape[0])])
+
+    def check_steps(self, time_steps: int) -> None:
+        """Raises ValueError unless the sequence has one step per norm."""
+        if time_steps != len(self):
             raise ValueError(
                 f"batchnorm_tt holds one norm per time step and was built for T={len(self)}, but the input has "
-                f"{x.shape[0]} steps: build it with time_steps={x.shape[0]} (the run's data.time_steps)"
+                f"{time_steps} steps: build it with time_steps={time_steps} (the run's data.time_steps)"
             )
-        return torch.stack([bn(x[t]) for t, bn in enumerate(self)])
 
     def extra_repr(self) -> str:
         return f"time_steps={len(self)}, image={self.image}"

@@ -10,15 +10,29 @@ activity is still static (direct encoding, before the first neuron) layers run o
 and the first neuron integrates that constant current for T steps; a dropout there therefore keeps
 one mask for all steps. A layer that treats each step differently (``batchnorm_tt``, one norm per step)
 takes the whole ``[T, B, ...]`` sequence; a static input is repeated over the T steps before it.
+
+Segmented backward pass (``SpikingNet.bptt_segment``, the config's ``train.bptt_segment``): while gradients
+are recorded, the network runs a segment of S steps at a time, every block over those steps, each neuron
+continuing from its state at the segment's start (Leaky and Lapicque with their fused scan, the others with
+their ``step`` loop). Each segment is wrapped in ``torch.utils.checkpoint``, so only the states at segment
+boundaries and the output layer's record are kept for the backward pass; a segment's activations are
+recomputed there, one segment at a time. Memory grows as ``T/S`` boundary states plus one segment's
+activations, least at ``S ~ sqrt(T)``, for about one more forward pass of time (more for the neurons that
+step in Python; BENCHMARKS.md has the numbers). Losses and gradients equal the unsegmented pass's to float
+rounding (the layers' matmuls see other shapes). A static part (direct encoding, before the first neuron)
+still runs once, outside the segments.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import torch
+import torch.utils.checkpoint
 from torch import Tensor, nn
 
 from snnlab.engine import inits, quant, shapes
@@ -30,7 +44,10 @@ from snnlab.engine.neurons import NEURONS, Neuron
 @dataclass
 class NetOutput:
     """What a forward pass returns. ``spikes`` / ``membrane``: the output layer's ``[T, B, C]``;
-    ``layers``: every spiking layer's ``(spikes, membrane)`` by name, in order."""
+    ``layers``: every spiking layer's ``(spikes, membrane)`` by name, in order; in a segmented pass
+    (``SpikingNet.bptt_segment``) the output layer's alone, since keeping every hidden layer's whole
+    ``[T, B, N]`` record would undo the memory bound (evaluation and probes run without gradients, unsegmented,
+    and see every layer)."""
 
     spikes: Tensor
     membrane: Tensor
@@ -48,7 +65,12 @@ class Block(nn.Module):
 
 
 class SpikingNet(nn.Module):
-    """A feed-forward stack of :class:`Block`. ``forward(x [T, B, ...]) -> NetOutput``."""
+    """A feed-forward stack of :class:`Block`. ``forward(x [T, B, ...]) -> NetOutput``.
+
+    ``bptt_segment``: None (default) keeps the whole sequence's activations for the backward pass; a number
+    of steps S, or "auto" for ``ceil(sqrt(T))``, recomputes them segment by segment (see the module's
+    docstring) whenever gradients are recorded and S < T.
+    """
 
     def __init__(self, blocks: list[Block], input_shape: tuple[int, ...], output_shape: tuple[int, ...]):
         super().__init__()
@@ -56,11 +78,15 @@ class SpikingNet(nn.Module):
         self.blocks = cast("list[Block]", nn.ModuleList(blocks))
         self.input_shape = input_shape
         self.output_shape = output_shape
+        self.bptt_segment: int | str | None = None
 
     def forward(self, x: Tensor) -> NetOutput:
         T, B = x.shape[:2]
         static = is_static(x)
         h = x[0] if static else x
+        length = segment_steps(self.bptt_segment, T)
+        if length < T and torch.is_grad_enabled():
+            return self._segmented(h, static, T, B, length)
         layers: dict[str, tuple[Tensor, Tensor]] = {}
         for block in self.blocks:
             if getattr(block.op, "takes_time", False):
@@ -81,6 +107,37 @@ class SpikingNet(nn.Module):
         spikes, membrane = layers[self.blocks[-1].name]
         return NetOutput(spikes, membrane, layers)
 
+    def _segmented(self, h: Tensor, static: bool, T: int, B: int, length: int) -> NetOutput:
+        """The forward pass in segments of ``length`` steps, each recomputed in the backward pass."""
+        blocks = list(self.blocks)
+        for block in blocks:
+            if getattr(block.op, "takes_time", False):
+                cast("BatchNormTT", block.op).check_steps(T)
+        first, op_done = 0, False  # the static part runs once: ops up to the first neuron or per-step layer
+        while static and not getattr(blocks[first].op, "takes_time", False):
+            h = blocks[first].op(h)
+            if blocks[first].neuron is not None:
+                op_done = True
+                break
+            first += 1
+        segment = blocks[first:]
+        _refuse_batch_statistics(segment)
+        norms = [m for block in segment for m in block.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        states: list[Any] = [None] * sum(block.neuron is not None for block in segment)
+        spikes, membranes = [], []
+        for start in range(0, T, length):
+            steps = min(length, T - start)
+            x = h if static else h[start : start + steps]
+            # Recomputing a segment must not move batchnorm_tt's running statistics a second time.
+            spk, mem, states = torch.utils.checkpoint.checkpoint(
+                _run_segment, segment, op_done, x, static, start, steps, B, states,
+                use_reentrant=False, context_fn=lambda: (contextlib.nullcontext(), _frozen_statistics(norms)),
+            )  # fmt: skip
+            spikes.append(spk)
+            membranes.append(mem)
+        spikes_t, membrane_t = torch.cat(spikes), torch.cat(membranes)
+        return NetOutput(spikes_t, membrane_t, {blocks[-1].name: (spikes_t, membrane_t)})
+
     def spiking_layers(self) -> list[str]:
         return [b.name for b in self.blocks if b.neuron is not None]
 
@@ -89,6 +146,94 @@ class SpikingNet(nn.Module):
         for block in self.blocks:
             if block.neuron is not None:
                 block.neuron.fused = fused
+
+
+def segment_steps(setting: int | str | None, time_steps: int) -> int:
+    """The segment length of a ``bptt_segment`` setting for T steps: T (no segments) for None, ``ceil(sqrt(T))``
+    for "auto", else the number itself (a length of T or more is a single segment)."""
+    if setting is None:
+        return time_steps
+    if setting == "auto":
+        return math.isqrt(time_steps - 1) + 1 if time_steps > 1 else 1
+    if isinstance(setting, bool) or not isinstance(setting, int) or setting < 1:
+        raise ValueError(f"bptt_segment must be a number of steps >= 1, 'auto' or None (got {setting!r})")
+    return setting
+
+
+def _run_segment(
+    blocks: list[Block], op_done: bool, h: Tensor, static: bool, start: int, steps: int, B: int, states: list[Any]
+) -> tuple[Tensor, Tensor, list[Any]]:
+    """Steps ``start .. start + steps - 1`` of ``blocks``: ``h`` is those steps' input ``[steps, B, ...]`` (or the
+    static ``[B, ...]``), ``states`` each neuron's state before them (None: its initial state). Returns the
+    last block's spikes and membrane ``[steps, B, ...]`` and each neuron's state after the segment.
+
+    A neuron with ``forward_from`` (Leaky, Lapicque) runs its fused scan from the segment's starting state;
+    every other steps through time with its ``step`` (every neuron type has one and it starts from any state,
+    where the fused scans start from rest), i.e. its reference path."""
+    new_states: list[Any] = []
+    spikes = membrane = h
+    for i, block in enumerate(blocks):
+        if i == 0 and op_done:
+            pass
+        elif getattr(block.op, "takes_time", False):
+            h = block.op(h.expand(steps, *h.shape) if static else h, start=start)
+            static = False
+        elif static:
+            h = block.op(h)
+        else:
+            h = block.op(h.flatten(0, 1)).unflatten(0, (steps, B))
+        if block.neuron is not None:
+            with _full_precision(h):
+                h = h.float() if h.dtype in (torch.bfloat16, torch.float16) else h
+                state = states[len(new_states)]
+                neuron: Any = block.neuron  # every neuron type has init_state and step (not in a common base)
+                state = state if state is not None else neuron.init_state(h if static else h[0])
+                resume = getattr(neuron, "forward_from", None)  # a fused path that starts from a state
+                done = resume(h, state, steps if static else None) if resume is not None else None
+                spikes, membrane, state = done if done is not None else _step_through(neuron, h, static, steps,
+                                                                                      state)  # fmt: skip
+            new_states.append(state)
+            static = False
+            h = spikes
+    return spikes, membrane, new_states
+
+
+def _step_through(neuron: Any, h: Tensor, static: bool, steps: int, state: Any) -> tuple[Tensor, Tensor, Any]:
+    """``steps`` of the neuron's ``step`` from ``state``: ``(spikes, membrane, state at the end)``."""
+    spikes, membrane = [], []
+    for t in range(steps):
+        spk, state = neuron.step(h if static else h[t], state)
+        spikes.append(spk)
+        membrane.append(state[-1])  # every neuron's state ends with its membrane
+    return torch.stack(spikes), torch.stack(membrane), state
+
+
+def _refuse_batch_statistics(blocks: list[Block]) -> None:
+    """A batchnorm over the folded ``[T*B, ...]`` sequence takes its statistics over all T steps, which a
+    segment does not see: segmenting would change what it computes."""
+    for block in blocks:
+        if isinstance(block.op, nn.BatchNorm1d | nn.BatchNorm2d):
+            raise ValueError(
+                f"{block.name}: a batchnorm after the first neuron (or on a temporal input) normalises over all "
+                "time steps at once, which bptt_segment cannot split; use batchnorm_tt or turn bptt_segment off"
+            )
+
+
+@contextlib.contextmanager
+def _frozen_statistics(norms: list[nn.modules.batchnorm._BatchNorm]) -> Iterator[None]:
+    """Batch norms that leave their running statistics as they are: momentum 0 (the update keeps the old
+    value exactly) and the batch count put back afterwards."""
+    saved = [(bn.momentum, None if bn.num_batches_tracked is None else bn.num_batches_tracked.clone()) for bn in norms]
+    for bn in norms:
+        bn.momentum = 0.0
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for bn, (momentum, count) in zip(norms, saved, strict=True):
+                bn.momentum = momentum
+                if count is not None and bn.num_batches_tracked is not None:
+                    bn.num_batches_tracked.copy_(count)
 
 
 def _full_precision(h: Tensor):

@@ -125,6 +125,7 @@ class Session:
                 FailureReason.CONFIG,
             )
         self.model.set_fused(config.model.fused)
+        self.model.bptt_segment = t.bptt_segment  # segments recomputed in the backward pass (None: off)
         # A batchnorm that needs two samples per batch needs them on every rank (each normalises its own slice).
         self.smallest_batch = 1 if config.smallest_batch() == 1 else config.smallest_batch() * ctx.world_size
         if d.batch_size < self.smallest_batch:

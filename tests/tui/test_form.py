@@ -143,3 +143,20 @@ async def test_a_layers_own_neuron_shows_the_settings_its_type_reads():
         field(app, "model.layers.2.neuron.tau").query_one(Input).value = "3.5"
         await wait_for(pilot, lambda: app.config is not None and app.config.model.layers[2].neuron.tau == 3.5, 10)
         assert form.data["model"]["layers"][2]["neuron"]["type"] == "lif"
+
+
+@pytest.mark.asyncio
+async def test_the_bptt_segment_field_takes_auto_a_number_or_nothing_and_flags_zero():
+    app = make_app(config=copy.deepcopy(TINY))
+    async with app.run_test(size=(120, 40)) as pilot:
+        segment = field(app, "train.bptt_segment")
+        assert str(segment.label) == "bptt_segment" and "recompute" in segment.description
+        editor = segment.query_one(Input)  # a free entry (auto, a number, or empty for null), not a choice
+        assert editor.value == ""
+        editor.value = "auto"
+        await wait_for(pilot, lambda: app.config is not None and app.config.train.bptt_segment == "auto", 10)
+        editor.value = "3"
+        await wait_for(pilot, lambda: app.config is not None and app.config.train.bptt_segment == 3, 10)
+        editor.value = "0"
+        await wait_for(pilot, lambda: segment.error is not None, 10)
+        assert "must be a number of time steps >= 1, auto or null" in segment.error

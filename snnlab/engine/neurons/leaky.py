@@ -54,6 +54,29 @@ class Leaky(SpikingNeuron):
         beta, threshold = self._params(current)
         return ref.leaky(current, beta, threshold, self.scan_reset, self.firing, time_steps)
 
+    def forward_from(
+        self, current: Tensor, state: LeakyState, time_steps: int | None = None
+    ) -> tuple[Tensor, Tensor, LeakyState] | None:
+        """``forward`` continued from ``state`` (where an earlier part of the sequence left the neuron):
+        ``(spikes, mem, state at the end)``, or None where only the step loop can do it.
+
+        The fused scan starts from rest, so the first step is taken here, with the reference's arithmetic,
+        and its membrane becomes the scan's first input: from rest the scan's step 0 computes
+        ``beta*0 + I[0]`` (no reset), which is that membrane exactly. The later steps are the scan's own."""
+        if not self.uses_fused:
+            return None
+        current = self._scaled(current.expand(time_steps, *current.shape) if time_steps is not None else current)
+        beta, threshold = self._params(current)
+        first = ref.leaky_step(current[0], state.mem, beta, threshold, self.scan_reset, self.spike_fn)[1]
+        folded = torch.cat([first.unsqueeze(0), current[1:]])
+        spk, mem = fk.LeakyScan.apply(folded, beta, threshold, self.scan_reset, self.spike_fn, None)
+        # A copy: a view of the last step would keep the whole [T, B, ...] membrane alive with the state.
+        return self._fired(spk, mem, threshold), mem, LeakyState(mem[-1].clone())
+
+    def _scaled(self, current: Tensor) -> Tensor:
+        """The input as the membrane receives it (Lapicque scales it by dt/C)."""
+        return current
+
     def init_state(self, like: Tensor) -> LeakyState:
         return LeakyState(torch.zeros_like(like))
 

@@ -1,0 +1,150 @@
+"""Peak memory and time of one training step with and without a segmented backward pass (train.bptt_segment).
+
+    python benchmarks/bptt_memory.py                      # T = 100, 400, 1600; off, auto (sqrt T) and 4*sqrt T
+    python benchmarks/bptt_memory.py --steps 100,400 --repeats 2
+
+The network is 784-256-10 with Leaky neurons (``--neuron``: another type, default settings), B = 32, Poisson
+(rate) input spikes ``[T, B, 784]`` at rate 0.1, loss ``ce_membrane``; one step is forward + loss + backward +
+an SGD step, on one thread by default (``--threads``): with two threads on a busy 2-core machine every small
+op waits for the other thread, which charges the segmented pass (more, smaller ops) for the machine's load
+rather than for its work.
+
+Each row runs in two fresh interpreters. Memory: one started with ``MALLOC_MMAP_THRESHOLD_=4096`` (glibc maps
+every block over 4 KiB on its own and hands it back when freed, so resident memory follows the live tensors; at
+64 KiB the step loop's per-step ``[B, N]`` tensors would reuse heap pages the warm-up step left resident and go
+uncounted); after building
+the model, the input and one warm-up step it reads the resident set ``VmRSS``, resets the kernel's high-water
+mark ``VmHWM`` (``/proc/self/clear_refs``), runs one step and reports ``VmHWM`` minus that baseline: the
+memory the step itself needed, with the input, weights and optimizer outside it. Time: the other, with the
+default allocator (that setting makes every medium-sized allocation an mmap and would charge the segmented
+pass, which allocates per segment, for page faults), the median of ``--repeats`` steps after a warm-up step.
+On CUDA (``--device cuda``) the peak is ``torch.cuda.max_memory_allocated`` over one step minus what was
+allocated before it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _kib(key: str) -> int:
+    match = re.search(rf"{key}:\s+(\d+)", Path("/proc/self/status").read_text())
+    assert match is not None
+    return int(match.group(1))
+
+
+def measure(
+    T: int, segment: int | str | None, device: str, repeats: int, batch: int, threads: int, neuron: str
+) -> dict:
+    """Peak memory of one step (``repeats`` 0) or the median time of ``repeats`` steps, in this (fresh)
+    interpreter."""
+    import torch
+
+    from snnlab.engine import losses
+    from snnlab.engine.models import build_model, segment_steps
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    layers = [{"type": "linear", "out_features": n, "neuron": {"type": neuron}} for n in (256, 10)]
+    model = build_model(layers, (784,)).to(dev)
+    model.bptt_segment = segment
+    x = (torch.rand(T, batch, 784, device=dev) < 0.1).float()
+    y = torch.randint(0, 10, (batch,), device=dev)
+    loss_fn = losses.loss_fn("ce_membrane")
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        out = model(x)
+        loss_fn(out.spikes, out.membrane, y).backward()
+        optimizer.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    step()  # warm-up: lazily built buffers, the gradients' first allocation
+    optimizer.zero_grad(set_to_none=True)
+    row: dict = {"T": T, "segment": segment_steps(segment, T) if segment else None}
+    if repeats:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+        return {**row, "step_s": statistics.median(times)}
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+        before = torch.cuda.memory_allocated(dev)
+        step()
+        peak = torch.cuda.max_memory_allocated(dev) - before
+    else:
+        baseline = _kib("VmRSS")
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current resident set
+        step()
+        peak = (_kib("VmHWM") - baseline) * 1024
+    return {**row, "peak_bytes": peak}
+
+
+def _run(T: int, segment: str, args: argparse.Namespace, repeats: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if not repeats:
+        env["MALLOC_MMAP_THRESHOLD_"] = "4096"
+    cmd = [sys.executable, __file__, "--row", f"{T}:{segment}", "--device", args.device, "--repeats", str(repeats),
+           "--batch", str(args.batch), "--threads", str(args.threads), "--neuron", args.neuron]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+    if done.returncode != 0:
+        raise SystemExit(f"row T={T} segment={segment} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _row(T: int, segment: str, args: argparse.Namespace) -> dict:
+    return {**_run(T, segment, args, 0), **_run(T, segment, args, args.repeats)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", default="100,400,1600", help="comma-separated T values")
+    parser.add_argument("--segments", default="off,auto,4x", help="off, auto (ceil sqrt T), 4x (4*auto), or N")
+    parser.add_argument("--repeats", type=int, default=3, help="timed steps per row (median)")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steady timings on a shared CPU)")
+    parser.add_argument("--neuron", default="leaky", help="the neuron type of both layers")
+    parser.add_argument("--row", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.row:
+        T, segment = args.row.split(":")
+        setting: int | str | None = None if segment == "off" else segment if segment == "auto" else int(segment)
+        print(json.dumps(measure(int(T), setting, args.device, args.repeats, args.batch, args.threads, args.neuron)))
+        return
+
+    import math
+
+    print(f"{args.neuron}, B={args.batch}, {args.threads} thread(s)\n")
+    print(f"| T | bptt_segment | peak MB ({args.device}) | peak / off | step s | time / off |")
+    print("|---:|---|---:|---:|---:|---:|")
+    for T in (int(t) for t in args.steps.split(",")):
+        off = None
+        for name in args.segments.split(","):
+            segment = name
+            if name == "4x":
+                segment = str(4 * (math.isqrt(T - 1) + 1))
+            row = _row(T, segment, args)
+            off = off or row
+            label = "off" if name == "off" else f"{name} ({row['segment']} steps)" if name in ("auto", "4x") else name
+            print(f"| {T} | {label} | {row['peak_bytes'] / 2**20:.1f} | {row['peak_bytes'] / off['peak_bytes']:.2f} "
+                  f"| {row['step_s']:.3f} | {row['step_s'] / off['step_s']:.2f} |", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
