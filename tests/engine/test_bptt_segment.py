@@ -12,7 +12,7 @@ from snnlab.engine.neurons import NEURONS as NEURONS_BY_NAME
 from snnlab.engine.trainer import train
 
 NEURONS = ["leaky", "synaptic", "rleaky", "rsynaptic", "lapicque", "alpha", "leaky_parallel", "slstm", "lif", "if",
-           "plif"]  # fmt: skip
+           "plif", "brainpy_lif"]  # fmt: skip
 T, B = 23, 4  # 23 steps in segments of 5: four of 5 and a last one of 3
 
 
@@ -64,6 +64,26 @@ def test_segments_give_the_loss_and_gradients_of_the_whole_sequence(spec):
     plain = _loss_and_grads(model, x, None)
     segmented = _loss_and_grads(model, x, 5)
     _assert_same(plain, segmented)
+
+
+@pytest.mark.parametrize("output", [{"type": "expon", "beta": 0.75}, {"type": "brainpy_lif", "threshold": 0.2}])
+def test_brainpys_neurons_segment_as_outputs_too(output):
+    """brainpy-synthetic's shape: brainpy_lif, then an expon readout whose membrane alone carries the loss
+    (or brainpy_lif again: the output's membrane comes from each step's state)."""
+    torch.manual_seed(5)
+    model = build_model([{"type": "linear", "out_features": 12, "neuron": {"type": "brainpy_lif", "threshold": 0.2}},
+                         {"type": "linear", "out_features": 3, "neuron": output}], (7,))  # fmt: skip
+    _dyadic(model)
+    x = torch.randint(0, 9, (T, B, 7)) / 4
+    plain, segmented = _loss_and_grads(model, x, None), _loss_and_grads(model, x, 5)
+    torch.testing.assert_close(segmented[0].spikes, plain[0].spikes)
+    assert (plain[0].spikes.sum() == 0) == (output["type"] == "expon")
+    torch.testing.assert_close(segmented[0].membrane, plain[0].membrane, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(segmented[1], plain[1], rtol=1e-5, atol=0)
+    assert segmented[2].keys() == plain[2].keys() and "blocks.0.op.weight" in plain[2]
+    for name, grad in plain[2].items():
+        assert grad.abs().sum() > 0, name
+        torch.testing.assert_close(segmented[2][name], grad, rtol=1e-5, atol=1e-5 * grad.abs().max().item())
 
 
 def test_a_convolutional_lstm_and_a_recurrent_conv_map_segment_too():

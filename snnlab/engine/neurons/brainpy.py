@@ -131,8 +131,8 @@ class Expon(nn.Module):
 
 class BrainPyLIFState(NamedTuple):
     syn: Tensor
-    mem: Tensor
     spk: Tensor
+    mem: Tensor  # last, as in every neuron's state
 
 
 class BrainPyLIF(_SynapticCurrent):
@@ -166,7 +166,7 @@ class BrainPyLIF(_SynapticCurrent):
         return BrainPyLIFState(torch.zeros_like(like), torch.zeros_like(like), torch.zeros_like(like))
 
     def step(self, current: Tensor, state: BrainPyLIFState | None = None) -> tuple[Tensor, BrainPyLIFState]:
-        """One step: ``current [B, ...]`` -> ``(spike_t, BrainPyLIFState(syn, mem, spike))``."""
+        """One step: ``current [B, ...]`` -> ``(spike_t, BrainPyLIFState(syn, spike, mem))``."""
         state = state or self.init_state(current)
         beta, threshold = self._params(current)
         syn = self._alpha(current) * state.syn + current
@@ -181,4 +181,4 @@ class BrainPyLIF(_SynapticCurrent):
         # without that variant decides for itself).
         fire = getattr(self.spike_fn, "spike_at_threshold", self.spike_fn)
         spk = fire((mem - threshold) / threshold)
-        return spk, BrainPyLIFState(syn, mem, spk)
+        return spk, BrainPyLIFState(syn, spk, mem)
