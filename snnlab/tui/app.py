@@ -258,8 +258,8 @@ class SnnLabApp(App[None]):
                     main.query_one(SurrogateLab).draw_compare(self.compare)
                 waiting = f"{len(self.compare_queue)} more queued" if self.compare_queue else ""
                 main.query_one(StatusBar).update_from(view, waiting)
-        except NoMatches:  # the panes live as long as the app: only its shutdown removes them
-            return
+        except NoMatches:  # not composed yet (start-up on a loaded machine) or removed (shutdown)
+            self._stale |= stale  # draw it all on the next tick instead of losing it
 
     # -- training
 

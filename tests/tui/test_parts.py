@@ -99,3 +99,35 @@ def test_the_trace_view_draws_a_threshold_line_only_for_a_layer_that_fires():
     assert [h.y for h in view._options["hlines"]] == [1.5]
     view.show_layer({**layer, "threshold": None}, 0, [0])  # an expon readout: it never fires
     assert view._options["hlines"] == [] and len(view.series) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_redraw_before_the_panes_exist_is_kept_for_the_next_tick(monkeypatch):
+    """A redraw tick that finds a pane missing (start-up on a loaded machine) must not drop the update:
+    the status line stayed empty in a snapshot when the first tick came before the panes were composed."""
+    import copy
+
+    from textual.css.query import NoMatches
+
+    from snnlab.tui.app import make_app
+    from snnlab.tui.widgets.status_bar import StatusBar
+    from snnlab.tui.widgets.training_pane import TrainingPane
+    from tests.conftest import TINY
+
+    app = make_app(config=copy.deepcopy(TINY))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        bar = app.main.query_one(StatusBar)
+        bar.update("")
+        draw = TrainingPane.draw
+
+        def missing(self, *args):
+            raise NoMatches("not composed yet")
+
+        monkeypatch.setattr(TrainingPane, "draw", missing)
+        app._stale.update(("training", "status"))
+        app.redraw()
+        assert {"training", "status"} <= app._stale and "IDLE" not in str(bar.render())
+        monkeypatch.setattr(TrainingPane, "draw", draw)
+        app.redraw()
+        assert not app._stale and "IDLE" in str(bar.render())
