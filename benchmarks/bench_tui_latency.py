@@ -6,15 +6,27 @@ key event reaches the app to the moment the frame showing the other pane is writ
 driver (``App._display``). Pilot's own waiting (it polls until the process looks idle) is not counted.
 Prints the median and p95 in milliseconds and the training speed reached meanwhile.
 
-    python benchmarks/bench_tui_latency.py [--presses 60]
+Then the start-up: ``python -m snnlab`` in a pseudo-terminal (120x36), timed from the launch to the
+first frame written to the terminal, with the UI process's resident memory at that moment and whether it
+has loaded torch (its shared library mapped). The median of ``--starts`` launches.
+
+    python benchmarks/bench_tui_latency.py [--presses 60] [--starts 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
+import os
+import pty
+import select
+import signal
 import statistics
+import struct
+import sys
 import tempfile
+import termios
 import time
 from typing import Any
 
@@ -68,15 +80,66 @@ async def measure(mode: str | None, presses: int, runs_dir: str) -> dict[str, An
     }
 
 
+FIRST_FRAME_MARK = b"Network"  # the first pane's title: written once the main screen is composed
+
+
+def start_up(runs_dir: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Launch the lab in a pseudo-terminal; seconds to its first frame, its RSS then, whether torch is in."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: become the lab
+        os.chdir(runs_dir)
+        os.execv(sys.executable, [sys.executable, "-m", "snnlab"])
+    t0 = time.perf_counter()
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 36, 120, 0, 0))
+    seen, first = b"", None
+    try:
+        while time.perf_counter() - t0 < timeout:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready:
+                try:
+                    seen += os.read(fd, 65536)
+                except OSError:
+                    break
+                if FIRST_FRAME_MARK in seen:
+                    first = time.perf_counter() - t0
+                    break
+        rss, torch_loaded = _memory(pid)
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    if first is None:
+        raise SystemExit(f"the lab drew no frame in {timeout:.0f} s; its output began {seen[:300]!r}")
+    return {"first frame s": first, "rss MB": rss, "torch": torch_loaded}
+
+
+def _memory(pid: int) -> tuple[float, bool]:
+    with open(f"/proc/{pid}/status") as f:
+        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+    with open(f"/proc/{pid}/maps") as f:
+        torch_loaded = any("libtorch" in line for line in f)
+    return rss, torch_loaded
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presses", type=int, default=60)
-    parser.add_argument("--modes", default="idle,process,thread")
+    parser.add_argument("--modes", default="idle,process,thread", help="'' for start-up only")
+    parser.add_argument("--starts", type=int, default=5, help="launches timed for the start-up (0: none)")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as runs_dir:
-        for mode in args.modes.split(","):
+        starts = [start_up(runs_dir) for _ in range(args.starts)]
+        if starts:
+            times = sorted(s["first frame s"] for s in starts)
+            print(f"start-up, {len(starts)} launches of `python -m snnlab` at 120x36: first frame median "
+                  f"{statistics.median(times):.2f} s (min {times[0]:.2f}, max {times[-1]:.2f}); UI process "
+                  f"RSS {statistics.median(s['rss MB'] for s in starts):.0f} MB; torch loaded: "
+                  f"{any(s['torch'] for s in starts)}")  # fmt: skip
+        for mode in filter(None, args.modes.split(",")):
             rows.append(asyncio.run(measure(None if mode == "idle" else mode, args.presses, runs_dir)))
+    if not rows:
+        return
     print(f"{'worker':<22}{'median ms':>10}{'p95 ms':>10}{'max ms':>10}{'train steps/s':>15}")
     for r in rows:
         print(f"{r['mode']:<22}{r['median']:>10.1f}{r['p95']:>10.1f}{r['max']:>10.1f}{r['steps/s']:>15.1f}")

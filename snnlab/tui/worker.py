@@ -147,7 +147,7 @@ def _child_main(config_data: dict[str, Any], run_path: str, events: Any, stop: A
 
 
 @contextlib.contextmanager
-def _real_std_streams() -> Iterator[None]:
+def real_std_streams() -> Iterator[None]:
     """Textual replaces sys.stdout/stderr with objects without a usable file descriptor, which
     multiprocessing needs to start its resource tracker and the child; lend it the real ones."""
     saved = sys.stdout, sys.stderr
@@ -168,7 +168,7 @@ class TrainingJob:
         self.ended = False  # a RunFinished / RunFailed came through
         if mode == "process":
             ctx = mp.get_context("spawn")  # fork would copy the UI's threads and terminal state
-            with _real_std_streams():
+            with real_std_streams():
                 self._queue: Any = ctx.Queue()
                 self._stop: Any = ctx.Event()
                 self._pause: Any = ctx.Event()
@@ -191,7 +191,7 @@ class TrainingJob:
             raise ValueError(f"mode must be 'process' or 'thread', not {mode!r}")
 
     def start(self) -> None:
-        with _real_std_streams():
+        with real_std_streams():
             self._runner.start()
 
     def pause(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import inspect
@@ -120,3 +121,24 @@ def lab_classes() -> list[type]:
         found += [c for c in vars(module).values()
                   if inspect.isclass(c) and issubclass(c, DOMNode) and c.__module__ == info.name]  # fmt: skip
     return found
+
+
+@pytest.fixture(autouse=True)
+def _lab_mounted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lab mounts its hidden panes and the collapsed sections of its form just after the first frame
+    (``textual.lazy.Lazy``), so that the frame comes sooner. A pilot could press a key in that instant, a
+    user hardly: the tests begin once everything is mounted (``test_lazy_mount`` covers the instant)."""
+    from textual.lazy import Lazy
+
+    from snnlab.tui.app import SnnLabApp
+
+    original = SnnLabApp.run_test
+
+    @contextlib.asynccontextmanager
+    async def run_test(self: SnnLabApp, *args: Any, **kwargs: Any) -> Any:
+        async with original(self, *args, **kwargs) as pilot:
+            await wait_for(pilot, lambda: not self.main.query(Lazy), 30, "the lazily mounted widgets")
+            yield pilot
+
+    run_test.unpatched = original  # type: ignore[attr-defined]  # for the test of that instant
+    monkeypatch.setattr(SnnLabApp, "run_test", run_test)

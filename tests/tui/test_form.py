@@ -130,13 +130,17 @@ async def test_a_layers_own_neuron_shows_the_settings_its_type_reads():
         app.main.query_one("#layer-list").highlighted = 2
         await pilot.pause()
         field(app, "mode:model.layers.2.neuron").query_one(Select).value = "custom"
-        await wait_for(pilot, lambda: "model.layers.2.neuron.type" in paths(), 10, "the custom neuron's fields")
+
+        def mounted(path: str) -> bool:  # the field and its editor: a field composes its editor a moment later
+            return path in paths() and bool(field(app, path).query("Select, Input"))
+
+        await wait_for(pilot, lambda: mounted("model.layers.2.neuron.type"), 10, "the custom neuron's fields")
         assert {"model.layers.2.neuron.beta", "model.layers.2.neuron.reset"} <= paths()
         assert "model.layers.2.neuron.tau" not in paths()
         await pilot.pause()
         field(app, "model.layers.2.neuron.type").query_one(Select).value = "lif"
         gone = {"model.layers.2.neuron.beta", "model.layers.2.neuron.reset"}  # leaky's, not lif's
-        await wait_for(pilot, lambda: "model.layers.2.neuron.tau" in paths() and not gone & paths(), 10, "lif's")
+        await wait_for(pilot, lambda: mounted("model.layers.2.neuron.tau") and not gone & paths(), 10, "lif's")
         lif = ("v_reset", "detach_reset", "decay_input", "threshold")
         assert {f"model.layers.2.neuron.{k}" for k in lif} <= paths()
         await pilot.pause()

@@ -161,7 +161,8 @@ async def test_every_surrogate_is_listed_under_its_source_and_plots(tiny):
         chooser.select_all()
         await pilot.pause()
         assert lab.chosen == list(catalog.SURROGATES)  # the headings are no choice
-        assert len(lab.query_one("#sg-grad", MetricPlot).series) == len(catalog.SURROGATES)
+        everyone = len(catalog.SURROGATES)  # the curves come from the curve process, a moment later
+        await wait_for(pilot, lambda: len(lab.query_one("#sg-grad", MetricPlot).series) == everyone, 60)
         assert not str(lab.query_one("#sg-error", Static).render()).strip()
 
 

@@ -16,8 +16,9 @@ from typing import Any
 from pydantic import BaseModel
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalGroup, VerticalScroll
 from textual.content import Content
+from textual.lazy import Lazy
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Collapsible, Input, Select, Static
@@ -82,6 +83,21 @@ def neuron_fields(prefix: str, values: dict[str, Any]) -> list[Widget]:
     return widgets
 
 
+class LaterFields(VerticalGroup):
+    """The fields of a collapsed section. They mount just after the first frame (``Lazy``), which they would
+    otherwise delay by half a second, and say so: the form then applies to them what it applied to the rest."""
+
+    class Mounted(Message):
+        """The fields are in the DOM now."""
+
+        def __init__(self, fields: LaterFields) -> None:
+            super().__init__()
+            self.fields = fields
+
+    def on_mount(self) -> None:
+        self.post_message(self.Mounted(self))
+
+
 class ConfigForm(Vertical):
     """Edits ``self.data``; posts :class:`ConfigForm.Changed` after each edit."""
 
@@ -113,10 +129,9 @@ class ConfigForm(Vertical):
             yield Static("Neuron (model.neuron)", classes="section-title")
             yield from neuron_fields("model.neuron", self.data.get("model", {}).get("neuron", {}))
             with Collapsible(title="more neuron settings", collapsed=True):
-                for path, info in flat_fields(NeuronConfig, "model.neuron."):
-                    if path.removeprefix("model.neuron.") not in (*NEURON_ESSENTIAL, "surrogate_params"):
-                        yield make_field(path, info, get_path(self.data, path, info.default),
-                                         label=path.removeprefix("model.neuron."))  # fmt: skip
+                shown = (*NEURON_ESSENTIAL, "surrogate_params")
+                rest = [f for f in flat_fields(NeuronConfig, "model.neuron.") if f[0].split(".")[2] not in shown]
+                yield self._later(rest, "model.neuron.")
             yield Static("Layers", classes="section-title")
             yield LayerEditor(self.data, neuron_fields, id="layers")
             yield from self._section("train")
@@ -135,13 +150,29 @@ class ConfigForm(Vertical):
         rest = [f for f in fields if f not in essential]
         if rest:
             with Collapsible(title=f"more {section} settings ({len(rest)})", collapsed=True):
-                for path, info in rest:  # labelled within the section: nested settings keep their parent
-                    yield make_field(path, info, get_path(self.data, path, _default(info)),
-                                     label=path.removeprefix(f"{section}."))  # fmt: skip
+                yield self._later(rest, f"{section}.")
+
+    def _later(self, fields: list[tuple[str, Any]], prefix: str) -> Lazy:
+        """A collapsed section's ``fields``, labelled within it (nested settings keep their parent)."""
+        made = [make_field(path, info, get_path(self.data, path, _default(info)), label=path.removeprefix(prefix))
+                for path, info in fields]  # fmt: skip
+        return Lazy(LaterFields(*made))
 
     def on_mount(self) -> None:
         self._show_neuron_settings()
         self.validate()
+
+    @on(LaterFields.Mounted)
+    def _later_fields(self, event: LaterFields.Mounted) -> None:
+        event.stop()
+        fields = event.fields
+
+        def apply() -> None:
+            if fields.is_attached:  # not replaced meanwhile by a preset or a file loaded into the form
+                self._show_neuron_settings()
+                self.validate()  # an error may belong to a field that was not there a moment ago
+
+        self.call_after_refresh(apply)
 
     def _show_neuron_settings(self) -> None:
         """Show model.neuron's settings that its type reads, hide the others (tau is SpikingJelly's, R and C
@@ -157,9 +188,12 @@ class ConfigForm(Vertical):
         """Replace the whole config (a preset or a YAML file was loaded) and rebuild the form."""
         self.data = copy.deepcopy(data)
         self.preset = preset
-        self.refresh(recompose=True)
-        self.call_after_refresh(self._show_neuron_settings)
-        self.call_after_refresh(self.validate)
+        self.call_later(self._rebuild)
+
+    async def _rebuild(self) -> None:
+        await self.recompose()  # every new child is mounted when this returns (but the lazy ones, later)
+        self._show_neuron_settings()
+        self.validate()
 
     @on(Input.Changed)
     @on(Checkbox.Changed)
@@ -180,7 +214,8 @@ class ConfigForm(Vertical):
             if value is None and path.count(".surrogate_params."):
                 value = MISSING  # an emptied surrogate parameter falls back to its default
             set_path(self.data, path, value)
-            if path.endswith(".surrogate"):
+            if path.endswith(".surrogate") and before is not MISSING:
+                # (MISSING: the echo of an inherited surrogate, shown as a custom neuron's fields were built)
                 self._surrogate_changed(path)
             if path.endswith(".neuron.type") and isinstance(value, str):
                 self._neuron_type_changed(path, before, value)

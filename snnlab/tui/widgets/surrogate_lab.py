@@ -2,7 +2,8 @@
 
 Left: choose surrogates (listed under the library whose formula each one matches) and their parameters.
 Right, top: each one's smooth stand-in for the Heaviside step and its derivative (the gradient the
-network actually sees), from the same registry the engine trains with. Right, below: "compare runs"
+network actually sees), from the same registry the engine trains with, computed in a child process
+(:mod:`snnlab.tui.surrogate_curves`) so that the UI never imports torch. Right, below: "compare runs"
 trains the current config once per chosen surrogate (queued one after another in the background worker);
 their loss and accuracy curves are overlaid and a table gives final accuracy, wall time and spike rate. A
 sweep folder (``snnlab sweep``) opens into the same plots and table: one curve per run, one colour per
@@ -17,6 +18,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.strip import Strip
 from textual.widgets import Button, DataTable, Input, Label, OptionList, SelectionList, Static
 from textual.widgets.selection_list import Selection
@@ -26,25 +28,22 @@ from snnlab.formatting import format_duration, format_percent
 from snnlab.tui import palette
 from snnlab.tui.compare import CompareEntry, color_of, compare_choices
 from snnlab.tui.messages import CompareRequested
+from snnlab.tui.surrogate_curves import X_RANGE, Curve, service
 from snnlab.tui.widgets.fields import parse_value
 from snnlab.tui.widgets.metric_plot import MetricPlot
 from snnlab.tui.widgets.plotting import Series, smoothed
 
-X_RANGE = (-2.0, 2.0)
-POINTS = 161
 DEFAULT_CHOICE = ("atan", "fast_sigmoid", "triangle")
 LABEL_WIDTH = 21  # of a parameter's label, as app.tcss sets it (#sg-params Label)
 
 
-def curves(name: str, params: dict[str, float]) -> tuple[list[float], list[float], list[float]]:
-    """x, smooth(x), grad(x) on :data:`X_RANGE` for one surrogate (raises ValueError on bad params)."""
-    import torch
+class CurvesReady(Message):
+    """Results of a curve request (``generation`` says which): one curve or error per chosen surrogate,
+    or the exception that kept the curve process from answering."""
 
-    from snnlab.engine import surrogates
-
-    fn = surrogates.get(name, **params)
-    x = torch.linspace(*X_RANGE, POINTS)
-    return x.tolist(), fn.smooth(x).tolist(), fn.grad(x).tolist()
+    def __init__(self, generation: int, names: list[str], results: list[Curve | str] | BaseException) -> None:
+        super().__init__()
+        self.generation, self.names, self.results = generation, names, results
 
 
 def grouped_choices(chosen: list[str]) -> list[Selection[str]]:
@@ -76,6 +75,9 @@ class SurrogateLab(Horizontal):
         super().__init__(**kwargs)
         self.chosen: list[str] = list(DEFAULT_CHOICE)
         self.params: dict[str, dict[str, float]] = {s.name: dict(s.defaults) for s in catalog.SURROGATES.values()}
+        self.curves_shown = False
+        """Whether the plots hold curves computed for some request (the first frame has none)."""
+        self._generation = 0  # of the newest curve request: older answers are dropped
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sg-left"):
@@ -123,21 +125,43 @@ class SurrogateLab(Horizontal):
         self.draw_curves()
 
     def draw_curves(self) -> None:
+        """Ask the curve process for the chosen surrogates' curves; :meth:`_curves_ready` draws them."""
+        self._generation += 1
+        generation, names = self._generation, list(self.chosen)
+        requests = [(name, dict(self.params[name])) for name in names]
+        post = self.post_message  # thread-safe; a no-op once the widget is gone
+
+        service().request(requests, lambda results: post(CurvesReady(generation, names, results)))
+        if not self.curves_shown:
+            self._show([], [], "computing the curves…")
+
+    @on(CurvesReady)
+    def _curves_ready(self, message: CurvesReady) -> None:
+        message.stop()
+        if message.generation != self._generation:
+            return  # a newer request is on its way
+        if isinstance(message.results, BaseException):
+            error = f"surrogate curves unavailable: {message.results or type(message.results).__name__}"
+            self.query_one("#sg-error", Static).update(error)
+            return
         smooth: list[Series] = []
         grad: list[Series] = []
         errors = []
-        for name in self.chosen:
-            try:
-                xs, ys, gs = curves(name, self.params[name])
-            except ValueError as exc:
-                errors.append(str(exc))
+        for name, result in zip(message.names, message.results, strict=True):
+            if isinstance(result, str):
+                errors.append(result)
                 continue
+            xs, ys, gs = result
             smooth.append(Series(xs, ys, color_of(name), name))
             grad.append(Series(xs, gs, color_of(name), name))
+        self.curves_shown = True
+        self._show(smooth, grad, "\n".join(errors))
+
+    def _show(self, smooth: list[Series], grad: list[Series], message: str) -> None:
         step = Series([X_RANGE[0], 0.0, X_RANGE[1]], [0.0, 1.0, 1.0], palette.STEP, "H(x)", kind="step")
         self.query_one("#sg-smooth", MetricPlot).show([step, *smooth], x_range=X_RANGE, y_range=(-0.1, 1.1))
-        self.query_one("#sg-grad", MetricPlot).show(grad, x_range=X_RANGE)
-        self.query_one("#sg-error", Static).update("\n".join(errors))
+        self.query_one("#sg-grad", MetricPlot).show(grad, x_range=X_RANGE, empty="computing the curves…")
+        self.query_one("#sg-error", Static).update(message)
 
     def request_compare(self) -> None:
         """Post :class:`CompareRequested` for the chosen surrogates with valid parameters."""
