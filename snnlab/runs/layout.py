@@ -23,7 +23,7 @@ PROBES_DIR = "probes"
 CHECKPOINTS_DIR = "checkpoints"
 MAX_PROBES = 50
 
-_PROBE_NAME = re.compile(r"^probe-e(\d+)-s(\d+)\.pt$")
+_PROBE_NAME = re.compile(r"^probe-e(\d+)-s(\d+)\.(npz|pt)$")  # .pt: runs recorded before the numpy format
 
 
 class RunDirError(Exception):

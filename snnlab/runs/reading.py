@@ -286,17 +286,23 @@ def probe_files(run_path: str | os.PathLike[str]) -> list[Path]:
 def load_probe(run_path: str | os.PathLike[str], relpath: str) -> dict[str, Any]:
     """Load a probe saved by :class:`RunWriter`: ``{"epoch", "step", "samples", "labels", "layers"}``.
 
-    ``layers[name]`` holds ``membrane`` and ``spikes`` as ``[T, S, N]`` tensors, ``threshold`` and
-    ``neurons``, as described in :class:`~snnlab.engine.events.ProbeRecorded`.
+    ``layers[name]`` holds ``membrane`` and ``spikes`` as ``[T, S, N]`` arrays, ``threshold`` and
+    ``neurons``, as described in :class:`~snnlab.engine.events.ProbeRecorded`. Probe files are numpy
+    archives (:mod:`snnlab.runs.probefile`), read without torch; runs recorded before that format hold
+    ``.pt`` files, which come back with torch tensors.
     """
-    import torch
-
     path = Path(run_path) / relpath
     if not path.exists():
         raise RunDirError(f"probe {relpath} is missing from {run_path} (older probes are pruned)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises several unrelated types for a damaged file
+        if path.suffix == ".pt":
+            import torch
+
+            return torch.load(path, map_location="cpu", weights_only=True)
+        from snnlab.runs import probefile  # numpy: listing runs does not need it
+
+        return probefile.read_probe(str(path))
+    except Exception as e:  # numpy, zipfile and torch raise several unrelated types for a damaged file
         raise RunDirError(f"cannot read probe {path}: {str(e).splitlines()[0] if str(e) else e!r}") from None
 
 

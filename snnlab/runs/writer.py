@@ -15,23 +15,12 @@ from snnlab.runs.layout import MAX_PROBES, PROBES_DIR, RunDir, RunDirError
 from snnlab.runs.reading import iter_events, probe_files
 
 
-def _to_cpu(value: Any) -> Any:
-    """Detach tensors (possibly on GPU) nested in dicts/lists so the probe file loads anywhere."""
-    if hasattr(value, "detach") and hasattr(value, "cpu"):
-        return value.detach().cpu()
-    if isinstance(value, dict):
-        return {k: _to_cpu(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_to_cpu(v) for v in value)
-    return value
-
-
 class RunWriter:
     """Sink that records every event into a :class:`RunDir`.
 
     - Each event becomes one JSON line in ``events.jsonl``, flushed at once so ``snnlab watch`` and the
       TUI see it live (no fsync: losing the last lines on a power cut is acceptable, a slow loop is not).
-    - :class:`ProbeRecorded` tensors are saved first to ``probes/probe-e{epoch:03d}-s{step:07d}.pt``
+    - :class:`ProbeRecorded` tensors are saved first to ``probes/probe-e{epoch:03d}-s{step:07d}.npz``
       (``{"epoch", "step", "samples", "labels", "layers"}``) and ``event.path`` is set to that path
       relative to the run folder, so the JSON line points at it.
     - Probes are bounded: at most ``max_probes`` files are kept. When there are more, the oldest are
@@ -140,20 +129,13 @@ class RunWriter:
     # -- probes
 
     def _save_probe(self, event: ProbeRecorded) -> str:
-        from snnlab.engine.checkpoint import save_to  # lazily: listing runs must not pay for importing torch
+        from snnlab.runs import probefile  # numpy: a writer that records no probe does not need it
 
         probes = self.run_dir.probes_dir
-        name = f"probe-e{event.epoch:03d}-s{event.step:07d}.pt"
-        payload = {
-            "epoch": event.epoch,
-            "step": event.step,
-            "samples": list(event.samples),
-            "labels": list(event.labels),
-            "layers": _to_cpu(event.layers),
-        }
+        name = f"probe-e{event.epoch:03d}-s{event.step:07d}{probefile.SUFFIX}"
         # Written atomically: the TUI may load the newest probe while it is being written.
         with atomic_write(probes / name) as f:
-            save_to(f, payload)
+            probefile.write_probe(f, event.epoch, event.step, event.samples, event.labels, event.layers)
         self._prune_probes()
         return f"{PROBES_DIR}/{name}"
 

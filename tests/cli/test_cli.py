@@ -48,7 +48,7 @@ def test_a_good_preset_trains_and_writes_a_complete_run_directory(tmp_path, tiny
     kinds = [json.loads(line)["event"] for line in (run / "events.jsonl").read_text().splitlines()]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished" and "probe" in kinds
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["epochs"] == 1
-    assert list((run / "probes").glob("*.pt")) and (run / "checkpoints" / "last.pt").is_file()
+    assert list((run / "probes").glob("*.npz")) and (run / "checkpoints" / "last.pt").is_file()
     assert "best test accuracy" in out.stdout.lower() or "accuracy" in out.stdout.lower()
     assert "Traceback" not in out.stderr
 

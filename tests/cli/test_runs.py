@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -38,6 +39,7 @@ from snnlab.runs import (
     list_runs,
     load_probe,
     metric_history,
+    probe_files,
     read_events,
     read_summary,
 )
@@ -226,18 +228,69 @@ def test_probe_saved_and_loadable(tmp_path: Path) -> None:
     event = probe(epoch=1, step=20)
     writer(event)
 
-    assert event.path == "probes/probe-e001-s0000020.pt"
+    assert event.path == "probes/probe-e001-s0000020.npz"
     line = json.loads((run.path / "events.jsonl").read_text().splitlines()[-1])
     assert line["path"] == event.path
     assert line["layer_names"] == ["fc1"]
 
     data = load_probe(run.path, event.path)
-    assert data["samples"] == [3, 7] and data["labels"] == [1, 0]
-    assert torch.equal(data["layers"]["fc1"]["membrane"], event.layers["fc1"]["membrane"])
-    assert data["layers"]["fc1"]["spikes"].shape == (5, 2, 3)
+    assert data["samples"] == [3, 7] and data["labels"] == [1, 0] and (data["epoch"], data["step"]) == (1, 20)
+    layer = data["layers"]["fc1"]
+    assert isinstance(layer["membrane"], np.ndarray)  # numpy arrays: a reader needs no torch
+    assert np.array_equal(layer["membrane"], event.layers["fc1"]["membrane"].numpy())
+    assert np.array_equal(layer["spikes"], event.layers["fc1"]["spikes"].numpy()) and layer["spikes"].shape == (5, 2, 3)
+    assert layer["threshold"] == 1.0 and layer["neurons"] == [0, 1, 2]
 
     with pytest.raises(RunDirError, match="missing"):
-        load_probe(run.path, "probes/probe-e999-s0000000.pt")
+        load_probe(run.path, "probes/probe-e999-s0000000.npz")
+
+
+def test_probe_files_keep_any_layer_name_bfloat16_and_none(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, "demo", CONFIG)
+    values = torch.tensor([[[0.5, -1.25]]], dtype=torch.bfloat16)
+    layers = {
+        "blocks.0/conv": {"membrane": values, "spikes": torch.ones(1, 1, 2, dtype=torch.bool), "threshold": None},
+        "meta": {"membrane": torch.zeros(1, 1, 1), "spikes": torch.zeros(1, 1, 1), "threshold": [0.5, 2.0]},
+    }
+    event = ProbeRecorded(epoch=0, step=0, samples=[1], labels=[2], layers=layers, time=1.0)
+    RunWriter(run)(event)
+    got = load_probe(run.path, event.path)["layers"]
+    assert list(got) == ["blocks.0/conv", "meta"]  # order and names as recorded
+    assert got["blocks.0/conv"]["membrane"].dtype == np.float32  # bfloat16 widened exactly
+    assert got["blocks.0/conv"]["membrane"].tolist() == [[[0.5, -1.25]]]
+    assert got["blocks.0/conv"]["spikes"].dtype == np.bool_ and got["blocks.0/conv"]["threshold"] is None
+    assert got["meta"]["threshold"] == [0.5, 2.0]
+
+
+def test_probes_of_older_runs_in_torch_format_still_load(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, "demo", CONFIG)
+    event = probe(epoch=2, step=8)
+    payload = {"epoch": 2, "step": 8, "samples": [3, 7], "labels": [1, 0], "layers": event.layers}
+    torch.save(payload, run.probes_dir / "probe-e002-s0000008.pt")
+    assert [p.name for p in probe_files(run.path)] == ["probe-e002-s0000008.pt"]
+    data = load_probe(run.path, "probes/probe-e002-s0000008.pt")
+    assert torch.equal(data["layers"]["fc1"]["membrane"], event.layers["fc1"]["membrane"])
+
+
+def test_a_damaged_probe_file_is_one_line(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, "demo", CONFIG)
+    (run.probes_dir / "probe-e001-s0000001.npz").write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(RunDirError, match=r"cannot read probe .*probe-e001-s0000001\.npz") as info:
+        load_probe(run.path, "probes/probe-e001-s0000001.npz")
+    assert "\n" not in str(info.value)
+
+
+def test_probes_read_without_torch(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, "demo", CONFIG)
+    event = probe(epoch=1, step=3)
+    RunWriter(run)(event)
+    code = (
+        "import sys; from snnlab.runs import load_probe; "
+        f"d = load_probe({str(run.path)!r}, {event.path!r}); "
+        "print(d['layers']['fc1']['membrane'].shape, 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["(5,", "2,", "3)", "False"]
 
 
 def test_probes_are_bounded(tmp_path: Path) -> None:
@@ -245,12 +298,12 @@ def test_probes_are_bounded(tmp_path: Path) -> None:
     writer = RunWriter(run, max_probes=5)
     for step in range(1, 13):
         writer(probe(epoch=step // 4, step=step))
-    kept = sorted(p.name for p in run.probes_dir.glob("*.pt"))
+    kept = sorted(p.name for p in run.probes_dir.glob("*.npz"))
     assert len(kept) == 5
     # The first probe (the untrained reference) survives; the rest are the newest.
-    assert "probe-e000-s0000001.pt" in kept
-    assert "probe-e003-s0000012.pt" in kept
-    assert "probe-e000-s0000002.pt" not in kept
+    assert "probe-e000-s0000001.npz" in kept
+    assert "probe-e003-s0000012.npz" in kept
+    assert "probe-e000-s0000002.npz" not in kept
 
 
 def test_truncated_last_line_tolerated(tmp_path: Path) -> None:
