@@ -549,6 +549,15 @@ def test_each_mistake_gives_one_exact_line(tmp_path, monkeypatch, old, new, mess
         ),
         (["train.lr.x=1"], "--set train.lr.x=1: train.lr is 0.002, not a mapping"),
         (
+            ["run.probes.trace={fc3: [1]}"],
+            "x.yaml: run.probes.trace.fc3: no spiking layer 'fc3'; did you mean 'fc2'? (spiking layers: fc1, fc2)",
+        ),
+        (
+            ["run.probes.trace={fc2: [3, 10]}"],
+            "x.yaml: run.probes.trace.fc2: fc2 has 10 neurons (0 to 9), so 10 is none of them",
+        ),
+        (["run.probes.trace={fc1: [-1]}"], "x.yaml: run.probes.trace.fc1.0: must be >= 0 (got -1)"),
+        (
             ["run.name=[a"],
             "--set run.name=[a: the value is not valid YAML: expected ',' or ']', but got '<stream end>'",
         ),

@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     Tag,
@@ -846,6 +847,11 @@ class ProbeConfig(_Section):
     layers: list[str] = Field(default_factory=list, description="spiking layers to record, e.g. [fc1] (empty: all)")
     neurons: PositiveInt = Field(16, description="neurons recorded per layer")
     samples: PositiveInt = Field(4, description="test samples recorded")
+    trace: dict[str, list[NonNegativeInt]] = Field(
+        default_factory=dict,
+        description="more neurons whose membrane is recorded, by index per layer, e.g. {fc1: [3, 17]} "
+        "(the lab's raster adds them with t)",
+    )
     enabled: bool = Field(True, description="record probes at all")
 
 
@@ -924,6 +930,28 @@ class Config(_Section):
     def _network_fits_data(self) -> Config:
         _check_network(self)
         return self
+
+    @model_validator(mode="after")
+    def _traced_neurons_exist(self) -> Config:
+        if not self.run.probes.trace:
+            return self
+        sizes = self.spiking_layer_sizes()
+        for name, indices in self.run.probes.trace.items():
+            key = f"run.probes.trace.{name}"
+            if name not in sizes:
+                hint = did_you_mean(name, list(sizes))
+                raise _fail(f"no spiking layer {_show(name)}{hint} (spiking layers: {', '.join(sizes)})", key)
+            outside = [i for i in indices if i >= sizes[name]]
+            if outside:
+                raise _fail(f"{name} has {sizes[name]} neurons (0 to {sizes[name] - 1}), so {outside[0]} is none of "
+                            f"them", key)  # fmt: skip
+        return self
+
+    def spiking_layer_sizes(self) -> dict[str, int]:
+        """Neurons in each spiking layer (its flattened output per sample and step), by the model's names."""
+        counts = [math.prod(shape) for shape, i in _walk(self)[1:]
+                  if i is not None and self.model._neuron_of(self.model.layers[i]) is not None]  # fmt: skip
+        return dict(zip(self.model.spiking_layer_names(), counts, strict=True))
 
     @model_validator(mode="after")
     def _silent_output_is_read_by_its_membrane(self) -> Config:

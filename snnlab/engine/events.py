@@ -109,7 +109,10 @@ class ProbeRecorded(Event):
     """Membrane and spikes of chosen neurons on fixed test samples.
 
     ``layers`` maps a layer name to ``{"membrane": [T, S, N], "spikes": [T, S, N], "threshold": float | None,
-    "neurons": [N indices]}``; ``samples`` are the S test indices and ``labels`` their classes.
+    "neurons": [N indices], "raster": [T, S, R], "raster_neurons": [R indices]}``: membrane and spikes of the
+    traced neurons, and the spikes of every neuron (at most 4096, evenly spaced) for the raster. Probes
+    recorded before ``raster_neurons`` existed have R = all neurons when the layer had at most 4096.
+    ``samples`` are the S test indices and ``labels`` their classes.
     Tensors are kept in memory only; ``to_dict`` drops them and the writer stores them in ``path``.
     """
 

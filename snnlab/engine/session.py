@@ -228,13 +228,15 @@ class Session:
                 continue
             spk, mem = (v.flatten(2) for v in out.layers[name])  # [T, S, N]
             count = spk.shape[2]
-            neurons = torch.linspace(0, count - 1, min(cfg.neurons, count)).long()
-            raster = torch.linspace(0, count - 1, min(4096, count)).long()
+            spaced = torch.linspace(0, count - 1, min(cfg.neurons, count)).long().tolist()
+            neurons = torch.tensor(sorted({*spaced, *cfg.trace.get(name, ())}), dtype=torch.long)
+            raster = torch.linspace(0, count - 1, min(MAX_RASTER, count)).long()
             neuron = next(b.neuron for b in self.model.blocks if b.name == name and b.neuron is not None)
             layers[name] = {
                 "membrane": mem[:, :, neurons].float().cpu(),
                 "spikes": spk[:, :, neurons].to(torch.uint8).cpu(),
                 "raster": spk[:, :, raster].to(torch.uint8).cpu(),
+                "raster_neurons": raster.tolist(),
                 "neurons": neurons.tolist(),
                 # None for a readout that never fires (expon): the viewer draws no threshold line for it.
                 "threshold": float(neuron.threshold.float().mean()) if getattr(neuron, "fires", True) else None,
@@ -289,6 +291,7 @@ def prepare(config: Config, ctx: distributed.Context = distributed.SINGLE) -> Se
         raise TrainingError(message, FailureReason.OUT_OF_MEMORY) from None
 
 
+MAX_RASTER = 4096  # neurons of a layer in a probe's raster (evenly spaced when the layer has more)
 OUT_OF_MEMORY = "out of memory on {device}; lower data.batch_size or data.time_steps"
 
 

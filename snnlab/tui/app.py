@@ -41,6 +41,7 @@ from snnlab.tui.screens.help import HelpScreen
 from snnlab.tui.screens.main import PANE_NAMES, PANES, MainScreen
 from snnlab.tui.widgets.config_form import ConfigForm
 from snnlab.tui.widgets.inside_pane import InsidePane
+from snnlab.tui.widgets.raster_view import RasterView
 from snnlab.tui.widgets.status_bar import StatusBar
 from snnlab.tui.widgets.surrogate_lab import SurrogateLab
 from snnlab.tui.widgets.training_pane import TrainingPane
@@ -252,8 +253,8 @@ class SnnLabApp(App[None]):
                     main.query_one(TrainingPane).draw(view, self.overlays)
                 shown = self._probes_shown
                 if "inside" in stale and (shown is None or shown[0] is not view or shown[1] != len(view.probes)):
-                    self._probes_shown = (view, len(view.probes))  # a new run, or a new probe of this one
                     main.query_one(InsidePane).set_probes(view.probes, view.run_path)
+                    self._probes_shown = (view, len(view.probes))  # a new run, or a new probe of this one
                 if "surrogates" in stale:
                     main.query_one(SurrogateLab).draw_compare(self.compare)
                 waiting = f"{len(self.compare_queue)} more queued" if self.compare_queue else ""
@@ -322,7 +323,12 @@ class SnnLabApp(App[None]):
 
     def action_compare(self) -> None:
         self.main.show_pane("surrogates", focus=False)
-        self.main.query_one(SurrogateLab).request_compare()
+        try:
+            lab = self.main.query_one(SurrogateLab)
+        except NoMatches:  # pressed before the pane mounted, just after the first frame
+            self.notify("the Surrogates pane is still loading: press c again", severity="warning")
+            return
+        lab.request_compare()
 
     @on(CompareRequested)
     def _compare(self, message: CompareRequested) -> None:
@@ -417,6 +423,21 @@ class SnnLabApp(App[None]):
     def _config_changed(self, message: ConfigForm.Changed) -> None:
         self.config = message.config
         self.refresh_bindings()
+
+    @on(RasterView.TraceRequested)
+    def _trace(self, message: RasterView.TraceRequested) -> None:
+        """Add a neuron to ``run.probes.trace`` of the form's config: recorded from the next run on."""
+        form = self.main.query_one(ConfigForm)
+        probes = form.data.setdefault("run", {}).setdefault("probes", {})
+        traced = probes.setdefault("trace", {}).setdefault(message.layer, [])
+        if message.neuron in traced:
+            self.notify(f"{message.layer} neuron {message.neuron} is traced already (run.probes.trace)", markup=False)
+            return
+        traced.append(message.neuron)
+        traced.sort()
+        form.load(form.data, preset=form.preset)
+        self.notify(f"{message.layer} neuron {message.neuron} will be traced from the next run (run.probes.trace)",
+                    markup=False)  # fmt: skip
 
     @on(PresetChosen)
     def _preset(self, message: PresetChosen) -> None:

@@ -284,3 +284,14 @@ def test_a_probe_records_no_threshold_for_a_readout_that_never_fires(tmp_path, t
     probe = rec.of(ProbeRecorded)[0]
     assert probe.layers["fc2"]["threshold"] is None and probe.layers["fc2"]["spikes"].sum() == 0
     assert probe.layers["fc1"]["threshold"] == tiny_config_dict["model"]["neuron"].get("threshold", 1.0)
+
+
+def test_a_probe_traces_the_neurons_asked_for_and_names_the_rasters_neurons(tmp_path, tiny_config_dict):
+    tiny_config_dict["run"]["probes"].update(neurons=2, trace={"fc1": [5, 0]})
+    rec = Recorder()
+    train(config_from_dict(tiny_config_dict), [rec], run_dir=tmp_path)
+    fc1 = rec.of(ProbeRecorded)[0].layers["fc1"]
+    hidden = fc1["raster"].shape[2]
+    assert fc1["neurons"] == [0, 5, hidden - 1]  # two evenly spaced (0 and the last) and 5, once each, in order
+    assert fc1["membrane"].shape[2] == 3 and fc1["raster_neurons"] == list(range(hidden))
+    assert torch.equal(fc1["spikes"][:, :, 1], fc1["raster"][:, :, 5])  # the traced neuron is neuron 5

@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.timer import Timer
 from textual.widgets import Button, Select, Static
 
 from snnlab.engine.events import ProbeRecorded
@@ -27,6 +28,7 @@ from snnlab.tui.widgets.slider import Slider
 from snnlab.tui.widgets.trace_view import TraceView
 
 GROUP = 4  # neurons drawn together; more lines than this make a terminal plot unreadable
+PLAY_SECONDS = 0.6  # per evaluation, when playing them
 
 
 class InsidePane(Vertical, can_focus=True):
@@ -40,6 +42,7 @@ class InsidePane(Vertical, can_focus=True):
         Binding("n", "neurons(1)", "Next neurons", id="inside.next-neurons"),
         Binding("N", "neurons(-1)", "Prev neurons", id="inside.prev-neurons", show=False),
         Binding("y", "layer", "Next layer", id="inside.next-layer"),
+        Binding("P", "play", "Play evals", id="inside.play"),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -53,6 +56,7 @@ class InsidePane(Vertical, can_focus=True):
         self._loaded: dict[tuple[int, int], dict[str, Any]] = {}
         self._loading: set[tuple[int, int]] = set()
         self._select_names: list[str] = []
+        self._player: Timer | None = None  # steps through the evaluations while playing
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="inside-bar"):
@@ -71,6 +75,11 @@ class InsidePane(Vertical, can_focus=True):
             yield RasterView(id="raster")
 
     # -- data in
+
+    def on_mount(self) -> None:
+        # Probes handed over while the pane was mounting (it mounts after the lab's first frame) reached a
+        # Select that its own mount then reset: draw once more when every child is in.
+        self.call_after_refresh(self.redraw)
 
     def set_probes(self, probes: list[ProbeRecorded], run_path: str | Path | None = None) -> None:
         """New probe list (called from the redraw timer when the run's probes changed)."""
@@ -96,7 +105,8 @@ class InsidePane(Vertical, can_focus=True):
 
     @work(thread=True, group="probe-load", exit_on_error=False)
     def _load(self, key: tuple[int, int], run_path: str, relpath: str) -> None:
-        # torch.load (and the first import of torch) must not stall the UI: a thread, then a message.
+        # Reading a file (and, for a run recorded before the numpy format, importing torch) must not stall the
+        # UI: a thread, then a message.
         from snnlab.runs import RunDirError, load_probe
 
         try:
@@ -154,10 +164,23 @@ class InsidePane(Vertical, can_focus=True):
         self.group %= max(1, -(-count // GROUP))
         neurons = list(range(self.group * GROUP, min(count, (self.group + 1) * GROUP)))
         self.query_one(TraceView).show_layer(layer, self.sample, neurons)
-        raster = layer.get("raster", layer["spikes"])
-        raster = np.asarray(raster)[:, self.sample, :]
-        self.query_one(RasterView).show(raster, f"raster {self.layer_name}: {raster.shape[1]} neurons × T")
+        raster = np.asarray(layer.get("raster", layer["spikes"]))[:, self.sample, :]
+        indices = layer.get("raster_neurons", None if "raster" in layer else layer.get("neurons"))
+        self.query_one(RasterView).show(
+            raster, self.layer_name or "", neurons=indices, previous=self._previous_raster()
+        )
         self.query_one("#inside-sample", Static).update(self._sample_text(probe, layers, count))
+
+    def _previous_raster(self) -> np.ndarray | None:
+        """The shown layer's raster on the shown sample at the evaluation before the shown one (if loaded)."""
+        position = self.index if 0 <= self.index < len(self.probes) else len(self.probes) - 1
+        if position < 1:
+            return None
+        layers = self._layers(self.probes[position - 1])
+        layer = layers.get(self.layer_name) if layers and self.layer_name else None
+        if layer is None:
+            return None
+        return np.asarray(layer.get("raster", layer["spikes"]))[:, self.sample, :]
 
     def _sample_text(self, probe: ProbeRecorded, layers: dict[str, Any], count: int) -> str:
         """``sample 1/4 #0 label 7 → 5 ✗ · neurons 5-8/16``: which input, what the network said, who is drawn."""
@@ -183,6 +206,32 @@ class InsidePane(Vertical, can_focus=True):
             # Back at the newest: follow new probes again as they arrive.
             self.index = -1 if target == len(self.probes) - 1 else target
             self.redraw()
+
+    def action_play(self) -> None:
+        """Play the evaluations from the shown one to the newest (again: stop)."""
+        if self._player is not None:
+            self._stop_playing()
+            return
+        if len(self.probes) < 2:
+            self.notify("one evaluation so far: nothing to play", markup=False)
+            return
+        if not 0 <= self.index < len(self.probes) - 1:
+            self.index = 0  # at the newest: play from the first
+            self.redraw()
+        self._player = self.set_interval(PLAY_SECONDS, self._play_step, name="play evaluations")
+        self.query_one("#inside-eval", Static).add_class("-playing")
+
+    def _play_step(self) -> None:
+        if not 0 <= self.index < len(self.probes) - 1:
+            self._stop_playing()
+            return
+        self.action_eval(1)
+
+    def _stop_playing(self) -> None:
+        if self._player is not None:
+            self._player.stop()
+            self._player = None
+        self.query_one("#inside-eval", Static).remove_class("-playing")
 
     def action_sample(self, delta: int) -> None:
         self.sample += delta
