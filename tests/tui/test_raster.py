@@ -73,14 +73,20 @@ def test_rows_are_ordered_by_rate_or_change_with_ties_in_index_order():
     assert row_order(rates, None, "change").tolist() == [0, 1, 2, 3]  # nothing to compare with
 
 
+async def shown_raster(app, pilot) -> RasterView:
+    """The Inside pane's raster once the replayed run is in."""
+    await wait_for(pilot, lambda: app.view.status == "completed", 10, "the replayed run")
+    await pilot.press("3")
+    raster = app.main.query_one(RasterView)
+    await wait_for(pilot, lambda: raster.raster is not None, 10, "the raster")
+    return raster
+
+
 @pytest.mark.asyncio
 async def test_one_row_per_neuron_ordered_by_rate_then_by_change():
     app = make_app(config=copy.deepcopy(TINY), source=ReplaySource(events()))
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: app.view.status == "completed", 10, "the replayed run")
-        await pilot.press("3")
-        raster = app.main.query_one(RasterView)
-        await wait_for(pilot, lambda: raster.raster is not None, 10, "the raster")
+        raster = await shown_raster(app, pilot)
         assert raster.virtual_size.height == NEURONS  # every neuron its own row: none binned away
         assert "fc1: 40 · 37 silent · by index" in str(raster.border_title)
         raster.focus()
@@ -100,10 +106,7 @@ async def test_one_row_per_neuron_ordered_by_rate_then_by_change():
 async def test_t_on_a_raster_row_traces_that_neuron_from_the_next_run():
     app = make_app(config=copy.deepcopy(TINY), source=ReplaySource(events()))
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: app.view.status == "completed", 10, "the replayed run")
-        await pilot.press("3")
-        raster = app.main.query_one(RasterView)
-        await wait_for(pilot, lambda: raster.raster is not None, 10, "the raster")
+        raster = await shown_raster(app, pilot)
         raster.focus()
         await pilot.press("down", "down", "t")  # the third row by index: neuron 4 of the layer
         form = app.main.query_one(ConfigForm)

@@ -332,12 +332,10 @@ static void *decay_range(void *arg) {
     return NULL;
 }
 
-/* Split [0, n) into `threads` parts of whole blocks and run `fn` on each. With OpenMP the parts run on the
- * runtime's threads: linked against the libgomp torch loaded, that is torch's own intra-op pool, so the
- * scan does not compete with torch's (spinning) workers for the cores. Without OpenMP they run in turn. */
-static void run_split(void *(*fn)(void *), job_t *base, int threads, double *d_beta, double *d_thr) {
-    job_t jobs[MAX_THREADS];
-    int64_t blocks = (base->n + BLOCK - 1) / BLOCK;
+/* Split [0, n) into at most `threads` parts of whole blocks: part k is [lo[k], hi[k]). Returns the number of
+ * parts (at least 1, at most MAX_THREADS and the number of blocks). */
+static int split_blocks(int64_t n, int threads, int64_t lo[MAX_THREADS], int64_t hi[MAX_THREADS]) {
+    int64_t blocks = (n + BLOCK - 1) / BLOCK;
     if (threads < 1)
         threads = 1;
     if (threads > MAX_THREADS)
@@ -345,11 +343,25 @@ static void run_split(void *(*fn)(void *), job_t *base, int threads, double *d_b
     if (threads > blocks)
         threads = (int)(blocks > 0 ? blocks : 1);
     for (int k = 0; k < threads; k++) {
+        lo[k] = (blocks * k / threads) * BLOCK;
+        hi[k] = (blocks * (k + 1) / threads) * BLOCK;
+        if (hi[k] > n)
+            hi[k] = n;
+    }
+    return threads;
+}
+
+/* Run `fn` on each part of split_blocks. With OpenMP the parts run on the runtime's threads: linked against
+ * the libgomp torch loaded, that is torch's own intra-op pool, so the scan does not compete with torch's
+ * (spinning) workers for the cores. Without OpenMP they run in turn. */
+static void run_split(void *(*fn)(void *), job_t *base, int threads, double *d_beta, double *d_thr) {
+    job_t jobs[MAX_THREADS];
+    int64_t lo[MAX_THREADS], hi[MAX_THREADS];
+    threads = split_blocks(base->n, threads, lo, hi);
+    for (int k = 0; k < threads; k++) {
         jobs[k] = *base;
-        jobs[k].lo = (blocks * k / threads) * BLOCK;
-        jobs[k].hi = (blocks * (k + 1) / threads) * BLOCK;
-        if (jobs[k].hi > base->n)
-            jobs[k].hi = base->n;
+        jobs[k].lo = lo[k];
+        jobs[k].hi = hi[k];
         jobs[k].d_beta = d_beta ? d_beta + k * base->beta_n : NULL;
         jobs[k].d_thr = d_thr ? d_thr + k * base->thr_n : NULL;
     }
@@ -628,22 +640,15 @@ static void sj_forward_range(const sj_job_t *j) { SJ_DISPATCH(sj_forward_block, 
 static void sj_backward_range(const sj_job_t *j) { SJ_DISPATCH(sj_backward_block, j); }
 static void sj_z_range(const sj_job_t *j) { SJ_DISPATCH(sj_z_block, j); }
 
-/* As run_split: [0, n) in parts of whole blocks, one per thread. */
+/* As run_split, for SpikingJelly's jobs. */
 static void sj_split(void (*fn)(const sj_job_t *), const sj_job_t *base, int threads) {
     sj_job_t jobs[MAX_THREADS];
-    int64_t blocks = (base->n + BLOCK - 1) / BLOCK;
-    if (threads < 1)
-        threads = 1;
-    if (threads > MAX_THREADS)
-        threads = MAX_THREADS;
-    if (threads > blocks)
-        threads = (int)(blocks > 0 ? blocks : 1);
+    int64_t lo[MAX_THREADS], hi[MAX_THREADS];
+    threads = split_blocks(base->n, threads, lo, hi);
     for (int k = 0; k < threads; k++) {
         jobs[k] = *base;
-        jobs[k].lo = (blocks * k / threads) * BLOCK;
-        jobs[k].hi = (blocks * (k + 1) / threads) * BLOCK;
-        if (jobs[k].hi > base->n)
-            jobs[k].hi = base->n;
+        jobs[k].lo = lo[k];
+        jobs[k].hi = hi[k];
     }
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (int k = 0; k < threads; k++)
