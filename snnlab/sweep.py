@@ -396,12 +396,9 @@ def list_sweeps(runs_dir: str | os.PathLike[str]) -> list[Path]:
     return sorted(found, key=lambda p: p.name[-15:], reverse=True)
 
 
-def read_sweep(sweep_dir: str | os.PathLike[str]) -> tuple[list[str], list[SweepRun]]:
-    """The grid keys of a sweep folder and its run directories, in grid order then seed order.
-
-    Runs are matched to combinations by the values in their own ``config.yaml``, so a sweep that is
-    still running (or was cut short) reads fine. Raises ConfigError when the folder is not a sweep.
-    """
+def read_spec(sweep_dir: str | os.PathLike[str]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The grid keys of a sweep folder and its combinations in grid order, from its ``sweep.yaml``.
+    Raises ConfigError when the folder is not a sweep."""
     root = Path(sweep_dir)
     try:
         spec = yaml.safe_load((root / SWEEP_FILE).read_text()) or {}
@@ -409,16 +406,34 @@ def read_sweep(sweep_dir: str | os.PathLike[str]) -> tuple[list[str], list[Sweep
         raise ConfigError(f"{root} is not a sweep folder (cannot read {SWEEP_FILE}: {exc})") from None
     grid = spec.get("grid") or {}
     keys = list(grid)
-    order = [tuple(v) for v in itertools.product(*(grid[k] for k in keys))]
-    found: list[SweepRun] = []
-    for child in sorted(p for p in root.iterdir() if (p / runs.EVENTS_FILE).is_file()):
-        config = runs.read_config(child)
-        values = tuple(_lookup(config, key) for key in keys)
-        seed = (config.get("train") or {}).get("seed")
-        combination = order.index(values) if values in order else len(order)
-        found.append(SweepRun(child, values, seed, combination, config))
-    found.sort(key=lambda r: (r.combination, r.seed if r.seed is not None else 0, r.path.name))
-    return keys, found
+    return keys, [tuple(v) for v in itertools.product(*(grid[k] for k in keys))]
+
+
+def sweep_run(path: Path, keys: list[str], order: list[tuple[Any, ...]]) -> SweepRun:
+    """One run directory of a sweep, matched to its combination by the values in its own ``config.yaml``
+    (raises RunDirError when that cannot be read)."""
+    config = runs.read_config(path)
+    values = tuple(_lookup(config, key) for key in keys)
+    seed = (config.get("train") or {}).get("seed")
+    combination = order.index(values) if values in order else len(order)
+    return SweepRun(path, values, seed, combination, config)
+
+
+def sweep_order(run: SweepRun) -> tuple[int, int, str]:
+    """Where a run goes in a sweep's listing: grid order, then seed order."""
+    return run.combination, run.seed if isinstance(run.seed, int) else 0, run.path.name
+
+
+def read_sweep(sweep_dir: str | os.PathLike[str]) -> tuple[list[str], list[SweepRun]]:
+    """The grid keys of a sweep folder and its run directories, in grid order then seed order.
+
+    Runs are matched to combinations by the values in their own ``config.yaml``, so a sweep that is
+    still running (or was cut short) reads fine. Raises ConfigError when the folder is not a sweep.
+    """
+    root = Path(sweep_dir)
+    keys, order = read_spec(root)
+    found = [sweep_run(child, keys, order) for child in sorted(root.iterdir()) if (child / runs.EVENTS_FILE).is_file()]
+    return keys, sorted(found, key=sweep_order)
 
 
 def current_summary(sweep_dir: str | os.PathLike[str]) -> tuple[list[str], list[Row]]:

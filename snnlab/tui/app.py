@@ -10,6 +10,7 @@ another timer redraws those at 4 Hz. Neither depends on the training step rate.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +19,14 @@ from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.reactive import var
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from snnlab.config import Config, ConfigError, config_from_dict, find_preset, list_presets, load_config
 from snnlab.engine.events import RunFailed, RunFinished
 from snnlab.runs import RunDir, RunDirError, read_config
 from snnlab.sweep import read_sweep
 from snnlab.tui.commands import LabCommands
-from snnlab.tui.compare import CompareEntry, compare_runs, sweep_entries
+from snnlab.tui.compare import CompareEntry, SweepFollower, compare_runs
 from snnlab.tui.export import export_view
 from snnlab.tui.messages import (
     CompareRequested,
@@ -128,6 +129,7 @@ class SnnLabApp(App[None]):
         self.source: EventSource | None = source
         self.job: TrainingJob | None = None
         self.compare_queue: list[tuple[CompareEntry, dict[str, Any]]] = []
+        self.sweep: SweepFollower | None = None  # the sweep folder shown in the Surrogates pane, followed live
         self._stale = set(STALE_PARTS)  # panes to redraw at the next redraw tick: all of them at first
         self._probes_shown: tuple[RunMetrics, int] | None = None  # (run, probe count) the Inside pane has
         self.main = MainScreen(config_data, preset, watch=bool(watch or source))
@@ -165,6 +167,7 @@ class SnnLabApp(App[None]):
             self.job.close()  # a stop: the engine checkpoints before the child exits
         if self.source is not None:
             self.source.close()
+        self._stop_sweep()
 
     async def action_quit(self) -> None:
         if self.job is not None and self.job.alive():
@@ -174,6 +177,8 @@ class SnnLabApp(App[None]):
     # -- events in
 
     def _drain(self) -> None:
+        if self.sweep is not None and self.sweep.drain():
+            self.compare = self.sweep.entries()
         source = self.source
         if source is None:
             return
@@ -337,6 +342,7 @@ class SnnLabApp(App[None]):
         except ConfigError as exc:
             self.show_error("Cannot compare", str(exc))
             return
+        self._stop_sweep()
         self.compare = [entry for entry, _ in self.compare_queue]
         self._start_next_compare()
 
@@ -382,22 +388,38 @@ class SnnLabApp(App[None]):
 
     @work(thread=True, group="sweep", exclusive=True, exit_on_error=False)
     def open_sweep(self, path: Path) -> None:
-        """Read a sweep folder's runs and show them in the Surrogates pane."""
+        """Read a sweep folder's runs and show them in the Surrogates pane, then follow it (new runs, new
+        events) until another sweep or a comparison replaces it."""
         try:
-            entries = sweep_entries(path)
-        except (ConfigError, RunDirError) as exc:
+            follower = SweepFollower(path, poll=1 / self.drain_hz)
+        except ConfigError as exc:
             self.call_from_thread(self.show_error, "Cannot open the sweep", str(exc))
             return
-        self.post_message(SweepLoaded(path.name, entries))
+        follower.scan()  # the runs there now, before the pane shows the sweep
+        worker = get_current_worker()
+        while not self.main.is_mounted and not worker.is_cancelled:
+            time.sleep(0.02)  # an empty sweep reads at once: its pane must exist before it is shown
+        self.post_message(SweepLoaded(path.name, follower))
+        follower.follow(lambda: worker.is_cancelled)
 
     @on(SweepLoaded)
     def _sweep(self, message: SweepLoaded) -> None:
         if self.compare_queue:
+            message.follower.close()
             self.notify("a comparison is running; stop it (x) before opening a sweep", severity="warning")
             return
-        self.compare = message.entries
+        self._stop_sweep()
+        self.sweep = message.follower
+        self.sweep.drain()
+        self.compare = self.sweep.entries()
         self.main.show_pane("surrogates", focus=False)
-        self.notify(f"{message.name}: {len(message.entries)} runs", markup=False)
+        self.notify(f"{message.name}: {len(self.compare)} runs (new ones appear as the sweep starts them)",
+                    markup=False)  # fmt: skip
+
+    def _stop_sweep(self) -> None:
+        if self.sweep is not None:
+            self.sweep.close()
+            self.sweep = None
 
     def action_runs(self) -> None:
         def chosen(result: tuple[str, Path] | None) -> None:
