@@ -101,7 +101,7 @@ def _value(text: str) -> Any:
     return value
 
 
-def _format(value: Any) -> str:
+def format_value(value: Any) -> str:
     """A value as ``--set`` reads it back (YAML, one line)."""
     if isinstance(value, str):
         return value
@@ -115,9 +115,9 @@ def plan(preset: Path, grid: dict[str, list[Any]], seeds: int, overrides: list[s
     keys = list(grid)
     trials: list[Trial] = []
     for values in itertools.product(*(grid[k] for k in keys)):
-        sets = [f"{k}={_format(v)}" for k, v in zip(keys, values, strict=True)]
+        sets = [f"{k}={format_value(v)}" for k, v in zip(keys, values, strict=True)]
         load_config(preset, [*overrides, *sets])  # a bad key or value is a usage error, now
-        label = "-".join(f"{k.rsplit('.', 1)[-1]}_{_format(v)}" for k, v in zip(keys, values, strict=True))
+        label = "-".join(f"{k.rsplit('.', 1)[-1]}_{format_value(v)}" for k, v in zip(keys, values, strict=True))
         label = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)  # run.name's alphabet
         for i in range(seeds):
             seed = base.train.seed + i
@@ -346,12 +346,12 @@ def write_csv(path: Path, keys: list[str], rows: list[Row]) -> None:
         writer = csv.writer(f)
         writer.writerow([*keys, *COLUMNS])
         for row in rows:
-            writer.writerow([*(_format(v) for v in row.values), *_cells(row)])
+            writer.writerow([*(format_value(v) for v in row.values), *_cells(row)])
 
 
 def table(keys: list[str], rows: list[Row]) -> str:
     """The summary as an aligned plain-text table, accuracies in percent."""
-    lines = [[*keys, *COLUMNS]] + [[*(_format(v) for v in row.values), *_cells(row, percent=True)] for row in rows]
+    lines = [[*keys, *COLUMNS]] + [[*(format_value(v) for v in row.values), *_cells(row, percent=True)] for row in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 
@@ -369,13 +369,13 @@ class SweepRun:
     def label(self, keys: list[str]) -> str:
         """``atan`` for a one-key grid, ``surrogate=atan lr=0.001`` for several."""
         if len(keys) == 1:
-            return _format(self.values[0])
-        return " ".join(f"{k.rsplit('.', 1)[-1]}={_format(v)}" for k, v in zip(keys, self.values, strict=True))
+            return format_value(self.values[0])
+        return " ".join(f"{k.rsplit('.', 1)[-1]}={format_value(v)}" for k, v in zip(keys, self.values, strict=True))
 
     @property
     def short_label(self) -> str:
         """The values alone, ``atan/0.001``: short enough for a plot's legend."""
-        return "/".join(_format(v) for v in self.values)
+        return "/".join(format_value(v) for v in self.values)
 
 
 def run_count(sweep_dir: Path) -> int:

@@ -178,6 +178,9 @@ class RunInfo:
     epochs: int | None = None
     wall_time: float | None = None
     started: float | None = None
+    last_accuracy: float | None = None  # test accuracy of the last evaluation
+    test_loss: float | None = None  # of the last evaluation
+    updated: float | None = None  # time of the last evaluation
 
     @classmethod
     def from_dir(cls, path: str | os.PathLike[str]) -> RunInfo | None:
@@ -211,6 +214,9 @@ class RunInfo:
             epochs=num("epochs"),
             wall_time=num("wall_time"),
             started=num("started") if num("started") is not None else _mtime(path),
+            last_accuracy=num("test_accuracy"),
+            test_loss=num("test_loss"),
+            updated=num("updated"),
         )
 
 

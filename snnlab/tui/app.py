@@ -23,8 +23,9 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from snnlab.config import Config, ConfigError, config_from_dict, find_preset, list_presets, load_config
 from snnlab.engine.events import RunFailed, RunFinished
+from snnlab.resuming import resume_refusal
 from snnlab.runs import RunDir, RunDirError, read_config
-from snnlab.sweep import read_sweep
+from snnlab.sweep import is_sweep_dir, read_sweep
 from snnlab.tui.commands import LabCommands
 from snnlab.tui.compare import CompareEntry, SweepFollower, compare_runs
 from snnlab.tui.export import export_view
@@ -37,9 +38,10 @@ from snnlab.tui.messages import (
     SweepLoaded,
 )
 from snnlab.tui.metrics import RunMetrics
-from snnlab.tui.screens.dialogs import ErrorDialog, RunsScreen
+from snnlab.tui.screens.dialogs import ErrorDialog
 from snnlab.tui.screens.help import HelpScreen
 from snnlab.tui.screens.main import PANE_NAMES, PANES, MainScreen
+from snnlab.tui.screens.runs import RunsScreen
 from snnlab.tui.widgets.config_form import ConfigForm
 from snnlab.tui.widgets.inside_pane import InsidePane
 from snnlab.tui.widgets.status_bar import StatusBar
@@ -279,14 +281,16 @@ class SnnLabApp(App[None]):
         except RunDirError as exc:
             self.show_error("Cannot create the run directory", str(exc))
             return False
+        return self._start_job(TrainingJob(data, run_dir.path, mode=self.mode), metrics)
+
+    def _start_job(self, job: TrainingJob, metrics: RunMetrics | None = None) -> bool:
         if isinstance(self.source, FollowSource):
             self.source.close()
-        self.job = TrainingJob(data, run_dir.path, mode=self.mode)
-        self.source = self.job
+        self.job = self.source = job
         metrics = metrics or RunMetrics()
-        metrics.status, metrics.name, metrics.run_path = "starting", run_dir.name, str(run_dir.path)
+        metrics.status, metrics.name, metrics.run_path = "starting", Path(job.run_path).name, job.run_path
         self.view = metrics
-        self.job.start()
+        job.start()
         self.refresh_bindings()
         return True
 
@@ -428,10 +432,46 @@ class SnnLabApp(App[None]):
             what, path = result
             if what == "sweep":
                 self.open_sweep(path)
+            elif what in ("resume", "rerun"):
+                self.resume_run(path) if what == "resume" else self.rerun(path)
             else:
                 self.open_run(path) if what == "open" else self.load_overlay(path)
 
-        self.push_screen(RunsScreen(self.runs_dir), chosen)
+        self.push_screen(RunsScreen(self.runs_dir, sweep=self.sweep.path if self.sweep else None), chosen)
+
+    def rerun(self, path: Path) -> None:
+        """Train the config of the run ``path`` as a new run (shown in the form too)."""
+        if self.busy:
+            self.notify("a run is in progress: stop it (x) before starting another", severity="warning")
+            return
+        try:
+            data = config_from_dict(read_config(path), source=str(path / "config.yaml")).to_dict()
+        except (ConfigError, RunDirError) as exc:
+            self.show_error("Cannot re-run", str(exc))
+            return
+        runs_dir = Path(data["run"]["runs_dir"])
+        if is_sweep_dir(runs_dir):  # not into the sweep's folder: it would count as one more seed of the sweep
+            data["run"]["runs_dir"] = str(runs_dir.parent)
+        self.main.query_one(ConfigForm).load(data)
+        if self._launch(data):
+            self.main.show_pane("training", focus=False)
+
+    @work(thread=True, group="resume", exclusive=True, exit_on_error=False)
+    def resume_run(self, path: Path) -> None:
+        """Continue the run ``path`` from its checkpoint in the training worker, as ``snnlab run --resume``:
+        its curves so far are read first (here, away from the UI thread); the worker checks the checkpoint."""
+        if why := resume_refusal(path):
+            self.call_from_thread(self.notify, why, title="Cannot continue", severity="warning", markup=False)
+            return
+        metrics = RunMetrics.of_run(path)
+        self.call_from_thread(self._start_resume, path, metrics)
+
+    def _start_resume(self, path: Path, metrics: RunMetrics) -> None:
+        if self.busy:
+            self.notify("a run is in progress: stop it (x) before continuing another", severity="warning")
+            return
+        if self._start_job(TrainingJob({}, path, mode=self.mode, resume=True), metrics):
+            self.main.show_pane("training", focus=False)
 
     # -- config
 

@@ -120,3 +120,8 @@ def lab_classes() -> list[type]:
         found += [c for c in vars(module).values()
                   if inspect.isclass(c) and issubclass(c, DOMNode) and c.__module__ == info.name]  # fmt: skip
     return found
+
+
+async def runs_listed(pilot: Any, timeout: float = 20.0) -> None:
+    """Wait until the runs list (r) shows the rows of its folder (a thread worker reads them)."""
+    await wait_for(pilot, lambda: getattr(pilot.app.screen, "ready", False), timeout, "the runs list's rows")
