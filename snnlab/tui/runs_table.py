@@ -9,6 +9,7 @@ last whichever the direction.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from snnlab.runs import RunDirError, RunInfo, list_runs, read_config
 from snnlab.sweep import format_value, list_sweeps, read_spec, run_count
 
 STAT_COLUMNS = ("status", "best acc", "last acc", "loss", "epochs", "time")
+_STARTED = re.compile(r"-\d{8}-\d{6}(-\d+)?$")  # the start time (and -2, -3) a run's folder name ends with
 MAX_KEY_COLUMNS = 5  # of a plain runs folder; a sweep shows all its grid keys
 SKIP = ("run.", "description")
 
@@ -90,8 +92,16 @@ class RunRow:
 
 
 def columns(keys: list[str]) -> list[str]:
-    """The table's column titles: ``run``, the keys, then the numbers."""
-    return ["run", *keys, *STAT_COLUMNS]
+    """The table's column titles: ``run``, the keys (by their last part where that names one alone:
+    ``surrogate`` for ``model.neuron.surrogate``), then the numbers."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    unique = [short for short in last if last.count(short) == 1 and short not in ("run", *STAT_COLUMNS)]
+    return ["run", *(short if short in unique else k for k, short in zip(keys, last, strict=True)), *STAT_COLUMNS]
+
+
+def short_name(name: str) -> str:
+    """A run's folder name without the start time it ends with: the runs of one sweep differ before it."""
+    return _STARTED.sub("", name) or name
 
 
 def folder_rows(

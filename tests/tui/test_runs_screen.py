@@ -26,7 +26,8 @@ GRID = {"model.neuron.surrogate": ["atan", "sigmoid"], "train.lr": [0.001, 0.002
 RUNS = [("sigmoid", 0.001, 0.62), ("atan", 0.002, 0.81), ("atan", 0.001, 0.55), ("sigmoid", 0.002, 0.70)]
 
 
-def _sweep(root: Path, tiny) -> Path:
+def fake_sweep(root: Path, tiny) -> Path:
+    """A finished 2x2 sweep, its folders named as on any machine (snapshots show them)."""
     sweep = root / "sweep-tiny-20261201-050000"
     sweep.mkdir(parents=True)
     (sweep / "sweep.yaml").write_text(yaml.safe_dump({"preset": "tiny.yaml", "grid": GRID, "seeds": 1}))
@@ -41,7 +42,7 @@ def _sweep(root: Path, tiny) -> Path:
                 event.test_accuracy = event.best_accuracy = best - 0.01 * (2 + i - event.epoch)
             elif isinstance(event, RunFinished):
                 event.best_accuracy = event.final_test_accuracy = best
-        with RunWriter(RunDir(sweep, name, data, now=1_764_561_600 + i)) as writer:
+        with RunWriter(RunDir.create_at(sweep / f"{name}-20261201-05000{i}", data)) as writer:
             for event in events:
                 writer(event)
     return sweep
@@ -52,7 +53,7 @@ def _names(table: DataTable) -> list[str]:
 
 
 def test_rows_of_a_sweep_have_its_grid_keys_and_sort_with_missing_values_last(tmp_path, tiny):
-    sweep = _sweep(tmp_path / "runs", tiny)
+    sweep = fake_sweep(tmp_path / "runs", tiny)
     keys, rows = folder_rows(sweep, sweep=True)
     assert keys == list(GRID)
     by_name = {r.name[:-16]: r for r in rows}  # without -YYYYmmdd-HHMMSS
@@ -73,7 +74,7 @@ def test_rows_of_a_sweep_have_its_grid_keys_and_sort_with_missing_values_last(tm
 
 @pytest.mark.asyncio
 async def test_the_runs_table_sorts_by_key_and_by_a_click_on_its_header(tmp_path, tiny):
-    sweep = _sweep(tmp_path / "runs", tiny)
+    sweep = fake_sweep(tmp_path / "runs", tiny)
     app = make_app(sweep=sweep)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: len(app.compare) == 4, 10, "the sweep")
@@ -83,8 +84,9 @@ async def test_the_runs_table_sorts_by_key_and_by_a_click_on_its_header(tmp_path
         assert isinstance(screen, RunsScreen) and screen.sweep == sweep
         table = screen.query_one(DataTable)
         titles = [str(c.label) for c in table.columns.values()]
-        assert titles == ["run", "model.neuron.surrogate", "train.lr", "status", "best acc", "last acc", "loss",
-                          "epochs", "time"]  # fmt: skip
+        assert titles == ["run", "surrogate", "lr", "status", "best acc", "last acc", "loss", "epochs", "time"]
+        # The runs of a sweep are named without their start time: their values tell them apart.
+        assert sorted(_names(table)) == sorted(f"tiny-{s}-{lr}" for s, lr, _ in RUNS)
         await pilot.press("5")  # best acc: best first
         assert [table.get_row_at(i)[4] for i in range(4)] == ["81.0%", "70.0%", "62.0%", "55.0%"]
         assert str(table.columns[table.ordered_columns[4].key].label) == "best acc ▼"
@@ -111,7 +113,7 @@ async def test_the_runs_table_sorts_by_key_and_by_a_click_on_its_header(tmp_path
 
 @pytest.mark.asyncio
 async def test_two_marked_runs_show_their_config_diff(tmp_path, tiny):
-    sweep = _sweep(tmp_path / "runs", tiny)
+    sweep = fake_sweep(tmp_path / "runs", tiny)
     app = make_app(config=tiny, runs_dir=sweep)  # a plain listing of the sweep's folder: keys that differ
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("r")

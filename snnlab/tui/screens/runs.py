@@ -19,7 +19,7 @@ from snnlab.config import ConfigError
 from snnlab.config.diff import ABSENT, config_diff
 from snnlab.resuming import resume_refusal
 from snnlab.sweep import format_value
-from snnlab.tui.runs_table import SKIP, RunRow, columns, folder_rows, sort_rows
+from snnlab.tui.runs_table import SKIP, RunRow, columns, folder_rows, short_name, sort_rows
 
 RELOAD_S = 2.0  # how often the table is read again while one of its runs is under way
 DESCENDING_FIRST = ("best acc", "last acc", "epochs")  # a first press on these shows the best first
@@ -140,7 +140,9 @@ class RunsScreen(ModalScreen[tuple[str, Path] | None]):
             arrow = (" ▼" if self.sort[1] else " ▲") if self.sort and self.sort[0] == i else ""
             table.add_column(Text(f"{title}{arrow}"), key=str(i))
         for row in self.rows:
-            name = (MARK if row.path in self.marked else "") + row.name
+            # A sweep's runs are told apart by their values and seeds, not by when they started.
+            shown = short_name(row.name) if self.sweep is not None else row.name
+            name = (MARK if row.path in self.marked else "") + shown
             table.add_row(name, *row.cells(), key=str(row.path))
         if current is not None and current in self.rows:
             table.move_cursor(row=self.rows.index(current), animate=False)
@@ -244,7 +246,7 @@ class ConfigDiffScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box", classes="runs-box"):
-            title = "[b]Config diff[/]  $old -> $new"
+            title = "[b]Config diff:[/] $old -> $new"
             yield Label(Content.from_markup(title, old=self.old, new=self.new), id="dialog-title")
             table: DataTable[Any] = DataTable(id="diff-table", cursor_type="row", zebra_stripes=True)
             yield table
@@ -253,7 +255,8 @@ class ConfigDiffScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("key", self.old, self.new)
+        old, new = short_name(self.old), short_name(self.new)
+        table.add_columns("key", old if old != new else self.old, new if old != new else self.new)
         for key, old, new in self.diff:
             table.add_row(key, _shown(old), _shown(new))
         if not self.diff:
