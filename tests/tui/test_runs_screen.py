@@ -13,9 +13,11 @@ import yaml
 from textual.widgets import DataTable
 
 from snnlab.engine.events import EpochMetrics, RunFinished
-from snnlab.runs import RunDir, RunWriter, read_events
+from snnlab.runs import RunDir, RunWriter, lock_run, read_events
 from snnlab.tui.app import make_app
 from snnlab.tui.runs_table import folder_rows, sort_rows
+from snnlab.tui.screens import runs as runs_screen
+from snnlab.tui.screens.dialogs import ErrorDialog
 from snnlab.tui.screens.runs import ConfigDiffScreen, RunsScreen
 from snnlab.tui.worker import run_training
 from tests.tui.conftest import fake_events, runs_listed, wait_for
@@ -208,3 +210,37 @@ async def test_continue_and_re_run_from_the_runs_list(tmp_path, tiny):
             == yaml.safe_load((path / "config.yaml").read_text())["train"]
         )
         assert [e.epoch for e in app.view.epoch_rows] == [1, 2] and app.view.history.resumed_from_epoch is None
+
+
+@pytest.mark.asyncio
+async def test_a_continue_the_worker_refuses_leaves_the_run_as_it_was(tmp_path, tiny):
+    path = _stopped_run(tmp_path, tiny)
+    before = {p.name: p.read_bytes() for p in (path / "events.jsonl", path / "summary.json", path / "config.yaml")}
+    app = make_app(config=tiny, runs_dir=tmp_path / "runs", mode="thread")
+    async with app.run_test(size=SIZE) as pilot:
+        with lock_run(path):  # another process trains in it (its summary does not say so yet)
+            app.resume_run(path)
+            await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog), 60, "the refusal")
+        assert "is in use" in app.screen.message
+        assert {p: (path / p).read_bytes() for p in before} == before
+
+
+@pytest.mark.asyncio
+async def test_the_runs_list_follows_a_run_to_its_end(tmp_path, tiny, monkeypatch):
+    monkeypatch.setattr(runs_screen, "RELOAD_S", 0.2)
+    run = RunDir(tmp_path / "runs", "live", tiny)
+    events = fake_events("live")
+    writer = RunWriter(run)
+    for event in events[:30]:
+        writer(event)
+    app = make_app(config=tiny, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        await runs_listed(pilot)
+        table = app.screen.query_one(DataTable)
+        assert table.get_row_at(0)[1] == "running"
+        for event in events[30:]:
+            writer(event)
+        writer.close()
+        await wait_for(pilot, lambda: table.get_row_at(0)[1] == "completed", 10, "the row to follow its run")
+        assert table.get_row_at(0)[2] == "75.0%"
