@@ -151,8 +151,8 @@ class SweepFollower:
         self._tails: dict[Path, EventTail] = {}
         self._ended: dict[Path, bool] = {}  # the last event seen ends the run (a resume may start it again)
         self._quiet_since: dict[Path, float] = {}
-        # The UI thread's.
-        self._runs: dict[Path, tuple[SweepRun, RunMetrics]] = {}
+        # The UI thread's: each run with its entry and its legend label, made once (labels cost YAML dumps).
+        self._runs: dict[Path, tuple[SweepRun, CompareEntry, str]] = {}
 
     # -- the follower thread
 
@@ -228,17 +228,23 @@ class SweepFollower:
                 break
             changed = True
             if kind == "run":
-                self._runs[what.path] = (what, data)
+                entry = sweep_entry(what, self.keys, data, first=True)
+                self._runs[what.path] = (what, entry, entry.curve_label)
             elif what in self._runs and kind == "events":
-                self._runs[what][1].apply(data)
+                self._runs[what][1].metrics.apply(data)
             elif what in self._runs and kind == "died":
-                metrics = self._runs[what][1]
+                metrics = self._runs[what][1].metrics
                 metrics.status, metrics.error = "died", "its process ended without a word"
         return changed
 
     def entries(self) -> list[CompareEntry]:
-        """The runs found so far, in grid order then seed order."""
-        return _entries(self.keys, list(self._runs.values()))
+        """The runs found so far, in grid order then seed order, the first of each combination in the legend."""
+        entries, previous = [], None
+        for run, entry, legend in sorted(self._runs.values(), key=lambda item: sweep_order(item[0])):
+            entry.legend = legend if run.combination != previous else ""
+            entries.append(entry)
+            previous = run.combination
+        return entries
 
     def __len__(self) -> int:
         return len(self._runs)

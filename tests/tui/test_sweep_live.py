@@ -168,3 +168,22 @@ async def test_watching_a_real_sweep_shows_every_run_end_as_it_ends(tmp_path, ti
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_seed_that_appears_later_takes_its_place_and_the_legend_entry_of_its_combination(tmp_path, tiny):
+    sweep = _sweep(tmp_path / "runs")
+    data = copy.deepcopy(tiny)
+    data["model"]["neuron"]["surrogate"] = "atan"
+    for seed in (8, 7):
+        data["train"]["seed"] = seed
+        with RunWriter(RunDir(sweep, f"tiny-atan-seed{seed}", data)) as writer:
+            writer(fake_events(f"tiny-atan-seed{seed}")[0])
+        if seed == 8:
+            follower = SweepFollower(sweep)
+            follower.scan()
+            follower.drain()
+            assert [(e.label, e.curve_label) for e in follower.entries()] == [("atan · seed 8", "atan")]
+    follower.scan()
+    follower.drain()
+    # One combination, two seeds: one legend entry, the first seed's, which came second.
+    assert [(e.label, e.curve_label) for e in follower.entries()] == [("atan · seed 7", "atan"), ("atan · seed 8", "")]
