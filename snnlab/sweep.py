@@ -32,6 +32,7 @@ from snnlab.exitcodes import Exit
 from snnlab.formatting import format_percent
 
 SWEEP_FILE = runs.SWEEP_FILE
+SUMMARY_CSV = "summary.csv"  # written when the sweep ends
 
 
 @dataclass
@@ -201,7 +202,7 @@ def run_sweep(
     finally:
         pool.shutdown(wait=True)
     rows = summarize(list(grid), trials)
-    write_csv(sweep_dir / "summary.csv", list(grid), rows)
+    write_csv(sweep_dir / SUMMARY_CSV, list(grid), rows)
     return SweepResult(sweep_dir, rows, trials, interrupted)
 
 

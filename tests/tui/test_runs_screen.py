@@ -33,6 +33,7 @@ def fake_sweep(root: Path, tiny) -> Path:
     sweep = root / "sweep-tiny-20261201-050000"
     sweep.mkdir(parents=True)
     (sweep / "sweep.yaml").write_text(yaml.safe_dump({"preset": "tiny.yaml", "grid": GRID, "seeds": 1}))
+    (sweep / "summary.csv").write_text("")  # it has ended
     for i, (surrogate, lr, best) in enumerate(RUNS):
         data = copy.deepcopy(tiny)
         data["model"]["neuron"]["surrogate"], data["train"]["lr"] = surrogate, lr

@@ -18,7 +18,7 @@ from snnlab.runs import RunDir, RunWriter
 from snnlab.tui import compare
 from snnlab.tui.app import make_app
 from snnlab.tui.compare import SweepFollower
-from tests.tui.conftest import fake_events, wait_for
+from tests.tui.conftest import fake_events, runs_listed, wait_for
 
 SIZE = (120, 36)
 GRID = {"model.neuron.surrogate": ["atan", "sigmoid"]}
@@ -187,3 +187,26 @@ def test_a_seed_that_appears_later_takes_its_place_and_the_legend_entry_of_its_c
     follower.drain()
     # One combination, two seeds: one legend entry, the first seed's, which came second.
     assert [(e.label, e.curve_label) for e in follower.entries()] == [("atan · seed 7", "atan"), ("atan · seed 8", "")]
+
+
+@pytest.mark.asyncio
+async def test_the_runs_list_of_a_sweep_under_way_shows_the_runs_it_starts(tmp_path, tiny, monkeypatch):
+    from snnlab.tui.screens import runs as runs_screen
+
+    monkeypatch.setattr(runs_screen, "RELOAD_S", 0.2)
+    sweep = _sweep(tmp_path / "runs")
+    with _writer(sweep, tiny, "atan") as atan:
+        for event in fake_events("tiny-atan-seed7"):
+            atan(event)
+    app = make_app(sweep=sweep)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.compare) == 1, 10, "the sweep")
+        await pilot.press("r")
+        await runs_listed(pilot)
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 1 and table.get_row_at(0)[2] == "completed"  # run, surrogate, status
+        with _writer(sweep, tiny, "sigmoid") as sigmoid:  # every run has ended, but the sweep has not
+            for event in fake_events("tiny-sigmoid-seed7", finish=False)[:30]:
+                sigmoid(event)
+        await wait_for(pilot, lambda: table.row_count == 2, 10, "the run the sweep started")
+        assert sorted(str(table.get_row_at(i)[2]) for i in range(2)) == ["completed", "running"]

@@ -18,7 +18,7 @@ from textual.widgets import Button, DataTable, Label
 from snnlab.config import ConfigError
 from snnlab.config.diff import ABSENT, config_diff
 from snnlab.resuming import resume_refusal
-from snnlab.sweep import format_value
+from snnlab.sweep import SUMMARY_CSV, format_value
 from snnlab.tui.runs_table import SKIP, RunRow, columns, folder_rows, short_name, sort_rows
 
 RELOAD_S = 2.0  # how often the table is read again while one of its runs is under way
@@ -124,7 +124,9 @@ class RunsScreen(ModalScreen[tuple[str, Path] | None]):
         self._fill()
         self.ready = True
         self.query_one("#dialog-title", Label).update(self._title(empty=not self.loaded))
-        live = any(row.status in ("running", "starting") for row in self.loaded)
+        # A sweep writes summary.csv at its end: until then it may start more runs.
+        unfinished_sweep = self.sweep is not None and not (self.sweep / SUMMARY_CSV).exists()
+        live = unfinished_sweep or any(row.status in ("running", "starting") for row in self.loaded)
         if live:
             self._timer.resume()
         else:
