@@ -463,7 +463,11 @@ class SnnLabApp(App[None]):
         if why := resume_refusal(path):
             self.call_from_thread(self.notify, why, title="Cannot continue", severity="warning", markup=False)
             return
-        metrics = RunMetrics.of_run(path)
+        try:
+            metrics = RunMetrics.of_run(path)
+        except RunDirError as exc:
+            self.call_from_thread(self.notify, str(exc), title="Cannot continue", severity="warning", markup=False)
+            return
         self.call_from_thread(self._start_resume, path, metrics)
 
     def _start_resume(self, path: Path, metrics: RunMetrics) -> None:

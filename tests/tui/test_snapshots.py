@@ -97,6 +97,7 @@ def test_runs_list_of_a_sweep_sorted_by_best_accuracy(snap_compare, tmp_path):
 
     async def sorted_runs(pilot: Any) -> None:
         await wait_for(pilot, lambda: len(app.compare) == 4, 10, "the sweep")
+        await settle(pilot)  # its toast gone while the pane is on top: under a dialog it is not redrawn
         await settle(pilot, "r")
         await runs_listed(pilot)
         await settle(pilot, "5", "down", "space")  # best first, the second marked
@@ -110,6 +111,7 @@ def test_config_diff_of_two_runs(snap_compare, tmp_path):
 
     async def diff(pilot: Any) -> None:
         await wait_for(pilot, lambda: len(app.compare) == 4, 10, "the sweep")
+        await settle(pilot)  # its toast gone while the pane is on top: under a dialog it is not redrawn
         await settle(pilot, "r")
         await runs_listed(pilot)
         await settle(pilot, "space", "down", "down", "down", "d")
