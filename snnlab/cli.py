@@ -365,7 +365,7 @@ def watch(
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")] = Path("runs"),
 ) -> None:
     """Follow a run directory, live or finished, in the lab's Training and Inside panes; a sweep folder
-    opens in the Surrogates pane with every run's curves overlaid."""
+    opens in the Surrogates pane with every run's curves overlaid, new runs added as the sweep starts them."""
     from snnlab.sweep import is_sweep_dir
 
     path = _find_run(runs_dir, run_name)

@@ -3,7 +3,8 @@
 Everything that can refuse a resume is checked here, before anything in the run directory changes: the run
 exists and is not in use, the new config loads, there is a checkpoint that loads, the config changes only
 what ``engine/resume.py`` allows, and epochs are left to train. The new config reaches config.yaml only once
-the engine has loaded the checkpoint (the face writes it on ``RunStarted``).
+the engine has loaded the checkpoint (the face writes it on ``RunStarted``). :func:`resume_refusal` tells from
+the folder alone, without torch, why a run cannot be continued (the lab asks it before starting a worker).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from pathlib import Path
 
 from snnlab import runs
 from snnlab.config import Config, ConfigError, find_preset, load_config
-from snnlab.engine import checkpoint, resume
 
 
 @dataclass
@@ -45,12 +45,10 @@ def open_resume(
     held = runs.lock_run(run_dir.path, record=False) if lock else None  # the pid only once accepted
     try:
         config = load_config(find_preset(preset) if preset else run_dir.config_path, overrides)
-        if not any((run_dir.checkpoints_dir / file).exists() for file in ("last.pt", "best.pt")):
-            raise ConfigError(
-                f"{run_dir.path.name} has no checkpoint to continue from: it ended before its first one "
-                f"(written every run.checkpoint_every epochs, every run.checkpoint_steps steps if set, and when "
-                f"stopped with Ctrl-C); start it anew with: snnlab run {run_dir.config_path}"
-            )
+        if missing := _no_checkpoint(run_dir):
+            raise ConfigError(missing)
+        from snnlab.engine import checkpoint, resume  # torch: only once a checkpoint is to be read
+
         try:
             ckpt, state, note = checkpoint.latest(run_dir.checkpoints_dir)
             resume.check(state.get("config"), config.to_dict())
@@ -69,3 +67,32 @@ def open_resume(
     if held is not None:
         held.record_pid()
     return Resume(run_dir, config, ckpt, held, note)
+
+
+def _no_checkpoint(run_dir: runs.RunDir) -> str | None:
+    if any((run_dir.checkpoints_dir / file).exists() for file in ("last.pt", "best.pt")):
+        return None
+    return (
+        f"{run_dir.path.name} has no checkpoint to continue from: it ended before its first one "
+        f"(written every run.checkpoint_every epochs, every run.checkpoint_steps steps if set, and when "
+        f"stopped with Ctrl-C); start it anew with: snnlab run {run_dir.config_path}"
+    )
+
+
+def resume_refusal(path: Path) -> str | None:
+    """Why the run directory ``path`` cannot be continued with its own config, as far as its files tell
+    without loading the checkpoint (which :func:`open_resume` does): it completed, another process trains
+    in it, or it has no checkpoint. None when it may be continued."""
+    info = runs.RunInfo.from_dir(path)
+    name = Path(path).name
+    if info is not None and info.status == "completed":
+        return (
+            f"{name} completed all {info.epochs_done} of its epochs: nothing to continue (re-run its config as a new "
+            f"run, or continue with more: snnlab run --resume {path} --set train.epochs={info.epochs_done + 1})"
+        )
+    if info is not None and info.status == "running":
+        return f"{name} is still running in another process; wait for it to end or stop it first"
+    try:
+        return _no_checkpoint(runs.RunDir.open(path))
+    except runs.RunDirError as exc:
+        return str(exc)

@@ -32,6 +32,7 @@ from snnlab.exitcodes import Exit
 from snnlab.formatting import format_percent
 
 SWEEP_FILE = runs.SWEEP_FILE
+SUMMARY_CSV = "summary.csv"  # written when the sweep ends
 
 
 @dataclass
@@ -101,7 +102,7 @@ def _value(text: str) -> Any:
     return value
 
 
-def _format(value: Any) -> str:
+def format_value(value: Any) -> str:
     """A value as ``--set`` reads it back (YAML, one line)."""
     if isinstance(value, str):
         return value
@@ -115,9 +116,9 @@ def plan(preset: Path, grid: dict[str, list[Any]], seeds: int, overrides: list[s
     keys = list(grid)
     trials: list[Trial] = []
     for values in itertools.product(*(grid[k] for k in keys)):
-        sets = [f"{k}={_format(v)}" for k, v in zip(keys, values, strict=True)]
+        sets = [f"{k}={format_value(v)}" for k, v in zip(keys, values, strict=True)]
         load_config(preset, [*overrides, *sets])  # a bad key or value is a usage error, now
-        label = "-".join(f"{k.rsplit('.', 1)[-1]}_{_format(v)}" for k, v in zip(keys, values, strict=True))
+        label = "-".join(f"{k.rsplit('.', 1)[-1]}_{format_value(v)}" for k, v in zip(keys, values, strict=True))
         label = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)  # run.name's alphabet
         for i in range(seeds):
             seed = base.train.seed + i
@@ -201,7 +202,7 @@ def run_sweep(
     finally:
         pool.shutdown(wait=True)
     rows = summarize(list(grid), trials)
-    write_csv(sweep_dir / "summary.csv", list(grid), rows)
+    write_csv(sweep_dir / SUMMARY_CSV, list(grid), rows)
     return SweepResult(sweep_dir, rows, trials, interrupted)
 
 
@@ -346,12 +347,12 @@ def write_csv(path: Path, keys: list[str], rows: list[Row]) -> None:
         writer = csv.writer(f)
         writer.writerow([*keys, *COLUMNS])
         for row in rows:
-            writer.writerow([*(_format(v) for v in row.values), *_cells(row)])
+            writer.writerow([*(format_value(v) for v in row.values), *_cells(row)])
 
 
 def table(keys: list[str], rows: list[Row]) -> str:
     """The summary as an aligned plain-text table, accuracies in percent."""
-    lines = [[*keys, *COLUMNS]] + [[*(_format(v) for v in row.values), *_cells(row, percent=True)] for row in rows]
+    lines = [[*keys, *COLUMNS]] + [[*(format_value(v) for v in row.values), *_cells(row, percent=True)] for row in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 
@@ -369,13 +370,13 @@ class SweepRun:
     def label(self, keys: list[str]) -> str:
         """``atan`` for a one-key grid, ``surrogate=atan lr=0.001`` for several."""
         if len(keys) == 1:
-            return _format(self.values[0])
-        return " ".join(f"{k.rsplit('.', 1)[-1]}={_format(v)}" for k, v in zip(keys, self.values, strict=True))
+            return format_value(self.values[0])
+        return " ".join(f"{k.rsplit('.', 1)[-1]}={format_value(v)}" for k, v in zip(keys, self.values, strict=True))
 
     @property
     def short_label(self) -> str:
         """The values alone, ``atan/0.001``: short enough for a plot's legend."""
-        return "/".join(_format(v) for v in self.values)
+        return "/".join(format_value(v) for v in self.values)
 
 
 def run_count(sweep_dir: Path) -> int:
@@ -396,12 +397,9 @@ def list_sweeps(runs_dir: str | os.PathLike[str]) -> list[Path]:
     return sorted(found, key=lambda p: p.name[-15:], reverse=True)
 
 
-def read_sweep(sweep_dir: str | os.PathLike[str]) -> tuple[list[str], list[SweepRun]]:
-    """The grid keys of a sweep folder and its run directories, in grid order then seed order.
-
-    Runs are matched to combinations by the values in their own ``config.yaml``, so a sweep that is
-    still running (or was cut short) reads fine. Raises ConfigError when the folder is not a sweep.
-    """
+def read_spec(sweep_dir: str | os.PathLike[str]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The grid keys of a sweep folder and its combinations in grid order, from its ``sweep.yaml``.
+    Raises ConfigError when the folder is not a sweep."""
     root = Path(sweep_dir)
     try:
         spec = yaml.safe_load((root / SWEEP_FILE).read_text()) or {}
@@ -409,16 +407,34 @@ def read_sweep(sweep_dir: str | os.PathLike[str]) -> tuple[list[str], list[Sweep
         raise ConfigError(f"{root} is not a sweep folder (cannot read {SWEEP_FILE}: {exc})") from None
     grid = spec.get("grid") or {}
     keys = list(grid)
-    order = [tuple(v) for v in itertools.product(*(grid[k] for k in keys))]
-    found: list[SweepRun] = []
-    for child in sorted(p for p in root.iterdir() if (p / runs.EVENTS_FILE).is_file()):
-        config = runs.read_config(child)
-        values = tuple(_lookup(config, key) for key in keys)
-        seed = (config.get("train") or {}).get("seed")
-        combination = order.index(values) if values in order else len(order)
-        found.append(SweepRun(child, values, seed, combination, config))
-    found.sort(key=lambda r: (r.combination, r.seed if r.seed is not None else 0, r.path.name))
-    return keys, found
+    return keys, [tuple(v) for v in itertools.product(*(grid[k] for k in keys))]
+
+
+def sweep_run(path: Path, keys: list[str], order: list[tuple[Any, ...]]) -> SweepRun:
+    """One run directory of a sweep, matched to its combination by the values in its own ``config.yaml``
+    (raises RunDirError when that cannot be read)."""
+    config = runs.read_config(path)
+    values = tuple(_lookup(config, key) for key in keys)
+    seed = (config.get("train") or {}).get("seed")
+    combination = order.index(values) if values in order else len(order)
+    return SweepRun(path, values, seed, combination, config)
+
+
+def sweep_order(run: SweepRun) -> tuple[int, int, str]:
+    """Where a run goes in a sweep's listing: grid order, then seed order."""
+    return run.combination, run.seed if isinstance(run.seed, int) else 0, run.path.name
+
+
+def read_sweep(sweep_dir: str | os.PathLike[str]) -> tuple[list[str], list[SweepRun]]:
+    """The grid keys of a sweep folder and its run directories, in grid order then seed order.
+
+    Runs are matched to combinations by the values in their own ``config.yaml``, so a sweep that is
+    still running (or was cut short) reads fine. Raises ConfigError when the folder is not a sweep.
+    """
+    root = Path(sweep_dir)
+    keys, order = read_spec(root)
+    found = [sweep_run(child, keys, order) for child in sorted(root.iterdir()) if (child / runs.EVENTS_FILE).is_file()]
+    return keys, sorted(found, key=sweep_order)
 
 
 def current_summary(sweep_dir: str | os.PathLike[str]) -> tuple[list[str], list[Row]]:

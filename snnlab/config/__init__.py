@@ -3,7 +3,8 @@
 Three modules, each importing only the ones before it: :mod:`~snnlab.config.messages` (the one-line
 :class:`ConfigError` and how values are quoted in it), :mod:`~snnlab.config.schema` (the pydantic models
 and their checks) and :mod:`~snnlab.config.loading` (YAML with line numbers and bounds, ``--set``,
-presets). Import from here: ``from snnlab.config import load_config``.
+presets). Import from here: ``from snnlab.config import load_config``. Beside them,
+:mod:`~snnlab.config.diff` reads configs as flat dotted keys and finds where two differ.
 
 Neither importing this package nor validating a config imports torch: the choices come from
 :mod:`snnlab.catalog`.

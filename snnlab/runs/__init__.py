@@ -13,8 +13,8 @@ Layout (see ARCHITECTURE.md)::
 Writing: :class:`RunDir` creates or reopens the folder; :class:`RunWriter` is the sink that fills it.
 :func:`lock_run` keeps a second process (a resume, the lab) from training in a folder already in use.
 Reading: :func:`read_events`, :func:`read_history` (the events folded into the numbers of the run, see
-``history.py``), :func:`follow_events` (live runs), :func:`list_runs`, :func:`find_run`, :func:`load_probe`
-and :func:`metric_history`. The package stays free of textual/rich so the engine side,
+``history.py``), :func:`follow_events` and :class:`EventTail` (live runs), :func:`list_runs`, :func:`find_run`,
+:func:`load_probe` and :func:`metric_history`. The package stays free of textual/rich so the engine side,
 the CLI and the TUI can all use it; torch is imported only where probes are saved or loaded.
 """
 
@@ -38,6 +38,7 @@ from snnlab.runs.layout import (
     write_config,
 )
 from snnlab.runs.reading import (
+    EventTail,
     RunInfo,
     find_run,
     follow_events,
@@ -59,6 +60,7 @@ __all__ = [
     "CHECKPOINTS_DIR",
     "CONFIG_FILE",
     "EVENTS_FILE",
+    "EventTail",
     "LOCK_FILE",
     "MAX_PROBES",
     "PROBES_DIR",

@@ -72,6 +72,58 @@ def read_history(
     return RunHistory.of(iter_events(path, bad), step_points)
 
 
+class EventTail:
+    """The events appended to a run's ``events.jsonl`` since the last :meth:`read`, without waiting: the
+    reading half of :func:`follow_events`, for a caller that follows many runs from one loop (a sweep).
+
+    Only the bytes appended since the last read are read. A last line without its newline is kept until it
+    is finished; bad lines are skipped and counted in ``bad``. A file that does not exist yet reads as empty
+    and is read from its beginning once it appears; one that shrinks (replaced, truncated) is read again.
+    ``from_start=False`` skips what the file holds at the first read (up to its last complete line).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, from_start: bool = True, bad: BadLines | None = None) -> None:
+        self.file = _events_path(path)
+        self.bad = bad
+        self.offset = 0  # bytes of the file read so far
+        self.behind = 0  # bytes the file held beyond what the last read() took
+        self._pending = b""
+        self._skip = not from_start and self.file.exists()
+
+    def read(self, max_bytes: int | None = None) -> list[Event]:
+        """The complete events appended since the last call, reading at most ``max_bytes`` (all by default;
+        ``behind`` then says how many are left).
+
+        Raises:
+            RunDirError: the file exists but cannot be read (a folder in its place, no permission).
+        """
+        try:
+            size = self.file.stat().st_size
+            if self._skip:
+                self._skip = False
+                # Skip history, but only up to the last complete line: a partial one is finished later.
+                with open(self.file, "rb") as f:
+                    self.offset = f.read(size).rfind(b"\n") + 1
+            if size < self.offset:
+                self.offset, self._pending = 0, b""  # the file was replaced or truncated: read it again
+            chunk = b""
+            want = size - self.offset if max_bytes is None else min(size - self.offset, max_bytes)
+            if want > 0:
+                with open(self.file, "rb") as f:
+                    f.seek(self.offset)
+                    chunk = f.read(want)
+            self.behind = max(0, size - self.offset - len(chunk))
+        except FileNotFoundError:
+            chunk, self.behind = b"", 0
+        except OSError as e:
+            raise RunDirError(f"cannot read {self.file}: {_os_reason(e)}") from None
+        if not chunk:
+            return []
+        self.offset += len(chunk)
+        *complete, self._pending = (self._pending + chunk).split(b"\n")
+        return [event for raw in complete if (event := parse_event_line(raw, self.bad)) is not None]
+
+
 def follow_events(
     path: str | os.PathLike[str],
     poll: float = 0.2,
@@ -86,44 +138,14 @@ def follow_events(
     ``poll`` seconds. Waits for the file if it does not exist yet. Ends when ``stop()`` returns True;
     it does not end by itself on :class:`RunFinished`, because a resumed run appends to the same file,
     so callers break out when they have seen what they wanted. Lines are read as :func:`read_events`
-    reads them: bad ones are skipped and counted in ``bad``.
+    reads them: bad ones are skipped and counted in ``bad`` (see :class:`EventTail`).
 
     Raises:
         RunDirError: the file exists but cannot be read (a folder in its place, no permission).
     """
-    file = _events_path(path)
-    offset = 0
-    pending = b""
-    started = False
-    missing_at_start = not file.exists()  # a file that appears later is read from its beginning
+    tail = EventTail(path, from_start=from_start, bad=bad)
     while True:
-        try:
-            size = file.stat().st_size
-            if not started:
-                started = True
-                if not from_start and not missing_at_start:
-                    # Skip history, but only up to the last complete line: a partial one is finished later.
-                    with open(file, "rb") as f:
-                        offset = f.read(size).rfind(b"\n") + 1
-            if size < offset:
-                offset, pending = 0, b""  # the file was replaced or truncated: read it again
-            chunk = b""
-            if size > offset:
-                with open(file, "rb") as f:
-                    f.seek(offset)
-                    chunk = f.read(size - offset)
-        except FileNotFoundError:
-            chunk = b""
-        except OSError as e:
-            raise RunDirError(f"cannot read {file}: {_os_reason(e)}") from None
-        if chunk:
-            offset += len(chunk)
-            pending += chunk
-            *complete, pending = pending.split(b"\n")
-            for raw in complete:
-                event = parse_event_line(raw, bad)
-                if event is not None:
-                    yield event
+        yield from tail.read()
         if stop is not None and stop():
             return
         time.sleep(poll)
@@ -156,6 +178,9 @@ class RunInfo:
     epochs: int | None = None
     wall_time: float | None = None
     started: float | None = None
+    last_accuracy: float | None = None  # test accuracy of the last evaluation
+    test_loss: float | None = None  # of the last evaluation
+    updated: float | None = None  # time of the last evaluation
 
     @classmethod
     def from_dir(cls, path: str | os.PathLike[str]) -> RunInfo | None:
@@ -189,6 +214,9 @@ class RunInfo:
             epochs=num("epochs"),
             wall_time=num("wall_time"),
             started=num("started") if num("started") is not None else _mtime(path),
+            last_accuracy=num("test_accuracy"),
+            test_loss=num("test_loss"),
+            updated=num("updated"),
         )
 
 

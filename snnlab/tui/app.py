@@ -10,6 +10,7 @@ another timer redraws those at 4 Hz. Neither depends on the training step rate.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +19,15 @@ from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.reactive import var
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from snnlab.config import Config, ConfigError, config_from_dict, find_preset, list_presets, load_config
 from snnlab.engine.events import RunFailed, RunFinished
+from snnlab.resuming import resume_refusal
 from snnlab.runs import RunDir, RunDirError, read_config
-from snnlab.sweep import read_sweep
+from snnlab.sweep import is_sweep_dir, read_sweep
 from snnlab.tui.commands import LabCommands
-from snnlab.tui.compare import CompareEntry, compare_runs, sweep_entries
+from snnlab.tui.compare import CompareEntry, SweepFollower, compare_runs
 from snnlab.tui.export import export_view
 from snnlab.tui.messages import (
     CompareRequested,
@@ -36,9 +38,10 @@ from snnlab.tui.messages import (
     SweepLoaded,
 )
 from snnlab.tui.metrics import RunMetrics
-from snnlab.tui.screens.dialogs import ErrorDialog, RunsScreen
+from snnlab.tui.screens.dialogs import ErrorDialog
 from snnlab.tui.screens.help import HelpScreen
 from snnlab.tui.screens.main import PANE_NAMES, PANES, MainScreen
+from snnlab.tui.screens.runs import RunsScreen
 from snnlab.tui.widgets.config_form import ConfigForm
 from snnlab.tui.widgets.inside_pane import InsidePane
 from snnlab.tui.widgets.raster_view import RasterView
@@ -129,6 +132,7 @@ class SnnLabApp(App[None]):
         self.source: EventSource | None = source
         self.job: TrainingJob | None = None
         self.compare_queue: list[tuple[CompareEntry, dict[str, Any]]] = []
+        self.sweep: SweepFollower | None = None  # the sweep folder shown in the Surrogates pane, followed live
         self._stale = set(STALE_PARTS)  # panes to redraw at the next redraw tick: all of them at first
         self._probes_shown: tuple[RunMetrics, int] | None = None  # (run, probe count) the Inside pane has
         self.main = MainScreen(config_data, preset, watch=bool(watch or source))
@@ -166,6 +170,7 @@ class SnnLabApp(App[None]):
             self.job.close()  # a stop: the engine checkpoints before the child exits
         if self.source is not None:
             self.source.close()
+        self._stop_sweep()
 
     async def action_quit(self) -> None:
         if self.job is not None and self.job.alive():
@@ -175,6 +180,8 @@ class SnnLabApp(App[None]):
     # -- events in
 
     def _drain(self) -> None:
+        if self.sweep is not None and self.sweep.drain():
+            self.compare = self.sweep.entries()
         source = self.source
         if source is None:
             return
@@ -275,14 +282,16 @@ class SnnLabApp(App[None]):
         except RunDirError as exc:
             self.show_error("Cannot create the run directory", str(exc))
             return False
+        return self._start_job(TrainingJob(data, run_dir.path, mode=self.mode), metrics)
+
+    def _start_job(self, job: TrainingJob, metrics: RunMetrics | None = None) -> bool:
         if isinstance(self.source, FollowSource):
             self.source.close()
-        self.job = TrainingJob(data, run_dir.path, mode=self.mode)
-        self.source = self.job
+        self.job = self.source = job
         metrics = metrics or RunMetrics()
-        metrics.status, metrics.name, metrics.run_path = "starting", run_dir.name, str(run_dir.path)
+        metrics.status, metrics.name, metrics.run_path = "starting", Path(job.run_path).name, job.run_path
         self.view = metrics
-        self.job.start()
+        job.start()
         self.refresh_bindings()
         return True
 
@@ -343,6 +352,7 @@ class SnnLabApp(App[None]):
         except ConfigError as exc:
             self.show_error("Cannot compare", str(exc))
             return
+        self._stop_sweep()
         self.compare = [entry for entry, _ in self.compare_queue]
         self._start_next_compare()
 
@@ -388,22 +398,38 @@ class SnnLabApp(App[None]):
 
     @work(thread=True, group="sweep", exclusive=True, exit_on_error=False)
     def open_sweep(self, path: Path) -> None:
-        """Read a sweep folder's runs and show them in the Surrogates pane."""
+        """Read a sweep folder's runs and show them in the Surrogates pane, then follow it (new runs, new
+        events) until another sweep or a comparison replaces it."""
         try:
-            entries = sweep_entries(path)
-        except (ConfigError, RunDirError) as exc:
+            follower = SweepFollower(path, poll=1 / self.drain_hz)
+        except ConfigError as exc:
             self.call_from_thread(self.show_error, "Cannot open the sweep", str(exc))
             return
-        self.post_message(SweepLoaded(path.name, entries))
+        follower.scan()  # the runs there now, before the pane shows the sweep
+        worker = get_current_worker()
+        while not self.main.is_mounted and not worker.is_cancelled:
+            time.sleep(0.02)  # an empty sweep reads at once: its pane must exist before it is shown
+        self.post_message(SweepLoaded(path.name, follower))
+        follower.follow(lambda: worker.is_cancelled)
 
     @on(SweepLoaded)
     def _sweep(self, message: SweepLoaded) -> None:
         if self.compare_queue:
+            message.follower.close()
             self.notify("a comparison is running; stop it (x) before opening a sweep", severity="warning")
             return
-        self.compare = message.entries
+        self._stop_sweep()
+        self.sweep = message.follower
+        self.sweep.drain()
+        self.compare = self.sweep.entries()
         self.main.show_pane("surrogates", focus=False)
-        self.notify(f"{message.name}: {len(message.entries)} runs", markup=False)
+        self.notify(f"{message.name}: {len(self.compare)} runs (new ones appear as the sweep starts them)",
+                    markup=False)  # fmt: skip
+
+    def _stop_sweep(self) -> None:
+        if self.sweep is not None:
+            self.sweep.close()
+            self.sweep = None
 
     def action_runs(self) -> None:
         def chosen(result: tuple[str, Path] | None) -> None:
@@ -412,10 +438,50 @@ class SnnLabApp(App[None]):
             what, path = result
             if what == "sweep":
                 self.open_sweep(path)
+            elif what in ("resume", "rerun"):
+                self.resume_run(path) if what == "resume" else self.rerun(path)
             else:
                 self.open_run(path) if what == "open" else self.load_overlay(path)
 
-        self.push_screen(RunsScreen(self.runs_dir), chosen)
+        self.push_screen(RunsScreen(self.runs_dir, sweep=self.sweep.path if self.sweep else None), chosen)
+
+    def rerun(self, path: Path) -> None:
+        """Train the config of the run ``path`` as a new run (shown in the form too)."""
+        if self.busy:
+            self.notify("a run is in progress: stop it (x) before starting another", severity="warning")
+            return
+        try:
+            data = config_from_dict(read_config(path), source=str(path / "config.yaml")).to_dict()
+        except (ConfigError, RunDirError) as exc:
+            self.show_error("Cannot re-run", str(exc))
+            return
+        runs_dir = Path(data["run"]["runs_dir"])
+        if is_sweep_dir(runs_dir):  # not into the sweep's folder: it would count as one more seed of the sweep
+            data["run"]["runs_dir"] = str(runs_dir.parent)
+        self.main.query_one(ConfigForm).load(data)
+        if self._launch(data):
+            self.main.show_pane("training", focus=False)
+
+    @work(thread=True, group="resume", exclusive=True, exit_on_error=False)
+    def resume_run(self, path: Path) -> None:
+        """Continue the run ``path`` from its checkpoint in the training worker, as ``snnlab run --resume``:
+        its curves so far are read first (here, away from the UI thread); the worker checks the checkpoint."""
+        if why := resume_refusal(path):
+            self.call_from_thread(self.notify, why, title="Cannot continue", severity="warning", markup=False)
+            return
+        try:
+            metrics = RunMetrics.of_run(path)
+        except RunDirError as exc:
+            self.call_from_thread(self.notify, str(exc), title="Cannot continue", severity="warning", markup=False)
+            return
+        self.call_from_thread(self._start_resume, path, metrics)
+
+    def _start_resume(self, path: Path, metrics: RunMetrics) -> None:
+        if self.busy:
+            self.notify("a run is in progress: stop it (x) before continuing another", severity="warning")
+            return
+        if self._start_job(TrainingJob({}, path, mode=self.mode, resume=True), metrics):
+            self.main.show_pane("training", focus=False)
 
     # -- config
 

@@ -10,7 +10,7 @@ from textual.message import Message
 from snnlab.engine.events import Event
 
 if TYPE_CHECKING:  # every widget imports this module: it names these types without loading their modules
-    from snnlab.tui.compare import CompareEntry
+    from snnlab.tui.compare import SweepFollower
     from snnlab.tui.metrics import RunMetrics
 
 
@@ -40,12 +40,12 @@ class OverlayLoaded(Message):
 
 
 class SweepLoaded(Message):
-    """A sweep folder's runs read from disk, for the Surrogates pane."""
+    """A sweep folder's runs read from disk, for the Surrogates pane; ``follower`` goes on following it."""
 
-    def __init__(self, name: str, entries: list[CompareEntry]) -> None:
+    def __init__(self, name: str, follower: SweepFollower) -> None:
         super().__init__()
         self.name = name
-        self.entries = entries
+        self.follower = follower
 
 
 class ProbeLoaded(Message):

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from snnlab.engine.events import BadLines, Event, FailureReason, ProbeRecorded, RunFailed, RunFinished
+from snnlab.engine.events import BadLines, Event, FailureReason, ProbeRecorded, RunFailed, RunFinished, RunStarted
 
 TERMINAL = (RunFinished, RunFailed)
 LOG_FILE = "worker.log"
@@ -80,30 +80,57 @@ def plain_probe(event: ProbeRecorded) -> ProbeRecorded:
 
 
 def run_training(
-    config_data: dict[str, Any], run_path: str, put: Callable[[Event], None], stop: Any, pause: Any
+    config_data: dict[str, Any],
+    run_path: str,
+    put: Callable[[Event], None],
+    stop: Any,
+    pause: Any,
+    resume: bool = False,
 ) -> None:
-    """Train ``config_data`` into the run directory ``run_path``, relaying every event to ``put``.
+    """Train ``config_data`` into the run directory ``run_path``, relaying every event to ``put``; with
+    ``resume``, continue the run there from its checkpoint with its own config, as ``snnlab run --resume``.
 
     Shared by the child process and the thread mode. Anything the engine does not turn into a
     RunFailed itself (a bug, an import error) still ends as one, in the queue and in the run directory.
+    A run that may not be continued (in use, no usable checkpoint, no epochs left) ends as a RunFailed
+    in the queue only: its folder stays as it was.
     """
+    from snnlab.config import ConfigError
     from snnlab.runs import RunDirError, lock_run
 
+    checkpoint = None
     try:
-        lock = lock_run(run_path)  # the same claim `snnlab run` takes: one training process per run directory
-    except RunDirError as exc:
+        if resume:
+            from snnlab.resuming import open_resume
+
+            target = open_resume(run_path, None, [])  # every check `snnlab run --resume` makes, and its lock
+            config_data, checkpoint, lock = target.config.to_dict(), target.checkpoint, target.lock
+        else:
+            lock = lock_run(run_path)  # the same claim `snnlab run` takes: one training process per run directory
+    except (ConfigError, RunDirError) as exc:
         put(RunFailed(error=str(exc), reason=FailureReason.CONFIG))  # the folder is someone else's: write nothing there
         return
+    assert lock is not None
     with lock:
-        _train_into(config_data, run_path, put, stop, pause)
+        _train_into(config_data, run_path, put, stop, pause, checkpoint)
 
 
 def _train_into(
-    config_data: dict[str, Any], run_path: str, put: Callable[[Event], None], stop: Any, pause: Any
+    config_data: dict[str, Any],
+    run_path: str,
+    put: Callable[[Event], None],
+    stop: Any,
+    pause: Any,
+    checkpoint: Path | None = None,
 ) -> None:
-    from snnlab.runs import RunWriter
+    from snnlab.runs import RunWriter, write_config
 
     writer = RunWriter(run_path)
+
+    def save_config(event: Event) -> None:
+        # As `snnlab run --resume`: a resume's config reaches config.yaml once the engine has accepted it.
+        if isinstance(event, RunStarted):
+            write_config(run_path, event.config)
 
     def relay(event: Event) -> None:
         put(plain_probe(event) if isinstance(event, ProbeRecorded) else event)
@@ -113,7 +140,8 @@ def _train_into(
         from snnlab.engine.trainer import train
 
         config = config_from_dict(config_data)
-        train(config, [writer, relay], stop=stop, pause=pause, run_dir=run_path, run_name=Path(run_path).name)
+        sinks: list[Callable[[Event], None]] = [save_config, writer, relay] if checkpoint else [writer, relay]
+        train(config, sinks, stop=stop, pause=pause, run_dir=run_path, run_name=Path(run_path).name, resume=checkpoint)
     except BaseException as exc:  # noqa: BLE001 - the UI must hear about every way this can end
         message = f"training crashed: {type(exc).__name__}: {exc}".splitlines()[0]
         failed = RunFailed(error=message, reason=FailureReason.ERROR)
@@ -123,7 +151,9 @@ def _train_into(
         writer.close()
 
 
-def _child_main(config_data: dict[str, Any], run_path: str, events: Any, stop: Any, pause: Any) -> None:
+def _child_main(
+    config_data: dict[str, Any], run_path: str, events: Any, stop: Any, pause: Any, resume: bool = False
+) -> None:
     # The child shares the terminal with the TUI: anything it printed (a torch warning, a traceback from
     # a native crash) would scribble over the screen. Its output goes to worker.log in the run directory.
     try:
@@ -139,7 +169,7 @@ def _child_main(config_data: dict[str, Any], run_path: str, events: Any, stop: A
         except OSError:
             pass
     try:
-        run_training(config_data, run_path, events.put, stop, pause)
+        run_training(config_data, run_path, events.put, stop, pause, resume)
     finally:
         # Flush the queue's feeder thread before exiting, so the last events reach the UI.
         events.close()
@@ -161,7 +191,10 @@ def real_std_streams() -> Iterator[None]:
 class TrainingJob:
     """One training run in a child process (``mode="process"``) or a thread (``mode="thread"``)."""
 
-    def __init__(self, config_data: dict[str, Any], run_path: str | Path, mode: str = "process") -> None:
+    def __init__(
+        self, config_data: dict[str, Any], run_path: str | Path, mode: str = "process", resume: bool = False
+    ) -> None:
+        """``resume``: continue the run in ``run_path`` from its checkpoint (``config_data`` is not used)."""
         self.config_data = config_data
         self.run_path = str(run_path)
         self.mode = mode
@@ -174,7 +207,7 @@ class TrainingJob:
                 self._pause: Any = ctx.Event()
             self._runner: Any = ctx.Process(
                 target=_child_main,
-                args=(config_data, self.run_path, self._queue, self._stop, self._pause),
+                args=(config_data, self.run_path, self._queue, self._stop, self._pause, resume),
                 name="snnlab-train",
                 daemon=True,
             )
@@ -183,7 +216,7 @@ class TrainingJob:
             self._stop, self._pause = threading.Event(), threading.Event()
             self._runner = threading.Thread(
                 target=run_training,
-                args=(config_data, self.run_path, self._queue.put, self._stop, self._pause),
+                args=(config_data, self.run_path, self._queue.put, self._stop, self._pause, resume),
                 name="snnlab-train",
                 daemon=True,
             )

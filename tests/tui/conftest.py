@@ -127,7 +127,7 @@ def lab_classes() -> list[type]:
 def _lab_mounted(monkeypatch: pytest.MonkeyPatch) -> None:
     """The lab mounts its hidden panes and the collapsed sections of its form just after the first frame
     (``textual.lazy.Lazy``), so that the frame comes sooner. A pilot could press a key in that instant, a
-    user hardly: the tests begin once everything is mounted (``test_lazy_mount`` covers the instant)."""
+    user hardly: the tests begin once everything is mounted (test_startup.py covers the instant)."""
     from textual.lazy import Lazy
 
     from snnlab.tui.app import SnnLabApp
@@ -142,3 +142,8 @@ def _lab_mounted(monkeypatch: pytest.MonkeyPatch) -> None:
 
     run_test.unpatched = original  # type: ignore[attr-defined]  # for the test of that instant
     monkeypatch.setattr(SnnLabApp, "run_test", run_test)
+
+
+async def runs_listed(pilot: Any, timeout: float = 20.0) -> None:
+    """Wait until the runs list (r) shows the rows of its folder (a thread worker reads them)."""
+    await wait_for(pilot, lambda: getattr(pilot.app.screen, "ready", False), timeout, "the runs list's rows")

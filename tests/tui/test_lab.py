@@ -22,7 +22,7 @@ from snnlab.tui.widgets.status_bar import StatusBar
 from snnlab.tui.widgets.surrogate_lab import SurrogateLab
 from snnlab.tui.widgets.trace_view import TraceView
 from snnlab.tui.worker import ReplaySource
-from tests.tui.conftest import fake_events, wait_for
+from tests.tui.conftest import fake_events, runs_listed, wait_for
 
 SIZE = (120, 36)
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]  # the lab driving real training in child processes
@@ -251,11 +251,11 @@ async def test_runs_list_opens_and_overlays_runs(tmp_path, tiny):
     app = make_app(config=tiny, runs_dir=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2", "r")
-        await pilot.pause(0.2)
+        await runs_listed(pilot)
         await pilot.press("o")
         await wait_for(pilot, lambda: len(app.overlays) == 1, 10, "the overlay")
         await pilot.press("r")
-        await pilot.pause(0.2)
+        await runs_listed(pilot)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.view.status == "completed", 10, "the opened run")
         assert app.view.epoch == 3
@@ -344,7 +344,7 @@ async def test_the_runs_list_shows_sweeps_and_opens_one(tmp_path, tiny):
     app = make_app(config=tiny, runs_dir=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("r")
-        await pilot.pause(0.2)
+        await runs_listed(pilot)
         table = app.screen.query_one(DataTable)
         assert table.row_count == 1 and table.get_row_at(0)[:2] == [sweep.name, "sweep"]
         await pilot.press("enter")

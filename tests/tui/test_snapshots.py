@@ -13,7 +13,8 @@ from snnlab.tui.compare import CompareEntry
 from snnlab.tui.metrics import RunMetrics
 from snnlab.tui.worker import ReplaySource
 from tests.conftest import TINY
-from tests.tui.conftest import fake_events, wait_for
+from tests.tui.conftest import fake_events, runs_listed, wait_for
+from tests.tui.test_runs_screen import fake_sweep
 
 
 def replay_app(**options: Any):
@@ -88,6 +89,34 @@ def test_surrogates_pane_with_a_comparison(snap_compare):
 
 def test_watch_layout_on_a_large_terminal(snap_compare):
     assert snap_compare(replay_app(), terminal_size=(160, 48), run_before=lambda pilot: settle(pilot))
+
+
+def test_runs_list_of_a_sweep_sorted_by_best_accuracy(snap_compare, tmp_path):
+    app = make_app(sweep=fake_sweep(tmp_path / "runs", copy.deepcopy(TINY)))
+    app.animation_level = "none"
+
+    async def sorted_runs(pilot: Any) -> None:
+        await wait_for(pilot, lambda: len(app.compare) == 4, 10, "the sweep")
+        await settle(pilot)  # its toast gone while the pane is on top: under a dialog it is not redrawn
+        await settle(pilot, "r")
+        await runs_listed(pilot)
+        await settle(pilot, "5", "down", "space")  # best first, the second marked
+
+    assert snap_compare(app, terminal_size=(120, 32), run_before=sorted_runs)
+
+
+def test_config_diff_of_two_runs(snap_compare, tmp_path):
+    app = make_app(sweep=fake_sweep(tmp_path / "runs", copy.deepcopy(TINY)))
+    app.animation_level = "none"
+
+    async def diff(pilot: Any) -> None:
+        await wait_for(pilot, lambda: len(app.compare) == 4, 10, "the sweep")
+        await settle(pilot)  # its toast gone while the pane is on top: under a dialog it is not redrawn
+        await settle(pilot, "r")
+        await runs_listed(pilot)
+        await settle(pilot, "space", "down", "down", "down", "d")
+
+    assert snap_compare(app, terminal_size=(100, 24), run_before=diff)
 
 
 def test_help_screen(snap_compare):

@@ -10,7 +10,7 @@ from snnlab.runs import RunDir, RunDirError, RunWriter
 from snnlab.tui.app import make_app
 from snnlab.tui.screens.dialogs import ErrorDialog
 from snnlab.tui.widgets.status_bar import StatusBar
-from tests.tui.conftest import fake_events, wait_for
+from tests.tui.conftest import fake_events, runs_listed, wait_for
 
 SIZE = (120, 36)
 
@@ -61,7 +61,7 @@ async def test_a_run_with_a_broken_config_opens_from_the_runs_list(tmp_path, tin
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.config is not None, 20, "the form")
         await pilot.press("2", "r")
-        await pilot.pause(0.2)
+        await runs_listed(pilot)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.view.status == "completed", 20, "the opened run")
         assert app.view.epoch == 3
