@@ -54,7 +54,11 @@ class Lab(Protocol):
 
 
 def bindings_by_id(app: App[Any]) -> dict[str, Binding]:
-    return {b.id: b for b in type(app).BINDINGS if isinstance(b, Binding) and b.id}
+    found: dict[str, Binding] = {}
+    for binding in type(app).BINDINGS:  # the first of an id: Pause, not its twin Resume
+        if isinstance(binding, Binding) and binding.id:
+            found.setdefault(binding.id, binding)
+    return found
 
 
 def _offered(lab: Lab, binding_id: str) -> bool:
