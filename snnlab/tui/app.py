@@ -496,8 +496,8 @@ class SnnLabApp(App[None]):
             return True if paused else False
         if action == "stop":
             return True if running else None
-        if action == "start":
-            return True if self.config is not None and not self.busy else None
+        if action == "start":  # with an invalid config it says why (a dialog), which a greyed key would not
+            return None if self.busy else True
         return True
 
     def refresh_bindings(self) -> None:

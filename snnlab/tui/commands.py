@@ -17,8 +17,8 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from snnlab.config import Config, list_presets
+from snnlab.tui.keymap import key_names
 from snnlab.tui.messages import PresetChosen
-from snnlab.tui.screens.help import key_names
 from snnlab.tui.screens.main import PANES
 from snnlab.tui.worker import TrainingJob
 

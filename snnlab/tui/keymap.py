@@ -10,7 +10,7 @@ and its new keys, in Textual's names, several separated by commas::
 
 A bound id loses its default keys. Everything wrong with the file (not YAML, an unknown id, a key that is
 not a key name, one key given to two actions) is a :class:`KeymapError` whose one line names the file,
-the id or key, and the fix. This module knows nothing of the app: the app hands over its bindings.
+the id or key, and the fix. This module knows no class of the lab: the app hands over its bindings.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from textual.app import App
 from textual.binding import Binding
 from textual.keys import Keys, _character_to_key, key_to_character
 
@@ -29,6 +30,7 @@ from snnlab.config import did_you_mean
 MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
 NAMED_KEYS = frozenset(key.value for key in Keys) | {"space"}
 EXAMPLE = "lab.start: ctrl+r"
+KEYMAP_PLACE = "~/.config/snnlab/keymap.yaml (in $XDG_CONFIG_HOME/snnlab when that is set)"  # as help says it
 
 
 class KeymapError(ValueError):
@@ -122,3 +124,24 @@ def check_keymap(data: Mapping[Any, Any], groups: Mapping[str, Iterable[Binding]
 def effective_keys(keymap: Mapping[str, str], binding: Binding) -> list[str]:
     """The keys that run ``binding`` under ``keymap``."""
     return normalize(keymap.get(binding.id or "", binding.key))
+
+
+def types_text(key: str) -> bool:
+    """Whether a text field takes ``key`` as text (as Textual's Input decides)."""
+    character = key_to_character(key)
+    return character is not None and character.isprintable()
+
+
+def key_names(app: App[Any], binding: Binding, typing: bool = False) -> str:
+    """The keys of ``binding`` under the app's keymap (its ``keymap`` attribute), as the footer writes them:
+    ``s or F5``, ``^o``; with ``typing``, only those a text field does not take as text (``F5``), or ``-``."""
+    keys = effective_keys(getattr(app, "keymap", {}), binding)
+    if typing:
+        keys = [key for key in keys if not types_text(key)]
+    return " or ".join(app.get_key_display(Binding(key, binding.action)) for key in keys) or "-"
+
+
+def key_names_of(app: App[Any], binding_id: str) -> str:
+    """:func:`key_names` of the app's binding ``binding_id`` (``?`` when it has none)."""
+    found = next((b for b in type(app).BINDINGS if isinstance(b, Binding) and b.id == binding_id), None)
+    return key_names(app, found) if found is not None else "?"

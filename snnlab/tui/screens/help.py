@@ -12,12 +12,11 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.keys import key_to_character
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from snnlab.tui import palette
-from snnlab.tui.keymap import default_path, effective_keys
+from snnlab.tui.keymap import KEYMAP_PLACE, key_names
 from snnlab.tui.screens.main import PANE_NAMES
 
 # What each pane does, in which {binding id} stands for that binding's key: help can only name keys that are
@@ -42,23 +41,9 @@ TYPING_HELP = (
 RUNS_HELP = (
     "Training runs in a child process and writes a run directory (runs/<name>-<time>/), as `snnlab run` does; "
     "stopping checkpoints it, and `snnlab run --resume DIR` continues it. `snnlab watch DIR` follows any run. "
-    "Keys can be changed in {keymap} (binding id: keys, one per line) or with `snnlab lab --keymap FILE`."
+    "Keys can be changed in {keymap} (binding id: keys, one per line, the ids below) or with "
+    "`snnlab lab --keymap FILE`."
 )
-
-
-def _types(key: str) -> bool:
-    """Whether a text field takes ``key`` as text (as Textual's Input decides)."""
-    character = key_to_character(key)
-    return character is not None and character.isprintable()
-
-
-def key_names(app: App[Any], binding: Binding, typing: bool = False) -> str:
-    """The keys of ``binding`` (under the app's keymap) as the footer writes them: ``s or F5``, ``^o``;
-    with ``typing``, only those a text field does not take as text (``F5``), or ``-`` when none is left."""
-    keys = effective_keys(getattr(app, "keymap", {}), binding)
-    if typing:
-        keys = [key for key in keys if not _types(key)]
-    return " or ".join(app.get_key_display(Binding(key, binding.action)) for key in keys) or "-"
 
 
 def with_keys(template: str, keys: Mapping[str, str]) -> Text:
@@ -112,7 +97,7 @@ class HelpScreen(ModalScreen[None]):
                 typing_keys[binding.id or ""] = key_names(app, binding, typing=True)
                 rows.append((keys[binding.id or ""], binding.description, binding.id or ""))
         palette_key = app.get_key_display(Binding(app.COMMAND_PALETTE_BINDING, ""))
-        return cls(rows, panes_text(keys, typing_keys, str(default_path())), about, palette_key)
+        return cls(rows, panes_text(keys, typing_keys, KEYMAP_PLACE), about, palette_key)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
