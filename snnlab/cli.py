@@ -245,6 +245,10 @@ def _discard_output() -> None:
             pass
 
 
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 @app.command()
 def sweep(
     preset: Annotated[str, typer.Argument(help="Preset name (see `snnlab presets`) or YAML file.")],
@@ -263,12 +267,12 @@ def sweep(
     try:
         path = cfgmod.find_preset(preset)
         parsed = sweepmod.parse_grid(list(grid or []))
-        result = sweepmod.run_sweep(path, parsed, seeds, list(set_ or []), workers)
+        # Progress goes to stderr and the table to stdout, so `snnlab sweep ... > table.txt` holds only the table.
+        result = sweepmod.run_sweep(path, parsed, seeds, list(set_ or []), workers, log=_progress)
     except cfgmod.ConfigError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot create the sweep directory: {exc}") from None
-    print()
     print(sweepmod.table(list(parsed), result.rows))
     print(f"sweep directory: {result.sweep_dir}")
     started = [t for t in result.trials if t.returncode is not None]
