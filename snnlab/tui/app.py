@@ -28,7 +28,7 @@ from snnlab.sweep import read_sweep
 from snnlab.tui.commands import LabCommands
 from snnlab.tui.compare import CompareEntry, compare_runs, sweep_entries
 from snnlab.tui.export import export_view
-from snnlab.tui.keymap import check_keymap, read_keymap
+from snnlab.tui.keymap import check_keymap, key_names_of, read_keymap
 from snnlab.tui.messages import (
     CompareRequested,
     EventsArrived,
@@ -147,6 +147,7 @@ class SnnLabApp(App[None]):
         self._probes_shown: tuple[RunMetrics, int] | None = None  # (run, probe count) the Inside pane has
         self.main = MainScreen(config_data, preset, watch=bool(watch or source))
         self.crash: BaseException | None = None  # the first unhandled exception, which ended the app
+        self.closing = False  # set by exit(): events that arrive later are dropped, the screens are going
 
     def _handle_exception(self, error: Exception) -> None:
         # Textual's one door for an exception no handler caught (private, the same from 0.80 to 8.2):
@@ -172,7 +173,12 @@ class SnnLabApp(App[None]):
         self.set_interval(1 / self.redraw_hz, self.redraw, name="redraw")
         self.call_after_refresh(self.redraw)
 
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        self.closing = True
+        super().exit(*args, **kwargs)
+
     def on_unmount(self) -> None:
+        self.closing = True
         self._close_source()
 
     def _close_source(self) -> None:
@@ -190,7 +196,7 @@ class SnnLabApp(App[None]):
 
     def _drain(self) -> None:
         source = self.source
-        if source is None:
+        if source is None or self.closing:
             return
         events = source.drain()
         if events:
@@ -203,6 +209,10 @@ class SnnLabApp(App[None]):
 
     @on(EventsArrived)
     def _apply(self, message: EventsArrived) -> None:
+        # A batch drained just before quitting can be handled after the screens are gone; a dialog or toast
+        # then raised ScreenStackError (seen once in benchmarks/bench_tui_latency.py).
+        if self.closing:
+            return
         self.view.apply(message.events)
         self.mutate_reactive(SnnLabApp.view)
         for event in message.events:
@@ -215,6 +225,8 @@ class SnnLabApp(App[None]):
 
     @on(SourceFailed)
     def _source_failed(self, message: SourceFailed) -> None:
+        if self.closing:
+            return
         self.view.status, self.view.error = "failed", message.error
         self.mutate_reactive(SnnLabApp.view)
         self.show_error("Training process died", message.error)
@@ -239,6 +251,8 @@ class SnnLabApp(App[None]):
 
     def show_error(self, title: str, message: str) -> None:
         """An error dialog; the app keeps working underneath."""
+        if self.closing or not self.screen_stack:
+            return
         if not isinstance(self.screen, ErrorDialog):
             self.push_screen(ErrorDialog(title, message))
 
@@ -468,6 +482,10 @@ class SnnLabApp(App[None]):
 
     def action_export(self) -> None:
         """Save an SVG of the current view and the metrics as CSV (into the run directory if there is one)."""
+        if not self.view.csv_rows():  # a CSV of a header alone helps no one
+            start, runs = key_names_of(self, "lab.start"), key_names_of(self, "lab.runs")
+            self.notify(f"nothing to export yet: train a run ({start}) or open one ({runs}) first", severity="warning")
+            return
         folder = Path(self.view.run_path) if self.view.run_path else Path("exports")
         try:
             svg, csv_path = export_view(self, self.view, folder, f"lab-{self.main.active}")
