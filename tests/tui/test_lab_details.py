@@ -4,15 +4,19 @@ run is starting instead of how to start one, and events that arrive as the app c
 from __future__ import annotations
 
 import copy
+import io
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from snnlab.engine.events import RunFailed
+from snnlab.console import summary_table
+from snnlab.engine.events import RunFailed, StepMetrics
 from snnlab.tui.app import make_app
 from snnlab.tui.messages import EventsArrived, SourceFailed
 from snnlab.tui.metrics import RunMetrics
 from snnlab.tui.widgets.metric_plot import MetricPlot
+from snnlab.tui.widgets.status_bar import StatusBar
 from snnlab.tui.worker import ReplaySource
 from tests.conftest import TINY
 from tests.tui.conftest import fake_events, wait_for
@@ -63,3 +67,25 @@ async def test_events_that_arrive_after_exit_are_dropped_without_error():
     app._drain()
     app.redraw()
     assert app.view.status == "completed" and app.view.error is None
+
+
+@pytest.mark.asyncio
+async def test_samples_per_s_is_one_figure_in_the_status_bar_the_training_pane_and_the_console():
+    events = fake_events()  # steps at 4,010 .. 4,200 samples/s: a mean of 4,105, the last step 4,200
+    expected = f"{sum(e.samples_per_s for e in events if isinstance(e, StepMetrics)) / 60:,.0f}"
+    assert expected == "4,105"
+    app = make_app(config=copy.deepcopy(TINY), source=ReplaySource(events))
+    app.animation_level = "none"
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.view.status == "completed", 5, "the replayed run")
+        app.redraw()
+        await pilot.pause()
+        status = str(app.main.query_one(StatusBar).render())
+        box = app.main.query_one("#train-summary")
+        summary = " ".join(strip.text for strip in box.render_lines(box.region.reset_offset))
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(summary_table(events))
+    assert f"{expected} samples/s" in status
+    assert f"samples/s {expected} " in " ".join(summary.split())
+    assert f"samples/s (mean) {expected}" in " ".join(console.export_text().split())
