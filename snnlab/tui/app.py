@@ -537,14 +537,15 @@ def binding_groups() -> dict[str, list[Binding]]:
 
     import snnlab.tui
 
-    groups: dict[str, list[Binding]] = {"main": [*SnnLabApp.BINDINGS, *MainScreen.BINDINGS]}
+    own = [*SnnLabApp.BINDINGS, *MainScreen.BINDINGS]
+    groups: dict[str, list[Binding]] = {"main": [b for b in own if isinstance(b, Binding)]}
     for info in pkgutil.walk_packages(snnlab.tui.__path__, "snnlab.tui."):
         for cls in vars(importlib.import_module(info.name)).values():
             if not inspect.isclass(cls) or cls.__module__ != info.name or cls in (SnnLabApp, MainScreen):
                 continue
-            own = [b for b in vars(cls).get("BINDINGS", []) if isinstance(b, Binding)]
-            if own:
-                groups.setdefault(cls.__name__ if issubclass(cls, ModalScreen) else "main", []).extend(own)
+            found = [b for b in vars(cls).get("BINDINGS", []) if isinstance(b, Binding)]
+            if found:
+                groups.setdefault(cls.__name__ if issubclass(cls, ModalScreen) else "main", []).extend(found)
     return groups
 
 
