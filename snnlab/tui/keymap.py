@@ -30,6 +30,9 @@ from snnlab.config import did_you_mean
 MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
 NAMED_KEYS = frozenset(key.value for key in Keys) | {"space"}
 EXAMPLE = "lab.start: ctrl+r"
+# Keys Textual keeps for itself, before any binding of the lab is looked at.
+RESERVED = {"ctrl+q": "Textual's quit key", "ctrl+c": "copy in a text field", "tab": "the next field",
+            "shift+tab": "the previous field"}  # fmt: skip
 KEYMAP_PLACE = "~/.config/snnlab/keymap.yaml (in $XDG_CONFIG_HOME/snnlab when that is set)"  # as help says it
 
 
@@ -102,6 +105,8 @@ def check_keymap(data: Mapping[Any, Any], groups: Mapping[str, Iterable[Binding]
             raise KeymapError(f"{source}: {binding_id}: give the keys as text, e.g. {example}")
         keys = normalize(value)
         for key in keys:
+            if key in RESERVED and binding_id != "lab.quit":
+                raise KeymapError(f"{source}: {binding_id}: {key} is {RESERVED[key]}; give {binding_id} another key")
             if not is_key(key):
                 raise KeymapError(f"{source}: {binding_id}: {key!r} is not a key; use names such as s, ctrl+r, f5, "
                                   "escape, pagedown, question_mark")  # fmt: skip

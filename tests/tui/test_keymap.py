@@ -59,6 +59,8 @@ def test_a_keymap_file_is_read_and_normalized(config_home):
         ("lab.start: c", "'c' is bound to both lab.start and lab.compare; give lab.start another key"),
         ("lab.start: n", "'n' is bound to both lab.start and inside.next-neurons; give lab.start another key"),
         ("lab.start: f9\nlab.stop: f9", "'f9' is bound to both"),
+        ("lab.start: ctrl+q", "lab.start: ctrl+q is Textual's quit key; give lab.start another key"),
+        ("lab.help: tab", "lab.help: tab is the next field; give lab.help another key"),
         ("lab.start: [ctrl+r", "not valid YAML at line 1; write one `id: keys` per line, e.g. lab.start: ctrl+r"),
         ("- lab.start\n- ctrl+r", "expected binding ids mapped to keys, e.g. lab.start: ctrl+r"),
     ],
