@@ -79,12 +79,12 @@ def palette_commands(app: App[Any]) -> list[Command]:
     for binding_id, does in PALETTE.items():
         binding = bindings[binding_id]
         if _offered(app, binding_id):
-            title = binding.tooltip or binding.description
+            title, action = binding.tooltip or binding.description, binding.action
             if binding_id == "lab.pause" and app.job is not None and app.job.paused:
-                title = "Resume training"
+                title, action = "Resume training", "resume"  # the app runs pause only while a run trains
             keys = key_names(app, binding)
             help_text = f"{does} ({keys})" if does else f"key {keys}"
-            commands.append((title, help_text, partial(app.run_action, binding.action)))
+            commands.append((title, help_text, partial(app.run_action, action)))
     if app.overlays:
         commands.append(("Clear overlays", "remove overlaid runs from the plots", app.clear_overlays))
     if app.job is None:

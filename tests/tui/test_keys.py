@@ -10,6 +10,7 @@ import pytest
 from textual.widgets import Footer, Input
 
 from snnlab.tui.app import SnnLabApp, make_app
+from snnlab.tui.commands import palette_commands
 from snnlab.tui.screens.main import Pane
 from tests.conftest import TINY
 from tests.tui.conftest import wait_for
@@ -181,6 +182,14 @@ async def test_the_footer_says_resume_while_paused_and_p_resumes():
         await pilot.pause()
         assert job.calls == ["pause", "resume"] and app.view.status == "running"
         assert footer(app)["Pause"] == ("F6", True)
+        # The palette offers the same two, by the keys that run them.
+        commands = {title: (keys, run) for title, keys, run in palette_commands(app)}
+        assert commands["Pause training"][0] == "key p or F6" and "Resume training" not in commands
+        await commands["Pause training"][1]()
+        commands = {title: (keys, run) for title, keys, run in palette_commands(app)}
+        assert "Pause training" not in commands
+        await commands["Resume training"][1]()
+        assert job.calls == ["pause", "resume", "pause", "resume"]
         app.job = None
 
 
