@@ -12,8 +12,11 @@ from textual.widgets import Footer, Input
 from snnlab.tui.app import SnnLabApp, make_app
 from snnlab.tui.commands import palette_commands
 from snnlab.tui.screens.main import Pane
+from snnlab.tui.widgets.inside_pane import InsidePane
+from snnlab.tui.widgets.slider import Slider
+from snnlab.tui.worker import ReplaySource
 from tests.conftest import TINY
-from tests.tui.conftest import wait_for
+from tests.tui.conftest import fake_events, wait_for
 
 
 class FakeJob:
@@ -208,3 +211,22 @@ async def test_switching_panes_from_a_field_with_ctrl_page_keys():
         await pilot.press("1")  # the pane has focus, not a field: digits switch panes
         await pilot.pause()
         assert app.main.active == "network" and not isinstance(app.focused, Input)
+
+
+@pytest.mark.asyncio
+async def test_escape_in_the_inside_pane_returns_to_its_widget_whose_keys_then_work():
+    app = make_app(config=copy.deepcopy(TINY), source=ReplaySource(fake_events()))
+    app.animation_level = "none"
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: app.view.status == "completed", 5, "the replayed run")
+        await pilot.press("3")
+        inside = app.main.query_one(InsidePane)
+        await wait_for(pilot, lambda: app.focused is inside, 5, "the Inside pane's own widget to have focus")
+        app.main.query_one(Slider).focus()
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.focused is inside
+        label = str(app.main.query_one("#inside-eval").render())
+        await pilot.press("left_square_bracket")
+        await wait_for(pilot, lambda: str(app.main.query_one("#inside-eval").render()) != label, 5, "[ to step back")

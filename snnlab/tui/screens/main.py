@@ -4,8 +4,8 @@ Layout: on a large terminal (or after ``l``) the panes share a 2x2 grid whose sp
 ctrl+arrows; on a small one (80x24) one pane fills the screen and 1-4 or the tabs switch it. Any pane
 can be maximized (``z``, escape restores). ``watch`` starts with Training beside Inside.
 
-Focus: each pane has a home that takes no text (the pane itself; the Inside pane's own widget, which holds its
-keys). Switching panes focuses the home, so the letter keys keep working; escape from a field goes back
+Focus: each pane has a home that takes no text (its own widget when that takes focus and holds the pane's
+keys, as the Inside pane's does; else the pane itself). Switching panes focuses the home, so the letter keys keep working; escape from a field goes back
 to it, and escape at home restores a maximized pane. Below :data:`NARROW` columns the screen has the
 ``-narrow`` class, which the stylesheet uses to stack what sits side by side on a wider terminal.
 """
@@ -142,9 +142,11 @@ class MainScreen(Screen[None]):
             self.call_after_refresh(self._focus_into, key)
 
     def home(self, key: str) -> Widget:
-        """The widget of pane ``key`` that holds focus when nothing in it is being edited."""
+        """The widget of pane ``key`` that holds focus when nothing in it is being edited: the pane's own
+        widget when it takes focus (its keys then work, as the Inside pane's do), else the pane."""
         pane = self.query_one(f"#pane-{key}", Pane)
-        return pane.query_one("#inside") if key == "inside" else pane
+        own = next(iter(pane.children), None)
+        return own if own is not None and own.can_focus else pane
 
     def _focus_into(self, key: str) -> None:
         self.home(key).focus()
