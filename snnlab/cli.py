@@ -45,6 +45,13 @@ _debug = False
 Overrides = Annotated[
     list[str] | None, typer.Option("--set", "-s", help="Override a config value, e.g. train.lr=1e-3.")
 ]
+KeymapFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--keymap",
+        help="YAML file of binding ids and keys (default: $XDG_CONFIG_HOME/snnlab/keymap.yaml, if it exists).",
+    ),
+]
 
 
 def _line(text: str, stream=None) -> None:
@@ -80,7 +87,7 @@ def _main(
     global _debug
     _debug = debug
     if ctx.invoked_subcommand is None:
-        _open_lab(None, [])  # bare `snnlab` opens the lab
+        _open_lab(None, [], None)  # bare `snnlab` opens the lab
 
 
 @app.command()
@@ -238,6 +245,10 @@ def _discard_output() -> None:
             pass
 
 
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 @app.command()
 def sweep(
     preset: Annotated[str, typer.Argument(help="Preset name (see `snnlab presets`) or YAML file.")],
@@ -256,12 +267,12 @@ def sweep(
     try:
         path = cfgmod.find_preset(preset)
         parsed = sweepmod.parse_grid(list(grid or []))
-        result = sweepmod.run_sweep(path, parsed, seeds, list(set_ or []), workers)
+        # Progress goes to stderr and the table to stdout, so `snnlab sweep ... > table.txt` holds only the table.
+        result = sweepmod.run_sweep(path, parsed, seeds, list(set_ or []), workers, log=_progress)
     except cfgmod.ConfigError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot create the sweep directory: {exc}") from None
-    print()
     print(sweepmod.table(list(parsed), result.rows))
     print(f"sweep directory: {result.sweep_dir}")
     started = [t for t in result.trials if t.returncode is not None]
@@ -354,28 +365,31 @@ def _find_run(runs_dir: Path, run_name: str) -> Path:
 def lab(
     preset: Annotated[str | None, typer.Argument(help="Preset name or YAML file (default: quickstart).")] = None,
     set_: Overrides = None,
+    keymap: KeymapFile = None,
 ) -> None:
     """Open the lab (the default): build a network, train it, look inside, compare surrogates."""
-    _open_lab(preset, list(set_ or []))
+    _open_lab(preset, list(set_ or []), keymap)
 
 
 @app.command()
 def watch(
     run_name: Annotated[str, typer.Argument(help="Run directory or sweep folder: path, name or unique prefix.")],
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")] = Path("runs"),
+    keymap: KeymapFile = None,
 ) -> None:
     """Follow a run directory, live or finished, in the lab's Training and Inside panes; a sweep folder
     opens in the Surrogates pane with every run's curves overlaid, new runs added as the sweep starts them."""
     from snnlab.sweep import is_sweep_dir
 
     path = _find_run(runs_dir, run_name)
+    keys = _read_keymap(keymap)
     if is_sweep_dir(path):
-        _run_lab(sweep=path, runs_dir=path.parent)
+        _run_lab(sweep=path, runs_dir=path.parent, keymap=keys)
     else:
-        _run_lab(watch=path, runs_dir=runs_dir)
+        _run_lab(watch=path, runs_dir=runs_dir, keymap=keys)
 
 
-def _open_lab(preset: str | None, overrides: list[str]) -> None:
+def _open_lab(preset: str | None, overrides: list[str], keymap: Path | None) -> None:
     from snnlab import config as cfgmod
 
     try:
@@ -384,7 +398,18 @@ def _open_lab(preset: str | None, overrides: list[str]) -> None:
         cfg = cfgmod.load_config(cfgmod.find_preset(preset), overrides) if preset else None
     except cfgmod.ConfigError as exc:
         raise fail(str(exc)) from None
-    _run_lab(preset=preset, config=cfg)
+    _run_lab(preset=preset, config=cfg, keymap=_read_keymap(keymap))
+
+
+def _read_keymap(path: Path | None) -> dict[str, str]:
+    """The user's keymap (``path``, else the default file if there is one), or a one-line error."""
+    from snnlab.tui.app import binding_groups
+    from snnlab.tui.keymap import KeymapError, read_keymap
+
+    try:
+        return read_keymap(path, binding_groups())
+    except KeymapError as exc:
+        raise fail(str(exc)) from None
 
 
 def _run_lab(**options) -> None:

@@ -267,6 +267,9 @@ class RunHistory:
 
     @property
     def mean_samples_per_s(self) -> float | None:
+        """The run's samples/s: the mean of its steps' samples/s over the steps that count (a resume forgets
+        those it redoes); None before the first step. The console summary, ``snnlab runs show`` and the
+        lab's status bar and Training pane all show this one figure."""
         total = sum(tally.speed_sum for tally in self._per_epoch.values())
         count = sum(tally.speeds for tally in self._per_epoch.values())
         return total / count if count else None

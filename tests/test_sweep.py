@@ -42,6 +42,10 @@ def test_a_two_by_two_sweep_writes_four_runs_and_a_summary(tmp_path, tiny_config
     assert [r["model.neuron.surrogate"] for r in rows] == ["atan", "fast_sigmoid"]
     assert all(r["n"] == "2" and 0 <= float(r["best_acc_mean"]) <= 1 and r["failed_seeds"] == "" for r in rows)
     assert "best_acc_mean" in out.stdout and "fast_sigmoid" in out.stdout and "Traceback" not in out.stderr
+    # Progress on stderr, the table (and where the sweep went) on stdout: a redirected stdout is only the table.
+    assert out.stderr.startswith("sweep: 4 runs, 2 at a time, in ") and out.stderr.count("] ok\n") == 4
+    assert "sweep:" not in out.stdout and "] ok" not in out.stdout
+    assert out.stdout.splitlines()[-1] == f"sweep directory: runs/{sweep.name}"
 
     # The sweep is listed with the runs, and `runs show` rebuilds its table from the run directories.
     def cli(*args):

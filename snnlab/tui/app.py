@@ -19,6 +19,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.reactive import var
+from textual.screen import ModalScreen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from snnlab.config import Config, ConfigError, config_from_dict, find_preset, list_presets, load_config
@@ -29,6 +30,7 @@ from snnlab.sweep import is_sweep_dir, read_sweep
 from snnlab.tui.commands import LabCommands
 from snnlab.tui.compare import CompareEntry, SweepFollower, compare_runs
 from snnlab.tui.export import export_view
+from snnlab.tui.keymap import check_keymap, key_names_of, read_keymap
 from snnlab.tui.messages import (
     CompareRequested,
     EventsArrived,
@@ -58,6 +60,7 @@ class SnnLabApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "snnlab"
+    ESCAPE_TO_MINIMIZE = False  # escape first leaves a field, then restores a maximized pane (MainScreen)
     COMMANDS = App.COMMANDS | {LabCommands}
 
     # What the panes show. Every assignment counts as a change (RunMetrics compares by value, slowly); the
@@ -70,16 +73,22 @@ class SnnLabApp(App[None]):
     """Finished runs drawn over the Training plots, by name."""
 
     # Descriptions label the footer; tooltips title the command palette's entries (and the footer's hover).
+    # Keys that work while typing: each global action has a letter, which a focused text field takes as
+    # text, and a function key, which no field takes. Textual drops the letters from the footer while a field
+    # has focus (Input.check_consume_key), so the footer shows the function keys exactly when they are the ones
+    # that work. Escape leaves the field for its pane; then the letters work again. ctrl+q always quits.
     BINDINGS = [
-        Binding("s", "start", "Start", id="lab.start", tooltip="Start training"),
-        Binding("p", "pause", "Pause", id="lab.pause", tooltip="Pause training"),
-        Binding("x", "stop", "Stop", id="lab.stop", tooltip="Stop training"),
-        Binding("c", "compare", "Compare", id="lab.compare", tooltip="Compare surrogates"),
-        Binding("z", "maximize_pane", "Max", id="lab.maximize", tooltip="Maximize / restore the pane"),
-        Binding("r", "runs", "Runs", id="lab.runs", tooltip="Open a run or sweep…"),
-        Binding("e", "export", "Export", id="lab.export", tooltip="Export screenshot and CSV"),
+        Binding("s,f5", "start", "Start", id="lab.start", tooltip="Start training"),
+        # Pause and resume share a key and an id (a keymap moves both); check_action shows the one that applies.
+        Binding("p,f6", "pause", "Pause", id="lab.pause", tooltip="Pause training"),
+        Binding("p,f6", "resume", "Resume", id="lab.pause", tooltip="Resume training"),
+        Binding("x,f7", "stop", "Stop", id="lab.stop", tooltip="Stop training"),
+        Binding("c,f8", "compare", "Compare", id="lab.compare", tooltip="Compare surrogates"),
+        Binding("z,f2", "maximize_pane", "Max", id="lab.maximize", show=False, tooltip="Maximize / restore the pane"),
+        Binding("r,f4", "runs", "Runs", id="lab.runs", tooltip="Open a run or sweep…"),
+        Binding("e,f9", "export", "Export", id="lab.export", show=False, tooltip="Export screenshot and CSV"),
         Binding("question_mark,f1", "help", "Help", id="lab.help", tooltip="Help"),
-        Binding("q", "quit", "Quit", id="lab.quit", show=False),  # ctrl+q too; the footer is full at 80 columns
+        Binding("q", "quit", "Quit", id="lab.quit", show=False),  # ctrl+q (Textual's) quits even while typing
         *[
             Binding(
                 label.split()[0],
@@ -91,8 +100,10 @@ class SnnLabApp(App[None]):
             )
             for key, label in PANES.items()
         ],
+        Binding("ctrl+pagedown", "next_pane(1)", "Next pane", id="lab.pane-next", show=False),
+        Binding("ctrl+pageup", "next_pane(-1)", "Previous pane", id="lab.pane-prev", show=False),
         Binding(
-            "l",
+            "l,f3",
             "toggle_layout",
             "Grid / single pane",
             id="lab.layout",
@@ -119,8 +130,12 @@ class SnnLabApp(App[None]):
         mode: str = "process",
         drain_hz: float = 10.0,
         redraw_hz: float = 4.0,
+        keymap: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        self.keymap = dict(keymap or {})  # binding id -> keys, checked (keymap.read_keymap)
+        if self.keymap:
+            self.set_keymap(self.keymap)
         self.config_data = config_data
         self.preset = preset
         self.watch_path = Path(watch) if watch else None
@@ -137,6 +152,7 @@ class SnnLabApp(App[None]):
         self._probes_shown: tuple[RunMetrics, int] | None = None  # (run, probe count) the Inside pane has
         self.main = MainScreen(config_data, preset, watch=bool(watch or source))
         self.crash: BaseException | None = None  # the first unhandled exception, which ended the app
+        self.closing = False  # set by exit(): events that arrive later are dropped, the screens are going
 
     def _handle_exception(self, error: Exception) -> None:
         # Textual's one door for an exception no handler caught (private, the same from 0.80 to 8.2):
@@ -162,7 +178,12 @@ class SnnLabApp(App[None]):
         self.set_interval(1 / self.redraw_hz, self.redraw, name="redraw")
         self.call_after_refresh(self.redraw)
 
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        self.closing = True
+        super().exit(*args, **kwargs)
+
     def on_unmount(self) -> None:
+        self.closing = True
         self._close_source()
 
     def _close_source(self) -> None:
@@ -183,7 +204,7 @@ class SnnLabApp(App[None]):
         if self.sweep is not None and self.sweep.drain():
             self.compare = self.sweep.entries()
         source = self.source
-        if source is None:
+        if source is None or self.closing:
             return
         events = source.drain()
         if events:
@@ -196,6 +217,10 @@ class SnnLabApp(App[None]):
 
     @on(EventsArrived)
     def _apply(self, message: EventsArrived) -> None:
+        # A batch drained just before quitting can be handled after the screens are gone; a dialog or toast
+        # then raised ScreenStackError (seen once in benchmarks/bench_tui_latency.py).
+        if self.closing:
+            return
         self.view.apply(message.events)
         self.mutate_reactive(SnnLabApp.view)
         for event in message.events:
@@ -208,6 +233,8 @@ class SnnLabApp(App[None]):
 
     @on(SourceFailed)
     def _source_failed(self, message: SourceFailed) -> None:
+        if self.closing:
+            return
         self.view.status, self.view.error = "failed", message.error
         self.mutate_reactive(SnnLabApp.view)
         self.show_error("Training process died", message.error)
@@ -232,6 +259,8 @@ class SnnLabApp(App[None]):
 
     def show_error(self, title: str, message: str) -> None:
         """An error dialog; the app keeps working underneath."""
+        if self.closing or not self.screen_stack:
+            return
         if not isinstance(self.screen, ErrorDialog):
             self.push_screen(ErrorDialog(title, message))
 
@@ -296,9 +325,6 @@ class SnnLabApp(App[None]):
         return True
 
     def action_start(self) -> None:
-        if self.job is not None and self.job.paused:
-            self.action_pause()
-            return
         if self.busy:
             self.notify("a run is in progress: p pauses it, x stops it", severity="warning")
             return
@@ -308,6 +334,9 @@ class SnnLabApp(App[None]):
             return
         if self._launch(self.config.to_dict()):
             self.main.show_pane("training", focus=False)
+
+    def action_resume(self) -> None:
+        self.action_pause()
 
     def action_pause(self) -> None:
         if self.job is None or self.job.stopping:
@@ -525,6 +554,10 @@ class SnnLabApp(App[None]):
     def action_pane(self, key: str) -> None:
         self.main.show_pane(key)
 
+    def action_next_pane(self, step: int) -> None:
+        keys = list(PANES)
+        self.main.show_pane(keys[(keys.index(self.main.active) + step) % len(keys)])
+
     def action_maximize_pane(self) -> None:
         self.main.toggle_maximize()
 
@@ -536,6 +569,10 @@ class SnnLabApp(App[None]):
 
     def action_export(self) -> None:
         """Save an SVG of the current view and the metrics as CSV (into the run directory if there is one)."""
+        if not self.view.csv_rows():  # a CSV of a header alone helps no one
+            start, runs = key_names_of(self, "lab.start"), key_names_of(self, "lab.runs")
+            self.notify(f"nothing to export yet: train a run ({start}) or open one ({runs}) first", severity="warning")
+            return
         folder = Path(self.view.run_path) if self.view.run_path else Path("exports")
         try:
             svg, csv_path = export_view(self, self.view, folder, f"lab-{self.main.active}")
@@ -545,15 +582,27 @@ class SnnLabApp(App[None]):
         self.notify(f"saved {svg} and {csv_path}", markup=False)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen.for_app(self, [*self.BINDINGS, *self.main.pane_bindings()]))
+        self.push_screen(HelpScreen.for_app(self, [*self.BINDINGS, *MainScreen.BINDINGS, *self.main.pane_bindings()]))
+
+    def get_key_display(self, binding: Binding) -> str:
+        # Function keys as printed on the keyboard (F5, not f5), in the footer, help and palette alike.
+        shown = super().get_key_display(binding)
+        return shown.upper() if len(shown) <= 3 and shown[:1] == "f" and shown[1:].isdigit() else shown
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Grey out what cannot be done now, so the footer tells the state."""
-        running = self.job is not None and not self.job.stopping
-        if action in ("pause", "stop"):
+        """Grey out what cannot be done now (None) and hide what does not apply (False), so the footer tells
+        the state: Pause while a run trains, Resume in its place while it is paused."""
+        job = self.job
+        running = job is not None and not job.stopping
+        paused = running and job is not None and job.paused
+        if action == "pause":
+            return False if paused else True if running else None
+        if action == "resume":
+            return True if paused else False
+        if action == "stop":
             return True if running else None
-        if action == "start":
-            return True if (self.config is not None and not self.busy) or (self.job and self.job.paused) else None
+        if action == "start":  # with an invalid config it says why (a dialog), which a greyed key would not
+            return None if self.busy else True
         return True
 
     def refresh_bindings(self) -> None:
@@ -566,6 +615,27 @@ class SnnLabApp(App[None]):
         self.overlays = []
 
 
+def binding_groups() -> dict[str, list[Binding]]:
+    """The lab's bindings by where they are active together (a keymap may not give one key to two of them):
+    the app's, the main screen's and its widgets' in one group, each dialog's in its own."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import snnlab.tui
+
+    own = [*SnnLabApp.BINDINGS, *MainScreen.BINDINGS]
+    groups: dict[str, list[Binding]] = {"main": [b for b in own if isinstance(b, Binding)]}
+    for info in pkgutil.walk_packages(snnlab.tui.__path__, "snnlab.tui."):
+        for cls in vars(importlib.import_module(info.name)).values():
+            if not inspect.isclass(cls) or cls.__module__ != info.name or cls in (SnnLabApp, MainScreen):
+                continue
+            found = [b for b in vars(cls).get("BINDINGS", []) if isinstance(b, Binding)]
+            if found:
+                groups.setdefault(cls.__name__ if issubclass(cls, ModalScreen) else "main", []).extend(found)
+    return groups
+
+
 def make_app(
     preset: str | None = None,
     *,
@@ -575,6 +645,7 @@ def make_app(
     source: EventSource | None = None,
     runs_dir: str | Path | None = None,
     mode: str = "process",
+    keymap: str | Path | dict[str, str] | None = None,
     **options: Any,
 ) -> SnnLabApp:
     """The lab, as ``snnlab`` / ``snnlab lab PRESET`` / ``snnlab watch RUN_DIR`` and the tests build it.
@@ -586,12 +657,19 @@ def make_app(
         sweep: a sweep folder (``snnlab sweep``) to show in the Surrogates pane.
         source: a ready event source (tests feed a :class:`~snnlab.tui.worker.ReplaySource`).
         mode: where training runs: ``process`` (default) or ``thread``.
+        keymap: binding ids mapped to keys, or a keymap file to read them from (:mod:`snnlab.tui.keymap`);
+            the CLI passes the user's file. None: the default keys.
 
     Raises:
         ConfigError: the preset or config is not valid (the CLI prints it and exits 2).
         RunDirError: ``watch`` is not a run directory.
         ConfigError: ``sweep`` is not a sweep folder.
+        KeymapError: the keymap file is not valid.
     """
+    if keymap is not None and not isinstance(keymap, dict):
+        keymap = read_keymap(keymap, binding_groups())
+    elif keymap:
+        keymap = check_keymap(keymap, binding_groups(), "keymap")
     if config is not None:
         data = config.to_dict() if isinstance(config, Config) else config_from_dict(config).to_dict()
     elif watch is not None:
@@ -606,4 +684,5 @@ def make_app(
         preset = preset or ("quickstart" if any(n == "quickstart" for n, _ in list_presets()) else None)
         data = load_config(find_preset(preset)).to_dict() if preset else Config().to_dict()
     folder = runs_dir or data.get("run", {}).get("runs_dir", "runs")
-    return SnnLabApp(data, preset, watch=watch, sweep=sweep, source=source, runs_dir=folder, mode=mode, **options)
+    return SnnLabApp(data, preset, watch=watch, sweep=sweep, source=source, runs_dir=folder, mode=mode,
+                     keymap=keymap, **options)  # fmt: skip

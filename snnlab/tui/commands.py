@@ -17,8 +17,8 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from snnlab.config import Config, list_presets
+from snnlab.tui.keymap import key_names
 from snnlab.tui.messages import PresetChosen
-from snnlab.tui.screens.help import key_names
 from snnlab.tui.screens.main import PANES
 from snnlab.tui.worker import TrainingJob
 
@@ -54,7 +54,11 @@ class Lab(Protocol):
 
 
 def bindings_by_id(app: App[Any]) -> dict[str, Binding]:
-    return {b.id: b for b in type(app).BINDINGS if isinstance(b, Binding) and b.id}
+    found: dict[str, Binding] = {}
+    for binding in type(app).BINDINGS:  # the first of an id: Pause, not its twin Resume
+        if isinstance(binding, Binding) and binding.id:
+            found.setdefault(binding.id, binding)
+    return found
 
 
 def _offered(lab: Lab, binding_id: str) -> bool:
@@ -75,12 +79,12 @@ def palette_commands(app: App[Any]) -> list[Command]:
     for binding_id, does in PALETTE.items():
         binding = bindings[binding_id]
         if _offered(app, binding_id):
-            title = binding.tooltip or binding.description
+            title, action = binding.tooltip or binding.description, binding.action
             if binding_id == "lab.pause" and app.job is not None and app.job.paused:
-                title = "Resume training"
+                title, action = "Resume training", "resume"  # the app runs pause only while a run trains
             keys = key_names(app, binding)
             help_text = f"{does} ({keys})" if does else f"key {keys}"
-            commands.append((title, help_text, partial(app.run_action, binding.action)))
+            commands.append((title, help_text, partial(app.run_action, action)))
     if app.overlays:
         commands.append(("Clear overlays", "remove overlaid runs from the plots", app.clear_overlays))
     if app.job is None:

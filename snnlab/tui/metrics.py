@@ -41,7 +41,6 @@ class RunMetrics:
     error: str | None = None
     run_path: str | None = None
     history: RunHistory = field(default_factory=lambda: RunHistory(STEP_POINTS))
-    samples_per_s: float = math.nan  # smoothed for display: single steps jitter by 2x on a busy machine
     first_probe: ProbeRecorded | None = None
     recent_probes: deque[ProbeRecorded] = field(default_factory=lambda: deque(maxlen=MAX_PROBES - 1))
     _pace: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=64))
@@ -64,9 +63,6 @@ class RunMetrics:
     def _apply(self, event: Event) -> None:
         self.history.apply(event)
         if isinstance(event, StepMetrics):
-            speed = event.samples_per_s
-            if math.isfinite(speed):
-                self.samples_per_s = speed if math.isnan(self.samples_per_s) else 0.8 * self.samples_per_s + 0.2 * speed
             self._pace.append((event.time, event.step))
         elif isinstance(event, ProbeRecorded):
             if self.first_probe is None:
@@ -88,6 +84,13 @@ class RunMetrics:
         self.recent_probes = deque(kept[1:], maxlen=self.recent_probes.maxlen)
 
     # -- the run's numbers, from its history
+
+    @property
+    def samples_per_s(self) -> float:
+        """The run's samples/s as ``snnlab runs show`` and the console summary give it (RunHistory's mean over
+        the steps that count), NaN before the first step: one figure wherever the lab shows it."""
+        speed = self.history.mean_samples_per_s
+        return math.nan if speed is None else speed
 
     @property
     def device(self) -> str:

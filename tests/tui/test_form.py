@@ -164,3 +164,35 @@ async def test_the_bptt_segment_field_takes_auto_a_number_or_nothing_and_flags_z
         editor.value = "0"
         await wait_for(pilot, lambda: segment.error is not None, 10)
         assert "must be a number of time steps >= 1, auto or null" in segment.error
+
+
+@pytest.mark.asyncio
+async def test_a_layer_stack_that_cannot_be_built_is_flagged_under_the_layer_list_and_not_started():
+    # The form runs the config's shape check, the one `snnlab run` runs before building anything.
+    app = make_app(config=copy.deepcopy(TINY))
+    async with app.run_test(size=(80, 24)) as pilot:
+        form, editor = app.main.query_one("#form"), app.main.query_one("#layers")
+        app.main.query_one("#layer-list").highlighted = 2  # linear 10
+        await pilot.pause()
+        editor.query_one("#add-conv2d").press()
+        await wait_for(pilot, lambda: app.config is None, 10, "the config to be refused")
+        problem = "input has shape [10]; conv2d needs [C, H, W]"
+        assert form.error == f"model.layers.3: {problem}"
+        status = str(form.query_one("#form-status").render())
+        assert status.startswith("✗") and "valid config" not in status and "under the layer list" in status
+        error = editor.query_one("#layer-error")
+        assert error.display and str(error.render()) == f"✗ layer 3: {problem}"
+        prompts = [str(option.prompt) for option in editor.query_one("#layer-list").options]
+        assert prompts[3].startswith("✗ 3  conv2d") and prompts[2].startswith("  2  linear 10")
+        assert not any(f.has_class("-invalid") for f in app.main.query(Field))  # no field is to blame
+        app.main.query_one("#pane-network").focus()
+        await pilot.press("s")
+        await pilot.pause()
+        assert app.job is None and app.screen.query_one("#dialog-title")  # the reason, not a run
+        await pilot.press("escape")
+        # Removing the conv makes it valid again, and the list and the line under it say so.
+        editor.query_one("#remove-layer").press()
+        await wait_for(pilot, lambda: app.config is not None, 10, "the config to be valid again")
+        assert not error.display and editor.error is None
+        assert [str(o.prompt) for o in editor.query_one("#layer-list").options][2].startswith("2  linear 10")
+        assert "valid config — s or F5 starts training" in str(form.query_one("#form-status").render())

@@ -7,13 +7,14 @@ import copy
 
 import pytest
 from rich.style import Style
+from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
 
 from snnlab.tui.app import SnnLabApp, make_app
 from snnlab.tui.commands import PALETTE, palette_commands
 from snnlab.tui.screens.help import PANE_HELP, HelpScreen
-from snnlab.tui.screens.main import PANES, Pane
+from snnlab.tui.screens.main import PANES, MainScreen, Pane
 from tests.conftest import TINY
 from tests.tui.conftest import lab_classes
 
@@ -21,7 +22,7 @@ from tests.tui.conftest import lab_classes
 def promised(app: SnnLabApp) -> list[Binding]:
     """The keys help lists: the app's, and those of the widget in each pane. (A control inside a pane, such
     as the evaluation slider or a text field, keeps its usual keys, as Textual's own widgets do.)"""
-    found = [b for b in type(app).BINDINGS if isinstance(b, Binding)]
+    found = [b for b in [*type(app).BINDINGS, *MainScreen.BINDINGS] if isinstance(b, Binding)]
     for pane in app.main.query(Pane):
         for widget in pane.children:
             found += [b for b in vars(type(widget)).get("BINDINGS", []) if isinstance(b, Binding)]
@@ -34,13 +35,18 @@ def key_spellings(app: SnnLabApp, bindings: list[Binding]) -> set[str]:
     return keys | {app.get_key_display(Binding(key, "")) for key in keys}
 
 
-def bold_words(text: Text) -> list[str]:
-    """The first word of each bold stretch of ``text``: where help names a key."""
+def cell_texts(table: Table) -> list[Text]:
+    return [cell for column in table.columns for cell in column.cells if isinstance(cell, Text)]
+
+
+def bold_words(table: Table) -> list[str]:
+    """Each key that help names (a bold stretch of the right column: ``s or F5`` gives ``s`` and ``F5``)."""
     words = []
-    for span in text.spans:
-        style = Style.parse(span.style) if isinstance(span.style, str) else span.style
-        if style.bold:
-            words.append(text.plain[span.start : span.end].split()[0])
+    for text in cell_texts(table)[len(table.rows) :]:  # the right column; the left one holds the headings
+        for span in text.spans:
+            style = Style.parse(span.style) if isinstance(span.style, str) else span.style
+            if style.bold:
+                words += [w for w in text.plain[span.start : span.end].split() if w != "or"]
     return words
 
 
@@ -64,13 +70,34 @@ async def test_help_lists_every_binding_and_names_no_key_that_is_not_bound():
         help_screen = app.screen
         bindings = promised(app)
         assert [binding_id for _, _, binding_id in help_screen.rows] == list(dict.fromkeys(b.id for b in bindings))
-        assert [(key, does) for key, does, _ in help_screen.rows] == list(
-            dict.fromkeys((b.key, b.description) for b in bindings)
-        )
+        first = list({b.id: b for b in reversed(bindings)}.values())[::-1]  # the first binding of each id
+        shown = {b.id: " or ".join(app.get_key_display(Binding(k, "")) for k in b.key.split(",")) for b in first}
+        assert [(key, does) for key, does, _ in help_screen.rows] == [(shown[b.id], b.description) for b in first]
+        # Keys as a user types them, never Textual's names for them.
+        assert ("s or F5", "Start") in [(key, does) for key, does, _ in help_screen.rows]
+        assert not any("full_stop" in key or "question_mark" in key for key, _, _ in help_screen.rows)
+        headings = [text.plain for text in cell_texts(help_screen.panes)[: len(help_screen.panes.rows)]]
+        assert headings[: len(PANES)] == list(PANES.values())
         named = bold_words(help_screen.panes)
-        assert len(named) >= len(PANES) + 6  # each pane's key, and the keys that work inside the panes
+        assert len(named) >= 5 + 2 + 6  # the Inside pane's keys, compare's two, and the six that work while typing
         assert set(named) <= key_spellings(app, bindings), set(named) - key_spellings(app, bindings)
-        assert help_screen.palette_key == app.COMMAND_PALETTE_BINDING
+        assert {"F5", "F6", "F7", "F8", "F1", "esc"} <= set(named)  # how to act while typing
+        assert help_screen.palette_key == "^p"
+
+
+@pytest.mark.asyncio
+async def test_help_text_wraps_to_the_screen_and_starts_with_no_stray_character():
+    app = make_app(config=copy.deepcopy(TINY))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        box = app.screen.query_one("#help-panes")
+        lines = [strip.text for strip in box.render_lines(box.region.reset_offset)]
+        assert lines[0].startswith("1 Network") and all("\\" not in line for line in lines)
+        assert max(len(line.rstrip()) for line in lines) <= box.size.width < 80
+        # Whole paragraphs, wrapped where the screen ends: no line is broken short of the width on purpose.
+        text = " ".join(line.strip() for line in lines if line.strip())
+        assert "layers: add, remove, reorder; each layer's neuron: none, the model's, or custom." in text
 
 
 @pytest.mark.asyncio
@@ -89,7 +116,7 @@ async def test_the_palette_offers_the_bindings_by_their_keys():
         for title, help_text in offered:
             keys = help_text.removeprefix("key ") if help_text.startswith("key ") else help_text.rsplit("(", 1)[1][:-1]
             assert set(keys.split(" or ")) <= spellings, title
-        assert ("Start training", "train the current config (s)") in offered
+        assert ("Start training", "train the current config (s or F5)") in offered
         # Choosing an entry runs its binding's action.
         show_inside = next(callback for title, _, callback in commands if title == "Show the Inside pane")
         await show_inside()

@@ -57,6 +57,48 @@ def test_network_pane_flags_an_invalid_field(snap_compare):
     assert snap_compare(app, terminal_size=(80, 24), run_before=edit)
 
 
+def test_network_pane_at_80x24(snap_compare):
+    # The layer stack with every button on one line, an error under the list, and the footer in full.
+    app = make_app(config=copy.deepcopy(TINY))
+    app.animation_level = "none"
+
+    async def add_a_conv_after_the_output(pilot: Any) -> None:
+        await settle(pilot, "1")
+        app.main.query_one("#layer-list").highlighted = 2
+        await pilot.pause()
+        app.main.query_one("#add-conv2d").press()
+        await wait_for(pilot, lambda: app.config is None, 10, "the stack to be refused")
+        app.main.query_one("#pane-network").focus()
+        app.main.query_one("#layer-buttons").scroll_visible(animate=False, top=True)
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=add_a_conv_after_the_output)
+
+
+def test_network_pane_while_typing_at_80x24(snap_compare):
+    # A field has focus: the footer shows the function keys and escape, which work while typing.
+    app = make_app(config=copy.deepcopy(TINY))
+    app.animation_level = "none"
+
+    async def type_in_a_field(pilot: Any) -> None:
+        await settle(pilot, "1")
+        field = next(f for f in app.main.query("Field") if f.path == "data.batch_size")
+        field.editor.cursor_blink = False
+        field.editor.focus()
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=type_in_a_field)
+
+
+def test_surrogates_pane_at_80x24(snap_compare):
+    # The choices above the plots, so each plot keeps half the width.
+    assert snap_compare(replay_app(), terminal_size=(80, 24), run_before=lambda pilot: settle(pilot, "4"))
+
+
+def test_help_screen_at_80x24(snap_compare):
+    assert snap_compare(replay_app(), terminal_size=(80, 24), run_before=lambda pilot: settle(pilot, "f1"))
+
+
 def test_training_pane(snap_compare):
     assert snap_compare(replay_app(), terminal_size=(100, 32), run_before=lambda pilot: settle(pilot, "2"))
 

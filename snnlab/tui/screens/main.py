@@ -3,6 +3,11 @@
 Layout: on a large terminal (or after ``l``) the panes share a 2x2 grid whose split moves with
 ctrl+arrows; on a small one (80x24) one pane fills the screen and 1-4 or the tabs switch it. Any pane
 can be maximized (``z``, escape restores). ``watch`` starts with Training beside Inside.
+
+Focus: each pane has a home that takes no text (its own widget when that takes focus and holds the pane's
+keys, as the Inside pane's does; else the pane itself). Switching panes focuses the home, so the letter keys keep working; escape from a field goes back
+to it, and escape at home restores a maximized pane. Below :data:`NARROW` columns the screen has the
+``-narrow`` class, which the stylesheet uses to stack what sits side by side on a wider terminal.
 """
 
 from __future__ import annotations
@@ -27,16 +32,24 @@ PANE_NAMES = {"network": "Network", "training": "Training", "inside": "Inside", 
 PANES = {key: f"{i} {name}" for i, (key, name) in enumerate(PANE_NAMES.items(), start=1)}  # "1 Network": key 1
 GRID_MIN = (140, 40)  # below this size "auto" shows one pane at a time
 WATCH_GRID_MIN = (110, 24)  # watch shows two panes side by side, which needs less
+NARROW = 100  # below this width the panes rearrange (the stylesheet's .-narrow rules)
 
 
 class Pane(Vertical):
-    """A titled pane that can be maximized whatever inside it has focus."""
+    """A titled pane that can be maximized whatever inside it has focus. It takes focus itself (it is the
+    home of most panes), so a key pressed there reaches the app's bindings and none is typed anywhere."""
 
     ALLOW_MAXIMIZE = True
+    can_focus = True
 
 
 class MainScreen(Screen[None]):
     """Holds the panes and decides which are visible and how big."""
+
+    BINDINGS = [
+        Binding("escape", "leave", "Leave", id="lab.leave"),  # shown only while a field has focus
+        Binding("escape", "restore", "Restore pane", id="lab.leave", show=False),  # one key, so one id
+    ]
 
     def __init__(self, config_data: dict[str, Any], preset: str | None, watch: bool = False) -> None:
         super().__init__(id="main")
@@ -61,7 +74,7 @@ class MainScreen(Screen[None]):
             with Pane(id="pane-surrogates"):
                 yield self._first_or_lazy("surrogates", SurrogateLab(id="surrogates"))
         yield StatusBar(id="status")
-        yield Footer()
+        yield Footer(compact=True)  # the training keys, help and the palette fit in 80 columns
 
     def _first_or_lazy(self, key: str, widget: Widget) -> Widget:
         return widget if key == self.active else Lazy(widget)
@@ -98,6 +111,9 @@ class MainScreen(Screen[None]):
         return list(PANES)
 
     def apply_layout(self) -> None:
+        narrow = self.app.size.width < NARROW
+        if self.has_class("-narrow") != narrow:
+            self.set_class(narrow, "-narrow")
         visible = self.visible_panes()
         grid = self.query_one("#panes", Grid)
         for key in PANES:
@@ -131,18 +147,45 @@ class MainScreen(Screen[None]):
         if focus:
             self.call_after_refresh(self._focus_into, key)
 
-    def _focus_into(self, key: str) -> None:
+    def home(self, key: str) -> Widget:
+        """The widget of pane ``key`` that holds focus when nothing in it is being edited: the pane's own
+        widget when it takes focus (its keys then work, as the Inside pane's do), else the pane."""
         pane = self.query_one(f"#pane-{key}", Pane)
-        target = {"inside": "#inside", "training": None}.get(key, "")
-        if target:
-            pane.query_one(target).focus()
-            return
-        if target is None:
-            self.set_focus(None)
-            return
-        focusable = [w for w in pane.query("*") if w.focusable]
-        if focusable:
-            focusable[0].focus()
+        own = next(iter(pane.children), None)
+        return own if own is not None and own.can_focus else pane
+
+    def _focus_into(self, key: str) -> None:
+        self.home(key).focus()
+
+    def pane_of(self, widget: Widget | None) -> str | None:
+        """The key of the pane that holds ``widget``, if any."""
+        for node in widget.ancestors_with_self if widget is not None else ():
+            if isinstance(node, Pane) and node.id:
+                return node.id.removeprefix("pane-")
+        return None
+
+    def editing(self) -> str | None:
+        """The pane whose field (anything but its home) has focus, if any."""
+        key = self.pane_of(self.focused)
+        return key if key is not None and self.focused is not self.home(key) else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Escape does one thing at a time, and the footer names it only while it leaves a field.
+        if action == "leave":
+            return self.editing() is not None
+        if action == "restore":
+            return self.editing() is None and self.maximized is not None
+        return True
+
+    def action_leave(self) -> None:
+        """Escape in a field: focus goes to the pane's home, where the letter keys work."""
+        key = self.editing()
+        if key is not None:
+            self.home(key).focus()
+
+    def action_restore(self) -> None:
+        """Escape at home: restore the maximized pane."""
+        self.minimize()
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         # Only the tab that is active now counts: an older activation still in the queue must not
@@ -157,8 +200,12 @@ class MainScreen(Screen[None]):
     def toggle_maximize(self) -> None:
         if self.maximized is not None:
             self.minimize()
-        else:
-            self.maximize(self.query_one(f"#pane-{self.active}", Pane), container=False)
+            return
+        # Focus must be inside what is maximized: left outside (on the tabs), Textual moves it to a widget of
+        # its own choosing, once a text field of another pane, where every later key was typed.
+        if self.pane_of(self.focused) != self.active:
+            self._focus_into(self.active)
+        self.maximize(self.query_one(f"#pane-{self.active}", Pane), container=False)
 
     def toggle_layout(self) -> str:
         self.layout_mode = "single" if self.effective_layout == "grid" else "grid"

@@ -27,6 +27,7 @@ from snnlab import catalog
 from snnlab.config import Config, ConfigError, NeuronConfig, config_from_dict, dump_yaml, list_presets, load_config
 from snnlab.config.schema import TYPE_SETTINGS, retyped, setting_applies
 from snnlab.tui import palette
+from snnlab.tui.keymap import key_names_of
 from snnlab.tui.messages import PresetChosen
 from snnlab.tui.screens.dialogs import ErrorDialog, PathDialog
 from snnlab.tui.widgets.fields import MISSING, Field, editor_value, get_path, make_field, set_path
@@ -323,6 +324,11 @@ class ConfigForm(Vertical):
             self.error = str(exc).removeprefix("form: ")
         fields = list(self.query(Field))
         target = _field_for(fields, key) if key else None
+        layers = self.query_one(LayerEditor)
+        stack_error = _stack_error(key, self.error, target)
+        layers.set_error(stack_error)
+        if stack_error is not None:
+            target = None  # shown under the layer list, not under whichever field of a layer is near
         for field in fields:
             message = None
             if field is target and self.error:
@@ -330,16 +336,34 @@ class ConfigForm(Vertical):
             field.set_error(message)
         status = self.query_one("#form-status", Static)
         if self.error:
-            where = "" if target else " (not shown in the form)"
+            where = " (under the layer list)" if stack_error else "" if target else " (not shown in the form)"
             status.update(Content.from_markup(f"[b {palette.BAD}]✗[/] $error", error=f"{self.error}{where}"))
         else:
-            status.update(Content.from_markup(f"[b {palette.GOOD}]✓[/] valid config — [b]s[/] starts training"))
+            keys = key_names_of(self.app, "lab.start")
+            status.update(Content.from_markup(f"[b {palette.GOOD}]✓[/] valid config — [b]$keys[/] starts training",
+                                              keys=keys))  # fmt: skip
         self.post_message(self.Changed(self.config, self.error))
         return self.config
 
 
 def _default(info: Any) -> Any:
     return info.get_default(call_default_factory=True)
+
+
+def _stack_error(key: str | None, error: str | None, target: Field | None) -> tuple[int | None, str] | None:
+    """(layer index, message) when ``error`` is about the layer stack rather than one field: its key is
+    ``model.layers`` or a layer (``model.layers.3``: a layer that does not fit its input), or a setting of a
+    layer that no field shows."""
+    if not key or not error or not (key == "model.layers" or key.startswith("model.layers.")):
+        return None
+    if target is not None and target.path.removeprefix("mode:") == key:
+        return None  # a field of the highlighted layer says it
+    parts = key.split(".")
+    index = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
+    if len(parts) > 3:  # a setting of a layer: its full key names it
+        return index, error
+    problem = error.removeprefix(f"{key}: ")
+    return index, problem if index is None else f"layer {index}: {problem}"
 
 
 def _field_for(fields: list[Field], key: str) -> Field | None:

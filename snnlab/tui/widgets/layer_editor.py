@@ -3,8 +3,10 @@
 Add linear, conv, pooling, flatten and batchnorm_tt layers; remove and reorder them. The editor shows the schema's
 fields of the layer's type and its neuron: none, the model's neuron, or custom settings merged over it.
 It edits the form's dict in place and posts :class:`LayerEditor.Rebuilt` after a change of structure;
-the form validates after every change. The neuron's fields are the form's: it hands over the function
-that builds them, so a custom neuron looks the same here as the model's neuron does in the form.
+the form validates after every change, and an error about the stack itself (a conv after a linear layer:
+the config's shape check, the run's own) shows under the list, its layer marked ✗. The neuron's fields
+are the form's: it hands over the function that builds them, so a custom neuron looks the same here as
+the model's neuron does in the form.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Button, OptionList
+from textual.widgets import Button, OptionList, Static
 
 from snnlab.config import LAYERS
 from snnlab.tui.widgets.fields import make_field
@@ -61,6 +63,7 @@ class LayerEditor(Vertical):
         self.data = data
         self.neuron_fields = neuron_fields
         self.index = 0
+        self.error: tuple[int | None, str] | None = None  # (layer, message) of a stack that cannot be built
 
     @property
     def stack(self) -> list[dict[str, Any]]:
@@ -68,7 +71,8 @@ class LayerEditor(Vertical):
         return model.setdefault("layers", [])
 
     def compose(self) -> ComposeResult:
-        yield OptionList(*[layer_summary(i, layer) for i, layer in enumerate(self.stack)], id="layer-list")
+        yield OptionList(*[self._summary(i, layer) for i, layer in enumerate(self.stack)], id="layer-list")
+        yield Static("", id="layer-error", markup=False)
         with Horizontal(id="layer-buttons"):
             for kind in NEW_LAYERS:
                 yield Button(f"+{kind.removesuffix('2d')}", id=f"add-{kind}", compact=True,
@@ -108,12 +112,27 @@ class LayerEditor(Vertical):
         if self.stack:
             option_list.highlighted = min(self.index, len(self.stack) - 1)
 
+    def _summary(self, index: int, layer: dict[str, Any]) -> str:
+        if self.error is None or self.error[0] is None:
+            return layer_summary(index, layer)
+        return ("✗ " if self.error[0] == index else "  ") + layer_summary(index, layer)  # columns stay aligned
+
+    def set_error(self, error: tuple[int | None, str] | None) -> None:
+        """Show why the stack cannot be built (``(layer index or None, message)``) under the list, and mark
+        that layer in it; None clears both."""
+        if error == self.error:
+            return
+        self.error = error
+        self.query_one("#layer-error", Static).update(f"✗ {error[1]}" if error else "")
+        self.set_class(error is not None, "-invalid")
+        self.refresh_list()
+
     def refresh_list(self) -> None:
         """Update the one-line summaries after a field of a layer changed."""
         option_list = self.query_one(OptionList)
         for i, layer in enumerate(self.stack):
             if i < option_list.option_count:
-                option_list.replace_option_prompt_at_index(i, layer_summary(i, layer))
+                option_list.replace_option_prompt_at_index(i, self._summary(i, layer))
 
     def rebuild(self) -> None:
         """Redraw list and editor (after a structural change), then post :class:`Rebuilt`.
@@ -122,7 +141,7 @@ class LayerEditor(Vertical):
         as it is built, and that highlight, arriving after the rebuild, would move the editor to layer 0."""
         option_list = self.query_one(OptionList)
         option_list.clear_options()
-        option_list.add_options([layer_summary(i, layer) for i, layer in enumerate(self.stack)])
+        option_list.add_options([self._summary(i, layer) for i, layer in enumerate(self.stack)])
         self._show_fields()
         self._highlight()
         self.call_after_refresh(self.post_message, self.Rebuilt())

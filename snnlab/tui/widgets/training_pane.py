@@ -18,6 +18,7 @@ from textual.widgets import Static
 
 from snnlab.formatting import format_accuracy, format_duration
 from snnlab.tui import palette
+from snnlab.tui.keymap import key_names_of
 from snnlab.tui.metrics import RunMetrics
 from snnlab.tui.widgets.metric_plot import MetricPlot
 from snnlab.tui.widgets.plotting import Series, smoothed
@@ -91,6 +92,15 @@ def summary_table(m: RunMetrics) -> Table:
     return table
 
 
+def waiting_text(m: RunMetrics, start_keys: str = "s") -> str:
+    """What the loss plot says before the run's first step: what is under way, or how to start one."""
+    if m.status in ("starting", "running"):
+        return "starting: the first step is on its way"
+    if m.status in ("watching", "paused", "stopping"):
+        return f"{m.status}: no steps yet"
+    return f"press {start_keys} to start training"
+
+
 class TrainingPane(Vertical):
     """Progress line over a 2x2 grid: loss, accuracy, spike rates, numbers."""
 
@@ -114,7 +124,8 @@ class TrainingPane(Vertical):
             color = palette.overlay(k)
             loss += loss_series(other, f"{name[:16]} ", color, raw=False)
             acc += accuracy_series(other, f"{name[:16]} ", color)
-        self.query_one("#plot-loss", MetricPlot).show(loss)
+        waiting = waiting_text(m, key_names_of(self.app, "lab.start"))
+        self.query_one("#plot-loss", MetricPlot).show(loss, empty=waiting)
         self.query_one("#plot-accuracy", MetricPlot).show(acc)
         rates = [
             Series(xs, ys, palette.series(k), layer) for k, (layer, (xs, ys)) in enumerate(m.spike_rates().items())
