@@ -5,9 +5,10 @@ ctrl+arrows; on a small one (80x24) one pane fills the screen and 1-4 or the tab
 can be maximized (``z``, escape restores). ``watch`` starts with Training beside Inside.
 
 Focus: each pane has a home that takes no text (its own widget when that takes focus and holds the pane's
-keys, as the Inside pane's does; else the pane itself). Switching panes focuses the home, so the letter keys keep working; escape from a field goes back
-to it, and escape at home restores a maximized pane. Below :data:`NARROW` columns the screen has the
-``-narrow`` class, which the stylesheet uses to stack what sits side by side on a wider terminal.
+keys, as the Inside pane's does; else the pane itself). Switching panes focuses the home, so the letter
+keys keep working; escape from a field goes back to it, and escape at home restores a maximized pane.
+Below :data:`NARROW` columns the screen has the ``-narrow`` class, which the stylesheet uses to stack what
+sits side by side on a wider terminal.
 """
 
 from __future__ import annotations
