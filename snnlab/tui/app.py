@@ -524,14 +524,16 @@ class SnnLabApp(App[None]):
         """Add a neuron to ``run.probes.trace`` of the form's config: recorded from the next run on."""
         form = self.main.query_one(ConfigForm)
         probes = form.data.setdefault("run", {}).setdefault("probes", {})
-        traced = probes.setdefault("trace", {}).setdefault(message.layer, [])
+        traced = probes.setdefault("trace", {}).setdefault(message.layer_name, [])
         if message.neuron in traced:
-            self.notify(f"{message.layer} neuron {message.neuron} is traced already (run.probes.trace)", markup=False)
+            self.notify(
+                f"{message.layer_name} neuron {message.neuron} is traced already (run.probes.trace)", markup=False
+            )
             return
         traced.append(message.neuron)
         traced.sort()
         form.load(form.data, preset=form.preset)
-        self.notify(f"{message.layer} neuron {message.neuron} will be traced from the next run (run.probes.trace)",
+        self.notify(f"{message.layer_name} neuron {message.neuron} will be traced from the next run (run.probes.trace)",
                     markup=False)  # fmt: skip
 
     @on(PresetChosen)

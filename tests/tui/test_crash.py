@@ -59,7 +59,7 @@ def test_a_crash_of_the_lab_exits_1_with_one_line_and_the_traceback_in_a_log(tin
 
 
 # Textual attributes a widget is meant to set on itself.
-MEANT_TO_BE_SET = {"border_title", "border_subtitle"}
+MEANT_TO_BE_SET = {"border_title", "border_subtitle", "virtual_size"}  # a ScrollView sets its virtual_size
 
 
 def test_the_labs_classes_do_not_reuse_textuals_names_for_their_own_state():

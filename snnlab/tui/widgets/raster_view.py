@@ -6,7 +6,7 @@ several steps and its colour is the fraction of them in which the neuron fired. 
 the neuron's firing rate on this sample and its change since the previous evaluation.
 
 Rows can be ordered by neuron index, by rate, or by change in rate (``o``), so the neurons that learn, or
-died, come to the top. A cursor row (up/down, page keys, home/end) names one neuron; ``t`` asks for its
+died, come to the top. A cursor row (up/down, page up/down) names one neuron; ``t`` asks for its
 membrane to be recorded by the next run (:class:`RasterView.TraceRequested`).
 """
 
@@ -63,12 +63,10 @@ class RasterView(ScrollView, can_focus=True):
     BINDINGS = [
         Binding("o", "order", "Order rows", id="inside.raster-order"),
         Binding("t", "trace", "Trace neuron", id="inside.trace-neuron"),
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "cursor(-10)", "Page up", show=False),
-        Binding("pagedown", "cursor(10)", "Page down", show=False),
-        Binding("home", "cursor(-1000000)", "First", show=False),
-        Binding("end", "cursor(1000000)", "Last", show=False),
+        Binding("up", "cursor(-1)", "Row up", id="inside.raster-up", show=False),
+        Binding("down", "cursor(1)", "Row down", id="inside.raster-down", show=False),
+        Binding("pageup", "cursor(-10)", "Ten rows up", id="inside.raster-page-up", show=False),
+        Binding("pagedown", "cursor(10)", "Ten rows down", id="inside.raster-page-down", show=False),
     ]
 
     order: reactive[str] = reactive("index")
@@ -80,7 +78,7 @@ class RasterView(ScrollView, can_focus=True):
 
         def __init__(self, layer: str, neuron: int) -> None:
             super().__init__()
-            self.layer, self.neuron = layer, neuron
+            self.layer_name, self.neuron = layer, neuron
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
