@@ -18,6 +18,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalGroup, VerticalScroll
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.lazy import Lazy
 from textual.message import Message
 from textual.widget import Widget
@@ -202,8 +203,8 @@ class ConfigForm(Vertical):
     def _edited(self, event: Input.Changed | Checkbox.Changed | Select.Changed) -> None:
         widget = event.control
         path = widget.name
-        if widget.id == "preset" or not path:
-            return
+        if widget.id == "preset" or not path or not widget.is_attached:
+            return  # (not attached: an editor of the form that a loaded preset is replacing)
         event.stop()
         if path.startswith("mode:"):
             self.query_one(LayerEditor).set_neuron_mode(path.removeprefix("mode:"), str(editor_value(widget)))
@@ -322,6 +323,15 @@ class ConfigForm(Vertical):
         except ConfigError as exc:
             self.config, key = None, exc.key
             self.error = str(exc).removeprefix("form: ")
+        self.post_message(self.Changed(self.config, self.error))
+        try:
+            self._mark(key)
+        except NoMatches:  # between the old children and the new (a preset is loading): _rebuild marks them
+            pass
+        return self.config
+
+    def _mark(self, key: str | None) -> None:
+        """Show ``self.error`` under the field (or the layer list) that ``key`` names, and in the status line."""
         fields = list(self.query(Field))
         target = _field_for(fields, key) if key else None
         layers = self.query_one(LayerEditor)
@@ -342,8 +352,6 @@ class ConfigForm(Vertical):
             keys = key_names_of(self.app, "lab.start")
             status.update(Content.from_markup(f"[b {palette.GOOD}]✓[/] valid config — [b]$keys[/] starts training",
                                               keys=keys))  # fmt: skip
-        self.post_message(self.Changed(self.config, self.error))
-        return self.config
 
 
 def _default(info: Any) -> Any:
