@@ -151,6 +151,11 @@ class BrainPyLIF(_SynapticCurrent):
     def forward(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
         return self.reference(current, time_steps)
 
+    def surrogate_input(self, spikes: Tensor, membrane: Tensor) -> Tensor | None:
+        """``(mem - threshold) / threshold``: BrainPy's surrogate sees the membrane scaled by V_th - V_reset."""
+        x = super().surrogate_input(spikes, membrane)
+        return None if x is None else x / self.threshold.to(x.device, torch.float32)
+
     def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
         steps = time_steps if time_steps is not None else current.shape[0]
         state = None

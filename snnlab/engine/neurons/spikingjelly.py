@@ -92,6 +92,15 @@ class SpikingJellyNeuron(nn.Module):
     def leak(self, like: Tensor) -> sj.Leak:
         raise NotImplementedError
 
+    def surrogate_input(self, spikes: Tensor, membrane: Tensor) -> Tensor:
+        """Where the spike function was evaluated, ``h - v_threshold``, from the spikes and the membrane after
+        the reset ``v`` that ``forward`` returns: the soft reset took ``v_threshold`` off ``h`` where it fired;
+        the hard reset overwrote ``h`` there, so those steps are NaN (not known)."""
+        v, fired = membrane.float(), spikes != 0
+        if self.v_reset is None:
+            return v + fired.float() * self.v_threshold - self.v_threshold
+        return (v - self.v_threshold).masked_fill(fired, float("nan"))
+
     def forward(self, x: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
         """``x [T, B, ...]`` (or ``[B, ...]`` with ``time_steps``) -> ``(spikes, v)``, each ``[T, B, ...]``."""
         if not self.fused:
