@@ -1,9 +1,10 @@
 """Headless face: the console sink for ``snnlab run``, run summaries, and terminal plots.
 
 :class:`ConsoleSink` shows progress while training (a rich progress bar on a terminal, plain lines in a
-log file or CI) and the network's health warnings as they appear and clear. :func:`print_summary`, :func:`runs_table` and :func:`show_run` render finished runs for
-``snnlab run``, ``snnlab runs`` and ``snnlab runs show``; :func:`ascii_curves` draws the loss and accuracy
-curves with plotext. Accuracies in events are fractions in [0, 1] and are shown as percentages.
+log file or CI) and the network's health warnings as they appear and clear. :func:`print_summary`,
+:func:`runs_table` and :func:`show_run` render finished runs for ``snnlab run``, ``snnlab runs`` and
+``snnlab runs show`` (with the last health report's table); :func:`ascii_curves` draws the loss and
+accuracy curves with plotext. Accuracies in events are fractions in [0, 1] and are shown as percentages.
 """
 
 from __future__ import annotations
