@@ -288,8 +288,9 @@ def warnings_for(by_layer: Mapping[str, LayerHealth], limits: Thresholds) -> lis
     """The layers past a threshold, each with a one-line hint at what to change, in network order.
 
     A silent layer behind another silent one is blamed on the first; a vanishing gradient is blamed on the
-    first silent or saturated spiking layer at or after it (the surrogate passes almost nothing back
-    through those), otherwise on the smallest surrogate gradient on its way back.
+    first silent or saturated spiking layer at or after it (a surrogate passes almost nothing back where
+    the membranes stay far below or far above the threshold), otherwise on the smallest surrogate gradient
+    on its way back.
     """
     silent = [n for n, h in by_layer.items() if h.silent is not None and h.silent >= limits.silent]
     saturated = [n for n, h in by_layer.items() if h.saturated is not None and h.saturated >= limits.saturated]
@@ -306,18 +307,14 @@ def warnings_for(by_layer: Mapping[str, LayerHealth], limits: Thresholds) -> lis
                 hint = "lower the threshold or raise the init scale"
             out.append(HealthWarning(name, "silent", f"{name}: {_percent(h.silent)} silent: {hint}"))
         if name in saturated:
-            hint = "raise the threshold or lower the init scale"
-            text = f"{name}: {_percent(h.saturated)} saturated (fire at every step): {hint}"
+            text = f"{name}: {_percent(h.saturated)} saturated: raise the threshold or lower the init scale"
             out.append(HealthWarning(name, "saturated", text))
         norm = h.weight_grad_norm
         if norm is None or not _finite(norm):
             continue
-        relative = largest > 0 and norm < limits.vanishing_ratio * largest
-        if norm < limits.vanishing_grad or relative:
-            size = f"norm {norm:.1e}" + (f", {norm / largest:.0e} of the largest" if relative else "")
-            text = (
-                f"{name}: weight gradient vanishing ({size}): {_vanishing_hint(by_layer, names[i:], silent, saturated)}"
-            )
+        if norm < limits.vanishing_grad or (largest > 0 and norm < limits.vanishing_ratio * largest):
+            hint = _vanishing_hint(by_layer, names[i:], silent, saturated)
+            text = f"{name}: weight gradient vanishing ({norm:.0e}): {hint}"
             out.append(HealthWarning(name, "vanishing_gradient", text))
     return out
 
@@ -328,14 +325,11 @@ def _vanishing_hint(
     """Why the gradient of the first layer of ``path`` (it and the layers after it) vanishes."""
     for name in path:
         if name in silent or name in saturated:
-            what = "silent" if name in silent else "saturated"
-            return f"{name} is {what}, so its surrogate passes almost no gradient back: fix {name} first"
+            return f"{name} is {'silent' if name in silent else 'saturated'}: fix that first"
     surrogates = [(by_layer[n].surrogate_grad, n) for n in path if _finite(by_layer[n].surrogate_grad)]
     if surrogates:
         value, name = min(surrogates)
-        return (
-            f"the surrogate's gradient in {name} is {value:.1e} on average: widen it (a lower slope) or raise train.lr"
-        )
+        return f"surrogate gradient {value:.0e} in {name}: widen the surrogate or raise train.lr"
     return "raise train.lr or the init scale"
 
 
