@@ -38,8 +38,10 @@ def format_number(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-# A health report's columns (``snnlab.engine.events.LayerHealth``), as the console and the lab both show them.
-HEALTH_COLUMNS = ("silent", "saturated", "rate", "surr. grad", "weight grad", "SynOps")
+# A health report's columns (``snnlab.engine.events.LayerHealth``), as the console and the lab both show them,
+# short enough for the lab's Inside pane beside the Training pane: silent and saturated shares of the neurons,
+# spike rate, mean surrogate gradient dS/dU, weight-gradient norm, synaptic operations per sample.
+HEALTH_COLUMNS = ("silent", "satur.", "rate", "dS/dU", "|∇W|", "SynOps")
 
 
 def health_cells(layer: Any) -> tuple[str, ...]:

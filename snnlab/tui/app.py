@@ -40,6 +40,7 @@ from snnlab.tui.screens.dialogs import ErrorDialog, RunsScreen
 from snnlab.tui.screens.help import HelpScreen
 from snnlab.tui.screens.main import PANE_NAMES, PANES, MainScreen
 from snnlab.tui.widgets.config_form import ConfigForm
+from snnlab.tui.widgets.health_panel import HealthPanel
 from snnlab.tui.widgets.inside_pane import InsidePane
 from snnlab.tui.widgets.status_bar import StatusBar
 from snnlab.tui.widgets.surrogate_lab import SurrogateLab
@@ -250,6 +251,8 @@ class SnnLabApp(App[None]):
             with self.batch_update():
                 if "training" in stale:
                     main.query_one(TrainingPane).draw(view, self.overlays)
+                if "inside" in stale:
+                    main.query_one(HealthPanel).show(view.health)
                 shown = self._probes_shown
                 if "inside" in stale and (shown is None or shown[0] is not view or shown[1] != len(view.probes)):
                     self._probes_shown = (view, len(view.probes))  # a new run, or a new probe of this one
