@@ -79,7 +79,7 @@ def health_lines(report: HealthReport, shown: dict[tuple[str, str], str]) -> lis
     """The lines a health report adds to ``snnlab run``'s output: each warning when it first appears and a
     line when it clears, not the same warnings again at every evaluation. ``shown`` (the warnings standing,
     by layer and problem) is updated."""
-    now = {(w.layer, w.problem): w.message for w in report.warnings}
+    now: dict[tuple[str, str], str] = {(w.layer, w.problem): w.message for w in report.warnings}
     lines = [f"health warning: {message}" for key, message in now.items() if key not in shown]
     lines += [
         f"health: {layer}: {_NO_LONGER.get(problem, 'ok')}" for layer, problem in shown if (layer, problem) not in now

@@ -49,7 +49,7 @@ from snnlab.engine import distributed
 from snnlab.engine.events import HealthReport, HealthWarning, LayerHealth
 
 if TYPE_CHECKING:
-    from snnlab.engine.models import NetOutput, SpikingNet
+    from snnlab.engine.models import Block, NetOutput, SpikingNet
 
 SURROGATE_SAMPLES = 16  # samples of a training batch whose membranes give the surrogate's gradient
 
@@ -74,7 +74,8 @@ def surrogate_grad(neuron: nn.Module, spikes: Tensor, membrane: Tensor) -> Tenso
     if given is None:
         return None
     x, known = given
-    grad = neuron.spike_fn.grad(x).abs_()
+    spike_fn: Any = neuron.spike_fn  # a Surrogate: surrogate_input gave None otherwise
+    grad = spike_fn.grad(x).abs_()
     if known is None:
         return grad.mean()
     return (grad * known).sum() / known.sum().clamp_min(1)  # only the steps whose x the record tells
@@ -195,7 +196,7 @@ class HealthMonitor:
         return self._fans[key]
 
 
-def _weights(block: nn.Module) -> Iterator[nn.Parameter]:
+def _weights(block: Block) -> Iterator[nn.Parameter]:
     """The trainable synapses of a block: its layer's weight and bias, and a recurrent neuron's recurrence."""
     yield from (p for p in block.op.parameters() if p.requires_grad)
     recurrent = getattr(block.neuron, "recurrent", None)
@@ -307,8 +308,8 @@ def warnings_for(by_layer: Mapping[str, LayerHealth], limits: Thresholds) -> lis
     """
     silent = [n for n, h in by_layer.items() if h.silent is not None and h.silent >= limits.silent]
     saturated = [n for n, h in by_layer.items() if h.saturated is not None and h.saturated >= limits.saturated]
-    norms = [h.weight_grad_norm for h in by_layer.values() if _finite(h.weight_grad_norm)]
-    largest = max(norms, default=0.0)
+    norms = [h.weight_grad_norm for h in by_layer.values() if h.weight_grad_norm is not None]
+    largest = max((norm for norm in norms if math.isfinite(norm)), default=0.0)
     names = list(by_layer)
     out: list[HealthWarning] = []
     for i, (name, h) in enumerate(by_layer.items()):
@@ -323,7 +324,7 @@ def warnings_for(by_layer: Mapping[str, LayerHealth], limits: Thresholds) -> lis
             text = f"{name}: {_percent(h.saturated)} saturated: raise the threshold or lower the init scale"
             out.append(HealthWarning(name, "saturated", text))
         norm = h.weight_grad_norm
-        if norm is None or not _finite(norm):
+        if norm is None or not math.isfinite(norm):
             continue
         if norm < limits.vanishing_grad or (largest > 0 and norm < limits.vanishing_ratio * largest):
             hint = _vanishing_hint(by_layer, names[i:], silent, saturated)
