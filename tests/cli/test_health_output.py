@@ -48,7 +48,7 @@ def test_runs_show_prints_the_last_health_report_and_an_old_run_none(tmp_path: P
     lines = [" ".join(line.split()) for line in out.getvalue().splitlines()]
     start = lines.index("health (epoch 2)")
     assert lines[start + 1 : start + 6] == [
-        "layer silent saturated rate surr. grad weight grad SynOps",
+        "layer silent satur. rate dS/dU |∇W| SynOps",
         "fc1 20% 0% 0.125 0.31 0.0025 49.2k",
         "fc2 97% 0% 0.004 1.2e-06 13 466",
         "total 49.7k",
