@@ -2,10 +2,10 @@
 
 Reads top to bottom: ``session.prepare`` sets up (seed, device, data, model, optimizer); :func:`train` turns every
 way a run can end into its last event; ``_fit`` is the loop over epochs and batches, ``_train_step`` one
-optimizer step (encode, forward, loss, backward, clip, step) and ``_end_epoch`` what follows an epoch's
-batches (scheduler, evaluation, health report, probes, checkpoints). Sinks only receive events; ``stop`` and ``pause``
-(threading or multiprocessing events) are checked at batch boundaries. A stop writes a checkpoint that
-``resume`` continues from exactly.
+optimizer step (encode, forward, loss, backward, clip, step; on some steps a health sample) and ``_end_epoch``
+what follows an epoch's batches (scheduler, evaluation, health report, probes, checkpoints). Sinks only receive
+events; ``stop`` and ``pause`` (threading or multiprocessing events) are checked at batch boundaries. A stop
+writes a checkpoint that ``resume`` continues from exactly.
 
 Under torchrun (``distributed.py``) every rank runs this same loop on its slice of each global batch, with
 the model wrapped in DistributedDataParallel; metrics and the stop flag are summed over ranks, and only
