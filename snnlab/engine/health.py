@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
@@ -89,8 +89,9 @@ def fan_out(op: nn.Module, in_shape: tuple[int, ...]) -> Tensor:
         # The gradient of the sum of a convolution with all-ones kernels counts, per input, the (output
         # channel, position) pairs whose window covers it: exact for any stride, padding or dilation.
         x = torch.ones(1, *in_shape, dtype=torch.float64, requires_grad=True)
-        kernel = torch.ones_like(op.weight, dtype=torch.float64)
-        nn.functional.conv2d(x, kernel, None, op.stride, op.padding, op.dilation, op.groups).sum().backward()
+        kernel = torch.ones_like(op.weight, dtype=torch.float64, device="cpu")
+        with torch.enable_grad():  # an evaluation runs without gradients
+            nn.functional.conv2d(x, kernel, None, op.stride, op.padding, op.dilation, op.groups).sum().backward()
         assert x.grad is not None
         return x.grad[0].float()
     raise TypeError(f"no synapses in {type(op).__name__}")
@@ -142,14 +143,16 @@ class HealthMonitor:
 
     @contextlib.contextmanager
     def evaluation(self, ctx: distributed.Context = distributed.SINGLE) -> Iterator[_Evaluation]:
-        """Around an evaluation: counts every input of the layers with synapses (forward pre-hooks, removed
-        after) and, through :meth:`_Evaluation.observe`, every spike. The counts are summed over ranks."""
+        """Around an evaluation: counts every spike (forward hooks on the neurons) and every input of the layers
+        with synapses (forward pre-hooks), all removed after; :meth:`_Evaluation.begin` before each batch. The
+        counts are summed over ranks."""
         evaluation = _Evaluation(self)
-        handles = [
-            block.op.register_forward_pre_hook(evaluation.hook(block.name))
-            for block in self.model.blocks
-            if _synaptic(block.op)
-        ]
+        handles = []
+        for block in self.model.blocks:
+            if block.neuron is not None:
+                handles.append(block.neuron.register_forward_hook(evaluation.spikes_hook(block)))
+            if _synaptic(block.op):
+                handles.append(block.op.register_forward_pre_hook(evaluation.inputs_hook(block.name, block.op)))
         try:
             yield evaluation
         finally:
@@ -215,46 +218,60 @@ class _Evaluation:
         self.samples = 0
         self.steps = 0  # T
         self._batch = (0, 0)  # (T, B) of the forward pass under way
+        self._first = True  # the forward pass under way is the evaluation's first
+        self._last_spikes: tuple[int, int, Tensor | None] = (0, 0, None)  # data_ptr, per-sample size, counts
 
-    def hook(self, name: str):
-        op = dict((b.name, b.op) for b in self.monitor.model.blocks)[name]
+    def begin(self, inputs: Tensor) -> None:
+        """Before a batch's forward pass: ``inputs [T, B, ...]``."""
+        self._first = self.samples == 0
+        self._last_spikes = (0, 0, None)
+        self._batch = (inputs.shape[0], inputs.shape[1])
+        self.steps = inputs.shape[0]
+        self.samples += inputs.shape[1]
 
+    def spikes_hook(self, block: Block) -> Callable[..., None]:
+        neuron = block.neuron
+        # Plain spikes are 0 or 1, so their sum counts them; graded ones are counted as nonzero values.
+        binary = getattr(neuron, "graded_spikes_factor", None) is None
+
+        def count(module: nn.Module, args: Any, outputs: tuple[Tensor, ...]) -> None:
+            spikes, membrane = outputs[0], outputs[-1]
+            fired = (spikes if binary else _nonzero(spikes)).flatten(2)  # [T, B, N]
+            per_neuron = fired.sum((0, 1), dtype=torch.float32)
+            self._add(self.fired, block.name, per_neuron.double())
+            # The next layer's input is often these very spikes (flattened): it need not count them again.
+            self._last_spikes = (spikes.data_ptr(), spikes[0, 0].numel(), per_neuron)
+            fan = self._recurrent_fan(block, tuple(spikes.shape[2:]), spikes.device)
+            if fan is not None and spikes.shape[0] > 1:  # the last step's spikes feed no later step
+                self._add(self.synops, block.name, ((per_neuron - fired[-1].sum(0)) * fan).sum().double())
+            if self._first and (grad := surrogate_grad(module, spikes, membrane)) is not None:
+                self.surrogates[block.name] = float(grad)
+
+        return count
+
+    def inputs_hook(self, name: str, op: nn.Module) -> Callable[..., None]:
         def count(module: nn.Module, args: tuple[Any, ...]) -> None:
             x = args[0]
             T, B = self._batch
             # Before the first neuron a direct (static) input is one [B, ...] tensor for all T steps.
             per_step = T if x.shape[0] == B and T > 1 else 1
-            if isinstance(op, nn.Linear):  # the same fan-out for every input
-                ops = _nonzero(x).sum(dtype=torch.float32) * op.out_features
+            ptr, size, counts = self._last_spikes
+            if counts is not None and x.data_ptr() == ptr and x[0].numel() == size and per_step == 1:
+                nonzero = counts.view(x.shape[1:])  # per input, summed over steps and samples
+            elif isinstance(op, nn.Linear):  # the same fan-out for every input: count them all at once
+                self._add(
+                    self.synops, name, (_nonzero(x).sum(dtype=torch.float32) * op.out_features * per_step).double()
+                )
+                return
             else:
-                nonzero = _nonzero(x).sum(0, dtype=torch.float32)  # one sample's shape
+                nonzero = _nonzero(x).sum(0, dtype=torch.float32) * per_step
+            if isinstance(op, nn.Linear):
+                ops = nonzero.sum() * op.out_features
+            else:
                 ops = (nonzero * self.monitor.fan(name, op, tuple(x.shape[1:]), x.device)).sum()
-            self._add(self.synops, name, ops * per_step)
+            self._add(self.synops, name, ops.double())
 
         return count
-
-    def begin(self, inputs: Tensor) -> None:
-        """Before a batch's forward pass: ``inputs [T, B, ...]``."""
-        self._batch = (inputs.shape[0], inputs.shape[1])
-
-    @torch.no_grad()
-    def observe(self, out: NetOutput) -> None:
-        """After a batch's forward pass: count its spikes."""
-        T, B = self._batch
-        first = self.samples == 0
-        self.samples += B
-        self.steps = T
-        for block in self.monitor.model.blocks:
-            if block.neuron is None or block.name not in out.layers:
-                continue
-            spikes, membrane = out.layers[block.name]
-            fired = _nonzero(spikes)
-            self._add(self.fired, block.name, fired.flatten(2).sum((0, 1), dtype=torch.float32))
-            if first and (grad := surrogate_grad(block.neuron, spikes, membrane)) is not None:
-                self.surrogates[block.name] = float(grad)
-            fan = self._recurrent_fan(block, tuple(spikes.shape[2:]), spikes.device)
-            if fan is not None and T > 1:
-                self._add(self.synops, block.name, (fired[:-1].sum((0, 1), dtype=torch.float32) * fan).sum())
 
     def _recurrent_fan(self, block: Any, shape: tuple[int, ...], device: torch.device) -> Tensor | float | None:
         kind = getattr(block.neuron, "recurrence", None)

@@ -210,8 +210,6 @@ class Session:
                 correct += int((losses.decode(self.config.train.decoder, out.spikes, out.membrane) == y).sum())
                 for name, (spk, _) in out.layers.items():
                     rates[name] = rates.get(name, 0.0) + spk.mean().item() * len(y)
-                if health is not None:
-                    health.observe(out)
         if self.ctx.distributed:
             names = list(rates)
             loss_sum, correct, *sums = distributed.all_reduce_sum([loss_sum, correct, *rates.values()], self.device)

@@ -72,7 +72,6 @@ def _evaluate(net: nn.Module, x: torch.Tensor) -> HealthReport:
     with torch.no_grad(), monitor.evaluation() as health:
         health.begin(x)
         out = net(x)
-        health.observe(out)
     rates = {name: float(spk.mean()) for name, (spk, _) in out.layers.items()}
     return monitor.report(1, 1, rates)
 
@@ -109,6 +108,34 @@ def test_fan_out_of_a_convolution_is_counted_per_input_position():
     edges = torch.tensor([1.0, 2, 1, 1])
     assert torch.equal(fan_out(strided, (3, 4, 4)), 5 * torch.outer(edges, edges).expand(3, 4, 4))
     assert torch.equal(fan_out(nn.Linear(7, 3), (7,)), torch.full((7,), 3.0))
+
+
+def test_synops_of_a_conv_net_match_its_convolutions_of_the_nonzero_inputs():
+    """Each layer's SynOps against the (output, input) pairs its convolution sums over a nonzero input:
+    the convolution of the inputs' nonzero pattern with an all-ones kernel, summed."""
+    layers = [
+        {"type": "conv2d", "out_channels": 2, "kernel_size": 3, "neuron": {"type": "leaky", "threshold": 0.3}},
+        {"type": "conv2d", "out_channels": 3, "kernel_size": 3, "stride": 2, "padding": 1,
+         "neuron": {"type": "leaky", "threshold": 0.1}},
+        {"type": "maxpool", "kernel_size": 2},
+        {"type": "flatten"},
+        {"type": "linear", "out_features": 4, "neuron": {"type": "leaky"}},
+    ]  # fmt: skip
+    net = build_model(layers, (1, 10, 10))
+    x = (torch.rand(4, 3, 1, 10, 10, generator=torch.Generator().manual_seed(3)) < 0.4).float()
+    seen: dict[str, list[torch.Tensor]] = {}
+    for block in net.blocks:
+        block.op.register_forward_pre_hook(lambda m, args, name=block.name: seen.setdefault(name, []).append(args[0]))
+    report = _evaluate(net, x)
+    for block in net.blocks:
+        if isinstance(block.op, nn.Conv2d):
+            op, (inputs,) = block.op, seen[block.name]
+            kernel = torch.ones_like(op.weight)
+            pairs = nn.functional.conv2d((inputs != 0).float(), kernel, None, op.stride, op.padding).sum()
+            assert report.by_layer[block.name].synops == pytest.approx(float(pairs) / 3, rel=1e-6)
+    (inputs,) = seen["fc1"]
+    assert 0 < report.by_layer["fc1"].synops == float((inputs != 0).sum()) * 4 / 3
+    assert report.by_layer["conv2"].synops > 0 and "maxpool1" not in report.by_layer  # no synapses, no spikes
 
 
 def test_a_recurrent_layer_adds_its_spikes_times_the_fan_out_of_its_recurrence():
