@@ -121,6 +121,7 @@ def test_synops_of_a_conv_net_match_its_convolutions_of_the_nonzero_inputs():
         {"type": "flatten"},
         {"type": "linear", "out_features": 4, "neuron": {"type": "leaky"}},
     ]  # fmt: skip
+    torch.manual_seed(0)  # the layers' initial weights: every layer receives some spikes
     net = build_model(layers, (1, 10, 10))
     x = (torch.rand(4, 3, 1, 10, 10, generator=torch.Generator().manual_seed(3)) < 0.4).float()
     seen: dict[str, list[torch.Tensor]] = {}
@@ -141,6 +142,7 @@ def test_synops_of_a_conv_net_match_its_convolutions_of_the_nonzero_inputs():
 def test_a_recurrent_layer_adds_its_spikes_times_the_fan_out_of_its_recurrence():
     layers = [{"type": "linear", "out_features": 6, "neuron": {"type": "rleaky", "beta": 0.5}},
               {"type": "linear", "out_features": 2, "neuron": {"type": "leaky"}}]  # fmt: skip
+    torch.manual_seed(0)
     net = build_model(layers, (4,))
     x = (torch.rand(5, 3, 4, generator=torch.Generator().manual_seed(0)) < 0.5).float() * 3
     report = _evaluate(net, x)
