@@ -237,13 +237,13 @@ class _Evaluation:
         def count(module: nn.Module, args: Any, outputs: tuple[Tensor, ...]) -> None:
             spikes, membrane = outputs[0], outputs[-1]
             fired = (spikes if binary else _nonzero(spikes)).flatten(2)  # [T, B, N]
-            per_neuron = fired.sum((0, 1), dtype=torch.float32)
-            self._add(self.fired, block.name, per_neuron.double())
+            per_neuron = fired.sum((0, 1), dtype=torch.float32)  # exact up to 2**24 steps x samples
+            self._add(self.fired, block.name, per_neuron)
             # The next layer's input is often these very spikes (flattened): it need not count them again.
             self._last_spikes = (spikes.data_ptr(), spikes[0, 0].numel(), per_neuron)
             fan = self._recurrent_fan(block, tuple(spikes.shape[2:]), spikes.device)
             if fan is not None and spikes.shape[0] > 1:  # the last step's spikes feed no later step
-                self._add(self.synops, block.name, ((per_neuron - fired[-1].sum(0)) * fan).sum().double())
+                self._add(self.synops, block.name, ((per_neuron - fired[-1].sum(0)) * fan).sum(dtype=torch.float64))
             if self._first and (grad := surrogate_grad(module, spikes, membrane)) is not None:
                 self.surrogates[block.name] = float(grad)
 
@@ -259,17 +259,16 @@ class _Evaluation:
             if counts is not None and x.data_ptr() == ptr and x[0].numel() == size and per_step == 1:
                 nonzero = counts.view(x.shape[1:])  # per input, summed over steps and samples
             elif isinstance(op, nn.Linear):  # the same fan-out for every input: count them all at once
-                self._add(
-                    self.synops, name, (_nonzero(x).sum(dtype=torch.float32) * op.out_features * per_step).double()
-                )
+                inputs = _nonzero(x).sum(dtype=torch.float64)
+                self._add(self.synops, name, inputs * (op.out_features * per_step))
                 return
             else:
                 nonzero = _nonzero(x).sum(0, dtype=torch.float32) * per_step
             if isinstance(op, nn.Linear):
-                ops = nonzero.sum() * op.out_features
+                ops = nonzero.sum(dtype=torch.float64) * op.out_features
             else:
-                ops = (nonzero * self.monitor.fan(name, op, tuple(x.shape[1:]), x.device)).sum()
-            self._add(self.synops, name, ops.double())
+                ops = (nonzero * self.monitor.fan(name, op, tuple(x.shape[1:]), x.device)).sum(dtype=torch.float64)
+            self._add(self.synops, name, ops)
 
         return count
 
