@@ -245,6 +245,12 @@ def test_a_layer_whose_spikes_pass_no_gradient_has_a_vanishing_weight_gradient()
     )
 
 
+def test_a_segmented_backward_pass_still_reports_every_layer():
+    # Training keeps only the output layer's record then: fc1's surrogate gradient comes from the evaluation.
+    (report,) = _reports({"train.bptt_segment": 2})
+    assert all(layer.surrogate_grad > 1e-3 and layer.weight_grad_norm > 1e-3 for layer in report.by_layer.values())
+
+
 def test_health_changes_nothing_in_training_and_can_be_turned_off(tmp_path):
     data = copy.deepcopy(TINY)
     on, off = [], []
