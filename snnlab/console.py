@@ -1,9 +1,10 @@
 """Headless face: the console sink for ``snnlab run``, run summaries, and terminal plots.
 
 :class:`ConsoleSink` shows progress while training (a rich progress bar on a terminal, plain lines in a
-log file or CI). :func:`print_summary`, :func:`runs_table` and :func:`show_run` render finished runs for
-``snnlab run``, ``snnlab runs`` and ``snnlab runs show``; :func:`ascii_curves` draws the loss and accuracy
-curves with plotext. Accuracies in events are fractions in [0, 1] and are shown as percentages.
+log file or CI) and the network's health warnings as they appear and clear. :func:`print_summary`,
+:func:`runs_table` and :func:`show_run` render finished runs for ``snnlab run``, ``snnlab runs`` and
+``snnlab runs show`` (with the last health report's table); :func:`ascii_curves` draws the loss and
+accuracy curves with plotext. Accuracies in events are fractions in [0, 1] and are shown as percentages.
 """
 
 from __future__ import annotations
@@ -21,8 +22,25 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 from rich.table import Table
 from rich.text import Text
 
-from snnlab.engine.events import BadLines, EpochMetrics, Event, RunFailed, RunFinished, RunStarted, StepMetrics
-from snnlab.formatting import format_accuracy, format_duration, format_number, format_percent
+from snnlab.engine.events import (
+    BadLines,
+    EpochMetrics,
+    Event,
+    HealthReport,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StepMetrics,
+)
+from snnlab.formatting import (
+    HEALTH_COLUMNS,
+    format_accuracy,
+    format_count,
+    format_duration,
+    format_number,
+    format_percent,
+    health_cells,
+)
 from snnlab.history import RunHistory, decoder_of
 from snnlab.runs import RunDirError, RunInfo, read_config, read_history
 
@@ -53,6 +71,24 @@ def epoch_line(event: EpochMetrics, epochs: int | None) -> str:
     )
 
 
+_NO_LONGER = {"silent": "no longer silent", "saturated": "no longer saturated",
+              "vanishing_gradient": "its weight gradient no longer vanishes"}  # fmt: skip
+
+
+def health_lines(report: HealthReport, shown: dict[tuple[str, str], str]) -> list[str]:
+    """The lines a health report adds to ``snnlab run``'s output: each warning when it first appears and a
+    line when it clears, not the same warnings again at every evaluation. ``shown`` (the warnings standing,
+    by layer and problem) is updated."""
+    now: dict[tuple[str, str], str] = {(w.layer, w.problem): w.message for w in report.warnings}
+    lines = [f"health warning: {message}" for key, message in now.items() if key not in shown]
+    lines += [
+        f"health: {layer}: {_NO_LONGER.get(problem, 'ok')}" for layer, problem in shown if (layer, problem) not in now
+    ]
+    shown.clear()
+    shown.update(now)
+    return lines
+
+
 def _start_line(event: RunStarted) -> str:
     what = f"run {event.run_name} on {event.device}: {event.num_parameters:,} parameters, "
     what += f"{event.train_size:,} train / {event.test_size:,} test samples, "
@@ -73,7 +109,8 @@ class ConsoleSink:
     line per epoch printed above it. Elsewhere (a pipe, a log file, CI): one plain line every ~10% of an
     epoch and one line per epoch. Only rank 0 prints, so a torchrun job shows one progress display.
     ``quiet`` drops the per-batch progress and keeps the start line and the epoch lines.
-    Failures are left to the CLI, which prints one error line; probes are not shown.
+    Health warnings (:func:`health_lines`) are printed when they appear and when they clear, also when
+    ``quiet``. Failures are left to the CLI, which prints one error line; probes are not shown.
     """
 
     def __init__(
@@ -94,6 +131,7 @@ class ConsoleSink:
         self._task: TaskID | None = None
         self._task_epoch: int | None = None
         self._next_report = 0
+        self._warnings: dict[tuple[str, str], str] = {}  # health warnings standing, as last printed
 
     def __call__(self, event: Event) -> None:
         if not self.enabled:
@@ -115,6 +153,9 @@ class ConsoleSink:
                 self._on_step(event)
         elif isinstance(event, EpochMetrics):
             self._print(epoch_line(event, self._epochs))
+        elif isinstance(event, HealthReport):
+            for line in health_lines(event, self._warnings):
+                self._print(line)
         elif isinstance(event, (RunFinished, RunFailed)):
             self.close()
 
@@ -315,6 +356,28 @@ def summary_table(history: RunHistory | list[Event], title: str | None = "run su
     return table
 
 
+def health_table(report: HealthReport) -> Table:
+    """The last health report: one row per layer (silent and saturated shares, spike rate, mean surrogate
+    gradient, weight-gradient norm, SynOps per sample), the total SynOps, then its warnings."""
+    table = Table(title=f"health (epoch {report.epoch})", title_justify="left", box=None, padding=(0, 2),
+                  header_style="bold", caption_justify="left")  # fmt: skip
+    table.add_column("layer")
+    for column in HEALTH_COLUMNS:
+        table.add_column(column, justify="right")
+    for name, layer in report.by_layer.items():
+        table.add_row(Text(name), *health_cells(layer))
+    table.add_row("total", *[""] * (len(HEALTH_COLUMNS) - 1), format_count(report.synops))
+    if report.warnings:
+        table.caption = "\n".join(w.message for w in report.warnings)
+    return table
+
+
+def _print_health(console: Console, history: RunHistory) -> None:
+    if history.health is not None:
+        console.print()
+        console.print(health_table(history.health))
+
+
 def _console(stream: TextIO) -> Console:
     # Not a terminal: no colors, no markup escapes; a fixed width keeps log files tidy.
     tty = _is_tty(stream)
@@ -337,6 +400,7 @@ def print_summary(history: RunHistory | list[Event], stream: TextIO | None = Non
         history = RunHistory.of(history)
     console = _console(stream)
     console.print(summary_table(history))
+    _print_health(console, history)
     console.print()
     stream.write(ascii_curves(history, color=_is_tty(stream)))
     stream.flush()
@@ -412,6 +476,7 @@ def show_run(path: str | Path, stream: TextIO | None = None) -> list[str]:
     console.print(summary_table(history, title="metrics"))
     if bad.count:
         console.print(f"({bad}; the first: {bad.first_error})", markup=False, highlight=False)
+    _print_health(console, history)
     console.print()
     stream.write(ascii_curves(history, color=_is_tty(stream)))
     stream.flush()

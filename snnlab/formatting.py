@@ -7,6 +7,7 @@ face that borrowed these from another face would load that face's libraries alon
 from __future__ import annotations
 
 import math
+from typing import Any
 
 
 def format_duration(seconds: float | None) -> str:
@@ -35,3 +36,40 @@ def format_accuracy(fraction: float | None, decoder: str) -> str:
 def format_number(value: float | None, digits: int = 3) -> str:
     """``value`` with ``digits`` decimals; ``-`` when unknown."""
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+# A health report's columns (``snnlab.engine.events.LayerHealth``), as the console and the lab both show them,
+# short enough for the lab's Inside pane beside the Training pane: silent and saturated shares of the neurons,
+# spike rate, mean surrogate gradient dS/dU, weight-gradient norm, synaptic operations per sample.
+HEALTH_COLUMNS = ("silent", "satur.", "rate", "dS/dU", "|∇W|", "SynOps")
+
+
+def health_cells(layer: Any) -> tuple[str, ...]:
+    """One layer of a health report as the cells under :data:`HEALTH_COLUMNS`; ``-`` where a number does not
+    apply (a readout that never fires, a layer without weights)."""
+    return (
+        _share(layer.silent),
+        _share(layer.saturated),
+        format_number(layer.rate),
+        _short(layer.surrogate_grad),
+        _short(layer.weight_grad_norm),
+        format_count(layer.synops),
+    )
+
+
+def format_count(value: float | None) -> str:
+    """A large count the short way: ``466``, ``49.2k``, ``1.3M``, ``2.0G``; ``-`` when unknown."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.1f}{unit}"
+    return f"{value:.0f}"
+
+
+def _share(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{100 * fraction:.0f}%"
+
+
+def _short(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2g}"

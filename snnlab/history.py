@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from snnlab.engine.events import EpochMetrics, Event, RunFailed, RunFinished, RunStarted, StepMetrics
+from snnlab.engine.events import EpochMetrics, Event, HealthReport, RunFailed, RunFinished, RunStarted, StepMetrics
 
 # The decoder of a run whose config does not name one: the default when runs did not record it.
 DEFAULT_DECODER = "rate"
@@ -126,6 +126,7 @@ class RunHistory:
         self.batches = 0
         self._epochs_done = 0
         self.epoch_rows: list[EpochMetrics] = []  # one per evaluation, in order, none of them redone
+        self.health_rows: list[HealthReport] = []  # likewise (none in runs from before health reports)
         self.loss = Downsampled(step_points)
         self.accuracy = Downsampled(step_points)
         self.speed = Downsampled(step_points)  # samples/s
@@ -151,6 +152,8 @@ class RunHistory:
             self._on_step(event)
         elif isinstance(event, EpochMetrics):
             self._on_epoch(event)
+        elif isinstance(event, HealthReport):
+            self.health_rows.append(event)
         elif isinstance(event, RunStarted):
             self._on_start(event)
         elif isinstance(event, RunFinished):
@@ -175,6 +178,7 @@ class RunHistory:
 
     def _forget_after(self, epoch: int) -> None:
         self.epoch_rows = [row for row in self.epoch_rows if row.epoch <= epoch]
+        self.health_rows = [row for row in self.health_rows if row.epoch <= epoch]
         self._per_epoch = {e: tally for e, tally in self._per_epoch.items() if e <= epoch}
         last = max((tally.last_step for tally in self._per_epoch.values()), default=0)
         for series in (self.loss, self.accuracy, self.speed, self.lr):
@@ -220,6 +224,11 @@ class RunHistory:
     @property
     def last_epoch(self) -> EpochMetrics | None:
         return self.epoch_rows[-1] if self.epoch_rows else None
+
+    @property
+    def health(self) -> HealthReport | None:
+        """The last health report (per layer, after the last evaluation); None before one, or in old runs."""
+        return self.health_rows[-1] if self.health_rows else None
 
     @property
     def epochs_done(self) -> int:

@@ -39,6 +39,23 @@ def epochs(run):
     return [e for e in events if e["event"] == "epoch"]
 
 
+def healths(run):
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    return [e for e in events if e["event"] == "health"]
+
+
+def assert_same_health(a, b):
+    """Each rank counts its slice of the test split; the sums over ranks give the one-process numbers."""
+    assert [e["epoch"] for e in a] == [e["epoch"] for e in b] and a
+    for x, y in zip(a, b, strict=True):
+        assert x["synops"] == pytest.approx(y["synops"], rel=1e-6)
+        for layer, numbers in x["by_layer"].items():
+            other = y["by_layer"][layer]
+            for key in ("silent", "saturated", "synops"):
+                assert numbers[key] == pytest.approx(other[key], rel=1e-6), (x["epoch"], layer, key)
+            assert numbers["weight_grad_norm"] == pytest.approx(other["weight_grad_norm"], rel=1e-3)
+
+
 def assert_same(a, b):
     assert [e["epoch"] for e in a] == [e["epoch"] for e in b]
     for x, y in zip(a, b, strict=True):
@@ -65,6 +82,7 @@ def test_two_processes_train_like_one_and_resume(tmp_path, tiny_config_dict, enc
     (run1,) = (one / "runs").iterdir()
     (run2,) = (two / "runs").iterdir()  # only rank 0 made a run directory
     assert_same(epochs(run2), epochs(run1))
+    assert_same_health(healths(run2), healths(run1))
     assert json.loads((run2 / "summary.json").read_text())["status"] == "completed"
     assert double.stdout.count("run directory:") == 1  # only rank 0 reports
 

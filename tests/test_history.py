@@ -16,6 +16,8 @@ from snnlab.console import summary_table
 from snnlab.engine.events import (
     EpochMetrics,
     Event,
+    HealthReport,
+    LayerHealth,
     ProbeRecorded,
     RunFailed,
     RunFinished,
@@ -98,6 +100,28 @@ def test_a_resume_forgets_the_epochs_and_steps_it_redoes():
     assert columns["steps"]["samples_per_s"] == [100.0] * 10 + [400.0] * 30
     assert columns["epochs"]["epoch"] == [1, 2, 3, 4]
     assert columns["epochs"]["spike_rates"] == {"fc1": pytest.approx([0.05, 0.06, 0.07, 0.065])}
+
+
+def test_health_reports_are_folded_per_evaluation_and_a_resume_forgets_the_redone_ones():
+    def health(epoch: int, silent: float, t: float) -> HealthReport:
+        layer = LayerHealth(silent, 0.0, 0.1, 0.2, 1.0, 50.0)
+        return HealthReport(epoch=epoch, step=epoch * BATCHES, by_layer={"fc1": layer}, synops=50.0, time=t)
+
+    plain = resumed_run()
+    assert RunHistory.of(plain).health is None  # a run from before health reports reads as before
+    events: list[Event] = []
+    for event in plain:  # a report after each evaluation, the k-th with fc1 silent at k/10
+        events.append(event)
+        if isinstance(event, EpochMetrics):
+            reports = sum(isinstance(e, HealthReport) for e in events)
+            events.append(health(event.epoch, silent=(reports + 1) / 10, t=event.time))
+    cut = events.index(started(start_epoch=1, t=5000.0, epochs=4))
+    history = RunHistory.of(events[: cut + 1])
+    assert [row.epoch for row in history.health_rows] == [1] and history.health.by_layer["fc1"].silent == 0.1
+    history = RunHistory.of(events)
+    kept = [(row.epoch, row.by_layer["fc1"].silent) for row in history.health_rows]
+    assert kept == [(1, 0.1), (2, 0.4), (3, 0.5), (4, 0.6)]  # the redone epochs' second reports
+    assert history.health is history.health_rows[-1]
 
 
 def test_a_resume_from_inside_the_first_epoch_starts_the_numbers_over_but_not_the_clock():

@@ -855,6 +855,28 @@ class ProbeConfig(_Section):
     enabled: bool = Field(True, description="record probes at all")
 
 
+class HealthConfig(_Section):
+    """Per-layer health at each evaluation (``snnlab.engine.health``): silent and saturated neurons, spike rate,
+    surrogate and weight gradients, SynOps, and a warning with a hint when a layer goes past a threshold."""
+
+    enabled: bool = Field(True, description="measure and report network health at each evaluation")
+    sample_every: PositiveInt = Field(
+        10, description="optimizer steps between the steps whose gradients are sampled (plus each epoch's last)"
+    )
+    silent: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.9, description="warn when at least this share of a layer's neurons never fired in an evaluation"
+    )
+    saturated: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.5, description="warn when at least this share of a layer's neurons fired at every step"
+    )
+    vanishing_grad: Annotated[float, Field(ge=0)] = Field(
+        1e-7, description="warn when a layer's weight-gradient norm is below this"
+    )
+    vanishing_ratio: Annotated[float, Field(ge=0, lt=1)] = Field(
+        1e-3, description="... or below this fraction of the largest weight-gradient norm of the network"
+    )
+
+
 MAX_RUN_NAME = 200  # <name>-<YYYYmmdd-HHMMSS>-<n> and sweep-<name>-<YYYYmmdd-HHMMSS> stay under 255 bytes
 
 
@@ -870,6 +892,7 @@ class RunConfig(_Section):
     eval_every: PositiveInt = Field(1, description="epochs between evaluations on the test split")
     log_every: PositiveInt = Field(1, description="optimizer steps between logged training metrics")
     probes: ProbeConfig = Field(default_factory=ProbeConfig, description="membrane / spike recording")
+    health: HealthConfig = Field(default_factory=HealthConfig, description="per-layer health and its warnings")
 
     @field_validator("name")
     @classmethod

@@ -143,6 +143,45 @@ class ProbeRecorded(Event):
 
 
 @dataclass
+class LayerHealth:
+    """One layer's health at an evaluation (see :mod:`snnlab.engine.health`). None where a number does not
+    apply: a readout that never fires has no silent or saturated share, a layer without weights no gradient
+    norm, a neuron without synapses before it no SynOps."""
+
+    silent: Fraction | None  # share of neurons that never fired over the whole evaluation
+    saturated: Fraction | None  # share that fired at every step of every evaluated sample
+    rate: float | None  # mean spikes per neuron per step
+    surrogate_grad: float | None  # mean |dspike/dmembrane| the surrogate gave on sampled training steps
+    weight_grad_norm: float | None  # L2 norm of the layer's weight (and bias) gradient, mean over sampled steps
+    synops: float | None  # synaptic operations per sample of the synapses into this layer
+
+
+@dataclass
+class HealthWarning:
+    """A problem of one layer, with a one-line message that says what to try (``fc2: 97% silent: ...``)."""
+
+    layer: str
+    problem: Literal["silent", "saturated", "vanishing_gradient"]
+    message: str
+
+
+@dataclass
+class HealthReport(Event):
+    """Per layer, why the network may not learn: written after each evaluation (``run.health``).
+
+    ``by_layer`` holds the spiking layers and the layers with synapses, in network order; ``synops`` is the
+    total synaptic operations per sample; ``warnings`` the layers past a threshold of ``run.health``.
+    """
+
+    kind: ClassVar[str] = "health"
+    epoch: Count
+    step: Count
+    by_layer: dict[str, LayerHealth]
+    synops: float
+    warnings: list[HealthWarning] = field(default_factory=list)
+
+
+@dataclass
 class RunFinished(Event):
     kind: ClassVar[str] = "run_finished"
     status: Literal["completed", "stopped"]
@@ -165,7 +204,8 @@ class RunFailed(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (RunStarted, StepMetrics, EpochMetrics, ProbeRecorded, RunFinished, RunFailed)
+    cls.kind: cls
+    for cls in (RunStarted, StepMetrics, EpochMetrics, ProbeRecorded, HealthReport, RunFinished, RunFailed)
 }
 
 Sink = Callable[[Event], None]

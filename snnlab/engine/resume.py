@@ -42,6 +42,7 @@ RESUMABLE: dict[str, str] = {
     "run.eval_every": "output only (evaluation has its own random generator)",
     "run.log_every": "output only",
     "run.probes": "output only (probes have their own random generator)",
+    "run.health": "output only (it reads the network, it draws no random numbers)",
 }
 
 # Why the rest cannot change; the longest matching prefix speaks.

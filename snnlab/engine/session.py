@@ -7,6 +7,7 @@ The fit loop that drives a session is ``trainer.py``.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from snnlab.engine import checkpoint, distributed, losses, resume
 from snnlab.engine.data import DataError, Split, batches, load_dataset
 from snnlab.engine.encoders import encode
 from snnlab.engine.events import FailureReason, ProbeRecorded
+from snnlab.engine.health import HealthMonitor
 from snnlab.engine.kernels import cuda, native
 from snnlab.engine.models import SpikingNet, build_model
 
@@ -158,6 +160,8 @@ class Session:
         self.optimizer = make_optimizer(self.model, t, self.device)
         self.scheduler = make_scheduler(self.optimizer, t)
         self.loss_fn = losses.loss_fn(t.loss, **t.loss_params)
+        # Per-layer health (run.health): the trainer samples steps into it, evaluate() counts spikes for it.
+        self.health = HealthMonitor(self.model, config.run.health) if config.run.health.enabled else None
         self.encoder_generator = torch.Generator(device=self.device).manual_seed(t.seed)
 
     def autocast(self) -> torch.autocast:
@@ -183,24 +187,29 @@ class Session:
 
         The encoder draws from its own fixed-seed generator, so repeated evaluations see the same spikes.
         With several ranks each evaluates its slice of every batch and the sums are added over ranks.
+        With ``run.health`` on, the spikes and synaptic operations are counted for the next health report.
         """
         split = split or self.test_split
         self.model.eval()
         generator = torch.Generator(device=self.device).manual_seed(self.config.train.seed + 1)
         loss_sum, correct = 0.0, 0.0
         rates = {block.name: 0.0 for block in self.model.blocks if block.neuron is not None}
-        for x, y in batches(split, self.config.data.batch_size, shuffle=False):
-            inputs = self.encode(x, generator)  # the whole batch, so every rank draws the same spikes
-            part = distributed.shard(len(y), self.ctx)
-            inputs, y = inputs[:, part], y[part]
-            if len(y) == 0:
-                continue
-            with self.autocast():
-                out = self.model(inputs)
-                loss_sum += self.loss_fn(out.spikes, out.membrane, y).item() * len(y)
-            correct += int((losses.decode(self.config.train.decoder, out.spikes, out.membrane) == y).sum())
-            for name, (spk, _) in out.layers.items():
-                rates[name] = rates.get(name, 0.0) + spk.mean().item() * len(y)
+        counting = self.health.evaluation(self.ctx) if self.health is not None else contextlib.nullcontext()
+        with counting as health:
+            for x, y in batches(split, self.config.data.batch_size, shuffle=False):
+                inputs = self.encode(x, generator)  # the whole batch, so every rank draws the same spikes
+                part = distributed.shard(len(y), self.ctx)
+                inputs, y = inputs[:, part], y[part]
+                if len(y) == 0:
+                    continue
+                if health is not None:
+                    health.begin(inputs)
+                with self.autocast():
+                    out = self.model(inputs)
+                    loss_sum += self.loss_fn(out.spikes, out.membrane, y).item() * len(y)
+                correct += int((losses.decode(self.config.train.decoder, out.spikes, out.membrane) == y).sum())
+                for name, (spk, _) in out.layers.items():
+                    rates[name] = rates.get(name, 0.0) + spk.mean().item() * len(y)
         if self.ctx.distributed:
             names = list(rates)
             loss_sum, correct, *sums = distributed.all_reduce_sum([loss_sum, correct, *rates.values()], self.device)

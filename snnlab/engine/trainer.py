@@ -2,10 +2,10 @@
 
 Reads top to bottom: ``session.prepare`` sets up (seed, device, data, model, optimizer); :func:`train` turns every
 way a run can end into its last event; ``_fit`` is the loop over epochs and batches, ``_train_step`` one
-optimizer step (encode, forward, loss, backward, clip, step) and ``_end_epoch`` what follows an epoch's
-batches (scheduler, evaluation, probes, checkpoints). Sinks only receive events; ``stop`` and ``pause``
-(threading or multiprocessing events) are checked at batch boundaries. A stop writes a checkpoint that
-``resume`` continues from exactly.
+optimizer step (encode, forward, loss, backward, clip, step; on some steps a health sample) and ``_end_epoch``
+what follows an epoch's batches (scheduler, evaluation, health report, probes, checkpoints). Sinks only receive
+events; ``stop`` and ``pause`` (threading or multiprocessing events) are checked at batch boundaries. A stop
+writes a checkpoint that ``resume`` continues from exactly.
 
 Under torchrun (``distributed.py``) every rank runs this same loop on its slice of each global batch, with
 the model wrapped in DistributedDataParallel; metrics and the stop flag are summed over ranks, and only
@@ -229,7 +229,9 @@ def _fit(session: Session, p: Progress, out: _Outputs, stop: Flag | None, pause:
             _wait_while_paused(pause, stop)
             if distributed.any_rank(stop is not None and stop.is_set(), session.device):
                 raise _Stopped
-            step = _train_step(session, x, y)
+            last = b == batches_per_epoch or bool(t.max_steps and p.step + 1 >= t.max_steps)
+            sample = session.health is not None and session.health.wants(p.step + 1, last)
+            step = _train_step(session, x, y, sample)
             p.step, p.batch = p.step + 1, b
             p.loss_sum += step.loss_sum
             p.correct += step.correct
@@ -269,8 +271,8 @@ class _Step(NamedTuple):
         )
 
 
-def _train_step(session: Session, x: torch.Tensor, y: torch.Tensor) -> _Step:
-    """One optimizer step on a batch: encode, forward, loss, backward, clip, step.
+def _train_step(session: Session, x: torch.Tensor, y: torch.Tensor, sample_health: bool = False) -> _Step:
+    """One optimizer step on a batch: encode, forward, loss, backward, (health sample,) clip, step.
 
     Every rank is given the same batch and trains on its slice of it (``distributed.whole_batch`` says how
     the slices add up to the batch). Raises ``_Diverged``, before touching the weights, when the batch's
@@ -294,6 +296,8 @@ def _train_step(session: Session, x: torch.Tensor, y: torch.Tensor) -> _Step:
         raise _Diverged(loss_sum / len(y))
     session.optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if sample_health and session.health is not None:  # the gradients as the loss made them, before clipping
+        session.health.sample(out)
     if session.config.train.grad_clip:
         torch.nn.utils.clip_grad_norm_(session.model.parameters(), session.config.train.grad_clip)
     session.optimizer.step()
@@ -328,6 +332,8 @@ def _end_epoch(session: Session, p: Progress, out: _Outputs, epoch: int, epoch_s
                 best_accuracy=p.best_accuracy,
             )
         )
+        if session.health is not None:
+            out.emit(session.health.report(epoch, p.step, rates))
         if cfg.run.probes.enabled:
             out.emit(session.probe(epoch, p.step))
     # last.pt before best.pt: it is the one a resume needs, so on a disk about to fill up it goes first.

@@ -45,6 +45,7 @@ from snnlab.tui.screens.help import HelpScreen
 from snnlab.tui.screens.main import PANE_NAMES, PANES, MainScreen
 from snnlab.tui.screens.runs import RunsScreen
 from snnlab.tui.widgets.config_form import ConfigForm
+from snnlab.tui.widgets.health_panel import HealthPanel
 from snnlab.tui.widgets.inside_pane import InsidePane
 from snnlab.tui.widgets.raster_view import RasterView
 from snnlab.tui.widgets.status_bar import StatusBar
@@ -287,6 +288,8 @@ class SnnLabApp(App[None]):
             with self.batch_update():
                 if "training" in stale:
                     main.query_one(TrainingPane).draw(view, self.overlays)
+                if "inside" in stale:
+                    main.query_one(HealthPanel).show(view.health)
                 shown = self._probes_shown
                 if "inside" in stale and (shown is None or shown[0] is not view or shown[1] != len(view.probes)):
                     main.query_one(InsidePane).set_probes(view.probes, view.run_path)

@@ -2,10 +2,10 @@
 
 :class:`RunMetrics` is plain Python (no widgets), so it is shared by live training, ``watch`` and the
 surrogate comparison, and tested on its own. The numbers come from the run's history, folded the way
-``snnlab runs show`` and summary.json fold it; the lab adds its own state (paused, stopping, ...), a smoothed
-speed, the pace for an ETA and the probes for the Inside pane. Memory stays bounded however long a run is: the
-history keeps its per-step series downsampled, and probes keep the first (the "before learning" reference)
-plus the latest.
+``snnlab runs show`` and summary.json fold it (health reports included); the lab adds its own state (paused,
+stopping, ...), a smoothed speed, the pace for an ETA and the probes for the Inside pane. Memory stays bounded
+however long a run is: the history keeps its per-step series downsampled, and probes keep the first (the
+"before learning" reference) plus the latest.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from snnlab.engine.events import (
     BadLines,
     EpochMetrics,
     Event,
+    HealthReport,
     ProbeRecorded,
     RunFailed,
     RunFinished,
@@ -135,6 +136,11 @@ class RunMetrics:
     @property
     def epoch_rows(self) -> list[EpochMetrics]:
         return self.history.epoch_rows
+
+    @property
+    def health(self) -> HealthReport | None:
+        """The last evaluation's health report (None before one, and in runs from before health reports)."""
+        return self.history.health
 
     @property
     def wall_time(self) -> float | None:

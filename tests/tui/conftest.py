@@ -16,7 +16,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from snnlab.engine.events import EpochMetrics, Event, ProbeRecorded, RunFinished, RunStarted, StepMetrics
+from snnlab.engine.events import (
+    EpochMetrics,
+    Event,
+    HealthReport,
+    HealthWarning,
+    LayerHealth,
+    ProbeRecorded,
+    RunFinished,
+    RunStarted,
+    StepMetrics,
+)
 from tests.conftest import TINY
 
 T, SAMPLES, RECORDED, FC1, CLASSES = 10, 2, 4, 32, 10
@@ -60,8 +70,27 @@ def _probe(epoch: int, step: int, sharpness: float, at: float) -> ProbeRecorded:
     return ProbeRecorded(epoch=epoch, step=step, samples=[0, 99], labels=[3, 7], layers=layers, time=at)
 
 
-def fake_events(name: str = "fake-run", epochs: int = 3, steps: int = 20, finish: bool = True) -> list[Event]:
-    """A whole run as the engine would emit it, with fixed times: snapshots need the same pixels every time."""
+def _health(epoch: int, step: int, at: float) -> HealthReport:
+    """A network whose output layer is mostly silent, so that the hidden layer's gradient vanishes too."""
+    silent = (0.97, 0.93, 0.91, 0.9)[min(epoch, 4) - 1]
+    layers = {
+        "fc1": LayerHealth(0.3 - 0.05 * epoch, 0.0, 0.05 + 0.03 * epoch, 0.21, 4e-5 / epoch, 25_088.0 + 10 * epoch),
+        "fc2": LayerHealth(silent, 0.0, 0.2 - 0.02 * epoch, 0.004, 0.8, 96.0 * epoch),
+    }
+    warnings = [
+        HealthWarning("fc1", "vanishing_gradient", f"fc1: weight gradient vanishing ({4e-5 / epoch:.0e}): fc2 is "
+                      "silent: fix that first"),
+        HealthWarning("fc2", "silent", f"fc2: {100 * silent:.0f}% silent: lower the threshold or raise the init scale"),
+    ]  # fmt: skip
+    total = sum(layer.synops or 0.0 for layer in layers.values())
+    return HealthReport(epoch=epoch, step=step, by_layer=layers, synops=total, warnings=warnings, time=at)
+
+
+def fake_events(
+    name: str = "fake-run", epochs: int = 3, steps: int = 20, finish: bool = True, health: bool = True
+) -> list[Event]:
+    """A whole run as the engine would emit it, with fixed times: snapshots need the same pixels every time.
+    ``health``: a health report after each evaluation."""
     clock = 1_700_000_000.0
     events: list[Event] = [
         RunStarted(
@@ -92,6 +121,8 @@ def fake_events(name: str = "fake-run", epochs: int = 3, steps: int = 20, finish
                                    test_loss=1.3 / epoch, test_accuracy=test_acc,
                                    spike_rates={"fc1": 0.05 + 0.03 * epoch, "fc2": 0.2 - 0.02 * epoch},
                                    epoch_time=1.5, best_accuracy=test_acc, time=clock))  # fmt: skip
+        if health:
+            events.append(_health(epoch, step, clock))
         events.append(_probe(epoch, step, 0.5 + 0.4 * epoch, clock))
     if finish:
         events.append(RunFinished(status="completed", epochs_done=epochs, steps=step, best_accuracy=0.3 + 0.15 * epochs,

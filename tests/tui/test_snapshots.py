@@ -113,6 +113,16 @@ def test_inside_pane(snap_compare):
     assert snap_compare(replay_app(), terminal_size=(100, 32), run_before=lambda pilot: settle(pilot, *keys))
 
 
+def test_inside_pane_health_at_80x24(snap_compare):
+    # The health panel under the traces: the warned cells in red, one line per warning with its hint.
+    assert snap_compare(replay_app(), terminal_size=(80, 24), run_before=lambda pilot: settle(pilot, "3"))
+
+
+def test_inside_pane_health_beside_training_at_120x36(snap_compare):
+    # Two panes side by side: the panel's numbers stay whole, the hints wrap.
+    assert snap_compare(replay_app(), terminal_size=(120, 36), run_before=lambda pilot: settle(pilot, "3"))
+
+
 def test_surrogates_pane_with_a_comparison(snap_compare):
     app = replay_app()
 

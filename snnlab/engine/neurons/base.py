@@ -123,6 +123,17 @@ class SpikingNeuron(nn.Module):
             return spk * ref.winner(mem - threshold)
         return spk if self.graded_spikes_factor is None else spk * self.graded_spikes_factor.to(spk.dtype)
 
+    def surrogate_input(self, spikes: Tensor, membrane: Tensor) -> tuple[Tensor, Tensor | None] | None:
+        """Where the spike function was evaluated, from a forward pass's ``spikes`` and ``membrane`` ``[T, B, ...]``
+        (``engine.health`` reads the surrogate's gradient there): ``(x, known)`` with ``x = mem - threshold`` and
+        ``known`` the steps whose ``x`` the record tells, None for all of them. None when the spike function is not
+        a :class:`~snnlab.engine.surrogates.Surrogate` (its gradient is not known), or with ``reset_delay=False``:
+        the membrane recorded then is the one after the step's own reset, and after the previous step's reset
+        taken back, so ``x`` cannot be read from it."""
+        if not isinstance(self.spike_fn, surrogates.Surrogate) or not self.reset_delay:
+            return None
+        return membrane.float() - self.threshold.to(membrane.device, torch.float32), None
+
     def _params(self, like: Tensor) -> tuple[Tensor, Tensor]:
         """beta clamped to [0, 1] and threshold, in the input's dtype."""
         return self.beta.clamp(0, 1).to(like.dtype), self.threshold.to(like.dtype)

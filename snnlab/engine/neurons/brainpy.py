@@ -151,6 +151,11 @@ class BrainPyLIF(_SynapticCurrent):
     def forward(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
         return self.reference(current, time_steps)
 
+    def surrogate_input(self, spikes: Tensor, membrane: Tensor) -> tuple[Tensor, Tensor | None] | None:
+        """``(mem - threshold) / threshold``: BrainPy's surrogate sees the membrane scaled by V_th - V_reset."""
+        where = super().surrogate_input(spikes, membrane)
+        return None if where is None else (where[0] / self.threshold.to(membrane.device, torch.float32), where[1])
+
     def reference(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
         steps = time_steps if time_steps is not None else current.shape[0]
         state = None

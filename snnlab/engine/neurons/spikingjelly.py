@@ -92,6 +92,15 @@ class SpikingJellyNeuron(nn.Module):
     def leak(self, like: Tensor) -> sj.Leak:
         raise NotImplementedError
 
+    def surrogate_input(self, spikes: Tensor, membrane: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Where the spike function was evaluated, ``(h - v_threshold, known)``, from the spikes and the membrane
+        after the reset ``v`` that ``forward`` returns: the soft reset took ``v_threshold`` off ``h`` where it
+        fired (every step known); the hard reset overwrote ``h`` there, so only the steps without a spike are."""
+        v, fired = membrane.float(), spikes != 0
+        if self.v_reset is None:
+            return v + fired.float() * self.v_threshold - self.v_threshold, None
+        return v - self.v_threshold, ~fired
+
     def forward(self, x: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
         """``x [T, B, ...]`` (or ``[B, ...]`` with ``time_steps``) -> ``(spikes, v)``, each ``[T, B, ...]``."""
         if not self.fused:

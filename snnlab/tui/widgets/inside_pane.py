@@ -1,7 +1,8 @@
 """The Inside pane: what the neurons did, evaluation by evaluation.
 
 Pick a layer, a test sample and a group of neurons; see their membrane over the T steps against the
-threshold with each spike marked, and the spike raster of the whole layer. Step through evaluations
+threshold with each spike marked, and the spike raster of the whole layer. Below them, the health of
+every layer at the last evaluation (:class:`HealthPanel`). Step through evaluations
 (the slider, ``[`` and ``]``) to watch a neuron learn to fire. Probes come from training in memory, or
 from a run directory's ``probes/`` files, which are loaded in a thread worker on demand.
 """
@@ -23,6 +24,7 @@ from textual.widgets import Button, Select, Static
 from snnlab.engine.events import ProbeRecorded
 from snnlab.tui import palette
 from snnlab.tui.messages import ProbeLoaded
+from snnlab.tui.widgets.health_panel import HealthPanel
 from snnlab.tui.widgets.raster_view import RasterView
 from snnlab.tui.widgets.slider import Slider
 from snnlab.tui.widgets.trace_view import TraceView
@@ -73,6 +75,7 @@ class InsidePane(Vertical, can_focus=True):
         with Horizontal(id="inside-body"):
             yield TraceView(id="trace")
             yield RasterView(id="raster")
+        yield HealthPanel(id="health")
 
     # -- data in
 
