@@ -100,26 +100,33 @@ class _Canvas:
     dots: list[list[int]] = field(init=False)
     colors: list[list[str | None]] = field(init=False)
     marks: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
+    shaded: set[tuple[int, int]] = field(default_factory=set)  # cells that hold only a band's dots
 
     def __post_init__(self) -> None:
         self.dots = [[0] * self.width for _ in range(self.height)]
         self.colors = [[None] * self.width for _ in range(self.height)]
 
+    def _put(self, px: int, py: int, color: str, shade: bool = False) -> None:
+        row, col = py // 4, px // 2
+        if shade:
+            self.shaded.add((row, col))
+        elif (row, col) in self.shaded:
+            # A line through a band: the cell shows the line's dots alone, so it stands out of the band.
+            self.shaded.discard((row, col))
+            self.dots[row][col] = 0
+        self.dots[row][col] |= _DOTS[px % 2][py % 4]
+        self.colors[row][col] = color
+
     def dot(self, px: int, py: int, color: str) -> None:
         if 0 <= px < 2 * self.width and 0 <= py < 4 * self.height:
-            row, col = py // 4, px // 2
-            self.dots[row][col] |= _DOTS[px % 2][py % 4]
-            self.colors[row][col] = color
+            self._put(px, py, color)
 
-    def column(self, px: int, top: int, bottom: int, color: str) -> None:
-        """Every dot of dot-column ``px`` from dot-row ``top`` to ``bottom`` (a band's slice)."""
+    def column(self, px: int, top: int, bottom: int, color: str, shade: bool = False) -> None:
+        """Every dot of dot-column ``px`` from dot-row ``top`` to ``bottom`` (``shade``: a band's slice)."""
         if not 0 <= px < 2 * self.width:
             return
-        top, bottom = max(top, 0), min(bottom, 4 * self.height - 1)
-        for py in range(top, bottom + 1):
-            row, col = py // 4, px // 2
-            self.dots[row][col] |= _DOTS[px % 2][py % 4]
-            self.colors[row][col] = color
+        for py in range(max(top, 0), min(bottom, 4 * self.height - 1) + 1):
+            self._put(px, py, color, shade)
 
     def line(self, x0: int, y0: int, x1: int, y1: int, color: str) -> None:
         # Bresenham: every dot between two samples, so steep segments do not break into dashes.
@@ -327,7 +334,8 @@ def render(
         legend = _pack_legend(_legend_items(series, hlines), width - gutter, max_lines, more_hint)
     else:
         cursor = min(max(cursor, 0), plot_w - 1)
-        at = x0 + (cursor + 0.5) / plot_w * 2 * span_x
+        # The first column reads x0 and the last x1, so the crosshair reaches both ends of the data.
+        at = x0 + cursor / max(plot_w - 1, 1) * 2 * span_x
         cursor_x, full, compact = _readout(series, at, 2 * span_x / plot_w, x_label, log_y)
         fits = not _pack(full, width - gutter, max_lines)[1]
         legend = _pack_legend(full if fits else compact, width - gutter, max_lines, more_hint)
@@ -528,9 +536,9 @@ def _draw_band(canvas: _Canvas, b: Band, scale: _Scale, log_y: bool) -> None:
     for (xa, ta, ba), (xb, tb, bb) in zip(rows, rows[1:], strict=False):
         for x in range(max(xa, 0), min(xb, canvas.width * 2 - 1) + 1):
             f = (x - xa) / (xb - xa) if xb != xa else 0.0
-            canvas.column(x, round(ta + f * (tb - ta)), round(ba + f * (bb - ba)), color)
+            canvas.column(x, round(ta + f * (tb - ta)), round(ba + f * (bb - ba)), color, shade=True)
     if len(rows) == 1:
-        canvas.column(*rows[0], color)
+        canvas.column(*rows[0], color, shade=True)
 
 
 def _x_axis(x0: float, x1: float, gutter: int, plot_w: int, x_label: str) -> str:
@@ -539,10 +547,13 @@ def _x_axis(x0: float, x1: float, gutter: int, plot_w: int, x_label: str) -> str
     line = [" "] * plot_w
     mid_at = plot_w // 2 - len(middle) // 2
     placed = [(0, left), (mid_at, middle), (plot_w - len(right), right)]
-    # The axis label goes between the middle and the right tick, only where it fits without touching them.
+    # The axis label goes between the middle and the right tick where it fits without touching them; on a
+    # narrow plot it takes the middle tick's place (what the axis is matters more than one more number).
     label_at = plot_w - len(right) - len(x_label) - 2
     if x_label and label_at > mid_at + len(middle) + 1:
         placed.append((label_at, x_label))
+    elif x_label and label_at > len(left) + 1:
+        placed = [(0, left), (plot_w - len(right), right), (label_at, x_label)]
     for pos, text in placed:
         for k, ch in enumerate(text):
             if 0 <= pos + k < plot_w:

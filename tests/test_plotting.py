@@ -90,6 +90,12 @@ def test_a_band_lies_under_the_lines_and_is_drawn_dim():
     middle = drawn.frame.plot_h // 2
     row_colors = {c for (r, _), c in cells.items() if r == middle}
     assert row_colors == {"cyan"}  # the mean's row: the line's colour over the band
+    # ... and only the line's dots there, so it stands out of the band's full cells.
+    line_row = drawn.text.plain.split("\n")[drawn.frame.legend_lines + middle][drawn.frame.gutter :]
+    full = chr(0x28FF)
+    assert full not in line_row and all(c != full for c in line_row)
+    above = drawn.text.plain.split("\n")[drawn.frame.legend_lines + middle - 1][drawn.frame.gutter :]
+    assert set(above) == {full}
     offset = sum(len(line) + 1 for line in drawn.text.plain.split("\n")[: drawn.frame.legend_lines])
     style = drawn.text.get_style_at_offset(CONSOLE, offset + drawn.frame.gutter)
     assert style.dim and style.color.name == "green"
@@ -142,7 +148,7 @@ def test_the_crosshair_reads_the_data_points_under_it():
     assert drawn.cursor_x == 0
     assert "step 0" in legend and "train 2 " in legend and "test -" in legend and "#1 3" in legend
     # The column that holds x = 20 reads the values of x = 20 exactly, test point included.
-    col = round(20 / 40 * drawn.frame.plot_w)
+    col = round(20 / 40 * (drawn.frame.plot_w - 1))
     drawn = render([train, test, other], 120, 12, x_label="step", cursor=col)
     legend = drawn.text.plain.split("\n")[0]
     assert drawn.cursor_x == 20
@@ -240,3 +246,10 @@ def test_the_cli_draws_its_curves_with_the_same_engine_and_smoothing():
     assert "train loss per step (EMA, weight 0.33)" in plain  # 60 steps: a window of 2
     colored = ascii_curves(history, color=True)
     assert "\x1b[" in colored and Text.from_ansi(colored).plain.rstrip() == plain.rstrip()
+
+
+def test_a_narrow_plot_names_its_x_axis_before_its_middle_tick():
+    series = [Series([0.05, 7.5], [0, 1])]
+    assert "time s" in render_plot(series, 60, 6, x_label="time s").plain.split("\n")[-1]
+    narrow = render_plot(series, 22, 6, x_label="time s").plain.split("\n")[-1]
+    assert "time s" in narrow and "3.77" not in narrow
