@@ -38,6 +38,7 @@ _BRAILLE = 0x2800
 _MAX_LEGEND_LINES = 3
 _FAR = 64  # dot positions are clamped to this many plot sizes beyond the plot
 _Item = tuple[str, str, str, str]  # a legend entry: swatch, label, swatch colour, label style
+_CURSOR = Style(bgcolor=CURSOR)
 
 
 @dataclass
@@ -359,26 +360,43 @@ def render(
         out.append(" " * gutter)
         out.append_text(line)
         out.append(" " * max(width - gutter - len(line), 0) + "\n")
-    cursor_style = Style(bgcolor=CURSOR)
     for row in range(plot_h):
         label = tick_labels[0] if row == 0 else tick_labels[2] if row == plot_h - 1 else ""
         if plot_h >= 5 and row == plot_h // 2:
             label = tick_labels[1]
         out.append(label.rjust(gutter - 1) + "│", AXIS)
-        for col in range(plot_w):
-            mark = canvas.marks.get((row, col))
-            bg = cursor_style if col == cursor else None
-            if mark:
-                out.append(mark[0], Style(color=mark[1], bold=True) + bg if bg else Style(color=mark[1], bold=True))
-            elif canvas.dots[row][col]:
-                style = Style.parse(canvas.colors[row][col] or "default")
-                out.append(chr(_BRAILLE + canvas.dots[row][col]), style + bg if bg else style)
-            else:
-                out.append(" ", bg)
+        _append_row(out, canvas, row, cursor)
         out.append("\n")
     out.append(_x_axis(x0, x1, gutter, plot_w, x_label), AXIS)
     frame = Frame(x0, x1, y0, y1, gutter, plot_w, plot_h, len(legend))
     return Rendered(out, frame, cursor_x)
+
+
+def _cell(canvas: _Canvas, row: int, col: int) -> tuple[str, Style | None]:
+    mark = canvas.marks.get((row, col))
+    if mark:
+        return mark[0], Style(color=mark[1], bold=True)
+    dots = canvas.dots[row][col]
+    if dots:
+        return chr(_BRAILLE + dots), Style.parse(canvas.colors[row][col] or "default")
+    return " ", None
+
+
+def _append_row(out: Text, canvas: _Canvas, row: int, cursor: int | None) -> None:
+    """One row of the plot area, neighbouring cells of one style appended together (far fewer spans)."""
+    run: list[str] = []
+    run_style: Style | None = None
+    for col in range(canvas.width):
+        char, style = _cell(canvas, row, col)
+        if col == cursor:
+            style = style + _CURSOR if style else _CURSOR
+        if style != run_style and run:
+            out.append("".join(run), run_style)
+            run = []
+        run.append(char)
+        run_style = style
+    if run:
+        out.append("".join(run), run_style)
 
 
 def _legend_items(series: Sequence[Series], hlines: Sequence[HLine]) -> list[_Item]:

@@ -107,10 +107,10 @@ async def test_zoom_pan_and_reset_with_keys():
         assert plot.view == pytest.approx((1 + 59 / 4, 60 - 59 / 4))
         assert "zoom 2x" in str(plot.border_subtitle)
         assert (plot.frame.x0, plot.frame.x1) == pytest.approx(plot.view)
-        await pilot.press("left_square_bracket")  # pan left by a quarter of the view
+        await pilot.press("less_than_sign")  # pan left by a quarter of the view
         await pilot.pause()
         assert plot.view == pytest.approx((1 + 59 / 8, 60 - 59 / 4 - 59 / 8))
-        await pilot.press("left_square_bracket", "left_square_bracket", "left_square_bracket")
+        await pilot.press("less_than_sign", "less_than_sign", "less_than_sign")
         await pilot.pause()
         assert plot.view == pytest.approx((1, 30.5))  # stops at the start of the data
         await pilot.press("right", "plus")  # with a crosshair: around the x it reads
@@ -130,7 +130,7 @@ async def test_log_y_smoothing_and_the_x_axis_are_keys_on_a_focused_plot():
     async with app.run_test(size=SIZE) as pilot:
         plot = await ready(pilot)
         accuracy = app.main.query_one("#plot-accuracy", MetricPlot)
-        await pilot.press("y")
+        await pilot.press("L")
         await pilot.pause()
         assert plot.log_y and "log y" in str(plot.border_subtitle)
         assert plot.frame.y1 == pytest.approx(math.log10(max(app.view.loss.ys)))
@@ -205,3 +205,24 @@ async def test_overlays_are_keyed_by_full_name_toggled_with_keys_and_drawn_under
         app.redraw()
         await pilot.pause()
         assert not key.display
+
+
+async def test_a_focused_membrane_plot_leaves_the_inside_panes_keys_to_it():
+    from snnlab.tui.widgets.inside_pane import InsidePane
+    from snnlab.tui.widgets.trace_view import TraceView
+
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.view.status == "completed", 20, "the replay to finish")
+        await pilot.press("3")
+        app.redraw()
+        trace = app.main.query_one(TraceView)
+        trace.focus()
+        await wait_for(pilot, lambda: trace.frame is not None, 10, "the membrane plot")
+        inside = app.main.query_one(InsidePane)
+        await pilot.press("left_square_bracket")  # the pane's previous evaluation, not a pan
+        await pilot.pause()
+        assert inside.index == len(inside.probes) - 2
+        await pilot.press("L", "left")  # the plot's own: log y and the crosshair
+        await pilot.pause()
+        assert trace.log_y and trace.cursor is not None and "time step 10" in trace.readout()

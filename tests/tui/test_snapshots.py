@@ -143,7 +143,7 @@ def test_training_pane_with_overlays_at_120x36(snap_compare):
 def test_training_plot_maximized_with_a_crosshair_zoom_and_log_y(snap_compare):
     # Maximized, the loss plot's crosshair reads every run by name; zoomed 2x around it, log y.
     app = replay_app()
-    keys = ("#plot-loss", "z", "left", *["left"] * 12, "plus", "y")
+    keys = ("#plot-loss", "z", "left", *["left"] * 12, "plus", "L")
     assert snap_compare(app, terminal_size=(120, 36), run_before=_with_overlays(app, *keys))
 
 

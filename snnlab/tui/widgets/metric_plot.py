@@ -5,7 +5,7 @@ a few Hz, so the cost of drawing never scales with the training step rate.
 
 Focused (click it or Tab to it), it reads and zooms with the keyboard: a crosshair moves with the arrow
 keys and the legend then reads each curve's data point under it; ``+``/``-`` zoom x around the crosshair,
-``[``/``]`` pan, ``0`` resets, ``y`` toggles a log y axis. Plots of per-step curves share
+``<``/``>`` pan, ``0`` resets, ``L`` toggles a log y axis (keys that no pane around a plot uses). Plots of per-step curves share
 :class:`PlotOptions` with the other plots of their pane: ``m`` cycles the smoothing and ``t`` the x axis
 (step, epoch, wall time) of all of them, and the pane redraws on :class:`MetricPlot.OptionsChanged`.
 """
@@ -45,12 +45,12 @@ class MetricPlot(Widget, can_focus=True):
         Binding("shift+right", "cursor(10)", "Crosshair right x10", id="lab.plot-right-fast", show=False),
         Binding("plus,equals_sign", "zoom(0.5)", "Zoom in", id="lab.plot-zoom-in", show=False),
         Binding("minus", "zoom(2)", "Zoom out", id="lab.plot-zoom-out", show=False),
-        Binding("left_square_bracket", "pan(-1)", "Pan left", id="lab.plot-pan-left", show=False),
-        Binding("right_square_bracket", "pan(1)", "Pan right", id="lab.plot-pan-right", show=False),
+        Binding("less_than_sign", "pan(-1)", "Pan left", id="lab.plot-pan-left", show=False),
+        Binding("greater_than_sign", "pan(1)", "Pan right", id="lab.plot-pan-right", show=False),
         Binding(
             "0", "reset_view", "Reset view", id="lab.plot-reset", show=False, tooltip="Whole x range, no crosshair"
         ),  # fmt: skip
-        Binding("y", "log_y", "Log y", id="lab.plot-log-y", show=False, tooltip="Toggle a log y axis"),
+        Binding("L", "log_y", "Log y", id="lab.plot-log-y", show=False, tooltip="Toggle a log y axis"),
         Binding("m", "smoothing", "Smoothing", id="lab.plot-smoothing", show=False, tooltip="Cycle the smoothing"),
         Binding("t", "x_axis", "x axis", id="lab.plot-x-axis", show=False, tooltip="Cycle x: step / epoch / time"),
         Binding("escape", "hide_cursor", "Hide crosshair", id="lab.plot-hide-cursor", show=False),
@@ -127,7 +127,7 @@ class MetricPlot(Widget, can_focus=True):
             parts.append(f"zoom {zoom:.3g}x")
         if self.has_focus and not parts and self.cursor is None:
             shared = " m smooth  t x" if self.options is not None else ""
-            parts.append(f"←→ read  +- zoom  [] pan  y log{shared}  0 reset")
+            parts.append(f"←→ read  +- zoom  <> pan  L log{shared}  0 reset")
         self.border_subtitle = " · ".join(parts)
 
     def on_focus(self) -> None:
