@@ -502,8 +502,8 @@ def _draw(canvas: _Canvas, s: Series, scale: _Scale, log_y: bool, window: tuple[
         xs, ys = _window(xs, ys, window, s.kind == "line")
     px, py, ok = scale.positions(xs, _log10(ys) if log_y else ys)
     if s.kind == "points":
-        for i in np.flatnonzero(ok):
-            canvas.mark(int(px[i]), int(py[i]), s.marker, s.color)
+        for k in np.flatnonzero(ok).tolist():
+            canvas.mark(int(px[k]), int(py[k]), s.marker, s.color)
     elif s.kind == "step":
         previous: tuple[int, int] | None = None
         for i in range(len(px)):

@@ -5,9 +5,9 @@ a few Hz, so the cost of drawing never scales with the training step rate.
 
 Focused (click it or Tab to it), it reads and zooms with the keyboard: a crosshair moves with the arrow
 keys and the legend then reads each curve's data point under it; ``+``/``-`` zoom x around the crosshair,
-``<``/``>`` pan, ``0`` resets, ``L`` toggles a log y axis (keys that no pane around a plot uses). Plots of per-step curves share
-:class:`PlotOptions` with the other plots of their pane: ``m`` cycles the smoothing and ``t`` the x axis
-(step, epoch, wall time) of all of them, and the pane redraws on :class:`MetricPlot.OptionsChanged`.
+``<``/``>`` pan, ``0`` resets, ``L`` toggles a log y axis (keys that no pane around a plot uses). Plots of
+per-step curves share :class:`PlotOptions` with the other plots of their pane: ``m`` cycles the smoothing and
+``t`` the x axis (step, epoch, wall time) of all of them; the pane redraws on :class:`MetricPlot.OptionsChanged`.
 """
 
 from __future__ import annotations
