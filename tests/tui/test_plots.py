@@ -181,6 +181,7 @@ async def test_overlays_are_keyed_by_full_name_toggled_with_keys_and_drawn_under
         key = app.main.query_one("#train-key", SelectionList)
         assert key.display and key.option_count == 3
         rows = [key.get_option_at_index(i).prompt.plain for i in range(3)]
+        assert rows[0].endswith("fake-run")  # the live run's own name
         assert rows[1].endswith(names[0]) and rows[2].endswith(names[1])  # full names, not cut
         labels = [s.label for s in plot.series if s.label]
         assert labels == ["train", "test", "#1", "#1 test", "#2", "#2 test"]

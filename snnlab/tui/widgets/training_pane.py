@@ -131,7 +131,8 @@ class TrainingPane(Vertical):
         self.options = PlotOptions()  # shared by the loss and accuracy plots
         self.hidden: set[str] = set()  # runs toggled off in the key ("" is the live run)
         self._last: tuple[RunMetrics, list[tuple[str, RunMetrics]]] | None = None
-        self._keyed: tuple[str, ...] | None = None
+        self._keyed: tuple[str, ...] | None = None  # the runs in the key: "" (the live run), then the overlays
+        self._keyed_for: tuple[str, tuple[str, ...]] | None = None  # and the live run's name they were built for
 
     def compose(self) -> ComposeResult:
         yield Static(id="train-progress")
@@ -188,9 +189,9 @@ class TrainingPane(Vertical):
 
     def _update_key(self, m: RunMetrics, overlays: Sequence[tuple[str, RunMetrics]]) -> None:
         names = ("", *(name for name, _ in overlays))
-        if names == self._keyed:
+        if (m.name, names) == self._keyed_for:
             return
-        self._keyed = names
+        self._keyed, self._keyed_for = names, (m.name, names)
         self.hidden &= set(names)
         key = self.query_one("#train-key", SelectionList)
         key.clear_options()
