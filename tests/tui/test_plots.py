@@ -62,7 +62,7 @@ async def ready(pilot: Any, plot_id: str = "#plot-loss") -> MetricPlot:
     app.redraw()
     plot = app.main.query_one(plot_id, MetricPlot)
     plot.focus()
-    await wait_for(pilot, lambda: plot.frame is not None, 10, "the plot to be drawn")
+    await wait_for(pilot, lambda: plot.frame is not None and plot.has_focus, 10, "the plot drawn and focused")
     return plot
 
 
@@ -227,3 +227,14 @@ async def test_a_focused_membrane_plot_leaves_the_inside_panes_keys_to_it():
         await pilot.press("L", "left")  # the plot's own: log y and the crosshair
         await pilot.pause()
         assert trace.log_y and trace.cursor is not None and "time step 10" in trace.readout()
+
+
+async def test_a_focused_plot_lists_its_keys_in_its_border():
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        plot = await ready(pilot)
+        assert str(plot.border_subtitle) == "←→ read  +- zoom  <> pan  L log  m smooth  t x  0 reset"
+        rates = app.main.query_one("#plot-rates", MetricPlot)
+        rates.focus()
+        await pilot.pause()
+        assert str(plot.border_subtitle) == "" and "m smooth" not in str(rates.border_subtitle)

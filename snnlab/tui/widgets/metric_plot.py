@@ -126,15 +126,13 @@ class MetricPlot(Widget, can_focus=True):
             zoom = (full[1] - full[0]) / (self.view[1] - self.view[0]) if self.view[1] > self.view[0] else 1
             parts.append(f"zoom {zoom:.3g}x")
         if self.has_focus and not parts and self.cursor is None:
-            shared = " m smooth  t x" if self.options is not None else ""
+            shared = "  m smooth  t x" if self.options is not None else ""
             parts.append(f"←→ read  +- zoom  <> pan  L log{shared}  0 reset")
         self.border_subtitle = " · ".join(parts)
 
-    def on_focus(self) -> None:
-        self._update_subtitle()
-
-    def on_blur(self) -> None:
-        self._update_subtitle()
+    def watch_has_focus(self, has_focus: bool) -> None:
+        super().watch_has_focus(has_focus)
+        self._update_subtitle()  # the key hint shows while focused
 
     def render(self) -> Text:
         width, height = self.content_size
