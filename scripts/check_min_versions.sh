@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run tests against the lowest versions that pyproject.toml allows for the libraries the faces use
-# (textual, rich, plotext, typer, pydantic, pyyaml), so a lower bound there is one that was run, not guessed.
+# (textual, rich, typer, pydantic, pyyaml), so a lower bound there is one that was run, not guessed.
 #
 #   scripts/check_min_versions.sh                 # the lab's tests (tests/tui but its snapshots)
 #   scripts/check_min_versions.sh tests/cli tests/test_config.py -x
@@ -19,7 +19,7 @@ import tomllib
 with open("pyproject.toml", "rb") as f:
     deps = tomllib.load(f)["project"]["dependencies"]
 for dep in deps:
-    found = re.fullmatch(r"(textual|rich|plotext|typer|pydantic|pyyaml)>=([0-9][0-9.]*)", dep.replace(" ", ""))
+    found = re.fullmatch(r"(textual|rich|typer|pydantic|pyyaml)>=([0-9][0-9.]*)", dep.replace(" ", ""))
     if found:
         print(f"{found[1]}=={found[2]}")
 EOF
@@ -34,7 +34,7 @@ echo "installing the lower bounds: $(echo $pins)"
 PYTHONPATH="$target${PYTHONPATH:+:$PYTHONPATH}" "$python" - <<'EOF'
 from importlib.metadata import version
 
-print("testing with " + ", ".join(f"{n} {version(n)}" for n in ("textual", "rich", "plotext", "typer", "pydantic", "pyyaml")))
+print("testing with " + ", ".join(f"{n} {version(n)}" for n in ("textual", "rich", "typer", "pydantic", "pyyaml")))
 EOF
 # The snapshots pin the pixels of the Textual release they were recorded with; each release draws a few
 # details differently, so they are left out here: this checks that the lab works, not how it looks.

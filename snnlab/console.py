@@ -4,11 +4,13 @@
 log file or CI) and the network's health warnings as they appear and clear. :func:`print_summary`,
 :func:`runs_table` and :func:`show_run` render finished runs for ``snnlab run``, ``snnlab runs`` and
 ``snnlab runs show`` (with the last health report's table); :func:`ascii_curves` draws the loss and
-accuracy curves with plotext. Accuracies in events are fractions in [0, 1] and are shown as percentages.
+accuracy curves with :mod:`snnlab.plotting`, the engine the lab draws with. Accuracies in events are
+fractions in [0, 1] and are shown as percentages.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import sys
 from pathlib import Path
@@ -22,6 +24,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 from rich.table import Table
 from rich.text import Text
 
+from snnlab.curves import Smoothing, auto_weight
 from snnlab.engine.events import (
     BadLines,
     EpochMetrics,
@@ -42,6 +45,7 @@ from snnlab.formatting import (
     health_cells,
 )
 from snnlab.history import RunHistory, decoder_of
+from snnlab.plotting import ACCENT, Series, render_plot
 from snnlab.runs import RunDirError, RunInfo, read_config, read_history
 
 PLOT_WIDTH = 70
@@ -223,54 +227,15 @@ class ConsoleSink:
 # --------------------------------------------------------------------------------------------- plots
 
 
-def _smooth(values: list[float]) -> tuple[list[float], int]:
-    """Exponential moving average with a window of ~2% of the run, bias-corrected at the start."""
-    window = max(1, len(values) // 50)
-    alpha = 2.0 / (window + 1)
-    out, avg, weight = [], 0.0, 0.0
-    for v in values:
-        avg = (1 - alpha) * avg + alpha * v
-        weight = (1 - alpha) * weight + alpha
-        out.append(avg / weight)
-    return out, window
-
-
-def _thin(xs: list[Any], ys: list[float], limit: int) -> tuple[list[Any], list[float]]:
-    # A terminal has ~2 dots per cell; plotting 100k points only costs time.
-    if len(xs) <= limit:
-        return xs, ys
-    idx = [round(i * (len(xs) - 1) / (limit - 1)) for i in range(limit)]
-    return [xs[i] for i in idx], [ys[i] for i in idx]
-
-
-def _plot(xs: list[Any], ys: list[float], title: str, xlabel: str, width: int, height: int, color: bool) -> str:
-    import plotext as plt  # lazily: only summaries draw plots
-
-    # Epochs are whole numbers: label each one rather than 1.17, 1.33, ... when there are few.
-    xticks = list(xs) if xlabel == "epoch" and len(xs) <= 12 else None
-
-    if hasattr(plt, "clear_figure"):  # plotext 5.x module-level API
-        plt.clear_figure()
-        plt.plotsize(width, height)
-        plt.theme("pro" if color else "clear")
-        plt.plot(xs, ys, marker="braille")
-        plt.title(title)
-        plt.xlabel(xlabel)
-        if xticks:
-            plt.xticks(xticks)
-        text = plt.build()
-        return text if color else plt.uncolorize(text)
-    # plotext >= 6: everything hangs off one master figure object.
-    fig = plt.figure
-    fig.clear()
-    fig.plot_size(width, height)
-    fig.theme("simple" if color else "colorless")
-    fig.draw(fig.signal(xs, ys).lines(True))
-    fig.title(title)
-    fig.label(xlabel, axis="x")
-    if xticks:
-        fig.ruler("x").ticks(xticks)
-    return fig.build().string(colorless=not color)
+def _plot(series: list[Series], title: str, x_label: str, width: int, height: int, color: bool) -> str:
+    """A titled plot as text: drawn by the lab's engine, with ANSI colours only when ``color``."""
+    text = Text(title + "\n", style="bold", no_wrap=True, end="")
+    text.append_text(render_plot(series, width, height - 1, x_label=x_label))
+    if not color:
+        return text.plain
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, force_terminal=True, color_system="256", legacy_windows=False).print(text)
+    return buffer.getvalue()
 
 
 def ascii_curves(
@@ -283,9 +248,9 @@ def ascii_curves(
     """Terminal plots of the training loss (per step, smoothed) and the test accuracy (per epoch).
 
     ``history`` is a run's :class:`~snnlab.history.RunHistory`, its columns (:func:`snnlab.runs.metric_history`),
-    or a list of events. Returns the plots
-    stacked as one string (ANSI colors only when ``color``); a line of text stands in for a curve with
-    no data yet. Not thread-safe: plotext draws on one global figure.
+    or a list of events. Returns the plots stacked as one string (ANSI colours only when ``color``), each
+    ``height`` lines with its title; a line of text stands in for a curve with no data yet. They are drawn
+    with :mod:`snnlab.plotting`, as the lab draws them, and smoothed as the lab smooths by default.
     """
     if isinstance(history, list):
         history = RunHistory.of(history)
@@ -297,30 +262,22 @@ def ascii_curves(
     points = [(s, v) for s, v in zip(steps["step"], steps["loss"], strict=False) if math.isfinite(v)]
     if points:
         xs, raw = [p[0] for p in points], [p[1] for p in points]
-        smooth, window = _smooth(raw)
-        xs, ys = _thin(xs, smooth, 2 * width)
-        title = "train loss per step" + (f" (moving average of ~{window})" if window > 1 else "")
-        parts.append(_plot(xs, ys, title, "step", width, height, color) if _drawable(xs, ys) else _UNDRAWABLE)
+        smoothing = Smoothing()
+        weight = auto_weight(len(raw))
+        title = "train loss per step" + (f" (EMA, weight {weight:.2g})" if weight > 0 else "")
+        line = Series(xs, smoothing.apply(raw), ACCENT)
+        parts.append(_plot([line], title, "step", width, height, color))
     else:
         parts.append("train loss: no steps recorded yet")
 
     acc = [(e, 100 * a) for e, a in zip(epochs["epoch"], epochs["test_accuracy"], strict=False) if math.isfinite(a)]
     if acc:
         xs, ys = [p[0] for p in acc], [p[1] for p in acc]
-        drawable = _drawable(xs, ys)
-        parts.append(_plot(xs, ys, "test accuracy (%)", "epoch", width, height, color) if drawable else _UNDRAWABLE)
+        curve = [Series(xs, ys, ACCENT), Series(xs, ys, ACCENT, kind="points")]
+        parts.append(_plot(curve, "test accuracy (%)", "epoch", width, height, color))
     else:
         parts.append("test accuracy: no epoch finished yet")
     return "\n".join(p.rstrip("\n") for p in parts) + "\n"
-
-
-_UNDRAWABLE = "(a curve whose values span more than a float can hold is not drawn)"
-
-
-def _drawable(xs: list[Any], ys: list[float]) -> bool:
-    # plotext places its ticks by the span of the data: a span that overflows (a loss of 1e308 after one
-    # of -1e308, or a moving average that overflowed) gives it NaN ticks, and then it raises.
-    return all(math.isfinite(float(max(v)) - float(min(v))) for v in (xs, ys))
 
 
 # --------------------------------------------------------------------------------------------- summaries

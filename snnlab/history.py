@@ -97,7 +97,7 @@ class _EpochSteps:
 class RunHistory:
     """What a run's events say about it, folded in by :meth:`apply` in the order they were written.
 
-    ``step_points`` says how much of the per-step series (``loss``, ``accuracy``, ``speed``, ``lr``, all
+    ``step_points`` says how much of the per-step series (``loss``, ``accuracy``, ``speed``, ``lr``, ``clock``, all
     against the global step) to keep: every step (None, for plots of a finished run), at most that many
     points (the live lab), or none (0: summary.json and sweeps need only the numbers). Everything else is
     kept the same way in all three.
@@ -131,6 +131,7 @@ class RunHistory:
         self.accuracy = Downsampled(step_points)
         self.speed = Downsampled(step_points)  # samples/s
         self.lr = Downsampled(step_points)
+        self.clock = Downsampled(step_points)  # the event time of each step: plots against wall time
         self._per_epoch: dict[int, _EpochSteps] = {}
 
     @classmethod
@@ -181,7 +182,7 @@ class RunHistory:
         self.health_rows = [row for row in self.health_rows if row.epoch <= epoch]
         self._per_epoch = {e: tally for e, tally in self._per_epoch.items() if e <= epoch}
         last = max((tally.last_step for tally in self._per_epoch.values()), default=0)
-        for series in (self.loss, self.accuracy, self.speed, self.lr):
+        for series in (self.loss, self.accuracy, self.speed, self.lr, self.clock):
             series.cut(last)
         self.epoch, self.step, self.batch = epoch, last, 0
         self._epochs_done = epoch
@@ -198,6 +199,7 @@ class RunHistory:
             self.accuracy.append(event.step, event.accuracy)
             self.speed.append(event.step, event.samples_per_s)
             self.lr.append(event.step, event.lr)
+            self.clock.append(event.step, event.time)
 
     def _on_epoch(self, event: EpochMetrics) -> None:
         self.epoch_rows.append(event)

@@ -39,6 +39,7 @@ class CompareEntry:
     name: str | None = None
     color: str | None = None
     legend: str | None = None
+    cell: int | None = None  # a sweep's grid combination: the runs that differ only in their seed share it
 
     @property
     def label(self) -> str:
@@ -104,6 +105,7 @@ def sweep_entry(run: SweepRun, keys: list[str], metrics: RunMetrics, first: bool
         name=f"{label} · seed {run.seed}" if run.seed is not None else label,
         color=palette.series(run.combination),
         legend=run.short_label if first else "",
+        cell=run.combination,
     )
 
 

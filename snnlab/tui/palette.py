@@ -8,18 +8,20 @@ its curves, its legend entry and its row in the comparison table share one colou
 
 from __future__ import annotations
 
+from snnlab import plotting  # the plotting engine's own defaults, which the CLI's plots use too
+
 SERIES = ("cyan", "magenta", "yellow", "green", "orange1", "dodger_blue1", "orchid", "salmon1", "spring_green2")
 """Curves told apart by colour alone: layers, neurons, surrogates, sweep combinations."""
 
 OVERLAYS = ("orange1", "spring_green2", "orchid", "dodger_blue1", "gold1", "salmon1")
 """Runs overlaid on the Training plots; none is the live run's ACCENT or its TEST colour."""
 
-ACCENT = "cyan"  # the live run's curves, ETA, the slider's filled part, keys in help
+ACCENT = plotting.ACCENT  # the live run's curves, ETA, the slider's filled part, keys in help
 TEST = "magenta"  # test-set points over per-step training curves
 RAW = "grey35"  # per-step values behind their smoothed curve
-AXIS = "grey62"  # ticks, axes, labels of a table's rows, binding ids
+AXIS = plotting.AXIS  # ticks, axes, labels of a table's rows, binding ids
 FAINT = "grey42"  # the empty part of a bar or slider
-REFERENCE = "grey50"  # a dashed reference line
+REFERENCE = plotting.REFERENCE  # a dashed reference line
 STEP = "grey70"  # the Heaviside step that surrogates stand in for
 GOOD = "green"  # progress done, a valid config, a right prediction
 BAD = "red"  # errors, a wrong prediction

@@ -330,8 +330,11 @@ async def test_a_sweep_opens_in_the_surrogates_pane_one_colour_per_combination(t
             "sigmoid · seed 8",
         ]
         assert app.compare[0].color == app.compare[1].color != app.compare[2].color
-        loss = app.main.query_one("#sg-loss", MetricPlot).series
-        assert [s.label for s in loss] == ["atan", "", "sigmoid", ""]  # one legend entry per combination
+        plot = app.main.query_one("#sg-loss", MetricPlot)
+        # The two seeds of a combination make one curve (their mean) over a band (their spread).
+        assert [s.label for s in plot.series] == ["atan (2 seeds)", "sigmoid (2 seeds)"]
+        assert [b.color for b in plot._options["bands"]] == [app.compare[0].color, app.compare[2].color]
+        assert plot.border_subtitle == "band: min-max of seeds"
         table = app.main.query_one("#sg-table", DataTable)
         assert table.row_count == 4 and table.get_row_at(0)[1] == "completed"
         names = [table.get_row_at(i)[0] for i in range(4)]  # in their curves' colours: the plots' key

@@ -187,3 +187,80 @@ async def test_training_pane_names_the_decoder_at_80x24():
         box = pilot.app.query_one("#train-summary")
         text = " ".join(strip.text for strip in box.render_lines(box.region.reset_offset))
         assert "best test acc 75.0% (rate_first)" in " ".join(text.split())
+
+
+# -------------------------------------------------------------------------------------- plots
+
+
+def _with_overlays(app: Any, *keys: str):
+    from tests.tui.test_plots import overlay
+
+    async def run(pilot: Any) -> None:
+        await settle(pilot, "2")
+        names = ["tiny-lr_0.001-tau_2.0-20261125-101500", "tiny-lr_0.003-tau_5.0-20261125-101900",
+                 "tiny-baseline-20261124-090000"]  # fmt: skip
+        app.overlays = [overlay(name, k) for k, name in enumerate(names)]
+        await settle(pilot)
+        for key in keys:
+            if key.startswith("#"):
+                app.main.query_one(key).focus()
+            else:
+                await pilot.press(key)
+        await settle(pilot)
+
+    return run
+
+
+def test_training_pane_with_overlays_at_80x24(snap_compare):
+    app = replay_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_with_overlays(app))
+
+
+def test_training_pane_with_overlays_at_120x36(snap_compare):
+    app = replay_app()
+    assert snap_compare(app, terminal_size=(120, 36), run_before=_with_overlays(app))
+
+
+def test_training_plot_maximized_with_a_crosshair_zoom_and_log_y(snap_compare):
+    # Maximized, the loss plot's crosshair reads every run by name; zoomed 2x around it, log y.
+    app = replay_app()
+    keys = ("#plot-loss", "z", "left", *["left"] * 12, "plus", "L")
+    assert snap_compare(app, terminal_size=(120, 36), run_before=_with_overlays(app, *keys))
+
+
+def test_training_plots_on_the_time_axis_with_one_overlay_hidden(snap_compare):
+    app = replay_app()
+    keys = ("#plot-accuracy", "t", "t", "m", "m", "m", "#train-key", "home", "down", "space")
+    assert snap_compare(app, terminal_size=(120, 36), run_before=_with_overlays(app, *keys))
+
+
+def test_surrogates_pane_draws_a_sweep_cells_seeds_as_mean_and_band(snap_compare):
+    import dataclasses
+
+    from snnlab.engine.events import EpochMetrics, StepMetrics
+
+    app = replay_app()
+
+    def seed_events(name: str, scale: float):
+        out = []
+        for event in fake_events(name):
+            if isinstance(event, StepMetrics):
+                event = dataclasses.replace(event, loss=event.loss * scale)
+            elif isinstance(event, EpochMetrics):
+                event = dataclasses.replace(event, test_accuracy=event.test_accuracy * (2 - scale))
+            out.append(event)
+        return out
+
+    async def sweep(pilot: Any) -> None:
+        await settle(pilot, "4")
+        entries = []
+        for cell, surrogate in enumerate(("atan", "triangle")):
+            for seed, scale in enumerate((0.8, 1.0, 1.2)):
+                metrics = RunMetrics()
+                metrics.apply(seed_events(f"{surrogate}-seed{seed}", scale + 0.5 * cell))
+                entries.append(CompareEntry(surrogate, {}, metrics, name=f"surrogate={surrogate} · seed {seed}",
+                                            legend=surrogate if seed == 0 else "", cell=cell))  # fmt: skip
+        app.compare = entries
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(100, 32), run_before=sweep)

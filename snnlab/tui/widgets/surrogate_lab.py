@@ -24,17 +24,21 @@ from textual.widgets import Button, DataTable, Input, Label, OptionList, Selecti
 from textual.widgets.selection_list import Selection
 
 from snnlab import catalog
+from snnlab.curves import seed_band
+from snnlab.curves import x_label as x_label_of
 from snnlab.formatting import format_duration, format_percent
+from snnlab.plotting import Band, Series
 from snnlab.tui import palette
 from snnlab.tui.compare import CompareEntry, color_of, compare_choices
 from snnlab.tui.messages import CompareRequested
 from snnlab.tui.surrogate_curves import X_RANGE, Curve, service
 from snnlab.tui.widgets.fields import parse_value
-from snnlab.tui.widgets.metric_plot import MetricPlot
-from snnlab.tui.widgets.plotting import Series, smoothed
+from snnlab.tui.widgets.metric_plot import MetricPlot, PlotOptions
+from snnlab.tui.widgets.training_pane import accuracy_series, loss_series
 
 DEFAULT_CHOICE = ("atan", "fast_sigmoid", "triangle")
 LABEL_WIDTH = 21  # of a parameter's label, as app.tcss sets it (#sg-params Label)
+BAND = "minmax"  # the spread of a sweep cell's seeds around their mean: min to max ("std": mean +- 1 sd)
 
 
 class CurvesReady(Message):
@@ -78,6 +82,8 @@ class SurrogateLab(Horizontal):
         self.curves_shown = False
         """Whether the plots hold curves computed for some request (the first frame has none)."""
         self._generation = 0  # of the newest curve request: older answers are dropped
+        self.options = PlotOptions()  # shared by the two comparison plots
+        self._entries: list[CompareEntry] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sg-left"):
@@ -92,9 +98,10 @@ class SurrogateLab(Horizontal):
                 yield MetricPlot("smooth(x) vs Heaviside step", x_label="x = U - θ", id="sg-smooth")
                 yield MetricPlot("surrogate gradient dS/dx", x_label="x = U - θ", id="sg-grad")
             with Grid(id="sg-runs"):
-                yield MetricPlot("compare: train loss", x_label="step", id="sg-loss",
-                                 empty="c: one run per surrogate")  # fmt: skip
-                yield MetricPlot("compare: test accuracy %", x_label="step", id="sg-acc")
+                yield MetricPlot("compare: train loss", x_label="step", id="sg-loss", options=self.options,
+                                 empty="c: one run per surrogate", more_hint="see the table")  # fmt: skip
+                yield MetricPlot("compare: test accuracy %", x_label="step", id="sg-acc", options=self.options,
+                                 more_hint="see the table")  # fmt: skip
             table: DataTable[Any] = DataTable(id="sg-table", cursor_type="row", zebra_stripes=True)
             table.add_columns("run", "status", "final acc", "best", "time", "spike rate")
             yield table
@@ -174,30 +181,90 @@ class SurrogateLab(Horizontal):
 
     def draw_compare(self, entries: list[CompareEntry]) -> None:
         """Overlay the comparison runs and fill the table (called from the app's redraw timer)."""
-        loss: list[Series] = []
-        acc: list[Series] = []
+        self._entries = list(entries)
         table = self.query_one("#sg-table", DataTable)
         table.clear()
         for entry in entries:
-            m, color, name = entry.metrics, entry.curve_color, entry.curve_label
-            if m.loss.xs:
-                loss.append(Series(m.loss.xs, smoothed(m.loss.ys), color, name))
-            xs, ys = m.epoch_steps("test_accuracy")
-            if xs:
-                pct = [100 * y for y in ys]
-                acc += [Series(xs, pct, color, name), Series(xs, pct, color, kind="points")]
+            m = entry.metrics
             final = m.last_epoch.test_accuracy if m.last_epoch else None
             rate = m.final_spike_rate()
             table.add_row(
-                Text(entry.label, style=color),  # the table doubles as the plots' key
+                Text(entry.label, style=entry.curve_color),  # the table doubles as the plots' key
                 m.status,
                 format_percent(final),
                 format_percent(m.best_accuracy),
                 format_duration(m.wall_time),
                 f"{rate:.3f}" if rate is not None else "-",
             )
-        self.query_one("#sg-loss", MetricPlot).show(loss)
-        self.query_one("#sg-acc", MetricPlot).show(acc)
+        self._draw_compare_plots()
+
+    def _draw_compare_plots(self) -> None:
+        """One curve per run; the runs of a sweep cell with several seeds as their mean over a band."""
+        options = self.options
+        loss: list[Series] = []
+        acc: list[Series] = []
+        loss_bands: list[Band] = []
+        acc_bands: list[Band] = []
+        cells: dict[int, list[CompareEntry]] = {}
+        for entry in self._entries:
+            if entry.cell is not None:
+                cells.setdefault(entry.cell, []).append(entry)
+        banded = False
+        drawn: set[int] = set()
+        for entry in self._entries:
+            color, name = entry.curve_color, entry.curve_label
+            group = cells.get(entry.cell, []) if entry.cell is not None else []
+            if len(group) > 1:
+                if entry.cell in drawn:
+                    continue
+                drawn.add(entry.cell)  # type: ignore[arg-type]
+                label = next((e.curve_label for e in group if e.curve_label), name)
+                for series, bands, pick in ((loss, loss_bands, "loss"), (acc, acc_bands, "acc")):
+                    curves = [_curve(e.metrics, pick, options) for e in group]
+                    band = seed_band([c for c in curves if c[0]], spread=BAND)
+                    if band.xs:
+                        banded = True
+                        bands.append(Band(band.xs, band.lo, band.hi, color))
+                        series.append(Series(band.xs, band.mean, color, f"{label} ({len(group)} seeds)"))
+                continue
+            m = entry.metrics
+            for line in loss_series(m, "", color, raw=False, options=options):
+                if line.kind == "line":
+                    line.label = name
+                    loss.append(line)
+            acc += _accuracy_curves(m, name, color, options)
+        note = ("band: min-max of seeds" if BAND == "minmax" else "band: mean +- 1 sd") if banded else ""
+        x_label = x_label_of(options.x_axis)
+        for plot_id, series, bands in (("#sg-loss", loss, loss_bands), ("#sg-acc", acc, acc_bands)):
+            plot = self.query_one(plot_id, MetricPlot)
+            plot.note = note
+            plot.show(series, bands=bands, x_label=x_label)
+
+    @on(MetricPlot.OptionsChanged)
+    def _options_changed(self, event: MetricPlot.OptionsChanged) -> None:
+        event.stop()
+        for plot in self.query(MetricPlot):
+            if plot.options is self.options and plot.x_label != x_label_of(self.options.x_axis):
+                plot.reset_x()
+        self._draw_compare_plots()
+
+
+def _curve(m: Any, pick: str, options: PlotOptions) -> tuple[list[float], list[float]]:
+    """The smoothed train loss or the test accuracy (%) of one run, as (x, y)."""
+    if pick == "loss":
+        line = [s for s in loss_series(m, raw=False, options=options) if s.kind == "line"]
+        return (list(line[0].xs), list(line[0].ys)) if line else ([], [])
+    points = [s for s in accuracy_series(m, options=options) if s.kind == "points"]
+    return (list(points[0].xs), list(points[0].ys)) if points else ([], [])
+
+
+def _accuracy_curves(m: Any, name: str, color: str, options: PlotOptions) -> list[Series]:
+    """Test accuracy per evaluation: a line through the points, the points labelled."""
+    points = [s for s in accuracy_series(m, options=options) if s.kind == "points"]
+    if not points:
+        return []
+    xs, ys = points[0].xs, points[0].ys
+    return [Series(xs, ys, color), Series(xs, ys, color, name, kind="points")]
 
 
 def _rows(lab: SurrogateLab) -> list[Any]:

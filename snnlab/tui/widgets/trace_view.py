@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from snnlab.plotting import HLine, Series
 from snnlab.tui import palette
 from snnlab.tui.widgets.metric_plot import MetricPlot
-from snnlab.tui.widgets.plotting import HLine, Series
 
 
 class TraceView(MetricPlot):
