@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.reactive import var
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from snnlab.config import Config, ConfigError, config_from_dict, find_preset, list_presets, load_config
@@ -622,7 +623,9 @@ class SnnLabApp(App[None]):
 
 def binding_groups() -> dict[str, list[Binding]]:
     """The lab's bindings by where they are active together (a keymap may not give one key to two of them):
-    the app's, the main screen's and its widgets' in one group, each dialog's in its own."""
+    the app's, the main screen's and its containers' in one group, each dialog's in its own, and each leaf
+    widget's (one with no children: a plot, the raster, a slider) with the main group's. Two leaves never
+    hold focus together, so they may share a key (the arrows of a plot and of a slider)."""
     import importlib
     import inspect
     import pkgutil
@@ -631,13 +634,22 @@ def binding_groups() -> dict[str, list[Binding]]:
 
     own = [*SnnLabApp.BINDINGS, *MainScreen.BINDINGS]
     groups: dict[str, list[Binding]] = {"main": [b for b in own if isinstance(b, Binding)]}
+    leaves: dict[str, list[Binding]] = {}
     for info in pkgutil.walk_packages(snnlab.tui.__path__, "snnlab.tui."):
         for cls in vars(importlib.import_module(info.name)).values():
             if not inspect.isclass(cls) or cls.__module__ != info.name or cls in (SnnLabApp, MainScreen):
                 continue
             found = [b for b in vars(cls).get("BINDINGS", []) if isinstance(b, Binding)]
-            if found:
-                groups.setdefault(cls.__name__ if issubclass(cls, ModalScreen) else "main", []).extend(found)
+            if not found:
+                continue
+            if issubclass(cls, ModalScreen):
+                groups[cls.__name__] = found
+            elif issubclass(cls, Widget) and cls.compose is Widget.compose:
+                leaves[cls.__name__] = found
+            else:
+                groups["main"].extend(found)
+    for name, found in leaves.items():
+        groups[name] = [*groups["main"], *found]
     return groups
 
 

@@ -6,7 +6,7 @@ and its new keys, in Textual's names, several separated by commas::
 
     lab.start: ctrl+r          # instead of s and F5
     lab.compare: ctrl+t,f8
-    inside.next-sample: m
+    inside.next-sample: j
 
 A bound id loses its default keys. Everything wrong with the file (not YAML, an unknown id, a key that is
 not a key name, one key given to two actions) is a :class:`KeymapError` whose one line names the file,

@@ -40,11 +40,11 @@ def test_the_default_file_follows_xdg_config_home_and_may_be_missing(config_home
 
 
 def test_a_keymap_file_is_read_and_normalized(config_home):
-    write_keymap(config_home, "lab.start: ctrl+r\nlab.help: [F1, '!']\ninside.next-sample: m  # was .\n")
+    write_keymap(config_home, "lab.start: ctrl+r\nlab.help: [F1, '!']\ninside.next-sample: j  # was .\n")
     assert read_keymap(None, binding_groups()) == {
         "lab.start": "ctrl+r",
         "lab.help": "f1,exclamation_mark",
-        "inside.next-sample": "m",
+        "inside.next-sample": "j",
     }
 
 
@@ -59,6 +59,8 @@ def test_a_keymap_file_is_read_and_normalized(config_home):
         ("lab.start: c", "'c' is bound to both lab.start and lab.compare; give lab.start another key"),
         ("lab.start: n", "'n' is bound to both lab.start and inside.next-neurons; give lab.start another key"),
         ("lab.start: f9\nlab.stop: f9", "'f9' is bound to both"),
+        # a leaf widget's key (a plot's) clashes with the main keys, though not with another leaf's
+        ("lab.start: m", "'m' is bound to both lab.start and lab.plot-smoothing"),
         ("lab.start: ctrl+q", "lab.start: ctrl+q is Textual's quit key; give lab.start another key"),
         ("lab.help: tab", "lab.help: tab is the next field; give lab.help another key"),
         ("lab.start: [ctrl+r", "not valid YAML at line 1; write one `id: keys` per line, e.g. lab.start: ctrl+r"),
@@ -127,3 +129,13 @@ def test_the_cli_refuses_a_bad_keymap_with_one_line(tmp_path, args):
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
     assert done.returncode == 2, done.stderr
     assert done.stderr == f"snnlab: error: {bad}: unknown binding id 'lab.strat'; did you mean 'lab.start'?\n"
+
+
+def test_two_leaf_widgets_may_share_a_key_but_not_with_the_main_keys():
+    groups = binding_groups()
+    keys = {name: {k for b in group for k in b.key.split(",")} for name, group in groups.items()}
+    assert {"left", "right"} <= keys["MetricPlot"] & keys["Slider"]  # never focused together
+    assert "t" in keys["MetricPlot"] & keys["RasterView"]
+    ids = {name: {b.id for b in group} for name, group in groups.items()}
+    assert ids["main"] < ids["MetricPlot"] and ids["main"] < ids["Slider"]  # each leaf is checked against main
+    assert "slider.earlier" not in ids["MetricPlot"] and "lab.plot-left" not in ids["Slider"]

@@ -53,7 +53,8 @@ class MetricPlot(Widget, can_focus=True):
         Binding("L", "log_y", "Log y", id="lab.plot-log-y", show=False, tooltip="Toggle a log y axis"),
         Binding("m", "smoothing", "Smoothing", id="lab.plot-smoothing", show=False, tooltip="Cycle the smoothing"),
         Binding("t", "x_axis", "x axis", id="lab.plot-x-axis", show=False, tooltip="Cycle x: step / epoch / time"),
-        Binding("escape", "hide_cursor", "Hide crosshair", id="lab.plot-hide-cursor", show=False),
+        # Escape's id is the lab's (one key, one id): on a plot it first hides the crosshair, then leaves.
+        Binding("escape", "hide_cursor", "Hide crosshair", id="lab.leave", show=False),
     ]
 
     class OptionsChanged(Message):
