@@ -588,7 +588,7 @@ class SnnLabApp(App[None]):
         self.notify(f"saved {svg} and {csv_path}", markup=False)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen.for_app(self, [*self.BINDINGS, *MainScreen.BINDINGS, *self.main.pane_bindings()]))
+        self.push_screen(HelpScreen.for_app(self, main_screen_bindings()))
 
     def get_key_display(self, binding: Binding) -> str:
         # Function keys as printed on the keyboard (F5, not f5), in the footer, help and palette alike.
@@ -626,6 +626,18 @@ def binding_groups() -> dict[str, list[Binding]]:
     the app's, the main screen's and its containers' in one group, each dialog's in its own, and each leaf
     widget's (one with no children: a plot, the raster, a slider) with the main group's. Two leaves never
     hold focus together, so they may share a key (the arrows of a plot and of a slider)."""
+    main, leaves, dialogs = _bindings_by_place()
+    return {"main": main, **dialogs, **{name: [*main, *found] for name, found in leaves.items()}}
+
+
+def main_screen_bindings() -> list[Binding]:
+    """Every binding of the main screen: the app's, the screen's, its panes' and their widgets'."""
+    main, leaves, _ = _bindings_by_place()
+    return [*main, *(binding for found in leaves.values() for binding in found)]
+
+
+def _bindings_by_place() -> tuple[list[Binding], dict[str, list[Binding]], dict[str, list[Binding]]]:
+    """The main group's bindings, and each leaf widget's and each dialog's by class name."""
     import importlib
     import inspect
     import pkgutil
@@ -633,8 +645,9 @@ def binding_groups() -> dict[str, list[Binding]]:
     import snnlab.tui
 
     own = [*SnnLabApp.BINDINGS, *MainScreen.BINDINGS]
-    groups: dict[str, list[Binding]] = {"main": [b for b in own if isinstance(b, Binding)]}
+    main = [b for b in own if isinstance(b, Binding)]
     leaves: dict[str, list[Binding]] = {}
+    dialogs: dict[str, list[Binding]] = {}
     for info in pkgutil.walk_packages(snnlab.tui.__path__, "snnlab.tui."):
         for cls in vars(importlib.import_module(info.name)).values():
             if not inspect.isclass(cls) or cls.__module__ != info.name or cls in (SnnLabApp, MainScreen):
@@ -643,14 +656,12 @@ def binding_groups() -> dict[str, list[Binding]]:
             if not found:
                 continue
             if issubclass(cls, ModalScreen):
-                groups[cls.__name__] = found
+                dialogs[cls.__name__] = found
             elif issubclass(cls, Widget) and cls.compose is Widget.compose:
                 leaves[cls.__name__] = found
             else:
-                groups["main"].extend(found)
-    for name, found in leaves.items():
-        groups[name] = [*groups["main"], *found]
-    return groups
+                main.extend(found)
+    return main, leaves, dialogs
 
 
 def make_app(

@@ -146,6 +146,11 @@ def key_names(app: App[Any], binding: Binding, typing: bool = False) -> str:
     return " or ".join(app.get_key_display(Binding(key, binding.action)) for key in keys) or "-"
 
 
+def first_key_of(app: App[Any], binding_id: str) -> str:
+    """The first key of the app's binding ``binding_id``, for a label with room for one (``Compare runs (c)``)."""
+    return key_names_of(app, binding_id).split(" or ")[0]
+
+
 def key_names_of(app: App[Any], binding_id: str) -> str:
     """:func:`key_names` of the app's binding ``binding_id`` (``?`` when it has none)."""
     found = next((b for b in type(app).BINDINGS if isinstance(b, Binding) and b.id == binding_id), None)

@@ -26,10 +26,18 @@ PANE_HELP = {
     "the layer list). Presets, load/save YAML, layers: add, remove, reorder; each layer's neuron: none, the "
     "model's, or custom.",
     "training": "live train loss (faint: per step; bright: smoothed) and accuracy, test points per evaluation, "
-    "spike rate per layer, speed, ETA. Plots redraw a few times a second from bounded buffers.",
-    "inside": "membrane of chosen neurons over the T steps with threshold and spikes (▲), and the layer's "
-    "raster. {inside.prev-eval} {inside.next-eval} step through evaluations, {inside.next-sample} next sample, "
-    "{inside.next-neurons} next neurons, {inside.next-layer} next layer.",
+    "spike rate per layer, speed, ETA. On a focused plot (tab or a click): {lab.plot-left} {lab.plot-right} move "
+    "a crosshair that reads every curve, {lab.plot-zoom-in} {lab.plot-zoom-out} zoom x, {lab.plot-pan-left} "
+    "{lab.plot-pan-right} pan, {lab.plot-reset} resets, {lab.plot-log-y} log y, {lab.plot-smoothing} smoothing, "
+    "{lab.plot-x-axis} x axis (step, epoch, time). Runs opened as overlays are listed under the plots, a "
+    "checkbox each.",
+    "inside": "membrane of chosen neurons over the T steps with threshold and spikes (▲), a raster row per "
+    "neuron, and the network's health per layer (silent and saturated neurons, rate, surrogate and weight "
+    "gradients, SynOps) with a hint for each warning. {inside.prev-eval} {inside.next-eval} step through "
+    "evaluations, {inside.play} plays them, {inside.prev-sample} {inside.next-sample} sample, "
+    "{inside.prev-neurons} {inside.next-neurons} neurons, {inside.next-layer} layer. On the raster: "
+    "{inside.raster-up} {inside.raster-down} move the cursor, {inside.raster-order} orders rows by index, rate "
+    "or change, {inside.trace-neuron} traces the neuron under the cursor.",
     "surrogates": "smooth(x) and grad(x) of chosen surrogates; {lab.compare} trains the config once per "
     "surrogate and overlays the runs, with a table of final accuracy, time and spike rate.",
 }

@@ -89,11 +89,6 @@ class MainScreen(Screen[None]):
     def on_resize(self) -> None:
         self.apply_layout()
 
-    def pane_bindings(self) -> list[Binding]:
-        """The keys of the panes themselves (the widget each pane holds, not those it inherits), pane by pane."""
-        return [binding for pane in self.query(Pane) for widget in pane.children
-                for binding in vars(type(widget)).get("BINDINGS", []) if isinstance(binding, Binding)]  # fmt: skip
-
     # -- layout
 
     @property

@@ -19,6 +19,7 @@ from snnlab.config import ConfigError
 from snnlab.config.diff import ABSENT, config_diff
 from snnlab.resuming import resume_refusal
 from snnlab.sweep import SUMMARY_CSV, format_value
+from snnlab.tui.keymap import key_names_of
 from snnlab.tui.runs_table import SKIP, RunRow, columns, folder_rows, short_name, sort_rows
 
 RELOAD_S = 2.0  # how often the table is read again while one of its runs is under way
@@ -92,7 +93,8 @@ class RunsScreen(ModalScreen[tuple[str, Path] | None]):
             markup = "[b]Runs of sweep $path[/]  (backspace: all runs)"
             return Content.from_markup(markup, path=self.sweep.name)
         if empty:
-            return Content.from_markup("[b]No runs in $path/ yet[/]: press s to train", path=str(self.runs_dir))
+            markup = "[b]No runs in $path/ yet[/]: close this and press $keys to train"
+            return Content.from_markup(markup, path=str(self.runs_dir), keys=key_names_of(self.app, "lab.start"))
         return Content.from_markup("[b]Runs in $path/[/]", path=str(self.runs_dir))  # a path may hold brackets
 
     def on_mount(self) -> None:

@@ -36,15 +36,17 @@ PLAY_SECONDS = 0.6  # per evaluation, when playing them
 class InsidePane(Vertical, can_focus=True):
     """Shows one probe at a time; ``set_probes`` hands it the run's probes (newest last)."""
 
+    # Pairs share one footer entry ("[] eval"): the Inside pane's keys and the lab's fit in 100 columns.
+    EVAL, SAMPLE, NEURONS = (Binding.Group(name, compact=True) for name in ("eval", "sample", "neurons"))
     BINDINGS = [
-        Binding("left_square_bracket", "eval(-1)", "Prev eval", id="inside.prev-eval"),
-        Binding("right_square_bracket", "eval(1)", "Next eval", id="inside.next-eval"),
-        Binding("comma", "sample(-1)", "Prev sample", id="inside.prev-sample", show=False),
-        Binding("full_stop", "sample(1)", "Next sample", id="inside.next-sample"),
-        Binding("n", "neurons(1)", "Next neurons", id="inside.next-neurons"),
-        Binding("N", "neurons(-1)", "Prev neurons", id="inside.prev-neurons", show=False),
-        Binding("y", "layer", "Next layer", id="inside.next-layer"),
-        Binding("P", "play", "Play evals", id="inside.play"),
+        Binding("left_square_bracket", "eval(-1)", "Prev eval", id="inside.prev-eval", group=EVAL),
+        Binding("right_square_bracket", "eval(1)", "Next eval", id="inside.next-eval", group=EVAL),
+        Binding("comma", "sample(-1)", "Prev sample", id="inside.prev-sample", group=SAMPLE),
+        Binding("full_stop", "sample(1)", "Next sample", id="inside.next-sample", group=SAMPLE),
+        Binding("N", "neurons(-1)", "Prev neurons", id="inside.prev-neurons", group=NEURONS),
+        Binding("n", "neurons(1)", "Next neurons", id="inside.next-neurons", group=NEURONS),
+        Binding("y", "layer", "Layer", id="inside.next-layer", tooltip="Next layer"),
+        Binding("P", "play", "Play evals", id="inside.play", show=False),  # in help; the footer has no room
     ]
 
     def __init__(self, **kwargs: Any) -> None:

@@ -30,6 +30,7 @@ from snnlab.formatting import format_duration, format_percent
 from snnlab.plotting import Band, Series
 from snnlab.tui import palette
 from snnlab.tui.compare import CompareEntry, color_of, compare_choices
+from snnlab.tui.keymap import first_key_of
 from snnlab.tui.messages import CompareRequested
 from snnlab.tui.surrogate_curves import X_RANGE, Curve, service
 from snnlab.tui.widgets.fields import parse_value
@@ -91,7 +92,8 @@ class SurrogateLab(Horizontal):
             with VerticalScroll(id="sg-params"):
                 yield from _rows(self)
             yield Static("", id="sg-error")
-            yield Button("Compare runs (c)", id="sg-compare", variant="primary", compact=True,
+            compare = first_key_of(self.app, "lab.compare")
+            yield Button(f"Compare runs ({compare})", id="sg-compare", variant="primary", compact=True,
                          tooltip="train the current config once per chosen surrogate")  # fmt: skip
         with Vertical(id="sg-right"):
             with Grid(id="sg-curves"):
@@ -99,7 +101,7 @@ class SurrogateLab(Horizontal):
                 yield MetricPlot("surrogate gradient dS/dx", x_label="x = U - θ", id="sg-grad")
             with Grid(id="sg-runs"):
                 yield MetricPlot("compare: train loss", x_label="step", id="sg-loss", options=self.options,
-                                 empty="c: one run per surrogate", more_hint="see the table")  # fmt: skip
+                                 empty=f"{compare}: one run per surrogate", more_hint="see the table")  # fmt: skip
                 yield MetricPlot("compare: test accuracy %", x_label="step", id="sg-acc", options=self.options,
                                  more_hint="see the table")  # fmt: skip
             table: DataTable[Any] = DataTable(id="sg-table", cursor_type="row", zebra_stripes=True)

@@ -146,8 +146,9 @@ class TrainingPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(id="train-progress")
+        waiting = waiting_text(RunMetrics(), key_names_of(self.app, "lab.start"))
         with Grid(id="train-grid"):
-            yield MetricPlot("loss", x_label="step", id="plot-loss", empty="press s to start training",
+            yield MetricPlot("loss", x_label="step", id="plot-loss", empty=waiting,
                              options=self.options, more_hint="see the key")  # fmt: skip
             yield MetricPlot("accuracy %", x_label="step", id="plot-accuracy", options=self.options,
                              more_hint="see the key")  # fmt: skip
