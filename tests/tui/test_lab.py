@@ -342,6 +342,27 @@ async def test_a_sweep_opens_in_the_surrogates_pane_one_colour_per_combination(t
         assert app.config is not None and Path(app.config.run.runs_dir) == tmp_path / "runs"
 
 
+async def test_the_comparison_table_sorts_on_a_header_click_and_again_reversed(tmp_path, tiny):
+    sweep = _fake_sweep(tmp_path / "runs", tiny)
+    app = make_app(sweep=sweep)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: len(app.compare) == 4, 10, "the sweep's runs")
+        await pilot.pause(0.4)
+        table = app.main.query_one("#sg-table", DataTable)
+        names = lambda: [table.get_row_at(i)[0].plain for i in range(table.row_count)]  # noqa: E731
+        grid_order = names()
+        assert grid_order == ["atan · seed 7", "atan · seed 8", "sigmoid · seed 7", "sigmoid · seed 8"]
+        await pilot.click("#sg-table", offset=(2, 0))  # the "run" header
+        await pilot.pause(0.2)
+        assert app.main.query_one(SurrogateLab).sort == (0, False) and names() == grid_order
+        await pilot.click("#sg-table", offset=(2, 0))
+        await pilot.pause(0.2)
+        assert names() == grid_order[::-1]
+        app.redraw()  # the table is refilled on every redraw: the order stays
+        await pilot.pause(0.2)
+        assert names() == grid_order[::-1]
+
+
 async def test_the_runs_list_shows_sweeps_and_opens_one(tmp_path, tiny):
     sweep = _fake_sweep(tmp_path / "runs", tiny)
     app = make_app(config=tiny, runs_dir=tmp_path / "runs")

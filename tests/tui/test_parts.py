@@ -131,3 +131,18 @@ async def test_a_redraw_before_the_panes_exist_is_kept_for_the_next_tick(monkeyp
         monkeypatch.setattr(TrainingPane, "draw", draw)
         app.redraw()
         assert not app._stale and "IDLE" in str(bar.render())
+
+
+def test_comparison_rows_sort_numbers_lowest_first_with_runs_still_training_last():
+    from snnlab.tui.compare import CompareEntry
+    from snnlab.tui.metrics import RunMetrics
+    from snnlab.tui.widgets.surrogate_lab import _sorted_rows
+
+    def row(name, status, final, wall):
+        return CompareEntry(name, {}, RunMetrics(), name=name), (status, final, final, wall, None)
+
+    rows = [row("a", "completed", 0.8, 30.0), row("b", "running", None, None), row("c", "completed", 0.6, 40.0)]
+    by = lambda column, reverse=False: [e.label for e, _ in _sorted_rows(rows, column, reverse)]  # noqa: E731
+    assert by(2) == ["c", "a", "b"] and by(2, True) == ["a", "c", "b"]  # final accuracy; b has none yet
+    assert by(4) == ["a", "c", "b"]  # wall time
+    assert by(1) == ["a", "c", "b"] and by(0, True) == ["c", "b", "a"]  # status, name

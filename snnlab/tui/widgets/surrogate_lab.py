@@ -85,6 +85,7 @@ class SurrogateLab(Horizontal):
         self._generation = 0  # of the newest curve request: older answers are dropped
         self.options = PlotOptions()  # shared by the two comparison plots
         self._entries: list[CompareEntry] = []
+        self.sort: tuple[int, bool] | None = None  # the table's sort column and whether reversed; None: run order
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sg-left"):
@@ -186,19 +187,29 @@ class SurrogateLab(Horizontal):
         self._entries = list(entries)
         table = self.query_one("#sg-table", DataTable)
         table.clear()
-        for entry in entries:
-            m = entry.metrics
-            final = m.last_epoch.test_accuracy if m.last_epoch else None
-            rate = m.final_spike_rate()
+        rows = [(entry, _table_values(entry)) for entry in entries]
+        if self.sort is not None:
+            rows = _sorted_rows(rows, *self.sort)
+        for entry, (status, final, best, wall, rate) in rows:
             table.add_row(
                 Text(entry.label, style=entry.curve_color),  # the table doubles as the plots' key
-                m.status,
+                status,
                 format_percent(final),
-                format_percent(m.best_accuracy),
-                format_duration(m.wall_time),
+                format_percent(best),
+                format_duration(wall),
                 f"{rate:.3f}" if rate is not None else "-",
             )
         self._draw_compare_plots()
+
+    def sort_by(self, column: int) -> None:
+        """Sort the table by ``column``, lowest first (as the runs list does); again: reversed."""
+        self.sort = (column, not self.sort[1]) if self.sort is not None and self.sort[0] == column else (column, False)
+        self.draw_compare(self._entries)
+
+    @on(DataTable.HeaderSelected, "#sg-table")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        self.sort_by(event.column_index)
 
     def _draw_compare_plots(self) -> None:
         """One curve per run; the runs of a sweep cell with several seeds as their mean over a band."""
@@ -249,6 +260,30 @@ class SurrogateLab(Horizontal):
             if plot.options is self.options and plot.x_label != x_label_of(self.options.x_axis):
                 plot.reset_x()
         self._draw_compare_plots()
+
+
+TableValues = tuple[str, float | None, float | None, float | None, float | None]
+
+
+def _table_values(entry: CompareEntry) -> TableValues:
+    """A comparison run's status, final and best test accuracy, wall time and final spike rate."""
+    m = entry.metrics
+    final = m.last_epoch.test_accuracy if m.last_epoch else None
+    return m.status, final, m.best_accuracy, m.wall_time, m.final_spike_rate()
+
+
+def _sorted_rows(
+    rows: list[tuple[CompareEntry, TableValues]], column: int, reverse: bool
+) -> list[tuple[CompareEntry, TableValues]]:
+    """``rows`` by ``column`` (0: the run's name), text A-Z and numbers lowest first, with ``reverse`` the
+    other way; a run without the number (still training) last either way."""
+    if column == 0:
+        return sorted(rows, key=lambda row: row[0].label.lower(), reverse=reverse)
+    if column == 1:
+        return sorted(rows, key=lambda row: row[1][0], reverse=reverse)
+    known = [row for row in rows if row[1][column - 1] is not None]
+    missing = [row for row in rows if row[1][column - 1] is None]
+    return sorted(known, key=lambda row: row[1][column - 1] or 0.0, reverse=reverse) + missing
 
 
 def _curve(m: Any, pick: str, options: PlotOptions) -> tuple[list[float], list[float]]:
