@@ -24,14 +24,22 @@ def replay_app(**options: Any):
 
 
 async def settle(pilot: Any, *keys: str) -> None:
-    """Let the drain and redraw timers run, press ``keys``, and drop toasts (they time out)."""
+    """Let the drain and redraw timers run, press ``keys``, drop toasts (they time out), and wait until the
+    screen stops changing: a probe read in a worker or a late event must not land between two runs' frames
+    (under load, a snapshot once caught the Inside pane before its layer list was filled)."""
     await pilot.pause(0.4)
     if keys:
         await pilot.press(*keys)
     await pilot.pause(0.3)
-    pilot.app.redraw()
-    pilot.app.clear_notifications()
-    await pilot.pause()
+    previous = None
+    for _ in range(50):  # at most ~10 s
+        pilot.app.redraw()
+        pilot.app.clear_notifications()
+        await pilot.pause(0.2)
+        frame = pilot.app.export_screenshot()
+        if frame == previous:
+            return
+        previous = frame
 
 
 def test_network_pane(snap_compare):
