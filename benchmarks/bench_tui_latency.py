@@ -37,7 +37,8 @@ from snnlab.tui.app import make_app
 
 
 async def measure(mode: str | None, presses: int, runs_dir: str) -> dict[str, Any]:
-    config = load_config(find_preset("quickstart"), [f"run.runs_dir={runs_dir}", "train.epochs=20"])
+    # Enough epochs that the run is still training when the presses end: steps/s is the training speed.
+    config = load_config(find_preset("quickstart"), [f"run.runs_dir={runs_dir}", "train.epochs=500"])
     app = make_app(config=config, mode=mode or "process")
     app.animation_level = "none"
     latencies: list[float] = []
