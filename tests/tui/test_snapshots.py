@@ -151,15 +151,20 @@ def test_watch_layout_on_a_large_terminal(snap_compare):
     assert snap_compare(replay_app(), terminal_size=(160, 48), run_before=lambda pilot: settle(pilot))
 
 
+async def open_sweeps_runs(pilot: Any) -> None:
+    """With the fake sweep open in the Surrogates pane, open its runs list."""
+    await wait_for(pilot, lambda: len(pilot.app.compare) == 4, 10, "the sweep")
+    await settle(pilot)  # its toast gone while the pane is on top: under a dialog it is not redrawn
+    await settle(pilot, "r")
+    await runs_listed(pilot)
+
+
 def test_runs_list_of_a_sweep_sorted_by_best_accuracy(snap_compare, tmp_path):
     app = make_app(sweep=fake_sweep(tmp_path / "runs", copy.deepcopy(TINY)))
     app.animation_level = "none"
 
     async def sorted_runs(pilot: Any) -> None:
-        await wait_for(pilot, lambda: len(app.compare) == 4, 10, "the sweep")
-        await settle(pilot)  # its toast gone while the pane is on top: under a dialog it is not redrawn
-        await settle(pilot, "r")
-        await runs_listed(pilot)
+        await open_sweeps_runs(pilot)
         await settle(pilot, "5", "down", "space")  # best first, the second marked
 
     assert snap_compare(app, terminal_size=(120, 32), run_before=sorted_runs)
@@ -170,10 +175,7 @@ def test_config_diff_of_two_runs(snap_compare, tmp_path):
     app.animation_level = "none"
 
     async def diff(pilot: Any) -> None:
-        await wait_for(pilot, lambda: len(app.compare) == 4, 10, "the sweep")
-        await settle(pilot)  # its toast gone while the pane is on top: under a dialog it is not redrawn
-        await settle(pilot, "r")
-        await runs_listed(pilot)
+        await open_sweeps_runs(pilot)
         await settle(pilot, "space", "down", "down", "down", "d")
 
     assert snap_compare(app, terminal_size=(100, 24), run_before=diff)
