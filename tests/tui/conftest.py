@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import difflib
+import html
 import importlib
 import inspect
 import math
+import pickle
 import pkgutil
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -178,3 +182,42 @@ def _lab_mounted(monkeypatch: pytest.MonkeyPatch) -> None:
 async def runs_listed(pilot: Any, timeout: float = 20.0) -> None:
     """Wait until the runs list (r) shows the rows of its folder (a thread worker reads them)."""
     await wait_for(pilot, lambda: getattr(pilot.app.screen, "ready", False), timeout, "the runs list's rows")
+
+
+_SVG_TEXT = re.compile(
+    r'<text class="[^"]*" x="([\d.]+)" y="[\d.]+" textLength="[\d.]+" '
+    r'clip-path="url\(#[\w-]*-line-(\d+)\)">([^<]*)</text>'
+)
+
+
+def svg_lines(svg: str) -> list[str]:
+    """The characters of a Textual SVG screenshot, one string per terminal line (colours dropped)."""
+    cells: dict[int, dict[int, str]] = {}
+    for x, line, text in _SVG_TEXT.findall(svg):
+        column = round(float(x) / 12.2)  # Textual's SVGs draw a cell 12.2 units wide
+        cells.setdefault(int(line), {})[column] = html.unescape(text)
+    out = []
+    for line in range(max(cells, default=-1) + 1):
+        row = ""
+        for column, text in sorted(cells.get(line, {}).items()):
+            row = row.ljust(column) + text
+        out.append(row.rstrip())
+    return out
+
+
+@pytest.fixture
+def snap_compare(snap_compare: Callable[..., bool], request: pytest.FixtureRequest) -> Callable[..., bool]:
+    """The plugin's comparison, printing a text diff on a mismatch: CI keeps the output, not the HTML report."""
+
+    def compare(app: Any, *args: Any, **kwargs: Any) -> bool:
+        result = snap_compare(app, *args, **kwargs)
+        if not result:
+            from pytest_textual_snapshot import node_to_report_path
+
+            data = pickle.loads(node_to_report_path(request.node).read_bytes())
+            expected, actual = svg_lines(data[1]), svg_lines(data[2])
+            diff = list(difflib.unified_diff(expected, actual, "snapshot", "this run", lineterm=""))
+            print("\n".join(diff) if diff else "the snapshot and this run differ only in colours or styles")
+        return result
+
+    return compare

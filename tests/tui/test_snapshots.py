@@ -24,18 +24,24 @@ def replay_app(**options: Any):
 
 
 async def settle(pilot: Any, *keys: str) -> None:
-    """Let the drain and redraw timers run, press ``keys``, drop toasts (they time out), and wait until the
-    screen stops changing: a probe read in a worker or a late event must not land between two runs' frames
-    (under load, a snapshot once caught the Inside pane before its layer list was filled)."""
+    """Let the drain and redraw timers run, press ``keys``, drop toasts (they time out), and wait until every
+    worker is done and the screen stops changing: a probe read in a worker or a late event must not land
+    between two runs' frames (under load, a snapshot once caught the Inside pane before its layer list was
+    filled)."""
     await pilot.pause(0.4)
     if keys:
         await pilot.press(*keys)
     await pilot.pause(0.3)
     previous = None
-    for _ in range(50):  # at most ~10 s
+    for _ in range(100):  # at most ~20 s
         pilot.app.redraw()
         pilot.app.clear_notifications()
         await pilot.pause(0.2)
+        if any(not worker.is_finished for worker in pilot.app.workers):
+            # The replay's reader or a probe read still runs: a starved thread can leave the screen unchanged
+            # for a while without being done (the CI machine once caught the panes before the last events).
+            previous = None
+            continue
         frame = pilot.app.export_screenshot()
         if frame == previous:
             return
