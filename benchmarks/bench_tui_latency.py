@@ -4,7 +4,8 @@ For each worker mode (training in a child process, or in a thread of the UI proc
 idle lab as the baseline, switch panes with a key many times and time each press from the moment the
 key event reaches the app to the moment the frame showing the other pane is written to the terminal
 driver (``App._display``). Pilot's own waiting (it polls until the process looks idle) is not counted.
-Prints the median and p95 in milliseconds and the training speed reached meanwhile.
+Prints the median and p95 in milliseconds and the training speed reached meanwhile, and in as long a
+window right after with no key pressed (what the UI's work costs the training).
 
 Then the start-up: ``python -m snnlab`` in a pseudo-terminal (120x36), timed from the launch to the
 first frame written to the terminal, with the UI process's resident memory at that moment and whether it
@@ -69,6 +70,12 @@ async def measure(mode: str | None, presses: int, runs_dir: str) -> dict[str, An
             await asyncio.sleep(0.25)  # a user does not press keys faster than this
         steps = app.view.step - first_step
         elapsed = time.monotonic() - started
+        # The same time with no key pressed, right after: the training speed the UI's own work is set against
+        # (the machine's load changes slowly, the pane switching is what differs).
+        quiet_from, quiet_started = app.view.step, time.monotonic()
+        if mode is not None:
+            await asyncio.sleep(elapsed)
+        quiet = (app.view.step - quiet_from) / (time.monotonic() - quiet_started) if mode else float("nan")
         if app.job is not None:
             await pilot.press("x")
     latencies.sort()
@@ -78,6 +85,7 @@ async def measure(mode: str | None, presses: int, runs_dir: str) -> dict[str, An
         "p95": latencies[int(0.95 * (len(latencies) - 1))],
         "max": latencies[-1],
         "steps/s": steps / elapsed if mode else float("nan"),
+        "quiet steps/s": quiet,
     }
 
 
@@ -141,9 +149,10 @@ def main() -> None:
             rows.append(asyncio.run(measure(None if mode == "idle" else mode, args.presses, runs_dir)))
     if not rows:
         return
-    print(f"{'worker':<22}{'median ms':>10}{'p95 ms':>10}{'max ms':>10}{'train steps/s':>15}")
+    print(f"{'worker':<22}{'median ms':>10}{'p95 ms':>10}{'max ms':>10}{'steps/s pressing':>18}{'steps/s quiet':>15}")
     for r in rows:
-        print(f"{r['mode']:<22}{r['median']:>10.1f}{r['p95']:>10.1f}{r['max']:>10.1f}{r['steps/s']:>15.1f}")
+        print(f"{r['mode']:<22}{r['median']:>10.1f}{r['p95']:>10.1f}{r['max']:>10.1f}{r['steps/s']:>18.1f}"
+              f"{r['quiet steps/s']:>15.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":
