@@ -20,7 +20,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -359,6 +359,47 @@ def _find_run(runs_dir: Path, run_name: str) -> Path:
         return runs.find_run(runs_dir, run_name)
     except runs.RunDirError as exc:
         raise fail(str(exc)) from None
+
+
+@app.command("eval")
+def eval_(
+    run_name: Annotated[str, typer.Argument(help="Run directory, name or unique prefix.")],
+    which: Annotated[
+        str, typer.Option("--checkpoint", "-c", help="Which checkpoint to evaluate: best or last.")
+    ] = "best",
+    set_: Overrides = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a line.")] = False,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")] = Path("runs"),
+) -> None:
+    """Evaluate a run's checkpoint on the test split of its config (--set changes it, e.g. data.dataset)."""
+    import json
+
+    from snnlab import evaluation
+    from snnlab.config import ConfigError
+    from snnlab.formatting import format_percent
+
+    path = _find_run(runs_dir, run_name)
+    try:
+        checkpoint = cast(evaluation.Which, which)  # checkpoint_path refuses any other name in one line
+        evaluation.checkpoint_path(path, checkpoint)
+        config = evaluation.run_config(path, list(set_ or []))
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    from snnlab.engine.checkpoint import CheckpointError  # torch: only once the config is known to load
+    from snnlab.engine.session import TrainingError
+
+    try:
+        result = evaluation.evaluate(path, checkpoint, config)
+    except (ConfigError, TrainingError, CheckpointError) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        _line(json.dumps(result.to_dict()))
+        return
+    _line(
+        f"{path.name}  {result.checkpoint.name} (epoch {result.epoch})  {result.dataset} test, "
+        f"{result.test_samples:,} samples: loss {result.loss:.4f}  accuracy {format_percent(result.accuracy)} "
+        f"({result.decoder} decoder)"
+    )
 
 
 @app.command()
