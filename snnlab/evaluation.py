@@ -94,11 +94,11 @@ def evaluate(run_path: Path, which: Which, config: Config) -> Evaluation:
     """
     path = checkpoint_path(run_path, which)
     from snnlab.engine import checkpoint  # torch: only once there is something to evaluate
-    from snnlab.engine.session import prepare
+    from snnlab.engine.session import load_weights, prepare
 
     session = prepare(config)
     state = checkpoint.load(path, session.device)
-    session.load_weights(state)
+    load_weights(session.model, state)
     loss, accuracy, rates = session.evaluate()
     progress = state.get("progress", {})
     return Evaluation(

@@ -259,24 +259,13 @@ class Session:
             "config": self.config.to_dict(),
         }
 
-    def load_weights(self, state: dict[str, Any]) -> None:
-        """Put a checkpoint's model weights (``state["model"]``) into the model, as ``snnlab eval`` does.
-
-        Raises:
-            checkpoint.CheckpointError: the weights do not fit this model (another network's checkpoint).
-        """
-        try:
-            self.model.load_state_dict(state["model"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {_first_line(exc)}") from None
-
     def restore(self, state: dict[str, Any]) -> Progress:
         """Continue from a checkpoint; changes the config makes to it must be ones ``resume`` allows."""
         try:
             changes = resume.check(state.get("config"), self.config.to_dict())
         except resume.ResumeRefused as exc:
             raise TrainingError(str(exc), FailureReason.CONFIG) from None
-        self.load_weights(state)
+        load_weights(self.model, state)
         try:
             self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
@@ -288,6 +277,18 @@ class Session:
         checkpoint.restore_rng(state["rng"])
         self.encoder_generator.set_state(state["encoder_rng"].cpu())  # a CPU byte tensor for any device
         return Progress(**state["progress"])
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, Any]) -> None:
+    """Put a checkpoint's model weights (``state["model"]``) into ``model`` (``snnlab eval``, ``snnlab.load_run``).
+
+    Raises:
+        checkpoint.CheckpointError: the weights do not fit the model (another network's checkpoint).
+    """
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {_first_line(exc)}") from None
 
 
 def build_network(config: Config, input_shape: tuple[int, ...] | None = None) -> SpikingNet:
