@@ -413,6 +413,7 @@ def eval_(
         str, typer.Option("--checkpoint", "-c", help="Which checkpoint to evaluate: best or last.")
     ] = "best",
     set_: Overrides = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a line.")] = False,
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")] = Path("runs"),
 ) -> None:
@@ -427,7 +428,7 @@ def eval_(
     try:
         checkpoint = cast(evaluation.Which, which)  # checkpoint_path refuses any other name in one line
         evaluation.checkpoint_path(path, checkpoint)
-        config = evaluation.run_config(path, list(set_ or []))
+        config = evaluation.run_config(path, [*(set_ or []), *([f"train.device={device}"] if device else [])])
     except ConfigError as exc:
         raise fail(str(exc)) from None
     from snnlab.engine.checkpoint import CheckpointError  # torch: only once the config is known to load

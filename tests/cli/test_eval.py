@@ -30,7 +30,7 @@ def test_eval_gives_the_recorded_metrics_of_the_checkpoints_epoch(tmp_path, tiny
     assert (result["loss"], result["accuracy"]) == by_epoch[3]  # the same numbers, not just close ones
     assert result["decoder"] == "rate" and result["dataset"] == "bundled" and result["test_samples"] == 100
 
-    best = snnlab("eval", str(run), cwd=tmp_path)  # by path; best.pt by default
+    best = snnlab("eval", str(run), "--device", "cpu", cwd=tmp_path)  # by path; best.pt by default
     assert best.returncode == 0, best.stderr
     # best.pt is the first epoch that reached the run's best accuracy.
     best_epoch = max(by_epoch, key=lambda e: (by_epoch[e][1], -e))
