@@ -80,7 +80,7 @@ def checkpoint_path(run_path: Path, which: Which) -> Path:
         raise ConfigError(f"{name} has no {which}.pt but has {others[0]}.pt: evaluate it with --checkpoint {others[0]}")
     raise ConfigError(
         f"{Path(run_path).name} has no checkpoint: it ended before its first one (written at the end of every "
-        f"run.checkpoint_every epochs); train it further with: snnlab run --resume {run_path}"
+        f"run.checkpoint_every epochs); train it anew with: snnlab run {Path(run_path) / runs.CONFIG_FILE}"
     )
 
 

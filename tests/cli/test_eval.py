@@ -64,6 +64,9 @@ def test_eval_of_a_missing_run_or_checkpoint_is_one_line(tmp_path, tiny_config_d
     (run / "summary.json").write_text(json.dumps({"status": "failed", "name": "tiny"}))
     out = snnlab("eval", "tiny", cwd=tmp_path)
     assert out.returncode == 2 and len(out.stderr.splitlines()) == 1, out.stderr
-    assert "tiny-20250101-000000 has no checkpoint" in out.stderr and "snnlab run --resume" in out.stderr
+    assert (
+        "tiny-20250101-000000 has no checkpoint" in out.stderr
+        and "snnlab run runs/tiny-20250101-000000/config.yaml" in out.stderr
+    )
     wrong = snnlab("eval", "tiny", "--checkpoint", "first", cwd=tmp_path)
     assert wrong.returncode == 2 and "choose one of best, last" in wrong.stderr
