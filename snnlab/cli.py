@@ -20,7 +20,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -298,10 +298,15 @@ def presets() -> None:
         print(f"{name:<{width}}  {description}")
 
 
+# --json of the `runs` commands: for scripts, whole values instead of a table.
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (whole values) instead of a table.")]
+
+
 @runs_app.callback()
 def runs_list(
     ctx: typer.Context,
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")] = Path("runs"),
+    as_json: AsJson = False,
 ) -> None:
     """List runs (name, status, dataset, best accuracy, epochs, time)."""
     if ctx.invoked_subcommand is not None:
@@ -314,11 +319,15 @@ def runs_list(
 
     infos = runs.list_runs(runs_dir)
     sweeps = list_sweeps(runs_dir)
+    if as_json:
+        _print_json(_runs_json(infos, sweeps))
+        return
     if not infos and not sweeps:
         print(f"no runs in {runs_dir}/ yet; start one with: snnlab run quickstart")
         return
     if infos:
-        console = Console()
+        # Piped, the table is as wide as it needs to be: rich would otherwise wrap it to 80 columns.
+        console = Console() if sys.stdout.isatty() else Console(width=10_000)
         console.print(runs_table(infos, console.width))
     if sweeps:
         print("sweeps (snnlab runs show SWEEP for the summary, snnlab watch SWEEP for the curves):")
@@ -330,16 +339,22 @@ def runs_list(
 def runs_show(
     run_name: Annotated[str, typer.Argument(help="Run directory, name or unique prefix.")],
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")] = Path("runs"),
+    as_json: AsJson = False,
 ) -> None:
     """Show one run: config, metrics and curves; or a sweep's summary."""
     from snnlab import runs
     from snnlab import sweep as sweepmod
     from snnlab.config import ConfigError
     from snnlab.console import show_run
+    from snnlab.runs.records import run_record
 
     path = _find_run(runs_dir, run_name)
     if not sweepmod.is_sweep_dir(path):
-        problems = show_run(path)  # shows what it can read; what it cannot ends in one error line
+        if as_json:
+            record, problems = run_record(path)
+            _print_json(record)
+        else:
+            problems = show_run(path)  # shows what it can read; what it cannot ends in one error line
         if problems:
             raise fail("; ".join(problems))
         return
@@ -347,8 +362,38 @@ def runs_show(
         keys, rows = sweepmod.current_summary(path)
     except (ConfigError, runs.RunDirError) as exc:
         raise fail(str(exc)) from None
+    if as_json:
+        _print_json({"sweep": path.name, "path": str(path), "keys": keys, "rows": [_sweep_row(keys, r) for r in rows]})
+        return
     print(f"{path.name}  ({path})")
     print(sweepmod.table(keys, rows))
+
+
+def _runs_json(infos: list, sweeps: list[Path]) -> list[dict[str, Any]]:
+    """``snnlab runs --json``: the runs of the table, then the runs inside each sweep (with its name)."""
+    from snnlab import runs
+    from snnlab.runs.records import info_record
+
+    listed = [info_record(info) for info in infos]
+    for sweep in sweeps:
+        listed += [info_record(info, sweep=sweep.name) for info in runs.list_runs(sweep)]
+    return listed
+
+
+def _sweep_row(keys: list[str], row: Any) -> dict[str, Any]:
+    import dataclasses
+
+    from snnlab.runs.records import finite
+
+    fields = dataclasses.asdict(row)
+    fields["values"] = dict(zip(keys, row.values, strict=True))
+    return finite(fields)
+
+
+def _print_json(data: Any) -> None:
+    import json
+
+    _line(json.dumps(data, indent=2, allow_nan=False))
 
 
 def _find_run(runs_dir: Path, run_name: str) -> Path:
@@ -359,6 +404,48 @@ def _find_run(runs_dir: Path, run_name: str) -> Path:
         return runs.find_run(runs_dir, run_name)
     except runs.RunDirError as exc:
         raise fail(str(exc)) from None
+
+
+@app.command("eval")
+def eval_(
+    run_name: Annotated[str, typer.Argument(help="Run directory, name or unique prefix.")],
+    which: Annotated[
+        str, typer.Option("--checkpoint", "-c", help="Which checkpoint to evaluate: best or last.")
+    ] = "best",
+    set_: Overrides = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a line.")] = False,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")] = Path("runs"),
+) -> None:
+    """Evaluate a run's checkpoint on the test split of its config (--set changes it, e.g. data.dataset)."""
+    import json
+
+    from snnlab import evaluation
+    from snnlab.config import ConfigError
+    from snnlab.formatting import format_percent
+
+    path = _find_run(runs_dir, run_name)
+    try:
+        checkpoint = cast(evaluation.Which, which)  # checkpoint_path refuses any other name in one line
+        evaluation.checkpoint_path(path, checkpoint)
+        config = evaluation.run_config(path, [*(set_ or []), *([f"train.device={device}"] if device else [])])
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    from snnlab.engine.checkpoint import CheckpointError  # torch: only once the config is known to load
+    from snnlab.engine.session import TrainingError
+
+    try:
+        result = evaluation.evaluate(path, checkpoint, config)
+    except (ConfigError, TrainingError, CheckpointError) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        _line(json.dumps(result.to_dict()))
+        return
+    _line(
+        f"{path.name}  {result.checkpoint.name} (epoch {result.epoch})  {result.dataset} test, "
+        f"{result.test_samples:,} samples: loss {result.loss:.4f}  accuracy {format_percent(result.accuracy)} "
+        f"({result.decoder} decoder)"
+    )
 
 
 @app.command()

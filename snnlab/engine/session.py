@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from snnlab.engine import checkpoint, distributed, losses, resume
+from snnlab.engine import checkpoint, distributed, losses, resume, shapes
 from snnlab.engine.data import DataError, Split, batches, load_dataset
 from snnlab.engine.encoders import encode
 from snnlab.engine.events import FailureReason, ProbeRecorded
@@ -115,10 +115,7 @@ class Session:
         self.train_split = self.dataset.train.to(self.device)
         self.test_split = self.dataset.test.to(self.device)
         input_shape = self.dataset.input_shape[1:] if self.dataset.temporal else self.dataset.input_shape
-        try:
-            self.model: SpikingNet = build_model(config.layer_specs(), input_shape).to(self.device)
-        except ValueError as exc:
-            raise TrainingError(str(exc), FailureReason.CONFIG) from None
+        self.model: SpikingNet = build_network(config, input_shape).to(self.device)
         if self.model.output_shape != (self.dataset.num_classes,):
             raise TrainingError(
                 f"model.layers: the last layer has {list(self.model.output_shape)} outputs but "
@@ -126,8 +123,6 @@ class Session:
                 f"{self.dataset.num_classes}",
                 FailureReason.CONFIG,
             )
-        self.model.set_fused(config.model.fused)
-        self.model.bptt_segment = t.bptt_segment  # segments recomputed in the backward pass (None: off)
         # A batchnorm that needs two samples per batch needs them on every rank (each normalises its own slice).
         self.smallest_batch = 1 if config.smallest_batch() == 1 else config.smallest_batch() * ctx.world_size
         if d.batch_size < self.smallest_batch:
@@ -270,12 +265,11 @@ class Session:
             changes = resume.check(state.get("config"), self.config.to_dict())
         except resume.ResumeRefused as exc:
             raise TrainingError(str(exc), FailureReason.CONFIG) from None
+        load_weights(self.model, state)
         try:
-            self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {first}") from None
+            raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {_first_line(exc)}") from None
         if self.scheduler and state.get("scheduler"):
             self.scheduler.load_state_dict(state["scheduler"])
         # Loading brought back the old hyper-parameters along with the optimizer's state.
@@ -283,6 +277,35 @@ class Session:
         checkpoint.restore_rng(state["rng"])
         self.encoder_generator.set_state(state["encoder_rng"].cpu())  # a CPU byte tensor for any device
         return Progress(**state["progress"])
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, Any]) -> None:
+    """Put a checkpoint's model weights (``state["model"]``) into ``model`` (``snnlab eval``, ``snnlab.load_run``).
+
+    Raises:
+        checkpoint.CheckpointError: the weights do not fit the model (another network's checkpoint).
+    """
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {_first_line(exc)}") from None
+
+
+def build_network(config: Config, input_shape: tuple[int, ...] | None = None) -> SpikingNet:
+    """The network of ``config`` as a run builds it, on the CPU, with torch's current random state.
+
+    ``input_shape``: per sample and time step; by default the dataset's as the config knows it (without
+    loading the data: ``shapes.data_shape``, which a test holds to what ``load_dataset`` gives).
+    """
+    if input_shape is None:
+        input_shape = shapes.data_shape(config.data.dataset, config.data.synthetic.model_dump()).input_shape
+    try:
+        model = build_model(config.layer_specs(), input_shape)
+    except ValueError as exc:
+        raise TrainingError(str(exc), FailureReason.CONFIG) from None
+    model.set_fused(config.model.fused)
+    model.bptt_segment = config.train.bptt_segment  # segments recomputed in the backward pass (None: off)
+    return model
 
 
 def prepare(config: Config, ctx: distributed.Context = distributed.SINGLE) -> Session:
@@ -307,6 +330,11 @@ OUT_OF_MEMORY = "out of memory on {device}; lower data.batch_size or data.time_s
 def allocation_failed(exc: BaseException) -> bool:
     # The CPU allocator raises a plain RuntimeError rather than torch.OutOfMemoryError.
     return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in str(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _bfloat16_ok(device: torch.device) -> bool:
