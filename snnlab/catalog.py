@@ -354,6 +354,10 @@ DEVICES = _listing(
     Choice("mps", "an Apple GPU (Metal)"),
 )
 
+LOGGERS = _listing(
+    Choice("tensorboard", 'TensorBoard event files in RUN/tensorboard/ (pip install "snnlab[tensorboard]")'),
+)
+
 PRECISIONS = _listing(
     Choice("float32", "everything in float32"),
     Choice("bfloat16", "linear and conv layers in bfloat16 (torch.autocast); neurons stay float32"),

@@ -45,6 +45,14 @@ _debug = False
 Overrides = Annotated[
     list[str] | None, typer.Option("--set", "-s", help="Override a config value, e.g. train.lr=1e-3.")
 ]
+TensorBoardFlag = Annotated[
+    bool,
+    typer.Option(
+        "--tensorboard",
+        help="Also write TensorBoard logs to RUN/tensorboard/ (adds tensorboard to run.loggers; needs "
+        'pip install "snnlab\\[tensorboard]").',
+    ),
+]
 KeymapFile = Annotated[
     Path | None,
     typer.Option(
@@ -104,6 +112,7 @@ def run(
     ] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only epoch lines and the summary.")] = False,
+    tensorboard: TensorBoardFlag = False,
     into: Annotated[
         str | None,
         # Hidden: `snnlab sweep` names each run's folder itself, so it knows where the run went without
@@ -138,11 +147,34 @@ def run(
     except (cfgmod.ConfigError, runs.RunDirError) as exc:
         raise fail(str(exc)) from None
     try:
+        cfg = _with_loggers(cfg, ["tensorboard"] if tensorboard else [])
+    except cfgmod.ConfigError as exc:
+        if lock is not None:
+            lock.release()
+        raise fail(str(exc)) from None
+    try:
         code = _train(cfg, run_dir, ckpt, quiet, Path(into) if into else None)
     finally:
         if lock is not None:
             lock.release()
     raise typer.Exit(int(code))
+
+
+def _with_loggers(cfg, added: list[str]):
+    """``cfg`` with the loggers a flag (``--tensorboard``) adds to ``run.loggers``, once it is checked that each
+    logger it lists can run here (a ConfigError naming the package to install when one cannot)."""
+    from snnlab import config as cfgmod
+    from snnlab.interop import loggers
+
+    if any(name not in cfg.run.loggers for name in added):
+        data = cfg.to_dict()
+        data["run"]["loggers"] = list(dict.fromkeys([*cfg.run.loggers, *added]))
+        cfg = cfgmod.config_from_dict(data)
+    try:
+        loggers.check(cfg.run.loggers)
+    except loggers.LoggerUnavailable as exc:
+        raise cfgmod.ConfigError(str(exc)) from None
+    return cfg
 
 
 def _train(cfg, run_dir, ckpt, quiet: bool, into: Path | None = None) -> Exit:
@@ -152,6 +184,7 @@ def _train(cfg, run_dir, ckpt, quiet: bool, into: Path | None = None) -> Exit:
     from snnlab.engine.events import Event, FailureReason, RunStarted
     from snnlab.engine.session import TrainingError, prepare
     from snnlab.engine.trainer import train
+    from snnlab.interop import loggers
 
     ctx = distributed.setup(cpu=cfg.train.device == "cpu")
     new_lock = None  # a new run's claim on its folder (a resume's is taken by open_resume)
@@ -189,6 +222,7 @@ def _train(cfg, run_dir, ckpt, quiet: bool, into: Path | None = None) -> Exit:
     run_dir = run_dir if ctx.is_main else None
     writer = runs.RunWriter(run_dir) if run_dir is not None else None
     console = ConsoleSink(quiet=quiet) if run_dir is not None else None
+    extra = loggers.sinks(cfg.run.loggers, run_dir.path) if run_dir is not None else []  # run.loggers, rank 0 only
 
     def save_config(event: Event) -> None:
         # The engine announces the run once it has loaded the checkpoint and accepted the config: only then
@@ -200,7 +234,7 @@ def _train(cfg, run_dir, ckpt, quiet: bool, into: Path | None = None) -> Exit:
     try:
         result = train(
             cfg,
-            [sink for sink in (save_config if ckpt and run_dir else None, writer, console) if sink is not None],
+            [sink for sink in (save_config if ckpt and run_dir else None, writer, *extra, console) if sink is not None],
             stop=stop,
             run_dir=run_dir.path if run_dir is not None else None,
             resume=ckpt,
@@ -210,6 +244,8 @@ def _train(cfg, run_dir, ckpt, quiet: bool, into: Path | None = None) -> Exit:
         )
     finally:
         signal.signal(signal.SIGINT, previous)
+        for logger in extra:
+            logger.close()
         for sink in (console, writer):
             if sink is not None:
                 sink.close()
@@ -259,6 +295,7 @@ def sweep(
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Runs per combination (train.seed, +1, ...).")] = 1,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Runs at the same time.")] = 1,
     set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a config value in every run.")] = None,
+    tensorboard: TensorBoardFlag = False,
 ) -> None:
     """Run every combination of --grid values times --seeds; write summary.csv and print a table."""
     from snnlab import config as cfgmod
@@ -268,7 +305,9 @@ def sweep(
         path = cfgmod.find_preset(preset)
         parsed = sweepmod.parse_grid(list(grid or []))
         # Progress goes to stderr and the table to stdout, so `snnlab sweep ... > table.txt` holds only the table.
-        result = sweepmod.run_sweep(path, parsed, seeds, list(set_ or []), workers, log=_progress)
+        result = sweepmod.run_sweep(
+            path, parsed, seeds, list(set_ or []), workers, log=_progress, tensorboard=tensorboard
+        )
     except cfgmod.ConfigError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:

@@ -33,6 +33,7 @@ from snnlab.formatting import format_percent
 
 SWEEP_FILE = runs.SWEEP_FILE
 SUMMARY_CSV = "summary.csv"  # written when the sweep ends
+HPARAMS_DIR = "hparams"  # TensorBoard's hparams table of a sweep with TensorBoard logging: a folder per run
 
 
 @dataclass
@@ -144,13 +145,25 @@ def run_sweep(
     overrides: list[str],
     workers: int,
     log=print,
+    tensorboard: bool = False,
 ) -> SweepResult:
     """Run every trial (``workers`` at a time) and write ``summary.csv`` for those that finished.
 
     Ctrl-C stops the sweep: the runs under way get it too and stop at their next batch with a checkpoint,
     the others are not started, and the summary covers what finished.
+
+    ``tensorboard`` (or ``run.loggers: [tensorboard]`` in the config) gives each run its TensorBoard log and
+    the sweep an hparams table in ``hparams/``, one row added as each run finishes.
     """
     base, trials = plan(preset, grid, seeds, overrides)
+    hparams = tensorboard or "tensorboard" in base.run.loggers
+    if hparams:
+        from snnlab.interop import loggers
+
+        try:
+            loggers.check(["tensorboard"])
+        except loggers.LoggerUnavailable as exc:
+            raise ConfigError(str(exc)) from None
     sweep_dir = Path(base.run.runs_dir) / f"sweep-{base.run.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     sweep_dir.mkdir(parents=True, exist_ok=False)
     (sweep_dir / SWEEP_FILE).write_text(
@@ -172,10 +185,13 @@ def run_sweep(
             slot = free_slots.pop()
             folder = _claim_folder(sweep_dir, trial.name, claimed)
         try:
-            _launch(trial, preset, sweep_dir, folder, slot % gpus if gpus > 1 else None, threads, running, lock)
+            flags = ["--tensorboard"] if tensorboard else []
+            _launch(trial, preset, sweep_dir, folder, slot % gpus if gpus > 1 else None, threads, running, lock, flags)
         finally:
             with lock:
                 free_slots.append(slot)
+        if hparams and trial.returncode == Exit.OK and trial.run_dir is not None:
+            _add_hparams_row(sweep_dir, grid, trial, seeds > 1, log)
         if trial.returncode == Exit.INTERRUPTED:
             state = f"stopped; continue it with snnlab run --resume {trial.run_dir or trial.name}"
         else:
@@ -233,9 +249,31 @@ def _claim_folder(sweep_dir: Path, name: str, claimed: set[Path]) -> Path:
     return path
 
 
+def _add_hparams_row(sweep_dir: Path, grid: dict[str, list[Any]], trial: Trial, seeded: bool, log) -> None:
+    """The run's grid values (and its seed, when the sweep tries several) and final test metrics, as one row of
+    the sweep's TensorBoard hparams table."""
+    from snnlab.engine.files import WriteError
+    from snnlab.interop import tensorboard
+
+    assert trial.run_dir is not None
+    try:
+        history = runs.read_history(trial.run_dir, step_points=0)
+    except runs.RunDirError:
+        return  # counted as a failed seed by the summary
+    if history.final_test_accuracy is None:
+        return
+    values = dict(zip(grid, trial.values, strict=True))
+    if seeded:
+        values["train.seed"] = trial.seed
+    try:
+        tensorboard.write_hparams(sweep_dir / HPARAMS_DIR / trial.run_dir.name, values, history, grid)
+    except WriteError as exc:
+        log(f"[{trial.name}] not added to the hparams table: {exc}")
+
+
 def _launch(trial: Trial, preset: Path, sweep_dir: Path, folder: Path, gpu: int | None, threads: int | None,
-            running: set[subprocess.Popen], lock: threading.Lock) -> None:  # fmt: skip
-    command = [sys.executable, "-m", "snnlab", "run", str(preset), "--quiet", "--into", str(folder)]
+            running: set[subprocess.Popen], lock: threading.Lock, flags: list[str]) -> None:  # fmt: skip
+    command = [sys.executable, "-m", "snnlab", "run", str(preset), "--quiet", "--into", str(folder), *flags]
     for item in [*trial.overrides, f"run.runs_dir={sweep_dir}", f"run.name={trial.name}"]:
         command += ["--set", item]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -380,8 +418,8 @@ class SweepRun:
 
 
 def run_count(sweep_dir: Path) -> int:
-    """How many run directories a sweep folder holds."""
-    return sum(1 for p in sweep_dir.iterdir() if p.is_dir())
+    """How many run directories a sweep folder holds (its TensorBoard ``hparams/`` is none)."""
+    return sum(1 for p in sweep_dir.iterdir() if p.is_dir() and p.name != HPARAMS_DIR)
 
 
 def is_sweep_dir(path: str | os.PathLike[str]) -> bool:

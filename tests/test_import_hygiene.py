@@ -29,6 +29,8 @@ HEADLESS = [
     "snnlab.config",
     "snnlab.formatting",
     "snnlab.exitcodes",
+    "snnlab.interop.loggers",
+    "snnlab.interop.tensorboard",
 ]
 
 

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     DecoderName: TypeAlias = str
     DeviceName: TypeAlias = str
     PrecisionName: TypeAlias = str
+    LoggerName: TypeAlias = str
     InitName: TypeAlias = str
     BiasInitName: TypeAlias = str
 else:
@@ -65,6 +66,7 @@ else:
     DecoderName = Literal[tuple(catalog.DECODERS)]
     DeviceName = Literal[tuple(catalog.DEVICES)]
     PrecisionName = Literal[tuple(catalog.PRECISIONS)]
+    LoggerName = Literal[tuple(catalog.LOGGERS)]
     InitName = Literal[tuple(catalog.INITS)]
     BiasInitName = Literal[tuple(catalog.BIAS_INITS)]
 _SYNTHETIC: dict[str, Any] = dict(catalog.DATASETS["synthetic"].defaults)
@@ -893,6 +895,9 @@ class RunConfig(_Section):
     log_every: PositiveInt = Field(1, description="optimizer steps between logged training metrics")
     probes: ProbeConfig = Field(default_factory=ProbeConfig, description="membrane / spike recording")
     health: HealthConfig = Field(default_factory=HealthConfig, description="per-layer health and its warnings")
+    loggers: list[LoggerName] = Field(
+        default_factory=list, description="more places the run's events go: tensorboard (RUN/tensorboard/)"
+    )
 
     @field_validator("name")
     @classmethod

@@ -43,6 +43,7 @@ RESUMABLE: dict[str, str] = {
     "run.log_every": "output only",
     "run.probes": "output only (probes have their own random generator)",
     "run.health": "output only (it reads the network, it draws no random numbers)",
+    "run.loggers": "output only (a resumed TensorBoard log goes on in the same folder)",
 }
 
 # Why the rest cannot change; the longest matching prefix speaks.

@@ -135,19 +135,31 @@ def _train_into(
     def relay(event: Event) -> None:
         put(plain_probe(event) if isinstance(event, ProbeRecorded) else event)
 
+    from snnlab.interop import loggers
+
+    extra: list[loggers.LoggerSink] = []
     try:
         from snnlab.config import config_from_dict
         from snnlab.engine.trainer import train
 
         config = config_from_dict(config_data)
-        sinks: list[Callable[[Event], None]] = [save_config, writer, relay] if checkpoint else [writer, relay]
+        loggers.check(config.run.loggers)
+        extra = loggers.sinks(config.run.loggers, run_path)  # run.loggers, as `snnlab run` adds them
+        sinks: list[Callable[[Event], None]] = [save_config, writer] if checkpoint else [writer]
+        sinks += [*extra, relay]
         train(config, sinks, stop=stop, pause=pause, run_dir=run_path, run_name=Path(run_path).name, resume=checkpoint)
+    except loggers.LoggerUnavailable as exc:
+        failed = RunFailed(error=str(exc), reason=FailureReason.CONFIG)
+        writer(failed)
+        put(failed)
     except BaseException as exc:  # noqa: BLE001 - the UI must hear about every way this can end
         message = f"training crashed: {type(exc).__name__}: {exc}".splitlines()[0]
         failed = RunFailed(error=message, reason=FailureReason.ERROR)
         writer(failed)
         put(failed)
     finally:
+        for logger in extra:
+            logger.close()
         writer.close()
 
 
