@@ -221,22 +221,31 @@ def _h5_split(name: str, root: Path, split: str, binning: Binning) -> tuple[_Sou
     except ImportError:
         raise DataError(f"dataset {name!r} is read with h5py: pip install 'snnlab[events]'") from None
     path = folder / f"{name}_{split}.h5"
+    unreadable = f"dataset {name!r}: {path} is not a readable {name.upper()} file"
     try:
         with h5py.File(path, "r") as f:
-            times, units = f["spikes"]["times"][:], f["spikes"]["units"][:]
+            lengths = (f["spikes"]["times"].shape[0], f["spikes"]["units"].shape[0])
             labels = np.asarray(f["labels"][:], np.int64)
             keys = [k.decode() if isinstance(k, bytes) else str(k) for k in f["extra"]["keys"][:]] if (
                 "extra" in f and "keys" in f["extra"]) else []  # fmt: skip
     except (OSError, KeyError, ValueError, TypeError) as error:
-        raise DataError(f"dataset {name!r}: {path} is not a readable {name.upper()} file ({error})") from None
+        raise DataError(f"{unreadable} ({error})") from None
     facts = shapes.EVENT_SETS[name]
     labels_fit = labels.size == 0 or 0 <= labels.min() <= labels.max() < facts.classes
-    if not (len(times) == len(units) == len(labels) and labels_fit):
-        raise DataError(f"dataset {name!r}: {path} is damaged: {len(times)} times, {len(units)} units and "
+    if not (lengths == (len(labels), len(labels)) and labels_fit):
+        raise DataError(f"dataset {name!r}: {path} is damaged: {lengths[0]} times, {lengths[1]} units and "
                         f"{len(labels)} labels, which must be as many and lie in 0-{facts.classes - 1}")  # fmt: skip
     classes = keys if len(keys) == facts.classes else [f"class {c}" for c in range(facts.classes)]
+    spikes: list[np.ndarray] = []  # times and units, read when the first sample is binned (a cached split is not)
 
     def sample(i: int) -> tuple[np.ndarray, int]:
+        if not spikes:
+            try:
+                with h5py.File(path, "r") as f:
+                    spikes.extend((f["spikes"]["times"][:], f["spikes"]["units"][:]))
+            except (OSError, KeyError, ValueError, TypeError) as error:
+                raise DataError(f"{unreadable} ({error})") from None
+        times, units = spikes
         return spike_frames(times[i], units[i], facts.sensor[0], binning), int(labels[i])
 
     return _Source([path], len(labels), sample), classes
@@ -254,7 +263,7 @@ def _nmnist_split(name: str, root: Path, split: str, binning: Binning) -> tuple[
             f"folders of .bin files; download Train.zip and Test.zip from {NMNIST_URL}, unzip them there, or set "
             "data.data_dir to their folder"
         )
-    files, labels = _labelled_files(folder / split.title(), ".bin", lambda path: int(path.parent.name))
+    files, labels = _labelled_files(folder / split.title(), ".bin", lambda path: int(path.parent.name), 10)
     binner, sensor = _camera_binner(), shapes.EVENT_SETS["nmnist"].sensor
 
     def sample(i: int) -> tuple[np.ndarray, int]:
@@ -272,7 +281,7 @@ def _gesture_split(name: str, root: Path, split: str, binning: Binning) -> tuple
             f"tonic.datasets.DVSGesture('{root}', train=True), and again with train=False"
         )
     where = folder / _GESTURE_FOLDERS[split]
-    files, labels = _labelled_files(where, ".npy", lambda path: int(path.stem))
+    files, labels = _labelled_files(where, ".npy", lambda path: int(path.stem), len(GESTURE_CLASSES))
     binner, sensor = _camera_binner(), shapes.EVENT_SETS["dvs_gesture"].sensor
 
     def sample(i: int) -> tuple[np.ndarray, int]:
@@ -289,16 +298,23 @@ def _find_folder(root: Path, tonic_name: str, holds: Callable[[Path], bool]) -> 
     return next((f for f in (root, root / tonic_name) if holds(f)), None)
 
 
-def _labelled_files(folder: Path, suffix: str, label_of: Callable[[Path], int]) -> tuple[list[Path], list[int]]:
-    """Every ``*suffix`` file one folder below ``folder``, sorted, with its label; DataError on a stray name."""
+def _labelled_files(
+    folder: Path, suffix: str, label_of: Callable[[Path], int], classes: int
+) -> tuple[list[Path], list[int]]:
+    """Every ``*suffix`` file one folder below ``folder``, sorted, with its label (0 to ``classes`` - 1, told
+    by ``label_of`` from the file's path); DataError on a file whose path tells none."""
     files = sorted(folder.glob(f"*/*{suffix}"))
     if not files:
         raise DataError(f"{folder} holds no {suffix} files in its subfolders: is the download complete?")
-    try:
-        return files, [label_of(path) for path in files]
-    except ValueError:
-        raise DataError(f"{folder}: cannot tell the label of a file by its name; remove files that are not the "
-                        "dataset's") from None  # fmt: skip
+    labels = []
+    for path in files:
+        try:
+            labels.append(label_of(path))
+        except ValueError:
+            labels.append(-1)
+        if not 0 <= labels[-1] < classes:
+            raise DataError(f"{path} has no label 0-{classes - 1} in its name; remove files that are not the dataset's")
+    return files, labels
 
 
 # --- the cache -------------------------------------------------------------------------------------------

@@ -322,3 +322,11 @@ def test_an_event_set_takes_encoder_none_by_default_and_refuses_the_image_encode
     assert config_from_dict(event_config("nmnist", encoder="delta")).data.encoder == "delta"
     with pytest.raises(ConfigError, match="data.events.downsample"):
         config_from_dict(event_config("shd", events={"downsample": 0}))
+
+
+def test_a_file_whose_path_gives_no_label_is_one_line(tmp_path):
+    write_nmnist(tmp_path, {"Train": 1, "Test": 1}, np.random.default_rng(7))
+    write_nmnist_bin(tmp_path / "Train" / "extra" / "x.bin", [(1, 1, 0, 5)])
+    with pytest.raises(DataError, match=r"x.bin has no label 0-9 in its name") as info:
+        load_dataset("nmnist", tmp_path, events={"cache": False})
+    assert "\n" not in str(info.value)
