@@ -79,8 +79,8 @@ class Binning:
 
 def accumulate(frame: np.ndarray, place: np.ndarray, time_steps: int, places: int, counts: bool) -> np.ndarray:
     """uint8 ``[time_steps, places]``: events (``frame[i]``, ``place[i]``) counted per cell (clipped to 255),
-    or 0/1 without ``counts``. Events whose frame lies outside ``[0, time_steps)`` are dropped."""
-    keep = (frame >= 0) & (frame < time_steps)
+    or 0/1 without ``counts``. Events outside ``[0, time_steps)`` or ``[0, places)`` are dropped."""
+    keep = (frame >= 0) & (frame < time_steps) & (place >= 0) & (place < places)
     cells = np.bincount(frame[keep] * places + place[keep], minlength=time_steps * places)
     out = np.minimum(cells, 255) if counts else cells > 0
     return out.astype(np.uint8).reshape(time_steps, places)
@@ -102,6 +102,7 @@ def camera_frames(events: dict[str, np.ndarray], sensor: tuple[int, ...], binnin
     frame = np.asarray(events["t"], np.int64) * t // _duration_us(binning)
     x, y = (np.asarray(events[k], np.int64) // binning.downsample for k in ("x", "y"))
     place = (np.asarray(events["p"], np.int64) * h + y) * w + x
+    frame[(x >= w) | (y >= h)] = -1  # off the sensor: dropped rather than counted in the next row
     return accumulate(frame, place, t, p * h * w, binning.counts).reshape(t, p, h, w)
 
 

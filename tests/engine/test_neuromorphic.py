@@ -330,3 +330,11 @@ def test_a_file_whose_path_gives_no_label_is_one_line(tmp_path):
     with pytest.raises(DataError, match=r"x.bin has no label 0-9 in its name") as info:
         load_dataset("nmnist", tmp_path, events={"cache": False})
     assert "\n" not in str(info.value)
+
+
+def test_events_off_the_sensor_are_dropped_not_wrapped():
+    shd = nm.spike_frames(np.array([0.1, 0.1]), np.array([700, 3]), 700, nm.Binning(2, 1000.0))
+    assert shd.sum() == 1 and shd[0, 3] == 1
+    events = {"x": np.array([34, 0, 5]), "y": np.array([0, 34, 5]), "p": np.array([0, 0, 1]), "t": np.array([5, 5, 5])}
+    frames = nm.camera_frames(events, (2, 34, 34), nm.Binning(2, 1.0))
+    assert frames.sum() == 1 and frames[0, 1, 5, 5] == 1
