@@ -80,7 +80,29 @@ DATASETS = _listing(
         "Poisson spike trains with random labels to memorise (BrainPy surrogate-gradient tutorial)",
         {"samples": 256, "inputs": 100, "time_steps": 200, "rate_hz": 5.0, "dt_ms": 1.0, "classes": 2},
     ),
+    Choice(
+        "shd",
+        "Spiking Heidelberg Digits: 8,156 train / 2,264 test spoken digits (20 classes), spikes on 700 "
+        "channels; its HDF5 files from zenkelab.org/datasets, read with h5py",
+    ),
+    Choice(
+        "ssc",
+        "Spiking Speech Commands: 75,466 train / 20,382 test spoken words (35 classes), spikes on 700 "
+        "channels; its HDF5 files from zenkelab.org/datasets, read with h5py",
+    ),
+    Choice(
+        "nmnist",
+        "N-MNIST: 60,000 train / 10,000 test digits seen by an event camera, 2 polarities x 34x34; "
+        "its Train/Test folders of .bin files",
+    ),
+    Choice(
+        "dvs_gesture",
+        "DVS Gesture: 1,077 train / 264 test recordings of 11 hand gestures, 2 polarities x "
+        "128x128; tonic's .npy layout (ibmGestureTrain/ibmGestureTest)",
+    ),
 )
+# The sets of recorded events (spikes over time), binned into data.time_steps frames: snnlab.engine.neuromorphic.
+EVENT_DATASETS = ("shd", "ssc", "nmnist", "dvs_gesture")
 
 ENCODERS = _listing(
     Choice("direct", "the input itself as a constant current at every step"),

@@ -12,7 +12,9 @@ from snnlab.config import Config, ConfigError, config_from_dict, dump_yaml, load
 from snnlab.engine import data, neurons
 from snnlab.engine.models import build_model
 
-PRESETS = ["brainpy-synthetic", "fashion-csnn", "quickstart", "snntorch-tutorial5", "spikingjelly-lif-fc"]
+PRESETS = [
+    "brainpy-synthetic", "fashion-csnn", "nmnist", "quickstart", "shd", "snntorch-tutorial5", "spikingjelly-lif-fc",
+]  # fmt: skip
 
 BASE = """\
 description: a small test config
@@ -42,7 +44,10 @@ run:
 
 
 def input_shape(cfg: Config) -> tuple[int, ...]:
-    # Images are [1, 28, 28] per sample; the synthetic set is [T, inputs] and the model sees [T, B, inputs].
+    # Images are [1, 28, 28] per sample; the synthetic set is [T, inputs] and the model sees [T, B, inputs];
+    # the event sets have their own (shd: 700 channels, nmnist: 2 polarities x 34 x 34).
+    if cfg.data.dataset in ("shd", "nmnist"):
+        return {"shd": (700,), "nmnist": (2, 34, 34)}[cfg.data.dataset]
     return (cfg.data.synthetic.inputs,) if cfg.data.dataset == "synthetic" else (1, 28, 28)
 
 
@@ -73,7 +78,7 @@ def test_every_preset_is_listed_with_a_one_line_description():
 def test_every_preset_loads_builds_and_round_trips(name):
     cfg = load_config(cfgmod.find_preset(name))
     model = build_model(cfg.model.layer_specs(), input_shape(cfg))
-    classes = cfg.data.synthetic.classes if cfg.data.dataset == "synthetic" else 10
+    classes = {"synthetic": cfg.data.synthetic.classes, "shd": 20}.get(cfg.data.dataset, 10)
     assert model.output_shape == (classes,)
     assert model.spiking_layers() == cfg.model.spiking_layer_names()
     assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
@@ -503,7 +508,8 @@ def test_overrides_set_scalars_lists_and_list_items(tmp_path):
         (
             "encoder: direct",
             "encoder: none",
-            "x.yaml:5: data.encoder: encoder none is only for the synthetic dataset; bundled images need direct, "
+            "x.yaml:5: data.encoder: encoder none is only for spike datasets (synthetic, shd, ssc, nmnist, "
+            "dvs_gesture); bundled images need direct, "
             "rate, latency or delta",
         ),
         (

@@ -70,6 +70,7 @@ else:
     InitName = Literal[tuple(catalog.INITS)]
     BiasInitName = Literal[tuple(catalog.BIAS_INITS)]
 _SYNTHETIC: dict[str, Any] = dict(catalog.DATASETS["synthetic"].defaults)
+_IMAGE_DATASETS = [name for name in catalog.DATASETS if name not in ("synthetic", *catalog.EVENT_DATASETS)]
 # Layer names as snnlab.engine.models.build_model gives them: fc1, conv2, maxpool1, ...
 _LAYER_PREFIX = {"linear": "fc", "conv2d": "conv"}
 
@@ -108,11 +109,29 @@ class SyntheticConfig(_Section):
         return self
 
 
+class EventsConfig(_Section):
+    """How the recordings of an event dataset (shd, ssc, nmnist, dvs_gesture) become spike frames [T, ...]."""
+
+    duration_ms: PositiveFloat | None = Field(
+        None,
+        description="span of each recording cut into data.time_steps equal bins from 0, later events dropped "
+        "(null: the set's usual span: shd, ssc 1000; nmnist 300; dvs_gesture 6000)",
+    )
+    downsample: PositiveInt = Field(
+        1, description="merge this many neighbouring channels (shd, ssc), or pixels per side (nmnist, dvs_gesture)"
+    )
+    counts: bool = Field(False, description="frames hold event counts per bin (up to 255), else 0/1 spikes")
+    cache: bool = Field(True, description="save the binned frames to disk after the first load and reuse them")
+    cache_dir: str | None = Field(None, description="where the binned frames are saved (null: <data_dir>/cache)")
+
+
 class DataConfig(_Section):
     """Which dataset, how it is batched, and how inputs become spikes."""
 
     dataset: DatasetName = Field(
-        "bundled", description="bundled (Fashion-MNIST sample, no download), mnist, fashion-mnist, kmnist, synthetic"
+        "bundled",
+        description="bundled (Fashion-MNIST sample, no download), mnist, fashion-mnist, kmnist, synthetic; event "
+        "recordings read from data_dir: shd, ssc, nmnist, dvs_gesture",
     )
     data_dir: str | None = Field(None, description="where downloaded datasets live (default: $SNNLAB_DATA_DIR)")
     download: bool = Field(True, description="download a missing dataset")
@@ -120,17 +139,31 @@ class DataConfig(_Section):
     drop_last: bool = Field(False, description="leave out each epoch's last training batch when it is smaller")
     train_size: PositiveInt | None = Field(None, description="use a class-balanced subset of this many train samples")
     test_size: PositiveInt | None = Field(None, description="use a class-balanced subset of this many test samples")
-    time_steps: PositiveInt = Field(25, description="simulation steps T per sample (synthetic uses its own)")
+    time_steps: PositiveInt = Field(
+        25, description="simulation steps T per sample (synthetic uses its own; event sets: frames per recording)"
+    )
     encoder: EncoderName = Field(
         "direct",
         validate_default=True,
-        description="direct (constant current), rate (Poisson), latency, delta; none for synthetic spikes",
+        description="direct (constant current), rate (Poisson), latency, delta; none for spike data (synthetic "
+        "and the event sets, where it is the default)",
     )
     encoder_params: dict[str, float | bool] = Field(
         default_factory=dict,
         description="encoder options: rate: gain; latency: tau, threshold, linear; delta: threshold, off_spikes",
     )
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig, description="synthetic dataset parameters")
+    events: EventsConfig = Field(
+        default_factory=EventsConfig, description="how event recordings (shd, ssc, nmnist, dvs_gesture) are binned"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _event_sets_take_no_encoder(cls, data: Any) -> Any:
+        """An event set is spike frames already: unless an encoder is named, it gets none rather than direct."""
+        if isinstance(data, dict) and data.get("dataset") in catalog.EVENT_DATASETS and "encoder" not in data:
+            return {**data, "encoder": "none"}
+        return data
 
     @field_validator("encoder")
     @classmethod
@@ -138,9 +171,12 @@ class DataConfig(_Section):
         dataset = info.data.get("dataset")
         if dataset == "synthetic" and encoder not in ("none", "delta"):
             raise _fail(f"the synthetic dataset is already spike trains: use encoder none or delta (got '{encoder}')")
-        if dataset not in (None, "synthetic") and encoder == "none":
-            raise _fail(f"encoder none is only for the synthetic dataset; {dataset} images need direct, rate, "
-                        "latency or delta")  # fmt: skip
+        if dataset in catalog.EVENT_DATASETS and encoder not in ("none", "delta"):
+            raise _fail(f"{dataset} is already spike frames (data.time_steps bins of its recordings), which no "
+                        f"encoder turns into spikes: use encoder none, or delta (got '{encoder}')")  # fmt: skip
+        if dataset in _IMAGE_DATASETS and encoder == "none":
+            raise _fail(f"encoder none is only for spike datasets (synthetic, {', '.join(catalog.EVENT_DATASETS)}); "
+                        f"{dataset} images need direct, rate, latency or delta")  # fmt: skip
         return encoder
 
     @field_validator("encoder_params", mode="before")
@@ -1059,7 +1095,7 @@ class Config(_Section):
 
 
 def _data_shape(cfg: Config) -> shapes.DataShape:
-    return shapes.data_shape(cfg.data.dataset, cfg.data.synthetic.model_dump())
+    return shapes.data_shape(cfg.data.dataset, cfg.data.synthetic.model_dump(), cfg.data.events.model_dump())
 
 
 def _time_steps(cfg: Config) -> int:

@@ -11,9 +11,12 @@ Datasets (listed in :data:`snnlab.catalog.DATASETS`):
   ``data_dir``. ``fashion-mnist`` also uses Debian's copy in ``/usr/share/datasets/fashion-mnist``.
 - ``synthetic``: Poisson spike trains with random labels, the task of the BrainPy / SpyTorch surrogate
   gradient tutorial.
+- ``shd``, ``ssc``, ``nmnist``, ``dvs_gesture``: recorded events binned into frames, read from ``data_dir``
+  (see :mod:`snnlab.engine.neuromorphic`).
 
 Image inputs are ``[N, C, H, W]`` float32 in [0, 1] (an encoder turns them into spikes); temporal inputs
-are ``[N, T, F]`` float32 spikes (0 or 1), already sequences. Labels are int64 ``[N]``.
+are ``[N, T, F]`` float32 spikes (0 or 1), already sequences, or for the event sets uint8 frames
+``[N, T, ...]`` (spikes or event counts; the encoder makes each batch float32). Labels are int64 ``[N]``.
 """
 
 from __future__ import annotations
@@ -57,7 +60,9 @@ TORCHVISION_SETS = {
     "fashion-mnist": ("FashionMNIST", FASHION_MNIST_CLASSES),
     "kmnist": ("KMNIST", KMNIST_CLASSES),
 }
-catalog.check_implemented("datasets", catalog.DATASETS, ["bundled", "synthetic", *TORCHVISION_SETS])
+catalog.check_implemented(
+    "datasets", catalog.DATASETS, ["bundled", "synthetic", *TORCHVISION_SETS, *catalog.EVENT_DATASETS]
+)
 
 _IDX_FILES = {  # split -> (images file, labels file), the names every MNIST-like set uses
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -73,7 +78,8 @@ class DataError(Exception):
 class Split:
     """One split held in memory.
 
-    ``inputs``: float32, ``[N, C, H, W]`` in [0, 1] for images or ``[N, T, F]`` spikes for temporal sets.
+    ``inputs``: float32, ``[N, C, H, W]`` in [0, 1] for images or ``[N, T, F]`` spikes for temporal sets;
+    uint8 frames ``[N, T, ...]`` for the event sets.
     ``labels``: int64 ``[N]``.
     """
 
@@ -114,6 +120,8 @@ def load_dataset(
     seed: int = 0,
     download: bool = True,
     synthetic: dict | None = None,
+    time_steps: int = 25,
+    events: dict | None = None,
 ) -> Dataset:
     """Load dataset ``name`` (one of :data:`snnlab.catalog.DATASETS`) into memory.
 
@@ -125,6 +133,9 @@ def load_dataset(
         seed: seeds the subsets and the synthetic generator.
         download: fetch missing files from the dataset's mirrors.
         synthetic: parameters of the ``synthetic`` set, overriding :data:`SYNTHETIC_DEFAULTS`.
+        time_steps: frames per recording of an event set.
+        events: how an event set is binned and cached (``data.events``: duration_ms, downsample, counts,
+            cache, cache_dir).
 
     Raises:
         DataError: with a one-line message, for anything the user can fix (unknown name, missing files,
@@ -136,6 +147,10 @@ def load_dataset(
         dataset = _load_bundled()
     elif name == "synthetic":
         dataset = _make_synthetic(seed, synthetic or {})
+    elif name in catalog.EVENT_DATASETS:
+        from snnlab.engine import neuromorphic  # it imports this module
+
+        dataset = neuromorphic.load_event_dataset(name, resolve_data_dir(data_dir), time_steps, events)
     else:
         dataset = _load_mnist_like(name, resolve_data_dir(data_dir), download)
 

@@ -76,9 +76,11 @@ def encode(
     **params: Any,
 ) -> Tensor:
     """Encode a batch. ``x`` is ``[B, ...]``, or ``[B, T, ...]`` when ``temporal`` (then only ``none``
-    and ``delta`` apply and ``time_steps`` is the sequence's own length)."""
+    and ``delta`` apply, ``time_steps`` is the sequence's own length, and integer frames become float32)."""
     if temporal:
         seq = x.transpose(0, 1)  # [B, T, ...] -> [T, B, ...]
+        if not seq.is_floating_point():  # the event sets keep their frames as uint8
+            seq = seq.to(torch.float32)
         if name == "none":
             return seq
         if name == "delta":

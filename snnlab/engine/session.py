@@ -111,6 +111,8 @@ class Session:
             seed=t.seed,
             download=d.download,
             synthetic=d.synthetic.model_dump(),
+            time_steps=d.time_steps,
+            events=d.events.model_dump(),
         )
         self.train_split = self.dataset.train.to(self.device)
         self.test_split = self.dataset.test.to(self.device)

@@ -39,15 +39,51 @@ IMAGE_SETS: dict[str, DataShape] = {
     "fashion-mnist": DataShape((1, 28, 28), 10, 60000, 10000),
     "kmnist": DataShape((1, 28, 28), 10, 60000, 10000),
 }
-catalog.check_implemented("dataset shapes", catalog.DATASETS, [*IMAGE_SETS, "synthetic"])
 
 
-def data_shape(dataset: str, synthetic: dict[str, Any]) -> DataShape:
-    """The :class:`DataShape` of ``dataset``; ``synthetic`` holds the synthetic set's parameters."""
+@dataclass(frozen=True)
+class EventSet:
+    """A set of recorded events: its ``sensor`` ((channels,) for audio, (polarities, H, W) for a camera), the
+    number of classes, the sizes of its train and test splits, and the span of a recording that is binned
+    unless ``data.events.duration_ms`` says otherwise."""
+
+    sensor: tuple[int, ...]
+    classes: int
+    train_samples: int
+    test_samples: int
+    duration_ms: float
+
+
+EVENT_SETS: dict[str, EventSet] = {
+    # SHD recordings last up to about 1.4 s, most of the word within the first second.
+    "shd": EventSet((700,), 20, 8156, 2264, 1000.0),
+    "ssc": EventSet((700,), 35, 75466, 20382, 1000.0),
+    # N-MNIST: three saccades of about 100 ms each.
+    "nmnist": EventSet((2, 34, 34), 10, 60000, 10000, 300.0),
+    "dvs_gesture": EventSet((2, 128, 128), 11, 1077, 264, 6000.0),
+}
+catalog.check_implemented("dataset shapes", catalog.DATASETS, [*IMAGE_SETS, "synthetic", *EVENT_SETS])
+
+
+def event_input_shape(dataset: str, downsample: int) -> tuple[int, ...]:
+    """Per step input of an event set: its channels, or its H and W, each merged ``downsample`` to one."""
+    sensor = EVENT_SETS[dataset].sensor
+    if len(sensor) == 1:
+        return (-(-sensor[0] // downsample),)
+    return (sensor[0], *(-(-size // downsample) for size in sensor[1:]))
+
+
+def data_shape(dataset: str, synthetic: dict[str, Any], events: dict[str, Any] | None = None) -> DataShape:
+    """The :class:`DataShape` of ``dataset``; ``synthetic`` holds the synthetic set's parameters and ``events``
+    those of the event sets (only ``downsample`` changes a shape)."""
     if dataset == "synthetic":
         samples = synthetic["samples"]
         # The synthetic task is memorisation: the test split is the train split.
         return DataShape((synthetic["inputs"],), synthetic["classes"], samples, samples, temporal=True)
+    if dataset in EVENT_SETS:
+        facts, downsample = EVENT_SETS[dataset], (events or {}).get("downsample", 1)
+        shape = event_input_shape(dataset, downsample)
+        return DataShape(shape, facts.classes, facts.train_samples, facts.test_samples, temporal=True)
     return IMAGE_SETS[dataset]
 
 
