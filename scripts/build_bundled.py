@@ -37,17 +37,13 @@ SOURCE_NOTE = (
 
 def balanced_sample(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of ``per_class`` samples of each class, drawn without replacement, in shuffled order."""
-    picks = [
-        rng.choice(np.flatnonzero(labels == c), size=per_class, replace=False) for c in range(NUM_CLASSES)
-    ]
+    picks = [rng.choice(np.flatnonzero(labels == c), size=per_class, replace=False) for c in range(NUM_CLASSES)]
     index = np.concatenate(picks)
     rng.shuffle(index)
     return index
 
 
-def build(
-    source: Path, output: Path, seed: int = 0, train_per_class: int = 500, test_per_class: int = 100
-) -> None:
+def build(source: Path, output: Path, seed: int = 0, train_per_class: int = 500, test_per_class: int = 100) -> None:
     """Sample ``*_per_class`` images of each class from each split of ``source`` and write ``output``."""
     rng = np.random.default_rng(seed)
     arrays: dict[str, np.ndarray] = {}
