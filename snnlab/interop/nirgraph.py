@@ -1,0 +1,555 @@
+"""A network as a NIR graph (the Neuromorphic Intermediate Representation, the ``nir`` package) and back.
+
+NIR describes neurons in continuous time. snnlab reads and writes them as snnTorch 1.0's ``export_to_nir`` and
+``import_from_nir`` do: forward Euler with a time step ``dt``, so that a NIR LIF node
+``tau dv/dt = (v_leak - v) + r*I`` becomes, per step, ``v[t] = (1 - dt/tau)*v[t-1] + (r*dt/tau)*I[t]``, and::
+
+    leaky:     beta = 1 - dt/tau          tau = dt/(1 - beta),  r = tau/dt   (the input lands unscaled)
+    synaptic:  alpha = 1 - dt/tau_syn     tau_syn = dt/(1 - alpha),  w_in = tau_syn/dt
+               beta = 1 - dt/tau_mem      tau_mem = dt/(1 - beta),   r = tau_mem/dt
+    expon:     the non-spiking readout, NIR's LI, as leaky without the spike
+    if:        v[t] = v[t-1] + r*dt*I[t]  r = 1/dt
+    lif, plif: SpikingJelly's, tau in steps: tau_nir = tau*dt, v_leak = v_reset, r = 1 (decay_input) or tau
+
+A NIR neuron spikes when ``v > v_threshold`` and at once sets ``v = v_reset``: snnlab's ``reset: zero`` with
+``reset_delay: false`` (SpikingJelly's neurons always reset at once; they fire at ``v >= v_threshold``). Any other
+reset has no NIR node, and :func:`to_nir` refuses it, naming the layer. The file records ``dt`` in the graph's
+metadata; snnTorch itself assumes ``dt = 1e-4`` (:data:`SNNTORCH_DT`) and writes none, so that is the default both
+ways. A node whose input is scaled (``r*dt/tau`` not 1, as Norse writes its nodes, with ``r = 1``) is read with the
+scale folded into the weights of the layer before it, so that its membrane is NIR's.
+
+What NIR has no word for, snnlab keeps in metadata: each neuron node's ``snnlab`` entry (JSON: its type and the
+training-only settings, surrogate, learned parameters), read back by :func:`from_nir` when it is there.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import nir
+import numpy as np
+import torch
+from torch import nn
+
+from snnlab.engine import shapes
+from snnlab.engine.models import SpikingNet
+
+SNNTORCH_DT = 1e-4  # the step snnTorch's export_to_nir and import_from_nir assume; they write no dt
+# Settings of a neuron that only training reads: NIR drops them, the node's metadata keeps them.
+TRAINING_SETTINGS = ("surrogate", "surrogate_params", "learn_beta", "learn_threshold", "learn_alpha", "detach_reset",
+                     "surrogate_disable")  # fmt: skip
+_SCALE_RTOL = 1e-6  # an input scale r*dt/tau this close to 1 is 1: float32 files round tau and r
+_ZERO_RESET_FIX = "train it with model.neuron.reset: zero and reset_delay: false to export it"
+
+
+class NIRError(ValueError):
+    """A network or graph that cannot be translated; one line naming the layer or node, and why."""
+
+
+# --- snnlab -> NIR ---------------------------------------------------------------------------------------
+
+
+def to_nir(model: SpikingNet, layer_specs: list[dict[str, Any]], dt: float) -> tuple[nir.NIRGraph, list[str]]:
+    """The NIR graph of ``model`` (built from ``layer_specs``, a config's ``layer_specs()``), and a line per thing
+    the graph leaves out (surrogates, dropout). ``dt`` is the time step of the tau values (seconds).
+
+    Raises:
+        NIRError: a layer or neuron NIR cannot express, named with its index in model.layers.
+    """
+    if not dt > 0:
+        raise NIRError(f"dt must be > 0 (got {dt})")
+    shape = tuple(model.input_shape)
+    nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array(shape)})}
+    dropped: list[str] = []
+    for i, (block, spec) in enumerate(zip(model.blocks, layer_specs, strict=True)):
+        kind = spec["type"]
+        where = f"model.layers.{i} ({block.name})"
+        out_shape = shapes.layer_output(kind, spec, shape)
+        node = _layer_node(block.op, kind, spec, shape, where)
+        if node is None:
+            dropped.append(f"{block.name}: left out (dropout is the identity outside training)")
+        else:
+            nodes[block.name] = node
+        if block.neuron is not None:
+            neuron_spec = dict(spec.get("neuron", {}))
+            neuron_node = _neuron_node(block.neuron, neuron_spec, out_shape, dt, where)
+            nodes[f"{block.name}_{type(neuron_node).__name__.lower()}"] = neuron_node
+            if "surrogate" in neuron_spec:
+                dropped.append(f"{block.name}: surrogate {neuron_spec['surrogate']} (the gradient is not part of NIR)")
+        shape = out_shape
+    nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
+    names = list(nodes)
+    graph = nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:], strict=True)), type_check=True)
+    return graph, dropped
+
+
+def _array(value: torch.Tensor | float, shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
+    """A parameter (one value or one per neuron) as an array of the layer's shape, as NIR's type check wants."""
+    data = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+    return np.ascontiguousarray(np.broadcast_to(data.astype(dtype), shape))
+
+
+def _layer_node(op: nn.Module, kind: str, spec: dict[str, Any], shape: tuple[int, ...], where: str) -> Any:
+    if kind == "linear":
+        assert isinstance(op, nn.Linear)
+        weight = op.weight.detach().cpu().numpy()
+        if op.bias is None:
+            return nir.Linear(weight=weight)
+        return nir.Affine(weight=weight, bias=op.bias.detach().cpu().numpy())
+    if kind == "conv2d":
+        assert isinstance(op, nn.Conv2d)
+        k, s, p = spec["kernel_size"], spec.get("stride", 1), spec.get("padding", 0)
+        bias = op.bias.detach().cpu().numpy() if op.bias is not None else np.zeros(op.out_channels, np.float32)
+        return nir.Conv2d(input_shape=tuple(shape[1:]), weight=op.weight.detach().cpu().numpy(), stride=(s, s),
+                          padding=(p, p), dilation=(1, 1), groups=1, bias=bias,
+                          metadata={} if op.bias is not None else {"snnlab": json.dumps({"bias": False})})  # fmt: skip
+    if kind == "flatten":
+        return nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1)
+    if kind == "avgpool":
+        k = spec.get("kernel_size", 2)
+        s = spec.get("stride") or k
+        return nir.AvgPool2d(kernel_size=np.array([k, k]), stride=np.array([s, s]), padding=np.array([0, 0]))
+    if kind == "dropout":
+        return None
+    why = {
+        "maxpool": "NIR has no max pooling (only sum and average pooling): train with avgpool to export",
+        "batchnorm": "NIR has no batch normalisation",
+        "batchnorm_tt": "NIR has no batch normalisation",
+    }.get(kind, "NIR has no such layer")
+    raise NIRError(f"{where}: cannot export a {kind} layer: {why}")
+
+
+def _neuron_node(neuron: Any, spec: dict[str, Any], shape: tuple[int, ...], dt: float, where: str) -> Any:
+    kind = spec.get("type", "leaky")
+    hint = {key: spec[key] for key in TRAINING_SETTINGS if key in spec}
+    hint["type"] = kind
+    per_neuron = [key for key in ("beta", "threshold") if isinstance(spec.get(key), list)]
+    if per_neuron:
+        hint["per_neuron"] = per_neuron
+    metadata = {"snnlab": json.dumps(hint)}
+    where = f"{where} {kind} neuron"
+    if kind in ("leaky", "synaptic"):
+        _check_zero_reset(neuron, where)
+        beta = neuron.beta.detach().clamp(0, 1).double()
+        tau = _tau(beta, dt, where, "beta")
+        threshold = _array(neuron.threshold, shape)
+        if kind == "leaky":
+            return nir.LIF(tau=_array(tau, shape, np.float64), r=_array(tau / dt, shape, np.float64),
+                           v_leak=np.zeros(shape), v_threshold=threshold, v_reset=np.zeros(shape),
+                           metadata=metadata)  # fmt: skip
+        tau_syn = _tau(neuron.alpha.detach().clamp(0, 1).double(), dt, where, "alpha")
+        return nir.CubaLIF(tau_syn=_array(tau_syn, shape, np.float64), tau_mem=_array(tau, shape, np.float64),
+                           r=_array(tau / dt, shape, np.float64), v_leak=np.zeros(shape), v_threshold=threshold,
+                           v_reset=np.zeros(shape), w_in=_array(tau_syn / dt, shape, np.float64),
+                           metadata=metadata)  # fmt: skip
+    if kind == "expon":
+        tau = _tau(neuron.beta.detach().clamp(0, 1).double(), dt, where, "beta")
+        return nir.LI(tau=_array(tau, shape, np.float64), r=_array(tau / dt, shape, np.float64),
+                      v_leak=np.zeros(shape), metadata=metadata)  # fmt: skip
+    if kind in ("if", "lif", "plif"):
+        if neuron.v_reset is None:
+            raise NIRError(f"{where}: cannot export the soft reset (v_reset: null subtracts the threshold): NIR's "
+                           "neurons set the membrane to v_reset when they fire; train with v_reset: 0.0 to export "
+                           "it")  # fmt: skip
+        threshold, v_reset = _array(neuron.v_threshold, shape), _array(neuron.v_reset, shape)
+        if kind == "if":
+            return nir.IF(r=_array(1 / dt, shape, np.float64), v_threshold=threshold, v_reset=v_reset,
+                          metadata=metadata)  # fmt: skip
+        steps = float(neuron.tau)  # plif: its current 1/sigmoid(w)
+        return nir.LIF(tau=_array(steps * dt, shape, np.float64),
+                       r=_array(1.0 if neuron.decay_input else steps, shape, np.float64), v_leak=v_reset.copy(),
+                       v_threshold=threshold, v_reset=v_reset, metadata=metadata)  # fmt: skip
+    why = {
+        "rleaky": "recurrent neurons are not written by snnlab's NIR export (yet)",
+        "rsynaptic": "recurrent neurons are not written by snnlab's NIR export (yet)",
+        "lapicque": "use leaky (its beta is 1 - dt/(R*C)) to export",
+        "alpha": "its two synaptic currents (a difference of exponentials) have no NIR node",
+        "leaky_parallel": "its input RNN has no NIR node",
+        "slstm": "LSTM gates have no NIR node",
+        "sconv2dlstm": "LSTM gates have no NIR node",
+        "brainpy_lif": "BrainPy's exponential-Euler step, with its reset before the decay, is not NIR's Euler LIF",
+    }.get(kind, "NIR has no such neuron")
+    raise NIRError(f"{where}: cannot export it: {why}")
+
+
+def _check_zero_reset(neuron: Any, where: str) -> None:
+    """NIR's LIF and CubaLIF set the membrane to v_reset in the step that fires: snnlab's zero reset without delay."""
+    if neuron.reset != "zero":
+        raise NIRError(f"{where}: cannot export reset {neuron.reset}: NIR's LIF sets the membrane to v_reset (0) in "
+                       f"the step it fires, it has no {neuron.reset} reset; {_ZERO_RESET_FIX}")  # fmt: skip
+    if neuron.reset_delay:
+        raise NIRError(f"{where}: cannot export reset_delay: true (a reset in the step after the spike): NIR resets "
+                       f"in the step that fires; {_ZERO_RESET_FIX}")  # fmt: skip
+    for option, what in (("graded_spikes_factor", "graded spikes"), ("state_quant", "quantized states")):
+        if getattr(neuron, option) is not None:
+            raise NIRError(f"{where}: cannot export {option}: NIR has no {what}")
+    if neuron.inhibition:
+        raise NIRError(f"{where}: cannot export inhibition: NIR has no winner-take-all spiking")
+
+
+def _tau(decay: torch.Tensor, dt: float, where: str, name: str) -> torch.Tensor:
+    """``dt/(1 - decay)``: the time constant whose Euler step decays by ``decay``, in float64 so that
+    ``1 - dt/tau`` gives the float32 decay back exactly."""
+    if (decay >= 1).any():
+        raise NIRError(f"{where}: cannot export {name} = 1 (no decay): its time constant dt/(1 - {name}) is infinite")
+    return dt / (1 - decay)
+
+
+# --- NIR -> snnlab ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Imported:
+    """A NIR graph as snnlab's model: the config's layer dicts, each layer's tensors (``op.weight``,
+    ``neuron.beta``, ... in the built block), the input shape per step, and notes for the user."""
+
+    layers: list[dict[str, Any]]
+    tensors: list[dict[str, np.ndarray]]
+    input_shape: tuple[int, ...]
+    notes: list[str] = field(default_factory=list)
+
+    def flatten_first(self) -> None:
+        """Put a flatten before the first layer, so that [C, H, W] images reach a first layer that takes [N]."""
+        self.layers.insert(0, {"type": "flatten"})
+        self.tensors.insert(0, {})
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The tensors as the state dict of the :class:`SpikingNet` built from :attr:`layers`."""
+        return {f"blocks.{i}.{key}": torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
+                for i, tensors in enumerate(self.tensors) for key, value in tensors.items()}  # fmt: skip
+
+
+def from_nir(graph: nir.NIRGraph, dt: float) -> Imported:
+    """snnlab's layers and weights for a feed-forward NIR graph whose tau values are in steps of ``dt`` seconds.
+
+    Raises:
+        NIRError: a node snnlab has no layer or neuron for, or a graph that is not a chain; named, with why.
+    """
+    if not dt > 0:
+        raise NIRError(f"dt must be > 0 (got {dt})")
+    chain = _chain(graph)
+    start = graph.nodes[chain[0]]
+    shape = _input_shape(start, [graph.nodes[name] for name in chain[1:-1]])
+    out = Imported([], [], shape)
+    pending_sum: tuple[str, float] | None = None  # a sum pool's k*k, folded into the next layer's weights
+    for name in chain[1:-1]:
+        node = graph.nodes[name]
+        where = f"node {name} ({type(node).__name__})"
+        if isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d)):
+            layer, tensors, shape = _weighted(node, shape, where)
+            if pending_sum is not None:
+                tensors["op.weight"] = tensors["op.weight"] * np.float32(pending_sum[1])
+                out.notes.append(f"{pending_sum[0]}: sum pooling read as average pooling, its {pending_sum[1]:g} "
+                                 f"folded into the weights of {name}")  # fmt: skip
+                pending_sum = None
+            out.layers.append(layer)
+            out.tensors.append(tensors)
+        elif isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF, nir.LI)):
+            if not out.layers or out.layers[-1]["type"] not in ("linear", "conv2d") or "neuron" in out.layers[-1]:
+                after = f"after {out.layers[-1]['type']}" if out.layers else "on the input"
+                raise NIRError(f"{where}: a neuron {after}: snnlab puts a neuron only after a linear or conv2d layer")
+            if pending_sum is not None:
+                raise NIRError(f"{pending_sum[0]}: sum pooling before a neuron: snnlab pools by averaging, and no "
+                               "weights follow to take the pool's k*k")  # fmt: skip
+            neuron, tensors, scale = _neuron(node, shape, dt, where)
+            if scale is not None:
+                _fold(out.tensors[-1], scale, where)
+                out.notes.append(f"{name}: its input scale r*dt/tau (here {_show(scale)}) is folded into the "
+                                 f"weights before it")  # fmt: skip
+            out.layers[-1]["neuron"] = neuron
+            out.tensors[-1].update(tensors)
+        elif isinstance(node, nir.Flatten):
+            flat = _flattened(node, shape, where)
+            if flat != shape:
+                out.layers.append({"type": "flatten"})
+                out.tensors.append({})
+            shape = flat
+        elif isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
+            k, s = _pool(node, shape, where)
+            out.layers.append({"type": "avgpool", "kernel_size": k, "stride": s})
+            out.tensors.append({})
+            shape = shapes.layer_output("avgpool", out.layers[-1], shape)
+            if isinstance(node, nir.SumPool2d):
+                pending_sum = (name, float(k * k))
+        else:
+            raise NIRError(f"{where}: snnlab has no layer for NIR's {type(node).__name__}")
+    if pending_sum is not None:
+        raise NIRError(f"{pending_sum[0]}: sum pooling at the end: snnlab pools by averaging, and no weights follow")
+    if not out.layers or "neuron" not in out.layers[-1]:
+        raise NIRError(f"the graph ends in {type(graph.nodes[chain[-2]]).__name__} (node {chain[-2]}): snnlab's "
+                       "output layer is a linear or conv2d layer with a neuron")  # fmt: skip
+    return out
+
+
+def _chain(graph: nir.NIRGraph) -> list[str]:
+    """The node names from the input to the output of a graph that is one chain; else a NIRError."""
+    inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
+    outputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Output)]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise NIRError(f"the graph has {len(inputs)} inputs and {len(outputs)} outputs: snnlab builds networks with "
+                       "one of each")  # fmt: skip
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.NIRGraph):
+            raise NIRError(f"node {name} is a subgraph (a recurrent layer?): snnlab reads feed-forward chains only")
+    edges = sorted(set(graph.edges))
+    successors: dict[str, list[str]] = {}
+    for a, b in edges:
+        successors.setdefault(a, []).append(b)
+    chain = [inputs[0]]
+    while chain[-1] != outputs[0]:
+        following = successors.get(chain[-1], [])
+        if len(following) != 1:
+            what = "no successor" if not following else f"{len(following)} successors ({', '.join(following)})"
+            raise NIRError(f"node {chain[-1]} has {what}: snnlab reads feed-forward chains only")
+        if following[0] in chain:
+            raise NIRError(f"node {following[0]} is reached twice (a recurrent loop): snnlab reads feed-forward "
+                           "chains only")  # fmt: skip
+        chain.append(following[0])
+    unused = set(graph.nodes) - set(chain)
+    if unused or len(edges) != len(chain) - 1:
+        extra = ", ".join(sorted(unused)) or "edges besides the chain"
+        raise NIRError(f"the graph has {extra} off the path from input to output: snnlab reads feed-forward "
+                       "chains only")  # fmt: skip
+    return chain
+
+
+def _input_shape(node: Any, following: list[Any]) -> tuple[int, ...]:
+    """The input per sample and step; a leading batch axis of 1 (a graph traced with a batch) is dropped."""
+    shape = tuple(int(v) for v in np.asarray(node.input_type["input"]).reshape(-1))
+    first = following[0] if following else None
+    wants = 3 if isinstance(first, (nir.Conv2d, nir.AvgPool2d, nir.SumPool2d)) else None
+    if isinstance(first, (nir.Affine, nir.Linear)):
+        wants = 1
+    if wants is not None and len(shape) == wants + 1 and shape[0] == 1:
+        shape = shape[1:]
+    if not shape or any(v < 1 for v in shape):
+        raise NIRError(f"the input node has shape {list(shape)}: snnlab needs a known input shape")
+    return shape
+
+
+def _show(value: np.ndarray | float) -> str:
+    values = np.unique(np.asarray(value))
+    return f"{values[0]:g}" if values.size == 1 else f"{values.min():g} to {values.max():g}"
+
+
+def _uniform(value: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """A node's parameter as float64 of the layer's shape (a NIR file may hold one value for all)."""
+    array = np.asarray(value, dtype=np.float64)
+    try:
+        return np.broadcast_to(array, shape)
+    except ValueError:
+        raise NIRError(f"a parameter of shape {list(array.shape)} does not fit the layer's {list(shape)}") from None
+
+
+def _weighted(node: Any, shape: tuple[int, ...], where: str) -> tuple[dict[str, Any], dict[str, np.ndarray], tuple]:
+    weight = np.asarray(node.weight, dtype=np.float32)
+    if isinstance(node, (nir.Affine, nir.Linear)):
+        if len(shape) != 1:
+            raise NIRError(f"{where}: a dense layer on input {list(shape)}: a flatten must come first")
+        if weight.ndim != 2 or weight.shape[1] != shape[0]:
+            raise NIRError(f"{where}: weight {list(weight.shape)} does not take the {shape[0]} inputs before it")
+        tensors = {"op.weight": weight}
+        if isinstance(node, nir.Affine):
+            tensors["op.bias"] = np.asarray(node.bias, dtype=np.float32).reshape(weight.shape[0])
+        layer = {"type": "linear", "out_features": int(weight.shape[0]), "bias": isinstance(node, nir.Affine)}
+        return layer, tensors, (int(weight.shape[0]),)
+    if len(shape) != 3 or weight.ndim != 4 or weight.shape[1] != shape[0]:
+        raise NIRError(f"{where}: weight {list(weight.shape)} does not fit input {list(shape)} ([C, H, W])")
+    if int(node.groups) != 1 or any(int(d) != 1 for d in np.atleast_1d(node.dilation)):
+        raise NIRError(f"{where}: groups or dilation other than 1: snnlab's conv2d has neither")
+    if weight.shape[2] != weight.shape[3]:
+        raise NIRError(f"{where}: kernel {list(weight.shape[2:])}: snnlab's conv2d takes square kernels")
+    k = int(weight.shape[2])
+    stride = sorted({int(v) for v in np.atleast_1d(node.stride)})
+    padding: Any = node.padding
+    if isinstance(padding, (str, bytes)):
+        padding = padding.decode() if isinstance(padding, bytes) else padding
+        if padding == "same" and stride == [1] and k % 2 == 1:
+            padding = [k // 2]
+        elif padding == "valid":
+            padding = [0]
+        else:
+            raise NIRError(f"{where}: padding {padding!r} with kernel {k}, stride {stride}: snnlab takes a number")
+    pads = sorted({int(v) for v in np.atleast_1d(padding)})
+    if len(stride) != 1 or len(pads) != 1:
+        raise NIRError(f"{where}: stride {stride} and padding {pads} differ by axis: snnlab's conv2d takes one of each")
+    bias = np.asarray(node.bias, dtype=np.float32).reshape(weight.shape[0])
+    hint = _hint(node)
+    layer = {"type": "conv2d", "out_channels": int(weight.shape[0]), "kernel_size": k, "stride": stride[0],
+             "padding": pads[0], "bias": not (hint.get("bias") is False and not bias.any())}  # fmt: skip
+    tensors = {"op.weight": weight}
+    if layer["bias"]:
+        tensors["op.bias"] = bias
+    try:
+        return layer, tensors, shapes.layer_output("conv2d", layer, shape)
+    except ValueError as exc:
+        raise NIRError(f"{where}: {exc}") from None
+
+
+def _flattened(node: Any, shape: tuple[int, ...], where: str) -> tuple[int, ...]:
+    start, end = int(node.start_dim), int(node.end_dim)
+    start, end = start % len(shape), end % len(shape)
+    if start != 0 or end != len(shape) - 1:
+        raise NIRError(f"{where}: flattens axes {start} to {end} of {list(shape)}: snnlab flattens a whole sample")
+    return (math.prod(shape),)
+
+
+def _pool(node: Any, shape: tuple[int, ...], where: str) -> tuple[int, int]:
+    kernel = sorted({int(v) for v in np.atleast_1d(node.kernel_size)})
+    stride = sorted({int(v) for v in np.atleast_1d(node.stride)})
+    if len(kernel) != 1 or len(stride) != 1:
+        raise NIRError(f"{where}: kernel {kernel} or stride {stride} differ by axis: snnlab pools square windows")
+    if np.any(np.atleast_1d(node.padding) != 0):
+        raise NIRError(f"{where}: padding: snnlab's pooling has none")
+    if len(shape) != 3:
+        raise NIRError(f"{where}: pooling on input {list(shape)}: it needs [C, H, W]")
+    return kernel[0], stride[0]
+
+
+def _hint(node: Any) -> dict[str, Any]:
+    """What snnlab wrote into a node's metadata (nothing for files from elsewhere)."""
+    raw = (getattr(node, "metadata", None) or {}).get("snnlab")
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    try:
+        hint = json.loads(raw) if isinstance(raw, str) else {}
+    except ValueError:
+        return {}
+    return hint if isinstance(hint, dict) else {}
+
+
+def _scale(value: np.ndarray) -> np.ndarray | None:
+    """An input scale, or None where it is 1 (to float rounding)."""
+    return None if np.allclose(value, 1.0, rtol=_SCALE_RTOL, atol=0) else value
+
+
+def _fold(tensors: dict[str, np.ndarray], scale: np.ndarray, where: str) -> None:
+    """Multiply the weights (and bias) of a layer by a per-output scale ``[N]`` or ``[C, H, W]`` (one per channel)."""
+    weight = tensors["op.weight"]
+    if scale.ndim == 3:
+        per_channel = scale.reshape(scale.shape[0], -1)
+        if not np.all(per_channel == per_channel[:, :1]):
+            raise NIRError(f"{where}: its input scale r*dt/tau varies within a channel: a conv layer cannot take it")
+        scale = per_channel[:, 0]
+    factor = scale.astype(np.float32)
+    tensors["op.weight"] = weight * factor.reshape(-1, *([1] * (weight.ndim - 1)))
+    if "op.bias" in tensors:
+        tensors["op.bias"] = tensors["op.bias"] * factor
+
+
+def _per_neuron(
+    name: str, value: np.ndarray, shape: tuple[int, ...], keep_list: bool, where: str
+) -> tuple[float | list[float], np.ndarray]:
+    """A neuron parameter for the config (one number when all are equal, else a list for an [N] layer) and the
+    tensor its module holds (``[]`` or ``[N]``)."""
+    value32 = value.astype(np.float32)
+    flat = value32.reshape(-1)
+    if np.all(flat == flat[0]) and not (keep_list and len(shape) == 1):
+        return float(flat[0]), np.asarray(flat[0])
+    if len(shape) != 1:
+        raise NIRError(f"{where}: {name} varies across the {list(shape)} neurons of a conv layer: snnlab takes one "
+                       f"{name} per conv layer")  # fmt: skip
+    return [float(v) for v in flat], flat
+
+
+def _decay(tau: np.ndarray, dt: float, where: str, name: str) -> np.ndarray:
+    decay = 1 - dt / tau
+    if not np.all((decay >= 0) & (decay <= 1)):
+        raise NIRError(f"{where}: {name} = 1 - dt/tau outside [0, 1] (tau {_show(tau)}, dt {dt:g}): the Euler step "
+                       "is unstable for tau < dt; give the file's time step with --dt")  # fmt: skip
+    return decay
+
+
+def _neuron(node: Any, shape: tuple[int, ...], dt: float, where: str) -> tuple[dict[str, Any], dict, Any]:
+    """(the config's neuron mapping, its tensors, the input scale to fold into the weights before it or None)."""
+    hint = _hint(node)
+    kind = hint.get("type")
+    keep = set(hint.get("per_neuron", []))
+    settings = {key: hint[key] for key in TRAINING_SETTINGS if key in hint}
+    if isinstance(node, nir.LI):
+        if np.any(_uniform(node.v_leak, shape) != 0):
+            raise NIRError(f"{where}: v_leak other than 0: snnlab's readout (expon) leaks towards 0")
+        tau = _uniform(node.tau, shape)
+        beta, beta_t = _per_neuron("beta", _decay(tau, dt, where, "beta"), shape, "beta" in keep, where)
+        spec = {"type": "expon", "beta": beta, **{k: v for k, v in settings.items() if k == "learn_beta"}}
+        return spec, {"neuron.beta": beta_t}, _scale(_uniform(node.r, shape) * dt / tau)
+    threshold = _uniform(node.v_threshold, shape)
+    if not np.all(threshold > 0):
+        raise NIRError(f"{where}: v_threshold {_show(threshold)}: snnlab's thresholds are > 0")
+    v_reset = _uniform(node.v_reset, shape) if getattr(node, "v_reset", None) is not None else np.zeros(shape)
+    sj_settings = {k: v for k, v in settings.items() if k in ("surrogate", "surrogate_params", "detach_reset")}
+    if isinstance(node, nir.IF):
+        v_th, v_r = _one(threshold, "v_threshold", where), _one(v_reset, "v_reset", where)
+        spec = {"type": "if", "threshold": v_th, "v_reset": v_r, **sj_settings}
+        return spec, {}, _scale(_uniform(node.r, shape) * dt)
+    v_leak = _uniform(node.v_leak, shape)
+    if isinstance(node, nir.LIF) and (kind in ("lif", "plif") or np.any(v_leak != 0) or np.any(v_reset != 0)):
+        return _spikingjelly_lif(node, shape, dt, where, kind == "plif", threshold, v_leak, v_reset, sj_settings)
+    if np.any(v_leak != 0) or np.any(v_reset != 0):
+        raise NIRError(f"{where}: v_leak {_show(v_leak)} and v_reset {_show(v_reset)}: snnlab's synaptic neuron "
+                       "leaks to 0 and resets to 0")  # fmt: skip
+    base = {"reset": "zero", "reset_delay": False, **settings}
+    base.pop("detach_reset", None)
+    if isinstance(node, nir.LIF):
+        tau = _uniform(node.tau, shape)
+        beta, beta_t = _per_neuron("beta", _decay(tau, dt, where, "beta"), shape, "beta" in keep, where)
+        th, th_t = _per_neuron("threshold", threshold, shape, "threshold" in keep, where)
+        base.pop("learn_alpha", None)
+        spec = {"type": "leaky", "beta": beta, "threshold": th, **base}
+        return spec, {"neuron.beta": beta_t, "neuron.threshold": th_t}, _scale(_uniform(node.r, shape) * dt / tau)
+    tau_syn, tau_mem = _uniform(node.tau_syn, shape), _uniform(node.tau_mem, shape)
+    alpha_v = _decay(tau_syn, dt, where, "alpha").astype(np.float32)
+    if np.any(alpha_v.reshape(-1) != alpha_v.reshape(-1)[0]):
+        raise NIRError(f"{where}: tau_syn varies across neurons: snnlab's synaptic neuron takes one alpha per layer")
+    beta, beta_t = _per_neuron("beta", _decay(tau_mem, dt, where, "beta"), shape, "beta" in keep, where)
+    th, th_t = _per_neuron("threshold", threshold, shape, "threshold" in keep, where)
+    alpha = float(alpha_v.reshape(-1)[0])
+    spec = {"type": "synaptic", "alpha": alpha, "beta": beta, "threshold": th, **base}
+    # I[t] = alpha*I[t-1] + (w_in*dt/tau_syn)*S[t] and v[t] = beta*v[t-1] + (r*dt/tau_mem)*I[t]: both scales
+    # reach v only through I, so one factor on the weights gives v exactly (I is scaled by the second).
+    scale = _uniform(node.w_in, shape) * dt / tau_syn * _uniform(node.r, shape) * dt / tau_mem
+    tensors = {"neuron.alpha": np.asarray(np.float32(alpha)), "neuron.beta": beta_t, "neuron.threshold": th_t}
+    return spec, tensors, _scale(scale)
+
+
+def _one(value: np.ndarray, name: str, where: str) -> float:
+    flat = value.reshape(-1)
+    if not np.all(flat == flat[0]):
+        raise NIRError(f"{where}: {name} varies across neurons ({_show(value)}): this snnlab neuron takes one {name}")
+    return float(np.float32(flat[0]))
+
+
+def _spikingjelly_lif(
+    node: Any,
+    shape: tuple[int, ...],
+    dt: float,
+    where: str,
+    parametric: bool,
+    threshold: np.ndarray,
+    v_leak: np.ndarray,
+    v_reset: np.ndarray,
+    settings: dict[str, Any],
+) -> tuple[dict[str, Any], dict, Any]:
+    """A LIF that leaks towards its reset value: SpikingJelly's lif (or plif), tau in steps."""
+    if not np.array_equal(v_leak, v_reset):
+        raise NIRError(f"{where}: v_leak {_show(v_leak)} differs from v_reset {_show(v_reset)}: snnlab's neurons leak "
+                       "towards the value they reset to")  # fmt: skip
+    steps = float(f"{_one(_uniform(node.tau, shape) / dt, 'tau', where):.9g}")  # tau*dt/dt, rounding undone
+    if not steps > 1:
+        raise NIRError(f"{where}: tau/dt = {steps:g}: SpikingJelly's lif needs a time constant above one step")
+    r = _one(_uniform(node.r, shape), "r", where)
+    spec = {"type": "plif" if parametric else "lif", "tau": steps, "threshold": _one(threshold, "v_threshold", where),
+            "v_reset": _one(v_reset, "v_reset", where), **settings}  # fmt: skip
+    if math.isclose(r, 1.0, rel_tol=_SCALE_RTOL):
+        return {**spec, "decay_input": True}, _plif_tensors(parametric, steps), None
+    if math.isclose(r, steps, rel_tol=_SCALE_RTOL):
+        return {**spec, "decay_input": False}, _plif_tensors(parametric, steps), None
+    # h = v + (v_r - v + r*x)/tau: decay_input with the input scaled by r
+    return {**spec, "decay_input": True}, _plif_tensors(parametric, steps), np.full(shape, r)
+
+
+def _plif_tensors(parametric: bool, steps: float) -> dict[str, np.ndarray]:
+    return {"neuron.w": np.asarray(-math.log(steps - 1.0), dtype=np.float32)} if parametric else {}
