@@ -334,7 +334,7 @@ def export_nir(
     except InteropError as exc:
         raise fail(str(exc)) from None
     for note in notes:
-        _line(f"snnlab: not in the file: {note}", sys.stderr)
+        _line(f"snnlab: NIR leaves out {note}", sys.stderr)
     print(f"wrote {output}")
 
 

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import nir  # the extra: importing this module without it raises ImportError, which the CLI turns into advice
+
 from snnlab import __version__, runs
 from snnlab.config import ConfigError, apply_overrides, config_from_dict
 from snnlab.engine import shapes
@@ -37,8 +39,6 @@ def export_run(run_path: Path, output: Path, which: str | None = None, dt: float
 
     Returns notes for the user: what the file leaves out. Raises :class:`InteropError`.
     """
-    import nir
-
     from snnlab.engine import checkpoint
     from snnlab.engine.models import build_model
     from snnlab.interop.nirgraph import SNNTORCH_DT, NIRError, to_nir
@@ -93,7 +93,6 @@ def import_file(path: Path, output: Path, overrides: list[str] | None = None, dt
 
     Raises :class:`InteropError` (unreadable file, a network snnlab cannot build) or ConfigError (a bad --set).
     """
-    import nir
     import torch
 
     from snnlab.engine import checkpoint
@@ -105,7 +104,9 @@ def import_file(path: Path, output: Path, overrides: list[str] | None = None, dt
     if not path.is_file():
         raise InteropError(f"{path}: no such file")
     try:
-        graph = nir.read(path)
+        # NIR's own type check refuses graphs traced with a batch axis (snnTorch without ignore_dims, Norse);
+        # from_nir checks every shape itself and drops such an axis.
+        graph = nir.read(path, type_check=False)
     except Exception as exc:  # h5py and nir raise many kinds for a file that is not NIR
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InteropError(f"{path}: not a NIR file snnlab can read ({first[:200]})") from None

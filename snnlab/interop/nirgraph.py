@@ -78,7 +78,8 @@ def to_nir(model: SpikingNet, layer_specs: list[dict[str, Any]], dt: float) -> t
             neuron_node = _neuron_node(block.neuron, neuron_spec, out_shape, dt, where)
             nodes[f"{block.name}_{type(neuron_node).__name__.lower()}"] = neuron_node
             if "surrogate" in neuron_spec:
-                dropped.append(f"{block.name}: surrogate {neuron_spec['surrogate']} (the gradient is not part of NIR)")
+                dropped.append(f"{block.name}: surrogate {neuron_spec['surrogate']} (NIR has no gradients; kept in "
+                               "snnlab's metadata)")  # fmt: skip
         shape = out_shape
     nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
     names = list(nodes)

@@ -372,4 +372,14 @@ def test_snnlab_metadata_records_dt_and_the_training_settings(tmp_path):
     # tau = dt/(1 - beta) with the float32 beta the neuron holds: snnTorch's reading
     np.testing.assert_allclose(lif.tau, 2e-4 / (1 - np.float64(np.float32(0.9))), rtol=1e-12)
     np.testing.assert_allclose(lif.r, lif.tau / 2e-4)  # r = tau/dt: the input lands unscaled
-    assert dropped == ["fc1: surrogate sigmoid (the gradient is not part of NIR)"]
+    assert dropped == ["fc1: surrogate sigmoid (NIR has no gradients; kept in snnlab's metadata)"]
+
+
+def test_a_graph_traced_with_a_batch_axis_loses_it(tmp_path):
+    """snnTorch without ignore_dims, and Norse, write the input node with the batch axis of their sample data."""
+    nodes = {"input": nir.Input(input_type={"input": np.array([1, 4])}), "dense": _dense(3, 4), "lif": _lif(3),
+             "output": nir.Output(output_type={"output": np.array([1, 3])})}  # fmt: skip
+    graph = nir.NIRGraph(nodes=nodes, edges=[("input", "dense"), ("dense", "lif"), ("lif", "output")], type_check=False)
+    nir.write(tmp_path / "batched.nir", graph)
+    imported = from_nir(nir.read(tmp_path / "batched.nir", type_check=False), 1e-4)
+    assert imported.input_shape == (4,) and imported.layers[0]["out_features"] == 3

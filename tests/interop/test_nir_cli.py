@@ -4,6 +4,8 @@ imported run that `snnlab run --resume` trains on."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -123,3 +125,11 @@ def test_an_imported_snntorch_file_trains_on_with_resume(tmp_path):
     after, _ = model_of(tmp_path / "imp")
     assert not torch.equal(before.blocks[0].op.weight, after.blocks[0].op.weight)  # it trained
     assert torch.equal(before.blocks[3].neuron.beta, after.blocks[3].neuron.beta)  # snnTorch's per-neuron decay kept
+
+
+def test_without_the_nir_package_the_commands_say_how_to_get_it(tmp_path):
+    code = ("import sys; sys.modules['nir'] = None; sys.argv = ['snnlab', 'import', 'x.nir', '-o', 'out']; "
+            "from snnlab.cli import main; main()")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert error_lines(out.stderr) == ["snnlab: error: NIR files need the nir package: pip install 'snnlab[nir]'"]
