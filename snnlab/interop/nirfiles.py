@@ -41,7 +41,7 @@ def export_run(run_path: Path, output: Path, which: str | None = None, dt: float
     """
     from snnlab.engine import checkpoint
     from snnlab.engine.models import build_model
-    from snnlab.interop.nirgraph import SNNTORCH_DT, NIRError, to_nir
+    from snnlab.interop.nirgraph import NIRError, to_nir
 
     folder = Path(run_path) / runs.CHECKPOINTS_DIR
     names = [f"{which}.pt"] if which else ["best.pt", "last.pt"]
@@ -60,13 +60,13 @@ def export_run(run_path: Path, output: Path, which: str | None = None, dt: float
     try:
         model = build_model(config.layer_specs(), facts.input_shape)
         model.load_state_dict(state["model"])
-        graph, dropped = to_nir(model, config.layer_specs(), dt or SNNTORCH_DT)
+        graph, dropped = to_nir(model, config.layer_specs(), dt)
     except (NIRError, ValueError, RuntimeError) as exc:
         raise InteropError(str(exc).strip().splitlines()[0]) from None
     saved = config.to_dict()
     del saved["model"]["layers"]  # the graph is the network; the rest is what NIR has no place for
     graph.metadata = {
-        "dt": float(dt or SNNTORCH_DT),
+        **graph.metadata,  # dt
         "producer": f"snnlab {__version__}",
         "source": f"{Path(run_path).name}/{runs.CHECKPOINTS_DIR}/{found.name} (epoch {state['progress']['epoch']})",
         "left_out": "; ".join(dropped) or "nothing",

@@ -8,12 +8,14 @@ NIR describes neurons in continuous time. snnlab reads and writes them as snnTor
     synaptic:  alpha = 1 - dt/tau_syn     tau_syn = dt/(1 - alpha),  w_in = tau_syn/dt
                beta = 1 - dt/tau_mem      tau_mem = dt/(1 - beta),   r = tau_mem/dt
     expon:     the non-spiking readout, NIR's LI, as leaky without the spike
+    reset none: leaky as LI, synaptic as CubaLI, each read by a Threshold node (a spike that resets nothing)
+    lapicque:  LIF with tau = R*C, r = R, and dt its time_step (its own Euler step: no conversion at all)
     if:        v[t] = v[t-1] + r*dt*I[t]  r = 1/dt
     lif, plif: SpikingJelly's, tau in steps: tau_nir = tau*dt, v_leak = v_reset, r = 1 (decay_input) or tau
 
 A NIR neuron spikes when ``v > v_threshold`` and at once sets ``v = v_reset``: snnlab's ``reset: zero`` with
-``reset_delay: false`` (SpikingJelly's neurons always reset at once; they fire at ``v >= v_threshold``). Any other
-reset has no NIR node, and :func:`to_nir` refuses it, naming the layer. The file records ``dt`` in the graph's
+``reset_delay: false`` (SpikingJelly's neurons always reset at once; they fire at ``v >= v_threshold``), or
+``reset: none`` as above. A subtract or delayed reset has no NIR node, and :func:`to_nir` refuses it, naming the layer. The file records ``dt`` in the graph's
 metadata; snnTorch itself assumes ``dt = 1e-4`` (:data:`SNNTORCH_DT`) and writes none, so that is the default both
 ways. A node whose input is scaled (``r*dt/tau`` not 1, as Norse writes its nodes, with ``r = 1``) is read with the
 scale folded into the weights of the layer before it, so that its membrane is NIR's.
@@ -52,15 +54,27 @@ class NIRError(ValueError):
 # --- snnlab -> NIR ---------------------------------------------------------------------------------------
 
 
-def to_nir(model: SpikingNet, layer_specs: list[dict[str, Any]], dt: float) -> tuple[nir.NIRGraph, list[str]]:
+def to_nir(
+    model: SpikingNet, layer_specs: list[dict[str, Any]], dt: float | None = None
+) -> tuple[nir.NIRGraph, list[str]]:
     """The NIR graph of ``model`` (built from ``layer_specs``, a config's ``layer_specs()``), and a line per thing
-    the graph leaves out (surrogates, dropout). ``dt`` is the time step of the tau values (seconds).
+    the graph leaves out (surrogates, dropout). ``dt`` is the time step of the tau values in seconds, written into
+    the graph's metadata; None: a lapicque neuron's ``time_step`` if there is one, else :data:`SNNTORCH_DT`.
 
     Raises:
         NIRError: a layer or neuron NIR cannot express, named with its index in model.layers.
     """
+    steps = {spec["neuron"].get("time_step", 1e-3) for spec in layer_specs
+             if spec.get("neuron", {}).get("type") == "lapicque"}  # fmt: skip
+    if dt is None:
+        dt = steps.pop() if len(steps) == 1 else SNNTORCH_DT
     if not dt > 0:
         raise NIRError(f"dt must be > 0 (got {dt})")
+    if steps - {dt}:
+        raise NIRError(
+            f"the lapicque neurons step by time_step {', '.join(f'{v:g}' for v in sorted(steps))}, the "
+            f"file by dt {dt:g}: NIR's graph has one time step; export with --dt equal to time_step"
+        )
     shape = tuple(model.input_shape)
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array(shape)})}
     dropped: list[str] = []
@@ -75,8 +89,9 @@ def to_nir(model: SpikingNet, layer_specs: list[dict[str, Any]], dt: float) -> t
             nodes[block.name] = node
         if block.neuron is not None:
             neuron_spec = dict(spec.get("neuron", {}))
-            neuron_node = _neuron_node(block.neuron, neuron_spec, out_shape, dt, where)
-            nodes[f"{block.name}_{type(neuron_node).__name__.lower()}"] = neuron_node
+            neuron_nodes = _neuron_node(block.neuron, neuron_spec, out_shape, dt, where)
+            for neuron_node in neuron_nodes if isinstance(neuron_nodes, list) else [neuron_nodes]:
+                nodes[f"{block.name}_{type(neuron_node).__name__.lower()}"] = neuron_node
             if "surrogate" in neuron_spec:
                 dropped.append(f"{block.name}: surrogate {neuron_spec['surrogate']} (NIR has no gradients; kept in "
                                "snnlab's metadata)")  # fmt: skip
@@ -84,6 +99,7 @@ def to_nir(model: SpikingNet, layer_specs: list[dict[str, Any]], dt: float) -> t
     nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
     names = list(nodes)
     graph = nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:], strict=True)), type_check=True)
+    graph.metadata = {"dt": float(dt)}
     return graph, dropped
 
 
@@ -132,6 +148,26 @@ def _neuron_node(neuron: Any, spec: dict[str, Any], shape: tuple[int, ...], dt: 
         hint["per_neuron"] = per_neuron
     metadata = {"snnlab": json.dumps(hint)}
     where = f"{where} {kind} neuron"
+    if kind in ("leaky", "synaptic") and neuron.reset == "none":
+        _check_plain_spikes(neuron, where)
+        # no reset: a leaky integrator whose membrane a threshold reads, as NIR writes it
+        beta = neuron.beta.detach().clamp(0, 1).double()
+        tau = _tau(beta, dt, where, "beta")
+        fire = nir.Threshold(threshold=_array(neuron.threshold, shape))
+        if kind == "leaky":
+            return [nir.LI(tau=_array(tau, shape, np.float64), r=_array(tau / dt, shape, np.float64),
+                           v_leak=np.zeros(shape), metadata=metadata), fire]  # fmt: skip
+        tau_syn = _tau(neuron.alpha.detach().clamp(0, 1).double(), dt, where, "alpha")
+        return [nir.CubaLI(tau_syn=_array(tau_syn, shape, np.float64), tau_mem=_array(tau, shape, np.float64),
+                           r=_array(tau / dt, shape, np.float64), v_leak=np.zeros(shape),
+                           w_in=_array(tau_syn / dt, shape, np.float64), metadata=metadata), fire]  # fmt: skip
+    if kind == "lapicque":
+        # Lapicque's own constants: mem = (1 - dt/(R*C))*mem + (dt/C)*I is NIR's Euler step with tau = R*C, r = R
+        _check_zero_reset(neuron, where)
+        tau = torch.as_tensor(neuron.R, dtype=torch.float64) * torch.as_tensor(neuron.C, dtype=torch.float64)
+        return nir.LIF(tau=_array(tau, shape, np.float64), r=_array(torch.as_tensor(neuron.R), shape, np.float64),
+                       v_leak=np.zeros(shape), v_threshold=_array(neuron.threshold, shape), v_reset=np.zeros(shape),
+                       metadata=metadata)  # fmt: skip
     if kind in ("leaky", "synaptic"):
         _check_zero_reset(neuron, where)
         beta = neuron.beta.detach().clamp(0, 1).double()
@@ -166,7 +202,6 @@ def _neuron_node(neuron: Any, spec: dict[str, Any], shape: tuple[int, ...], dt: 
     why = {
         "rleaky": "recurrent neurons are not written by snnlab's NIR export (yet)",
         "rsynaptic": "recurrent neurons are not written by snnlab's NIR export (yet)",
-        "lapicque": "use leaky (its beta is 1 - dt/(R*C)) to export",
         "alpha": "its two synaptic currents (a difference of exponentials) have no NIR node",
         "leaky_parallel": "its input RNN has no NIR node",
         "slstm": "LSTM gates have no NIR node",
@@ -184,6 +219,11 @@ def _check_zero_reset(neuron: Any, where: str) -> None:
     if neuron.reset_delay:
         raise NIRError(f"{where}: cannot export reset_delay: true (a reset in the step after the spike): NIR resets "
                        f"in the step that fires; {_ZERO_RESET_FIX}")  # fmt: skip
+    _check_plain_spikes(neuron, where)
+
+
+def _check_plain_spikes(neuron: Any, where: str) -> None:
+    """Spikes of 1, each neuron on its own, states as they are: NIR has no other kind."""
     for option, what in (("graded_spikes_factor", "graded spikes"), ("state_quant", "quantized states")):
         if getattr(neuron, option) is not None:
             raise NIRError(f"{where}: cannot export {option}: NIR has no {what}")
@@ -236,9 +276,18 @@ def from_nir(graph: nir.NIRGraph, dt: float) -> Imported:
     shape = _input_shape(start, [graph.nodes[name] for name in chain[1:-1]])
     out = Imported([], [], shape)
     pending_sum: tuple[str, float] | None = None  # a sum pool's k*k, folded into the next layer's weights
-    for name in chain[1:-1]:
+    inner = chain[1:-1]
+    fired = set()  # Threshold nodes read as the spike of the leaky integrator before them
+    for position, name in enumerate(inner):
         node = graph.nodes[name]
         where = f"node {name} ({type(node).__name__})"
+        if name in fired:
+            continue
+        if isinstance(node, (nir.LI, nir.CubaLI)) and position + 1 < len(inner):
+            following = graph.nodes[inner[position + 1]]
+            if isinstance(following, nir.Threshold):
+                fired.add(inner[position + 1])
+                node = _Fired(node, following.threshold)
         if isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d)):
             layer, tensors, shape = _weighted(node, shape, where)
             if pending_sum is not None:
@@ -248,7 +297,7 @@ def from_nir(graph: nir.NIRGraph, dt: float) -> Imported:
                 pending_sum = None
             out.layers.append(layer)
             out.tensors.append(tensors)
-        elif isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF, nir.LI)):
+        elif isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, _Fired)):
             if not out.layers or out.layers[-1]["type"] not in ("linear", "conv2d") or "neuron" in out.layers[-1]:
                 after = f"after {out.layers[-1]['type']}" if out.layers else "on the input"
                 raise NIRError(f"{where}: a neuron {after}: snnlab puts a neuron only after a linear or conv2d layer")
@@ -466,10 +515,14 @@ def _decay(tau: np.ndarray, dt: float, where: str, name: str) -> np.ndarray:
 
 def _neuron(node: Any, shape: tuple[int, ...], dt: float, where: str) -> tuple[dict[str, Any], dict, Any]:
     """(the config's neuron mapping, its tensors, the input scale to fold into the weights before it or None)."""
-    hint = _hint(node)
+    hint = _hint(node.integrator if isinstance(node, _Fired) else node)
     kind = hint.get("type")
     keep = set(hint.get("per_neuron", []))
     settings = {key: hint[key] for key in TRAINING_SETTINGS if key in hint}
+    if isinstance(node, _Fired):
+        return _without_reset(node, shape, dt, where, keep, settings)
+    if isinstance(node, nir.CubaLI):
+        raise NIRError(f"{where}: a CubaLI that no Threshold reads: snnlab's readout (expon) has no synaptic current")
     if isinstance(node, nir.LI):
         if np.any(_uniform(node.v_leak, shape) != 0):
             raise NIRError(f"{where}: v_leak other than 0: snnlab's readout (expon) leaks towards 0")
@@ -494,6 +547,10 @@ def _neuron(node: Any, shape: tuple[int, ...], dt: float, where: str) -> tuple[d
                        "leaks to 0 and resets to 0")  # fmt: skip
     base = {"reset": "zero", "reset_delay": False, **settings}
     base.pop("detach_reset", None)
+    if isinstance(node, nir.LIF) and kind == "lapicque":
+        lapicque = _lapicque(node, shape, dt, where, threshold, base)
+        if lapicque is not None:
+            return lapicque
     if isinstance(node, nir.LIF):
         tau = _uniform(node.tau, shape)
         beta, beta_t = _per_neuron("beta", _decay(tau, dt, where, "beta"), shape, "beta" in keep, where)
@@ -554,3 +611,56 @@ def _spikingjelly_lif(
 
 def _plif_tensors(parametric: bool, steps: float) -> dict[str, np.ndarray]:
     return {"neuron.w": np.asarray(-math.log(steps - 1.0), dtype=np.float32)} if parametric else {}
+
+
+@dataclass
+class _Fired:
+    """A leaky integrator (LI or CubaLI) and the Threshold that reads it: a neuron without a reset."""
+
+    integrator: Any
+    threshold: Any
+
+
+def _without_reset(
+    node: _Fired, shape: tuple[int, ...], dt: float, where: str, keep: set[str], settings: dict[str, Any]
+) -> tuple[dict[str, Any], dict, Any]:
+    """leaky (LI) or synaptic (CubaLI) with ``reset: none``: the integrator's membrane, spiking where a Threshold
+    node reads it above its threshold."""
+    li = node.integrator
+    threshold = _uniform(node.threshold, shape)
+    if not np.all(threshold > 0):
+        raise NIRError(f"{where}: threshold {_show(threshold)}: snnlab's thresholds are > 0")
+    if np.any(_uniform(li.v_leak, shape) != 0):
+        raise NIRError(f"{where}: v_leak other than 0: snnlab's neurons without a reset leak towards 0")
+    th, th_t = _per_neuron("threshold", threshold, shape, "threshold" in keep, where)
+    base = {"reset": "none", **{k: v for k, v in settings.items() if k != "detach_reset"}}
+    if isinstance(li, nir.LI):
+        tau = _uniform(li.tau, shape)
+        beta, beta_t = _per_neuron("beta", _decay(tau, dt, where, "beta"), shape, "beta" in keep, where)
+        base.pop("learn_alpha", None)
+        spec = {"type": "leaky", "beta": beta, "threshold": th, **base}
+        return spec, {"neuron.beta": beta_t, "neuron.threshold": th_t}, _scale(_uniform(li.r, shape) * dt / tau)
+    tau_syn, tau_mem = _uniform(li.tau_syn, shape), _uniform(li.tau_mem, shape)
+    alpha = _one(_decay(tau_syn, dt, where, "alpha"), "tau_syn", where)
+    beta, beta_t = _per_neuron("beta", _decay(tau_mem, dt, where, "beta"), shape, "beta" in keep, where)
+    spec = {"type": "synaptic", "alpha": alpha, "beta": beta, "threshold": th, **base}
+    scale = _uniform(li.w_in, shape) * dt / tau_syn * _uniform(li.r, shape) * dt / tau_mem
+    tensors = {"neuron.alpha": np.asarray(np.float32(alpha)), "neuron.beta": beta_t, "neuron.threshold": th_t}
+    return spec, tensors, _scale(scale)
+
+
+def _lapicque(
+    node: Any, shape: tuple[int, ...], dt: float, where: str, threshold: np.ndarray, base: dict[str, Any]
+) -> tuple[dict[str, Any], dict, Any] | None:
+    """A LIF snnlab wrote from a lapicque neuron, back with its R and C (None where they vary across neurons:
+    then it reads as a leaky neuron, the same equation)."""
+    r, tau = _uniform(node.r, shape).reshape(-1), _uniform(node.tau, shape).reshape(-1)
+    if not (np.all(r == r[0]) and np.all(tau == tau[0])) or dt > tau[0]:
+        return None
+    th, th_t = _per_neuron("threshold", threshold, shape, False, where)
+    R, C = float(r[0]), float(tau[0] / r[0])
+    spec = {"type": "lapicque", "R": R, "C": C, "time_step": dt, "threshold": th,
+            **{k: v for k, v in base.items() if k not in ("learn_beta", "learn_alpha")}}  # fmt: skip
+    # the module derives its decay 1 - dt/(R*C) and input scale dt/C from these itself
+    decay = np.float32(1 - dt / (R * C))
+    return spec, {"neuron.beta": np.asarray(decay), "neuron.threshold": th_t}, None

@@ -102,6 +102,33 @@ def test_synaptic_network_round_trips_exactly(tmp_path):
     assert imported.layers[1]["neuron"]["surrogate"] == "fast_sigmoid"  # kept in snnlab's metadata of the node
 
 
+def test_neurons_without_a_reset_travel_as_an_integrator_and_a_threshold(tmp_path):
+    config, model = net_of([
+        {"type": "flatten"},
+        {"type": "linear", "out_features": 12, "neuron": {"reset": "none", "threshold": [0.5] * 6 + [1.0] * 6}},
+        {"type": "linear", "out_features": 10, "neuron": {"type": "synaptic", "reset": "none", "alpha": 0.7}},
+    ])  # fmt: skip
+    graph, _ = to_nir(model, config.layer_specs())
+    assert {type(n).__name__ for n in graph.nodes.values()} >= {"LI", "CubaLI", "Threshold"}
+    rebuilt, imported = through_nir(config, model, tmp_path)
+    assert_same_outputs(model, rebuilt, images())
+    assert [layer["neuron"]["reset"] for layer in imported.layers[1:]] == ["none", "none"]
+
+
+def test_lapicque_exports_its_own_constants_and_time_step(tmp_path):
+    lapicque = {"type": "lapicque", "R": 2.0, "C": 0.02, "time_step": 5e-3, **ZERO}
+    config, model = net_of([{"type": "flatten"}, {"type": "linear", "out_features": 10, "neuron": lapicque}])
+    graph, _ = to_nir(model, config.layer_specs())  # dt: the neuron's time step
+    assert graph.metadata["dt"] == 5e-3
+    np.testing.assert_allclose(graph.nodes["fc1_lif"].tau, 2.0 * 0.02)  # tau = R*C, r = R
+    np.testing.assert_allclose(graph.nodes["fc1_lif"].r, 2.0)
+    rebuilt, imported = through_nir(config, model, tmp_path, dt=5e-3)
+    assert_same_outputs(model, rebuilt, images())
+    assert imported.layers[1]["neuron"]["C"] == pytest.approx(0.02)
+    with pytest.raises(NIRError, match="lapicque neurons step by time_step 0.005, the file by dt 0.0001"):
+        to_nir(model, config.layer_specs(), SNNTORCH_DT)
+
+
 def test_conv_network_with_average_pooling_round_trips_exactly(tmp_path):
     config, model = net_of([
         {"type": "conv2d", "out_channels": 3, "kernel_size": 5, "stride": 2, "padding": 1, "neuron": True},
@@ -132,13 +159,14 @@ def test_spikingjelly_neurons_and_a_leaky_readout_round_trip(tmp_path):
         {"type": "linear", "out_features": 6, "neuron": {"type": "lif", "tau": 3.0, "decay_input": False,
                                                           "threshold": 0.6, "v_reset": 0.1}},
         {"type": "linear", "out_features": 5, "neuron": {"type": "lif", "tau": 2.5, "threshold": 0.1}},
+        {"type": "linear", "out_features": 4, "neuron": {"type": "plif", "tau": 4.0, "threshold": 0.1}},
         {"type": "linear", "out_features": 3, "neuron": {"type": "expon", "beta": 0.9}},
     ], dataset="synthetic", neuron={}, train={"decoder": "membrane"})  # fmt: skip
     rebuilt, imported = through_nir(config, model, tmp_path, dt=1e-3)
     x = (torch.rand(10, 4, 12, generator=torch.Generator().manual_seed(2)) < 0.5).float()
     assert_same_outputs(model, rebuilt, x)
     kinds = [(layer["neuron"]["type"], layer["neuron"].get("decay_input")) for layer in imported.layers]
-    assert kinds == [("if", None), ("lif", False), ("lif", True), ("expon", None)]
+    assert kinds == [("if", None), ("lif", False), ("lif", True), ("plif", True), ("expon", None)]
     assert imported.layers[1]["neuron"]["tau"] == 3.0 and imported.layers[0]["neuron"]["v_reset"] == pytest.approx(-0.2)
 
 
@@ -264,7 +292,10 @@ def test_sum_pooling_is_read_as_average_pooling_times_its_window():
             {"type": "linear", "out_features": 10, "neuron": {"reset": "zero"}},
             "model.layers.1 (fc1) leaky neuron: cannot export reset_delay: true",
         ),
-        ({"type": "linear", "out_features": 10, "neuron": {"reset": "none"}}, "cannot export reset none"),
+        (
+            {"type": "linear", "out_features": 10, "neuron": {"reset": "none", "inhibition": True}},
+            "model.layers.1 (fc1) leaky neuron: cannot export inhibition: NIR has no winner-take-all spiking",
+        ),
         (
             {"type": "linear", "out_features": 10, "neuron": {**ZERO, "graded_spikes_factor": 2.0}},
             "cannot export graded_spikes_factor: NIR has no graded spikes",
