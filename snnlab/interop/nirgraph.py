@@ -15,10 +15,14 @@ NIR describes neurons in continuous time. snnlab reads and writes them as snnTor
 
 A NIR neuron spikes when ``v > v_threshold`` and at once sets ``v = v_reset``: snnlab's ``reset: zero`` with
 ``reset_delay: false`` (SpikingJelly's neurons always reset at once; they fire at ``v >= v_threshold``), or
-``reset: none`` as above. A subtract or delayed reset has no NIR node, and :func:`to_nir` refuses it, naming the layer. The file records ``dt`` in the graph's
-metadata; snnTorch itself assumes ``dt = 1e-4`` (:data:`SNNTORCH_DT`) and writes none, so that is the default both
-ways. A node whose input is scaled (``r*dt/tau`` not 1, as Norse writes its nodes, with ``r = 1``) is read with the
-scale folded into the weights of the layer before it, so that its membrane is NIR's.
+``reset: none`` as above. A subtract or delayed reset has no NIR node, and :func:`to_nir` refuses it, naming the
+layer. rleaky and rsynaptic travel as snnTorch writes them: a LIF (CubaLIF) in the chain that feeds a dense
+``w_rec`` beside it, which feeds it back (a nested subgraph of the two reads too).
+
+The file records ``dt`` in the graph's metadata; snnTorch itself assumes ``dt = 1e-4`` (:data:`SNNTORCH_DT`) and
+writes none, so that is the default both ways. A node whose input is scaled (``r*dt/tau`` not 1, as Norse writes
+its nodes, with ``r = 1``) is read with the scale folded into the weights that feed it, so that its membrane is
+NIR's.
 
 What NIR has no word for, snnlab keeps in metadata: each neuron node's ``snnlab`` entry (JSON: its type and the
 training-only settings, surrogate, learned parameters), read back by :func:`from_nir` when it is there.
@@ -78,6 +82,7 @@ def to_nir(
     shape = tuple(model.input_shape)
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array(shape)})}
     dropped: list[str] = []
+    feedback: dict[str, tuple[str, Any]] = {}  # a recurrent neuron's node -> (name, its w_rec node)
     for i, (block, spec) in enumerate(zip(model.blocks, layer_specs, strict=True)):
         kind = spec["type"]
         where = f"model.layers.{i} ({block.name})"
@@ -90,15 +95,24 @@ def to_nir(
         if block.neuron is not None:
             neuron_spec = dict(spec.get("neuron", {}))
             neuron_nodes = _neuron_node(block.neuron, neuron_spec, out_shape, dt, where)
+            if isinstance(neuron_nodes, _Loop):
+                cell = f"{block.name}_{type(neuron_nodes.cell).__name__.lower()}"
+                nodes[cell] = neuron_nodes.cell
+                feedback[cell] = (f"{block.name}_w_rec", neuron_nodes.w_rec)
             for neuron_node in neuron_nodes if isinstance(neuron_nodes, list) else [neuron_nodes]:
-                nodes[f"{block.name}_{type(neuron_node).__name__.lower()}"] = neuron_node
+                if not isinstance(neuron_node, _Loop):
+                    nodes[f"{block.name}_{type(neuron_node).__name__.lower()}"] = neuron_node
             if "surrogate" in neuron_spec:
                 dropped.append(f"{block.name}: surrogate {neuron_spec['surrogate']} (NIR has no gradients; kept in "
                                "snnlab's metadata)")  # fmt: skip
         shape = out_shape
     nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
     names = list(nodes)
-    graph = nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:], strict=True)), type_check=True)
+    edges = list(zip(names[:-1], names[1:], strict=True))
+    for cell, (name, w_rec) in feedback.items():  # beside the chain: the cell feeds w_rec, w_rec feeds it back
+        nodes[name] = w_rec
+        edges += [(cell, name), (name, cell)]
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, type_check=True)
     graph.metadata = {"dt": float(dt)}
     return graph, dropped
 
@@ -147,7 +161,9 @@ def _neuron_node(neuron: Any, spec: dict[str, Any], shape: tuple[int, ...], dt: 
     if per_neuron:
         hint["per_neuron"] = per_neuron
     metadata = {"snnlab": json.dumps(hint)}
-    where = f"{where} {kind} neuron"
+    if kind in ("rleaky", "rsynaptic"):
+        return _recurrent_node(neuron, spec, shape, dt, where, metadata)
+    where = where if where.endswith(" neuron") else f"{where} {kind} neuron"  # a recurrent one's cell: named
     if kind in ("leaky", "synaptic") and neuron.reset == "none":
         _check_plain_spikes(neuron, where)
         # no reset: a leaky integrator whose membrane a threshold reads, as NIR writes it
@@ -200,8 +216,6 @@ def _neuron_node(neuron: Any, spec: dict[str, Any], shape: tuple[int, ...], dt: 
                        r=_array(1.0 if neuron.decay_input else steps, shape, np.float64), v_leak=v_reset.copy(),
                        v_threshold=threshold, v_reset=v_reset, metadata=metadata)  # fmt: skip
     why = {
-        "rleaky": "recurrent neurons are not written by snnlab's NIR export (yet)",
-        "rsynaptic": "recurrent neurons are not written by snnlab's NIR export (yet)",
         "alpha": "its two synaptic currents (a difference of exponentials) have no NIR node",
         "leaky_parallel": "its input RNN has no NIR node",
         "slstm": "LSTM gates have no NIR node",
@@ -209,6 +223,36 @@ def _neuron_node(neuron: Any, spec: dict[str, Any], shape: tuple[int, ...], dt: 
         "brainpy_lif": "BrainPy's exponential-Euler step, with its reset before the decay, is not NIR's Euler LIF",
     }.get(kind, "NIR has no such neuron")
     raise NIRError(f"{where}: cannot export it: {why}")
+
+
+@dataclass
+class _Loop:
+    """A recurrent neuron's two nodes: its LIF (CubaLIF) and the dense ``w_rec`` that feeds its spikes back."""
+
+    cell: Any
+    w_rec: Any
+
+
+def _recurrent_node(
+    neuron: Any, spec: dict[str, Any], shape: tuple[int, ...], dt: float, where: str, metadata: dict[str, str]
+) -> _Loop:
+    """rleaky / rsynaptic as snnTorch's export writes them (through nirtorch): the LIF (CubaLIF) in the chain, and
+    beside it a dense ``w_rec`` that it feeds and that feeds it back, read at the next step."""
+    kind = spec["type"]
+    if neuron.recurrence == "conv" or len(shape) != 1:
+        raise NIRError(f"{where} {kind} neuron: cannot export a recurrence over [C, H, W] features: snnlab writes a "
+                       "recurrent layer as snnTorch does, with a dense W_rec over [N] neurons")  # fmt: skip
+    if neuron.reset == "none":
+        raise NIRError(f"{where} {kind} neuron: cannot export a recurrent neuron without a reset; "
+                       f"{_ZERO_RESET_FIX}")  # fmt: skip
+    cell = _neuron_node(neuron, {**spec, "type": kind[1:]}, shape, dt, f"{where} {kind} neuron")
+    cell.metadata = metadata
+    if neuron.recurrence == "linear":
+        w_rec: Any = nir.Affine(weight=neuron.recurrent.weight.detach().cpu().numpy(),
+                                bias=neuron.recurrent.bias.detach().cpu().numpy())  # fmt: skip
+    else:
+        w_rec = nir.Linear(weight=np.diag(_array(neuron.V, shape)))
+    return _Loop(cell, w_rec)
 
 
 def _check_zero_reset(neuron: Any, where: str) -> None:
@@ -271,6 +315,7 @@ def from_nir(graph: nir.NIRGraph, dt: float) -> Imported:
     """
     if not dt > 0:
         raise NIRError(f"dt must be > 0 (got {dt})")
+    graph = _with_recurrent_subgraphs(graph)
     chain = _chain(graph)
     start = graph.nodes[chain[0]]
     shape = _input_shape(start, [graph.nodes[name] for name in chain[1:-1]])
@@ -297,16 +342,29 @@ def from_nir(graph: nir.NIRGraph, dt: float) -> Imported:
                 pending_sum = None
             out.layers.append(layer)
             out.tensors.append(tensors)
-        elif isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, _Fired)):
+        elif isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, _Fired, nir.NIRGraph)):
             if not out.layers or out.layers[-1]["type"] not in ("linear", "conv2d") or "neuron" in out.layers[-1]:
                 after = f"after {out.layers[-1]['type']}" if out.layers else "on the input"
                 raise NIRError(f"{where}: a neuron {after}: snnlab puts a neuron only after a linear or conv2d layer")
             if pending_sum is not None:
                 raise NIRError(f"{pending_sum[0]}: sum pooling before a neuron: snnlab pools by averaging, and no "
                                "weights follow to take the pool's k*k")  # fmt: skip
-            neuron, tensors, scale = _neuron(node, shape, dt, where)
+            if isinstance(node, nir.NIRGraph):
+                neuron, tensors, scale = _recurrent(node, shape, dt, where)
+            else:
+                neuron, tensors, scale = _neuron(node, shape, dt, where)
             if scale is not None:
                 _fold(out.tensors[-1], scale, where)
+                if "neuron.recurrent.weight" in tensors:  # the fed-back spikes reach the membrane scaled too
+                    folded = {
+                        "op.weight": tensors["neuron.recurrent.weight"],
+                        "op.bias": tensors["neuron.recurrent.bias"],
+                    }
+                    _fold(folded, scale, where)
+                    tensors["neuron.recurrent.weight"], tensors["neuron.recurrent.bias"] = (
+                        folded["op.weight"],
+                        folded["op.bias"],
+                    )
                 out.notes.append(f"{name}: its input scale r*dt/tau (here {_show(scale)}) is folded into the "
                                  f"weights before it")  # fmt: skip
             out.layers[-1]["neuron"] = neuron
@@ -334,6 +392,30 @@ def from_nir(graph: nir.NIRGraph, dt: float) -> Imported:
     return out
 
 
+def _with_recurrent_subgraphs(graph: nir.NIRGraph) -> nir.NIRGraph:
+    """The graph with each loop of a LIF (CubaLIF) and a dense node that only feeds it back made one recurrent
+    subgraph, as snnTorch's import does: nirtorch writes snnTorch's RLeaky flat, its ``1.lif`` and ``1.w_rec``
+    among the other nodes."""
+    nodes, edges = dict(graph.nodes), sorted(set(graph.edges))
+    for cell, dense in [(a, b) for a, b in edges if (b, a) in edges]:
+        if not (
+            isinstance(nodes.get(cell), (nir.LIF, nir.CubaLIF))
+            and isinstance(nodes.get(dense), (nir.Affine, nir.Linear))
+        ):
+            continue
+        if [e for e in edges if dense in e] != sorted([(cell, dense), (dense, cell)]):
+            continue  # the dense node reaches elsewhere too: not a recurrence
+        size = np.array([np.asarray(nodes[dense].weight).shape[0]])
+        loop = {"input": nir.Input(input_type={"input": size}), "lif": nodes[cell], "w_rec": nodes.pop(dense),
+                "output": nir.Output(output_type={"output": size})}  # fmt: skip
+        inner = [("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")]
+        nodes[cell] = nir.NIRGraph(nodes=loop, edges=inner, type_check=False)
+        edges = [e for e in edges if dense not in e]
+    if len(nodes) == len(graph.nodes):
+        return graph
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=graph.metadata, type_check=False)
+
+
 def _chain(graph: nir.NIRGraph) -> list[str]:
     """The node names from the input to the output of a graph that is one chain; else a NIRError."""
     inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
@@ -341,9 +423,6 @@ def _chain(graph: nir.NIRGraph) -> list[str]:
     if len(inputs) != 1 or len(outputs) != 1:
         raise NIRError(f"the graph has {len(inputs)} inputs and {len(outputs)} outputs: snnlab builds networks with "
                        "one of each")  # fmt: skip
-    for name, node in graph.nodes.items():
-        if isinstance(node, nir.NIRGraph):
-            raise NIRError(f"node {name} is a subgraph (a recurrent layer?): snnlab reads feed-forward chains only")
     edges = sorted(set(graph.edges))
     successors: dict[str, list[str]] = {}
     for a, b in edges:
@@ -664,3 +743,38 @@ def _lapicque(
     # the module derives its decay 1 - dt/(R*C) and input scale dt/C from these itself
     decay = np.float32(1 - dt / (R * C))
     return spec, {"neuron.beta": np.asarray(decay), "neuron.threshold": th_t}, None
+
+
+def _recurrent(node: nir.NIRGraph, shape: tuple[int, ...], dt: float, where: str) -> tuple[dict[str, Any], dict, Any]:
+    """A recurrent subgraph as snnTorch writes RLeaky and RSynaptic (Input -> LIF or CubaLIF <-> Affine or Linear,
+    LIF -> Output): rleaky or rsynaptic, the recurrence all-to-all, or one gain V when W_rec is a uniform diagonal."""
+    kinds: dict[str, list[str]] = {}
+    for key, inner in node.nodes.items():
+        kinds.setdefault(type(inner).__name__, []).append(key)
+    cells = kinds.get("LIF", []) + kinds.get("CubaLIF", [])
+    dense = kinds.get("Affine", []) + kinds.get("Linear", [])
+    if len(node.nodes) != 4 or len(cells) != 1 or len(dense) != 1 or not kinds.get("Input") or not kinds.get("Output"):
+        raise NIRError(f"{where}: a subgraph of {', '.join(sorted(kinds))}: snnlab reads subgraphs only as a recurrent "
+                       "layer (Input, LIF or CubaLIF, its Affine or Linear W_rec, Output)")  # fmt: skip
+    cell, w_rec = node.nodes[cells[0]], node.nodes[dense[0]]
+    if not {(cells[0], dense[0]), (dense[0], cells[0])} <= set(node.edges):
+        raise NIRError(f"{where}: its {dense[0]} does not feed {cells[0]} back: not a recurrent layer")
+    spec, tensors, scale = _neuron(cell, shape, dt, f"{where} {cells[0]}")
+    if spec["type"] not in ("leaky", "synaptic") or spec.get("reset") != "zero":
+        raise NIRError(f"{where}: a recurrent {spec['type']} neuron: snnlab's recurrent neurons are leaky and synaptic")
+    spec["type"] = "r" + spec["type"]
+    weight = np.asarray(w_rec.weight, dtype=np.float32)
+    n = shape[0] if len(shape) == 1 else 0
+    if weight.shape != (n, n):
+        raise NIRError(f"{where}: W_rec of shape {list(weight.shape)} for {list(shape)} neurons: snnlab's recurrence "
+                       "maps [N] neurons to themselves")  # fmt: skip
+    bias = np.asarray(w_rec.bias, dtype=np.float32).reshape(n) if isinstance(w_rec, nir.Affine) else np.zeros(n)
+    diagonal = np.diag(weight)
+    one_gain = np.array_equal(weight, np.diag(diagonal)) and np.all(diagonal == diagonal[0])
+    if scale is None and not bias.any() and one_gain:
+        spec.update(all_to_all=False, V=float(diagonal[0]))
+        tensors["neuron.V"] = np.asarray(diagonal[0])
+    else:
+        spec["all_to_all"] = True
+        tensors.update({"neuron.recurrent.weight": weight, "neuron.recurrent.bias": bias.astype(np.float32)})
+    return spec, tensors, scale

@@ -115,6 +115,22 @@ def test_neurons_without_a_reset_travel_as_an_integrator_and_a_threshold(tmp_pat
     assert [layer["neuron"]["reset"] for layer in imported.layers[1:]] == ["none", "none"]
 
 
+def test_recurrent_neurons_round_trip_as_snntorchs_recurrent_subgraph(tmp_path):
+    config, model = net_of([
+        {"type": "flatten"},
+        {"type": "linear", "out_features": 12, "neuron": {"type": "rleaky", "beta": [0.8] * 6 + [0.95] * 6}},
+        {"type": "linear", "out_features": 10, "neuron": {"type": "rsynaptic", "all_to_all": False, "V": -0.5}},
+    ])  # fmt: skip
+    graph, _ = to_nir(model, config.layer_specs())
+    # as nirtorch writes snnTorch's RLeaky: the loop of the LIF and its w_rec beside the chain
+    assert {("fc1_lif", "fc1_w_rec"), ("fc1_w_rec", "fc1_lif"), ("fc1_lif", "fc2")} <= set(graph.edges)
+    rebuilt, imported = through_nir(config, model, tmp_path)
+    assert_same_outputs(model, rebuilt, images())
+    neurons = [layer["neuron"] for layer in imported.layers[1:]]
+    assert [(n["type"], n["all_to_all"]) for n in neurons] == [("rleaky", True), ("rsynaptic", False)]
+    assert neurons[1]["V"] == -0.5
+
+
 def test_lapicque_exports_its_own_constants_and_time_step(tmp_path):
     lapicque = {"type": "lapicque", "R": 2.0, "C": 0.02, "time_step": 5e-3, **ZERO}
     config, model = net_of([{"type": "flatten"}, {"type": "linear", "out_features": 10, "neuron": lapicque}])
@@ -222,6 +238,39 @@ def test_snntorchs_export_of_a_fresh_network_gives_its_forward_pass(tmp_path):
     torch.testing.assert_close(out.membrane, membrane, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.skipif(importlib.util.find_spec("snntorch") is None, reason="snnTorch is not installed")
+def test_snntorchs_export_of_a_recurrent_leaky_layer_gives_its_forward_pass(tmp_path):
+    """nirtorch writes RLeaky flat: its LIF and w_rec are two nodes in a loop beside the chain."""
+    import snntorch as snn
+    from snntorch import utils
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(0)
+    zero = {"reset_mechanism": "zero", "reset_delay": False, "init_hidden": True}
+    net = torch.nn.Sequential(
+        torch.nn.Linear(12, 8),
+        snn.RLeaky(beta=torch.full((8,), 0.85), threshold=torch.full((8,), 0.5), linear_features=8, **zero),
+        torch.nn.Linear(8, 5),
+        snn.Synaptic(alpha=torch.full((5,), 0.8), beta=torch.full((5,), 0.7), threshold=torch.full((5,), 0.4),
+                     output=True, **zero),
+    )  # fmt: skip
+    with torch.no_grad():
+        net[0].weight.mul_(3)
+    nir.write(tmp_path / "rnn.nir", export_to_nir(net, torch.zeros(1, 12), ignore_dims=[0]))
+    imported = from_nir(nir.read(tmp_path / "rnn.nir", type_check=False), SNNTORCH_DT)
+    assert imported.layers[0]["neuron"]["type"] == "rleaky"
+    data = {"dataset": "synthetic", "encoder": "none", "synthetic": {"inputs": 12, "classes": 5}}
+    model = build_model(config_from_dict({"data": data, "model": {"layers": imported.layers}}).layer_specs(), (12,))
+    model.load_state_dict(imported.state_dict())
+    x = (torch.rand(15, 3, 12, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    utils.reset(net)
+    with torch.no_grad():
+        expected = torch.stack([net(x[t])[0] for t in range(15)])
+        out = model.eval()(x)
+    assert 0 < out.layers["fc1"][0].mean() < 1
+    assert torch.equal(out.spikes, expected)
+
+
 def euler_lif(current, tau, r, threshold, dt):
     """NIR's LIF by forward Euler, written out: v += dt/tau*(-v + r*I); spike where v > threshold, then v = 0."""
     v = np.zeros(current.shape[1:])
@@ -304,7 +353,10 @@ def test_sum_pooling_is_read_as_average_pooling_times_its_window():
             {"type": "linear", "out_features": 10, "neuron": {"type": "alpha"}},
             "model.layers.1 (fc1) alpha neuron: cannot export it: its two synaptic currents",
         ),
-        ({"type": "linear", "out_features": 10, "neuron": {"type": "rleaky"}}, "recurrent neurons are not written"),
+        (
+            {"type": "linear", "out_features": 10, "neuron": {"type": "rleaky"}},
+            "model.layers.1 (fc1) rleaky neuron: cannot export reset subtract",
+        ),
         (
             {"type": "linear", "out_features": 10, "neuron": {"type": "if", "v_reset": None}},
             "cannot export the soft reset (v_reset: null subtracts the threshold)",
@@ -382,9 +434,10 @@ def _dense(n_out, n_in):
                     "rec": _dense(3, 3),
                     "output": nir.Output(output_type={"output": np.array([3])}),
                 },
-                edges=[("input", "a"), ("a", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")],
+                # rec feeds lif back but also the output: not a recurrent layer's w_rec
+                edges=[("input", "a"), ("a", "lif"), ("lif", "rec"), ("rec", "lif"), ("rec", "output")],
             ),
-            "node lif has 2 successors",
+            "node rec has 2 successors (lif, output): snnlab reads feed-forward chains only",
         ),
     ],
 )
