@@ -1,6 +1,6 @@
 """``snnlab export`` and ``snnlab import``: a run's weights to a ``.nir`` file, and a ``.nir`` file to a run directory.
 
-An exported file holds the network (:func:`snnlab.interop.nirgraph.to_nir`) and, in the graph's metadata, ``dt``,
+An exported file holds the network (:func:`snnlab.interop.nirexport.to_nir`) and, in the graph's metadata, ``dt``,
 what the graph leaves out, and the run's config (JSON) so that snnlab can read the file back into the same run:
 the same data, training and output settings, and every layer's neuron with its surrogate. Other tools ignore it.
 
@@ -41,7 +41,8 @@ def export_run(run_path: Path, output: Path, which: str | None = None, dt: float
     """
     from snnlab.engine import checkpoint
     from snnlab.engine.models import build_model
-    from snnlab.interop.nirgraph import NIRError, to_nir
+    from snnlab.interop.nirexport import to_nir
+    from snnlab.interop.nirgraph import NIRError
 
     folder = Path(run_path) / runs.CHECKPOINTS_DIR
     names = [f"{which}.pt"] if which else ["best.pt", "last.pt"]
@@ -98,7 +99,8 @@ def import_file(path: Path, output: Path, overrides: list[str] | None = None, dt
     from snnlab.engine import checkpoint
     from snnlab.engine.models import build_model
     from snnlab.engine.session import Progress, make_optimizer, make_scheduler
-    from snnlab.interop.nirgraph import SNNTORCH_DT, NIRError, from_nir
+    from snnlab.interop.nirgraph import SNNTORCH_DT, NIRError
+    from snnlab.interop.nirimport import from_nir
 
     path = Path(path)
     if not path.is_file():

@@ -16,7 +16,9 @@ nir = pytest.importorskip("nir")
 
 from snnlab.config import config_from_dict  # noqa: E402
 from snnlab.engine.models import build_model  # noqa: E402
-from snnlab.interop.nirgraph import SNNTORCH_DT, NIRError, from_nir, to_nir  # noqa: E402
+from snnlab.interop.nirexport import to_nir  # noqa: E402
+from snnlab.interop.nirgraph import SNNTORCH_DT, NIRError  # noqa: E402
+from snnlab.interop.nirimport import from_nir  # noqa: E402
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 ZERO = {"reset": "zero", "reset_delay": False}  # NIR's reset: to v_reset, in the step that fires
