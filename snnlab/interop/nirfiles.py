@@ -6,7 +6,8 @@ the same data, training and output settings, and every layer's neuron with its s
 
 An imported run is a run directory as ``snnlab run`` makes one, stopped before its first epoch: ``config.yaml``, an
 empty ``events.jsonl``, ``summary.json`` (status stopped) and ``checkpoints/last.pt`` with the imported weights,
-a fresh optimizer and the random state a new run of that config starts with. ``snnlab run --resume DIR`` trains it
+a fresh optimizer and the random state a new run of that config starts with (its encoder's for the device this
+machine would train on: resume it on the same kind of machine). ``snnlab run --resume DIR`` trains it
 on; its checkpoint loads like any other (``snnlab.engine.checkpoint.load``). A file from elsewhere has no config:
 the network's input and outputs pick the data (``bundled`` for 28x28 images or 784 inputs and 10 outputs,
 ``synthetic`` for other flat inputs) and everything else takes its default; ``--set`` changes any of it.
@@ -152,7 +153,7 @@ def import_file(path: Path, output: Path, overrides: list[str] | None = None, dt
         "scheduler": scheduler.state_dict() if scheduler else None,
         "progress": vars(Progress()).copy(),
         "rng": checkpoint.rng_state(),
-        "encoder_rng": torch.Generator().manual_seed(config.train.seed).get_state(),
+        "encoder_rng": torch.Generator(device=_device(config)).manual_seed(config.train.seed).get_state(),
         "config": config.to_dict(),
     }
     try:
@@ -169,6 +170,17 @@ def import_file(path: Path, output: Path, overrides: list[str] | None = None, dt
     except WriteError as exc:
         raise InteropError(str(exc)) from None
     return notes
+
+
+def _device(config: Any) -> Any:
+    """The device a run of ``config`` trains on here: its encoder's random state is that device's kind (a CUDA
+    generator's state does not fit a CPU one, so a run imported on one kind of machine resumes on the same kind)."""
+    from snnlab.engine.session import TrainingError, pick_device
+
+    try:
+        return pick_device(config.train.device)
+    except TrainingError:
+        return "cpu"
 
 
 def _size(shape: tuple[int, ...]) -> int:
