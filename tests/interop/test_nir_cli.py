@@ -87,6 +87,12 @@ def test_export_refuses_a_reset_nir_cannot_say_in_one_line(tmp_path, tiny_config
         "reset_delay: false to export it"
     ]
     assert "Traceback" not in out.stderr and not (tmp_path / "net.nir").exists()
+    out = snnlab("export", "made", "-o", "net.nir", "--checkpoint", "last", cwd=tmp_path)
+    assert out.returncode == 2
+    (line,) = error_lines(out.stderr)
+    assert "made has no last.pt in " in line and line.endswith(
+        "checkpoints: export a run that has reached a checkpoint"
+    )
 
 
 def test_import_errors_are_one_line(tmp_path):
