@@ -88,15 +88,10 @@ def from_nir(graph: nir.NIRGraph, dt: float) -> Imported:
             if scale is not None:
                 _fold(out.tensors[-1], scale, where)
                 if "neuron.recurrent.weight" in tensors:  # the fed-back spikes reach the membrane scaled too
-                    folded = {
-                        "op.weight": tensors["neuron.recurrent.weight"],
-                        "op.bias": tensors["neuron.recurrent.bias"],
-                    }
-                    _fold(folded, scale, where)
-                    tensors["neuron.recurrent.weight"], tensors["neuron.recurrent.bias"] = (
-                        folded["op.weight"],
-                        folded["op.bias"],
-                    )
+                    recurrent = {"op.weight": tensors.pop("neuron.recurrent.weight"),
+                                 "op.bias": tensors.pop("neuron.recurrent.bias")}  # fmt: skip
+                    _fold(recurrent, scale, where)
+                    tensors.update({f"neuron.recurrent.{key[3:]}": value for key, value in recurrent.items()})
                 out.notes.append(f"{name}: its input scale r*dt/tau (here {_show(scale)}) is folded into the "
                                  f"weights before it")  # fmt: skip
             out.layers[-1]["neuron"] = neuron

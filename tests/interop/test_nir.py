@@ -307,6 +307,37 @@ def test_a_norse_style_lif_with_unit_resistance_integrates_nirs_equation():
     np.testing.assert_allclose(out.membrane.numpy(), membrane, rtol=1e-5, atol=1e-6)
 
 
+def test_a_recurrent_lif_with_unit_resistance_feeds_back_through_nirs_equation():
+    """The input scale dt/tau of an r = 1 node applies to its fed-back spikes too."""
+    rng = np.random.default_rng(1)
+    weight, w_rec = rng.normal(size=(5, 4)).astype(np.float32), rng.normal(size=(5, 5)).astype(np.float32)
+    tau, dt = np.array([2e-3, 3e-3, 5e-3, 1e-2, 2e-2]), 1e-3
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([4])}),
+        "dense": nir.Affine(weight=weight, bias=np.zeros(5, np.float32)),
+        "lif": nir.LIF(tau=tau, r=np.ones(5), v_leak=np.zeros(5), v_threshold=np.full(5, 0.3), v_reset=np.zeros(5)),
+        "w_rec": nir.Linear(weight=w_rec),
+        "output": nir.Output(output_type={"output": np.array([5])}),
+    }
+    edges = [("input", "dense"), ("dense", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")]
+    imported = from_nir(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), dt)
+    assert imported.layers[0]["neuron"]["type"] == "rleaky"
+    data = {"dataset": "synthetic", "encoder": "none", "synthetic": {"inputs": 4, "classes": 5}}
+    model = build_model(config_from_dict({"data": data, "model": {"layers": imported.layers}}).layer_specs(), (4,))
+    model.load_state_dict(imported.state_dict())
+    x = rng.uniform(0, 3, size=(30, 2, 4)).astype(np.float32)
+    v, spike, spikes = np.zeros((2, 5)), np.zeros((2, 5)), []
+    for step in x.astype(np.float64):  # NIR's Euler step, the previous step's spikes fed back through w_rec
+        v = v + dt / tau * (-v + step @ weight.T + spike @ w_rec.T)
+        spike = (v > 0.3).astype(np.float64)
+        v = np.where(spike > 0, 0.0, v)
+        spikes.append(spike)
+    with torch.no_grad():
+        out = model.eval()(torch.from_numpy(x))
+    assert 0 < np.mean(spikes) < 1
+    assert np.array_equal(out.spikes.numpy(), np.array(spikes))
+
+
 def test_sum_pooling_is_read_as_average_pooling_times_its_window():
     conv = nir.Conv2d(input_shape=(6, 6), weight=np.ones((2, 1, 3, 3), np.float32), stride=1, padding=0, dilation=1,
                       groups=1, bias=np.zeros(2, np.float32))  # fmt: skip
