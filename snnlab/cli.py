@@ -337,6 +337,70 @@ def presets() -> None:
         print(f"{name:<{width}}  {description}")
 
 
+# --- NIR: export a run's network, import one as a run (the nir extra) ------------------------------------
+
+NIR_MISSING = "NIR files need the nir package: pip install 'snnlab[nir]'"
+DtOption = Annotated[
+    float | None,
+    typer.Option(
+        "--dt",
+        min=0,
+        help="Time step of the file's time constants in seconds (default: the file's, else snnTorch's 1e-4).",
+    ),  # fmt: skip
+]
+
+
+@app.command("export")
+def export_nir(
+    run_name: Annotated[str, typer.Argument(help="Run directory, name or unique prefix.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .nir file to write.")],
+    checkpoint: Annotated[
+        str | None, typer.Option("--checkpoint", help="best or last (default: best, else last).")
+    ] = None,
+    dt: DtOption = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")] = Path("runs"),
+) -> None:
+    """Write a run's network to a NIR file (snnTorch, Norse and other NIR tools read it)."""
+    if checkpoint not in (None, "best", "last"):
+        raise fail(f"--checkpoint must be best or last (got {checkpoint!r})")
+    path = _find_run(runs_dir, run_name)
+    try:
+        from snnlab.interop.nirfiles import InteropError, export_run
+    except ImportError:
+        raise fail(NIR_MISSING) from None
+    try:
+        notes = export_run(path, output, checkpoint, dt)
+    except InteropError as exc:
+        raise fail(str(exc)) from None
+    for note in notes:
+        _line(f"snnlab: NIR leaves out {note}", sys.stderr)
+    print(f"wrote {output}")
+
+
+@app.command("import")
+def import_nir(
+    file: Annotated[Path, typer.Argument(help="The .nir file to read.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The run directory to create (must not exist).")],
+    set_: Overrides = None,
+    dt: DtOption = None,
+) -> None:
+    """Make a run directory from a NIR file; continue training it with snnlab run --resume DIR."""
+    from snnlab.config import ConfigError
+
+    try:
+        from snnlab.interop.nirfiles import InteropError, import_file
+    except ImportError:
+        raise fail(NIR_MISSING) from None
+    try:
+        notes = import_file(file, output, list(set_ or []), dt)
+    except (InteropError, ConfigError) as exc:
+        raise fail(str(exc)) from None
+    for note in notes:
+        _line(f"snnlab: {note}", sys.stderr)
+    print(f"run directory: {output}")
+    print(f"train it with: snnlab run --resume {output}")
+
+
 # --json of the `runs` commands: for scripts, whole values instead of a table.
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (whole values) instead of a table.")]
 
