@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
+import json
 import os
 import pty
 import select
@@ -58,7 +59,7 @@ async def measure(mode: str | None, presses: int, runs_dir: str) -> dict[str, An
             frames.append((time.perf_counter(), app.main.active))
 
         app._display = recording_display  # type: ignore[method-assign]
-        first_step, started = app.view.step, time.monotonic()
+        pressing_from = time.time()
         for i in range(presses):
             key, pane = ("3", "inside") if i % 2 == 0 else ("2", "training")
             t0 = time.perf_counter()
@@ -68,25 +69,42 @@ async def measure(mode: str | None, presses: int, runs_dir: str) -> dict[str, An
             shown = next(t for t, active in frames[-5:] if t > t0 and active == pane)
             latencies.append(1000 * (shown - t0))
             await asyncio.sleep(0.25)  # a user does not press keys faster than this
-        steps = app.view.step - first_step
-        elapsed = time.monotonic() - started
         # The same time with no key pressed, right after: the training speed the UI's own work is set against
         # (the machine's load changes slowly, the pane switching is what differs).
-        quiet_from, quiet_started = app.view.step, time.monotonic()
+        quiet_from = time.time()
         if mode is not None:
-            await asyncio.sleep(elapsed)
-        quiet = (app.view.step - quiet_from) / (time.monotonic() - quiet_started) if mode else float("nan")
+            await asyncio.sleep(quiet_from - pressing_from)
+        quiet_to = time.time()
+        run_path = app.job.run_path if app.job is not None else None
         if app.job is not None:
             await pilot.press("x")
+    # Steps counted by the engine's own timestamps (events.jsonl), not by what the UI had drained: a busy UI
+    # reads its events late, and counting its view would move steps from one window into the next.
+    pressing = quiet = float("nan")
+    if run_path is not None:
+        pressing = _steps_per_s(run_path, pressing_from, quiet_from)
+        quiet = _steps_per_s(run_path, quiet_from, quiet_to)
     latencies.sort()
     return {
         "mode": mode or "idle (no training)",
         "median": statistics.median(latencies),
         "p95": latencies[int(0.95 * (len(latencies) - 1))],
         "max": latencies[-1],
-        "steps/s": steps / elapsed if mode else float("nan"),
+        "steps/s": pressing,
         "quiet steps/s": quiet,
     }
+
+
+def _steps_per_s(run_path: str | os.PathLike[str], start: float, end: float) -> float:
+    """Optimizer steps per second between wall-clock ``start`` and ``end``, from the run's step events."""
+    steps = []
+    with open(os.path.join(run_path, "events.jsonl")) as f:
+        for line in f:
+            event = json.loads(line)
+            if event.get("event") == "step":
+                steps.append((event["time"], event["step"]))
+    reached = [step for t, step in steps if t <= start], [step for t, step in steps if t <= end]
+    return (max(reached[1], default=0) - max(reached[0], default=0)) / (end - start)
 
 
 FIRST_FRAME_MARK = b"Network"  # the first pane's title: written once the main screen is composed

@@ -180,12 +180,32 @@ def _child_main(
             os.nice(CHILD_NICE)
         except OSError:
             pass
+    _leave_a_core_to_the_ui()
     try:
         run_training(config_data, run_path, events.put, stop, pause, resume)
     finally:
         # Flush the queue's feeder thread before exiting, so the last events reach the UI.
         events.close()
         events.join_thread()
+
+
+def _leave_a_core_to_the_ui() -> None:
+    """Train on one thread fewer than the machine has cores (unless OMP_NUM_THREADS says otherwise).
+
+    torch's parallel regions end at a barrier: with a thread on every core, each redraw of the UI (on one of
+    them) holds back a thread of the niced child and the whole region waits for it. Measured with
+    benchmarks/bench_tui_latency.py on 2 cores: switching panes cut the training from 91 to 7 steps/s."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    import torch
+
+    torch.set_num_threads(min(torch.get_num_threads(), max(1, cores - 1)))
+
+
+def _thread_main(*args: Any) -> None:
+    _leave_a_core_to_the_ui()  # the thread's torch is the UI process's: the same barrier applies
+    run_training(*args)
 
 
 @contextlib.contextmanager
@@ -227,7 +247,7 @@ class TrainingJob:
             self._queue = queue.Queue()
             self._stop, self._pause = threading.Event(), threading.Event()
             self._runner = threading.Thread(
-                target=run_training,
+                target=_thread_main,
                 args=(config_data, self.run_path, self._queue.put, self._stop, self._pause, resume),
                 name="snnlab-train",
                 daemon=True,
