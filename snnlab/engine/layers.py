@@ -111,6 +111,7 @@ class DelayedLinear(nn.Module):
     """
 
     takes_time = True
+    sigma: Tensor  # a buffer: the Gaussian's width now, in steps
 
     def __init__(
         self,
