@@ -1,12 +1,14 @@
 """delayed_linear: a learned delay per synapse (DCLS), checked against a delay line written out by hand."""
 
 import math
+import threading
 
 import pytest
 import torch
 
 from snnlab.config import ConfigError, config_from_dict
-from snnlab.engine import resume
+from snnlab.engine import checkpoint, resume
+from snnlab.engine.events import StepMetrics
 from snnlab.engine.layers import DelayedLinear, sigma_at
 from snnlab.engine.models import build_model, count_parameters
 from snnlab.engine.session import Session
@@ -177,6 +179,29 @@ def test_training_anneals_sigma_by_epoch_and_trains_delays_at_their_own_rate():
     # A resume with another train.lr keeps the delays' ratio to it.
     resume.apply([resume.Change("train.lr", 0.01, 0.002)], session.optimizer, session.scheduler)
     assert [g["lr"] for g in session.optimizer.param_groups] == [0.002, pytest.approx(0.2)]
+
+
+def test_a_run_stopped_mid_epoch_resumes_with_the_same_sigma_delays_and_losses(tmp_path):
+    cfg = config_from_dict(_config({"sigma_anneal": 1.0}, epochs=3))  # a new sigma every epoch
+    straight: list = []
+    train(cfg, [straight.append], run_dir=tmp_path / "a")
+    stop, first = threading.Event(), []
+
+    def stop_at_step_3(event):  # two batches per epoch: in the middle of epoch 2
+        first.append(event)
+        if isinstance(event, StepMetrics) and event.step == 3:
+            stop.set()
+
+    assert train(cfg, [stop_at_step_3], stop=stop, run_dir=tmp_path / "b").status == "stopped"
+    second: list = []
+    result = train(cfg, [second.append], run_dir=tmp_path / "b", resume=tmp_path / "b" / "checkpoints" / "last.pt")
+    assert result.status == "completed"
+    losses = [e.loss for e in straight if isinstance(e, StepMetrics)]
+    assert [e.loss for e in first + second if isinstance(e, StepMetrics)] == losses and len(losses) == 6
+    a = checkpoint.load(tmp_path / "a" / "checkpoints" / "last.pt")["model"]
+    b = checkpoint.load(tmp_path / "b" / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert a["blocks.0.op.sigma"].item() == pytest.approx(sigma_at(3, 3, 2.0, 0.23, 1.0))
 
 
 def test_a_segmented_backward_pass_is_refused_in_one_line():
