@@ -129,6 +129,7 @@ LAYERS = _listing(
     Choice("dropout", "dropout (one mask for all steps before the 1st neuron)"),
     Choice("batchnorm", "batch normalisation over features or channels"),
     Choice("batchnorm_tt", "batch normalisation through time: one norm (and scale, no shift) per time step"),
+    Choice("delayed_linear", "fully connected layer with a learned delay per synapse (DCLS, Hammouamri et al. 2024)"),
 )
 
 NEURONS = _listing(

@@ -13,7 +13,8 @@ from snnlab.engine import data, neurons
 from snnlab.engine.models import build_model
 
 PRESETS = [
-    "brainpy-synthetic", "fashion-csnn", "nmnist", "quickstart", "shd", "snntorch-tutorial5", "spikingjelly-lif-fc",
+    "brainpy-synthetic", "fashion-csnn", "nmnist", "quickstart", "shd", "shd-delays", "snntorch-tutorial5",
+    "spikingjelly-lif-fc",
 ]  # fmt: skip
 
 BASE = """\
@@ -45,9 +46,10 @@ run:
 
 def input_shape(cfg: Config) -> tuple[int, ...]:
     # Images are [1, 28, 28] per sample; the synthetic set is [T, inputs] and the model sees [T, B, inputs];
-    # the event sets have their own (shd: 700 channels, nmnist: 2 polarities x 34 x 34).
+    # the event sets have their own (shd: 700 channels, merged data.events.downsample to one; nmnist: 2
+    # polarities x 34 x 34).
     if cfg.data.dataset in ("shd", "nmnist"):
-        return {"shd": (700,), "nmnist": (2, 34, 34)}[cfg.data.dataset]
+        return {"shd": (-(-700 // cfg.data.events.downsample),), "nmnist": (2, 34, 34)}[cfg.data.dataset]
     return (cfg.data.synthetic.inputs,) if cfg.data.dataset == "synthetic" else (1, 28, 28)
 
 

@@ -123,6 +123,16 @@ layers = st.one_of(
     st.fixed_dictionaries(
         {"type": st.just("batchnorm_tt")}, optional={"neuron": neuron_switch, "affine": st.booleans()}
     ),
+    st.fixed_dictionaries(
+        {"type": st.just("delayed_linear"), "out_features": st.sampled_from([1, 4, 10])},
+        optional={
+            "max_delay": st.sampled_from([0, 1, 3]),
+            "sigma_start": st.sampled_from([None, 0.5, 0]),
+            "round_in_eval": st.booleans(),
+            "neuron": neuron_switch,
+            "bias": st.booleans(),
+        },
+    ),
 )
 heads = st.sampled_from(
     [

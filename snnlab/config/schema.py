@@ -706,6 +706,26 @@ class BatchNormTTLayer(_Section):
     neuron: LayerNeuron = _neuron_field()
 
 
+class DelayedLinearLayer(_Initialised):
+    """A linear layer with a learned delay per synapse (DCLS): a causal convolution over time whose kernel holds
+    each synapse's weight at its delay, spread by a Gaussian whose sigma falls over the run."""
+
+    type: Literal["delayed_linear"] = _layer_type("delayed_linear")
+    out_features: PositiveInt = Field(10, description="output features (neurons)")
+    bias: bool = Field(True, description="add a learned bias")
+    max_delay: PositiveInt = Field(25, description="longest delay in time steps; delays start uniform in [0, max]")
+    sigma_start: PositiveFloat | None = Field(
+        None, description="width (steps) of each synapse's Gaussian over the delays at the first epoch (null: max/2)"
+    )
+    sigma_end: PositiveFloat = Field(0.23, description="width (steps) it falls to, near a single tap")
+    sigma_anneal: float = Field(
+        0.25, ge=0, le=1, description="fraction of train.epochs over which sigma falls exponentially to sigma_end"
+    )
+    delay_lr_scale: PositiveFloat = Field(100.0, description="learning rate of the delays over train.lr")
+    round_in_eval: bool = Field(True, description="evaluate with delays rounded to whole steps, one tap each")
+    neuron: LayerNeuron = _neuron_field()
+
+
 LAYERS: dict[str, type[_Section]] = {
     "linear": LinearLayer,
     "conv2d": Conv2dLayer,
@@ -715,6 +735,7 @@ LAYERS: dict[str, type[_Section]] = {
     "dropout": DropoutLayer,
     "batchnorm": BatchNormLayer,
     "batchnorm_tt": BatchNormTTLayer,
+    "delayed_linear": DelayedLinearLayer,
 }
 catalog.check_implemented("layer types in the config", catalog.LAYERS, LAYERS)
 Layer = Annotated[
@@ -725,7 +746,8 @@ Layer = Annotated[
     | FlattenLayer
     | DropoutLayer
     | BatchNormLayer
-    | BatchNormTTLayer,
+    | BatchNormTTLayer
+    | DelayedLinearLayer,
     Field(discriminator="type"),
 ]
 
@@ -1044,6 +1066,9 @@ class Config(_Section):
             return self
         static = self.data.encoder == "direct" and not _data_shape(self).temporal
         for i, layer in enumerate(self.model.layers):
+            if layer.type == "delayed_linear":
+                raise _fail("a delayed_linear layer reads inputs up to max_delay steps back, across the segments of "
+                            "train.bptt_segment; set train.bptt_segment: null", f"model.layers.{i}")  # fmt: skip
             if layer.type == "batchnorm" and not static:
                 raise _fail("a batchnorm that sees the time steps normalises over all of them at once, which "
                             "train.bptt_segment cannot split; use batchnorm_tt or set train.bptt_segment: null",
@@ -1138,7 +1163,9 @@ def _batchnorm_of_one(cfg: Config) -> int | None:
         per_step = layer.type == "batchnorm_tt" or static
         if layer.type.startswith("batchnorm") and math.prod(shape[1:]) * (1 if per_step else _time_steps(cfg)) == 1:
             return i
-        static = static and getattr(layer, "neuron", False) is False and layer.type != "batchnorm_tt"
+        # After a per-step layer (batchnorm_tt, delayed_linear) the activity differs from step to step.
+        per_step_layer = layer.type in ("batchnorm_tt", "delayed_linear")
+        static = static and getattr(layer, "neuron", False) is False and not per_step_layer
     return None
 
 
@@ -1173,7 +1200,7 @@ def _check_network(cfg: Config) -> None:
     walked = _walk(cfg)
     layers, last, shape = cfg.model.layers, len(cfg.model.layers) - 1, walked[-1][0]
     if shape != (facts.classes,):
-        if layers[last].type == "linear":
+        if layers[last].type in ("linear", "delayed_linear"):
             raise _fail(f"the output layer has {shape[0]:,} outputs but {d.dataset} has {facts.classes} classes: "
                         f"set it to {facts.classes}", f"model.layers.{last}.out_features")  # fmt: skip
         raise _fail(f"the output layer gives {list(shape)} but {d.dataset} needs [{facts.classes}], one per class: "

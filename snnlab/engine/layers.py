@@ -79,3 +79,111 @@ class BatchNormTT(nn.ModuleList):
 
     def extra_repr(self) -> str:
         return f"time_steps={len(self)}, image={self.image}"
+
+
+class DelayedLinear(nn.Module):
+    """A fully connected layer whose every synapse ``i -> j`` has a weight ``w[j, i]`` and a learned delay
+    ``d[j, i]`` in steps, learned as in Hammouamri, Khalfaoui-Hassani & Masquelier (ICLR 2024), "Learning delays
+    in SNNs using dilated convolutions with learnable spacings" (DCLS).
+
+    The layer is a causal 1-D convolution over time with a kernel of ``K = max_delay + 1`` taps per synapse,
+    tap ``k`` standing for a delay of ``k`` steps. While training, synapse ``(j, i)`` spreads its weight over
+    the taps with a Gaussian centred on its delay, which is what gives the delay a gradient::
+
+        g[j, i, k] = exp(-(k - d[j, i])^2 / (2 sigma^2)),   kernel[j, i, k] = w[j, i] g[j, i, k] / sum_k g[j, i, k]
+        y[t, b, j] = bias[j] + sum_i sum_k kernel[j, i, k] x[t - k, b, i]        (x before step 0 is 0)
+
+    ``sigma`` starts wide (``sigma_start``, default ``max_delay / 2``) and falls over training to ``sigma_end``
+    (:meth:`set_epoch`), so each synapse ends near a single tap. In eval mode, with ``round_in_eval``, every delay
+    is rounded to a whole step and the kernel has one hard tap per synapse: ``y[t, j] = bias[j] + sum_i w[j, i]
+    x[t - round(d[j, i]), i]``, the network the paper keeps at the end of training. The delays stay in
+    ``[0, max_delay]``: :meth:`constrain` clamps them after each optimizer step.
+
+    Inputs and outputs are whole sequences, ``[T, B, in_features] -> [T, B, out_features]``.
+
+    Args:
+        in_features, out_features, bias: as ``nn.Linear`` (and its initialisation of weight and bias).
+        max_delay: the longest delay, in steps.
+        sigma_start, sigma_end, sigma_anneal: the Gaussian's width at the first epoch, at the end of the anneal,
+            and the fraction of the run's epochs over which it falls (exponentially) from one to the other.
+        delay_lr_scale: the delays' learning rate over the weights' (the paper trains them 100 times faster).
+        round_in_eval: evaluate with rounded delays and hard taps (else with the training kernel).
+    """
+
+    takes_time = True
+    sigma: Tensor  # a buffer: the Gaussian's width now, in steps
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        max_delay: int,
+        bias: bool = True,
+        sigma_start: float | None = None,
+        sigma_end: float = 0.23,
+        sigma_anneal: float = 0.25,
+        delay_lr_scale: float = 100.0,
+        round_in_eval: bool = True,
+    ) -> None:
+        super().__init__()
+        if max_delay < 1:
+            raise ValueError(f"max_delay must be at least 1 step (got {max_delay})")
+        start = max_delay / 2 if sigma_start is None else sigma_start
+        if not (start > 0 and sigma_end > 0):
+            raise ValueError(f"sigma_start and sigma_end must be > 0 (got {start} and {sigma_end})")
+        linear = nn.Linear(in_features, out_features, bias=bias)  # torch's own initialisation of both
+        self.weight = linear.weight
+        self.bias = linear.bias
+        self.delay = nn.Parameter(torch.empty(out_features, in_features).uniform_(0, max_delay))
+        # Saved with the model, so that a checkpoint evaluates with the width it was trained at.
+        self.register_buffer("sigma", torch.tensor(float(start)))
+        self.in_features, self.out_features, self.max_delay = in_features, out_features, max_delay
+        self.sigma_start, self.sigma_end, self.sigma_anneal = float(start), float(sigma_end), float(sigma_anneal)
+        self.round_in_eval = round_in_eval
+        self.lr_scales = {"delay": float(delay_lr_scale)}  # read by the optimizer's parameter groups
+
+    def kernel(self) -> Tensor:
+        """The ``[out, in, K]`` kernel, tap ``k`` holding the weight given to the input ``k`` steps back."""
+        taps = torch.arange(self.max_delay + 1, device=self.weight.device, dtype=self.weight.dtype)
+        delay = self.delay.clamp(0, self.max_delay).unsqueeze(-1)
+        if self.round_in_eval and not self.training:
+            return self.weight.unsqueeze(-1) * (taps == delay.round()).to(self.weight.dtype)
+        # The normalised Gaussian as a softmax of its exponents: exact, and never 0 / 0 when sigma is so narrow
+        # that exp underflows at every tap (a delay halfway between two steps).
+        return self.weight.unsqueeze(-1) * torch.softmax(-0.5 * ((taps - delay) / self.sigma) ** 2, dim=-1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 3 or x.shape[-1] != self.in_features:
+            raise ValueError(f"delayed_linear takes [T, B, {self.in_features}] inputs, got shape {list(x.shape)}")
+        T, B = x.shape[:2]
+        # conv1d correlates: the tap that multiplies x[t - k] sits k places from the end, so the kernel is
+        # flipped; padding max_delay zeros on the left keeps the output causal and T steps long.
+        seq = nn.functional.pad(x.permute(1, 2, 0), (self.max_delay, 0))
+        out = nn.functional.conv1d(seq, self.kernel().flip(-1), self.bias)
+        return out.permute(2, 0, 1).contiguous()
+
+    def set_epoch(self, epoch: int, epochs: int) -> None:
+        """The Gaussian's width for epoch ``epoch`` (from 1) of ``epochs``: ``sigma_start`` at the first, falling
+        exponentially to ``sigma_end`` over ``round(sigma_anneal * epochs)`` epochs, then staying there."""
+        self.sigma.fill_(sigma_at(epoch, epochs, self.sigma_start, self.sigma_end, self.sigma_anneal))
+
+    @torch.no_grad()
+    def constrain(self) -> None:
+        """Keep every delay within ``[0, max_delay]`` (after an optimizer step)."""
+        self.delay.clamp_(0, self.max_delay)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, max_delay={self.max_delay}, "
+            f"bias={self.bias is not None}, sigma={self.sigma.item():.3g}"
+        )
+
+
+def sigma_at(epoch: int, epochs: int, start: float, end: float, anneal: float) -> float:
+    """The width of :class:`DelayedLinear`'s Gaussian at epoch ``epoch`` (from 1) of ``epochs``: ``start *
+    (end / start) ** (e / span)`` with ``e = min(epoch - 1, span)`` and ``span = round(anneal * epochs)``
+    (the paper's per-epoch factor, reaching ``end`` at epoch ``span + 1``); ``end`` throughout when span is 0."""
+    span = round(anneal * epochs)
+    if span <= 0:
+        return end
+    return start * (end / start) ** (min(max(epoch - 1, 0), span) / span)

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from snnlab.engine import inits, quant, shapes
 from snnlab.engine.encoders import is_static
-from snnlab.engine.layers import BatchNormTT
+from snnlab.engine.layers import BatchNormTT, DelayedLinear
 from snnlab.engine.neurons import NEURONS, Neuron
 
 
@@ -110,6 +110,7 @@ class SpikingNet(nn.Module):
     def _segmented(self, h: Tensor, static: bool, T: int, B: int, length: int) -> NetOutput:
         """The forward pass in segments of ``length`` steps, each recomputed in the backward pass."""
         blocks = list(self.blocks)
+        _refuse_delays(blocks)
         for block in blocks:
             if getattr(block.op, "takes_time", False):
                 cast("BatchNormTT", block.op).check_steps(T)
@@ -137,6 +138,19 @@ class SpikingNet(nn.Module):
             membranes.append(mem)
         spikes_t, membrane_t = torch.cat(spikes), torch.cat(membranes)
         return NetOutput(spikes_t, membrane_t, {blocks[-1].name: (spikes_t, membrane_t)})
+
+    def set_epoch(self, epoch: int, epochs: int) -> None:
+        """Tell the layers with a schedule over training (``delayed_linear``'s sigma) that epoch ``epoch`` (from 1)
+        of ``epochs`` begins. The trainer calls it before each epoch's first batch, a resumed run included."""
+        for block in self.blocks:
+            if isinstance(block.op, DelayedLinear):
+                block.op.set_epoch(epoch, epochs)
+
+    def constrain(self) -> None:
+        """Put constrained parameters back in their range after an optimizer step (``delayed_linear``'s delays)."""
+        for block in self.blocks:
+            if isinstance(block.op, DelayedLinear):
+                block.op.constrain()
 
     def spiking_layers(self) -> list[str]:
         return [b.name for b in self.blocks if b.neuron is not None]
@@ -206,6 +220,16 @@ def _step_through(neuron: Any, h: Tensor, static: bool, steps: int, state: Any) 
         spikes.append(spk)
         membrane.append(state[-1])  # every neuron's state ends with its membrane
     return torch.stack(spikes), torch.stack(membrane), state
+
+
+def _refuse_delays(blocks: list[Block]) -> None:
+    """A delayed layer reads up to max_delay steps back, which a segment that starts later does not hold."""
+    for block in blocks:
+        if isinstance(block.op, DelayedLinear):
+            raise ValueError(
+                f"{block.name}: a delayed_linear layer reads inputs up to max_delay steps back, across segment "
+                "boundaries, which bptt_segment cannot split; turn bptt_segment off"
+            )
 
 
 def _refuse_batch_statistics(blocks: list[Block]) -> None:
@@ -312,6 +336,10 @@ def _layer(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) -> tuple[nn.
         weights = _initialisers(spec)
         out = spec.pop("out_features")
         return _initialised(nn.Linear(shape[0], out, **spec), *weights), out_shape
+    if kind == "delayed_linear":
+        weights = _initialisers(spec)
+        out, max_delay = spec.pop("out_features"), spec.pop("max_delay")
+        return _initialised(DelayedLinear(shape[0], out, max_delay, **spec), *weights), out_shape
     if kind == "conv2d":
         weights = _initialisers(spec)
         out, k = spec.pop("out_channels"), spec.pop("kernel_size")
@@ -339,7 +367,9 @@ def _initialisers(spec: dict[str, Any]) -> tuple[tuple[str, Any], tuple[str, Any
     return weight, (spec.pop("bias_init", "default"), spec.pop("bias_init_params", None))
 
 
-def _initialised(op: nn.Linear | nn.Conv2d, weight: tuple[str, Any], bias: tuple[str, Any]) -> nn.Module:
+def _initialised(
+    op: nn.Linear | nn.Conv2d | DelayedLinear, weight: tuple[str, Any], bias: tuple[str, Any]
+) -> nn.Module:
     """``op`` with its weight and bias initialised as named. torch has drawn its own initialisation already, so
     that "default" leaves every weight, and the random stream after it, as it was before these settings."""
     inits.initialise(op.weight, *weight)
@@ -348,6 +378,21 @@ def _initialised(op: nn.Linear | nn.Conv2d, weight: tuple[str, Any], bias: tuple
     elif bias[0] != "default":
         raise ValueError("bias_init needs a bias: the layer has bias: false")
     return op
+
+
+def lr_groups(model: nn.Module) -> list[tuple[list[nn.Parameter], float]]:
+    """The trained parameters in groups by their learning rate's scale over train.lr: ``[(params, 1.0), ...]``,
+    the unscaled group first, then one per scale that a module asks for in its ``lr_scales`` (parameter name ->
+    scale; ``delayed_linear``'s delays)."""
+    scaled: dict[int, float] = {}
+    for module in model.modules():
+        for name, scale in getattr(module, "lr_scales", {}).items():
+            scaled[id(getattr(module, name))] = scale
+    groups: dict[float, list[nn.Parameter]] = {1.0: []}
+    for p in model.parameters():
+        if p.requires_grad:
+            groups.setdefault(scaled.get(id(p), 1.0), []).append(p)
+    return [(params, scale) for scale, params in groups.items() if params or scale == 1.0]
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -163,13 +163,14 @@ def apply(changes: list[Change], optimizer: Any, scheduler: Any = None) -> None:
         value = tuple(changed[key]) if isinstance(changed[key], list) else changed[key]
         for group in optimizer.param_groups:
             if group_key in group:  # momentum means nothing to Adam, betas nothing to SGD
-                group[group_key] = value
+                # A group with an lr_scale (delayed_linear's delays) keeps its rate's ratio to train.lr.
+                group[group_key] = value * group.get("lr_scale", 1.0) if group_key == "lr" else value
     if scheduler is None:
         return
     if "train.lr" in changed:
         for group in optimizer.param_groups:
-            group["initial_lr"] = changed["train.lr"]
-        scheduler.base_lrs = [changed["train.lr"]] * len(optimizer.param_groups)
+            group["initial_lr"] = changed["train.lr"] * group.get("lr_scale", 1.0)
+        scheduler.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
     if "train.epochs" in changed and hasattr(scheduler, "T_max"):
         scheduler.T_max = changed["train.epochs"]
     if "train.lr" in changed or ("train.epochs" in changed and hasattr(scheduler, "T_max")):

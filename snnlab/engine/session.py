@@ -19,7 +19,7 @@ from snnlab.engine.encoders import encode
 from snnlab.engine.events import FailureReason, ProbeRecorded
 from snnlab.engine.health import HealthMonitor
 from snnlab.engine.kernels import cuda, native
-from snnlab.engine.models import SpikingNet, build_model
+from snnlab.engine.models import SpikingNet, build_model, lr_groups
 
 if TYPE_CHECKING:
     from snnlab.config import Config
@@ -66,7 +66,12 @@ def pick_device(requested: str) -> torch.device:
 
 
 def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+    # One group at train.lr, then one per scaled rate (delayed_linear's delays); "lr_scale" stays in the group so
+    # that a resume with another train.lr keeps the ratio.
+    groups = lr_groups(model)
+    params = groups[0][0] if len(groups) == 1 else [
+        {"params": ps, "lr": cfg.lr * scale, "lr_scale": scale} for ps, scale in groups
+    ]  # fmt: skip
     # The fused implementations update all parameters in one kernel (measured 2.4 -> 0.4 ms per Adam
     # step on the tutorial-5 network on CPU); they exist for CPU and CUDA tensors.
     fused = {"fused": True} if device.type in ("cpu", "cuda") else {}

@@ -96,9 +96,9 @@ def layer_output(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) -> tup
 
     Raises ValueError, in words for the user, when the layer does not fit its input.
     """
-    if kind == "linear":
+    if kind in ("linear", "delayed_linear"):
         if len(shape) != 1:
-            raise ValueError(f"input has shape {list(shape)}; add a flatten layer before a linear layer")
+            raise ValueError(f"input has shape {list(shape)}; add a flatten layer before a {kind} layer")
         return (spec["out_features"],)
     if kind in ("conv2d", "maxpool", "avgpool"):
         if len(shape) != 3:
@@ -134,6 +134,8 @@ def layer_parameters(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) ->
     bias = bool(spec.get("bias", True))
     if kind == "linear":
         return shape[0] * spec["out_features"] + (spec["out_features"] if bias else 0)
+    if kind == "delayed_linear":  # a weight and a delay per synapse
+        return 2 * shape[0] * spec["out_features"] + (spec["out_features"] if bias else 0)
     if kind == "conv2d":
         out = spec["out_channels"]
         return out * shape[0] * spec["kernel_size"] ** 2 + (out if bias else 0)

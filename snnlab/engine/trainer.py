@@ -223,6 +223,7 @@ def _fit(session: Session, p: Progress, out: _Outputs, stop: Flag | None, pause:
     session.model.train()
     for epoch in range(p.epoch + 1, t.epochs + 1):
         epoch_started = time.perf_counter()
+        session.model.set_epoch(epoch, t.epochs)  # schedules over the run (delayed_linear's sigma)
         for b, (x, y) in enumerate(_shuffled(session, epoch, drop_last), start=1):
             if b <= p.batch:
                 continue  # done before the checkpoint this run resumed from
@@ -301,6 +302,7 @@ def _train_step(session: Session, x: torch.Tensor, y: torch.Tensor, sample_healt
     if session.config.train.grad_clip:
         torch.nn.utils.clip_grad_norm_(session.model.parameters(), session.config.train.grad_clip)
     session.optimizer.step()
+    session.model.constrain()  # delays back into [0, max_delay]
     return _Step(loss_sum, correct, len(y), time.perf_counter() - started)
 
 

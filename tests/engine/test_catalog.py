@@ -75,8 +75,9 @@ def test_every_decoder_decodes(name):
 
 @pytest.mark.parametrize("kind", list(catalog.LAYERS))
 def test_every_layer_type_builds_and_runs(kind):
-    first = [{"type": "flatten"}, {"type": "linear", "neuron": True}] if kind == "linear" else [{"type": kind}]
-    rest = [] if kind == "linear" else [{"type": "flatten"}, {"type": "linear", "neuron": True}]
+    features = kind in ("linear", "delayed_linear")  # these take [N] features: the image is flattened first
+    first = [{"type": "flatten"}, {"type": kind, "neuron": True}] if features else [{"type": kind}]
+    rest = [] if features else [{"type": "flatten"}, {"type": "linear", "neuron": True}]
     cfg = config_from_dict({"data": {"time_steps": T}, "model": {"layers": first + rest}})
     model = build_model(cfg.layer_specs(), (1, 28, 28))
     assert model(torch.rand(T, 2, 1, 28, 28)).spikes.shape == (T, 2, 10)
