@@ -43,7 +43,7 @@ from snnlab.tui.messages import (
 from snnlab.tui.metrics import RunMetrics
 from snnlab.tui.screens.dialogs import ErrorDialog
 from snnlab.tui.screens.help import HelpScreen
-from snnlab.tui.screens.main import PANE_NAMES, PANES, MainScreen
+from snnlab.tui.screens.main import NARROW, PANE_NAMES, PANES, MainScreen
 from snnlab.tui.screens.runs import RunsScreen
 from snnlab.tui.widgets.config_form import ConfigForm
 from snnlab.tui.widgets.health_panel import HealthPanel
@@ -597,7 +597,14 @@ class SnnLabApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out what cannot be done now (None) and hide what does not apply (False), so the footer tells
-        the state: Pause while a run trains, Resume in its place while it is paused."""
+        the state: Pause while a run trains, Resume in its place while it is paused. On a narrow terminal what
+        cannot be done now hides too, so that a pane's own keys keep their place in the footer."""
+        allowed = self._allowed(action)
+        if allowed is None and self.size.width < NARROW:
+            return False
+        return allowed
+
+    def _allowed(self, action: str) -> bool | None:
         job = self.job
         running = job is not None and not job.stopping
         paused = running and job is not None and job.paused

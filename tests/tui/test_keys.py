@@ -96,20 +96,41 @@ async def test_in_a_field_letters_are_text_and_function_keys_act():
 
 @pytest.mark.asyncio
 async def test_the_footer_shows_the_keys_that_work_now():
+    # Wide, the keys that cannot be used now are greyed, and the command palette's key is there.
     app, _ = lab_with_fake_launch()
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         shown = footer(app)
         assert shown["Start"] == ("s", True) and shown["Pause"] == ("p", False) and shown["Help"] == ("?", True)
         assert "Leave" not in shown and "Resume" not in shown
+        assert app.main.query_one(Footer).show_command_palette
         await focus_field(pilot)
         await pilot.pause()
         shown = footer(app)
         assert shown["Start"] == ("F5", True) and shown["Stop"] == ("F7", False) and shown["Help"] == ("F1", True)
         assert shown["Leave"] == ("esc", True)
-        # Everything it shows fits in 80 columns, the command palette's key included.
-        assert sum(key.size.width for key in app.main.query_one(Footer).query("FooterKey")) <= 80 - 12
-        assert max(key.region.right for key in app.main.query_one(Footer).query("FooterKey")) <= 80
+
+
+@pytest.mark.asyncio
+async def test_a_narrow_footer_shows_only_the_keys_that_work_now_and_fits():
+    # Below 100 columns the greyed keys and the palette's entry (ctrl+p, listed in help) leave the footer, so
+    # a pane's own keys and the lab's fit in 80 columns; widening brings them back.
+    app = make_app(config=copy.deepcopy(TINY), source=ReplaySource(fake_events()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.view.status == "completed", 20, "the replay")
+        await pilot.pause()
+        shown = footer(app)
+        assert shown["Start"] == ("s", True) and "Pause" not in shown and "Stop" not in shown
+        assert not app.main.query_one(Footer).show_command_palette
+        await pilot.press("3")  # the Inside pane: its keys first, then the lab's, all of them in 80 columns
+        await wait_for(pilot, lambda: "eval" in footer(app) or "Layer" in footer(app), 10, "the pane's keys")
+        await pilot.pause()
+        keys = app.main.query_one(Footer).query("FooterKey")
+        assert {"Layer", "Start", "Compare", "Runs", "Help"} <= set(footer(app))
+        assert max(key.region.right for key in keys) <= 80
+        await pilot.resize_terminal(120, 36)
+        await wait_for(pilot, lambda: "Pause" in footer(app), 10, "the greyed keys back")
+        assert footer(app)["Pause"] == ("p", False) and app.main.query_one(Footer).show_command_palette
 
 
 @pytest.mark.asyncio
@@ -167,7 +188,7 @@ async def test_z_five_times_never_puts_focus_in_a_field_and_q_then_quits(size):
 @pytest.mark.asyncio
 async def test_the_footer_says_resume_while_paused_and_p_resumes():
     app, _ = lab_with_fake_launch()
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(120, 36)) as pilot:  # wide: greyed keys are shown (narrow hides them)
         await pilot.pause()
         job = FakeJob()
         app.job = job  # type: ignore[assignment]

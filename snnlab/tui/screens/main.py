@@ -75,7 +75,9 @@ class MainScreen(Screen[None]):
             with Pane(id="pane-surrogates"):
                 yield self._first_or_lazy("surrogates", SurrogateLab(id="surrogates"))
         yield StatusBar(id="status")
-        yield Footer(compact=True)  # the training keys, help and the palette fit in 80 columns
+        # Compact: the training keys, help and the palette fit in 80 columns. Below NARROW columns the palette's
+        # entry (ctrl+p, in help) and the keys that cannot be used now leave the footer to the pane's own keys.
+        yield Footer(compact=True)
 
     def _first_or_lazy(self, key: str, widget: Widget) -> Widget:
         return widget if key == self.active else Lazy(widget)
@@ -110,6 +112,8 @@ class MainScreen(Screen[None]):
         narrow = self.app.size.width < NARROW
         if self.has_class("-narrow") != narrow:
             self.set_class(narrow, "-narrow")
+            self.query_one(Footer).show_command_palette = not narrow
+            self.app.refresh_bindings()  # the footer recomposes: greyed keys hide or come back (check_action)
         visible = self.visible_panes()
         grid = self.query_one("#panes", Grid)
         for key in PANES:
