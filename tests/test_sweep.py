@@ -192,7 +192,7 @@ def test_a_run_killed_by_the_ctrl_c_while_python_starts_counts_as_interrupted_no
 
     monkeypatch.setattr(sweep.subprocess, "Popen", KilledBySigint)
     trial = sweep.Trial(values=(0.001,), seed=0, name="t", overrides=[])
-    sweep._launch(trial, tmp_path / "p.yaml", tmp_path, tmp_path / "t-1", None, None, set(), threading.Lock())
+    sweep._launch(trial, tmp_path / "p.yaml", tmp_path, tmp_path / "t-1", None, None, set(), threading.Lock(), [])
     assert trial.returncode == Exit.INTERRUPTED
     (row,) = sweep.summarize(["train.lr"], [trial])
     assert row.failed_seeds == [] and row.n == 0

@@ -95,7 +95,7 @@ async def test_the_lab_uses_the_keymap_and_help_and_footer_show_it(config_home):
     app, started = lab_with_fake_launch()
     app.keymap = read_keymap(None, binding_groups())
     app.set_keymap(app.keymap)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(120, 36)) as pilot:  # wide: the greyed Pause is shown
         await pilot.pause()
         assert footer(app)["Start"] == ("^r", True) and footer(app)["Pause"] == ("^t", False)
         await pilot.press("s")  # no longer bound
