@@ -47,9 +47,14 @@ from torch import Tensor, nn
 
 from snnlab.engine import distributed
 from snnlab.engine.events import HealthReport, HealthWarning, LayerHealth
+from snnlab.engine.layers import DelayedLinear
 
 if TYPE_CHECKING:
     from snnlab.engine.models import Block, NetOutput, SpikingNet
+
+# Every input of these reaches each of their out_features outputs once (a delayed synapse delivers its spike
+# once too, later): their synaptic operations are the nonzero inputs times out_features.
+DENSE = (nn.Linear, DelayedLinear)
 
 SURROGATE_SAMPLES = 16  # samples of a training batch whose membranes give the surrogate's gradient
 
@@ -83,7 +88,7 @@ def surrogate_grad(neuron: nn.Module, spikes: Tensor, membrane: Tensor) -> Tenso
 
 def fan_out(op: nn.Module, in_shape: tuple[int, ...]) -> Tensor:
     """How many outputs each input element of ``op`` reaches, shaped like one sample's input ``in_shape``."""
-    if isinstance(op, nn.Linear):
+    if isinstance(op, DENSE):
         return torch.full(in_shape, float(op.out_features))
     if isinstance(op, nn.Conv2d):
         # The gradient of the sum of a convolution with all-ones kernels counts, per input, the (output
@@ -104,7 +109,7 @@ def _nonzero(x: Tensor) -> Tensor:
 
 
 def _synaptic(op: nn.Module) -> bool:
-    return isinstance(op, nn.Linear | nn.Conv2d)
+    return isinstance(op, (*DENSE, nn.Conv2d))
 
 
 class HealthMonitor:
@@ -258,13 +263,13 @@ class _Evaluation:
             ptr, size, counts = self._last_spikes
             if counts is not None and x.data_ptr() == ptr and x[0].numel() == size and per_step == 1:
                 nonzero = counts.view(x.shape[1:])  # per input, summed over steps and samples
-            elif isinstance(op, nn.Linear):  # the same fan-out for every input: count them all at once
+            elif isinstance(op, DENSE):  # the same fan-out for every input: count them all at once
                 inputs = _nonzero(x).sum(dtype=torch.float64)
                 self._add(self.synops, name, inputs * (op.out_features * per_step))
                 return
             else:
                 nonzero = _nonzero(x).sum(0, dtype=torch.float32) * per_step
-            if isinstance(op, nn.Linear):
+            if isinstance(op, DENSE):
                 ops = nonzero.sum(dtype=torch.float64) * op.out_features
             else:
                 ops = (nonzero * self.monitor.fan(name, op, tuple(x.shape[1:]), x.device)).sum(dtype=torch.float64)

@@ -309,3 +309,20 @@ def test_a_health_report_survives_the_events_file():
     back = event_from_json(json.dumps(report.to_dict()))
     assert isinstance(back, HealthReport) and back.by_layer["pool"] == report.by_layer["pool"]
     assert math.isnan(back.by_layer["fc1"].weight_grad_norm) and back.warnings == report.warnings
+
+
+def test_a_delayed_layer_counts_each_nonzero_input_once_per_synapse():
+    # A delayed synapse delivers its input once, later: nonzero inputs times out_features, as a linear layer.
+    delayed = {"type": "delayed_linear", "max_delay": 3}
+    layers = [{**delayed, "out_features": 5, "neuron": {"type": "leaky", "threshold": 0.2}},
+              {**delayed, "out_features": 2, "neuron": {"type": "leaky"}}]  # fmt: skip
+    torch.manual_seed(0)
+    net = build_model(layers, (6,))
+    x = (torch.rand(7, 3, 6, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    seen: dict[str, list[torch.Tensor]] = {}
+    for block in net.blocks:
+        block.op.register_forward_pre_hook(lambda m, args, name=block.name: seen.setdefault(name, []).append(args[0]))
+    report = _evaluate(net, x)
+    (first,), (second,) = seen["delayed_linear1"], seen["delayed_linear2"]
+    assert report.by_layer["delayed_linear1"].synops == float((first != 0).sum()) * 5 / 3
+    assert 0 < report.by_layer["delayed_linear2"].synops == float((second != 0).sum()) * 2 / 3
