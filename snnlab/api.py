@@ -65,27 +65,34 @@ def train(config: cfgmod.Config, sinks: Sequence[Sink] = (), run_dir: PathLike |
     """Train ``config``; every event (``snnlab.engine.events``) goes to each of ``sinks`` as it happens.
 
     ``run_dir``: a new folder to write the run into as ``snnlab run`` does (config.yaml, events.jsonl, probes,
-    checkpoints, summary.json), so that ``snnlab runs``, ``eval``, ``watch`` and :func:`load_run` can open it;
-    None writes nothing. Raises ``TrainingError`` if the run cannot start or fails.
+    checkpoints, summary.json, and the logs ``run.loggers`` names, e.g. ``tensorboard/``), so that ``snnlab
+    runs``, ``eval``, ``watch`` and :func:`load_run` can open it; None writes nothing. Raises ``TrainingError``
+    if the run cannot start or fails, ``LoggerUnavailable`` if a logger's package is not installed.
     """
     from snnlab.engine.events import FailureReason
     from snnlab.engine.session import TrainingError, prepare
     from snnlab.engine.trainer import train as fit
+    from snnlab.interop import loggers
 
+    if run_dir is not None:
+        loggers.check(config.run.loggers)  # before anything: a missing package is one line, no folder
     session = prepare(config)  # before the folder: a run that cannot start leaves none behind
     history = RunHistory()
     folder = runs.RunDir.create_at(run_dir, config.to_dict()) if run_dir is not None else None
     lock = runs.lock_run(folder.path) if folder is not None else None
     writer = runs.RunWriter(folder) if folder is not None else None
+    logged = loggers.sinks(config.run.loggers, folder.path) if folder is not None else []
     try:
         result = fit(
             config,
-            [history.apply, *([writer] if writer is not None else []), *sinks],
+            [history.apply, *([writer] if writer is not None else []), *logged, *sinks],
             run_dir=folder.path if folder is not None else None,
             run_name=folder.name if folder is not None else None,
             session=session,
         )
     finally:
+        for logger in logged:
+            logger.close()
         if writer is not None:
             writer.close()
         if lock is not None:

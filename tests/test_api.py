@@ -96,3 +96,15 @@ def test_the_package_is_marked_typed():
     assert (ROOT / "snnlab" / "py.typed").is_file()
     package_data = (ROOT / "pyproject.toml").read_text().split("[tool.setuptools.package-data]", 1)[1]
     assert '"py.typed"' in package_data.split("\n[", 1)[0]
+
+
+def test_train_writes_the_loggers_its_config_names_into_the_run_directory(tmp_path, tiny_config_dict):
+    from snnlab.config import config_from_dict
+    from tests.cli.test_tensorboard import expected_series, f32, read_tensorboard, series
+
+    tiny_config_dict["run"]["loggers"] = ["tensorboard"]
+    result = snnlab.train(config_from_dict(tiny_config_dict), run_dir=tmp_path / "run")
+    board = read_tensorboard(tmp_path / "run" / "tensorboard")
+    expected = expected_series(tmp_path / "run")
+    assert series(board, "test/accuracy") == expected["test/accuracy"] != []
+    assert series(board, "test/accuracy")[-1][1] == f32(result.metrics["test_accuracy"])
