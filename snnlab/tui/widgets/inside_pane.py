@@ -153,13 +153,18 @@ class InsidePane(Vertical, can_focus=True):
             return
         names = list(layers)
         select = self.query_one("#inside-layer", Select)
-        if self._select_names != names:
-            self._select_names = names
-            select.set_options([(n, n) for n in names])
         if self.layer_name not in names:
             self.layer_name = names[0] if names else None
-        if self.layer_name is not None and select.value != self.layer_name:
-            select.value = self.layer_name
+        if not select.is_mounted:
+            # A value set before the Select's own mount is kept but not shown (its mount sets the same value
+            # again, which changes nothing, so the prompt stays): set it once the Select is in.
+            self.call_after_refresh(self.redraw)
+        else:
+            if self._select_names != names:
+                self._select_names = names
+                select.set_options([(n, n) for n in names])
+            if self.layer_name is not None and select.value != self.layer_name:
+                select.value = self.layer_name
         layer = layers.get(self.layer_name) if self.layer_name else None
         if layer is None:
             return
