@@ -23,6 +23,9 @@ def replay_app(**options: Any):
     return app
 
 
+FOLLOWERS = {"follow", "sweep"}  # workers that follow a run or a sweep until replaced: they never finish
+
+
 async def settle(pilot: Any, *keys: str) -> None:
     """Let the drain and redraw timers run, press ``keys``, drop toasts (they time out), and wait until every
     worker is done and the screen stops changing: a probe read in a worker or a late event must not land
@@ -37,7 +40,7 @@ async def settle(pilot: Any, *keys: str) -> None:
         pilot.app.redraw()
         pilot.app.clear_notifications()
         await pilot.pause(0.2)
-        if any(not worker.is_finished for worker in pilot.app.workers):
+        if any(not worker.is_finished and worker.group not in FOLLOWERS for worker in pilot.app.workers):
             # The replay's reader or a probe read still runs: a starved thread can leave the screen unchanged
             # for a while without being done (the CI machine once caught the panes before the last events).
             previous = None
