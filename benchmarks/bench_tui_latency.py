@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
-import json
 import os
 import pty
 import select
@@ -35,6 +34,8 @@ from typing import Any
 from textual import events
 
 from snnlab.config import find_preset, load_config
+from snnlab.engine.events import StepMetrics
+from snnlab.runs import read_events
 from snnlab.tui.app import make_app
 
 
@@ -97,12 +98,7 @@ async def measure(mode: str | None, presses: int, runs_dir: str) -> dict[str, An
 
 def _steps_per_s(run_path: str | os.PathLike[str], start: float, end: float) -> float:
     """Optimizer steps per second between wall-clock ``start`` and ``end``, from the run's step events."""
-    steps = []
-    with open(os.path.join(run_path, "events.jsonl")) as f:
-        for line in f:
-            event = json.loads(line)
-            if event.get("event") == "step":
-                steps.append((event["time"], event["step"]))
+    steps = [(e.time, e.step) for e in read_events(run_path) if isinstance(e, StepMetrics)]
     reached = [step for t, step in steps if t <= start], [step for t, step in steps if t <= end]
     return (max(reached[1], default=0) - max(reached[0], default=0)) / (end - start)
 
