@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from snnlab.engine.allocator import keep_freed_memory
 from snnlab.engine.files import cache_dir
 from snnlab.engine.kernels.lazy import LazyLibrary, Unavailable
 from snnlab.engine.surrogates import Surrogate
@@ -135,6 +136,7 @@ _LIBRARY = LazyLibrary("SNNLAB_NATIVE", _open)
 
 
 def _load() -> ctypes.CDLL | None:
+    keep_freed_memory()  # once: a CPU scan is about to run, in snnlab's trainer or in a user's own loop
     return _LIBRARY.get()
 
 
