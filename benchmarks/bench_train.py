@@ -116,6 +116,10 @@ def measure_rows(devices, cases, libraries, peers, args) -> list[dict]:
                     row["skipped"] = "no layer to run in bfloat16 (one neuron layer on given currents)"
                     rows.append(row)
                     continue
+                if lib == "snnlab-modules" and case.kind != "fc":
+                    row["skipped"] = "written for tutorial 5's network only"
+                    rows.append(row)
+                    continue
                 spec = {
                     "library": lib,
                     "case": case.name,
@@ -251,7 +255,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--only",
         default="",
         help="comma-separated names to keep: networks (fc-direct, long-T500, ...), libraries (snnlab, "
-        "snnlab-bf16, snnlab-ref, snntorch, spikingjelly) or sections (speed, equivalence, epoch)",
+        "snnlab-modules, snnlab-bf16, snnlab-ref, snntorch, spikingjelly) or sections (speed, equivalence, epoch)",
     )
     p.add_argument("--repeats", type=int, default=None, help="timed steps per row (default 10; --quick 3)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 3; --quick 1)")

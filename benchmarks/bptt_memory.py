@@ -2,8 +2,10 @@
 
     python benchmarks/bptt_memory.py                      # T = 100, 400, 1600; off, auto (sqrt T) and 4*sqrt T
     python benchmarks/bptt_memory.py --steps 100,400 --repeats 2
+    python benchmarks/bptt_memory.py --steps 5000 --inputs 700 --hidden 256,256 --classes 20   # SHD-like
 
-The network is 784-256-10 with Leaky neurons (``--neuron``: another type, default settings), B = 32, Poisson
+The network is 784-256-10 (``--inputs``, ``--hidden``, ``--classes``) with Leaky neurons (``--neuron``: another
+type, default settings), B = 32, Poisson
 (rate) input spikes ``[T, B, 784]`` at rate 0.1, loss ``ce_membrane``; one step is forward + loss + backward +
 an SGD step, on one thread by default (``--threads``): with two threads on a busy 2-core machine every small
 op waits for the other thread, which charges the segmented pass (more, smaller ops) for the machine's load
@@ -44,8 +46,9 @@ def _kib(key: str) -> int:
 
 
 def measure(
-    T: int, segment: int | str | None, device: str, repeats: int, batch: int, threads: int, neuron: str
-) -> dict:
+    T: int, segment: int | str | None, device: str, repeats: int, batch: int, threads: int, neuron: str,
+    inputs: int = 784, hidden: tuple[int, ...] = (256,), classes: int = 10,
+) -> dict:  # fmt: skip
     """Peak memory of one step (``repeats`` 0) or the median time of ``repeats`` steps, in this (fresh)
     interpreter."""
     import torch
@@ -56,11 +59,11 @@ def measure(
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     dev = torch.device(device)
-    layers = [{"type": "linear", "out_features": n, "neuron": {"type": neuron}} for n in (256, 10)]
-    model = build_model(layers, (784,)).to(dev)
+    layers = [{"type": "linear", "out_features": n, "neuron": {"type": neuron}} for n in (*hidden, classes)]
+    model = build_model(layers, (inputs,)).to(dev)
     model.bptt_segment = segment
-    x = (torch.rand(T, batch, 784, device=dev) < 0.1).float()
-    y = torch.randint(0, 10, (batch,), device=dev)
+    x = (torch.rand(T, batch, inputs, device=dev) < 0.1).float()
+    y = torch.randint(0, classes, (batch,), device=dev)
     loss_fn = losses.loss_fn("ce_membrane")
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
 
@@ -100,7 +103,8 @@ def _run(T: int, segment: str, args: argparse.Namespace, repeats: int) -> dict:
     if not repeats:
         env["MALLOC_MMAP_THRESHOLD_"] = "4096"
     cmd = [sys.executable, __file__, "--row", f"{T}:{segment}", "--device", args.device, "--repeats", str(repeats),
-           "--batch", str(args.batch), "--threads", str(args.threads), "--neuron", args.neuron]  # fmt: skip
+           "--batch", str(args.batch), "--threads", str(args.threads), "--neuron", args.neuron,
+           "--inputs", str(args.inputs), "--hidden", args.hidden, "--classes", str(args.classes)]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
     if done.returncode != 0:
         raise SystemExit(f"row T={T} segment={segment} failed:\n{done.stderr[-2000:]}")
@@ -120,17 +124,23 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steady timings on a shared CPU)")
     parser.add_argument("--neuron", default="leaky", help="the neuron type of both layers")
+    parser.add_argument("--inputs", type=int, default=784, help="input features")
+    parser.add_argument("--hidden", default="256", help="comma-separated hidden layer sizes")
+    parser.add_argument("--classes", type=int, default=10, help="output neurons")
     parser.add_argument("--row", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.row:
         T, segment = args.row.split(":")
         setting: int | str | None = None if segment == "off" else segment if segment == "auto" else int(segment)
-        print(json.dumps(measure(int(T), setting, args.device, args.repeats, args.batch, args.threads, args.neuron)))
+        hidden = tuple(int(n) for n in args.hidden.split(","))
+        print(json.dumps(measure(int(T), setting, args.device, args.repeats, args.batch, args.threads, args.neuron,
+                                 args.inputs, hidden, args.classes)))  # fmt: skip
         return
 
     import math
 
-    print(f"{args.neuron}, B={args.batch}, {args.threads} thread(s)\n")
+    sizes = "-".join(map(str, (args.inputs, *args.hidden.split(","), args.classes)))
+    print(f"{sizes}, {args.neuron}, B={args.batch}, {args.threads} thread(s)\n")
     print(f"| T | bptt_segment | peak MB ({args.device}) | peak / off | step s | time / off |")
     print("|---:|---|---:|---:|---:|---:|")
     for T in (int(t) for t in args.steps.split(",")):

@@ -33,7 +33,7 @@ from snnlab.engine.neurons import Leaky
 
 BETA = 0.95
 LR = 5e-4  # tutorial 5's Adam settings
-LIBRARIES = ("snnlab", "snnlab-bf16", "snnlab-ref", "snntorch", "spikingjelly")
+LIBRARIES = ("snnlab", "snnlab-modules", "snnlab-bf16", "snnlab-ref", "snntorch", "spikingjelly")
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,8 @@ def snnlab_layers(kind: str, beta: float = BETA, reset: str = "subtract") -> lis
 
 def build(library: str, case: Case, device: torch.device) -> Bench:
     torch.manual_seed(0)
-    builder = {"snnlab": _snnlab, "snnlab-bf16": _snnlab, "snnlab-ref": _snnlab, "snntorch": _snntorch,
-               "spikingjelly": _spikingjelly}  # fmt: skip
+    builder = {"snnlab": _snnlab, "snnlab-modules": _snnlab_modules, "snnlab-bf16": _snnlab, "snnlab-ref": _snnlab,
+               "snntorch": _snntorch, "spikingjelly": _spikingjelly}  # fmt: skip
     return builder[library](case, device, library)
 
 
@@ -178,6 +178,41 @@ def _snnlab(case: Case, device: torch.device, library: str) -> Bench:
 
     backend = ("fused" if fused else "reference") + (", bfloat16 layers" if library == "snnlab-bf16" else "")
     return Bench(model, loss, _adam(model), backend=backend)
+
+
+class ModulesFC(nn.Module):
+    """Tutorial 5's network as a user writes it with snnlab's modules in their own loop: ``nn.Linear`` and
+    ``snnlab.engine.neurons.Leaky`` on whole ``[T, B, N]`` sequences, no config, no trainer."""
+
+    def __init__(self, beta: float = BETA):
+        super().__init__()
+        self.fc1, self.lif1 = nn.Linear(784, 1000), Leaky(beta=beta)
+        self.fc2, self.lif2 = nn.Linear(1000, 10), Leaky(beta=beta)
+
+    def forward(self, x_seq: Tensor) -> tuple[Tensor, Tensor]:
+        spk1, _ = self.lif1(self.fc1(x_seq.flatten(2)))
+        return self.lif2(self.fc2(spk1))
+
+
+def _snnlab_modules(case: Case, device: torch.device, library: str) -> Bench:
+    """snnlab without the engine around it: the modules, plain Adam, the loop below (fc cases only)."""
+    if case.kind != "fc":
+        raise ValueError(f"snnlab-modules is written for the fc cases, not {case.name}")
+    from snnlab.engine import losses
+
+    model = ModulesFC().to(device)
+    x, y = images(case.batch, device)
+    gen = torch.Generator(device=device).manual_seed(1)
+
+    def loss() -> Tensor:
+        if case.encoding == "rate":
+            x_seq = encoders.rate(x, case.time_steps, generator=gen)
+        else:
+            x_seq = x.unsqueeze(0).expand(case.time_steps, *x.shape)  # the same image every step
+        spk, mem = model(x_seq)
+        return losses.ce_membrane(spk, mem, y)
+
+    return Bench(model, loss, _adam(model), backend="fused, own loop")
 
 
 # ---------------------------------------------------------------------------------------------- snnTorch
