@@ -203,6 +203,9 @@ def run_sweep(
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     futures = [pool.submit(one, trial) for trial in trials]
     interrupted = False
+    # Ctrl-C means "stop the sweep" even where the shell started it with SIGINT ignored (a background job of
+    # a script), as `snnlab run` handles it itself: otherwise only the runs would stop and the sweep go on.
+    previous = _catch_ctrl_c()
     try:
         for future in futures:
             future.result()
@@ -217,9 +220,19 @@ def run_sweep(
         log("sweep: stopping the runs under way at their next batch")
     finally:
         pool.shutdown(wait=True)
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     rows = summarize(list(grid), trials)
     write_csv(sweep_dir / SUMMARY_CSV, list(grid), rows)
     return SweepResult(sweep_dir, rows, trials, interrupted)
+
+
+def _catch_ctrl_c() -> Any:
+    """Make SIGINT raise KeyboardInterrupt in this (main) thread; the handler it replaced, or None when this
+    is not the main thread (only that one may set handlers, and it then keeps what it has)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _gpu_count() -> int:

@@ -108,9 +108,15 @@ def test_ctrl_c_stops_the_sweep_and_summarizes_what_finished(tmp_path, tiny_conf
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config_dict))
     command = [sys.executable, "-m", "snnlab", "sweep", "tiny.yaml", "--grid", "train.lr=1e-3,2e-3,3e-3"]
     command += ["--seeds", "3"]
-    # A session of its own, so that the Ctrl-C below reaches the sweep and its runs as a terminal's would.
-    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)  # fmt: skip
+    # A session of its own, so that the Ctrl-C below reaches the sweep and its runs as a terminal's would;
+    # started with SIGINT ignored, as a shell starts a background job of a script (where this test once
+    # failed: the runs stopped, the sweep, which relied on Python's default handler, went on).
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.time() + 120
     while time.time() < deadline and not list(tmp_path.glob("runs/sweep-*/*/summary.json")):
         time.sleep(0.05)  # until the first run has started
