@@ -14,7 +14,7 @@ is the CPU's resident high-water mark over one forward + backward in a second fr
 to map every block of 4 KiB or more on its own and give it back when freed), or ``torch.cuda.max_memory_allocated`` on a
 GPU. Each library's neuron, as its users write it:
 
-- ``matmul floor``: ``Linear`` only, ``out.sum().backward()``;
+- ``matmul floor``: ``Linear`` only, ``out.sum().backward()``, with the malloc setting snnlab's scans apply;
 - ``snnlab``: ``nn.Linear`` on the whole sequence, then ``snnlab.engine.neurons.Leaky(beta=0.9)``;
 - ``snntorch``: ``nn.Linear`` and ``snn.Leaky(beta=0.9)`` stepped in a Python loop, as its tutorials;
 - ``spikingjelly``: ``layer.Linear`` and ``neuron.LIFNode(tau=10, decay_input=False)``, multi-step mode;
@@ -52,6 +52,9 @@ def _model(library: str, n: int, device):
     torch.manual_seed(0)
     fc = nn.Linear(n, n).to(device)
     if library == "matmul floor":
+        from snnlab.engine.allocator import keep_freed_memory
+
+        keep_freed_memory()  # the malloc setting snnlab's scans apply when they load: the floor of its process
         return fc, "torch.nn.Linear"
     if library == "snnlab":
         from snnlab.engine.kernels import cuda, native

@@ -33,7 +33,7 @@ from snnlab.engine.neurons import Leaky
 
 BETA = 0.95
 LR = 5e-4  # tutorial 5's Adam settings
-LIBRARIES = ("snnlab", "snnlab-modules", "snnlab-bf16", "snnlab-ref", "snntorch", "spikingjelly")
+LIBRARIES = ("floor", "snnlab", "snnlab-modules", "snnlab-bf16", "snnlab-ref", "snntorch", "spikingjelly")
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,8 @@ def snnlab_layers(kind: str, beta: float = BETA, reset: str = "subtract") -> lis
 
 def build(library: str, case: Case, device: torch.device) -> Bench:
     torch.manual_seed(0)
-    builder = {"snnlab": _snnlab, "snnlab-modules": _snnlab_modules, "snnlab-bf16": _snnlab, "snnlab-ref": _snnlab,
-               "snntorch": _snntorch, "spikingjelly": _spikingjelly}  # fmt: skip
+    builder = {"floor": _snnlab, "snnlab": _snnlab, "snnlab-modules": _snnlab_modules, "snnlab-bf16": _snnlab,
+               "snnlab-ref": _snnlab, "snntorch": _snntorch, "spikingjelly": _spikingjelly}  # fmt: skip
     return builder[library](case, device, library)
 
 
@@ -167,6 +167,13 @@ def _snnlab(case: Case, device: torch.device, library: str) -> Bench:
         return Bench(lif, long_loss, None, [x], "fused" if fused else "reference")
     model = build_model(snnlab_layers(case.kind), (1, 28, 28)).to(device)
     model.set_fused(fused)
+    if library == "floor":
+        from snnlab.engine.allocator import keep_freed_memory
+
+        keep_freed_memory()  # as snnlab's scans set it when they load: the floor of snnlab's own process
+        for block in model.blocks:
+            if block.neuron is not None:
+                block.neuron = NoNeuron()
     x, y = images(case.batch, device)
     gen = torch.Generator(device=device).manual_seed(1)
 
@@ -177,20 +184,40 @@ def _snnlab(case: Case, device: torch.device, library: str) -> Bench:
             return losses.ce_membrane(out.spikes, out.membrane, y)
 
     backend = ("fused" if fused else "reference") + (", bfloat16 layers" if library == "snnlab-bf16" else "")
+    if library == "floor":
+        backend = "snnlab's layers, no neuron"
     return Bench(model, loss, _adam(model), backend=backend)
+
+
+class NoNeuron(nn.Module):
+    """In place of a neuron: its input current passes as both spikes and membrane. A network of these does
+    the layers' work (matmuls, convolutions, pooling), the loss and the optimizer step, and nothing else: the
+    floor that no neuron implementation can go below (the "floor" rows)."""
+
+    def forward(self, current: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
+        seq = current.expand(time_steps, *current.shape) if time_steps is not None else current
+        return seq, seq
 
 
 class ModulesFC(nn.Module):
     """Tutorial 5's network as a user writes it with snnlab's modules in their own loop: ``nn.Linear`` and
-    ``snnlab.engine.neurons.Leaky`` on whole ``[T, B, N]`` sequences, no config, no trainer."""
+    ``snnlab.engine.neurons.Leaky`` on whole ``[T, B, N]`` sequences, no config, no trainer. The image is
+    the same at every step, so ``fc1`` runs once on it and its current is repeated over the steps (as a
+    ``[T, B, 1000]`` view); Poisson spikes differ per step and go through ``fc1`` whole."""
 
     def __init__(self, beta: float = BETA):
         super().__init__()
         self.fc1, self.lif1 = nn.Linear(784, 1000), Leaky(beta=beta)
         self.fc2, self.lif2 = nn.Linear(1000, 10), Leaky(beta=beta)
 
-    def forward(self, x_seq: Tensor) -> tuple[Tensor, Tensor]:
-        spk1, _ = self.lif1(self.fc1(x_seq.flatten(2)))
+    def forward(self, x: Tensor, time_steps: int | None = None) -> tuple[Tensor, Tensor]:
+        """``x``: a batch of images ``[B, ...]`` with ``time_steps``, or a sequence ``[T, B, ...]``."""
+        if time_steps is not None:
+            cur1 = self.fc1(x.flatten(1))
+            cur1 = cur1.expand(time_steps, *cur1.shape)
+        else:
+            cur1 = self.fc1(x.flatten(2))
+        spk1, _ = self.lif1(cur1)
         return self.lif2(self.fc2(spk1))
 
 
@@ -198,18 +225,15 @@ def _snnlab_modules(case: Case, device: torch.device, library: str) -> Bench:
     """snnlab without the engine around it: the modules, plain Adam, the loop below (fc cases only)."""
     if case.kind != "fc":
         raise ValueError(f"snnlab-modules is written for the fc cases, not {case.name}")
-    from snnlab.engine import losses
-
     model = ModulesFC().to(device)
     x, y = images(case.batch, device)
     gen = torch.Generator(device=device).manual_seed(1)
 
     def loss() -> Tensor:
         if case.encoding == "rate":
-            x_seq = encoders.rate(x, case.time_steps, generator=gen)
+            spk, mem = model(encoders.rate(x, case.time_steps, generator=gen))
         else:
-            x_seq = x.unsqueeze(0).expand(case.time_steps, *x.shape)  # the same image every step
-        spk, mem = model(x_seq)
+            spk, mem = model(x, case.time_steps)
         return losses.ce_membrane(spk, mem, y)
 
     return Bench(model, loss, _adam(model), backend="fused, own loop")

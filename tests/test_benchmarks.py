@@ -9,7 +9,7 @@ import pytest
 pytestmark = pytest.mark.slow  # runs a slice of the benchmark script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train.py"
-LIBRARIES = ("snnlab", "snnlab-bf16", "snnlab-ref")
+LIBRARIES = ("floor", "snnlab", "snnlab-modules", "snnlab-ref")
 
 
 def test_the_benchmark_prints_a_row_per_library_and_case():
@@ -24,9 +24,15 @@ def test_the_benchmark_prints_a_row_per_library_and_case():
             rows[cells[1], cells[4]] = cells
     assert set(rows) == {(case, lib) for case in ("fc-direct", "long-T100") for lib in LIBRARIES}
     for key, cells in rows.items():
-        if key == ("long-T100", "snnlab-bf16"):
-            assert cells[5].startswith("skipped: no layer to run in bfloat16")
+        if key == ("long-T100", "floor"):
+            assert cells[5].startswith("skipped: no layer: the neuron is the whole step")
+        elif key == ("long-T100", "snnlab-modules"):
+            assert cells[5].startswith("skipped: written for tutorial 5's network only")
         else:
             assert float(cells[6]) > 0, cells  # step ms
     assert rows["fc-direct", "snnlab"][5] == "fused" and rows["fc-direct", "snnlab-ref"][5] == "reference"
+    assert rows["fc-direct", "snnlab-modules"][5] == "fused, own loop"
+    # the floor is snnlab's layers without their neurons: every fc-direct row is measured against it
+    assert rows["fc-direct", "floor"][5] == "snnlab's layers, no neuron" and float(rows["fc-direct", "floor"][12]) == 1
+    assert float(rows["fc-direct", "snnlab-ref"][12]) > 0
     assert "## Targets" in done.stdout
