@@ -257,7 +257,7 @@ def _load_bundled() -> Dataset:
 
 def _load_mnist_like(name: str, root: Path, download: bool) -> Dataset:
     """MNIST, Fashion-MNIST or KMNIST as whole-split tensors, read through torchvision."""
-    from torchvision import datasets  # heavy; only the sets that need it pay for it
+    datasets = _torchvision_datasets()
 
     class_name, classes = TORCHVISION_SETS[name]
     cls = getattr(datasets, class_name)
@@ -281,6 +281,25 @@ def _load_mnist_like(name: str, root: Path, download: bool) -> Dataset:
         ) from None
     train, test = (_image_split(splits[s].data, splits[s].targets) for s in ("train", "test"))
     return _image_dataset(name, train, test, classes)
+
+
+def _torchvision_datasets() -> Any:
+    """``torchvision.datasets`` (heavy: imported only by the sets that need it), or a DataError saying why not.
+
+    A torchvision built for another torch (a CPU torch with the CUDA torchvision from PyPI, or the other way
+    round) fails inside its own import with a RuntimeError about one of its operators."""
+    try:
+        from torchvision import datasets
+    except Exception as error:  # ImportError, or the RuntimeError of a mismatched build
+        import torch
+
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(
+            f"torchvision does not import ({type(error).__name__}: {reason}): install the torchvision release "
+            f"built for torch {torch.__version__} (for a CPU build: pip install torchvision --index-url "
+            "https://download.pytorch.org/whl/cpu)"
+        ) from None
+    return datasets
 
 
 def _load_idx_folder(name: str, folder: Path, classes: list[str]) -> Dataset:

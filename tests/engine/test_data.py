@@ -282,3 +282,22 @@ def test_data_dir_defaults_to_env_then_cache(monkeypatch: pytest.MonkeyPatch, tm
     assert resolve_data_dir("~/elsewhere") == Path.home() / "elsewhere"
     monkeypatch.delenv("SNNLAB_DATA_DIR")
     assert resolve_data_dir() == Path.home() / ".cache" / "snnlab" / "data"
+
+
+class _MismatchedTorchvision(type(pytest)):  # a module whose import fails as a torchvision built for another torch
+    def __getattr__(self, name):
+        raise RuntimeError("operator torchvision::nms does not exist")
+
+
+@pytest.mark.parametrize("broken", [None, _MismatchedTorchvision("torchvision")], ids=["missing", "mismatched"])
+def test_a_torchvision_that_does_not_import_is_one_line_naming_torch(broken, monkeypatch, tmp_path) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torchvision", broken)
+    with pytest.raises(DataError) as caught:
+        load_dataset("mnist", data_dir=tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("torchvision does not import (")
+    assert f"built for torch {torch.__version__}" in message
+    if broken is not None:
+        assert "operator torchvision::nms does not exist" in message
