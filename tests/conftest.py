@@ -30,3 +30,18 @@ def tiny_config_dict():
     import copy
 
     return copy.deepcopy(TINY)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_run_lands_in_the_checkout():
+    """Tests write their runs under tmp_path: a run directory that appears in the checkout's ``runs/`` (a
+    config left with the default ``runs_dir``) fails the session, naming it."""
+    from pathlib import Path
+
+    runs = Path(__file__).resolve().parents[1] / "runs"
+    before = set(runs.iterdir()) if runs.is_dir() else set()
+    yield
+    after = set(runs.iterdir()) if runs.is_dir() else set()
+    assert not after - before, (
+        f"tests wrote run directories into the checkout: {sorted(p.name for p in after - before)}"
+    )

@@ -101,8 +101,8 @@ async def test_the_surrogates_pane_draws_the_engines_curves_and_reports_bad_para
 
 
 @pytest.mark.asyncio
-async def test_compare_in_the_instant_before_the_surrogates_pane_mounts_says_so():
-    app = make_app(config=copy.deepcopy(TINY))
+async def test_compare_in_the_instant_before_the_surrogates_pane_mounts_says_so(tiny):
+    app = make_app(config=tiny)  # its runs under tmp_path: the second c starts one
     async with SnnLabApp.run_test.unpatched(app, size=(120, 36)) as pilot:  # type: ignore[attr-defined]
         if not app.main.query(Lazy):
             pytest.skip("the panes mounted before the pilot got control")
