@@ -57,6 +57,23 @@ async def test_a_batchnorm_tt_layer_can_be_added_and_shows_its_settings():
 
 
 @pytest.mark.asyncio
+async def test_a_delayed_linear_layer_can_be_added_and_the_config_takes_it():
+    app = make_app(config=copy.deepcopy(TINY))
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = app.main.query_one("#form")
+        app.main.query_one("#layer-list").highlighted = 0  # after the flatten
+        await pilot.pause()
+        app.main.query_one("#add-delayed_linear").press()
+        await wait_for(pilot, lambda: len(form.data["model"]["layers"]) == 4, 10, "the layer to be added")
+        assert [layer["type"] for layer in form.data["model"]["layers"]] == ["flatten", "delayed_linear", "linear",
+                                                                             "linear"]  # fmt: skip
+        await wait_for(pilot, lambda: any(f.path == "model.layers.1.max_delay" for f in app.main.query(Field)), 10)
+        assert {f.path for f in app.main.query(Field)} >= {f"model.layers.1.{k}" for k in ("out_features", "sigma_end")}
+        await wait_for(pilot, lambda: app.config is not None and len(app.config.model.layers) == 4, 10)
+        assert app.config.model.layers[1].type == "delayed_linear" and app.config.model.layers[1].max_delay == 25
+
+
+@pytest.mark.asyncio
 async def test_the_neurons_nested_settings_are_labelled_with_their_parent_and_editable():
     app = make_app(config=copy.deepcopy(TINY))
     async with app.run_test(size=(120, 40)) as pilot:
@@ -114,7 +131,7 @@ async def test_every_layer_button_fits_an_80_column_terminal():
         await pilot.press("1", "z")
         await pilot.pause()
         buttons = list(app.main.query_one("#layer-buttons").query(Button))
-        assert len(buttons) == 8 and {b.id for b in buttons} >= {"add-batchnorm_tt", "remove-layer", "layer-down"}
+        assert len(buttons) == 9 and {b.id for b in buttons} >= {"add-delayed_linear", "remove-layer", "layer-down"}
         assert all(0 < b.region.width and b.region.right <= 79 for b in buttons), [(b.id, b.region) for b in buttons]
 
 

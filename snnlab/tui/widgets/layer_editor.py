@@ -1,12 +1,12 @@
 """The layer stack of the Network pane: a list of layers plus an editor for the highlighted one.
 
-Add linear, conv, pooling, flatten and batchnorm_tt layers; remove and reorder them. The editor shows the schema's
-fields of the layer's type and its neuron: none, the model's neuron, or custom settings merged over it.
-It edits the form's dict in place and posts :class:`LayerEditor.Rebuilt` after a change of structure;
-the form validates after every change, and an error about the stack itself (a conv after a linear layer:
-the config's shape check, the run's own) shows under the list, its layer marked ✗. The neuron's fields
-are the form's: it hands over the function that builds them, so a custom neuron looks the same here as
-the model's neuron does in the form.
+Add linear, conv, pooling, flatten, batchnorm_tt and delayed_linear layers; remove and reorder them. The
+editor shows the schema's fields of the layer's type and its neuron: none, the model's neuron, or custom
+settings merged over it. It edits the form's dict in place and posts :class:`LayerEditor.Rebuilt` after a
+change of structure; the form validates after every change, and an error about the stack itself (a conv
+after a linear layer: the config's shape check, the run's own) shows under the list, its layer marked ✗.
+The neuron's fields are the form's: it hands over the function that builds them, so a custom neuron looks
+the same here as the model's neuron does in the form.
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ NEW_LAYERS: dict[str, dict[str, Any]] = {
     "maxpool": {"type": "maxpool", "kernel_size": 2},
     "flatten": {"type": "flatten"},
     "batchnorm_tt": {"type": "batchnorm_tt"},  # one norm per time step (snnTorch's BNTT), the run's T of them
+    "delayed_linear": {"type": "delayed_linear", "out_features": 128, "max_delay": 25, "neuron": True},
 }
+# Short enough for all nine buttons in 80 columns; each button's tooltip names its layer type in full.
+BUTTON_LABELS = {"conv2d": "+conv", "batchnorm_tt": "+bntt", "delayed_linear": "+delayed"}
 MODES = ("none", "model neuron", "custom")
 
 NeuronFields = Callable[[str, dict[str, Any]], list[Widget]]
@@ -75,7 +78,7 @@ class LayerEditor(Vertical):
         yield Static("", id="layer-error", markup=False)
         with Horizontal(id="layer-buttons"):
             for kind in NEW_LAYERS:
-                yield Button(f"+{kind.removesuffix('2d')}", id=f"add-{kind}", compact=True,
+                yield Button(BUTTON_LABELS.get(kind, f"+{kind}"), id=f"add-{kind}", compact=True,
                              tooltip=f"insert a {kind} layer after the highlighted one")  # fmt: skip
             yield Button("remove", id="remove-layer", compact=True, variant="error")
             yield Button("↑", id="layer-up", compact=True, tooltip="move the layer up")
