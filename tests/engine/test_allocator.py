@@ -33,7 +33,11 @@ print(json.dumps({"returned_mb": before - anon_mb(), "applied": allocator._resul
 
 
 def _probe(scan: bool, **env: str) -> dict:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "SNNLAB_MALLOC"}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("MALLOC_") and k not in ("SNNLAB_MALLOC", "GLIBC_TUNABLES")
+    }
     out = subprocess.run(
         [sys.executable, "-c", PROBE, "scan" if scan else "plain"],
         env={**clean, **env},
