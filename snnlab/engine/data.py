@@ -275,9 +275,8 @@ def _load_mnist_like(name: str, root: Path, download: bool) -> Dataset:
     try:
         splits = {split: cls(str(root), train=split == "train", download=False) for split in ("train", "test")}
     except (RuntimeError, OSError, ValueError, EOFError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(
-            f"dataset {name!r} in {raw} could not be read ({reason}): delete that folder to download it again"
+            f"dataset {name!r} in {raw} could not be read ({_reason(error)}): delete that folder to download it again"
         ) from None
     train, test = (_image_split(splits[s].data, splits[s].targets) for s in ("train", "test"))
     return _image_dataset(name, train, test, classes)
@@ -293,13 +292,17 @@ def _torchvision_datasets() -> Any:
     except Exception as error:  # ImportError, or the RuntimeError of a mismatched build
         import torch
 
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(
-            f"torchvision does not import ({type(error).__name__}: {reason}): install the torchvision release "
+            f"torchvision does not import ({type(error).__name__}: {_reason(error)}): install the torchvision release "
             f"built for torch {torch.__version__} (for a CPU build: pip install torchvision --index-url "
             "https://download.pytorch.org/whl/cpu)"
         ) from None
     return datasets
+
+
+def _reason(error: BaseException) -> str:
+    """An exception's first line for a one-line message (its type's name when it has no text)."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def _load_idx_folder(name: str, folder: Path, classes: list[str]) -> Dataset:
