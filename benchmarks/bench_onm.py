@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # measure.py and bench_train.py: the helpers this script shares with them
+
 LIBRARIES = ("matmul floor", "snnlab", "snntorch", "spikingjelly", "norse")
 T, B, BETA = 500, 16, 0.9
 
@@ -99,12 +100,6 @@ def _model(library: str, n: int, device):
     raise ValueError(library)
 
 
-def _status_kib(key: str) -> int:
-    import re
-
-    return int(re.search(rf"{key}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
-
-
 def worker(spec: dict) -> dict:
     import torch
 
@@ -125,8 +120,11 @@ def worker(spec: dict) -> dict:
             forward(x).sum().backward()
             row["peak_mb"] = (torch.cuda.max_memory_allocated(device) - before) / 2**20
         else:
+            from measure import _reset_peak_rss, _status_kib  # bench_train's worker reads the peak the same way
+
             baseline = _status_kib("VmRSS")
-            Path("/proc/self/clear_refs").write_text("5")
+            if not _reset_peak_rss():
+                return {**row, "peak_mb": None}
             forward(x).sum().backward()
             row["peak_mb"] = (_status_kib("VmHWM") - baseline) / 1024
         return row
@@ -200,6 +198,7 @@ def main() -> None:
         return
 
     import torch
+    from bench_train import cpu_model
 
     libraries = [lib.strip() for lib in args.libraries.split(",") if lib.strip()]
     unknown = set(libraries) - set(LIBRARIES)
@@ -208,8 +207,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     skipped = {lib: why for lib in libraries if (why := _importable(lib))}
     machine = {
-        "cpu": next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
-        if Path("/proc/cpuinfo").exists() else platform.processor(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "load_avg_1m": round(os.getloadavg()[0], 2), "date": time.strftime("%Y-%m-%d %H:%M"),
     }  # fmt: skip
@@ -248,7 +246,7 @@ def main() -> None:
                 continue
             vs_floor = f"{r['total_s'] / floor:.2f}" if floor else ""
             faster = f"{r['total_s'] / ours:.2f}x" if ours and lib not in ("snnlab", "matmul floor") else ""
-            peak = f"{r['peak_mb']:.0f}" if "peak_mb" in r else ""
+            peak = f"{r['peak_mb']:.0f}" if r.get("peak_mb") is not None else ""
             print(f"| {n} | {lib} | {r['backend']} | {r['forward_s'] * 1e3:.1f} | {r['backward_s'] * 1e3:.1f} | "
                   f"{r['total_s'] * 1e3:.1f} | {vs_floor} | {faster} | {peak} |")  # fmt: skip
     if args.json:

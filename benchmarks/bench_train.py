@@ -102,27 +102,28 @@ def run_worker(spec: dict, timeout: float, memory: bool = False, tuned_malloc: b
     return json.loads(lines[-1])
 
 
+def skipped(lib: str, case: nets.Case, peers: dict) -> str | None:
+    """Why ``lib`` has no row for ``case`` (a peer that does not import, a library the case does not fit)."""
+    if lib in peers and not peers[lib]:
+        return peers.get(f"{lib}_error", "not installed")
+    if lib == "snnlab-bf16" and case.kind == "long":
+        return "no layer to run in bfloat16 (one neuron layer on given currents)"
+    if lib == "floor" and case.kind == "long":
+        return "no layer: the neuron is the whole step"
+    if lib == "snnlab-modules" and case.kind != "fc":
+        return "written for tutorial 5's network only"
+    return None
+
+
 def measure_rows(devices, cases, libraries, peers, args) -> list[dict]:
     rows = []
     for device in devices:
         for case in cases:
             for lib in libraries:
                 row = {"device": device, "case": case.name, "library": lib}
-                if lib in peers and not peers[lib]:
-                    row["skipped"] = peers.get(f"{lib}_error", "not installed")
-                    rows.append(row)
-                    continue
-                if lib == "snnlab-bf16" and case.kind == "long":
-                    row["skipped"] = "no layer to run in bfloat16 (one neuron layer on given currents)"
-                    rows.append(row)
-                    continue
-                if lib == "floor" and case.kind == "long":
-                    row["skipped"] = "no layer: the neuron is the whole step"
-                    rows.append(row)
-                    continue
-                if lib == "snnlab-modules" and case.kind != "fc":
-                    row["skipped"] = "written for tutorial 5's network only"
-                    rows.append(row)
+                why = skipped(lib, case, peers)
+                if why is not None:
+                    rows.append({**row, "skipped": why})
                     continue
                 spec = {
                     "library": lib,
