@@ -118,7 +118,7 @@ def _snnlab_run(case, device, path, x_seq, y, beta, reset, post_reset: bool):
         return None, [(spk.detach(), mem.detach())], [("input", x.grad)]
     model = build_model(nets.snnlab_layers(case.kind, beta, reset), (1, 28, 28)).to(device)
     model.set_fused(path == "fused")
-    out = model(x_seq)
+    out = model(x_seq, record=True)
     layers = list(out.layers.values())
     if post_reset:
         layers = [(s, m * (1 - s.detach())) for s, m in layers]

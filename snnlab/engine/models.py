@@ -39,12 +39,14 @@ from snnlab.engine import inits, quant, shapes
 from snnlab.engine.encoders import is_static
 from snnlab.engine.layers import BatchNormTT, DelayedLinear
 from snnlab.engine.neurons import NEURONS, Neuron
+from snnlab.engine.surrogates import Surrogate
 
 
 @dataclass
 class NetOutput:
     """What a forward pass returns. ``spikes`` / ``membrane``: the output layer's ``[T, B, C]``;
-    ``layers``: every spiking layer's ``(spikes, membrane)`` by name, in order; in a segmented pass
+    ``layers``: the spiking layers' ``(spikes, membrane)`` by name, in order: the output layer's, and the hidden
+    layers' that the forward pass's ``record`` asked for (whole, or their first samples). In a segmented pass
     (``SpikingNet.bptt_segment``) the output layer's alone, since keeping every hidden layer's whole
     ``[T, B, N]`` record would undo the memory bound (evaluation and probes run without gradients, unsegmented,
     and see every layer)."""
@@ -70,6 +72,12 @@ class SpikingNet(nn.Module):
     ``bptt_segment``: None (default) keeps the whole sequence's activations for the backward pass; a number
     of steps S, or "auto" for ``ceil(sqrt(T))``, recomputes them segment by segment (see the module's
     docstring) whenever gradients are recorded and S < T.
+
+    ``compact_spikes``: True keeps a hidden layer's spikes, where the next layer saves them for its backward pass,
+    in one byte each instead of four (:func:`_spikes_in_one_byte`); the same gradients. Measured on the CPU (see
+    BENCHMARKS.md), the conversions cost 10-20% of a step, and the backward pass turns each layer's bytes back
+    into a float copy while that layer's gradient is computed: the peak falls with two or more hidden layers
+    and rises with one. Off by default; a segmented pass (``bptt_segment``) keeps no hidden spikes to compact.
     """
 
     def __init__(self, blocks: list[Block], input_shape: tuple[int, ...], output_shape: tuple[int, ...]):
@@ -79,32 +87,53 @@ class SpikingNet(nn.Module):
         self.input_shape = input_shape
         self.output_shape = output_shape
         self.bptt_segment: int | str | None = None
+        self.compact_spikes = False
 
-    def forward(self, x: Tensor) -> NetOutput:
+    def forward(self, x: Tensor, record: bool | int = False) -> NetOutput:
+        """The network over ``x [T, B, ...]``. ``record``: which hidden layers' spikes and membranes
+        ``NetOutput.layers`` keeps besides the output layer's: none (False, the default), every one whole
+        (True: evaluation, probes), or a number n, their first n samples (copies: the health monitor's
+        sample). With ``compact_spikes``, while gradients are recorded, a hidden layer's spikes that are not kept
+        whole are saved for the next layer's backward pass in one byte each, not four."""
         T, B = x.shape[:2]
         static = is_static(x)
         h = x[0] if static else x
         length = segment_steps(self.bptt_segment, T)
         if length < T and torch.is_grad_enabled():
             return self._segmented(h, static, T, B, length)
+        last = self.blocks[-1].name
         layers: dict[str, tuple[Tensor, Tensor]] = {}
+        compact: Tensor | None = None  # the spikes the next layer may save in one byte
         for block in self.blocks:
-            if getattr(block.op, "takes_time", False):
-                # One norm (or map) per step: the output differs per step even when the input does not.
-                h = block.op(h.expand(T, *h.shape) if static else h)
-                static = False
-            elif static:
-                h = block.op(h)
-            else:
-                h = block.op(h.flatten(0, 1)).unflatten(0, (T, B))
+            if compact is not None and isinstance(block.op, _CAST) and torch.is_autocast_enabled(h.device.type):
+                # The cast autocast would make, made here, so that the copy the layer saves is known as spikes.
+                h = compact = h.to(torch.get_autocast_dtype(h.device.type))
+            with _spikes_in_one_byte(compact):
+                if getattr(block.op, "takes_time", False):
+                    # One norm (or map) per step: the output differs per step even when the input does not.
+                    h = block.op(h.expand(T, *h.shape) if static else h)
+                    static = False
+                elif static:
+                    h = block.op(h)
+                else:
+                    h = block.op(h.flatten(0, 1)).unflatten(0, (T, B))
+            compact = h if compact is not None and isinstance(block.op, _KEEPS_SPIKES) else None
             if block.neuron is not None:
                 with _full_precision(h):
                     h = h.float() if h.dtype in (torch.bfloat16, torch.float16) else h
                     outputs = block.neuron(h, T) if static else block.neuron(h)
                 static = False
-                h = outputs[0]
-                layers[block.name] = (outputs[0], outputs[-1])
-        spikes, membrane = layers[self.blocks[-1].name]
+                h, membrane = outputs[0], outputs[-1]
+                del outputs  # nothing but h may hold a hidden layer's spikes once the next layer has run
+                if block.name == last or record is True:
+                    layers[block.name] = (h, membrane)
+                else:
+                    if record is not False:
+                        layers[block.name] = (h[:, :record].clone(), membrane[:, :record].clone())
+                    if self.compact_spikes and torch.is_grad_enabled() and binary_spikes(block.neuron):
+                        compact = h
+                del membrane
+        spikes, membrane = layers[last]
         return NetOutput(spikes, membrane, layers)
 
     def _segmented(self, h: Tensor, static: bool, T: int, B: int, length: int) -> NetOutput:
@@ -258,6 +287,54 @@ def _frozen_statistics(norms: list[nn.modules.batchnorm._BatchNorm]) -> Iterator
                 bn.momentum = momentum
                 if count is not None and bn.num_batches_tracked is not None:
                     bn.num_batches_tracked.copy_(count)
+
+
+def binary_spikes(neuron: nn.Module) -> bool:
+    """Whether every spike ``neuron`` emits is exactly 0 or 1: its spike function a :class:`Surrogate` (a
+    Heaviside step), its spikes not graded. A user's own spike function may return anything: False."""
+    return (
+        isinstance(getattr(neuron, "spike_fn", None), Surrogate)
+        and getattr(neuron, "graded_spikes_factor", None) is None
+    )
+
+
+_KEEPS_SPIKES = (nn.Identity, nn.Flatten, nn.MaxPool2d)  # layers whose output is 0 or 1 where their input is
+_CAST = (nn.Linear, nn.Conv2d)  # layers that autocast runs in lower precision, casting their input
+
+
+class _OneByte:
+    """A saved 0/1 tensor kept as bool, turned back into its dtype (exactly) when the backward pass reads it."""
+
+    __slots__ = ("bits", "dtype")
+
+    def __init__(self, t: Tensor) -> None:
+        self.bits, self.dtype = t.to(torch.bool), t.dtype
+
+    def unpack(self) -> Tensor:
+        return self.bits.to(self.dtype)
+
+
+@contextlib.contextmanager
+def _spikes_in_one_byte(spikes: Tensor | None) -> Iterator[None]:
+    """While a layer runs on a hidden layer's ``spikes`` (0 or 1, see :func:`binary_spikes`), whatever it saves
+    for its backward pass that is those spikes (its input, for the weight gradient of a linear or conv2d layer)
+    is kept in one byte per spike, and the float spikes can go once the layer's forward is done. The backward
+    pass gets the same values back, so gradients do not change. ``spikes`` None: nothing changes."""
+    if spikes is None:
+        yield
+        return
+    where, size, dtype = spikes.untyped_storage().data_ptr(), spikes.numel(), spikes.dtype
+
+    def pack(t: Tensor) -> Tensor | _OneByte:
+        if t.dtype == dtype and t.numel() == size and t.is_contiguous() and t.untyped_storage().data_ptr() == where:
+            return _OneByte(t)
+        return t
+
+    def unpack(saved: Tensor | _OneByte) -> Tensor:
+        return saved.unpack() if isinstance(saved, _OneByte) else saved
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        yield
 
 
 def _full_precision(h: Tensor):

@@ -207,7 +207,7 @@ class Session:
                 if health is not None:
                     health.begin(inputs)
                 with self.autocast():
-                    out = self.model(inputs)
+                    out = self.model(inputs, record=True)  # every layer's spike rate
                     loss_sum += self.loss_fn(out.spikes, out.membrane, y).item() * len(y)
                 correct += int((losses.decode(self.config.train.decoder, out.spikes, out.membrane) == y).sum())
                 for name, (spk, _) in out.layers.items():
@@ -230,7 +230,7 @@ class Session:
         self.model.eval()
         inputs = self.encode(x, torch.Generator(device=self.device).manual_seed(self.config.train.seed + 2))
         with self.autocast():
-            out = self.model(inputs)
+            out = self.model(inputs, record=True)
         self.model.train()
         layers: dict[str, dict[str, Any]] = {}
         wanted = cfg.layers or list(out.layers)
@@ -312,6 +312,7 @@ def build_network(config: Config, input_shape: tuple[int, ...] | None = None) ->
         raise TrainingError(str(exc), FailureReason.CONFIG) from None
     model.set_fused(config.model.fused)
     model.bptt_segment = config.train.bptt_segment  # segments recomputed in the backward pass (None: off)
+    model.compact_spikes = config.train.compact_spikes  # hidden spikes saved in one byte
     return model
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 import torch
 
-from snnlab.engine import allocator, checkpoint, distributed, losses
+from snnlab.engine import allocator, checkpoint, distributed, health, losses
 from snnlab.engine.data import DataError, batches
 from snnlab.engine.events import (
     EpochMetrics,
@@ -284,7 +284,8 @@ def _train_step(session: Session, x: torch.Tensor, y: torch.Tensor, sample_healt
     part = distributed.shard(len(y), session.ctx)
     inputs, labels = inputs[:, part], y[part]
     with session.autocast():
-        out = session.trained_model(inputs)
+        # Hidden layers' records only for a health sample, and then only the samples it reads.
+        out = session.trained_model(inputs, record=health.SURROGATE_SAMPLES if sample_health else False)
         loss = session.loss_fn(out.spikes, out.membrane, labels) if len(labels) else None
     if loss is None:  # a last batch smaller than the world: this rank only joins the gradient average
         loss, correct = out.membrane.sum() * 0.0, 0

@@ -157,11 +157,11 @@ def test_only_the_output_layer_is_recorded_while_segmented_and_every_layer_witho
                          {"type": "linear", "out_features": 2, "neuron": {"type": "leaky"}}], (3,))  # fmt: skip
     model.bptt_segment = 4
     x = torch.rand(10, 2, 3)
-    assert list(model(x).layers) == ["fc2"]
+    assert list(model(x, record=True).layers) == ["fc2"]
     with torch.no_grad():  # evaluation and probes: unsegmented, all layers
-        assert list(model(x).layers) == ["fc1", "fc2"]
+        assert list(model(x, record=True).layers) == ["fc1", "fc2"]
     model.bptt_segment = 10  # a segment as long as the sequence: the plain pass
-    assert list(model(x).layers) == ["fc1", "fc2"]
+    assert list(model(x, record=True).layers) == ["fc1", "fc2"]
 
 
 def test_segment_lengths():

@@ -71,7 +71,7 @@ def _evaluate(net: nn.Module, x: torch.Tensor) -> HealthReport:
     monitor = HealthMonitor(net, LIMITS)
     with torch.no_grad(), monitor.evaluation() as health:
         health.begin(x)
-        out = net(x)
+        out = net(x, record=True)
     rates = {name: float(spk.mean()) for name, (spk, _) in out.layers.items()}
     return monitor.report(1, 1, rates)
 
@@ -147,7 +147,7 @@ def test_a_recurrent_layer_adds_its_spikes_times_the_fan_out_of_its_recurrence()
     x = (torch.rand(5, 3, 4, generator=torch.Generator().manual_seed(0)) < 0.5).float() * 3
     report = _evaluate(net, x)
     with torch.no_grad():
-        spikes = net(x).layers["fc1"][0]
+        spikes = net(x, record=True).layers["fc1"][0]
     feed_forward = float((x != 0).sum()) * 6 / 3
     recurrent = float((spikes[:-1] != 0).sum()) * 6 / 3  # the last step's spikes feed no later step
     assert recurrent > 0

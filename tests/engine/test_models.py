@@ -26,7 +26,7 @@ def test_shapes_are_inferred_through_conv_layers():
     model = build_model(CSNN, (1, 28, 28))
     assert model.output_shape == (10,)
     assert model.blocks[-1].op.in_features == 8 * 4 * 4
-    out = model(encoders.rate(torch.rand(3, 1, 28, 28), 6))
+    out = model(encoders.rate(torch.rand(3, 1, 28, 28), 6), record=True)
     assert out.spikes.shape == (6, 3, 10) and out.membrane.shape == (6, 3, 10)
     assert list(out.layers) == ["conv1", "conv2", "fc1"]
     assert out.layers["conv1"][0].shape == (6, 3, 4, 24, 24)

@@ -57,7 +57,7 @@ def through_nir(config, model, tmp_path, dt=SNNTORCH_DT):
 
 def assert_same_outputs(a, b, x):
     with torch.no_grad():
-        out_a, out_b = a(x), b(x)
+        out_a, out_b = a(x, record=True), b(x, record=True)
     assert list(out_a.layers) == list(out_b.layers)
     for name in out_a.layers:
         (spk_a, mem_a), (spk_b, mem_b) = out_a.layers[name], out_b.layers[name]
@@ -165,7 +165,7 @@ def test_conv_network_with_average_pooling_round_trips_exactly(tmp_path):
     without_dropout = [layer["type"] for layer in imported.layers]
     assert without_dropout == ["conv2d", "avgpool", "conv2d", "flatten", "linear"]
     with torch.no_grad():
-        a, b = model(images()), rebuilt(images())
+        a, b = model(images(), record=True), rebuilt(images(), record=True)
     for name in a.layers:
         assert torch.equal(a.layers[name][0], b.layers[name][0]) and torch.equal(a.layers[name][1], b.layers[name][1])
     assert imported.layers[2]["bias"] is False
@@ -268,7 +268,7 @@ def test_snntorchs_export_of_a_recurrent_leaky_layer_gives_its_forward_pass(tmp_
     utils.reset(net)
     with torch.no_grad():
         expected = torch.stack([net(x[t])[0] for t in range(15)])
-        out = model.eval()(x)
+        out = model.eval()(x, record=True)
     assert 0 < out.layers["fc1"][0].mean() < 1
     assert torch.equal(out.spikes, expected)
 

@@ -69,7 +69,7 @@ def test_export_then_import_gives_a_run_with_the_same_network(tmp_path, tiny_con
     assert summary["status"] == "stopped" and summary["epochs_done"] == 0
     x = torch.rand(5, 3, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2
     with torch.no_grad():
-        a, b = model.eval()(x), back(x)
+        a, b = model.eval()(x, record=True), back(x, record=True)
     for name in a.layers:
         assert torch.equal(a.layers[name][0], b.layers[name][0]) and torch.equal(a.layers[name][1], b.layers[name][1])
     assert a.layers["fc1"][0].sum() > 0
