@@ -26,7 +26,8 @@ needs_triton = pytest.mark.skipif(importlib.util.find_spec("triton") is None, re
 @pytest.mark.slow  # every reset x every surrogate (~120 cases) through Triton's interpreter, in a fresh process
 def test_the_triton_scan_matches_the_reference_under_the_interpreter():
     env = {**os.environ, "TRITON_INTERPRET": "1", "SNNLAB_NATIVE": "0"}
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(HERE / "triton_interpreted.py")]
+    one_process = ["-n", "0", "-p", "no:cacheprovider"]  # it is one test of the suite, whose workers are busy
+    command = [sys.executable, "-m", "pytest", "-q", *one_process, str(HERE / "triton_interpreted.py")]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and "skipped" not in done.stdout
