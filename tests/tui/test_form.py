@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from textual.widgets import Input, Select
+from textual.widgets import Checkbox, Input, Select
 
 from snnlab.tui.app import make_app
 from snnlab.tui.widgets.fields import Field
@@ -213,3 +213,15 @@ async def test_a_layer_stack_that_cannot_be_built_is_flagged_under_the_layer_lis
         assert not error.display and editor.error is None
         assert [str(o.prompt) for o in editor.query_one("#layer-list").options][2].startswith("2  linear 10")
         assert "valid config — s or F5 starts training" in str(form.query_one("#form-status").render())
+
+
+@pytest.mark.asyncio
+async def test_the_compact_spikes_field_is_a_checkbox_that_sets_the_config():
+    app = make_app(config=copy.deepcopy(TINY))
+    async with app.run_test(size=(120, 40)) as pilot:
+        compact = field(app, "train.compact_spikes")
+        assert str(compact.label) == "compact_spikes" and "one byte" in compact.description
+        box = compact.query_one(Checkbox)
+        assert box.value is False
+        box.value = True
+        await wait_for(pilot, lambda: app.config is not None and app.config.train.compact_spikes is True, 10)
