@@ -176,7 +176,8 @@ async def test_compare_trains_once_per_surrogate_and_tabulates_them(tiny):
         chooser.deselect("fast_sigmoid")
         await pilot.pause()
         assert lab.chosen == ["atan", "triangle"]
-        assert len(lab.query_one("#sg-grad", MetricPlot).series) == 2
+        # The curves are computed off the UI thread ("computing the curves…"): wait for them, under any load.
+        await wait_for(pilot, lambda: len(lab.query_one("#sg-grad", MetricPlot).series) == 2, 60, "two curves")
         await pilot.press("c")
         await wait_for(pilot, lambda: len(app.compare) == 2 and all(e.metrics.finished for e in app.compare)
                        and not app.compare_queue and app.job is None, 120, "both comparison runs")  # fmt: skip
