@@ -36,3 +36,19 @@ def test_the_benchmark_prints_a_row_per_library_and_case():
     assert rows["fc-direct", "floor"][5] == "snnlab's layers, no neuron" and float(rows["fc-direct", "floor"][12]) == 1
     assert float(rows["fc-direct", "snnlab-ref"][12]) > 0
     assert "## Targets" in done.stdout
+
+
+def test_the_memory_benchmark_prints_a_row_per_setting_and_compaction_lowers_a_deep_networks_peak():
+    script = SCRIPT.parent / "bptt_memory.py"
+    args = [sys.executable, str(script), "--steps", "200", "--inputs", "100", "--hidden", "256,256,256",
+            "--classes", "4", "--segments", "off", "--compact", "off,on", "--repeats", "1"]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    peaks = {}  # compact_spikes -> peak MB of one step
+    for line in done.stdout.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 7 and cells[:2] == ["200", "off"]:
+            peaks[cells[2]] = float(cells[3])
+    assert set(peaks) == {"off", "on"}, done.stdout
+    # three hidden layers' [200, 32, 256] spikes saved in one byte instead of four (0.83 of the peak at T=500)
+    assert 0 < peaks["on"] < 0.95 * peaks["off"], peaks
