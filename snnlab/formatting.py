@@ -1,4 +1,5 @@
-"""How numbers look in a cell of any table snnlab shows: durations, percentages, plain numbers.
+"""How numbers look in a cell of any table snnlab shows (durations, percentages, plain numbers), and how an
+error reads in a one-line message.
 
 Shared by every face (the console, the lab, sweeps), so it imports none of them and nothing heavy: a
 face that borrowed these from another face would load that face's libraries along with them.
@@ -73,3 +74,8 @@ def _share(fraction: float | None) -> str:
 
 def _short(value: float | None) -> str:
     return "-" if value is None else f"{value:.2g}"
+
+
+def first_line(error: BaseException) -> str:
+    """An exception's first line, for a one-line message; its type's name when it has no text."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__

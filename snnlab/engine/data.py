@@ -39,6 +39,7 @@ import torch
 from torch import Tensor
 
 from snnlab import catalog
+from snnlab.formatting import first_line
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +277,8 @@ def _load_mnist_like(name: str, root: Path, download: bool) -> Dataset:
         splits = {split: cls(str(root), train=split == "train", download=False) for split in ("train", "test")}
     except (RuntimeError, OSError, ValueError, EOFError) as error:
         raise DataError(
-            f"dataset {name!r} in {raw} could not be read ({_reason(error)}): delete that folder to download it again"
+            f"dataset {name!r} in {raw} could not be read ({first_line(error)}): delete that folder to download it "
+            "again"
         ) from None
     train, test = (_image_split(splits[s].data, splits[s].targets) for s in ("train", "test"))
     return _image_dataset(name, train, test, classes)
@@ -293,16 +295,11 @@ def _torchvision_datasets() -> Any:
         import torch
 
         raise DataError(
-            f"torchvision does not import ({type(error).__name__}: {_reason(error)}): install the torchvision release "
-            f"built for torch {torch.__version__} (for a CPU build: pip install torchvision --index-url "
+            f"torchvision does not import ({type(error).__name__}: {first_line(error)}): install the torchvision "
+            f"release built for torch {torch.__version__} (for a CPU build: pip install torchvision --index-url "
             "https://download.pytorch.org/whl/cpu)"
         ) from None
     return datasets
-
-
-def _reason(error: BaseException) -> str:
-    """An exception's first line for a one-line message (its type's name when it has no text)."""
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def _load_idx_folder(name: str, folder: Path, classes: list[str]) -> Dataset:

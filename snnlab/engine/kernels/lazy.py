@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from snnlab.formatting import first_line
+
 T = TypeVar("T")
 
 
@@ -41,7 +43,7 @@ class LazyLibrary(Generic[T]):
                     try:
                         self.value = self._build()
                     except Unavailable as exc:
-                        self.why_not = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                        self.why_not = first_line(exc)
             return self.value
 
     def give_up(self, why: str) -> None:
