@@ -35,7 +35,7 @@ RESUMABLE: dict[str, str] = {
     "train.device": "the checkpoint is loaded onto the new device",
     "model.fused": "the same equations through another kernel",
     "train.bptt_segment": "the same gradients, with less memory kept for the backward pass",
-    "train.compact_spikes": "the same gradients, with less memory kept for the backward pass",
+    "train.compact_spikes": "the same gradients, the hidden spikes kept for the backward pass in one byte",
     "data.data_dir": "where the same dataset is found",
     "data.download": "whether a missing dataset may be fetched",
     "run.checkpoint_every": "output only",

@@ -82,7 +82,7 @@ def test_a_training_step_on_the_cpu_runs_the_c_scan(case, c_calls):
     )
     g = torch.Generator().manual_seed(0)
     x = torch.rand(15, 8, 20, generator=g) * 4
-    out = model(x, record=8)  # the training step's path with a health sample: copies, spikes in one byte
+    out = model(x, record=8)  # as a training step that takes a health sample: hidden records as copies
     loss = out.membrane.square().mean() + out.spikes.mean()
     loss.backward()
     assert out.layers["fc1"][0].sum() > 0, "no spike: the backward's spike path went unchecked"
