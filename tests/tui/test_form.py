@@ -39,17 +39,24 @@ async def test_switching_the_neuron_type_to_alpha_brings_its_defaults_and_a_vali
         assert (app.config.model.neuron.reset, app.config.model.neuron.beta) == ("subtract", 0.7)
 
 
+async def _add_layer(app, pilot, after: int, kind: str) -> list[str]:
+    """Press the layer editor's button for ``kind`` with layer ``after`` highlighted; the form's layer types once
+    the new layer is in."""
+    layers = app.main.query_one("#form").data["model"]["layers"]
+    count = len(layers)
+    app.main.query_one("#layer-list").highlighted = after
+    await pilot.pause()
+    app.main.query_one(f"#add-{kind}").press()
+    await wait_for(pilot, lambda: len(layers) == count + 1, 10, "the layer to be added")
+    return [layer["type"] for layer in layers]
+
+
 @pytest.mark.asyncio
 async def test_a_batchnorm_tt_layer_can_be_added_and_shows_its_settings():
     app = make_app(config=copy.deepcopy(TINY))
     async with app.run_test(size=(120, 40)) as pilot:
-        form = app.main.query_one("#form")
-        app.main.query_one("#layer-list").highlighted = 1
-        await pilot.pause()
-        app.main.query_one("#add-batchnorm_tt").press()
-        await wait_for(pilot, lambda: len(form.data["model"]["layers"]) == 4, 10, "the layer to be added")
-        assert [layer["type"] for layer in form.data["model"]["layers"]] == ["flatten", "linear", "batchnorm_tt",
-                                                                             "linear"]  # fmt: skip
+        kinds = await _add_layer(app, pilot, after=1, kind="batchnorm_tt")
+        assert kinds == ["flatten", "linear", "batchnorm_tt", "linear"]
         await wait_for(pilot, lambda: any(f.path == "model.layers.2.momentum" for f in app.main.query(Field)), 10)
         assert {f.path for f in app.main.query(Field)} >= {f"model.layers.2.{k}" for k in ("eps", "momentum", "affine")}
         await wait_for(pilot, lambda: app.config is not None and len(app.config.model.layers) == 4, 10)
@@ -60,13 +67,8 @@ async def test_a_batchnorm_tt_layer_can_be_added_and_shows_its_settings():
 async def test_a_delayed_linear_layer_can_be_added_and_the_config_takes_it():
     app = make_app(config=copy.deepcopy(TINY))
     async with app.run_test(size=(120, 40)) as pilot:
-        form = app.main.query_one("#form")
-        app.main.query_one("#layer-list").highlighted = 0  # after the flatten
-        await pilot.pause()
-        app.main.query_one("#add-delayed_linear").press()
-        await wait_for(pilot, lambda: len(form.data["model"]["layers"]) == 4, 10, "the layer to be added")
-        assert [layer["type"] for layer in form.data["model"]["layers"]] == ["flatten", "delayed_linear", "linear",
-                                                                             "linear"]  # fmt: skip
+        kinds = await _add_layer(app, pilot, after=0, kind="delayed_linear")  # after the flatten
+        assert kinds == ["flatten", "delayed_linear", "linear", "linear"]
         await wait_for(pilot, lambda: any(f.path == "model.layers.1.max_delay" for f in app.main.query(Field)), 10)
         assert {f.path for f in app.main.query(Field)} >= {f"model.layers.1.{k}" for k in ("out_features", "sigma_end")}
         await wait_for(pilot, lambda: app.config is not None and len(app.config.model.layers) == 4, 10)
