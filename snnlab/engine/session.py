@@ -327,12 +327,21 @@ def prepare(config: Config, ctx: distributed.Context = distributed.SINGLE) -> Se
     except (torch.OutOfMemoryError, RuntimeError) as exc:
         if not allocation_failed(exc):
             raise
-        message = OUT_OF_MEMORY.format(device=config.train.device)
-        raise TrainingError(message, FailureReason.OUT_OF_MEMORY) from None
+        raise TrainingError(out_of_memory(config, config.train.device), FailureReason.OUT_OF_MEMORY) from None
 
 
 MAX_RASTER = 4096  # neurons of a layer in a probe's raster (evenly spaced when the layer has more)
-OUT_OF_MEMORY = "out of memory on {device}; lower data.batch_size or data.time_steps"
+
+
+def out_of_memory(config: Config, device: str) -> str:
+    """The one-line failure of a run that ran out of memory, naming what to change: a segmented backward pass
+    first where it is off (the same gradients in about sqrt(T) of the activations' memory), else the batch or
+    the sequence."""
+    shrink = "lower data.batch_size or data.time_steps"
+    if config.train.bptt_segment is None:
+        segment = "set train.bptt_segment=auto (the same gradients, activations kept for about sqrt(T) steps)"
+        return f"out of memory on {device}; {segment} or {shrink}"
+    return f"out of memory on {device}; {shrink}"
 
 
 def allocation_failed(exc: BaseException) -> bool:

@@ -41,12 +41,12 @@ from snnlab.engine.events import (
 from snnlab.engine.files import WriteError
 from snnlab.engine.models import count_parameters
 from snnlab.engine.session import (
-    OUT_OF_MEMORY,
     Progress,
     Session,
     TrainingError,
     allocation_failed,
     device_name,
+    out_of_memory,
     prepare,
 )
 
@@ -165,7 +165,7 @@ def train(
     except (torch.OutOfMemoryError, RuntimeError) as exc:
         if not allocation_failed(exc):
             raise
-        return _fail(out, progress, device, OUT_OF_MEMORY.format(device=device), FailureReason.OUT_OF_MEMORY)
+        return _fail(out, progress, device, out_of_memory(config, device), FailureReason.OUT_OF_MEMORY)
     except KeyboardInterrupt:
         status = "stopped"
     try:
