@@ -141,6 +141,42 @@ def test_broadcast_and_strided_gradients_need_no_copy_and_are_right():
     torch.testing.assert_close(g_c, g_r, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("c_scan", [True, False])
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_an_input_expanded_over_time_is_read_once_with_the_same_numbers(c_scan, reset, monkeypatch):
+    if c_scan and native.status() != "native":
+        pytest.skip("the C scan is not available here")
+    if not c_scan:
+        monkeypatch.setattr(native, "_load", lambda: None)
+    fn = surrogates.get("atan")
+    g = torch.Generator().manual_seed(3)
+    g_spk, g_mem = torch.randn(T, B, N, generator=g), torch.randn(T, B, N, generator=g)
+    results = []
+    for expanded in (True, False):
+        step = _inputs(True, seed=4)  # [B, N], the same current at every step
+        beta = torch.full((N,), 0.75, requires_grad=True)
+        thr = torch.tensor(1.0, requires_grad=True)
+        x = step.expand(T, B, N) if expanded else step.expand(T, B, N).contiguous()
+        spk, mem = fused.LeakyScan.apply(x, beta, thr, reset, fn, None)
+        grads = torch.autograd.grad((spk * g_spk).sum() + (mem * g_mem).sum(), [step, beta, thr])
+        results.append((spk, mem, *grads))
+    assert results[0][0].sum() > 0
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_an_expanded_input_reaches_the_c_scan_as_one_step(monkeypatch):
+    if native.status() != "native":
+        pytest.skip("the C scan is not available here")
+    seen = []
+    forward = native.leaky_forward
+    monkeypatch.setattr(native, "leaky_forward", lambda current, *a: seen.append(current.shape) or forward(current, *a))
+    step, beta, thr, fn = _inputs(True, seed=4), torch.tensor(0.75), torch.tensor(1.0), surrogates.get("atan")
+    fused.LeakyScan.apply(step.expand(T, B, N), beta, thr, "subtract", fn, None)
+    fused.LeakyScan.apply(step.expand(T, B, N) + 0, beta, thr, "subtract", fn, None)
+    assert seen == [(B, N), (T, B, N)]  # no [T, B, N] copy of an expanded input; a real sequence whole
+
+
 def test_the_torch_scan_is_used_where_the_c_scan_does_not_apply(monkeypatch):
     x = _inputs(False, seed=2)
     fn = surrogates.get("atan")

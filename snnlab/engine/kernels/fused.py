@@ -31,7 +31,9 @@ parameters to a one-pass kernel with the same arithmetic: ``native.py`` (C) on t
 cannot run.
 
 A static input (direct encoding: the same current at every step) is passed as ``[B, ...]`` with
-``time_steps``; its gradient is the sum of ``delta`` over time, so no ``[T, B, ...]`` input is stored.
+``time_steps``; its gradient is the sum of ``delta`` over time, so no ``[T, B, ...]`` input is stored. A
+``[T, B, ...]`` input that repeats one step without copying it (stride 0 along time, ``expand``) is read as
+static by :class:`LeakyScan`'s forward pass, with the same values; its gradient stays per step.
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ def _reduce(grad: Tensor | None, like: Tensor) -> Tensor | None:
     if grad is None or not like.requires_grad:
         return None
     return grad.sum_to_size(like.shape) if like.dim() else grad.sum().reshape(like.shape)
+
+
+def _repeated_over_time(current: Tensor) -> bool:
+    """Whether ``current [T, B, ...]`` is one step broadcast over time (stride 0 along T), as ``expand`` makes it."""
+    return current.dim() >= 2 and current.shape[0] > 1 and current.stride(0) == 0
 
 
 def _input_at(current: Tensor, t: int, static: bool) -> Tensor:
@@ -195,7 +202,12 @@ class LeakyScan(torch.autograd.Function):
         mem = current.new_empty(shape)
         spk = current.new_empty(shape)
         with torch.no_grad():
-            _scan_forward(ctx, current, beta, threshold, reset, surrogate, time_steps, mem, spk)
+            if time_steps is None and _repeated_over_time(current):
+                # The same values at every step (e.g. ``I.expand(T, ...)``): read the one step instead of a
+                # [T, B, ...] copy; the backward pass still returns the gradient of every step.
+                _scan_forward(ctx, current[0], beta, threshold, reset, surrogate, shape[0], mem, spk)
+            else:
+                _scan_forward(ctx, current, beta, threshold, reset, surrogate, time_steps, mem, spk)
         ctx.save_for_backward(mem, beta, threshold)
         ctx.reset, ctx.surrogate, ctx.static = reset, surrogate, time_steps is not None
         return spk, mem
