@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from snnlab.engine import inits, quant, shapes
 from snnlab.engine.encoders import is_static
-from snnlab.engine.layers import BatchNormTT, DelayedLinear
+from snnlab.engine.layers import BatchNormTT, DelayedLinear, MaxPool2d
 from snnlab.engine.neurons import NEURONS, Neuron
 from snnlab.engine.surrogates import Surrogate
 
@@ -426,7 +426,7 @@ def _layer(kind: str, spec: dict[str, Any], shape: tuple[int, ...]) -> tuple[nn.
     if kind in ("maxpool", "avgpool"):
         k = spec.pop("kernel_size", 2)
         stride = spec.pop("stride", None) or k
-        return (nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d)(k, stride=stride, **spec), out_shape
+        return (MaxPool2d if kind == "maxpool" else nn.AvgPool2d)(k, stride=stride, **spec), out_shape
     if kind == "flatten":
         return nn.Flatten(), out_shape
     if kind == "dropout":

@@ -97,3 +97,20 @@ def test_the_quickstart_preset_trains_in_c(c_calls):
     result = snnlab.train(snnlab.load_config("quickstart", overrides=["train.epochs=1"]))
     assert result.status == "completed"
     assert {"snnlab_leaky_forward", "snnlab_leaky_backward"} <= set(c_calls), dict(c_calls)
+
+
+def test_a_conv_step_pools_in_c(c_calls):
+    model = build_model(
+        [
+            {"type": "conv2d", "out_channels": 4, "kernel_size": 3, "neuron": {"type": "leaky", "beta": 0.9}},
+            {"type": "maxpool", "kernel_size": 2},
+            {"type": "flatten"},
+            {"type": "linear", "out_features": 10, "neuron": {"type": "leaky", "beta": 0.9}},
+        ],
+        (1, 10, 10),
+    )
+    x = torch.rand(6, 4, 1, 10, 10, generator=torch.Generator().manual_seed(0)) * 4
+    out = model(x)
+    (out.membrane.square().mean() + out.spikes.mean()).backward()
+    expected = {"snnlab_maxpool_forward", "snnlab_maxpool_backward", "snnlab_leaky_forward", "snnlab_leaky_backward"}
+    assert expected <= set(c_calls), dict(c_calls)

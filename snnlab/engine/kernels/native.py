@@ -14,6 +14,8 @@ a registry surrogate and ``beta``/``threshold`` that are scalars or one per neur
 ``snnlab_decay_scan`` runs the synaptic current ``syn[t] = alpha*syn[t-1] + I[t]`` and its adjoint.
 ``snnlab_sj_forward`` / ``snnlab_sj_backward`` run SpikingJelly's IF, LIF and PLIF (``kernels/spikingjelly.py``)
 on CPU float32 tensors, bit for bit its torch scan both ways (:func:`sj_usable`).
+``snnlab_maxpool_forward`` / ``snnlab_maxpool_backward`` (``pool.c``, built into the same library) pool windows that
+tile the image for :class:`snnlab.engine.layers.MaxPool2d`.
 Everything else (CUDA, other dtypes, parameters that vary over the batch) stays on the torch path. No
 compiler, a failed build or ``SNNLAB_NATIVE=0`` also means the torch path; :func:`status` says which and
 why.
@@ -42,7 +44,7 @@ from snnlab.engine.files import cache_dir
 from snnlab.engine.kernels.lazy import LazyLibrary, Unavailable
 from snnlab.engine.surrogates import Surrogate
 
-SOURCE = Path(__file__).with_name("leaky.c")
+SOURCES = [Path(__file__).with_name(name) for name in ("leaky.c", "pool.c")]  # one library
 FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared"]
 # OpenMP where the compiler has it: the library then links libgomp.so.1, which resolves to the copy torch
 # has already loaded, so the scan runs on torch's own thread pool.
@@ -68,7 +70,7 @@ def _cpu_model() -> str:
 
 
 def _build(cc: str) -> Path:
-    source = SOURCE.read_bytes()
+    source = b"\0".join(path.read_bytes() for path in SOURCES)
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
     key = hashlib.sha256(
         b"\0".join(
@@ -93,7 +95,7 @@ def _build(cc: str) -> Path:
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         built = Path(tmp) / target.name
         for extra in (OPENMP, []):  # without OpenMP (e.g. Apple's clang) the parts run one after another
-            out = subprocess.run([cc, *FLAGS, *extra, "-o", str(built), str(SOURCE), "-lm"], capture_output=True,
+            out = subprocess.run([cc, *FLAGS, *extra, "-o", str(built), *map(str, SOURCES), "-lm"], capture_output=True,
                                  text=True, timeout=120)  # fmt: skip
             if out.returncode == 0:
                 break
@@ -129,6 +131,8 @@ def _open() -> ctypes.CDLL:
     lib.snnlab_sj_forward.argtypes = [p, i, p, p, i64, i64, i, i, f, f, i, f, i]
     lib.snnlab_sj_z.argtypes = [p, i, p, p, i64, i64, i, i, f, f, i, f, i]
     lib.snnlab_sj_backward.argtypes = [p, p, p, i, p, i, p, p, p, i, p, p, i, i64, i64, i, i, f, f, i, f, i, i]
+    lib.snnlab_maxpool_forward.argtypes = [p, p, p, i64, i64, i64, i, i]
+    lib.snnlab_maxpool_backward.argtypes = [p, p, p, i64, i64, i64, i, i]
     return lib
 
 
@@ -375,3 +379,40 @@ def sj_backward(
         hard, vr, int(dyn.detach_reset), _threads(T * n),
     )  # fmt: skip
     return g_x, dq
+
+
+# Max pooling over windows that tile the image (pool.c).
+MAX_POOL_WINDOW = 15  # the chosen element's place in a k x k window is kept in one byte
+
+
+def maxpool_usable(x: Tensor, kernel: int) -> bool:
+    """Whether ``pool.c`` can pool ``x [B, C, H, W]`` with ``kernel``-sized windows at stride ``kernel``."""
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and x.dim() == 4
+        and 1 <= kernel <= MAX_POOL_WINDOW
+        and min(x.shape[-2:]) >= kernel
+        and _load() is not None
+    )
+
+
+def maxpool_forward(x: Tensor, kernel: int) -> tuple[Tensor, Tensor]:
+    """``(pooled, where)``: the maxima ``[B, C, H//k, W//k]`` and each one's place in its window (uint8)."""
+    x = x.contiguous()
+    B, C, H, W = x.shape
+    out = x.new_empty((B, C, H // kernel, W // kernel))
+    where = torch.empty(out.shape, dtype=torch.uint8)
+    _library().snnlab_maxpool_forward(x.data_ptr(), out.data_ptr(), where.data_ptr(), B * C, H, W, kernel,
+                                      _threads(x.numel()))  # fmt: skip
+    return out, where
+
+
+def maxpool_backward(grad_out: Tensor, where: Tensor, shape: torch.Size, kernel: int) -> Tensor:
+    """The input's gradient ``shape`` of :func:`maxpool_forward`: ``grad_out`` at each chosen element, else 0."""
+    grad_out = grad_out.contiguous()
+    grad_in = grad_out.new_empty(shape)
+    B, C, H, W = shape
+    _library().snnlab_maxpool_backward(grad_out.data_ptr(), where.data_ptr(), grad_in.data_ptr(), B * C, H, W,
+                                       kernel, _threads(grad_in.numel()))  # fmt: skip
+    return grad_in
