@@ -18,10 +18,10 @@ from snnlab.engine.kernels import native
 class MaxPool2d(nn.MaxPool2d):
     """``torch.nn.MaxPool2d`` whose common case runs in C on the CPU: float32 ``[B, C, H, W]`` input, windows that
     tile the image (stride = kernel size, no padding, no dilation, floor mode). The values and the gradients are
-    torch's bit for bit (the same element is chosen in every window, ties and NaN included), in about a quarter
-    of the time on spike maps and with one byte per output kept for the backward pass instead of eight
-    (``kernels/pool.c``). Everything else (CUDA, other dtypes, overlapping windows, ``return_indices``) is
-    torch's own."""
+    torch's bit for bit (the same element is chosen in every window, ties and NaN included); on spike maps the
+    forward pass takes about a third of torch's time, and the backward pass keeps one byte per output instead of
+    the input and an int64 index (``kernels/pool.c``). Everything else (CUDA, other dtypes, overlapping windows,
+    ``return_indices``) is torch's own."""
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 - torch's name
         kernel = self._tiling_kernel()
