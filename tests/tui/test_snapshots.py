@@ -27,16 +27,23 @@ FOLLOWERS = {"follow", "sweep"}  # workers that follow a run or a sweep until re
 
 
 async def settle(pilot: Any, *keys: str) -> None:
-    """Let the drain and redraw timers run, press ``keys``, drop toasts (they time out), and wait until every
-    worker is done and the screen stops changing: a probe read in a worker or a late event must not land
-    between two runs' frames (under load, a snapshot once caught the Inside pane before its layer list was
-    filled)."""
+    """Let the drain and redraw timers run, wait until the replay is in, press ``keys``, drop toasts (they time
+    out), and wait again until every worker is done and the screen stops changing: a probe read in a worker or a
+    late event must not land between two runs' frames (under load, a snapshot once caught the Inside pane before
+    its layer list was filled), and a key must act on the whole replay (under load, ``[`` once went to the
+    previous evaluation before the last one had arrived, which then took the pane back to the latest)."""
     await pilot.pause(0.4)
     if keys:
+        await _still(pilot)
         await pilot.press(*keys)
-    await pilot.pause(0.3)
+        await pilot.pause(0.3)
+    await _still(pilot)
+
+
+async def _still(pilot: Any) -> None:
+    """Wait until no worker but a follower runs and two frames in a row are the same (at most ~20 s)."""
     previous = None
-    for _ in range(100):  # at most ~20 s
+    for _ in range(100):
         pilot.app.redraw()
         pilot.app.clear_notifications()
         await pilot.pause(0.2)
