@@ -77,5 +77,6 @@ def _short(value: float | None) -> str:
 
 
 def first_line(error: BaseException) -> str:
-    """An exception's first line, for a one-line message; its type's name when it has no text."""
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
+    """An exception's first line of text, for a one-line message; its type's name when it has no text."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

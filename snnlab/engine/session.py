@@ -20,6 +20,7 @@ from snnlab.engine.events import FailureReason, ProbeRecorded
 from snnlab.engine.health import HealthMonitor
 from snnlab.engine.kernels import cuda, native
 from snnlab.engine.models import SpikingNet, build_model, lr_groups
+from snnlab.formatting import first_line
 
 if TYPE_CHECKING:
     from snnlab.config import Config
@@ -276,7 +277,7 @@ class Session:
         try:
             self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
-            raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {_first_line(exc)}") from None
+            raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {first_line(exc)}") from None
         if self.scheduler and state.get("scheduler"):
             self.scheduler.load_state_dict(state["scheduler"])
         # Loading brought back the old hyper-parameters along with the optimizer's state.
@@ -295,7 +296,7 @@ def load_weights(model: torch.nn.Module, state: dict[str, Any]) -> None:
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, ValueError, KeyError) as exc:
-        raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {_first_line(exc)}") from None
+        raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {first_line(exc)}") from None
 
 
 def build_network(config: Config, input_shape: tuple[int, ...] | None = None) -> SpikingNet:
@@ -347,11 +348,6 @@ def out_of_memory(config: Config, device: str) -> str:
 def allocation_failed(exc: BaseException) -> bool:
     # The CPU allocator raises a plain RuntimeError rather than torch.OutOfMemoryError.
     return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in str(exc)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def _bfloat16_ok(device: torch.device) -> bool:
