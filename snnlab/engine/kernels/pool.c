@@ -46,30 +46,32 @@ static void pool2_plane(const float *restrict x, float *restrict out, uint8_t *r
     }
 }
 
+/* Any k x k windows. */
+static void pool_plane(const float *x, float *out, uint8_t *arg, int64_t H, int64_t W, int k) {
+    const int64_t OH = H / k, OW = W / k;
+    for (int64_t oh = 0; oh < OH; oh++) {
+        for (int64_t ow = 0; ow < OW; ow++) {
+            const float *w = x + oh * k * W + ow * k;
+            float best = -INFINITY;
+            int at = 0;
+            for (int r = 0; r < k; r++)
+                for (int c = 0; c < k; c++)
+                    TAKE(w[r * W + c], r * k + c);
+            out[oh * OW + ow] = best;
+            arg[oh * OW + ow] = (uint8_t)at;
+        }
+    }
+}
+
 int snnlab_maxpool_forward(const float *x, float *out, uint8_t *arg, int64_t planes, int64_t H, int64_t W, int k,
                            int threads) {
-    const int64_t OH = H / k, OW = W / k;
+    const int64_t in = H * W, pooled = (H / k) * (W / k);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
-        if (k == 2) {
-            pool2_plane(x + p * H * W, out + p * OH * OW, arg + p * OH * OW, H, W);
-            continue;
-        }
-        const float *xp = x + p * H * W;
-        float *op = out + p * OH * OW;
-        uint8_t *ap = arg + p * OH * OW;
-        for (int64_t oh = 0; oh < OH; oh++) {
-            for (int64_t ow = 0; ow < OW; ow++) {
-                const float *w = xp + oh * k * W + ow * k;
-                float best = -INFINITY;
-                int at = 0;
-                for (int r = 0; r < k; r++)
-                    for (int c = 0; c < k; c++)
-                        TAKE(w[r * W + c], r * k + c);
-                op[oh * OW + ow] = best;
-                ap[oh * OW + ow] = (uint8_t)at;
-            }
-        }
+        if (k == 2)
+            pool2_plane(x + p * in, out + p * pooled, arg + p * pooled, H, W);
+        else
+            pool_plane(x + p * in, out + p * pooled, arg + p * pooled, H, W, k);
     }
     return 0;
 }
@@ -98,36 +100,37 @@ static void unpool2_plane(const float *restrict g, const uint8_t *restrict arg, 
         memset(grad_in + (H - 1) * W, 0, (size_t)W * sizeof(float));
 }
 
-int snnlab_maxpool_backward(const float *grad_out, const uint8_t *arg, float *grad_in, int64_t planes, int64_t H,
-                            int64_t W, int k, int threads) {
+/* Any k x k windows. */
+static void unpool_plane(const float *g, const uint8_t *arg, float *grad_in, int64_t H, int64_t W, int k) {
     const int64_t OH = H / k, OW = W / k;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t p = 0; p < planes; p++) {
-        if (k == 2) {
-            unpool2_plane(grad_out + p * OH * OW, arg + p * OH * OW, grad_in + p * H * W, H, W);
+    for (int64_t h = 0; h < H; h++) {
+        float *row = grad_in + h * W;
+        const int64_t oh = h / k;
+        if (oh >= OH) {
+            memset(row, 0, (size_t)W * sizeof(float));
             continue;
         }
-        const float *gp = grad_out + p * OH * OW;
-        const uint8_t *ap = arg + p * OH * OW;
-        float *ip = grad_in + p * H * W;
-        for (int64_t h = 0; h < H; h++) {
-            float *row = ip + h * W;
-            const int64_t oh = h / k;
-            if (oh >= OH) {
-                for (int64_t w = 0; w < W; w++)
-                    row[w] = 0.0f;
-                continue;
-            }
-            const int r = (int)(h - oh * k);
-            for (int64_t ow = 0; ow < OW; ow++) {
-                const int at = ap[oh * OW + ow];
-                const float g = gp[oh * OW + ow];
-                for (int c = 0; c < k; c++)
-                    row[ow * k + c] = (r * k + c == at) ? 0.0f + g : 0.0f;
-            }
-            for (int64_t w = OW * k; w < W; w++)
-                row[w] = 0.0f;
+        const int r = (int)(h - oh * k);
+        for (int64_t ow = 0; ow < OW; ow++) {
+            const int at = arg[oh * OW + ow];
+            const float v = 0.0f + g[oh * OW + ow];
+            for (int c = 0; c < k; c++)
+                row[ow * k + c] = (r * k + c == at) ? v : 0.0f;
         }
+        for (int64_t w = OW * k; w < W; w++)
+            row[w] = 0.0f;
+    }
+}
+
+int snnlab_maxpool_backward(const float *grad_out, const uint8_t *arg, float *grad_in, int64_t planes, int64_t H,
+                            int64_t W, int k, int threads) {
+    const int64_t in = H * W, pooled = (H / k) * (W / k);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t p = 0; p < planes; p++) {
+        if (k == 2)
+            unpool2_plane(grad_out + p * pooled, arg + p * pooled, grad_in + p * in, H, W);
+        else
+            unpool_plane(grad_out + p * pooled, arg + p * pooled, grad_in + p * in, H, W, k);
     }
     return 0;
 }
