@@ -201,13 +201,13 @@ class LeakyScan(torch.autograd.Function):
         shape = (time_steps, *current.shape) if time_steps is not None else current.shape
         mem = current.new_empty(shape)
         spk = current.new_empty(shape)
+        source, steps = current, time_steps
+        if time_steps is None and _repeated_over_time(current):
+            # The same values at every step (e.g. ``I.expand(T, ...)``): read the one step instead of a
+            # [T, B, ...] copy; the backward pass still returns the gradient of every step.
+            source, steps = current[0], shape[0]
         with torch.no_grad():
-            if time_steps is None and _repeated_over_time(current):
-                # The same values at every step (e.g. ``I.expand(T, ...)``): read the one step instead of a
-                # [T, B, ...] copy; the backward pass still returns the gradient of every step.
-                _scan_forward(ctx, current[0], beta, threshold, reset, surrogate, shape[0], mem, spk)
-            else:
-                _scan_forward(ctx, current, beta, threshold, reset, surrogate, time_steps, mem, spk)
+            _scan_forward(ctx, source, beta, threshold, reset, surrogate, steps, mem, spk)
         ctx.save_for_backward(mem, beta, threshold)
         ctx.reset, ctx.surrogate, ctx.static = reset, surrogate, time_steps is not None
         return spk, mem
