@@ -111,7 +111,7 @@ class _SnnTorchNet:
 
         sizes = (inputs, *hidden, classes)
         self.fcs = [torch.nn.Linear(a, b) for a, b in zip(sizes, sizes[1:], strict=False)]
-        self.lifs = [snn.Leaky(beta=0.95) for _ in self.fcs]
+        self.lifs = [snn.Leaky(beta=0.9) for _ in self.fcs]  # snnlab's default, as the other rows use
 
     def parameters(self):
         return [p for fc in self.fcs for p in fc.parameters()]
