@@ -144,6 +144,13 @@ async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 6
         await pilot.pause(0.05)
 
 
+async def show_pane(pilot: Any, digit: str) -> None:
+    """Press a pane's digit and wait until the focus the switch gives that pane's home has landed (it lands
+    after the next refresh, so a widget focused at once could lose focus to it on a loaded machine)."""
+    await pilot.press(digit)
+    await pilot.app.main.wait_for_refresh()  # runs after the switch's own after-refresh callback
+
+
 def lab_classes() -> list[type]:
     """Every Textual class (app, screens, widgets) that the lab defines."""
     from textual.dom import DOMNode

@@ -22,7 +22,7 @@ from snnlab.tui.widgets.status_bar import StatusBar
 from snnlab.tui.widgets.surrogate_lab import SurrogateLab
 from snnlab.tui.widgets.trace_view import TraceView
 from snnlab.tui.worker import ReplaySource
-from tests.tui.conftest import fake_events, runs_listed, wait_for
+from tests.tui.conftest import fake_events, runs_listed, show_pane, wait_for
 
 SIZE = (120, 36)
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]  # the lab driving real training in child processes
@@ -112,7 +112,7 @@ async def test_training_updates_the_plots_status_and_the_inside_view(tiny):
         assert (run / "events.jsonl").stat().st_size > 0 and (run / "checkpoints" / "last.pt").is_file()
         assert json.loads((run / "summary.json").read_text())["status"] == "completed"
 
-        await pilot.press("3")
+        await show_pane(pilot, "3")  # its "[" is the Inside pane's key: focus must be there
         await pilot.pause(0.2)
         trace = app.main.query_one(TraceView)
         assert trace.series and len(trace.series[0].xs) == 4  # membrane over T = 4 steps

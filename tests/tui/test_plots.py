@@ -23,7 +23,7 @@ from snnlab.tui.widgets.metric_plot import MetricPlot
 from snnlab.tui.widgets.training_pane import TrainingPane
 from snnlab.tui.worker import ReplaySource
 from tests.conftest import TINY
-from tests.tui.conftest import fake_events, wait_for
+from tests.tui.conftest import fake_events, show_pane, wait_for
 
 pytestmark = pytest.mark.asyncio
 SIZE = (120, 36)
@@ -58,11 +58,12 @@ async def ready(pilot: Any, plot_id: str = "#plot-loss") -> MetricPlot:
     """The replay done and drawn, the Training pane shown, the plot focused."""
     app = pilot.app
     await wait_for(pilot, lambda: app.view.status == "completed", 20, "the replay to finish")
-    await pilot.press("2")
+    await show_pane(pilot, "2")
     app.redraw()
     plot = app.main.query_one(plot_id, MetricPlot)
+    await wait_for(pilot, lambda: plot.frame is not None, 20, "the plot drawn")
     plot.focus()
-    await wait_for(pilot, lambda: plot.frame is not None and plot.has_focus, 10, "the plot drawn and focused")
+    await wait_for(pilot, lambda: plot.has_focus, 20, "the plot focused")
     return plot
 
 
@@ -215,7 +216,7 @@ async def test_a_focused_membrane_plot_leaves_the_inside_panes_keys_to_it():
     app = replay_app()
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.view.status == "completed", 20, "the replay to finish")
-        await pilot.press("3")
+        await show_pane(pilot, "3")
         app.redraw()
         trace = app.main.query_one(TraceView)
         trace.focus()

@@ -15,7 +15,7 @@ from snnlab.tui.widgets.inside_pane import InsidePane
 from snnlab.tui.widgets.raster_view import RasterView, bin_steps, row_order
 from snnlab.tui.worker import ReplaySource
 from tests.conftest import TINY
-from tests.tui.conftest import wait_for
+from tests.tui.conftest import show_pane, wait_for
 
 T, NEURONS = 8, 40
 
@@ -76,7 +76,7 @@ def test_rows_are_ordered_by_rate_or_change_with_ties_in_index_order():
 async def shown_raster(app, pilot) -> RasterView:
     """The Inside pane's raster once the replayed run is in."""
     await wait_for(pilot, lambda: app.view.status == "completed", 10, "the replayed run")
-    await pilot.press("3")
+    await show_pane(pilot, "3")
     raster = app.main.query_one(RasterView)
     await wait_for(pilot, lambda: raster.raster is not None, 10, "the raster")
     return raster
