@@ -25,15 +25,15 @@ async def test_switching_the_neuron_type_to_alpha_brings_its_defaults_and_a_vali
         assert form.data["model"]["neuron"]["beta"] == 0.9
         field(app, "model.neuron.type").query_one(Select).value = "alpha"
         # valid: alpha 0.9 > beta 0.8 (the config's beta 0.9 would be refused)
-        await wait_for(pilot, lambda: app.config is not None and app.config.model.neuron.type == "alpha", 10)
+        await wait_for(pilot, lambda: app.config is not None and app.config.model.neuron.type == "alpha", 30)
         neuron = form.data["model"]["neuron"]
         assert (neuron["type"], neuron["reset"], neuron["beta"], neuron["alpha"]) == ("alpha", "zero", 0.8, 0.9)
         assert (app.config.model.neuron.reset, app.config.model.neuron.beta) == ("zero", 0.8)
-        await wait_for(pilot, lambda: field(app, "model.neuron.beta").query_one(Input).value == "0.8", 10)
+        await wait_for(pilot, lambda: field(app, "model.neuron.beta").query_one(Input).value == "0.8", 30)
         # A beta the user chose stays when the type changes again; the reset goes back to leaky's.
         form.data["model"]["neuron"]["beta"] = 0.7
         field(app, "model.neuron.type").query_one(Select).value = "leaky"
-        await wait_for(pilot, lambda: app.config is not None and app.config.model.neuron.type == "leaky", 10)
+        await wait_for(pilot, lambda: app.config is not None and app.config.model.neuron.type == "leaky", 30)
         neuron = form.data["model"]["neuron"]
         assert (neuron["type"], neuron["reset"], neuron["beta"]) == ("leaky", "subtract", 0.7)
         assert (app.config.model.neuron.reset, app.config.model.neuron.beta) == ("subtract", 0.7)
@@ -47,7 +47,7 @@ async def _add_layer(app, pilot, after: int, kind: str) -> list[str]:
     app.main.query_one("#layer-list").highlighted = after
     await pilot.pause()
     app.main.query_one(f"#add-{kind}").press()
-    await wait_for(pilot, lambda: len(layers) == count + 1, 10, "the layer to be added")
+    await wait_for(pilot, lambda: len(layers) == count + 1, 30, "the layer to be added")
     return [layer["type"] for layer in layers]
 
 
@@ -57,9 +57,9 @@ async def test_a_batchnorm_tt_layer_can_be_added_and_shows_its_settings():
     async with app.run_test(size=(120, 40)) as pilot:
         kinds = await _add_layer(app, pilot, after=1, kind="batchnorm_tt")
         assert kinds == ["flatten", "linear", "batchnorm_tt", "linear"]
-        await wait_for(pilot, lambda: any(f.path == "model.layers.2.momentum" for f in app.main.query(Field)), 10)
+        await wait_for(pilot, lambda: any(f.path == "model.layers.2.momentum" for f in app.main.query(Field)), 30)
         assert {f.path for f in app.main.query(Field)} >= {f"model.layers.2.{k}" for k in ("eps", "momentum", "affine")}
-        await wait_for(pilot, lambda: app.config is not None and len(app.config.model.layers) == 4, 10)
+        await wait_for(pilot, lambda: app.config is not None and len(app.config.model.layers) == 4, 30)
         assert app.config.layer_specs()[2]["time_steps"] == TINY["data"]["time_steps"]
 
 
@@ -69,9 +69,9 @@ async def test_a_delayed_linear_layer_can_be_added_and_the_config_takes_it():
     async with app.run_test(size=(120, 40)) as pilot:
         kinds = await _add_layer(app, pilot, after=0, kind="delayed_linear")  # after the flatten
         assert kinds == ["flatten", "delayed_linear", "linear", "linear"]
-        await wait_for(pilot, lambda: any(f.path == "model.layers.1.max_delay" for f in app.main.query(Field)), 10)
+        await wait_for(pilot, lambda: any(f.path == "model.layers.1.max_delay" for f in app.main.query(Field)), 30)
         assert {f.path for f in app.main.query(Field)} >= {f"model.layers.1.{k}" for k in ("out_features", "sigma_end")}
-        await wait_for(pilot, lambda: app.config is not None and len(app.config.model.layers) == 4, 10)
+        await wait_for(pilot, lambda: app.config is not None and len(app.config.model.layers) == 4, 30)
         assert app.config.model.layers[1].type == "delayed_linear" and app.config.model.layers[1].max_delay == 25
 
 
@@ -84,7 +84,7 @@ async def test_the_neurons_nested_settings_are_labelled_with_their_parent_and_ed
         # state_quant.threshold is not the neuron's threshold: both have their own editor
         assert field(app, "model.neuron.state_quant.threshold").path != field(app, "model.neuron.threshold").path
         bits.query_one(Input).value = "4"
-        await wait_for(pilot, lambda: app.config is not None and app.config.model.neuron.state_quant.num_bits == 4, 10)
+        await wait_for(pilot, lambda: app.config is not None and app.config.model.neuron.state_quant.num_bits == 4, 30)
         assert app.main.query_one("#form").data["model"]["neuron"]["state_quant"]["num_bits"] == 4
         assert app.config.model.neuron.kwargs()["state_quant"]["num_bits"] == 4
 
@@ -100,13 +100,13 @@ async def test_the_form_shows_the_settings_the_neuron_type_reads():
         assert shown("beta") and shown("reset") and shown("state_quant.num_bits")
         assert not shown("tau") and not shown("v_reset") and not shown("R")
         field(app, "model.neuron.type").query_one(Select).value = "lif"
-        await wait_for(pilot, lambda: app.config is not None and app.config.model.neuron.type == "lif", 10)
-        await wait_for(pilot, lambda: shown("tau"), 10)
+        await wait_for(pilot, lambda: app.config is not None and app.config.model.neuron.type == "lif", 30)
+        await wait_for(pilot, lambda: shown("tau"), 30)
         assert shown("v_reset") and shown("detach_reset") and shown("threshold") and shown("surrogate")
         assert not shown("beta") and not shown("reset") and not shown("state_quant.num_bits")
         field(app, "model.neuron.type").query_one(Select).value = "lapicque"
-        await wait_for(pilot, lambda: app.config is not None and app.config.model.neuron.type == "lapicque", 10)
-        await wait_for(pilot, lambda: shown("R"), 10)
+        await wait_for(pilot, lambda: app.config is not None and app.config.model.neuron.type == "lapicque", 30)
+        await wait_for(pilot, lambda: shown("R"), 30)
         assert shown("C") and shown("time_step") and not shown("tau") and not shown("learn_beta")
 
 
@@ -115,12 +115,12 @@ async def test_a_linear_layers_initialisers_are_chosen_by_name_in_the_layer_edit
     app = make_app(config=copy.deepcopy(TINY))
     async with app.run_test(size=(120, 40)) as pilot:
         app.main.query_one("#layer-list").highlighted = 1
-        await wait_for(pilot, lambda: any(f.path == "model.layers.1.init" for f in app.main.query(Field)), 10)
+        await wait_for(pilot, lambda: any(f.path == "model.layers.1.init" for f in app.main.query(Field)), 30)
         init = field(app, "model.layers.1.init").query_one(Select)
         assert [str(label) for label, _ in init._options][:3] == ["default", "zeros", "constant"]
         assert {"model.layers.1.init_params", "model.layers.1.bias_init"} <= {f.path for f in app.main.query(Field)}
         init.value = "brainpy_kaiming_normal"
-        await wait_for(pilot, lambda: app.config is not None and app.config.model.layers[1].init != "default", 10)
+        await wait_for(pilot, lambda: app.config is not None and app.config.model.layers[1].init != "default", 30)
         assert app.config.layer_specs()[1]["init"] == "brainpy_kaiming_normal"
 
 
@@ -153,18 +153,18 @@ async def test_a_layers_own_neuron_shows_the_settings_its_type_reads():
         def mounted(path: str) -> bool:  # the field and its editor: a field composes its editor a moment later
             return path in paths() and bool(field(app, path).query("Select, Input"))
 
-        await wait_for(pilot, lambda: mounted("model.layers.2.neuron.type"), 10, "the custom neuron's fields")
+        await wait_for(pilot, lambda: mounted("model.layers.2.neuron.type"), 30, "the custom neuron's fields")
         assert {"model.layers.2.neuron.beta", "model.layers.2.neuron.reset"} <= paths()
         assert "model.layers.2.neuron.tau" not in paths()
         await pilot.pause()
         field(app, "model.layers.2.neuron.type").query_one(Select).value = "lif"
         gone = {"model.layers.2.neuron.beta", "model.layers.2.neuron.reset"}  # leaky's, not lif's
-        await wait_for(pilot, lambda: mounted("model.layers.2.neuron.tau") and not gone & paths(), 10, "lif's")
+        await wait_for(pilot, lambda: mounted("model.layers.2.neuron.tau") and not gone & paths(), 30, "lif's")
         lif = ("v_reset", "detach_reset", "decay_input", "threshold")
         assert {f"model.layers.2.neuron.{k}" for k in lif} <= paths()
         await pilot.pause()
         field(app, "model.layers.2.neuron.tau").query_one(Input).value = "3.5"
-        await wait_for(pilot, lambda: app.config is not None and app.config.model.layers[2].neuron.tau == 3.5, 10)
+        await wait_for(pilot, lambda: app.config is not None and app.config.model.layers[2].neuron.tau == 3.5, 30)
         assert form.data["model"]["layers"][2]["neuron"]["type"] == "lif"
 
 
@@ -177,11 +177,11 @@ async def test_the_bptt_segment_field_takes_auto_a_number_or_nothing_and_flags_z
         editor = segment.query_one(Input)  # a free entry (auto, a number, or empty for null), not a choice
         assert editor.value == ""
         editor.value = "auto"
-        await wait_for(pilot, lambda: app.config is not None and app.config.train.bptt_segment == "auto", 10)
+        await wait_for(pilot, lambda: app.config is not None and app.config.train.bptt_segment == "auto", 30)
         editor.value = "3"
-        await wait_for(pilot, lambda: app.config is not None and app.config.train.bptt_segment == 3, 10)
+        await wait_for(pilot, lambda: app.config is not None and app.config.train.bptt_segment == 3, 30)
         editor.value = "0"
-        await wait_for(pilot, lambda: segment.error is not None, 10)
+        await wait_for(pilot, lambda: segment.error is not None, 30)
         assert "must be a number of time steps >= 1, auto or null" in segment.error
 
 
@@ -194,7 +194,7 @@ async def test_a_layer_stack_that_cannot_be_built_is_flagged_under_the_layer_lis
         app.main.query_one("#layer-list").highlighted = 2  # linear 10
         await pilot.pause()
         editor.query_one("#add-conv2d").press()
-        await wait_for(pilot, lambda: app.config is None, 10, "the config to be refused")
+        await wait_for(pilot, lambda: app.config is None, 30, "the config to be refused")
         problem = "input has shape [10]; conv2d needs [C, H, W]"
         assert form.error == f"model.layers.3: {problem}"
         status = str(form.query_one("#form-status").render())
@@ -211,7 +211,7 @@ async def test_a_layer_stack_that_cannot_be_built_is_flagged_under_the_layer_lis
         await pilot.press("escape")
         # Removing the conv makes it valid again, and the list and the line under it say so.
         editor.query_one("#remove-layer").press()
-        await wait_for(pilot, lambda: app.config is not None, 10, "the config to be valid again")
+        await wait_for(pilot, lambda: app.config is not None, 30, "the config to be valid again")
         assert not error.display and editor.error is None
         assert [str(o.prompt) for o in editor.query_one("#layer-list").options][2].startswith("2  linear 10")
         assert "valid config — s or F5 starts training" in str(form.query_one("#form-status").render())
@@ -226,4 +226,4 @@ async def test_the_compact_spikes_field_is_a_checkbox_that_sets_the_config():
         box = compact.query_one(Checkbox)
         assert box.value is False
         box.value = True
-        await wait_for(pilot, lambda: app.config is not None and app.config.train.compact_spikes is True, 10)
+        await wait_for(pilot, lambda: app.config is not None and app.config.train.compact_spikes is True, 30)

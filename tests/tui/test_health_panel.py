@@ -39,7 +39,7 @@ async def test_the_health_panel_follows_the_run_live_and_highlights_the_warned_c
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("3")
         panel = app.main.query_one(HealthPanel)
-        await wait_for(pilot, lambda: "epoch 1" in str(panel.border_title), 10, "the first health report")
+        await wait_for(pilot, lambda: "epoch 1" in str(panel.border_title), 30, "the first health report")
         assert panel.border_title == "health · epoch 1 · 25.2k SynOps/sample"
         lines = shown(panel)
         assert lines[1:4] == [
@@ -57,7 +57,7 @@ async def test_the_health_panel_follows_the_run_live_and_highlights_the_warned_c
         assert style_of(panel, "4e-05") == warned and style_of(panel, "0.8") == plain
 
         source._events.extend(events[first + 1 :])  # the rest of the run arrives
-        await wait_for(pilot, lambda: "epoch 3" in str(panel.border_title), 10, "the last health report")
+        await wait_for(pilot, lambda: "epoch 3" in str(panel.border_title), 30, "the last health report")
         assert "▲ fc2: 91% silent: lower the threshold or raise the init scale" in shown(panel)
 
 
@@ -66,7 +66,7 @@ async def test_a_run_from_before_health_reports_shows_when_they_come():
     app = make_app(config=copy.deepcopy(TINY), source=ReplaySource(fake_events(health=False)))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("3")
-        await wait_for(pilot, lambda: app.view.status == "completed", 10, "the run")
+        await wait_for(pilot, lambda: app.view.status == "completed", 30, "the run")
         await pilot.pause(0.3)
         panel = app.main.query_one(HealthPanel)
         assert panel.border_title == "health"

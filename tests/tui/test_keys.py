@@ -90,7 +90,7 @@ async def test_in_a_field_letters_are_text_and_function_keys_act():
         assert field.value == "spxzq?1" and app.focused is field and app.is_running
         assert app.main.maximized is None and started == [] and app.main.active == "network"
         await pilot.press("ctrl+a", "ctrl+k", *"typed", "f5")  # a valid name again, then start from the field
-        await wait_for(pilot, lambda: len(started) == 1, 10, "F5 to start training")
+        await wait_for(pilot, lambda: len(started) == 1, 30, "F5 to start training")
         assert started[0]["run"]["name"] == "typed"
 
 
@@ -123,13 +123,13 @@ async def test_a_narrow_footer_shows_only_the_keys_that_work_now_and_fits():
         assert shown["Start"] == ("s", True) and "Pause" not in shown and "Stop" not in shown
         assert not app.main.query_one(Footer).show_command_palette
         await pilot.press("3")  # the Inside pane: its keys first, then the lab's, all of them in 80 columns
-        await wait_for(pilot, lambda: "eval" in footer(app) or "Layer" in footer(app), 10, "the pane's keys")
+        await wait_for(pilot, lambda: "eval" in footer(app) or "Layer" in footer(app), 30, "the pane's keys")
         await pilot.pause()
         keys = app.main.query_one(Footer).query("FooterKey")
         assert {"Layer", "Start", "Compare", "Runs", "Help"} <= set(footer(app))
         assert max(key.region.right for key in keys) <= 80
         await pilot.resize_terminal(120, 36)
-        await wait_for(pilot, lambda: "Pause" in footer(app), 10, "the greyed keys back")
+        await wait_for(pilot, lambda: "Pause" in footer(app), 30, "the greyed keys back")
         assert footer(app)["Pause"] == ("p", False) and app.main.query_one(Footer).show_command_palette
 
 
@@ -144,7 +144,7 @@ async def test_escape_leaves_the_field_for_its_pane_where_letters_act_again():
         assert app.focused is app.main.query_one("#pane-network", Pane) and field.value == "50"
         assert footer(app)["Start"] == ("s", True) and "Leave" not in footer(app)
         await pilot.press("s")
-        await wait_for(pilot, lambda: len(started) == 1, 10, "s to start training once out of the field")
+        await wait_for(pilot, lambda: len(started) == 1, 30, "s to start training once out of the field")
         assert field.value == "50"
 
 
@@ -180,7 +180,7 @@ async def test_z_five_times_never_puts_focus_in_a_field_and_q_then_quits(size):
             assert (app.main.maximized is not None) == (press % 2 == 0)
         assert app.main.pane_of(app.focused) == "network"
         await pilot.press("q")
-        await wait_for(pilot, lambda: not app.is_running, 10, "q to quit")
+        await wait_for(pilot, lambda: not app.is_running, 30, "q to quit")
     for field in app.main.query(Input):
         assert "z" not in field.value and "q" not in field.value
 
@@ -239,10 +239,10 @@ async def test_escape_in_the_inside_pane_returns_to_its_widget_whose_keys_then_w
     app = make_app(config=copy.deepcopy(TINY), source=ReplaySource(fake_events()))
     app.animation_level = "none"
     async with app.run_test(size=(100, 32)) as pilot:
-        await wait_for(pilot, lambda: app.view.status == "completed", 5, "the replayed run")
+        await wait_for(pilot, lambda: app.view.status == "completed", 30, "the replayed run")
         await pilot.press("3")
         inside = app.main.query_one(InsidePane)
-        await wait_for(pilot, lambda: app.focused is inside, 5, "the Inside pane's own widget to have focus")
+        await wait_for(pilot, lambda: app.focused is inside, 30, "the Inside pane's own widget to have focus")
         app.main.query_one(Slider).focus()
         await pilot.pause()
         await pilot.press("escape")
@@ -250,4 +250,4 @@ async def test_escape_in_the_inside_pane_returns_to_its_widget_whose_keys_then_w
         assert app.focused is inside
         label = str(app.main.query_one("#inside-eval").render())
         await pilot.press("left_square_bracket")
-        await wait_for(pilot, lambda: str(app.main.query_one("#inside-eval").render()) != label, 5, "[ to step back")
+        await wait_for(pilot, lambda: str(app.main.query_one("#inside-eval").render()) != label, 30, "[ to step back")

@@ -66,7 +66,7 @@ async def test_an_invalid_value_is_flagged_under_its_field_with_the_schema_messa
         await pilot.pause()
         mode = field(app, "mode:model.layers.2.neuron").query_one(Select)
         mode.value = "none"
-        await wait_for(pilot, lambda: app.config is None, 5, "the missing output neuron to be flagged")
+        await wait_for(pilot, lambda: app.config is None, 30, "the missing output neuron to be flagged")
         await pilot.pause()
         with pytest.raises(ConfigError) as expected:  # the very message `snnlab run` would print
             config_from_dict(app.main.query_one("#form").data)
@@ -219,7 +219,7 @@ async def test_a_training_process_that_dies_is_reported(tiny):
                 f"{exc}; status {app.view.status}; worker.log: {_tail(log)}; busiest processes:\n" + "\n".join(top)
             ) from None
         app.job.kill()
-        await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog), 10, "the error dialog")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog), 30, "the error dialog")
         assert "died" in app.screen.message
         await pilot.press("enter")
         assert app.view.status == "failed" and app.job is None
@@ -254,11 +254,11 @@ async def test_runs_list_opens_and_overlays_runs(tmp_path, tiny):
         await pilot.press("2", "r")
         await runs_listed(pilot)
         await pilot.press("o")
-        await wait_for(pilot, lambda: len(app.overlays) == 1, 10, "the overlay")
+        await wait_for(pilot, lambda: len(app.overlays) == 1, 30, "the overlay")
         await pilot.press("r")
         await runs_listed(pilot)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.view.status == "completed", 10, "the opened run")
+        await wait_for(pilot, lambda: app.view.status == "completed", 30, "the opened run")
         assert app.view.epoch == 3
 
 
@@ -266,7 +266,7 @@ async def test_palette_help_export_and_layout(tmp_path, tiny, monkeypatch):
     monkeypatch.chdir(tmp_path)
     app = make_app(config=tiny, source=ReplaySource(fake_events()))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.view.status == "completed", 5, "the fake run")
+        await wait_for(pilot, lambda: app.view.status == "completed", 30, "the fake run")
         titles = [title for title, _, _ in palette_commands(app)]
         assert "Start training" in titles and "Stop training" not in titles
         assert "Load preset quickstart" in titles
@@ -321,7 +321,7 @@ async def test_a_sweep_opens_in_the_surrogates_pane_one_colour_per_combination(t
     sweep = _fake_sweep(tmp_path / "runs", tiny)
     app = make_app(sweep=sweep)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.compare) == 4, 10, "the sweep's runs")
+        await wait_for(pilot, lambda: len(app.compare) == 4, 30, "the sweep's runs")
         await pilot.pause(0.4)
         assert app.main.query_one("#pane-surrogates").display
         assert [e.label for e in app.compare] == [
@@ -347,7 +347,7 @@ async def test_the_comparison_table_sorts_on_a_header_click_and_again_reversed(t
     sweep = _fake_sweep(tmp_path / "runs", tiny)
     app = make_app(sweep=sweep)
     async with app.run_test(size=(160, 50)) as pilot:
-        await wait_for(pilot, lambda: len(app.compare) == 4, 10, "the sweep's runs")
+        await wait_for(pilot, lambda: len(app.compare) == 4, 30, "the sweep's runs")
         await pilot.pause(0.4)
         table = app.main.query_one("#sg-table", DataTable)
         names = lambda: [table.get_row_at(i)[0].plain for i in range(table.row_count)]  # noqa: E731
@@ -373,4 +373,4 @@ async def test_the_runs_list_shows_sweeps_and_opens_one(tmp_path, tiny):
         table = app.screen.query_one(DataTable)
         assert table.row_count == 1 and table.get_row_at(0)[:2] == [sweep.name, "sweep"]
         await pilot.press("enter")
-        await wait_for(pilot, lambda: len(app.compare) == 4, 10, "the sweep's runs")
+        await wait_for(pilot, lambda: len(app.compare) == 4, 30, "the sweep's runs")

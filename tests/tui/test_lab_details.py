@@ -41,9 +41,9 @@ async def test_the_loss_plot_says_a_run_is_starting_not_how_to_start_one():
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.press("2")
         plot = app.main.query_one("#plot-loss", MetricPlot)
-        await wait_for(pilot, lambda: plot.empty == "press s or F5 to start training", 5, "the idle text")
+        await wait_for(pilot, lambda: plot.empty == "press s or F5 to start training", 30, "the idle text")
         app.view = RunMetrics(status="starting", name="tiny")  # as _launch sets it before the first event
-        await wait_for(pilot, lambda: plot.empty != "press s or F5 to start training", 5, "the starting text")
+        await wait_for(pilot, lambda: plot.empty != "press s or F5 to start training", 30, "the starting text")
         assert plot.empty == "starting: the first step is on its way"
         lines = " ".join(strip.text for strip in plot.render_lines(plot.region.reset_offset))
         assert "starting" in lines and "press" not in lines
@@ -56,7 +56,7 @@ async def test_events_that_arrive_after_exit_are_dropped_without_error():
     app = make_app(config=copy.deepcopy(TINY), source=ReplaySource(fake_events()))
     late = EventsArrived([RunFailed(error="late", reason="error", time=1.0)])
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.view.status == "completed", 5, "the replayed run")
+        await wait_for(pilot, lambda: app.view.status == "completed", 30, "the replayed run")
         app.exit()
         app.post_message(late)
         app.post_message(SourceFailed("the producer is gone"))
@@ -78,7 +78,7 @@ async def test_samples_per_s_is_one_figure_in_the_status_bar_the_training_pane_a
     app.animation_level = "none"
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("2")
-        await wait_for(pilot, lambda: app.view.status == "completed", 5, "the replayed run")
+        await wait_for(pilot, lambda: app.view.status == "completed", 30, "the replayed run")
         app.redraw()
         await pilot.pause()
         status = str(app.main.query_one(StatusBar).render())

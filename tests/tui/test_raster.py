@@ -75,10 +75,10 @@ def test_rows_are_ordered_by_rate_or_change_with_ties_in_index_order():
 
 async def shown_raster(app, pilot) -> RasterView:
     """The Inside pane's raster once the replayed run is in."""
-    await wait_for(pilot, lambda: app.view.status == "completed", 10, "the replayed run")
+    await wait_for(pilot, lambda: app.view.status == "completed", 30, "the replayed run")
     await show_pane(pilot, "3")
     raster = app.main.query_one(RasterView)
-    await wait_for(pilot, lambda: raster.raster is not None, 10, "the raster")
+    await wait_for(pilot, lambda: raster.raster is not None, 30, "the raster")
     return raster
 
 
@@ -90,7 +90,7 @@ async def test_one_row_per_neuron_ordered_by_rate_then_by_change():
         assert raster.virtual_size.height == NEURONS  # every neuron its own row: none binned away
         assert "fc1: 40 · 37 silent · by index" in str(raster.border_title)
         raster.focus()
-        await wait_for(pilot, lambda: raster.has_focus, 10, "the raster focused")
+        await wait_for(pilot, lambda: raster.has_focus, 30, "the raster focused")
         await pilot.press("o")  # by rate: 7, 5, 9 on top, in that order, by their layer indices
         assert raster.order == "rate"
         assert [raster.neurons[raster.rows[i]] for i in range(3)] == [14, 10, 18]
@@ -109,10 +109,10 @@ async def test_t_on_a_raster_row_traces_that_neuron_from_the_next_run():
     async with app.run_test(size=(120, 36)) as pilot:
         raster = await shown_raster(app, pilot)
         raster.focus()
-        await wait_for(pilot, lambda: raster.has_focus, 10, "the raster focused")
+        await wait_for(pilot, lambda: raster.has_focus, 30, "the raster focused")
         await pilot.press("down", "down", "t")  # the third row by index: neuron 4 of the layer
         form = app.main.query_one(ConfigForm)
-        await wait_for(pilot, lambda: form.config is not None and form.config.run.probes.trace == {"fc1": [4]}, 10)
+        await wait_for(pilot, lambda: form.config is not None and form.config.run.probes.trace == {"fc1": [4]}, 30)
         await pilot.press("t")  # twice: said, not added twice
         await pilot.pause()
         assert form.data["run"]["probes"]["trace"] == {"fc1": [4]}
@@ -122,15 +122,15 @@ async def test_t_on_a_raster_row_traces_that_neuron_from_the_next_run():
 async def test_play_steps_through_the_evaluations_and_stops_at_the_newest():
     app = make_app(config=copy.deepcopy(TINY), source=ReplaySource(events()))
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: app.view.status == "completed", 10, "the replayed run")
+        await wait_for(pilot, lambda: app.view.status == "completed", 30, "the replayed run")
         await pilot.press("3")
         inside = app.main.query_one(InsidePane)
-        await wait_for(pilot, lambda: len(inside.probes) == 2, 10, "both probes")
+        await wait_for(pilot, lambda: len(inside.probes) == 2, 30, "both probes")
         inside.focus()
         # Focus moves on the next idle; under load a key pressed at once went to the widget focused before.
-        await wait_for(pilot, lambda: app.focused is not None and inside in app.focused.ancestors_with_self, 10,
+        await wait_for(pilot, lambda: app.focused is not None and inside in app.focused.ancestors_with_self, 30,
                        "focus in the Inside pane")  # fmt: skip
         await pilot.press("P")  # at the newest: plays from the first
         assert inside.index == 0 and inside._player is not None
-        await wait_for(pilot, lambda: inside._player is None, 10, "the end of the play")
+        await wait_for(pilot, lambda: inside._player is None, 30, "the end of the play")
         assert inside.index == -1  # back to following the newest

@@ -80,7 +80,7 @@ async def test_the_runs_table_sorts_by_key_and_by_a_click_on_its_header(tmp_path
     sweep = fake_sweep(tmp_path / "runs", tiny)
     app = make_app(sweep=sweep)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.compare) == 4, 10, "the sweep")
+        await wait_for(pilot, lambda: len(app.compare) == 4, 30, "the sweep")
         await pilot.press("r")  # a sweep is shown: the list shows its runs
         await runs_listed(pilot)
         screen = app.screen
@@ -128,7 +128,7 @@ async def test_two_marked_runs_show_their_config_diff(tmp_path, tiny):
         await pilot.press("space", "down", "down")
         assert str(table.get_row_at(0)[0]).startswith("● ")
         await pilot.press("d")  # the marked run against the one under the cursor
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfigDiffScreen), 5, "the diff")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfigDiffScreen), 30, "the diff")
         diff = app.screen
         assert (diff.old, diff.new) == (names[0], names[2])
         rows = {key: (old, new) for key, old, new in diff.diff}
@@ -243,5 +243,5 @@ async def test_the_runs_list_follows_a_run_to_its_end(tmp_path, tiny, monkeypatc
         for event in events[30:]:
             writer(event)
         writer.close()
-        await wait_for(pilot, lambda: table.get_row_at(0)[1] == "completed", 10, "the row to follow its run")
+        await wait_for(pilot, lambda: table.get_row_at(0)[1] == "completed", 30, "the row to follow its run")
         assert table.get_row_at(0)[2] == "75.0%"

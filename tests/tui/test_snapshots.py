@@ -75,7 +75,7 @@ def test_network_pane_flags_an_invalid_field(snap_compare):
         field.editor.focus()
         field.editor.value = "0"
         # Validation runs after a refresh; on a loaded machine a fixed pause can come too early.
-        await wait_for(pilot, lambda: field.has_class("-invalid"), 10, "the invalid field to be flagged")
+        await wait_for(pilot, lambda: field.has_class("-invalid"), 30, "the invalid field to be flagged")
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=edit)
@@ -91,7 +91,7 @@ def test_network_pane_at_80x24(snap_compare):
         app.main.query_one("#layer-list").highlighted = 2
         await pilot.pause()
         app.main.query_one("#add-conv2d").press()
-        await wait_for(pilot, lambda: app.config is None, 10, "the stack to be refused")
+        await wait_for(pilot, lambda: app.config is None, 30, "the stack to be refused")
         app.main.query_one("#pane-network").focus()
         app.main.query_one("#layer-buttons").scroll_visible(animate=False, top=True)
         await settle(pilot)
@@ -169,7 +169,7 @@ def test_watch_layout_on_a_large_terminal(snap_compare):
 
 async def open_sweeps_runs(pilot: Any) -> None:
     """With the fake sweep open in the Surrogates pane, open its runs list."""
-    await wait_for(pilot, lambda: len(pilot.app.compare) == 4, 10, "the sweep")
+    await wait_for(pilot, lambda: len(pilot.app.compare) == 4, 30, "the sweep")
     await settle(pilot)  # its toast gone while the pane is on top: under a dialog it is not redrawn
     await settle(pilot, "r")
     await runs_listed(pilot)

@@ -54,9 +54,9 @@ async def test_a_sweep_is_followed_live_new_runs_appear_and_rows_follow_their_ev
 
     app = make_app(sweep=sweep)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.compare) == 1, 10, "the sweep's first run")
+        await wait_for(pilot, lambda: len(app.compare) == 1, 30, "the sweep's first run")
         assert app.compare[0].metrics.status == "running" and app.compare[0].metrics.epoch == 1
-        await wait_for(pilot, lambda: _rows(app) == {"atan · seed 7": "running"}, 5, "the table")
+        await wait_for(pilot, lambda: _rows(app) == {"atan · seed 7": "running"}, 30, "the table")
 
         # The sweep starts its second run, and the first one goes on and finishes.
         sigmoid = _writer(sweep, tiny, "sigmoid")
@@ -66,8 +66,8 @@ async def test_a_sweep_is_followed_live_new_runs_appear_and_rows_follow_their_ev
         for event in atan_events[first_epoch:]:
             atan(event)
         atan.close()
-        await wait_for(pilot, lambda: len(app.compare) == 2, 10, "the run the sweep started later")
-        await wait_for(pilot, lambda: app.compare[0].metrics.status == "completed", 10, "the first run's end")
+        await wait_for(pilot, lambda: len(app.compare) == 2, 30, "the run the sweep started later")
+        await wait_for(pilot, lambda: app.compare[0].metrics.status == "completed", 30, "the first run's end")
         assert [e.label for e in app.compare] == ["atan · seed 7", "sigmoid · seed 7"]  # grid order
         assert app.compare[0].metrics.epoch == 3 and len(app.compare[0].metrics.epoch_rows) == 3
         assert app.compare[1].metrics.status == "running" and app.compare[1].metrics.step == 4
@@ -77,9 +77,9 @@ async def test_a_sweep_is_followed_live_new_runs_appear_and_rows_follow_their_ev
             sigmoid(event)
         sigmoid(RunFailed(error="loss is NaN", reason=FailureReason.NAN_LOSS, time=1_700_000_100.0))
         sigmoid.close()
-        await wait_for(pilot, lambda: app.compare[1].metrics.status == "failed", 10, "the second run's failure")
+        await wait_for(pilot, lambda: app.compare[1].metrics.status == "failed", 30, "the second run's failure")
         expected = {"atan · seed 7": "completed", "sigmoid · seed 7": "failed"}
-        await wait_for(pilot, lambda: _rows(app) == expected, 5, "the table's statuses")
+        await wait_for(pilot, lambda: _rows(app) == expected, 30, "the table's statuses")
         assert len(app.compare[1].metrics.epoch_rows) == 3
         # One legend entry per combination, in its colour: two combinations, two colours.
         assert app.compare[0].curve_label == "atan" and app.compare[1].curve_label == "sigmoid"
@@ -162,7 +162,7 @@ async def test_watching_a_real_sweep_shows_every_run_end_as_it_ends(tmp_path, ti
             assert min(seen) < 2  # the second run appeared while the lab was watching
             assert [e.curve_label for e in app.compare] == ["atan", "sigmoid"]
             assert all(e.metrics.last_epoch is not None for e in app.compare)
-            await wait_for(pilot, lambda: set(_rows(app).values()) == {"completed"}, 5, "the table")
+            await wait_for(pilot, lambda: set(_rows(app).values()) == {"completed"}, 30, "the table")
         assert proc.wait(60) == 0
     finally:
         if proc.poll() is None:
@@ -200,7 +200,7 @@ async def test_the_runs_list_of_a_sweep_under_way_shows_the_runs_it_starts(tmp_p
             atan(event)
     app = make_app(sweep=sweep)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.compare) == 1, 10, "the sweep")
+        await wait_for(pilot, lambda: len(app.compare) == 1, 30, "the sweep")
         await pilot.press("r")
         await runs_listed(pilot)
         table = app.screen.query_one(DataTable)
@@ -208,5 +208,5 @@ async def test_the_runs_list_of_a_sweep_under_way_shows_the_runs_it_starts(tmp_p
         with _writer(sweep, tiny, "sigmoid") as sigmoid:  # every run has ended, but the sweep has not
             for event in fake_events("tiny-sigmoid-seed7", finish=False)[:30]:
                 sigmoid(event)
-        await wait_for(pilot, lambda: table.row_count == 2, 10, "the run the sweep started")
+        await wait_for(pilot, lambda: table.row_count == 2, 30, "the run the sweep started")
         assert sorted(str(table.get_row_at(i)[2]) for i in range(2)) == ["completed", "running"]
