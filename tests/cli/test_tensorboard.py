@@ -180,7 +180,8 @@ def test_under_torchrun_only_rank_0_writes(tmp_path, tiny_config_dict):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "snnlab", "run", "tiny.yaml", "-q", "--tensorboard"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
-    env.update(PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    (tmp_path / "tmp").mkdir()
+    env.update(PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", TMPDIR=str(tmp_path / "tmp"))  # torchrun's scratch there
     out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=240, env=env)
     assert out.returncode == 0, out.stderr + out.stdout
     run = only_run(tmp_path)
