@@ -30,6 +30,7 @@ def test_the_benchmark_prints_a_row_per_library_and_case():
             assert cells[5].startswith("skipped: written for tutorial 5's network only")
         else:
             assert float(cells[6]) > 0, cells  # step ms
+            assert float(cells[10]) > 0 and float(cells[11]) > 0, cells  # peak and saved MB, from their own process
     assert rows["fc-direct", "snnlab"][5] == "fused" and rows["fc-direct", "snnlab-ref"][5] == "reference"
     assert rows["fc-direct", "snnlab-modules"][5] == "fused, own loop"
     # the floor is snnlab's layers without their neurons: every fc-direct row is measured against it
