@@ -341,7 +341,7 @@ def test_follow_events_sees_appended_events(tmp_path: Path) -> None:
     thread.start()
     for event in events[1:]:
         writer(event)
-    thread.join(timeout=5)
+    thread.join(timeout=30)  # returns at the RunFinished it reads
     done.set()
     assert not thread.is_alive()
     assert [type(e) for e in seen] == [type(e) for e in events]
