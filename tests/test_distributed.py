@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow  # torchrun with two processes
 TIMEOUT = 180
 
 
-def launch(args, cwd, nproc):
+def launch(args, cwd, nproc, timeout=TIMEOUT):
+    """``snnlab *args`` in ``cwd``: a plain process, or ``nproc`` ranks under torchrun on this machine."""
     scratch = Path(cwd) / "tmp"  # torchrun's own temporary folders, kept out of the machine's /tmp
     scratch.mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "TMPDIR": str(scratch)}
@@ -34,7 +35,7 @@ def launch(args, cwd, nproc):
             "snnlab",
             *args,
         ]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def epochs(run):

@@ -3,7 +3,6 @@ with TensorBoard's own reader and checked against the run's events.jsonl; a resu
 error when the tensorboard package is missing."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 from snnlab.history import RunHistory
 from snnlab.runs import read_events
 from tests.cli.test_cli import only_run, snnlab, write
+from tests.test_distributed import launch
 
 INSTALL_HINT = 'snnlab: error: TensorBoard logging needs the tensorboard package: pip install "snnlab[tensorboard]"'
 
@@ -177,12 +177,7 @@ def test_a_sweep_logs_each_run_and_writes_an_hparams_table(tmp_path, tiny_config
 @pytest.mark.slow  # torchrun with two processes
 def test_under_torchrun_only_rank_0_writes(tmp_path, tiny_config_dict):
     write(tmp_path, tiny_config_dict, "tiny.yaml")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "snnlab", "run", "tiny.yaml", "-q", "--tensorboard"]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
-    (tmp_path / "tmp").mkdir()
-    env.update(PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", TMPDIR=str(tmp_path / "tmp"))  # torchrun's scratch there
-    out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=240, env=env)
+    out = launch(["run", "tiny.yaml", "-q", "--tensorboard"], tmp_path, nproc=2, timeout=240)
     assert out.returncode == 0, out.stderr + out.stdout
     run = only_run(tmp_path)
     assert len(list((run / "tensorboard").iterdir())) == 1  # one writer: rank 0's
