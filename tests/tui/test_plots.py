@@ -220,7 +220,7 @@ async def test_a_focused_membrane_plot_leaves_the_inside_panes_keys_to_it():
         app.redraw()
         trace = app.main.query_one(TraceView)
         trace.focus()
-        await wait_for(pilot, lambda: trace.frame is not None, 30, "the membrane plot")
+        await wait_for(pilot, lambda: trace.frame is not None and trace.has_focus, 30, "the membrane plot focused")
         inside = app.main.query_one(InsidePane)
         await pilot.press("left_square_bracket")  # the pane's previous evaluation, not a pan
         await pilot.pause()
